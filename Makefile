@@ -1,0 +1,44 @@
+# refarch: `make setup demo` runs the main job; `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup packer test unit lint bench demo clean
+
+setup: $(VENV)/.installed packer
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Packer 1.6.6 from Debian; the AMI tests build with it against the moto server.
+packer:
+	@command -v packer >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq packer >/dev/null; }
+
+test: setup
+	$(VENV)/bin/ruff check refarch tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+lint: setup
+	$(VENV)/bin/ruff check refarch tests bench
+	$(VENV)/bin/ruff format --check refarch tests bench
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) bench/discover.py
+
+demo: setup
+	$(VENV)/bin/refarch plan examples/live
+	$(VENV)/bin/refarch graph examples/live --format mermaid
+
+clean:
+	rm -rf $(VENV) .refarch .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,189 @@
+"""The one place boto3 sessions are made: endpoint override, assume-role per account, caching."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from refarch.errors import AwsError, WrongAccount
+from refarch.settings import Settings
+
+CallHook = Callable[[str, str], None]  # (service, operation) for every API call made
+
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
+class AwsSessions:
+    """Sessions and clients per (account, region), assuming the account's role when needed.
+
+    The base session comes from the standard AWS environment (or `settings.profile`);
+    every client honours `settings.endpoint_url` (for moto, LocalStack or VPC endpoints).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        base_session: boto3.Session | None = None,
+        on_call: CallHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.endpoint_url = settings.endpoint_url
+        self._base = base_session
+        self._on_call = on_call
+        self._lock = threading.RLock()
+        self._sessions: dict[tuple[str | None, str], boto3.Session] = {}
+        self._caller: dict[int, dict[str, str]] = {}
+
+    # -- sessions ------------------------------------------------------------------------
+    def base(self) -> boto3.Session:
+        """The caller's own session (profile / environment)."""
+        with self._lock:
+            if self._base is None:
+                self._base = boto3.Session(
+                    profile_name=self.settings.profile, region_name=self.settings.region
+                )
+            return self._base
+
+    def session(
+        self, account_id: str | None = None, account_name: str | None = None,
+        region: str | None = None,
+    ) -> boto3.Session:
+        """A session for `account_id`: the caller's own if it already is that account,
+        else temporary credentials from assuming the account's role (cached)."""
+        region = region or self.settings.region
+        key = (account_id, region)
+        with self._lock:
+            if key in self._sessions:
+                return self._sessions[key]
+        base = self.base()
+        if account_id is None or self.caller_identity(base)["Account"] == account_id:
+            creds = base.get_credentials()
+            if creds is None:
+                raise AwsError(
+                    "no AWS credentials found",
+                    hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+                )
+            frozen = creds.get_frozen_credentials()
+            session = boto3.Session(
+                aws_access_key_id=frozen.access_key,
+                aws_secret_access_key=frozen.secret_key,
+                aws_session_token=frozen.token,
+                region_name=region,
+            )
+        else:
+            role_arn = self.settings.role_arn_for(account_name or account_id, account_id)
+            session = self._assume(base, role_arn, region, account_name or account_id)
+        with self._lock:
+            self._sessions[key] = session
+        return session
+
+    def _assume(
+        self, base: boto3.Session, role_arn: str, region: str, account: str
+    ) -> boto3.Session:
+        sts = self._client_from(base, "sts", region)
+        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "refarch"}
+        access = self.settings.accounts.get(account)
+        if access and access.external_id:
+            params["ExternalId"] = access.external_id
+        try:
+            creds = sts.assume_role(**params)["Credentials"]
+        except botocore.exceptions.ClientError as exc:
+            raise AwsError(
+                f"could not assume {role_arn} for account {account}: {exc}",
+                hint="check the role name/pattern in refarch.toml and that your identity may assume it",
+            ) from None
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=region,
+        )
+
+    # -- clients -------------------------------------------------------------------------
+    def client(
+        self, service: str, account_id: str | None = None, region: str | None = None,
+        account_name: str | None = None,
+    ) -> Any:
+        """A boto3 client for `service` in the account and region, with the endpoint override."""
+        session = self.session(account_id, account_name, region)
+        return self._client_from(session, service, region or self.settings.region)
+
+    def _client_from(self, session: boto3.Session, service: str, region: str) -> Any:
+        client = session.client(
+            service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
+        )
+        if self._on_call is not None:
+            hook = self._on_call
+
+            def count(model: Any, **_: Any) -> None:
+                hook(service, model.name)
+
+            client.meta.events.register("before-call.*.*", count)
+        return client
+
+    # -- identity ------------------------------------------------------------------------
+    def caller_identity(self, session: boto3.Session | None = None) -> dict[str, str]:
+        """STS GetCallerIdentity for a session (cached per session)."""
+        session = session or self.base()
+        with self._lock:
+            if id(session) in self._caller:
+                return self._caller[id(session)]
+        sts = self._client_from(session, "sts", session.region_name or self.settings.region)
+        try:
+            ident = sts.get_caller_identity()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise AwsError(
+                f"could not identify the AWS caller: {exc}",
+                hint="check your credentials, or --endpoint-url for an emulator",
+            ) from None
+        result = {k: ident[k] for k in ("Account", "Arn", "UserId")}
+        with self._lock:
+            self._caller[id(session)] = result
+        return result
+
+    def check_account(self, unit: str, expected: str | None, session: boto3.Session) -> str:
+        """The wrong-account guard: raise WrongAccount unless the session is in `expected`."""
+        actual = self.caller_identity(session)["Account"]
+        if expected is not None and actual != expected:
+            raise WrongAccount(unit, expected, actual)
+        return actual
+
+    def credentials_env(
+        self, account_id: str | None = None, region: str | None = None,
+        account_name: str | None = None,
+    ) -> dict[str, str]:
+        """Environment variables that hand this account's credentials to a child process."""
+        session = self.session(account_id, account_name, region)
+        creds = session.get_credentials()
+        assert creds is not None  # session() always sets static credentials
+        frozen = creds.get_frozen_credentials()
+        env = {
+            "AWS_ACCESS_KEY_ID": frozen.access_key,
+            "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+            "AWS_REGION": region or self.settings.region,
+            "AWS_DEFAULT_REGION": region or self.settings.region,
+        }
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env
+
+
+REAL_KEY_PREFIXES = ("AKIA", "ASIA")
+
+
+def real_credentials_without_endpoint(env: Mapping[str, str]) -> bool:
+    """True when the environment holds real-looking AWS keys and no endpoint override:
+    the test suite refuses to run then, so it can never touch a real account."""
+    key = env.get("AWS_ACCESS_KEY_ID", "")
+    has_real = (key.startswith(REAL_KEY_PREFIXES) and len(key) == 20) or bool(
+        env.get("AWS_PROFILE")
+    )
+    return has_real and not env.get("AWS_ENDPOINT_URL")

@@ -1,0 +1,153 @@
+"""The error family the library raises; each error carries fields and writes its own message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class RefarchError(Exception):
+    """Base of every error a user can cause. The CLI maps it to exit code `exit_code`."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  -> {self.hint}" if self.hint else self.message
+
+
+class ConfigError(RefarchError):
+    """The live repo or refarch.toml is wrong: names the file and, where known, the line."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.detail = detail
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.column = column
+        where = ""
+        if self.path:
+            where = self.path
+            if line:
+                where += f":{line}"
+                if column:
+                    where += f":{column}"
+            where += ": "
+        super().__init__(f"{where}{detail}", hint=hint)
+
+
+class HclSyntaxError(ConfigError):
+    """A file is not valid HCL."""
+
+
+class EvaluationError(ConfigError):
+    """An expression could not be evaluated (unknown function, bad argument, missing local)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        function: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.function = function
+        super().__init__(detail, path=path, line=line, hint=hint)
+
+
+class DependencyCycle(ConfigError):
+    """The units' dependencies form a cycle; the whole cycle is in the message."""
+
+    def __init__(self, units: Sequence[str]) -> None:
+        self.units = tuple(units)
+        chain = " -> ".join([*self.units, self.units[0]])
+        super().__init__(
+            f"dependency cycle: {chain}",
+            hint="remove one of these dependency/dependencies entries to break the cycle",
+        )
+
+
+class MissingDependency(ConfigError):
+    """A dependency points at a folder with no terragrunt.hcl."""
+
+    def __init__(self, unit: str, target: str, *, path: str | None = None, line: int | None = None):
+        self.unit = unit
+        self.target = target
+        super().__init__(
+            f"unit {unit} depends on {target}, which has no terragrunt.hcl",
+            path=path,
+            line=line,
+            hint="fix the config_path / dependencies.paths entry or create the unit",
+        )
+
+
+class UsageError(RefarchError):
+    """The command line or the call was wrong."""
+
+    exit_code = 2
+
+
+class WrongAccount(RefarchError):
+    """The credentials belong to another account than the unit expects."""
+
+    def __init__(self, unit: str, expected: str, actual: str) -> None:
+        self.unit = unit
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"refusing to run {unit}: it belongs to account {expected}, "
+            f"but the credentials are for account {actual}",
+            hint="check the role pattern in refarch.toml, your AWS profile, or the account.hcl",
+        )
+
+
+class AwsError(RefarchError):
+    """An AWS call failed in a way refarch cannot fix by itself."""
+
+
+class ProvisionError(RefarchError):
+    """Pre-provisioning could not make or fix a resource."""
+
+
+class ProcessFailed(RefarchError):
+    """A tool (terraform, terragrunt, packer) exited non-zero."""
+
+    def __init__(self, argv: Sequence[str], cwd: str, returncode: int, stderr_tail: str) -> None:
+        self.argv = tuple(argv)
+        self.cwd = cwd
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        super().__init__(
+            f"{' '.join(self.argv[:3])} failed with exit code {returncode} in {cwd}\n"
+            f"{stderr_tail}".rstrip()
+        )
+
+
+class ToolNotFound(RefarchError):
+    """A required binary is not installed."""
+
+    exit_code = 2
+
+    def __init__(self, tool: str, hint: str) -> None:
+        self.tool = tool
+        super().__init__(f"{tool} is not installed or not on PATH", hint=hint)
+
+
+class RunInterrupted(RefarchError):
+    """The run was stopped by SIGINT/SIGTERM; running tools were let finish their cleanup."""
+
+    exit_code = 130

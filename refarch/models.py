@@ -1,0 +1,170 @@
+"""Frozen data shared by every layer: units, accounts, repos and plans. No I/O, no logic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refarch.settings import Settings
+
+JSON = Any  # a value made of dict / list / str / int / float / bool / None
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A `dependency "name"` block: which unit's outputs this unit reads."""
+
+    name: str
+    path: str  # the target unit, relative to the repo root, POSIX form
+    enabled: bool = True
+    skip_outputs: bool = False
+    mock_outputs: Mapping[str, JSON] | None = None
+    mock_outputs_allowed_terraform_commands: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    """The evaluated `remote_state` block."""
+
+    backend: str
+    config: Mapping[str, JSON]
+    generate: Mapping[str, JSON] | None = None
+    disable_init: bool = False
+
+
+@dataclass(frozen=True)
+class Generate:
+    """A `generate "name"` block: a file written into the working folder before init."""
+
+    name: str
+    path: str
+    contents: str
+    if_exists: str = "overwrite_terragrunt"
+    disable: bool = False
+
+
+@dataclass(frozen=True)
+class Exclude:
+    """The `exclude { if, actions, exclude_dependencies }` block (successor of `skip`)."""
+
+    if_: bool
+    actions: tuple[str, ...] = ("all",)
+    exclude_dependencies: bool = False
+
+    def applies_to(self, action: str) -> bool:
+        """True when the block excludes this action (plan/apply/destroy/output...)."""
+        if not self.if_:
+            return False
+        wanted = set(self.actions)
+        if f"!{action}" in wanted:
+            return False
+        if "all_except_output" in wanted:
+            return action != "output"
+        return "all" in wanted or action in wanted
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One folder with a terragrunt.hcl, fully evaluated (dependency outputs mocked or unknown)."""
+
+    path: str  # folder relative to the repo root, POSIX form ("." for the root itself)
+    account: str
+    account_id: str | None
+    region: str | None
+    tier: int = 0
+    skip: bool = False
+    dependencies: tuple[str, ...] = ()  # direct edges: unit paths this unit waits for
+    dependency_blocks: tuple[Dependency, ...] = ()
+    source: str | None = None
+    remote_state: RemoteState | None = None
+    inputs: Mapping[str, JSON] = field(default_factory=dict)
+    iam_role: str | None = None
+    prevent_destroy: bool = False
+    exclude: Exclude | None = None
+    generate: tuple[Generate, ...] = ()
+    terraform: Mapping[str, JSON] = field(default_factory=dict)  # the rest of the terraform block
+    locals: Mapping[str, JSON] = field(default_factory=dict)
+    files: tuple[str, ...] = ()  # every file read to evaluate the unit, relative to the root
+    digest: str = ""  # hash of the bytes of every file read and of the env vars consulted
+
+    def skipped_for(self, action: str) -> bool:
+        """True when `skip` or the `exclude` block keeps this unit out of `action`."""
+        return self.skip or (self.exclude is not None and self.exclude.applies_to(action))
+
+
+@dataclass(frozen=True)
+class Account:
+    """An AWS account of the architecture, from the nearest account.hcl."""
+
+    name: str
+    id: str | None
+    tier: int
+    regions: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A loaded infrastructure-live repo: every unit, every account, the settings."""
+
+    root: Path
+    units: Mapping[str, Unit]  # by path, sorted
+    accounts: tuple[Account, ...]
+    settings: Settings
+
+    def unit(self, path: str) -> Unit:
+        """The unit at `path` (relative, POSIX form)."""
+        return self.units[path]
+
+    def account(self, name: str) -> Account:
+        """The account called `name`."""
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    """A unit in a plan, with why it sits where it does."""
+
+    path: str
+    account: str
+    tier: int
+    group: int  # index into Plan.groups
+    waits_for: tuple[str, ...]  # direct dependencies (reversed for destroy) inside the plan
+    assumed: tuple[str, ...] = ()  # dependencies left out by --ignore-dependencies
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one action will run, and in which order.
+
+    `groups` are for display: each group may run in parallel once the earlier groups are done.
+    A scheduler should instead start a unit as soon as `ready_after(unit)` are all finished.
+    """
+
+    repo: Repo
+    action: str
+    units: Mapping[str, PlannedUnit]  # in execution order
+    groups: tuple[tuple[str, ...], ...]
+    tiers: tuple[tuple[str, ...], ...]  # selected units by tier, in execution order
+    skipped: tuple[str, ...] = ()
+    assumed: tuple[str, ...] = ()  # pulled-out dependencies that are taken as already applied
+
+    def ready_after(self, path: str) -> tuple[str, ...]:
+        """The units that must finish first: direct dependencies plus every unit of earlier tiers.
+
+        The tier rule is returned as the previous non-empty tier only: it transitively implies
+        all earlier tiers, because each tier waits for the one before it.
+        """
+        planned = self.units[path]
+        tier_index = next(i for i, tier in enumerate(self.tiers) if path in tier)
+        previous = self.tiers[tier_index - 1] if tier_index > 0 else ()
+        return tuple(dict.fromkeys((*planned.waits_for, *previous)))
+
+    def to_json(self) -> dict[str, JSON]:
+        """The `refarch plan --json` contract."""
+        return {"groups": [list(g) for g in self.groups], "skipped": list(self.skipped)}

@@ -1,0 +1,86 @@
+"""Shared fixtures: the safety guard against real AWS, and a moto server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from refarch.aws import real_credentials_without_endpoint
+
+# Refuse to run when real-looking credentials are present without an endpoint override:
+# nothing in this suite may ever reach a real AWS account.
+if real_credentials_without_endpoint(os.environ):
+    raise pytest.UsageError(
+        "refusing to run the tests: real-looking AWS credentials (AWS_ACCESS_KEY_ID / "
+        "AWS_PROFILE) are set and AWS_ENDPOINT_URL is not. Unset them to run the suite."
+    )
+
+# Fake credentials for every test; the real ones (if any) are removed above or never used.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake secret
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+)
+
+# The accounts the multi-account tests reach through STS assume-role. moto's default
+# account (the caller's own) is 123456789012.
+MOTO_CALLER_ACCOUNT = "123456789012"
+ACCOUNTS = {
+    "security": "111111111111",
+    "shared-services": "222222222222",
+    "logs": "333333333333",
+    "dev": "444444444444",
+    "stage": "555555555555",
+    "prod": "666666666666",
+}
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class MotoServer:
+    """A running moto server: its endpoint URL and a reset between tests."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
+            pass
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server_session() -> Iterator[MotoServer]:
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto_server(moto_server_session: MotoServer) -> Iterator[MotoServer]:
+    """A clean moto server for one test (state reset before it)."""
+    moto_server_session.reset()
+    yield moto_server_session
+
+
+@pytest.fixture
+def live_repo() -> Path:
+    """The multi-account live repo written for the tests (read-only: copy it to change it)."""
+    return FIXTURES / "live"

@@ -1,0 +1,51 @@
+"""The refarch command: the only click importer and the only code that prints or exits."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from refarch.errors import RefarchError
+
+# One module per verb, each defining `command` (a click command or group).
+VERB_MODULES = [
+    "refarch.cli.graph_cmd",
+    "refarch.cli.plan_cmd",
+]
+
+
+class Refarch(click.Group):
+    """Runs a command inside the one error boundary: RefarchError -> message + exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except RefarchError as exc:
+            if debug:
+                traceback.print_exc()
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Refarch, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="refarch")
+def cli(debug: bool) -> None:
+    """Deploy a multi-account AWS reference architecture from an infrastructure-live repo."""
+
+
+for _name in VERB_MODULES:
+    cli.add_command(importlib.import_module(_name).command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="refarch")

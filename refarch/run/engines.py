@@ -1,0 +1,61 @@
+"""What an engine is (the contract the runner speaks), and the terragrunt engine.
+
+An engine turns one unit + one action into processes. The runner (scheduler, retries,
+ledger) never knows which engine runs; engines never know about AWS sessions: the runner
+hands them the complete child environment, credentials included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from refarch.models import Repo, Unit
+from refarch.run.process import Interrupt, LineCallback, ProcessResult
+
+ACTIONS = ("apply", "plan", "destroy", "output")
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """Everything an engine needs to run one action on one unit, once (one attempt)."""
+
+    unit: Unit
+    action: str  # "apply" | "plan" | "destroy" | "output"
+    repo: Repo
+    work_root: Path  # <repo root>/.refarch/work
+    # The COMPLETE child environment, incl. the AWS credentials of the unit's account and
+    # AWS_ENDPOINT_URL if any. Engines add to a copy of it, never read os.environ.
+    env: Mapping[str, str]
+    dependency_outputs: Mapping[str, Mapping[str, Any]]  # by dependency block name
+    log_path: Path
+    on_line: LineCallback
+    interrupt: Interrupt
+    source_override: Path | None = None
+    endpoint_url: str | None = None
+    refresh_modules: bool = False  # a retry remedy: TERRAGRUNT_SOURCE_UPDATE / init -upgrade
+    lock_timeout: str | None = None  # e.g. "5m": how long terraform waits for a state lock
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """How one attempt ended."""
+
+    process: ProcessResult  # the failing step, or the last step
+    outputs: Mapping[str, Any] | None  # the unit's outputs after a successful apply, if read
+
+
+class Engine(Protocol):
+    """Runs units. `execute` is one attempt; retries and ordering belong to the runner."""
+
+    name: str
+
+    def execute(self, job: UnitJob) -> EngineResult:
+        """Run `job.action` on `job.unit` once; never raise for a tool's non-zero exit."""
+        ...
+
+    def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:
+        """The outputs of a unit that this run did not apply (a dependency left out)."""
+        ...

@@ -30,6 +30,9 @@ class UnitJob:
     # AWS_ENDPOINT_URL if any. Engines add to a copy of it, never read os.environ.
     env: Mapping[str, str]
     dependency_outputs: Mapping[str, Mapping[str, Any]]  # by dependency block name
+    # The runner's masked log of this unit. `on_line` already writes every line there
+    # (secrets masked), so engines pass `on_line` to run_process and NOT `log_path`:
+    # raw output must never reach the disk. Engines may read log_path, never write it.
     log_path: Path
     on_line: LineCallback
     interrupt: Interrupt
@@ -48,7 +51,12 @@ class EngineResult:
 
 
 class Engine(Protocol):
-    """Runs units. `execute` is one attempt; retries and ordering belong to the runner."""
+    """Runs units. `execute` is one attempt; retries and ordering belong to the runner.
+
+    An engine class may set `resolves_dependencies = True` (terragrunt does: it reads its
+    dependencies' outputs itself); the runner then leaves `dependency_outputs` empty and
+    never calls `read_outputs` for it.
+    """
 
     name: str
 

@@ -166,3 +166,18 @@ class ResumeRefused(RefarchError):
             f"refusing to resume run {run_id}: these units changed since it ran:\n{listing}",
             hint="start a new run (drop --resume), or restore the units as they were",
         )
+
+
+class ModuleSourceError(RefarchError):
+    """A unit's `terraform.source` cannot be fetched or does not hold the module folder."""
+
+    exit_code = 2
+
+    def __init__(
+        self, unit: str | None, source: str, detail: str, *, hint: str | None = None
+    ) -> None:
+        self.unit = unit
+        self.source = source
+        self.detail = detail
+        who = f"unit {unit}: " if unit else ""
+        super().__init__(f"{who}cannot use module source {source}: {detail}", hint=hint)

@@ -1,0 +1,1 @@
+../../modules/cloudtrail/variables.tf

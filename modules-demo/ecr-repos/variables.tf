@@ -1,0 +1,1 @@
+../../modules/ecr-repos/variables.tf

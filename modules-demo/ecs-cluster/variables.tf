@@ -1,0 +1,1 @@
+../../modules/ecs-cluster/variables.tf

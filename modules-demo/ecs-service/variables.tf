@@ -1,0 +1,1 @@
+../../modules/ecs-service/variables.tf

@@ -1,0 +1,1 @@
+../../modules/iam-groups/variables.tf

@@ -1,0 +1,1 @@
+../../modules/kms-admin/variables.tf

@@ -1,0 +1,1 @@
+../../modules/log-archive/variables.tf

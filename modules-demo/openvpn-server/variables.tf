@@ -1,0 +1,1 @@
+../../modules/openvpn-server/variables.tf

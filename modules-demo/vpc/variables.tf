@@ -1,0 +1,1 @@
+../../modules/vpc/variables.tf

@@ -52,17 +52,20 @@ class AwsSessions:
 
     def session(
         self, account_id: str | None = None, account_name: str | None = None,
-        region: str | None = None,
+        region: str | None = None, *, role_arn: str | None = None,
     ) -> boto3.Session:
         """A session for `account_id`: the caller's own if it already is that account,
-        else temporary credentials from assuming the account's role (cached)."""
+        else temporary credentials from assuming the account's role (cached).
+        An explicit `role_arn` (a unit's `iam_role`) is always assumed."""
         region = region or self.settings.region
-        key = (account_id, region)
+        key = (role_arn or account_id, region)
         with self._lock:
             if key in self._sessions:
                 return self._sessions[key]
         base = self.base()
-        if account_id is None or self.caller_identity(base)["Account"] == account_id:
+        if role_arn is not None:
+            session = self._assume(base, role_arn, region, account_name or account_id or role_arn)
+        elif account_id is None or self.caller_identity(base)["Account"] == account_id:
             creds = base.get_credentials()
             if creds is None:
                 raise AwsError(
@@ -156,10 +159,10 @@ class AwsSessions:
 
     def credentials_env(
         self, account_id: str | None = None, region: str | None = None,
-        account_name: str | None = None,
+        account_name: str | None = None, *, role_arn: str | None = None,
     ) -> dict[str, str]:
         """Environment variables that hand this account's credentials to a child process."""
-        session = self.session(account_id, account_name, region)
+        session = self.session(account_id, account_name, region, role_arn=role_arn)
         creds = session.get_credentials()
         assert creds is not None  # session() always sets static credentials
         frozen = creds.get_frozen_credentials()

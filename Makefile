@@ -37,8 +37,8 @@ bench: setup
 	$(PY) bench/discover.py
 
 demo: setup
-	$(VENV)/bin/refarch plan examples/live
-	$(VENV)/bin/refarch graph examples/live --format mermaid
+	$(VENV)/bin/refarch plan tests/fixtures/live
+	$(VENV)/bin/refarch graph tests/fixtures/live --format mermaid
 
 clean:
 	rm -rf $(VENV) .refarch .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""refarch: deploy a multi-account AWS reference architecture from an infrastructure-live repo.
+
+The public API is what `__all__` lists; everything else is internal.
+"""
+
+from refarch.config import evaluate_unit
+from refarch.errors import (
+    ConfigError,
+    DependencyCycle,
+    EvaluationError,
+    HclSyntaxError,
+    MissingDependency,
+    ProcessFailed,
+    RefarchError,
+    UsageError,
+    WrongAccount,
+)
+from refarch.models import Account, Dependency, Plan, PlannedUnit, RemoteState, Repo, Unit
+from refarch.plan import plan
+from refarch.repo import load_repo
+from refarch.settings import Settings, load_settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Account",
+    "ConfigError",
+    "Dependency",
+    "DependencyCycle",
+    "EvaluationError",
+    "HclSyntaxError",
+    "MissingDependency",
+    "Plan",
+    "PlannedUnit",
+    "ProcessFailed",
+    "RefarchError",
+    "RemoteState",
+    "Repo",
+    "Settings",
+    "Unit",
+    "UsageError",
+    "WrongAccount",
+    "__version__",
+    "evaluate_unit",
+    "load_repo",
+    "load_settings",
+    "plan",
+]

@@ -1,0 +1,66 @@
+"""`refarch plan DIR`: the deployment order, group by group, with why each unit is there."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from refarch.models import Plan
+from refarch.plan import ACTIONS, plan
+from refarch.repo import load_repo
+
+
+@click.command("plan")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--include", multiple=True, metavar="PATTERN",
+              help="Only units matching this glob (and what they depend on). Repeatable.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out units matching this glob. Repeatable.")
+@click.option("--ignore-dependencies", is_flag=True,
+              help="With --include, do not pull in dependencies; list them as assumed.")
+@click.option("--action", type=click.Choice(ACTIONS), default="apply", show_default=True,
+              help="Order for this action (destroy is the reverse order).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
+def command(directory: str, include: tuple[str, ...], exclude: tuple[str, ...],
+            ignore_dependencies: bool, action: str, as_json: bool, no_cache: bool) -> None:
+    """Show the order in which the units of DIRECTORY deploy: account tiers first, then
+    dependencies; each group may run in parallel."""
+    result = plan(load_repo(directory, cache=not no_cache), action, include=include,
+                  exclude=exclude, ignore_dependencies=ignore_dependencies)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        render(result)
+
+
+def render(result: Plan) -> None:
+    """The human-readable plan."""
+    count = len(result.units)
+    click.secho(f"{result.action}: {count} unit(s) in {len(result.groups)} group(s)", bold=True)
+    tier = None
+    for index, group in enumerate(result.groups, start=1):
+        first = result.units[group[0]]
+        if first.tier != tier:
+            tier = first.tier
+            accounts = sorted({result.units[p].account for t in result.tiers for p in t
+                               if result.units[p].tier == tier})
+            click.secho(f"\ntier {tier}: {', '.join(accounts)}", fg="cyan", bold=True)
+        click.echo(f"  group {index}")
+        for path in group:
+            unit = result.units[path]
+            why = f"waits for {', '.join(unit.waits_for)}" if unit.waits_for else "no dependencies"
+            if result.action != "destroy" and unit.tier > 1 and index > 1:
+                why += f"; after tier {unit.tier - 1}"
+            if unit.assumed:
+                why += f"; assumes {', '.join(unit.assumed)} already applied"
+            click.echo(f"    {path}  ({unit.account})  {why}")
+    if result.skipped:
+        click.secho("\nskipped:", fg="yellow")
+        for path in result.skipped:
+            click.echo(f"    {path}")
+    if result.assumed:
+        click.secho("\nassumed already applied (not in this run):", fg="yellow")
+        for path in result.assumed:
+            click.echo(f"    {path}")

@@ -1,0 +1,348 @@
+"""Walk a live repo, evaluate every terragrunt.hcl, and return the units and accounts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from refarch.config.cache import UnitCache, digest_of, records_key
+from refarch.config.evaluate import Loader, Records, UnitContext, read_config
+from refarch.config.hcl import Body, parse_text
+from refarch.config.values import Unknown, to_plain
+from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
+from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
+from refarch.settings import Settings, load_settings
+
+UNIT_FILE = "terragrunt.hcl"
+ACCOUNT_FILE = "account.hcl"
+REGION_FILE = "region.hcl"
+SKIP_DIRS = {"node_modules", "__pycache__"}
+PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cost more than they save
+
+
+def find_unit_files(root: Path) -> list[Path]:
+    """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+        if UNIT_FILE in files:
+            found.append(Path(folder) / UNIT_FILE)
+    return found
+
+
+def load_repo(
+    path: str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+    jobs: int | None = None,
+    cache: bool = True,
+    cache_dir: Path | None = None,
+    aws_account_id: Callable[[], str] | None = None,
+) -> Repo:
+    """Read every unit of a live repo. Dependency outputs are mocked (or Unknown).
+
+    Parses each file at most once, in `jobs` worker processes when there are many, and keeps
+    a cache under `<root>/.refarch/cache` so that an unchanged repo loads without parsing.
+    """
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
+    env = dict(os.environ) if env is None else env
+    settings = settings or load_settings(root, env)
+    unit_files = find_unit_files(root)
+    if not unit_files:
+        raise ConfigError(f"no {UNIT_FILE} found below {path}",
+                          hint="pass the root of an infrastructure-live repo")
+    unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
+    loader = Loader(root, env=env, aws_account_id=aws_account_id)
+
+    cached: dict[str, tuple[Unit, dict[str, Any]]] = {}
+    todo: list[Path] = []
+    for file in unit_files:
+        rel = _unit_path(root, file.parent)
+        hit = unit_cache.lookup(rel) if unit_cache else None
+        if hit is not None:
+            cached[rel] = hit
+        else:
+            todo.append(file)
+    _parse_in_parallel(loader, todo, jobs)
+
+    units: dict[str, Unit] = {}
+    include_targets: set[str] = set()
+    for file in unit_files:
+        rel = _unit_path(root, file.parent)
+        if rel in cached:
+            unit, meta = cached[rel]
+        else:
+            unit, meta, key = _evaluate_new_unit(loader, file, settings)
+            if unit_cache:
+                unit_cache.store(unit, key, meta)
+        units[rel] = unit
+        include_targets.update(meta["include_targets"])
+    if unit_cache:
+        unit_cache.save()
+    # A terragrunt.hcl that other units include (the old root layout) is not a unit itself.
+    for target in include_targets:
+        units.pop(target, None)
+    _check_dependencies(root, units)
+    return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units),
+                settings=settings)
+
+
+def evaluate_unit(
+    repo: Repo,
+    unit_path: str,
+    *,
+    outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
+    terraform_command: str = "apply",
+) -> Unit:
+    """Evaluate one unit again, with the real outputs of its dependencies (by block name).
+
+    The runner calls this right before a unit runs, so `inputs` carry real values.
+    """
+    loader = Loader(repo.root, env=dict(os.environ) if env is None else env,
+                    terraform_command=terraform_command)
+    folder = repo.root / unit_path if unit_path != "." else repo.root
+    unit, _, _ = _evaluate_new_unit(loader, folder / UNIT_FILE, repo.settings, outputs=outputs)
+    return unit
+
+
+# -- one unit ----------------------------------------------------------------------------------
+def _evaluate_new_unit(
+    loader: Loader, file: Path, settings: Settings,
+    outputs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Unit, dict[str, Any], dict[str, Any]]:
+    ctx = UnitContext(loader, file, outputs=outputs)
+    config = ctx.evaluate()
+    unit_dir = file.parent
+    rel = _unit_path(loader.root, unit_dir)
+    account, account_id = _account_of(loader, unit_dir, ctx.records)
+    region = _region_of(loader, unit_dir, ctx.records, config)
+    deps, blocks = _dependencies(loader, ctx, config, rel)
+    remote = config.get("remote_state")
+    terraform = dict(config.get("terraform") or {})
+    source = terraform.pop("source", None)
+    exclude = config.get("exclude")
+    key = records_key(ctx.records, loader.root)
+    unit = Unit(
+        path=rel,
+        account=account,
+        account_id=account_id,
+        region=region,
+        tier=settings.tier_of(account),
+        skip=config.get("skip") is True,
+        dependencies=deps,
+        dependency_blocks=blocks,
+        source=_string_or_none(source, "terraform.source", file, loader),
+        remote_state=_remote_state(remote, file, loader),
+        inputs=to_plain(config.get("inputs") or {}),
+        iam_role=_string_or_none(config.get("iam_role"), "iam_role", file, loader),
+        prevent_destroy=config.get("prevent_destroy") is True,
+        exclude=None if not isinstance(exclude, dict) else Exclude(
+            if_=exclude.get("if") is True,
+            actions=tuple(exclude.get("actions") or ("all",)),
+            exclude_dependencies=exclude.get("exclude_dependencies") is True,
+        ),
+        generate=tuple(
+            Generate(name, str(g.get("path", "")), str(to_plain(g.get("contents", ""))),
+                     str(g.get("if_exists", "overwrite_terragrunt")), g.get("disable") is True)
+            for name, g in sorted((config.get("generate") or {}).items()) if isinstance(g, dict)
+        ),
+        terraform=to_plain(terraform),
+        locals=to_plain(config.get("locals") or {}),
+        files=tuple(sorted(os.path.relpath(p, loader.root) for p in ctx.records.files)),
+        digest=digest_of(key),
+    )
+    meta = {"include_targets": [
+        _unit_path(loader.root, inc.path.parent) for inc in ctx.includes.values()
+        if inc.path.name == UNIT_FILE
+    ]}
+    return unit, meta, key
+
+
+def _unit_path(root: Path, folder: Path) -> str:
+    rel = os.path.relpath(folder, root)
+    return Path(rel).as_posix()
+
+
+def _string_or_none(value: Any, what: str, file: Path, loader: Loader) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Unknown):
+        raise ConfigError(f"{what} depends on a value only known after apply ({value.reason})",
+                          path=loader.rel(file))
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} must be a string, got {type(value).__name__}",
+                          path=loader.rel(file))
+    return value
+
+
+def _remote_state(remote: Any, file: Path, loader: Loader) -> RemoteState | None:
+    if remote is None:
+        return None
+    if not isinstance(remote, dict) or not isinstance(remote.get("backend"), str):
+        raise ConfigError("remote_state needs a backend (a string) and a config map",
+                          path=loader.rel(file))
+    generate = remote.get("generate")
+    return RemoteState(
+        backend=remote["backend"],
+        config=to_plain(remote.get("config") or {}),
+        generate=to_plain(generate) if isinstance(generate, dict) else None,
+        disable_init=remote.get("disable_init") is True,
+    )
+
+
+def _nearest(loader: Loader, folder: Path, name: str, records: Records) -> Path | None:
+    for current in (folder, *folder.parents):
+        candidate = current / name
+        if loader.exists(candidate, records):
+            return candidate
+        if current == loader.root:
+            break
+    return None
+
+
+def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, str | None]:
+    """The account of the nearest account.hcl (account_name, aws_account_id)."""
+    path = _nearest(loader, unit_dir, ACCOUNT_FILE, records)
+    if path is None:
+        rel = _unit_path(loader.root, unit_dir)
+        return (rel.split("/")[0] if rel != "." else "default"), None
+    config, read_records = read_config(loader, path, unit_dir)
+    records.absorb(read_records)
+    local_values = config.get("locals") or {}
+    name = local_values.get("account_name", path.parent.name)
+    account_id = local_values.get("aws_account_id")
+    if isinstance(account_id, int) and not isinstance(account_id, bool):
+        account_id = f"{account_id:012d}"
+    if not isinstance(name, str) or not (account_id is None or isinstance(account_id, str)):
+        raise ConfigError("account_name and aws_account_id must be strings",
+                          path=loader.rel(path), hint='aws_account_id = "111111111111"')
+    return name, account_id
+
+
+def _region_of(loader: Loader, unit_dir: Path, records: Records, config: dict[str, Any]
+               ) -> str | None:
+    path = _nearest(loader, unit_dir, REGION_FILE, records)
+    if path is not None:
+        region_config, read_records = read_config(loader, path, unit_dir)
+        records.absorb(read_records)
+        region = (region_config.get("locals") or {}).get("aws_region")
+        if isinstance(region, str):
+            return region
+    inputs = config.get("inputs")
+    region = inputs.get("aws_region") if isinstance(inputs, dict) else None
+    return region if isinstance(region, str) else None
+
+
+def _dependencies(loader: Loader, ctx: UnitContext, config: dict[str, Any], rel: str
+                  ) -> tuple[tuple[str, ...], tuple[Dependency, ...]]:
+    unit_dir = ctx.terragrunt_dir
+    edges: list[str] = []
+    blocks: list[Dependency] = []
+
+    def target(raw: Any, where: Path, line: int | None, what: str) -> str:
+        if not isinstance(raw, str):
+            detail = raw.reason if isinstance(raw, Unknown) else type(raw).__name__
+            raise ConfigError(f"{what} must be a path known before apply (got {detail})",
+                              path=loader.rel(where), line=line)
+        folder = Path(os.path.normpath(unit_dir / raw))
+        if not loader.exists(folder / UNIT_FILE, ctx.records):
+            raise MissingDependency(rel, _unit_path(loader.root, folder),
+                                    path=loader.rel(where), line=line)
+        return _unit_path(loader.root, folder)
+
+    for name, block in sorted((config.get("dependency") or {}).items()):
+        scope, _, line = ctx.dependency_blocks[name]
+        path = target(block.get("config_path"), scope.path, line, f'dependency "{name}" config_path')
+        enabled = block.get("enabled", True) is not False
+        mocks = block.get("mock_outputs")
+        allowed = block.get("mock_outputs_allowed_terraform_commands")
+        blocks.append(Dependency(
+            name=name, path=path, enabled=enabled, skip_outputs=block.get("skip_outputs") is True,
+            mock_outputs=to_plain(mocks) if isinstance(mocks, dict) else None,
+            mock_outputs_allowed_terraform_commands=tuple(allowed)
+            if isinstance(allowed, list) else None,
+        ))
+        if enabled:
+            edges.append(path)
+    paths = (config.get("dependencies") or {}).get("paths") or []
+    if not isinstance(paths, list):
+        raise ConfigError("dependencies.paths must be a list", path=loader.rel(ctx.config_path))
+    where, line = _block_location(ctx, "dependencies")
+    for raw in paths:
+        edges.append(target(raw, where, line, "dependencies.paths entry"))
+    return tuple(dict.fromkeys(e for e in edges if e != rel)), tuple(blocks)
+
+
+def _block_location(ctx: UnitContext, kind: str) -> tuple[Path, int | None]:
+    bodies = [(ctx.config_path, ctx.loader.bodies[ctx.config_path][0])]
+    bodies += [(inc.path, ctx.loader.bodies[inc.path][0]) for inc in ctx.includes.values()]
+    for path, body in bodies:
+        for item in body:
+            if item[0] == "block" and item[1] == kind:
+                return path, item[4]
+    return ctx.config_path, None
+
+
+def _check_dependencies(root: Path, units: Mapping[str, Unit]) -> None:
+    for unit in units.values():
+        for dep in unit.dependencies:
+            if dep not in units:
+                raise MissingDependency(unit.path, dep, path=f"{unit.path}/{UNIT_FILE}")
+
+
+def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
+    grouped: dict[str, list[Unit]] = {}
+    for unit in units.values():
+        grouped.setdefault(unit.account, []).append(unit)
+    accounts = []
+    for name, members in grouped.items():
+        ids = {u.account_id for u in members}
+        accounts.append(Account(
+            name=name,
+            id=next(iter(ids)) if len(ids) == 1 else None,
+            tier=members[0].tier,
+            regions=tuple(sorted({u.region for u in members if u.region})),
+            units=tuple(u.path for u in members),
+        ))
+    return tuple(sorted(accounts, key=lambda a: (a.tier, a.name)))
+
+
+# -- parallel parsing ---------------------------------------------------------------------------
+def _parse_one(path: str) -> tuple[str, Any, str]:
+    import hashlib
+
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        return path, parse_text(data.decode("utf-8"), path), digest
+    except HclSyntaxError as exc:
+        return path, ("error", exc.detail, exc.line, exc.column, exc.hint), digest
+    except UnicodeDecodeError:
+        return path, ("error", "not UTF-8 text", None, None, None), digest
+
+
+def _parse_in_parallel(loader: Loader, files: Iterable[Path], jobs: int | None) -> None:
+    files = list(files)
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
+        return  # parsed lazily, in this process, as units are evaluated
+    chunk = max(1, len(files) // (jobs * 8))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for path, body, digest in pool.map(_parse_one, [str(f) for f in files], chunksize=chunk):
+            if isinstance(body, tuple) and body and body[0] == "error":
+                _, detail, line, column, hint = body
+                raise HclSyntaxError(detail, path=loader.rel(Path(path)), line=line,
+                                     column=column, hint=hint)
+            loader.preload(Path(path), _as_body(body), digest)
+            loader.parse_count += 1
+
+
+def _as_body(body: Any) -> Body:
+    return tuple(body)

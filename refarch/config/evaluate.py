@@ -1,0 +1,938 @@
+"""Evaluate Terragrunt configuration: expressions, locals, includes (expose/merge), dependencies.
+
+One `UnitContext` per evaluated unit (or per `read_terragrunt_config` target) holds what
+Terragrunt keeps per config: the unit folder, its includes, its dependency blocks (merged
+across the included files), and a record of every file, env var and path probe consulted,
+which is the key of the on-disk cache. One `Scope` per file being evaluated holds that
+file's locals. Values are plain Python data; `Unknown` stands for what is only known after
+apply (dependency outputs without mocks, run_cmd, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
+from refarch.config.hcl import Body, Expr, parse_text
+from refarch.config.values import Unknown, type_name
+from refarch.errors import ConfigError, EvaluationError
+
+MERGE_STRATEGIES = ("shallow", "deep", "no_merge")
+NOT_MERGED = {"locals", "include"}
+BY_NAME = {"dependency", "generate", "feature"}
+MAX_DEPTH = 64
+
+
+@dataclass
+class Records:
+    """What an evaluation consulted: file digests, env vars, and path-existence probes."""
+
+    files: dict[str, str] = field(default_factory=dict)  # absolute path -> sha256
+    env: dict[str, str | None] = field(default_factory=dict)
+    probes: dict[str, bool] = field(default_factory=dict)  # absolute path -> existed
+
+    def absorb(self, other: Records) -> None:
+        self.files.update(other.files)
+        self.env.update(other.env)
+        self.probes.update(other.probes)
+
+
+@dataclass
+class Include:
+    label: str
+    path: Path
+    expose: bool
+    merge_strategy: str
+    line: int
+    scope: Scope | None = None
+    config: dict[str, Any] | None = None
+
+
+class Loader:
+    """Per-run state shared by every unit: parsed files, read_terragrunt_config results."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        env: Mapping[str, str],
+        parse: Callable[[Path, bytes], Body] | None = None,
+        aws_account_id: Callable[[], str] | None = None,
+        terraform_command: str = "plan",
+    ) -> None:
+        self.root = root
+        self.env = env
+        self._parse = parse or (lambda path, data: parse_text(data.decode("utf-8"), str(path)))
+        self.aws_account_id = aws_account_id
+        self.terraform_command = terraform_command
+        self.bodies: dict[Path, tuple[Body, str]] = {}
+        self.reads: dict[Path, tuple[dict[str, Any], Records]] = {}
+        self.exists_cache: dict[Path, bool] = {}
+        self.parse_count = 0
+
+    def preload(self, path: Path, body: Body, digest: str) -> None:
+        """Hand over a file parsed elsewhere (a worker process or the cache)."""
+        self.bodies[path] = (body, digest)
+
+    def body(self, path: Path, records: Records) -> Body:
+        """The parsed body of `path` (parsed at most once per run), recorded as read."""
+        cached = self.bodies.get(path)
+        if cached is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read: {exc.strerror}", path=self.rel(path)) from None
+            try:
+                body = self._parse(path, data)
+            except UnicodeDecodeError:
+                raise ConfigError("not UTF-8 text", path=self.rel(path)) from None
+            self.parse_count += 1
+            cached = (body, hashlib.sha256(data).hexdigest())
+            self.bodies[path] = cached
+        records.files[str(path)] = cached[1]
+        return cached[0]
+
+    def exists(self, path: Path, records: Records) -> bool:
+        found = self.exists_cache.get(path)
+        if found is None:
+            found = path.is_file()
+            self.exists_cache[path] = found
+        records.probes[str(path)] = found
+        return found
+
+    def rel(self, path: Path) -> str:
+        """A path for messages: relative to the repo root when inside it."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+
+class UnitContext:
+    """Terragrunt's per-config state while one config (and its includes) is evaluated."""
+
+    def __init__(
+        self,
+        loader: Loader,
+        config_path: Path,
+        *,
+        original_dir: Path | None = None,
+        outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        depth: int = 0,
+    ) -> None:
+        self.loader = loader
+        self.config_path = config_path
+        self.terragrunt_dir = config_path.parent
+        self.original_dir = original_dir or self.terragrunt_dir
+        self.outputs = outputs or {}
+        self.depth = depth
+        self.records = Records()
+        self.includes: dict[str, Include] = {}
+        self.dependency_blocks: dict[str, tuple[Scope, Body, int]] = {}
+        self.dependency_values: dict[str, dict[str, Any]] = {}
+        self.resolving: set[str] = set()
+        if depth > MAX_DEPTH:
+            raise ConfigError("read_terragrunt_config nests too deeply (a loop?)",
+                              path=loader.rel(config_path))
+
+    # -- the whole config ------------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any]:
+        """Evaluate the config file with its includes merged in, as Terragrunt would."""
+        child = Scope(self, self.config_path, self.loader.body(self.config_path, self.records))
+        for label, path, expose, strategy, line in child.include_blocks():
+            if label in self.includes:
+                raise ConfigError(f"two include blocks are labelled {label!r}",
+                                  path=child.rel, line=line)
+            include = Include(label, path, expose, strategy, line)
+            self.includes[label] = include
+            body = self.loader.body(path, self.records)
+            include.scope = Scope(self, path, body, include=include)
+            if any(item[0] == "block" and item[1] == "include" for item in body):
+                raise ConfigError(
+                    "an included file has include blocks of its own; Terragrunt allows only "
+                    "one level of include",
+                    path=self.loader.rel(path),
+                    hint=f"include that file directly from {child.rel}",
+                )
+        # Dependency blocks of the included files, then the child's own (the child wins).
+        for include in self.includes.values():
+            assert include.scope is not None
+            self.dependency_blocks.update(include.scope.dependency_blocks())
+        self.dependency_blocks.update(child.dependency_blocks())
+
+        merged: dict[str, Any] = {}
+        strategies = []
+        for include in self.includes.values():
+            if include.merge_strategy == "no_merge":
+                continue
+            strategies.append(include.merge_strategy)
+            merged = merge_configs(merged, self.included_config(include), include.merge_strategy)
+        own = child.config()
+        strategy = "deep" if "deep" in strategies else "shallow"
+        merged = merge_configs(merged, own, strategy)
+        merged["locals"] = own.get("locals", {})
+        return merged
+
+    def included_config(self, include: Include) -> dict[str, Any]:
+        if include.config is None:
+            assert include.scope is not None
+            include.config = include.scope.config()
+        return include.config
+
+    # -- dependencies ------------------------------------------------------------------------
+    def dependency(self, name: str, line: int, scope: Scope) -> dict[str, Any]:
+        if name in self.dependency_values:
+            return self.dependency_values[name]
+        if name not in self.dependency_blocks:
+            raise EvaluationError(f"there is no dependency block named {name!r}",
+                                  path=scope.rel, line=line,
+                                  hint=f'add dependency "{name}" {{ config_path = "..." }}')
+        if name in self.resolving:
+            raise EvaluationError(f"dependency {name!r} refers to itself", path=scope.rel, line=line)
+        self.resolving.add(name)
+        defining, body, _ = self.dependency_blocks[name]
+        value = defining.block_value(body)
+        self.resolving.discard(name)
+        value["outputs"] = self.dependency_outputs(name, value)
+        self.dependency_values[name] = value
+        return value
+
+    def dependency_outputs(self, name: str, block: dict[str, Any]) -> Any:
+        if name in self.outputs:
+            return dict(self.outputs[name])
+        mocks = block.get("mock_outputs")
+        if isinstance(mocks, dict):
+            return mocks
+        if block.get("skip_outputs") is True:
+            return {}
+        return Unknown(f"dependency.{name}.outputs")
+
+    # -- paths ---------------------------------------------------------------------------------
+    def include_for(self, label: str | None, scope: Scope, line: int, function: str) -> Include | None:
+        if scope.include is not None and label is None:
+            return scope.include
+        if label is not None:
+            if label not in self.includes:
+                raise EvaluationError(f"no include block labelled {label!r}", path=scope.rel,
+                                      line=line, function=function)
+            return self.includes[label]
+        if not self.includes:
+            return None
+        if len(self.includes) > 1:
+            raise EvaluationError(
+                f"{function}() needs the include's label when there are several includes",
+                path=scope.rel, line=line, function=function,
+                hint=f'call {function}("root"), naming the include block',
+            )
+        return next(iter(self.includes.values()))
+
+
+class LazyMap:
+    """A namespace (local, include, dependency) whose entries are evaluated when first used."""
+
+    def __init__(self, name: str, getter: Callable[[str, int], Any], names: Callable[[], list[str]]):
+        self.name = name
+        self.getter = getter
+        self.names = names
+
+    def get(self, key: str, line: int) -> Any:
+        return self.getter(key, line)
+
+    def materialize(self, line: int) -> dict[str, Any]:
+        return {key: self.getter(key, line) for key in self.names()}
+
+
+class Scope:
+    """One file being evaluated inside a UnitContext: its locals and its expressions."""
+
+    def __init__(self, ctx: UnitContext, path: Path, body: Body, *, include: Include | None = None):
+        self.ctx = ctx
+        self.path = path
+        self.body = body
+        self.include = include
+        self.rel = ctx.loader.rel(path)
+        self.local_exprs: dict[str, tuple[Expr, int]] = {}
+        for item in body:
+            if item[0] == "block" and item[1] == "locals":
+                for sub in item[3]:
+                    if sub[0] == "attr":
+                        self.local_exprs[sub[1]] = (sub[2], sub[3])
+        self.local_values: dict[str, Any] = {}
+        self.local_busy: set[str] = set()
+        self.namespaces: dict[str, Any] = {
+            "local": LazyMap("local", self.local, lambda: list(self.local_exprs)),
+            "include": LazyMap("include", self.exposed_include, self.exposed_names),
+            "dependency": LazyMap(
+                "dependency",
+                lambda name, line: self.ctx.dependency(name, line, self),
+                lambda: list(self.ctx.dependency_blocks),
+            ),
+            "feature": LazyMap("feature", self.feature, self.feature_names),
+        }
+
+    # -- namespaces --------------------------------------------------------------------------
+    def local(self, name: str, line: int) -> Any:
+        if name in self.local_values:
+            return self.local_values[name]
+        if name not in self.local_exprs:
+            raise EvaluationError(f"local.{name} is not defined in this file", path=self.rel,
+                                  line=line, hint="locals are per file; an included file's "
+                                  "locals are reached through include.<label>.locals with expose = true")
+        if name in self.local_busy:
+            raise EvaluationError(f"local.{name} refers to itself (a cycle among locals)",
+                                  path=self.rel, line=line)
+        self.local_busy.add(name)
+        expr, _ = self.local_exprs[name]
+        value = self.eval(expr, {})
+        self.local_busy.discard(name)
+        self.local_values[name] = value
+        return value
+
+    def exposed_names(self) -> list[str]:
+        return [label for label, inc in self.ctx.includes.items() if inc.expose]
+
+    def exposed_include(self, label: str, line: int) -> Any:
+        include = self.ctx.includes.get(label)
+        if include is None and label in ("locals", "inputs") and "" in self.ctx.includes:
+            include = self.ctx.includes[""]
+            if include.expose:
+                return self.ctx.included_config(include).get(label, {})
+        if include is None or not include.expose:
+            raise EvaluationError(
+                f"include.{label} is not available", path=self.rel, line=line,
+                hint=f'label an include block "{label}" and set expose = true in it',
+            )
+        return self.ctx.included_config(include)
+
+    def feature_blocks(self) -> dict[str, Body]:
+        return {item[2][0]: item[3] for item in self.all_files_blocks("feature") if item[2]}
+
+    def all_files_blocks(self, kind: str) -> list[Any]:
+        items = []
+        for include in self.ctx.includes.values():
+            if include.scope is not None:
+                items += [i for i in include.scope.body if i[0] == "block" and i[1] == kind]
+        return items + [i for i in self.body if i[0] == "block" and i[1] == kind]
+
+    def feature_names(self) -> list[str]:
+        return list(self.feature_blocks())
+
+    def feature(self, name: str, line: int) -> Any:
+        blocks = self.feature_blocks()
+        if name not in blocks:
+            raise EvaluationError(f"there is no feature block named {name!r}", path=self.rel,
+                                  line=line)
+        value = self.block_value(blocks[name])
+        override = self.get_env(f"TG_FEATURE_{name}".upper(), None) if False else None
+        value["value"] = override if override is not None else value.get("default")
+        return value
+
+    # -- structure -----------------------------------------------------------------------------
+    def include_blocks(self) -> list[tuple[str, Path, bool, str, int]]:
+        found = []
+        for item in self.body:
+            if item[0] != "block" or item[1] != "include":
+                continue
+            _, _, labels, body, line = item
+            attrs = {sub[1]: sub for sub in body if sub[0] == "attr"}
+            if "path" not in attrs:
+                raise ConfigError("include block has no path", path=self.rel, line=line,
+                                  hint='add path = find_in_parent_folders("root.hcl")')
+            raw = self.eval(attrs["path"][2], {})
+            if not isinstance(raw, str):
+                raise EvaluationError(f"include path must be a string, got {type_name(raw)}",
+                                      path=self.rel, line=line)
+            path = self.resolve_path(raw)
+            if not self.ctx.loader.exists(path, self.ctx.records):
+                raise ConfigError(f"included file {raw} does not exist", path=self.rel, line=line)
+            expose = self.eval(attrs["expose"][2], {}) if "expose" in attrs else False
+            strategy = self.eval(attrs["merge_strategy"][2], {}) if "merge_strategy" in attrs \
+                else "shallow"
+            if strategy not in MERGE_STRATEGIES:
+                raise ConfigError(f"merge_strategy {strategy!r} is not one of "
+                                  f"{', '.join(MERGE_STRATEGIES)}", path=self.rel, line=line)
+            found.append((labels[0] if labels else "", path, expose is True, strategy, line))
+        return found
+
+    def dependency_blocks(self) -> dict[str, tuple[Scope, Body, int]]:
+        blocks = {}
+        for item in self.body:
+            if item[0] == "block" and item[1] == "dependency":
+                if len(item[2]) != 1:
+                    raise ConfigError("a dependency block needs exactly one label (its name)",
+                                      path=self.rel, line=item[4])
+                blocks[item[2][0]] = (self, item[3], item[4])
+        return blocks
+
+    def config(self) -> dict[str, Any]:
+        """Every top-level attribute and block of this file, evaluated."""
+        result: dict[str, Any] = {}
+        for item in self.body:
+            if item[0] == "attr":
+                result[item[1]] = self.eval(item[2], {})
+                continue
+            _, kind, labels, body, line = item
+            if kind == "locals":
+                result["locals"] = {name: self.local(name, ln) for name, (_, ln) in
+                                    self.local_exprs.items()}
+            elif kind == "include":
+                continue
+            elif kind == "dependency":
+                result.setdefault("dependency", {})[labels[0]] = self.ctx.dependency(
+                    labels[0], line, self)
+            elif kind == "feature":
+                result.setdefault("feature", {})[labels[0]] = self.feature(labels[0], line)
+            elif labels:
+                result.setdefault(kind, {})[labels[0]] = self.block_value(body)
+            else:
+                result[kind] = self.block_value(body)
+        return result
+
+    def block_value(self, body: Body) -> dict[str, Any]:
+        """A block as a map: attributes by name, sub-blocks by type (and label)."""
+        value: dict[str, Any] = {}
+        for item in body:
+            if item[0] == "attr":
+                value[item[1]] = self.eval(item[2], {})
+            else:
+                _, kind, labels, sub, _ = item
+                if labels:
+                    value.setdefault(kind, {})[labels[0]] = self.block_value(sub)
+                elif kind in value:
+                    existing = value[kind]
+                    value[kind] = [*existing, self.block_value(sub)] if isinstance(existing, list) \
+                        else [existing, self.block_value(sub)]
+                else:
+                    value[kind] = self.block_value(sub)
+        return value
+
+    def resolve_path(self, raw: str) -> Path:
+        """A path from config: absolute, or relative to the unit's folder (as Terragrunt)."""
+        path = Path(raw)
+        if not path.is_absolute():
+            path = self.ctx.terragrunt_dir / path
+        return Path(os.path.normpath(path))
+
+    # -- expressions ---------------------------------------------------------------------------
+    def eval(self, node: Expr, env: dict[str, Any]) -> Any:
+        tag = node[0]
+        if tag == "lit":
+            return node[1]
+        return _DISPATCH[tag](self, node, env)
+
+    def value(self, node: Expr, env: dict[str, Any], line: int) -> Any:
+        """Evaluate and materialize lazy namespaces (for values used whole)."""
+        result = self.eval(node, env)
+        if isinstance(result, LazyMap):
+            return result.materialize(line)
+        return result
+
+    def error(self, message: str, line: int, **kw: Any) -> EvaluationError:
+        return EvaluationError(message, path=self.rel, line=line or None, **kw)
+
+    def get_env(self, name: str, default: str | None) -> str | None:
+        value = self.ctx.loader.env.get(name)
+        self.ctx.records.env[name] = value
+        return value if value is not None else default
+
+
+def _ev_tmpl(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    out = []
+    for part in node[1]:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = scope.value(part, env, node[2])
+        if isinstance(value, Unknown):
+            return value
+        if isinstance(value, bool):
+            out.append("true" if value else "false")
+        elif isinstance(value, int | float):
+            out.append(str(int(value)) if isinstance(value, float) and value.is_integer()
+                       else str(value))
+        elif isinstance(value, str):
+            out.append(value)
+        elif value is None:
+            raise scope.error("cannot interpolate a null value", node[2])
+        else:
+            raise scope.error(f"cannot interpolate a {type_name(value)} into a string; "
+                              "use jsonencode() or join()", node[2])
+    return "".join(out)
+
+
+def _ev_var(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    name = node[1]
+    if name in env:
+        return env[name]
+    if name in scope.namespaces:
+        return scope.namespaces[name]
+    if name == "var":
+        raise scope.error("var.* is not available in Terragrunt configuration", node[2],
+                          hint="use local.* or inputs")
+    raise scope.error(f"unknown name {name!r}", node[2],
+                      hint="Terragrunt configs can use local.*, include.*, dependency.* and "
+                      "feature.*")
+
+
+def _get(scope: Scope, obj: Any, key: Any, line: int, what: str) -> Any:
+    if isinstance(obj, LazyMap):
+        return obj.get(str(key), line)
+    if isinstance(obj, Unknown):
+        return Unknown(f"{obj.reason}.{key}" if isinstance(key, str) else f"{obj.reason}[{key}]")
+    if isinstance(key, Unknown):
+        return key
+    if isinstance(obj, dict):
+        if isinstance(key, str | int) and str(key) in obj:
+            return obj[str(key)]
+        raise scope.error(f"{what} has no key {key!r}", line)
+    if isinstance(obj, list):
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            raise scope.error(f"a list index must be a number, got {key!r}", line) from None
+        if 0 <= index < len(obj):
+            return obj[index]
+        raise scope.error(f"index {index} is out of range (the list has {len(obj)} items)", line)
+    raise scope.error(f"cannot look up {key!r} in a {type_name(obj)} value", line)
+
+
+def _describe(node: Expr) -> str:
+    if node[0] == "var":
+        return str(node[1])
+    if node[0] == "attr":
+        return f"{_describe(node[1])}.{node[2]}"
+    return "the value"
+
+
+def _ev_attr(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    return _get(scope, scope.eval(node[1], env), node[2], node[3], _describe(node[1]))
+
+
+def _ev_index(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    key = scope.value(node[2], env, node[3])
+    return _get(scope, scope.eval(node[1], env), key, node[3], _describe(node[1]))
+
+
+def _ev_splat(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    base = scope.value(node[1], env, node[3])
+    if isinstance(base, Unknown):
+        return base
+    items = base if isinstance(base, list) else [] if base is None else [base]
+    out = []
+    for item in items:
+        for op in node[2]:
+            key = op[1] if op[0] == "attr" else scope.value(op[1], env, node[3])
+            item = _get(scope, item, key, node[3], "splat element")
+        out.append(item)
+    return out
+
+
+def _ev_paren(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    return scope.eval(node[1], env)
+
+
+def _ev_tuple(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    return [scope.value(item, env, 0) for item in node[1]]
+
+
+def _ev_object(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    result: dict[str, Any] = {}
+    for key_node, value_node in node[1]:
+        key = key_node[1] if key_node[0] == "key" else scope.value(key_node, env, 0)
+        if isinstance(key, Unknown):
+            return Unknown("an object with an unknown key")
+        if isinstance(key, bool | int | float):
+            key = _ev_tmpl(scope, ("tmpl", (("lit", key),), 0), env)
+        if not isinstance(key, str):
+            raise scope.error(f"an object key must be a string, got {type_name(key)}", 0)
+        result[key] = scope.value(value_node, env, 0)
+    return result
+
+
+def _truth(scope: Scope, value: Any, line: int) -> bool | Unknown:
+    if isinstance(value, Unknown | bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise scope.error(f"a condition must be a bool, got {type_name(value)} {value!r}", line)
+
+
+def _ev_cond(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    cond = _truth(scope, scope.value(node[1], env, node[4]), node[4])
+    if isinstance(cond, Unknown):
+        return cond
+    return scope.eval(node[2] if cond else node[3], env)
+
+
+def _number(scope: Scope, value: Any, line: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise scope.error(f"expected a number, got {type_name(value)}", line)
+    if isinstance(value, str):
+        try:
+            return float(value) if "." in value else int(value)
+        except ValueError:
+            raise scope.error(f"expected a number, got string {value!r}", line) from None
+    return value
+
+
+def _ev_bin(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    op, line = node[1], node[4]
+    left = scope.value(node[2], env, line)
+    if op in ("&&", "||"):
+        lt = _truth(scope, left, line)
+        if lt is (op == "||"):
+            return lt
+        right = _truth(scope, scope.value(node[3], env, line), line)
+        if isinstance(lt, Unknown) or isinstance(right, Unknown):
+            return Unknown(f"a condition ({op})")
+        return right
+    right = scope.value(node[3], env, line)
+    if isinstance(left, Unknown) or isinstance(right, Unknown):
+        return left if isinstance(left, Unknown) else right
+    if op == "==":
+        return _equal(left, right)
+    if op == "!=":
+        return not _equal(left, right)
+    a, b = _number(scope, left, line), _number(scope, right, line)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op in ("/", "%"):
+        if b == 0:
+            raise scope.error("division by zero", line)
+        result = a / b if op == "/" else a % b
+        return int(result) if isinstance(result, float) and result.is_integer() else result
+    return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False
+    return bool(left == right)
+
+
+def _ev_un(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    value = scope.value(node[2], env, node[3])
+    if isinstance(value, Unknown):
+        return value
+    if node[1] == "!":
+        truth = _truth(scope, value, node[3])
+        return truth if isinstance(truth, Unknown) else not truth
+    return -_number(scope, value, node[3])
+
+
+def _iterate(scope: Scope, node: Expr, env: dict[str, Any], line: int) -> Any:
+    collection = scope.value(node[3], env, line)
+    if isinstance(collection, Unknown):
+        return collection
+    if isinstance(collection, dict):
+        return [(k, collection[k]) for k in sorted(collection)]
+    if isinstance(collection, list):
+        return list(enumerate(collection))
+    raise scope.error(f"a for expression needs a list or map, got {type_name(collection)}", line)
+
+
+def _ev_for_t(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    _, key_var, value_var, _, value_node, cond, line = node
+    pairs = _iterate(scope, node, env, line)
+    if isinstance(pairs, Unknown):
+        return pairs
+    out = []
+    for key, item in pairs:
+        inner = {**env, value_var: item}
+        if key_var:
+            inner[key_var] = key
+        if cond is not None and _truth(scope, scope.value(cond, inner, line), line) is not True:
+            continue
+        out.append(scope.value(value_node, inner, line))
+    return out
+
+
+def _ev_for_o(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    _, key_var, value_var, _, key_node, value_node, grouped, cond, line = node
+    pairs = _iterate(scope, node, env, line)
+    if isinstance(pairs, Unknown):
+        return pairs
+    out: dict[str, Any] = {}
+    for key, item in pairs:
+        inner = {**env, value_var: item}
+        if key_var:
+            inner[key_var] = key
+        if cond is not None and _truth(scope, scope.value(cond, inner, line), line) is not True:
+            continue
+        new_key = scope.value(key_node, inner, line)
+        if not isinstance(new_key, str | int | float) or isinstance(new_key, bool):
+            raise scope.error(f"a for expression key must be a string, got {type_name(new_key)}",
+                              line)
+        new_key = str(new_key)
+        new_value = scope.value(value_node, inner, line)
+        if grouped:
+            out.setdefault(new_key, []).append(new_value)
+        elif new_key in out:
+            raise scope.error(f"duplicate key {new_key!r} in a for expression (use ... to group)",
+                              line)
+        else:
+            out[new_key] = new_value
+    return out
+
+
+def _ev_call(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    _, name, arg_nodes, expand, line = node
+    if name in ("try", "can"):
+        return _try_can(scope, name, arg_nodes, env, line)
+    args = [scope.value(a, env, line) for a in arg_nodes]
+    if expand and args:
+        last = args.pop()
+        if isinstance(last, Unknown):
+            return last
+        if not isinstance(last, list):
+            raise scope.error(f"... expands a list, got {type_name(last)}", line, function=name)
+        args.extend(last)
+    handler = TERRAGRUNT.get(name)
+    try:
+        if handler is not None:
+            return handler(scope, args, line)
+        if name in PURE:
+            return call_pure(name, args)
+    except FunctionError as exc:
+        raise scope.error(f"{name}(): {exc}", line, function=name) from None
+    if name in OPAQUE:
+        return Unknown(f"{name}(...)")
+    raise scope.error(f"function {name}() is not supported by refarch", line, function=name,
+                      hint="see the README's list of supported functions, or open an issue")
+
+
+def _try_can(scope: Scope, name: str, arg_nodes: tuple[Expr, ...], env: dict[str, Any],
+             line: int) -> Any:
+    if name == "can":
+        if len(arg_nodes) != 1:
+            raise scope.error("can() takes exactly one argument", line, function="can")
+        try:
+            value = scope.value(arg_nodes[0], env, line)
+        except EvaluationError:
+            return False
+        return value if isinstance(value, Unknown) else True
+    for arg in arg_nodes:
+        try:
+            return scope.value(arg, env, line)
+        except EvaluationError:
+            continue
+    raise scope.error("try(): no argument could be evaluated", line, function="try")
+
+
+_DISPATCH: dict[str, Callable[[Scope, Expr, dict[str, Any]], Any]] = {
+    "tmpl": _ev_tmpl, "var": _ev_var, "attr": _ev_attr, "index": _ev_index, "splat": _ev_splat,
+    "paren": _ev_paren, "tuple": _ev_tuple, "object": _ev_object, "cond": _ev_cond,
+    "bin": _ev_bin, "un": _ev_un, "for_t": _ev_for_t, "for_o": _ev_for_o, "call": _ev_call,
+    "key": lambda scope, node, env: node[1],
+}
+
+
+# -- Terragrunt context functions ------------------------------------------------------------
+def _args(scope: Scope, args: list[Any], low: int, high: int, line: int, name: str) -> None:
+    if not low <= len(args) <= high:
+        raise scope.error(f"{name}() takes {low}-{high} arguments, got {len(args)}", line,
+                          function=name)
+
+
+def _label(scope: Scope, args: list[Any], line: int, name: str) -> str | None:
+    _args(scope, args, 0, 1, line, name)
+    if args and not isinstance(args[0], str):
+        raise scope.error(f"{name}() takes an include label (a string)", line, function=name)
+    return args[0] if args else None
+
+
+def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 0, 2, line, "find_in_parent_folders")
+    name = args[0] if args else "terragrunt.hcl"
+    if not isinstance(name, str):
+        raise scope.error("find_in_parent_folders() takes a file name", line,
+                          function="find_in_parent_folders")
+    current = scope.ctx.config_path.parent
+    while True:
+        parent = current.parent
+        if parent == current:
+            break
+        current = parent
+        candidate = current / name
+        if scope.ctx.loader.exists(candidate, scope.ctx.records):
+            return str(Path(os.path.normpath(candidate)))
+    if len(args) == 2:
+        return args[1]
+    raise scope.error(
+        f"find_in_parent_folders(): no {name} in any folder above "
+        f"{scope.ctx.loader.rel(scope.ctx.config_path.parent)}", line,
+        function="find_in_parent_folders",
+        hint=f"create {name} higher up, or pass a fallback as the second argument",
+    )
+
+
+def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 1, 2, line, "read_terragrunt_config")
+    if isinstance(args[0], Unknown):
+        return args[0]
+    if not isinstance(args[0], str):
+        raise scope.error("read_terragrunt_config() takes a path", line,
+                          function="read_terragrunt_config")
+    path = scope.resolve_path(args[0])
+    loader = scope.ctx.loader
+    if not loader.exists(path, scope.ctx.records):
+        if len(args) == 2:
+            return args[1]
+        raise scope.error(f"read_terragrunt_config(): {args[0]} does not exist", line,
+                          function="read_terragrunt_config")
+    config, records = read_config(loader, path, scope.ctx.original_dir, scope.ctx.depth + 1)
+    scope.ctx.records.absorb(records)
+    return config
+
+
+def read_config(loader: Loader, path: Path, original_dir: Path, depth: int = 1
+                ) -> tuple[dict[str, Any], Records]:
+    """Evaluate another config file as read_terragrunt_config does: in its own folder's
+    context. The result is shared by every unit that reads the same file in this run."""
+    cached = loader.reads.get(path)
+    if cached is None:
+        ctx = UnitContext(loader, path, original_dir=original_dir, depth=depth)
+        cached = (ctx.evaluate(), ctx.records)
+        body, _ = loader.bodies[path]
+        if "get_original_terragrunt_dir" not in repr(body):
+            loader.reads[path] = cached
+    return cached
+
+
+def tg_path_relative_to_include(scope: Scope, args: list[Any], line: int) -> Any:
+    include = scope.ctx.include_for(_label(scope, args, line, "path_relative_to_include"),
+                                    scope, line, "path_relative_to_include")
+    if include is None:
+        return "."
+    return Path(os.path.relpath(scope.ctx.terragrunt_dir, include.path.parent)).as_posix()
+
+
+def tg_path_relative_from_include(scope: Scope, args: list[Any], line: int) -> Any:
+    include = scope.ctx.include_for(_label(scope, args, line, "path_relative_from_include"),
+                                    scope, line, "path_relative_from_include")
+    if include is None:
+        return "."
+    return Path(os.path.relpath(include.path.parent, scope.ctx.terragrunt_dir)).as_posix()
+
+
+def tg_get_parent_terragrunt_dir(scope: Scope, args: list[Any], line: int) -> Any:
+    include = scope.ctx.include_for(_label(scope, args, line, "get_parent_terragrunt_dir"),
+                                    scope, line, "get_parent_terragrunt_dir")
+    return str(include.path.parent if include else scope.ctx.terragrunt_dir)
+
+
+def tg_get_env(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 1, 2, line, "get_env")
+    if not isinstance(args[0], str):
+        raise scope.error("get_env() takes a variable name", line, function="get_env")
+    value = scope.get_env(args[0], args[1] if len(args) == 2 else None)
+    if value is None:
+        raise scope.error(f"get_env(): environment variable {args[0]} is not set", line,
+                          function="get_env", hint=f"export {args[0]}=... or pass a default")
+    return value
+
+
+def tg_get_aws_account_id(scope: Scope, args: list[Any], line: int) -> Any:
+    getter = scope.ctx.loader.aws_account_id
+    return getter() if getter else Unknown("get_aws_account_id()")
+
+
+def _repo_root(scope: Scope, line: int, name: str) -> Path:
+    current = scope.ctx.terragrunt_dir
+    for folder in (current, *current.parents):
+        if (folder / ".git").exists():
+            return folder
+    raise scope.error(f"{name}(): {scope.ctx.loader.rel(current)} is not inside a git repository",
+                      line, function=name)
+
+
+def tg_fileexists(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 1, 1, line, "fileexists")
+    return scope.ctx.loader.exists(scope.resolve_path(str(args[0])), scope.ctx.records)
+
+
+TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
+    "find_in_parent_folders": tg_find_in_parent_folders,
+    "read_terragrunt_config": tg_read_terragrunt_config,
+    "path_relative_to_include": tg_path_relative_to_include,
+    "path_relative_from_include": tg_path_relative_from_include,
+    "get_terragrunt_dir": lambda s, a, ln: str(s.ctx.terragrunt_dir),
+    "get_original_terragrunt_dir": lambda s, a, ln: str(s.ctx.original_dir),
+    "get_parent_terragrunt_dir": tg_get_parent_terragrunt_dir,
+    "get_env": tg_get_env,
+    "get_aws_account_id": tg_get_aws_account_id,
+    "get_terraform_command": lambda s, a, ln: s.ctx.loader.terraform_command,
+    "get_terraform_cli_args": lambda s, a, ln: [],
+    "get_terraform_commands_that_need_vars": lambda s, a, ln: [
+        "apply", "console", "destroy", "import", "plan", "push", "refresh", "validate"],
+    "get_terraform_commands_that_need_input": lambda s, a, ln: ["apply", "import", "init",
+                                                                "plan", "refresh"],
+    "get_terraform_commands_that_need_locking": lambda s, a, ln: [
+        "apply", "destroy", "import", "init", "plan", "refresh", "taint", "untaint"],
+    "get_terraform_commands_that_need_parallelism": lambda s, a, ln: ["apply", "plan",
+                                                                      "destroy"],
+    "get_repo_root": lambda s, a, ln: str(_repo_root(s, ln, "get_repo_root")),
+    "get_path_from_repo_root": lambda s, a, ln: Path(os.path.relpath(
+        s.ctx.terragrunt_dir, _repo_root(s, ln, "get_path_from_repo_root"))).as_posix(),
+    "get_path_to_repo_root": lambda s, a, ln: Path(os.path.relpath(
+        _repo_root(s, ln, "get_path_to_repo_root"), s.ctx.terragrunt_dir)).as_posix(),
+    "fileexists": tg_fileexists,
+    "abspath": lambda s, a, ln: str(s.resolve_path(str(a[0]))) if a else "",
+}
+
+
+# -- merging included configs ----------------------------------------------------------------
+def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) -> dict[str, Any]:
+    """Merge an included (parent) config and a child config the way Terragrunt does."""
+    result = dict(parent)
+    for key, value in child.items():
+        if key in NOT_MERGED:
+            result[key] = value
+        elif key not in result:
+            result[key] = value
+        elif strategy == "deep":
+            result[key] = deep_merge(result[key], value)
+        elif key == "inputs" or key in BY_NAME:
+            result[key] = {**_as_map(result[key]), **_as_map(value)}
+        elif key == "terraform":
+            result[key] = _merge_terraform(_as_map(result[key]), _as_map(value))
+        else:
+            result[key] = value
+    return result
+
+
+def _as_map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _merge_terraform(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    result = dict(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict) and key in (
+            "extra_arguments", "before_hook", "after_hook", "error_hook"
+        ):
+            result[key] = {**result[key], **value}
+        else:
+            result[key] = value
+    return result
+
+
+def deep_merge(parent: Any, child: Any) -> Any:
+    """Maps merged recursively, lists concatenated, anything else: the child wins."""
+    if isinstance(parent, dict) and isinstance(child, dict):
+        result = dict(parent)
+        for key, value in child.items():
+            result[key] = deep_merge(result[key], value) if key in result else value
+        return result
+    if isinstance(parent, list) and isinstance(child, list):
+        return parent + [v for v in child if v not in parent]
+    return child

@@ -1,0 +1,543 @@
+"""Terraform and Terragrunt built-in functions, as plain Python over evaluated values.
+
+Pure functions take a list of argument values. Terragrunt's context functions (paths,
+includes, env, AWS identity) take the evaluation scope first; see `Scope` in evaluate.py.
+A function raises FunctionError; the evaluator adds the file, line and function name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import math
+import os
+import platform
+import posixpath
+import re
+from collections.abc import Callable
+from typing import Any
+
+from refarch.config.values import Unknown, contains_unknown, type_name
+
+
+class FunctionError(Exception):
+    """A function was called with bad arguments; the message says what was wrong."""
+
+
+def _arity(args: list[Any], low: int, high: int | None = None) -> None:
+    high = low if high is None else high
+    if not low <= len(args) <= high:
+        want = str(low) if low == high else f"{low} to {high}"
+        raise FunctionError(f"takes {want} argument(s), got {len(args)}")
+
+
+def _str(value: Any, what: str = "argument") -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _num_str(value)
+    if isinstance(value, str):
+        return value
+    raise FunctionError(f"{what} must be a string, got {type_name(value)}")
+
+
+def _num_str(value: float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool):
+        raise FunctionError("expected a number, got bool")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value) if re.fullmatch(r"-?\d+", value) else float(value)
+        except ValueError:
+            pass
+    raise FunctionError(f"expected a number, got {type_name(value)} {value!r}")
+
+
+def _list(value: Any, what: str = "argument") -> list[Any]:
+    if isinstance(value, list):
+        return value
+    raise FunctionError(f"{what} must be a list, got {type_name(value)}")
+
+
+def _map(value: Any, what: str = "argument") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if value is None:
+        return {}
+    raise FunctionError(f"{what} must be a map/object, got {type_name(value)}")
+
+
+# -- strings ---------------------------------------------------------------------------------
+def f_format(args: list[Any]) -> str:
+    if not args:
+        raise FunctionError("needs a format string")
+    spec, values = _str(args[0]), list(args[1:])
+    out: list[str] = []
+    index = 0
+    pattern = re.compile(r"%(?:\[(\d+)\])?([-+ #0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+    pos = 0
+    for match in pattern.finditer(spec):
+        out.append(spec[pos : match.start()])
+        pos = match.end()
+        explicit, flags, width, precision, verb = match.groups()
+        if verb == "%":
+            out.append("%")
+            continue
+        if explicit:
+            index = int(explicit) - 1
+        if index >= len(values):
+            raise FunctionError(f"not enough arguments for {spec!r}")
+        value = values[index]
+        index += 1
+        out.append(_format_one(value, verb, flags, width, precision))
+    out.append(spec[pos:])
+    return "".join(out)
+
+
+def _format_one(value: Any, verb: str, flags: str, width: str, precision: str | None) -> str:
+    if verb == "v":
+        text = json.dumps(value) if isinstance(value, list | dict) else _str(value)
+    elif verb == "s":
+        text = _str(value)
+    elif verb == "q":
+        text = json.dumps(_str(value))
+    elif verb == "d":
+        text = str(int(_num(value)))
+    elif verb in "fFeEgG":
+        prec = int(precision) if precision else 6
+        text = f"{_num(value):.{prec}{verb}}"
+    elif verb == "t":
+        text = "true" if value else "false"
+    elif verb in "xX":
+        text = format(int(_num(value)), verb)
+    elif verb == "b":
+        text = format(int(_num(value)), "b")
+    elif verb == "o":
+        text = format(int(_num(value)), "o")
+    else:
+        raise FunctionError(f"unsupported format verb %{verb}")
+    if width:
+        fill = "0" if "0" in flags and "-" not in flags else " "
+        text = text.ljust(int(width)) if "-" in flags else text.rjust(int(width), fill)
+    return text
+
+
+def f_formatlist(args: list[Any]) -> list[str]:
+    lists = [a for a in args[1:] if isinstance(a, list)]
+    length = len(lists[0]) if lists else 1
+    return [
+        f_format([args[0], *[a[i] if isinstance(a, list) else a for a in args[1:]]])
+        for i in range(length)
+    ]
+
+
+def f_replace(args: list[Any]) -> str:
+    _arity(args, 3)
+    text, search, repl = (_str(a) for a in args)
+    if len(search) > 1 and search.startswith("/") and search.endswith("/"):
+        return re.sub(search[1:-1], _go_replacement(repl), text)
+    return text.replace(search, repl)
+
+
+def _go_replacement(repl: str) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", repl.replace("\\", "\\\\"))
+
+
+def f_split(args: list[Any]) -> list[str]:
+    _arity(args, 2)
+    sep, text = _str(args[0]), _str(args[1])
+    return [""] if text == "" else text.split(sep) if sep else list(text)
+
+
+def f_join(args: list[Any]) -> str:
+    _arity(args, 2, None)
+    sep = _str(args[0])
+    items: list[Any] = []
+    for value in args[1:]:
+        items.extend(_list(value))
+    return sep.join(_str(i, "list element") for i in items)
+
+
+def f_substr(args: list[Any]) -> str:
+    _arity(args, 3)
+    text = _str(args[0])
+    offset, length = int(_num(args[1])), int(_num(args[2]))
+    if offset < 0:
+        offset += len(text)
+    return text[offset:] if length < 0 else text[offset : offset + length]
+
+
+def f_trim(args: list[Any]) -> str:
+    _arity(args, 2)
+    return _str(args[0]).strip(_str(args[1]))
+
+
+def f_trimprefix(args: list[Any]) -> str:
+    _arity(args, 2)
+    return _str(args[0]).removeprefix(_str(args[1]))
+
+
+def f_trimsuffix(args: list[Any]) -> str:
+    _arity(args, 2)
+    return _str(args[0]).removesuffix(_str(args[1]))
+
+
+def f_regex(args: list[Any]) -> Any:
+    _arity(args, 2)
+    match = re.search(_str(args[0]), _str(args[1]))
+    if match is None:
+        raise FunctionError("pattern did not match")
+    return _regex_result(match)
+
+
+def _regex_result(match: re.Match[str]) -> Any:
+    if match.re.groupindex:
+        return dict(match.groupdict())
+    if match.re.groups:
+        return list(match.groups())
+    return match.group(0)
+
+
+def f_regexall(args: list[Any]) -> list[Any]:
+    _arity(args, 2)
+    return [_regex_result(m) for m in re.finditer(_str(args[0]), _str(args[1]))]
+
+
+def f_indent(args: list[Any]) -> str:
+    _arity(args, 2)
+    pad = " " * int(_num(args[0]))
+    return _str(args[1]).replace("\n", "\n" + pad)
+
+
+# -- collections -----------------------------------------------------------------------------
+def f_merge(args: list[Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for value in args:
+        result.update(_map(value))
+    return result
+
+
+def f_concat(args: list[Any]) -> list[Any]:
+    result: list[Any] = []
+    for value in args:
+        result.extend(_list(value))
+    return result
+
+
+def f_lookup(args: list[Any]) -> Any:
+    _arity(args, 2, 3)
+    mapping, key = _map(args[0]), _str(args[1])
+    if key in mapping:
+        return mapping[key]
+    if len(args) == 3:
+        return args[2]
+    raise FunctionError(f"key {key!r} not found and no default given")
+
+
+def f_element(args: list[Any]) -> Any:
+    _arity(args, 2)
+    items = _list(args[0])
+    if not items:
+        raise FunctionError("cannot use element() on an empty list")
+    return items[int(_num(args[1])) % len(items)]
+
+
+def f_flatten(args: list[Any]) -> list[Any]:
+    _arity(args, 1)
+    out: list[Any] = []
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            walk(item) if isinstance(item, list) else out.append(item)
+
+    walk(_list(args[0]))
+    return out
+
+
+def f_distinct(args: list[Any]) -> list[Any]:
+    _arity(args, 1)
+    out: list[Any] = []
+    for item in _list(args[0]):
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def f_length(args: list[Any]) -> int:
+    _arity(args, 1)
+    value = args[0]
+    if isinstance(value, str | list | dict):
+        return len(value)
+    raise FunctionError(f"cannot take the length of {type_name(value)}")
+
+
+def f_keys(args: list[Any]) -> list[str]:
+    _arity(args, 1)
+    return sorted(_map(args[0]))
+
+
+def f_values(args: list[Any]) -> list[Any]:
+    _arity(args, 1)
+    mapping = _map(args[0])
+    return [mapping[k] for k in sorted(mapping)]
+
+
+def f_slice(args: list[Any]) -> list[Any]:
+    _arity(args, 3)
+    return _list(args[0])[int(_num(args[1])) : int(_num(args[2]))]
+
+
+def f_zipmap(args: list[Any]) -> dict[str, Any]:
+    _arity(args, 2)
+    return dict(zip((_str(k) for k in _list(args[0])), _list(args[1]), strict=False))
+
+
+def f_coalesce(args: list[Any]) -> Any:
+    for value in args:
+        if value is not None and value != "":
+            return value
+    raise FunctionError("no non-null, non-empty argument")
+
+
+def f_coalescelist(args: list[Any]) -> Any:
+    for value in args:
+        if _list(value):
+            return value
+    raise FunctionError("no non-empty list argument")
+
+
+def f_one(args: list[Any]) -> Any:
+    _arity(args, 1)
+    items = _list(args[0])
+    if len(items) > 1:
+        raise FunctionError("list has more than one element")
+    return items[0] if items else None
+
+
+def f_range(args: list[Any]) -> list[Any]:
+    _arity(args, 1, 3)
+    nums = [_num(a) for a in args]
+    start, stop, step = (0, nums[0], 1) if len(nums) == 1 else (nums[0], nums[1], 1) \
+        if len(nums) == 2 else tuple(nums)
+    if step == 0:
+        raise FunctionError("step must not be zero")
+    out = []
+    value = start
+    while (step > 0 and value < stop) or (step < 0 and value > stop):
+        out.append(value)
+        value += step
+        if len(out) > 1024:
+            raise FunctionError("range() would produce more than 1024 elements")
+    return out
+
+
+def f_sort(args: list[Any]) -> list[str]:
+    _arity(args, 1)
+    return sorted(_str(v) for v in _list(args[0]))
+
+
+def f_setunion(args: list[Any]) -> list[Any]:
+    return f_distinct([f_concat(args)])
+
+
+def f_contains(args: list[Any]) -> bool:
+    _arity(args, 2)
+    return args[1] in _list(args[0])
+
+
+def f_index(args: list[Any]) -> int:
+    _arity(args, 2)
+    items = _list(args[0])
+    if args[1] not in items:
+        raise FunctionError("value not in list")
+    return items.index(args[1])
+
+
+def f_tobool(args: list[Any]) -> bool | None:
+    _arity(args, 1)
+    value = args[0]
+    if value is None or isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise FunctionError(f"cannot convert {value!r} to bool")
+
+
+def f_tonumber(args: list[Any]) -> Any:
+    _arity(args, 1)
+    return None if args[0] is None else _num(args[0])
+
+
+def f_tostring(args: list[Any]) -> str | None:
+    _arity(args, 1)
+    return None if args[0] is None else _str(args[0])
+
+
+def f_tomap(args: list[Any]) -> dict[str, Any]:
+    _arity(args, 1)
+    return dict(_map(args[0]))
+
+
+def f_tolist(args: list[Any]) -> list[Any]:
+    _arity(args, 1)
+    return list(_list(args[0]))
+
+
+def f_cidrsubnet(args: list[Any]) -> str:
+    _arity(args, 3)
+    network = ipaddress.ip_network(_str(args[0]), strict=False)
+    newbits, num = int(_num(args[1])), int(_num(args[2]))
+    subnets = network.subnets(prefixlen_diff=newbits)
+    for index, subnet in enumerate(subnets):
+        if index == num:
+            return str(subnet)
+    raise FunctionError(f"prefix extension of {newbits} does not accommodate subnet {num}")
+
+
+def f_cidrhost(args: list[Any]) -> str:
+    _arity(args, 2)
+    network = ipaddress.ip_network(_str(args[0]), strict=False)
+    num = int(_num(args[1]))
+    return str(network[num])
+
+
+def f_jsondecode(args: list[Any]) -> Any:
+    _arity(args, 1)
+    try:
+        return json.loads(_str(args[0]))
+    except json.JSONDecodeError as exc:
+        raise FunctionError(f"not valid JSON: {exc}") from None
+
+
+def _hash(algo: str) -> Callable[[list[Any]], str]:
+    def digest(args: list[Any]) -> str:
+        _arity(args, 1)
+        return hashlib.new(algo, _str(args[0]).encode()).hexdigest()
+
+    return digest
+
+
+def _unary(fn: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+    def call(args: list[Any]) -> Any:
+        _arity(args, 1)
+        return fn(args[0])
+
+    return call
+
+
+def _binary(fn: Callable[[Any, Any], Any]) -> Callable[[list[Any]], Any]:
+    def call(args: list[Any]) -> Any:
+        _arity(args, 2)
+        return fn(args[0], args[1])
+
+    return call
+
+
+PURE: dict[str, Callable[[list[Any]], Any]] = {
+    "format": f_format,
+    "formatlist": f_formatlist,
+    "lower": _unary(lambda v: _str(v).lower()),
+    "upper": _unary(lambda v: _str(v).upper()),
+    "title": _unary(lambda v: _str(v).title()),
+    "trimspace": _unary(lambda v: _str(v).strip()),
+    "chomp": _unary(lambda v: _str(v).rstrip("\r\n")),
+    "strrev": _unary(lambda v: _str(v)[::-1]),
+    "trim": f_trim,
+    "trimprefix": f_trimprefix,
+    "trimsuffix": f_trimsuffix,
+    "replace": f_replace,
+    "split": f_split,
+    "join": f_join,
+    "substr": f_substr,
+    "indent": f_indent,
+    "regex": f_regex,
+    "regexall": f_regexall,
+    "startswith": _binary(lambda s, p: _str(s).startswith(_str(p))),
+    "endswith": _binary(lambda s, p: _str(s).endswith(_str(p))),
+    "strcontains": _binary(lambda s, p: _str(p) in _str(s)),
+    "merge": f_merge,
+    "concat": f_concat,
+    "lookup": f_lookup,
+    "element": f_element,
+    "flatten": f_flatten,
+    "distinct": f_distinct,
+    "compact": _unary(lambda v: [x for x in _list(v) if x not in (None, "")]),
+    "length": f_length,
+    "keys": f_keys,
+    "values": f_values,
+    "slice": f_slice,
+    "zipmap": f_zipmap,
+    "reverse": _unary(lambda v: list(reversed(_list(v)))),
+    "sort": f_sort,
+    "contains": f_contains,
+    "index": f_index,
+    "coalesce": f_coalesce,
+    "coalescelist": f_coalescelist,
+    "one": f_one,
+    "range": f_range,
+    "setunion": f_setunion,
+    "toset": _unary(lambda v: f_distinct([_list(v)])),
+    "tolist": f_tolist,
+    "tomap": f_tomap,
+    "tobool": f_tobool,
+    "tonumber": f_tonumber,
+    "tostring": f_tostring,
+    "max": lambda a: max(_num(x) for x in a),
+    "min": lambda a: min(_num(x) for x in a),
+    "sum": _unary(lambda v: sum(_num(x) for x in _list(v))),
+    "abs": _unary(lambda v: abs(_num(v))),
+    "ceil": _unary(lambda v: math.ceil(_num(v))),
+    "floor": _unary(lambda v: math.floor(_num(v))),
+    "alltrue": _unary(lambda v: all(x is True or x == "true" for x in _list(v))),
+    "anytrue": _unary(lambda v: any(x is True or x == "true" for x in _list(v))),
+    "jsonencode": _unary(lambda v: json.dumps(v, separators=(",", ":"), sort_keys=True)),
+    "jsondecode": f_jsondecode,
+    "base64encode": _unary(lambda v: base64.b64encode(_str(v).encode()).decode()),
+    "base64decode": _unary(lambda v: base64.b64decode(_str(v)).decode()),
+    "md5": _hash("md5"),
+    "sha1": _hash("sha1"),
+    "sha256": _hash("sha256"),
+    "sha512": _hash("sha512"),
+    "cidrsubnet": f_cidrsubnet,
+    "cidrhost": f_cidrhost,
+    "dirname": _unary(lambda v: posixpath.dirname(_str(v))),
+    "basename": _unary(lambda v: posixpath.basename(_str(v))),
+    "pathexpand": _unary(lambda v: os.path.expanduser(_str(v))),
+    "get_platform": lambda a: platform.system().lower(),
+}
+
+# Functions whose result depends on the whole value: an Unknown anywhere inside makes the
+# result Unknown. The others only look at the top level of their arguments.
+DEEP_UNKNOWN = {"format", "formatlist", "jsonencode", "join", "sha256", "sha1", "md5",
+                "sha512", "base64encode", "replace", "lower", "upper", "title", "trimspace",
+                "contains", "index", "distinct", "sort", "length", "keys", "values",
+                "flatten", "split", "substr", "regex", "regexall", "startswith", "endswith"}
+
+# Values refarch will not compute while reading config: the result is Unknown.
+OPAQUE = {"run_cmd", "sops_decrypt_file", "uuid", "timestamp", "get_aws_caller_identity_arn",
+          "get_aws_caller_identity_user_id", "local_exec", "templatefile", "file",
+          "filebase64", "mark_as_read", "plantimestamp", "bcrypt", "uuidv5"}
+
+
+def call_pure(name: str, args: list[Any]) -> Any:
+    """Call a pure function, propagating Unknown arguments."""
+    fn = PURE[name]
+    check = contains_unknown if name in DEEP_UNKNOWN else (lambda v: isinstance(v, Unknown))
+    if any(check(a) for a in args):
+        return Unknown(f"{name}(...)")
+    try:
+        return fn(args)
+    except FunctionError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError,
+            UnicodeError, re.error) as exc:
+        raise FunctionError(str(exc) or type(exc).__name__) from None

@@ -1,0 +1,381 @@
+"""The only python-hcl2 importer: parse HCL text into a compact tuple AST with line numbers.
+
+python-hcl2's Lark tree keeps every token and newline; evaluation only needs the structure,
+so the tree is compiled into nested tuples (see `Expr`), which pickle and marshal cheaply:
+parsing can run in worker processes and be cached on disk by content hash.
+
+AST shapes (every expression is a tuple whose first item is its tag):
+  ("lit", value)                  ("tmpl", parts, line)   parts: str | Expr
+  ("var", name, line)             ("attr", obj, name, line)       ("index", obj, key, line)
+  ("splat", obj, ops, line)       ops: (("attr", name) | ("index", Expr), ...)
+  ("call", name, args, expand_last, line)
+  ("bin", op, left, right, line)  ("un", op, operand, line)       ("cond", c, a, b, line)
+  ("tuple", items)                ("object", ((key, value), ...)) key: ("key", name) | Expr
+  ("for_t", key_var, value_var, collection, value, condition, line)
+  ("for_o", key_var, value_var, collection, key, value, grouped, condition, line)
+  ("paren", expr)
+A body is a tuple of ("attr", name, Expr, line) and ("block", type, labels, body, line).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import hcl2
+from lark import Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from refarch.errors import HclSyntaxError
+
+Expr = tuple[Any, ...]
+Body = tuple[Any, ...]
+
+_ESCAPES = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def parse_text(text: str, path: str = "<string>") -> Body:
+    """Parse HCL text into a body AST; raise HclSyntaxError with the file, line and column."""
+    try:
+        tree = hcl2.parses_to_tree(text)
+    except UnexpectedInput as exc:
+        raise HclSyntaxError(
+            _syntax_detail(exc), path=path, line=exc.line or None, column=exc.column or None,
+            hint="fix the HCL syntax at that position",
+        ) from None
+    except (LarkError, RecursionError) as exc:
+        raise HclSyntaxError(f"cannot parse: {exc}", path=path) from None
+    try:
+        return _Compiler(path).body(tree.children[0])
+    except HclSyntaxError:
+        raise
+    except (ValueError, IndexError, AttributeError, RecursionError) as exc:
+        raise HclSyntaxError(f"unsupported HCL construct: {exc}", path=path) from None
+
+
+def parse_expression(text: str, path: str = "<string>", line: int = 1) -> Expr:
+    """Parse a single HCL expression (used for interpolations inside heredocs)."""
+    body = parse_text(f"__expr__ = {text}\n", path)
+    if len(body) != 1 or body[0][0] != "attr":
+        raise HclSyntaxError(f"not a single expression: {text!r}", path=path, line=line)
+    return _shift_lines(body[0][2], line - 1)
+
+
+def _syntax_detail(exc: UnexpectedInput) -> str:
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            return "unexpected end of file (an unclosed block, string or bracket?)"
+        return f"unexpected {token.value!r}"
+    if isinstance(exc, UnexpectedCharacters):
+        return f"unexpected character {exc.char!r}"
+    return "syntax error"
+
+
+def _shift_lines(node: Any, offset: int) -> Any:
+    """Move the line numbers of an expression parsed out of context (heredoc interpolation)."""
+    if not offset or not isinstance(node, tuple):
+        return node
+    items = [_shift_lines(item, offset) for item in node]
+    if node and node[0] in _LINE_LAST and isinstance(items[-1], int):
+        items[-1] += offset
+    return tuple(items)
+
+
+_LINE_LAST = {"tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond", "for_t", "for_o"}
+
+
+def _line(node: Tree | Token) -> int:
+    if isinstance(node, Token):
+        return node.line or 0
+    meta = node.meta
+    return getattr(meta, "line", 0) if not meta.empty else 0
+
+
+def _trees(node: Tree) -> list[Tree]:
+    return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+
+
+def _unescape(text: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] in "uU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        return _SIMPLE_ESCAPES.get(code, "\\" + code)
+
+    return _ESCAPES.sub(repl, text) if "\\" in text else text
+
+
+class _Compiler:
+    """Lark tree -> tuple AST."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def body(self, tree: Tree) -> Body:
+        items: list[Any] = []
+        for child in _trees(tree):
+            if child.data == "attribute":
+                name_node, expr = _trees(child)
+                items.append(("attr", self.name(name_node), self.expr(expr), _line(child)))
+            elif child.data == "block":
+                parts = _trees(child)
+                block_type = self.name(parts[0])
+                labels = tuple(self.label(p) for p in parts[1:-1])
+                items.append(("block", block_type, labels, self.body(parts[-1]), _line(child)))
+        return tuple(items)
+
+    def name(self, tree: Tree) -> str:
+        return str(tree.children[0])
+
+    def label(self, tree: Tree) -> str:
+        if tree.data == "string":
+            parts = self.string_parts(tree)
+            if all(isinstance(p, str) for p in parts):
+                return "".join(parts)
+            raise HclSyntaxError("block labels cannot be interpolated", path=self.path,
+                                 line=_line(tree))
+        return self.name(tree)
+
+    # -- expressions -----------------------------------------------------------------------
+    def expr(self, tree: Tree) -> Expr:
+        method = getattr(self, "x_" + tree.data, None)
+        if method is None:
+            raise HclSyntaxError(f"unsupported expression {tree.data!r}", path=self.path,
+                                 line=_line(tree))
+        result: Expr = method(tree)
+        return result
+
+    def x_expr_term(self, tree: Tree) -> Expr:
+        inner = _trees(tree)
+        if tree.children and isinstance(tree.children[0], Token) and tree.children[0].type == "LPAR":
+            return ("paren", self.expr(inner[0]))
+        return self.expr(inner[0])
+
+    def x_identifier(self, tree: Tree) -> Expr:
+        return ("var", str(tree.children[0]), _line(tree))
+
+    def x_literal_value(self, tree: Tree) -> Expr:
+        return ("lit", {"true": True, "false": False, "null": None}[str(tree.children[0])])
+
+    def x_int_lit(self, tree: Tree) -> Expr:
+        return ("lit", int(str(tree.children[0])))
+
+    def x_float_lit(self, tree: Tree) -> Expr:
+        value = float(str(tree.children[0]))
+        return ("lit", int(value) if value.is_integer() and "e" not in str(tree.children[0]).lower()
+                else value)
+
+    def x_string(self, tree: Tree) -> Expr:
+        parts = self.string_parts(tree)
+        if all(isinstance(p, str) for p in parts):
+            return ("lit", "".join(parts))
+        return ("tmpl", tuple(parts), _line(tree))
+
+    def x_template_string(self, tree: Tree) -> Expr:
+        return ("lit", _unescape(str(tree.children[0])[2:-2]))
+
+    def string_parts(self, tree: Tree) -> list[Any]:
+        parts: list[Any] = []
+        for part in _trees(tree):
+            child = part.children[0]
+            if isinstance(child, Token):
+                if child.type == "ESCAPED_INTERPOLATION":
+                    parts.append(str(child)[1:])
+                elif child.type == "ESCAPED_DIRECTIVE":
+                    parts.append(str(child)[1:])
+                else:
+                    parts.append(_unescape(str(child)))
+            elif child.data == "interpolation":
+                parts.append(self.expr(_trees(child)[0]))
+            else:
+                raise HclSyntaxError(
+                    "template directives (%{if}/%{for}) are not supported",
+                    path=self.path, line=_line(child),
+                    hint="use a conditional or a for expression inside ${...} instead",
+                )
+        return _merge_strings(parts)
+
+    def x_heredoc_template(self, tree: Tree) -> Expr:
+        return self.heredoc(tree.children[0], trim=False)
+
+    def x_heredoc_template_trim(self, tree: Tree) -> Expr:
+        return self.heredoc(tree.children[0], trim=True)
+
+    def heredoc(self, token: Token, *, trim: bool) -> Expr:
+        lines = str(token).split("\n")
+        body_lines = lines[1:-2]  # drop "<<EOT", the closing marker line, and the final ""
+        if trim:
+            indents = [len(x) - len(x.lstrip(" \t")) for x in body_lines if x.strip()]
+            cut = min(indents, default=0)
+            body_lines = [x[cut:] for x in body_lines]
+        text = "".join(x.rstrip("\r") + "\n" for x in body_lines)
+        parts = split_template(text, self.path, (token.line or 0) + 1)
+        if all(isinstance(p, str) for p in parts):
+            return ("lit", "".join(parts))
+        return ("tmpl", tuple(parts), token.line or 0)
+
+    def x_tuple(self, tree: Tree) -> Expr:
+        return ("tuple", tuple(self.expr(t) for t in _trees(tree)))
+
+    def x_object(self, tree: Tree) -> Expr:
+        elems = []
+        for elem in _trees(tree):
+            key_node, value = _trees(elem)
+            key_inner = _trees(key_node)[0]
+            key: Expr
+            if key_inner.data == "keyword":
+                key = ("key", self.name(key_inner))
+            else:
+                compiled = self.expr(key_inner)
+                key = ("key", compiled[1]) if compiled[0] == "var" else compiled
+            elems.append((key, self.expr(value)))
+        return ("object", tuple(elems))
+
+    def x_function_call(self, tree: Tree) -> Expr:
+        names = [self.name(t) for t in tree.children if isinstance(t, Tree) and t.data == "identifier"]
+        args_tree = next((t for t in _trees(tree) if t.data == "arguments"), None)
+        args: tuple[Expr, ...] = ()
+        expand = False
+        if args_tree is not None:
+            args = tuple(self.expr(t) for t in _trees(args_tree))
+            expand = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in args_tree.children)
+        return ("call", "::".join(names), args, expand, _line(tree))
+
+    def x_index_expr_term(self, tree: Tree) -> Expr:
+        obj, index = _trees(tree)
+        return ("index", self.expr(obj), self.index_key(index), _line(tree))
+
+    def index_key(self, index: Tree) -> Expr:
+        if index.data == "short_index":
+            return ("lit", int(str(index.children[1])))
+        return self.expr(_trees(index)[0])
+
+    def x_get_attr_expr_term(self, tree: Tree) -> Expr:
+        obj, get_attr = _trees(tree)
+        return ("attr", self.expr(obj), self.name(_trees(get_attr)[0]), _line(tree))
+
+    def x_attr_splat_expr_term(self, tree: Tree) -> Expr:
+        return self.splat(tree)
+
+    def x_full_splat_expr_term(self, tree: Tree) -> Expr:
+        return self.splat(tree)
+
+    def splat(self, tree: Tree) -> Expr:
+        obj, splat = _trees(tree)
+        ops: list[Any] = []
+        for op in _trees(splat):
+            if op.data == "get_attr":
+                ops.append(("attr", self.name(_trees(op)[0])))
+            else:
+                ops.append(("index", self.index_key(op)))
+        return ("splat", self.expr(obj), tuple(ops), _line(tree))
+
+    def x_binary_op(self, tree: Tree) -> Expr:
+        left, term = _trees(tree)[:2]
+        operator, right = _trees(term)
+        return ("bin", str(operator.children[0]), self.expr(left), self.expr(right), _line(tree))
+
+    def x_unary_op(self, tree: Tree) -> Expr:
+        op = str(tree.children[0])
+        return ("un", op, self.expr(_trees(tree)[0]), _line(tree))
+
+    def x_conditional(self, tree: Tree) -> Expr:
+        cond, then, other = _trees(tree)
+        return ("cond", self.expr(cond), self.expr(then), self.expr(other), _line(tree))
+
+    def for_intro(self, tree: Tree) -> tuple[str | None, str, Expr]:
+        parts = _trees(tree)
+        names = [self.name(p) for p in parts if p.data == "identifier"]
+        collection = self.expr(parts[-1])
+        if len(names) == 2:
+            return names[0], names[1], collection
+        return None, names[0], collection
+
+    def x_for_tuple_expr(self, tree: Tree) -> Expr:
+        parts = _trees(tree)
+        key_var, value_var, collection = self.for_intro(parts[0])
+        cond = next((self.expr(_trees(p)[0]) for p in parts if p.data == "for_cond"), None)
+        return ("for_t", key_var, value_var, collection, self.expr(parts[1]), cond, _line(tree))
+
+    def x_for_object_expr(self, tree: Tree) -> Expr:
+        parts = _trees(tree)
+        key_var, value_var, collection = self.for_intro(parts[0])
+        cond = next((self.expr(_trees(p)[0]) for p in parts if p.data == "for_cond"), None)
+        grouped = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in tree.children)
+        return ("for_o", key_var, value_var, collection, self.expr(parts[1]),
+                self.expr(parts[2]), grouped, cond, _line(tree))
+
+
+def _merge_strings(parts: list[Any]) -> list[Any]:
+    merged: list[Any] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return merged
+
+
+def split_template(text: str, path: str, line: int) -> list[Any]:
+    """Split heredoc text into literal strings and compiled `${...}` expressions."""
+    parts: list[Any] = []
+    pos = 0
+    literal = []
+    while pos < len(text):
+        if text.startswith("$${", pos) or text.startswith("%%{", pos):
+            literal.append(text[pos + 1 : pos + 3])
+            pos += 3
+        elif text.startswith("${", pos):
+            end = _matching_brace(text, pos + 2, path, line + text.count("\n", 0, pos))
+            inner = text[pos + 2 : end]
+            here = line + text.count("\n", 0, pos)
+            if inner.startswith("~"):
+                inner = inner[1:]
+                if literal:
+                    literal[-1] = literal[-1].rstrip()
+            strip_after = inner.endswith("~")
+            if strip_after:
+                inner = inner[:-1]
+            parts.append("".join(literal))
+            literal = []
+            parts.append(parse_expression(inner.strip(), path, here))
+            pos = end + 1
+            if strip_after:
+                while pos < len(text) and text[pos] in " \t\r\n":
+                    pos += 1
+        elif text.startswith("%{", pos):
+            raise HclSyntaxError(
+                "template directives (%{if}/%{for}) are not supported",
+                path=path, line=line + text.count("\n", 0, pos),
+                hint="use a conditional or a for expression inside ${...} instead",
+            )
+        else:
+            literal.append(text[pos])
+            pos += 1
+    parts.append("".join(literal))
+    return [p for p in _merge_strings(parts) if p != ""]
+
+
+def _matching_brace(text: str, start: int, path: str, line: int) -> int:
+    depth = 0
+    pos = start
+    quote = False
+    while pos < len(text):
+        char = text[pos]
+        if quote:
+            if char == "\\":
+                pos += 1
+            elif char == '"':
+                quote = False
+        elif char == '"':
+            quote = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                return pos
+            depth -= 1
+        pos += 1
+    raise HclSyntaxError("unclosed ${ in heredoc", path=path, line=line)

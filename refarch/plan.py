@@ -1,0 +1,81 @@
+"""Repo + filters -> Plan: which units run, in which order, and why. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from refarch import graph as dag
+from refarch.errors import UsageError
+from refarch.models import Plan, PlannedUnit, Repo
+
+ACTIONS = ("apply", "plan", "destroy", "output", "validate", "init")
+
+
+def plan(
+    repo: Repo,
+    action: str = "apply",
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    ignore_dependencies: bool = False,
+) -> Plan:
+    """Order the repo's units for `action`.
+
+    Account tiers come first (every unit of tier k before any of tier k+1), dependencies
+    inside them. `include`/`exclude` are globs over unit paths; the dependencies of included
+    units are pulled in unless `ignore_dependencies` (then they are listed as assumed).
+    Units with `skip` or an `exclude` block for this action are listed as skipped.
+    Destroy is the exact reverse order.
+    """
+    if action not in ACTIONS:
+        raise UsageError(f"unknown action {action!r}", hint=f"use one of {', '.join(ACTIONS)}")
+    graph = dag.check(repo)
+    reverse = action == "destroy"
+
+    selected = {p for p in repo.units if not include or dag.matches(p, include)}
+    if include and not selected:
+        raise UsageError(f"--include {' '.join(include)} matches no unit",
+                         hint="patterns are globs over unit paths, e.g. 'dev/*' or 'prod/us-east-1/app'")
+    assumed: set[str] = set()
+    needed = dag.ancestors(graph, selected) - selected if include and not reverse else set()
+    if ignore_dependencies:
+        assumed |= needed
+    else:
+        selected |= needed
+    excluded = {p for p in selected if exclude and dag.matches(p, exclude)}
+    skipped = {p for p in selected if repo.units[p].skipped_for(action)}
+    for path in list(skipped):
+        block = repo.units[path].exclude
+        if block is not None and block.exclude_dependencies and block.applies_to(action):
+            skipped |= dag.ancestors(graph, [path]) & selected
+    run = selected - excluded - skipped
+    assumed |= {d for p in run for d in repo.units[p].dependencies if d not in run} - skipped
+
+    tiers: dict[int, list[str]] = {}
+    for path in sorted(run):
+        tiers.setdefault(repo.units[path].tier, []).append(path)
+    tier_order = sorted(tiers, reverse=reverse)
+    ordered_tiers = tuple(tuple(tiers[t]) for t in tier_order)
+    groups = tuple(tuple(g) for g in dag.tier_generations(graph, ordered_tiers, reverse=reverse))
+
+    units: dict[str, PlannedUnit] = {}
+    for index, group in enumerate(groups):
+        for path in group:
+            unit = repo.units[path]
+            if reverse:
+                waits = tuple(sorted(d for d in graph.successors(path) if d in run))
+            else:
+                waits = tuple(d for d in unit.dependencies if d in run)
+            units[path] = PlannedUnit(
+                path=path, account=unit.account, tier=unit.tier, group=index, waits_for=waits,
+                assumed=tuple(d for d in unit.dependencies if d in assumed) if not reverse else (),
+            )
+    return Plan(
+        repo=repo,
+        action=action,
+        units=units,
+        groups=groups,
+        tiers=ordered_tiers,
+        skipped=tuple(sorted(skipped | excluded)),
+        assumed=tuple(sorted(assumed)),
+    )

@@ -1,0 +1,156 @@
+"""The run ledger: one JSON event per line in .refarch/runs/<run-id>.jsonl, for audit and resume.
+
+Each event is appended and flushed on its own, so a crash loses at most the line being
+written; a reader skips a torn last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from refarch.errors import ResumeRefused, UsageError
+from refarch.models import Plan
+from refarch.run.report import DONE_BEFORE, SUCCEEDED
+
+RUNS_DIR = Path(".refarch") / "runs"
+
+
+def runs_dir(root: Path) -> Path:
+    """Where a repo's ledgers live."""
+    return root / RUNS_DIR
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A sortable, unique id: UTC time to the second plus a random suffix."""
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
+    return f"{stamp:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class Ledger:
+    """An append-only JSONL file of one run's events. Thread-safe; owner-readable only."""
+
+    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, event: str, **fields: Any) -> None:
+        """Append one event and flush it to the OS."""
+        record = {"ts": round(self._clock(), 3), "event": event, **fields}
+        line = json.dumps(record, default=str, sort_keys=False)
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every complete event of a ledger (a torn last line from a crash is skipped)."""
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            events.append(record)
+    return events
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """What a ledger says about a finished (or crashed) run, as much as resume needs."""
+
+    run_id: str
+    path: Path
+    action: str
+    units: tuple[str, ...]
+    digests: Mapping[str, str]
+    succeeded: frozenset[str]
+    statuses: Mapping[str, str]
+
+
+def find_ledger(root: Path, ref: str) -> Path:
+    """The ledger of run `ref` ("last" = the most recent run of this repo)."""
+    folder = runs_dir(root)
+    if ref == "last":
+        ledgers = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+        if not ledgers:
+            raise UsageError(f"no earlier run to resume in {folder}",
+                             hint="run without --resume first")
+        return ledgers[-1]
+    path = folder / f"{ref}.jsonl"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+        raise UsageError(
+            f"no run {ref!r} in {folder}",
+            hint=f"known runs: {', '.join(known[-5:])}" if known else "run without --resume first",
+        )
+    return path
+
+
+def load_run(root: Path, ref: str) -> PastRun:
+    """Read the ledger of run `ref` into a PastRun."""
+    path = find_ledger(root, ref)
+    events = read_events(path)
+    start = next((e for e in events if e.get("event") == "run_start"), None)
+    if start is None:
+        raise UsageError(f"{path} has no run_start event; it cannot be resumed",
+                         hint="start a new run without --resume")
+    statuses = {
+        e["unit"]: e["status"] for e in events if e.get("event") == "unit_finish" and "unit" in e
+    }
+    succeeded = frozenset(u for u, s in statuses.items() if s in (SUCCEEDED, DONE_BEFORE))
+    return PastRun(
+        run_id=str(start["run_id"]),
+        path=path,
+        action=str(start["action"]),
+        units=tuple(start.get("units", ())),
+        digests=dict(start.get("digests", {})),
+        succeeded=succeeded,
+        statuses=statuses,
+    )
+
+
+def resume_selection(past: PastRun, plan: Plan) -> frozenset[str]:
+    """The units of `past` that succeeded and may be skipped now; refuse if anything changed.
+
+    A unit changed when its digest differs, or when it is no longer in the plan.
+    """
+    if past.action != plan.action:
+        raise UsageError(
+            f"run {past.run_id} was `{past.action}`, not `{plan.action}`",
+            hint=f"resume it with `refarch {past.action} --resume {past.run_id}`",
+        )
+    changed = []
+    for path in past.units:
+        if path not in plan.units:
+            changed.append(f"{path} (no longer in the plan)")
+        elif plan.repo.units[path].digest != past.digests.get(path, ""):
+            changed.append(f"{path} (files changed)")
+    if changed:
+        raise ResumeRefused(past.run_id, changed)
+    return past.succeeded

@@ -1,0 +1,156 @@
+"""A ready queue over the plan's DAG: each unit starts as soon as what it waits for succeeded.
+
+No waves: a slow unit holds back only the units that wait for it. At most `parallelism`
+units run at once; among ready units the one with the longest chain of dependents behind it
+starts first, which keeps the makespan near the critical path. A unit that fails stops
+everything that waits for it (reported as not run, naming what it waited for); the rest runs
+to the end unless `fail_fast`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from refarch.models import Plan
+from refarch.run.process import Interrupt
+from refarch.run.report import FAILED, INTERRUPTED, NOT_RUN, SUCCEEDED
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a unit's task ended, as far as scheduling cares."""
+
+    status: str  # SUCCEEDED | FAILED | INTERRUPTED | NOT_RUN
+    message: str = ""
+    blocked_by: str | None = None
+
+
+UnitTask = Callable[[str], Outcome]
+StartHook = Callable[[str], None]
+FinishHook = Callable[[str, Outcome], None]
+
+
+def plan_waits(plan: Plan, units: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """What each unit of the run waits for: `Plan.ready_after`, kept to the units that run."""
+    selected = list(plan.units) if units is None else [u for u in plan.units if u in set(units)]
+    inside = set(selected)
+    return {u: tuple(w for w in plan.ready_after(u) if w in inside and w != u) for u in selected}
+
+
+def schedule(
+    order: Sequence[str],
+    waits: Mapping[str, Sequence[str]],
+    task: UnitTask,
+    *,
+    parallelism: int = 4,
+    fail_fast: bool = False,
+    interrupt: Interrupt | None = None,
+    on_start: StartHook | None = None,
+    on_finish: FinishHook | None = None,
+) -> dict[str, Outcome]:
+    """Run `task(unit)` for every unit of `order`, each once what it `waits` for succeeded.
+
+    Returns an Outcome for every unit of `order`. Units that never started get NOT_RUN
+    (blocked by a failure, stopped by `fail_fast`, or by an interrupt).
+    """
+    if parallelism < 1:
+        raise ValueError("parallelism must be at least 1")
+    position = {u: i for i, u in enumerate(order)}
+    pending = {u: {w for w in waits.get(u, ()) if w in position} for u in order}
+    dependents: dict[str, list[str]] = {u: [] for u in order}
+    for unit, wanted in pending.items():
+        for dep in wanted:
+            dependents[dep].append(unit)
+
+    depth = _chain_lengths(order, dependents)
+    ready: list[tuple[int, int, str]] = []
+
+    def push(unit: str) -> None:
+        heapq.heappush(ready, (-depth[unit], position[unit], unit))
+
+    for unit in order:
+        if not pending[unit]:
+            push(unit)
+
+    outcomes: dict[str, Outcome] = {}
+    stopped: str | None = None
+
+    def finish(unit: str, outcome: Outcome) -> None:
+        outcomes[unit] = outcome
+        if on_finish is not None:
+            on_finish(unit, outcome)
+
+    def block_dependents(root: str) -> None:
+        queue = [root]
+        while queue:
+            current = queue.pop(0)
+            for dependent in dependents[current]:
+                if dependent in outcomes:
+                    continue
+                if current == root:
+                    message = f"waits for {current}, which {_verb(outcomes[root].status)}"
+                else:
+                    message = f"waits for {current}, which was not run ({root} failed)"
+                finish(dependent, Outcome(NOT_RUN, message, blocked_by=current))
+                queue.append(dependent)
+
+    running: dict[Future[Outcome], str] = {}
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="refarch-unit") as pool:
+        while ready or running:
+            if interrupt is not None and interrupt.requested.is_set() and stopped is None:
+                stopped = "run interrupted before it started"
+            while ready and len(running) < parallelism and stopped is None:
+                _, _, unit = heapq.heappop(ready)
+                if unit in outcomes:
+                    continue
+                if on_start is not None:
+                    on_start(unit)
+                running[pool.submit(task, unit)] = unit
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: position[running[f]]):
+                unit = running.pop(future)
+                outcome = future.result()
+                finish(unit, outcome)
+                if outcome.status == SUCCEEDED:
+                    for dependent in dependents[unit]:
+                        pending[dependent].discard(unit)
+                        if not pending[dependent] and dependent not in outcomes:
+                            push(dependent)
+                    continue
+                block_dependents(unit)
+                if outcome.status == INTERRUPTED and stopped is None:
+                    stopped = "run interrupted before it started"
+                if fail_fast and outcome.status == FAILED and stopped is None:
+                    stopped = f"not started: --fail-fast after {unit} failed"
+    for unit in order:
+        if unit not in outcomes:
+            finish(unit, Outcome(NOT_RUN, stopped or "not started"))
+    return outcomes
+
+
+def _chain_lengths(order: Sequence[str], dependents: Mapping[str, list[str]]) -> dict[str, int]:
+    """For each unit, the length of the longest chain of dependents behind it (itself
+    included): the priority that starts the critical path first. Iterative, so a chain of
+    thousands of units does not hit the recursion limit."""
+    lengths: dict[str, int] = {}
+    for root in order:
+        stack = [(root, False)]
+        while stack:
+            unit, expanded = stack.pop()
+            if unit in lengths:
+                continue
+            if expanded:
+                lengths[unit] = 1 + max((lengths[d] for d in dependents[unit]), default=0)
+                continue
+            stack.append((unit, True))
+            stack.extend((d, False) for d in dependents[unit] if d not in lengths)
+    return lengths
+
+
+def _verb(status: str) -> str:
+    return {FAILED: "failed", INTERRUPTED: "was interrupted"}.get(status, f"ended {status}")

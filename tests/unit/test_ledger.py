@@ -1,0 +1,214 @@
+"""The ledger, resume, the report and masking, through run() with a fake engine (a real
+implementation of the Engine protocol, no processes) and fake credentials."""
+
+import json
+import os
+import stat
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from refarch.errors import ResumeRefused, UsageError, WrongAccount
+from refarch.models import Dependency
+from refarch.run.engines import EngineResult
+from refarch.run.ledger import Ledger, find_ledger, load_run, read_events
+from refarch.run.process import ProcessResult
+from refarch.run.report import DONE_BEFORE, FAILED, NOT_RUN, SUCCEEDED, write_report
+from refarch.run.runner import UnitAccess, run
+from tests.unit.test_scheduler import make_plan
+
+SPEC = {
+    "security/iam": ("security", 1, []),
+    "dev/vpc": ("dev", 2, []),
+    "dev/db": ("dev", 2, ["dev/vpc"]),
+    "dev/app": ("dev", 2, ["dev/db"]),
+}
+
+
+class FakeEngine:
+    """Scripted results per unit: a list of (returncode, stderr) per attempt, then success."""
+
+    name = "fake"
+    resolves_dependencies = False
+
+    def __init__(self, script=None, outputs=None):
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.outputs = outputs or {}
+        self.jobs, self.reads = [], []
+        self._lock = threading.Lock()
+
+    def execute(self, job):
+        with self._lock:
+            self.jobs.append(job)
+            steps = self.script.get(job.unit.path, [])
+            code, stderr = steps.pop(0) if steps else (0, "")
+        job.on_line("stdout", f"running {job.unit.path} with password hunter2-secret")
+        if stderr:
+            job.on_line("stderr", stderr)
+        result = ProcessResult(("fake", job.action), "/", code, "", stderr, 0.0)
+        outputs = self.outputs.get(job.unit.path) if code == 0 and job.action == "apply" else None
+        return EngineResult(result, outputs)
+
+    def read_outputs(self, job):
+        with self._lock:
+            self.reads.append(job.unit.path)
+        return {"read": job.unit.path}
+
+
+class FakeCredentials:
+    def __init__(self, wrong=()):
+        self.wrong = set(wrong)
+
+    def for_unit(self, unit):
+        if unit.path in self.wrong:
+            raise WrongAccount(unit.path, "444444444444", "999999999999")
+        return UnitAccess({"AWS_ACCESS_KEY_ID": f"key-{unit.account}"}, {"Account": unit.account})
+
+
+def go(plan, engine, **kwargs):
+    kwargs.setdefault("credentials", FakeCredentials())
+    kwargs.setdefault("sleep", lambda _s: None)
+    kwargs.setdefault("base_env", {"PATH": "/usr/bin", "AWS_PROFILE": "caller"})
+    return run(plan, plan.action, engine=engine, **kwargs)
+
+
+def test_ledger_appends_whole_lines_and_reader_skips_a_torn_one(tmp_path):
+    path = tmp_path / "runs" / "r.jsonl"
+    with Ledger(path, clock=lambda: 1.0) as ledger:
+        ledger.write("run_start", run_id="r", action="apply")
+        ledger.write("unit_start", unit="a")
+    with path.open("a") as handle:
+        handle.write('{"event": "unit_fin')  # a crash mid-line
+    assert [e["event"] for e in read_events(path)] == ["run_start", "unit_start"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_run_records_start_attempts_retries_and_finish(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    engine = FakeEngine({"dev/vpc": [(1, "Error: net/http: TLS handshake timeout")]})
+    events = []
+    report = go(plan, engine, on_event=events.append)
+    assert report.exit_code == 0 and report.ok
+    ledger = read_events(report.ledger_path and find_ledger(tmp_path, report.run_id))
+    kinds = [e["event"] for e in ledger]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_finish"
+    start = ledger[0]
+    assert start["units"] == list(SPEC) and start["digests"]["dev/vpc"] == "d-dev/vpc"
+    assert start["identities"] == {"security": {"Account": "security"}, "dev": {"Account": "dev"}}
+    assert "refarch_version" in start and "git_commit" in start
+    retry = next(e for e in ledger if e["event"] == "retry")
+    assert retry["unit"] == "dev/vpc" and retry["rule"] == "tls-handshake-timeout"
+    assert report.units["dev/vpc"].attempts == 2
+    assert report.units["dev/vpc"].retries[0].rule == "tls-handshake-timeout"
+    assert [e.kind for e in events].count("retry") == 1
+
+
+def test_child_env_holds_the_accounts_credentials_not_the_callers(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    engine = FakeEngine()
+    go(plan, engine, extra_env=lambda unit: {"TF_VAR_db_password": "data-store-pw"})
+    env = next(j.env for j in engine.jobs if j.unit.path == "dev/db")
+    assert env["AWS_ACCESS_KEY_ID"] == "key-dev" and "AWS_PROFILE" not in env
+    assert env["PATH"] == "/usr/bin" and env["TF_VAR_db_password"] == "data-store-pw"
+
+
+def test_secrets_never_reach_the_log_ledger_or_report(tmp_path):
+    spec = {"dev/db": ("dev", 1, [])}
+    plan = make_plan(spec, root=tmp_path)
+    unit = replace(plan.repo.units["dev/db"], inputs={"master_password": "input-pw-1234"})
+    plan = replace(plan, repo=replace(plan.repo, units={"dev/db": unit}))
+    engine = FakeEngine({"dev/db": [(1, "Error: bad input-pw-1234 and hunter2-secret")]})
+    report = go(plan, engine, secrets=["hunter2-secret"])
+    assert report.units["dev/db"].status == FAILED
+    report_file = write_report(report, tmp_path / "report.json")
+    for path in (report.units["dev/db"].log_path, report.ledger_path, report_file):
+        text = Path(path).read_text()
+        assert "input-pw-1234" not in text and "hunter2-secret" not in text, path
+        assert "***" in text or path == report.ledger_path
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_wrong_account_is_refused_before_the_engine_runs(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    engine = FakeEngine()
+    report = go(plan, engine, credentials=FakeCredentials(wrong={"dev/db"}))
+    assert report.units["dev/db"].status == FAILED
+    assert "belongs to account 444444444444" in report.units["dev/db"].message
+    assert "dev/db" not in [j.unit.path for j in engine.jobs]
+    assert report.units["dev/app"].status == NOT_RUN
+    assert report.units["dev/app"].message == "waits for dev/db, which failed"
+    assert report.exit_code == 1
+
+
+def test_dependency_outputs_are_handed_over_and_read_once(tmp_path):
+    spec = {"vpc": ("dev", 1, []), "db": ("dev", 1, ["vpc"]), "app": ("dev", 1, ["vpc", "db"]),
+            "ext": ("dev", 1, [])}
+    plan = make_plan(spec, root=tmp_path)
+    units = dict(plan.repo.units)
+    units["db"] = replace(units["db"], dependency_blocks=(Dependency("vpc", "vpc"),))
+    units["app"] = replace(units["app"], dependency_blocks=(
+        Dependency("vpc", "vpc"), Dependency("db", "db"), Dependency("ext", "ext")))
+    # `ext` is not part of the run: its outputs must be read (once), not applied
+    del units["ext"]
+    units["ext"] = plan.repo.units["ext"]
+    plan = replace(plan, repo=replace(plan.repo, units=units),
+                   units={k: v for k, v in plan.units.items() if k != "ext"},
+                   tiers=(("vpc", "db", "app"),))
+    engine = FakeEngine(outputs={"vpc": {"vpc_id": "vpc-1"}})
+    report = go(plan, engine)
+    app = next(j for j in engine.jobs if j.unit.path == "app")
+    assert app.dependency_outputs == {"vpc": {"vpc_id": "vpc-1"}, "db": {"read": "db"},
+                                      "ext": {"read": "ext"}}
+    assert sorted(engine.reads) == ["db", "ext"]  # vpc's came from its apply
+    assert sorted(report.output_reads) == ["db", "ext"]
+
+
+def test_resume_reruns_only_what_did_not_succeed(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    first = go(plan, FakeEngine({"dev/db": [(1, "Error: boom")]}))
+    assert first.exit_code == 1
+    engine = FakeEngine()
+    second = go(plan, engine, resume="last")
+    assert sorted(j.unit.path for j in engine.jobs) == ["dev/app", "dev/db"]
+    assert second.units["dev/vpc"].status == DONE_BEFORE
+    assert second.units["dev/app"].status == SUCCEEDED
+    assert second.resumed_from == first.run_id and second.exit_code == 0
+    # resuming the resumed run: nothing left to do
+    third_engine = FakeEngine()
+    third = go(plan, third_engine, resume=second.run_id)
+    assert third_engine.jobs == [] and third.exit_code == 0
+
+
+def test_resume_refuses_when_units_changed(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    go(plan, FakeEngine({"dev/app": [(1, "Error: boom")]}))
+    changed = make_plan(SPEC, root=tmp_path, digests={"dev/db": "new", "dev/vpc": "new"})
+    with pytest.raises(ResumeRefused) as caught:
+        go(changed, FakeEngine(), resume="last")
+    assert caught.value.changed == ("dev/vpc (files changed)", "dev/db (files changed)")
+    assert "dev/vpc" in str(caught.value)
+
+
+def test_resume_needs_an_earlier_run_of_the_same_action(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    with pytest.raises(UsageError):
+        go(plan, FakeEngine(), resume="last")
+    first = go(plan, FakeEngine())
+    with pytest.raises(UsageError, match="was `apply`"):
+        go(make_plan(SPEC, root=tmp_path, action="destroy"), FakeEngine(), resume=first.run_id)
+    with pytest.raises(UsageError, match="no run"):
+        go(plan, FakeEngine(), resume="20990101T000000Z-000000")
+    assert load_run(tmp_path, first.run_id).succeeded == frozenset(SPEC)
+
+
+def test_report_json_lists_every_unit(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    report = go(plan, FakeEngine({"security/iam": [(1, "Error: denied")]}))
+    document = json.loads(write_report(report, tmp_path / "r.json").read_text())
+    assert document["exit_code"] == 1 and document["status"] == "failed"
+    statuses = {u["path"]: u["status"] for u in document["units"]}
+    assert statuses == {"security/iam": FAILED, "dev/vpc": NOT_RUN, "dev/db": NOT_RUN,
+                        "dev/app": NOT_RUN}
+    assert document["counts"] == {FAILED: 1, NOT_RUN: 3}

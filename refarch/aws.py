@@ -118,7 +118,7 @@ class AwsSessions:
         return self._client_from(session, service, region or self.settings.region)
 
     def _client_from(self, session: boto3.Session, service: str, region: str) -> Any:
-        client = session.client(
+        client = session.client(  # type: ignore[call-overload]
             service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
         )
         if self._on_call is not None:
@@ -167,8 +167,8 @@ class AwsSessions:
         assert creds is not None  # session() always sets static credentials
         frozen = creds.get_frozen_credentials()
         env = {
-            "AWS_ACCESS_KEY_ID": frozen.access_key,
-            "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+            "AWS_ACCESS_KEY_ID": str(frozen.access_key),
+            "AWS_SECRET_ACCESS_KEY": str(frozen.secret_key),
             "AWS_REGION": region or self.settings.region,
             "AWS_DEFAULT_REGION": region or self.settings.region,
         }

@@ -12,16 +12,16 @@ from refarch.errors import ConfigError, DependencyCycle
 from refarch.models import Repo, Unit
 
 
-def build_graph(units: Mapping[str, Unit]) -> nx.DiGraph:
+def build_graph(units: Mapping[str, Unit]) -> nx.DiGraph[str]:
     """Edges run dependency -> dependent, so a topological order is an apply order."""
-    graph: nx.DiGraph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(units)
     for unit in units.values():
         graph.add_edges_from((dep, unit.path) for dep in unit.dependencies)
     return graph
 
 
-def check(repo: Repo, graph: nx.DiGraph | None = None) -> nx.DiGraph:
+def check(repo: Repo, graph: nx.DiGraph[str] | None = None) -> nx.DiGraph[str]:
     """Raise ConfigError for a dependency cycle or a dependency on a later account tier."""
     graph = build_graph(repo.units) if graph is None else graph
     try:
@@ -49,14 +49,14 @@ def check(repo: Repo, graph: nx.DiGraph | None = None) -> nx.DiGraph:
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
     """Glob match over unit paths; a plain folder also matches everything below it."""
-    for pattern in patterns:
-        pattern = pattern.strip("/").removeprefix("./")
+    for raw in patterns:
+        pattern = raw.strip("/").removeprefix("./")
         if fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + "/") or path == pattern:
             return True
     return False
 
 
-def ancestors(graph: nx.DiGraph, nodes: Iterable[str]) -> set[str]:
+def ancestors(graph: nx.DiGraph[str], nodes: Iterable[str]) -> set[str]:
     """Everything the nodes depend on, transitively."""
     found: set[str] = set()
     for node in nodes:
@@ -65,7 +65,7 @@ def ancestors(graph: nx.DiGraph, nodes: Iterable[str]) -> set[str]:
 
 
 def tier_generations(
-    graph: nx.DiGraph, tiers: Sequence[Sequence[str]], *, reverse: bool = False
+    graph: nx.DiGraph[str], tiers: Sequence[Sequence[str]], *, reverse: bool = False
 ) -> list[list[str]]:
     """Groups that may run in parallel: tier by tier, dependency generations inside a tier."""
     groups: list[list[str]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -274,9 +275,9 @@ def _dependencies(loader: Loader, ctx: UnitContext, config: dict[str, Any], rel:
     paths = (config.get("dependencies") or {}).get("paths") or []
     if not isinstance(paths, list):
         raise ConfigError("dependencies.paths must be a list", path=loader.rel(ctx.config_path))
-    where, line = _block_location(ctx, "dependencies")
+    where, paths_line = _block_location(ctx, "dependencies")
     for raw in paths:
-        edges.append(target(raw, where, line, "dependencies.paths entry"))
+        edges.append(target(raw, where, paths_line, "dependencies.paths entry"))
     return tuple(dict.fromkeys(e for e in edges if e != rel)), tuple(blocks)
 
 
@@ -316,8 +317,6 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
 
 # -- parallel parsing ---------------------------------------------------------------------------
 def _parse_one(path: str) -> tuple[str, Any, str]:
-    import hashlib
-
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     try:

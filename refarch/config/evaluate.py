@@ -525,10 +525,11 @@ def _ev_splat(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
     items = base if isinstance(base, list) else [] if base is None else [base]
     out = []
     for item in items:
+        element = item
         for op in node[2]:
             key = op[1] if op[0] == "attr" else scope.value(op[1], env, node[3])
-            item = _get(scope, item, key, node[3], "splat element")
-        out.append(item)
+            element = _get(scope, element, key, node[3], "splat element")
+        out.append(element)
     return out
 
 
@@ -555,10 +556,12 @@ def _ev_object(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
 
 
 def _truth(scope: Scope, value: Any, line: int) -> bool | Unknown:
-    if isinstance(value, Unknown | bool):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Unknown):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise scope.error(f"a condition must be a bool, got {type_name(value)} {value!r}", line)
 
 
@@ -895,9 +898,7 @@ def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) 
     """Merge an included (parent) config and a child config the way Terragrunt does."""
     result = dict(parent)
     for key, value in child.items():
-        if key in NOT_MERGED:
-            result[key] = value
-        elif key not in result:
+        if key in NOT_MERGED or key not in result:
             result[key] = value
         elif strategy == "deep":
             result[key] = deep_merge(result[key], value)

@@ -12,11 +12,11 @@ import hashlib
 import ipaddress
 import json
 import math
-import os
 import platform
 import posixpath
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from refarch.config.values import Unknown, contains_unknown, type_name
@@ -365,10 +365,12 @@ def f_index(args: list[Any]) -> int:
 def f_tobool(args: list[Any]) -> bool | None:
     _arity(args, 1)
     value = args[0]
-    if value is None or isinstance(value, bool):
+    if value is None:
+        return None
+    if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise FunctionError(f"cannot convert {value!r} to bool")
 
 
@@ -511,7 +513,7 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
     "cidrhost": f_cidrhost,
     "dirname": _unary(lambda v: posixpath.dirname(_str(v))),
     "basename": _unary(lambda v: posixpath.basename(_str(v))),
-    "pathexpand": _unary(lambda v: os.path.expanduser(_str(v))),
+    "pathexpand": _unary(lambda v: str(Path(_str(v)).expanduser())),
     "get_platform": lambda a: platform.system().lower(),
 }
 

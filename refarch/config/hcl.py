@@ -47,7 +47,9 @@ def parse_text(text: str, path: str = "<string>") -> Body:
     except (LarkError, RecursionError) as exc:
         raise HclSyntaxError(f"cannot parse: {exc}", path=path) from None
     try:
-        return _Compiler(path).body(tree.children[0])
+        body = tree.children[0]
+        assert isinstance(body, Tree)
+        return _Compiler(path).body(body)
     except HclSyntaxError:
         raise
     except (ValueError, IndexError, AttributeError, RecursionError) as exc:
@@ -59,7 +61,8 @@ def parse_expression(text: str, path: str = "<string>", line: int = 1) -> Expr:
     body = parse_text(f"__expr__ = {text}\n", path)
     if len(body) != 1 or body[0][0] != "attr":
         raise HclSyntaxError(f"not a single expression: {text!r}", path=path, line=line)
-    return _shift_lines(body[0][2], line - 1)
+    expr: Expr = _shift_lines(body[0][2], line - 1)
+    return expr
 
 
 def _syntax_detail(exc: UnexpectedInput) -> str:
@@ -86,14 +89,20 @@ def _shift_lines(node: Any, offset: int) -> Any:
 _LINE_LAST = {"tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond", "for_t", "for_o"}
 
 
-def _line(node: Tree | Token) -> int:
+def _line(node: Tree[Any] | Token) -> int:
     if isinstance(node, Token):
         return node.line or 0
     meta = node.meta
     return getattr(meta, "line", 0) if not meta.empty else 0
 
 
-def _trees(node: Tree) -> list[Tree]:
+def _token(tree: Tree[Any]) -> Token:
+    token = tree.children[0]
+    assert isinstance(token, Token)
+    return token
+
+
+def _trees(node: Tree[Any]) -> list[Tree[Any]]:
     return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
 
 
@@ -113,7 +122,7 @@ class _Compiler:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def body(self, tree: Tree) -> Body:
+    def body(self, tree: Tree[Any]) -> Body:
         items: list[Any] = []
         for child in _trees(tree):
             if child.data == "attribute":
@@ -126,10 +135,10 @@ class _Compiler:
                 items.append(("block", block_type, labels, self.body(parts[-1]), _line(child)))
         return tuple(items)
 
-    def name(self, tree: Tree) -> str:
+    def name(self, tree: Tree[Any]) -> str:
         return str(tree.children[0])
 
-    def label(self, tree: Tree) -> str:
+    def label(self, tree: Tree[Any]) -> str:
         if tree.data == "string":
             parts = self.string_parts(tree)
             if all(isinstance(p, str) for p in parts):
@@ -139,7 +148,7 @@ class _Compiler:
         return self.name(tree)
 
     # -- expressions -----------------------------------------------------------------------
-    def expr(self, tree: Tree) -> Expr:
+    def expr(self, tree: Tree[Any]) -> Expr:
         method = getattr(self, "x_" + tree.data, None)
         if method is None:
             raise HclSyntaxError(f"unsupported expression {tree.data!r}", path=self.path,
@@ -147,43 +156,41 @@ class _Compiler:
         result: Expr = method(tree)
         return result
 
-    def x_expr_term(self, tree: Tree) -> Expr:
+    def x_expr_term(self, tree: Tree[Any]) -> Expr:
         inner = _trees(tree)
         if tree.children and isinstance(tree.children[0], Token) and tree.children[0].type == "LPAR":
             return ("paren", self.expr(inner[0]))
         return self.expr(inner[0])
 
-    def x_identifier(self, tree: Tree) -> Expr:
+    def x_identifier(self, tree: Tree[Any]) -> Expr:
         return ("var", str(tree.children[0]), _line(tree))
 
-    def x_literal_value(self, tree: Tree) -> Expr:
+    def x_literal_value(self, tree: Tree[Any]) -> Expr:
         return ("lit", {"true": True, "false": False, "null": None}[str(tree.children[0])])
 
-    def x_int_lit(self, tree: Tree) -> Expr:
+    def x_int_lit(self, tree: Tree[Any]) -> Expr:
         return ("lit", int(str(tree.children[0])))
 
-    def x_float_lit(self, tree: Tree) -> Expr:
+    def x_float_lit(self, tree: Tree[Any]) -> Expr:
         value = float(str(tree.children[0]))
         return ("lit", int(value) if value.is_integer() and "e" not in str(tree.children[0]).lower()
                 else value)
 
-    def x_string(self, tree: Tree) -> Expr:
+    def x_string(self, tree: Tree[Any]) -> Expr:
         parts = self.string_parts(tree)
         if all(isinstance(p, str) for p in parts):
             return ("lit", "".join(parts))
         return ("tmpl", tuple(parts), _line(tree))
 
-    def x_template_string(self, tree: Tree) -> Expr:
+    def x_template_string(self, tree: Tree[Any]) -> Expr:
         return ("lit", _unescape(str(tree.children[0])[2:-2]))
 
-    def string_parts(self, tree: Tree) -> list[Any]:
+    def string_parts(self, tree: Tree[Any]) -> list[Any]:
         parts: list[Any] = []
         for part in _trees(tree):
             child = part.children[0]
             if isinstance(child, Token):
-                if child.type == "ESCAPED_INTERPOLATION":
-                    parts.append(str(child)[1:])
-                elif child.type == "ESCAPED_DIRECTIVE":
+                if child.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
                     parts.append(str(child)[1:])
                 else:
                     parts.append(_unescape(str(child)))
@@ -197,11 +204,11 @@ class _Compiler:
                 )
         return _merge_strings(parts)
 
-    def x_heredoc_template(self, tree: Tree) -> Expr:
-        return self.heredoc(tree.children[0], trim=False)
+    def x_heredoc_template(self, tree: Tree[Any]) -> Expr:
+        return self.heredoc(_token(tree), trim=False)
 
-    def x_heredoc_template_trim(self, tree: Tree) -> Expr:
-        return self.heredoc(tree.children[0], trim=True)
+    def x_heredoc_template_trim(self, tree: Tree[Any]) -> Expr:
+        return self.heredoc(_token(tree), trim=True)
 
     def heredoc(self, token: Token, *, trim: bool) -> Expr:
         lines = str(token).split("\n")
@@ -216,10 +223,10 @@ class _Compiler:
             return ("lit", "".join(parts))
         return ("tmpl", tuple(parts), token.line or 0)
 
-    def x_tuple(self, tree: Tree) -> Expr:
+    def x_tuple(self, tree: Tree[Any]) -> Expr:
         return ("tuple", tuple(self.expr(t) for t in _trees(tree)))
 
-    def x_object(self, tree: Tree) -> Expr:
+    def x_object(self, tree: Tree[Any]) -> Expr:
         elems = []
         for elem in _trees(tree):
             key_node, value = _trees(elem)
@@ -233,8 +240,8 @@ class _Compiler:
             elems.append((key, self.expr(value)))
         return ("object", tuple(elems))
 
-    def x_function_call(self, tree: Tree) -> Expr:
-        names = [self.name(t) for t in tree.children if isinstance(t, Tree) and t.data == "identifier"]
+    def x_function_call(self, tree: Tree[Any]) -> Expr:
+        names = [self.name(t) for t in _trees(tree) if t.data == "identifier"]
         args_tree = next((t for t in _trees(tree) if t.data == "arguments"), None)
         args: tuple[Expr, ...] = ()
         expand = False
@@ -243,26 +250,26 @@ class _Compiler:
             expand = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in args_tree.children)
         return ("call", "::".join(names), args, expand, _line(tree))
 
-    def x_index_expr_term(self, tree: Tree) -> Expr:
+    def x_index_expr_term(self, tree: Tree[Any]) -> Expr:
         obj, index = _trees(tree)
         return ("index", self.expr(obj), self.index_key(index), _line(tree))
 
-    def index_key(self, index: Tree) -> Expr:
+    def index_key(self, index: Tree[Any]) -> Expr:
         if index.data == "short_index":
             return ("lit", int(str(index.children[1])))
         return self.expr(_trees(index)[0])
 
-    def x_get_attr_expr_term(self, tree: Tree) -> Expr:
+    def x_get_attr_expr_term(self, tree: Tree[Any]) -> Expr:
         obj, get_attr = _trees(tree)
         return ("attr", self.expr(obj), self.name(_trees(get_attr)[0]), _line(tree))
 
-    def x_attr_splat_expr_term(self, tree: Tree) -> Expr:
+    def x_attr_splat_expr_term(self, tree: Tree[Any]) -> Expr:
         return self.splat(tree)
 
-    def x_full_splat_expr_term(self, tree: Tree) -> Expr:
+    def x_full_splat_expr_term(self, tree: Tree[Any]) -> Expr:
         return self.splat(tree)
 
-    def splat(self, tree: Tree) -> Expr:
+    def splat(self, tree: Tree[Any]) -> Expr:
         obj, splat = _trees(tree)
         ops: list[Any] = []
         for op in _trees(splat):
@@ -272,20 +279,20 @@ class _Compiler:
                 ops.append(("index", self.index_key(op)))
         return ("splat", self.expr(obj), tuple(ops), _line(tree))
 
-    def x_binary_op(self, tree: Tree) -> Expr:
+    def x_binary_op(self, tree: Tree[Any]) -> Expr:
         left, term = _trees(tree)[:2]
         operator, right = _trees(term)
         return ("bin", str(operator.children[0]), self.expr(left), self.expr(right), _line(tree))
 
-    def x_unary_op(self, tree: Tree) -> Expr:
+    def x_unary_op(self, tree: Tree[Any]) -> Expr:
         op = str(tree.children[0])
         return ("un", op, self.expr(_trees(tree)[0]), _line(tree))
 
-    def x_conditional(self, tree: Tree) -> Expr:
+    def x_conditional(self, tree: Tree[Any]) -> Expr:
         cond, then, other = _trees(tree)
         return ("cond", self.expr(cond), self.expr(then), self.expr(other), _line(tree))
 
-    def for_intro(self, tree: Tree) -> tuple[str | None, str, Expr]:
+    def for_intro(self, tree: Tree[Any]) -> tuple[str | None, str, Expr]:
         parts = _trees(tree)
         names = [self.name(p) for p in parts if p.data == "identifier"]
         collection = self.expr(parts[-1])
@@ -293,13 +300,13 @@ class _Compiler:
             return names[0], names[1], collection
         return None, names[0], collection
 
-    def x_for_tuple_expr(self, tree: Tree) -> Expr:
+    def x_for_tuple_expr(self, tree: Tree[Any]) -> Expr:
         parts = _trees(tree)
         key_var, value_var, collection = self.for_intro(parts[0])
         cond = next((self.expr(_trees(p)[0]) for p in parts if p.data == "for_cond"), None)
         return ("for_t", key_var, value_var, collection, self.expr(parts[1]), cond, _line(tree))
 
-    def x_for_object_expr(self, tree: Tree) -> Expr:
+    def x_for_object_expr(self, tree: Tree[Any]) -> Expr:
         parts = _trees(tree)
         key_var, value_var, collection = self.for_intro(parts[0])
         cond = next((self.expr(_trees(p)[0]) for p in parts if p.data == "for_cond"), None)

@@ -8,6 +8,7 @@ hides the Popen handle that the group signalling needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -157,10 +158,8 @@ def run_process(
 
 
 def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def capture(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str]) -> ProcessResult:

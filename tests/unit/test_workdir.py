@@ -1,0 +1,275 @@
+"""The terraform engine's working folder: sources, backend configuration, generate, tfvars."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from refarch.errors import ConfigError, ModuleSourceError
+from refarch.models import Generate, RemoteState, Unit
+from refarch.run.workdir import (
+    BACKEND_STUB_FILE,
+    ModuleSource,
+    WorkDir,
+    backend_block,
+    backend_settings,
+    declared_variables,
+    hcl_value,
+    parse_source,
+    prepare_workdir,
+    terraform_dialect,
+    unit_slug,
+)
+
+ENDPOINT = "http://127.0.0.1:5000"
+S3 = RemoteState(backend="s3", config={
+    "bucket": "acme-dev-tf-state", "key": "dev/vpc/terraform.tfstate", "region": "us-east-1",
+    "dynamodb_table": "terraform-locks", "encrypt": True,
+    "role_arn": "arn:aws:iam::444444444444:role/OrganizationAccountAccessRole",
+})
+
+
+# -- sources -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("source", "expected"), [
+    ("../modules//vpc", ModuleSource("local", "../modules", "vpc")),
+    ("../../modules/vpc", ModuleSource("local", "../../modules/vpc")),
+    ("/abs/modules//net/vpc?ref=v1.2.0",
+     ModuleSource("local", "/abs/modules", "net/vpc", "v1.2.0")),
+    ("git::https://github.com/acme/modules.git//vpc?ref=v0.8.0",
+     ModuleSource("git", "https://github.com/acme/modules.git", "vpc", "v0.8.0")),
+    ("git::git@github.com:acme/infrastructure-modules.git//services/ecs-service?ref=v0.8.0",
+     ModuleSource("git", "git@github.com:acme/infrastructure-modules.git",
+                  "services/ecs-service", "v0.8.0")),
+    ("git::file:///srv/git/modules//echo?ref=main",
+     ModuleSource("git", "file:///srv/git/modules", "echo", "main")),
+    ("github.com/acme/modules//vpc?ref=v1",
+     ModuleSource("git", "https://github.com/acme/modules.git", "vpc", "v1")),
+    ("git@github.com:acme/modules.git", ModuleSource("git", "git@github.com:acme/modules.git")),
+])
+def test_parse_source(source: str, expected: ModuleSource) -> None:
+    assert parse_source(source) == expected
+
+
+@pytest.mark.parametrize("source", ["tfr:///terraform-aws-modules/vpc/aws?version=5.0.0",
+                                    "s3::https://s3.amazonaws.com/bucket/vpc.zip", "", "//vpc"])
+def test_unsupported_sources_are_config_errors(source: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_source(source)
+
+
+def test_unit_slug_is_flat_readable_and_unique() -> None:
+    assert unit_slug("dev/us-east-1/vpc").startswith("dev_us-east-1_vpc-")
+    assert "/" not in unit_slug("a/b")
+    assert unit_slug("a/b") != unit_slug("a_b")
+    assert unit_slug(".").startswith("root-")
+
+
+# -- backend -------------------------------------------------------------------------------------
+def test_backend_without_endpoint_is_the_config_as_is() -> None:
+    assert backend_settings(S3, None) == dict(S3.config)
+
+
+def test_backend_with_endpoint_adds_terraform_1_0_overrides() -> None:
+    config = backend_settings(S3, ENDPOINT)
+    assert config["role_arn"] == S3.config["role_arn"]
+    for key in ("endpoint", "dynamodb_endpoint", "sts_endpoint", "iam_endpoint"):
+        assert config[key] == ENDPOINT
+    for key in ("force_path_style", "skip_credentials_validation", "skip_metadata_api_check",
+                "skip_region_validation"):
+        assert config[key] is True
+    assert "endpoints" not in config
+
+
+def test_backend_with_endpoint_modern_dialect_and_user_values_win() -> None:
+    remote = RemoteState(backend="s3", config={**S3.config, "skip_region_validation": False})
+    config = backend_settings(remote, ENDPOINT, dialect="modern")
+    assert config["endpoints"] == {"s3": ENDPOINT, "dynamodb": ENDPOINT, "sts": ENDPOINT,
+                                   "iam": ENDPOINT}
+    assert config["use_path_style"] is True and "force_path_style" not in config
+    assert config["skip_region_validation"] is False
+
+
+def test_endpoint_overrides_are_for_s3_only() -> None:
+    local = RemoteState(backend="local", config={"path": "state.tfstate"})
+    assert backend_settings(local, ENDPOINT) == {"path": "state.tfstate"}
+
+
+@pytest.mark.parametrize(("version", "dialect"), [
+    ("1.0.3", "legacy"), ("v1.5.7", "legacy"), ("1.6.0", "modern"), ("1.11.2", "modern"),
+    ("2.0.0", "modern"), ("garbage", "legacy"),
+])
+def test_dialect_by_version(version: str, dialect: str) -> None:
+    assert terraform_dialect(version) == dialect
+
+
+def test_hcl_rendering_escapes_interpolation() -> None:
+    assert hcl_value("a${b}%{c}\"d") == '"a$${b}%%{c}\\"d"'
+    assert hcl_value({"s3": "x", "odd key": [1, True, None]}) == \
+        '{s3 = "x", "odd key" = [1, true, null]}'
+    block = backend_block("s3", {"bucket": "b", "encrypt": True})
+    assert block == 'terraform {\n  backend "s3" {\n    bucket = "b"\n    encrypt = true\n  }\n}\n'
+    assert json.loads(backend_block("s3", {"bucket": "b"}, json_syntax=True)) == \
+        {"terraform": {"backend": {"s3": {"bucket": "b"}}}}
+
+
+# -- the working folder ----------------------------------------------------------------------------
+MODULE = """
+variable "name" {
+  type = string
+}
+variable vpc_id {}
+output "x" { value = var.name }
+"""
+
+
+def make_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "live"
+    (root / "dev" / "vpc").mkdir(parents=True)
+    (tmp_path / "modules" / "vpc").mkdir(parents=True)
+    (tmp_path / "modules" / "vpc" / "main.tf").write_text(MODULE)
+    (tmp_path / "modules" / "common.tf").write_text("# shared\n")
+    (tmp_path / "modules" / "vpc" / ".terraform").mkdir()
+    (tmp_path / "modules" / "vpc" / ".terraform" / "junk").write_text("x")
+    return root
+
+
+def prepare(
+    tmp_path: Path, unit: Unit, inputs: Mapping[str, Any] | None = None, **kw: Any
+) -> WorkDir:
+    root = tmp_path / "live"
+    return prepare_workdir(unit, repo_root=root, work_root=root / ".refarch" / "work",
+                           inputs=unit.inputs if inputs is None else inputs, **kw)
+
+
+def unit(**changes: Any) -> Unit:
+    fields: dict[str, Any] = {"path": "dev/vpc", "account": "dev", "account_id": "444444444444",
+                              "region": "us-east-1", "source": "../../../modules//vpc",
+                              "remote_state": S3}
+    fields.update(changes)
+    return Unit(**fields)
+
+
+def test_prepare_copies_the_source_root_and_runs_in_the_subdir(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    work = prepare(tmp_path, unit())
+    assert work.run_dir.name == "vpc" and (work.run_dir / "main.tf").is_file()
+    assert (work.run_dir.parent / "common.tf").is_file()  # the whole root, as Terragrunt does
+    assert not (work.run_dir / ".terraform").exists()
+    assert stat.S_IMODE(work.root.stat().st_mode) == 0o700
+    assert work.data_dir.is_dir() and work.plugin_cache_dir.is_dir()
+
+
+def test_prepare_writes_partial_backend_config_and_a_stub_block(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    work = prepare(tmp_path, unit(), endpoint_url=ENDPOINT)
+    assert work.backend_config is not None
+    text = work.backend_config.read_text()
+    assert 'bucket = "acme-dev-tf-state"' in text
+    assert f'sts_endpoint = "{ENDPOINT}"' in text
+    assert "force_path_style = true" in text
+    assert stat.S_IMODE(work.backend_config.stat().st_mode) == 0o600
+    stub = json.loads((work.run_dir / BACKEND_STUB_FILE).read_text())
+    assert stub == {"terraform": {"backend": {"s3": {}}}}
+
+
+def test_prepare_leaves_the_module_backend_block_alone(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    (tmp_path / "modules" / "vpc" / "backend.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
+    work = prepare(tmp_path, unit())
+    assert not (work.run_dir / BACKEND_STUB_FILE).exists()
+    assert work.backend_config is not None
+
+
+def test_prepare_generates_the_backend_file_when_remote_state_asks(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    remote = RemoteState(backend="s3", config=S3.config,
+                         generate={"path": "backend.tf", "if_exists": "overwrite_terragrunt"})
+    work = prepare(tmp_path, unit(remote_state=remote), endpoint_url=ENDPOINT)
+    assert work.backend_config is None
+    text = (work.run_dir / "backend.tf").read_text()
+    assert text.startswith('terraform {\n  backend "s3" {\n')
+    assert f'    endpoint = "{ENDPOINT}"' in text
+    assert '    role_arn = "arn:aws:iam::444444444444:role/OrganizationAccountAccessRole"' in text
+    assert not (work.run_dir / BACKEND_STUB_FILE).exists()
+
+
+def test_generate_blocks_and_if_exists(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    blocks = (
+        Generate(name="provider", path="provider.tf", contents='provider "aws" {}\n'),
+        Generate(name="off", path="off.tf", contents="x", disable=True),
+        Generate(name="keep", path="main.tf", contents="replaced", if_exists="skip"),
+        Generate(name="nested", path="sub/extra.tf", contents="# extra\n", if_exists="overwrite"),
+    )
+    work = prepare(tmp_path, unit(generate=blocks))
+    assert (work.run_dir / "provider.tf").read_text() == 'provider "aws" {}\n'
+    assert not (work.run_dir / "off.tf").exists()
+    assert (work.run_dir / "main.tf").read_text() == MODULE
+    assert (work.run_dir / "sub" / "extra.tf").read_text() == "# extra\n"
+
+    clash = Generate(name="clash", path="main.tf", contents="x")
+    with pytest.raises(ConfigError, match=r"would overwrite main\.tf"):
+        prepare(tmp_path, unit(generate=(clash,)))
+    escape = Generate(name="escape", path="../../../../outside.tf", contents="x")
+    with pytest.raises(ConfigError, match="outside the module"):
+        prepare(tmp_path, unit(generate=(escape,)))
+
+
+def test_tfvars_holds_declared_inputs_only_and_is_private(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    inputs = {"name": "dev", "vpc_id": {"nested": [1, 2]}, "account_name": "dev"}
+    work = prepare(tmp_path, unit(), inputs)
+    assert json.loads(work.tfvars.read_text()) == {"name": "dev", "vpc_id": {"nested": [1, 2]}}
+    assert work.dropped_inputs == ("account_name",)
+    assert stat.S_IMODE(work.tfvars.stat().st_mode) == 0o600
+
+
+def test_declared_variables_reads_tf_and_tf_json(tmp_path: Path) -> None:
+    (tmp_path / "a.tf").write_text(MODULE)
+    (tmp_path / "b.tf.json").write_text(json.dumps({"variable": {"from_json": {}}}))
+    assert declared_variables(tmp_path) == {"name", "vpc_id", "from_json"}
+
+
+def test_source_override_replaces_the_root_and_keeps_the_subdir(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    other = tmp_path / "checkout"
+    (other / "vpc").mkdir(parents=True)
+    (other / "vpc" / "main.tf").write_text('variable "name" {}\n')
+    remote_unit = unit(source="git::https://example.invalid/modules.git//vpc?ref=v1")
+
+    def no_network(*_: Any) -> Path:
+        raise AssertionError("the override must not fetch")
+
+    work = prepare(tmp_path, remote_unit, source_override=other, fetch_git=no_network)
+    assert (work.run_dir / "main.tf").read_text() == 'variable "name" {}\n'
+
+
+def test_unit_without_source_runs_in_a_copy_of_its_own_folder(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    (root / "dev" / "vpc" / "main.tf").write_text(MODULE)
+    (root / "dev" / "vpc" / "terragrunt.hcl").write_text("inputs = {}\n")
+    work = prepare(tmp_path, unit(source=None, remote_state=None))
+    assert (work.run_dir / "main.tf").read_text() == MODULE
+    assert work.backend_config is None
+
+
+def test_git_sources_go_through_the_fetcher_and_missing_folders_are_clear(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    seen: list[ModuleSource] = []
+
+    def fetch(source: ModuleSource, sources: Path, env: Mapping[str, str]) -> Path:
+        seen.append(source)
+        return tmp_path / "modules"
+
+    prepare(tmp_path, unit(source="git::https://example.invalid/m.git//vpc?ref=v2"),
+            fetch_git=fetch)
+    assert seen == [ModuleSource("git", "https://example.invalid/m.git", "vpc", "v2")]
+    with pytest.raises(ModuleSourceError, match="'nope' does not exist"):
+        prepare(tmp_path, unit(source="../../../modules//nope"))
+    with pytest.raises(ModuleSourceError, match="is not a folder"):
+        prepare(tmp_path, unit(source="../../../missing//vpc"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -121,6 +121,20 @@ class AwsError(RefarchError):
 
 class ProvisionError(RefarchError):
     """Pre-provisioning could not make or fix a resource."""
+
+
+class BootstrapFailed(ProvisionError):
+    """Some accounts could not be bootstrapped; the record keeps what was made before."""
+
+    def __init__(self, failures: Mapping[str, str], record_path: str | None) -> None:
+        self.failures = dict(failures)
+        self.record_path = record_path
+        lines = "\n".join(f"  {name}: {error}" for name, error in sorted(self.failures.items()))
+        super().__init__(
+            f"bootstrap failed in {len(self.failures)} account(s):\n{lines}",
+            hint=(f"what was made is in {record_path}; " if record_path else "")
+            + "fix the cause and run bootstrap again: it continues where it stopped",
+        )
 
 
 class ProcessFailed(RefarchError):

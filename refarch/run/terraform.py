@@ -8,17 +8,17 @@ outputs are read once per run and shared with every dependent instead of once pe
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+from refarch.config import evaluate_unit
 from refarch.errors import ConfigError, ProcessFailed, UsageError
-from refarch.models import Repo, Unit
+from refarch.models import Unit
 from refarch.run.engines import ACTIONS, EngineResult, UnitJob
 from refarch.run.process import ProcessResult, run_process
 from refarch.run.workdir import (
@@ -29,8 +29,8 @@ from refarch.run.workdir import (
 )
 from refarch.settings import Settings
 
-# (repo, unit path, dependency outputs by block name) -> the unit evaluated with real outputs
-Evaluator = Callable[[Repo, str, Mapping[str, Mapping[str, Any]]], Unit]
+# The unit of a job evaluated again with its dependencies' real outputs (job.dependency_outputs).
+Evaluator = Callable[[UnitJob], Unit]
 
 
 def default_terraform_binary() -> str:
@@ -48,20 +48,10 @@ def default_terraform_binary() -> str:
     return "terraform"
 
 
-def _lead_evaluator() -> Evaluator | None:
-    """`refarch.config.evaluate_unit`, when the config package provides it."""
-    try:
-        config = importlib.import_module("refarch.config")
-    except ImportError:
-        return None
-    function = getattr(config, "evaluate_unit", None)
-    if function is None:
-        return None
-
-    def evaluate(repo: Repo, path: str, outputs: Mapping[str, Mapping[str, Any]]) -> Unit:
-        return cast(Unit, function(repo, path, outputs=outputs))
-
-    return evaluate
+def evaluate_with_outputs(job: UnitJob) -> Unit:
+    """`refarch.config.evaluate_unit` with the job's dependency outputs, env and command."""
+    return evaluate_unit(job.repo, job.unit.path, outputs=job.dependency_outputs, env=job.env,
+                         terraform_command=job.action)
 
 
 @dataclass
@@ -100,7 +90,7 @@ class TerraformEngine:
     ) -> None:
         section = settings.section("engine") if settings is not None else {}
         self.binary = binary or str(section.get("terraform_binary") or default_terraform_binary())
-        self._evaluate = evaluate if evaluate is not None else _lead_evaluator()
+        self._evaluate = evaluate or evaluate_with_outputs
         self._git = git or GitCloner()
         self._dialect: str | None = None
         self._dialect_lock = threading.Lock()
@@ -155,9 +145,9 @@ class TerraformEngine:
     # -- steps ------------------------------------------------------------------------------
     def inputs_for(self, job: UnitJob) -> Mapping[str, Any]:
         """The unit's inputs with its dependencies' real outputs in place of mocks."""
-        if not job.dependency_outputs or self._evaluate is None:
+        if not job.dependency_outputs:
             return job.unit.inputs
-        return self._evaluate(job.repo, job.unit.path, job.dependency_outputs).inputs
+        return self._evaluate(job).inputs
 
     def prepare(self, job: UnitJob, inputs: Mapping[str, Any]) -> WorkDir:
         """The unit's working folder, rebuilt for this attempt."""

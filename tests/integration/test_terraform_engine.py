@@ -149,10 +149,10 @@ class Harness:
         )
 
 
-def wire_outputs(repo: Repo, path: str, outputs: Mapping[str, Mapping[str, Any]]) -> Unit:
+def wire_outputs(job: UnitJob) -> Unit:
     """Stands in for refarch.config.evaluate_unit: `dependency.echo.outputs.X` -> inputs."""
-    unit = repo.unit(path)
-    echo = outputs["echo"]
+    unit = job.unit
+    echo = job.dependency_outputs["echo"]
     return replace(unit, inputs={**unit.inputs, "upstream_greeting": echo["greeting"],
                                  "upstream_details": echo["details"]})
 
@@ -320,3 +320,101 @@ def test_git_source_is_cloned_at_its_ref_and_an_unreachable_one_is_a_clear_error
     harness.units[path] = replace(unit, source="git::file:///nowhere/modules.git//echo?ref=v1")
     with pytest.raises(ModuleSourceError, match=r"unit dev/us-east-1/echo: cannot use module"):
         engine.execute(harness.job(path))
+
+
+ROOT_HCL = """
+locals {
+  account = read_terragrunt_config(find_in_parent_folders("account.hcl")).locals
+}
+
+remote_state {
+  backend = "s3"
+  config = {
+    bucket         = "acme-${local.account.account_name}-tf-state"
+    key            = "${path_relative_to_include()}/terraform.tfstate"
+    region         = "us-east-1"
+    dynamodb_table = "terraform-locks"
+    encrypt        = true
+    role_arn       = "arn:aws:iam::${local.account.aws_account_id}:role/OrganizationAccountAccessRole"
+  }
+}
+
+inputs = {
+  account_name = local.account.account_name
+}
+"""
+
+ECHO_UNIT = """
+include "root" {
+  path = find_in_parent_folders("root.hcl")
+}
+
+terraform {
+  source = "../../../../modules//echo"
+}
+
+inputs = {
+  name = "%s"
+}
+"""
+
+CONSUMER_UNIT = """
+include "root" {
+  path = find_in_parent_folders("root.hcl")
+}
+
+terraform {
+  source = "../../../../modules//consumer"
+}
+
+dependency "echo" {
+  config_path  = "%s"
+  mock_outputs = { greeting = "mock", details = { size = 0 } }
+}
+
+inputs = {
+  upstream_greeting = dependency.echo.outputs.greeting
+  upstream_details  = dependency.echo.outputs.details
+}
+"""
+
+
+def write_live(root: Path, units: Mapping[str, str]) -> None:
+    (root / "root.hcl").write_text(ROOT_HCL)
+    for account in {path.split("/")[0] for path in units}:
+        (root / account).mkdir(exist_ok=True)
+        (root / account / "account.hcl").write_text(
+            f'locals {{\n  account_name = "{account}"\n'
+            f'  aws_account_id = "{ACCOUNTS[account]}"\n}}\n')
+    for path, text in units.items():
+        (root / path).mkdir(parents=True, exist_ok=True)
+        (root / path / "terragrunt.hcl").write_text(text)
+
+
+def test_runner_applies_a_live_repo_with_the_terraform_engine(harness: Harness) -> None:
+    from refarch import load_repo, plan
+    from refarch.run.runner import run
+
+    write_live(harness.root, {
+        "security/us-east-1/echo": ECHO_UNIT % "security",
+        "dev/us-east-1/echo": ECHO_UNIT % "developer",
+        "dev/us-east-1/consumer": CONSUMER_UNIT % "../../../security/us-east-1/echo",
+    })
+    repo = load_repo(harness.root, env=harness.base_env, settings=harness.settings, cache=False)
+    engine = TerraformEngine(harness.settings)
+    events: list[Any] = []
+    report = run(plan(repo, "apply"), "apply", harness.settings, engine=engine,
+                 base_env=harness.base_env, on_event=events.append, parallelism=2)
+    failures = [e.fields.get("message") for e in events if e.kind == "unit_finish"]
+    assert report.ok, failures
+    # Applied units hand their outputs to dependents: nothing had to be read separately.
+    assert report.output_reads == ()
+    assert engine.stats.output_reads == dict.fromkeys(repo.units, 1)
+    assert harness.state_keys("dev") == ["dev/us-east-1/consumer/terraform.tfstate",
+                                         "dev/us-east-1/echo/terraform.tfstate"]
+
+    outputs = run(plan(repo, "output"), "output", harness.settings, engine=engine,
+                  base_env=harness.base_env)
+    assert outputs.ok
+    assert outputs.outputs["dev/us-east-1/consumer"] == {"summary": "hello security (8 letters)"}
+    assert harness.locks("security") == [] and harness.locks("dev") == []

@@ -64,15 +64,11 @@ def ancestors(graph: nx.DiGraph[str], nodes: Iterable[str]) -> set[str]:
     return found
 
 
-def tier_generations(
-    graph: nx.DiGraph[str], tiers: Sequence[Sequence[str]], *, reverse: bool = False
-) -> list[list[str]]:
+def tier_generations(graph: nx.DiGraph[str], tiers: Sequence[Sequence[str]]) -> list[list[str]]:
     """Groups that may run in parallel: tier by tier, dependency generations inside a tier."""
     groups: list[list[str]] = []
     for tier in tiers:
         sub = graph.subgraph(tier)
-        if reverse:
-            sub = sub.reverse(copy=False)
         groups.extend(sorted(generation) for generation in nx.topological_generations(sub))
     return groups
 

@@ -54,9 +54,10 @@ def plan(
     tiers: dict[int, list[str]] = {}
     for path in sorted(run):
         tiers.setdefault(repo.units[path].tier, []).append(path)
-    tier_order = sorted(tiers, reverse=reverse)
-    ordered_tiers = tuple(tuple(tiers[t]) for t in tier_order)
-    groups = tuple(tuple(g) for g in dag.tier_generations(graph, ordered_tiers, reverse=reverse))
+    ordered_tiers = tuple(tuple(tiers[t]) for t in sorted(tiers))
+    groups = tuple(tuple(g) for g in dag.tier_generations(graph, ordered_tiers))
+    if reverse:  # destroy is the exact reverse of apply
+        ordered_tiers, groups = ordered_tiers[::-1], groups[::-1]
 
     units: dict[str, PlannedUnit] = {}
     for index, group in enumerate(groups):

@@ -23,7 +23,7 @@ CACHE_FILE = "units.json"
 
 
 def env_digest(value: str | None) -> str | None:
-    """Env values are stored hashed: a secret read with get_env never lands on disk."""
+    """Env values are stored hashed in the cache key."""
     return None if value is None else hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -97,7 +97,8 @@ class UnitCache:
         if self.new_entries == self.entries:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 0700/0600: evaluated inputs may hold values read with get_env (secrets).
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".units-", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump({"version": CACHE_VERSION, "units": self.new_entries}, handle,

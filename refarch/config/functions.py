@@ -144,12 +144,30 @@ def f_replace(args: list[Any]) -> str:
     _arity(args, 3)
     text, search, repl = (_str(a) for a in args)
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
-        return re.sub(search[1:-1], _go_replacement(repl), text)
+        return re.sub(search[1:-1], lambda m: _go_expand(repl, m), text)
     return text.replace(search, repl)
 
 
-def _go_replacement(repl: str) -> str:
-    return re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", repl.replace("\\", "\\\\"))
+_GO_TEMPLATE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
+
+
+def _go_expand(template: str, match: re.Match[str]) -> str:
+    """Go's Regexp.Expand, as Terraform's replace() uses: $1, ${1}, $name, ${name}, $$;
+    a name is the longest run of letters, digits and _, and an unknown group is empty."""
+
+    def one(ref: re.Match[str]) -> str:
+        name = ref.group(1) or ref.group(2)
+        if name is None:
+            return "$"
+        try:
+            group = match.group(int(name)) if name.isdigit() else match.group(name)
+        except IndexError:
+            return ""
+        return group or ""
+
+    return _GO_TEMPLATE.sub(one, template)
+
+
 
 
 def f_split(args: list[Any]) -> list[str]:

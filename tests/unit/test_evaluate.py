@@ -1,0 +1,294 @@
+"""Terragrunt semantics: includes, expose, merging, read_terragrunt_config, path functions."""
+
+import pytest
+
+from refarch import load_repo
+from refarch.config import evaluate_unit
+from refarch.errors import ConfigError, DependencyCycle, EvaluationError, HclSyntaxError, MissingDependency
+from tests.helpers import write_tree
+
+ROOT = '''
+locals {
+  acct = read_terragrunt_config(find_in_parent_folders("account.hcl"))
+  name = local.acct.locals.account_name
+}
+remote_state {
+  backend = "s3"
+  config = {
+    bucket = "tf-${local.name}"
+    key    = "${path_relative_to_include()}/terraform.tfstate"
+  }
+}
+inputs = {
+  from_root = "root"
+  shared    = "root"
+  nested    = { a = 1 }
+}
+'''
+
+
+def repo(tmp_path, files):
+    return load_repo(write_tree(tmp_path, files), cache=False)
+
+
+def test_include_merge_shallow_and_path_functions(tmp_path):
+    r = repo(tmp_path, {
+        "root.hcl": ROOT,
+        "dev/account.hcl": 'locals {\n  account_name = "dev"\n  aws_account_id = "444444444444"\n}\n',
+        "dev/app/terragrunt.hcl": '''
+            include "root" {
+              path   = find_in_parent_folders("root.hcl")
+              expose = true
+            }
+            inputs = {
+              shared = "child"
+              nested = { b = 2 }
+              rel_to   = path_relative_to_include()
+              rel_from = path_relative_from_include()
+              parent   = basename(get_parent_terragrunt_dir())
+              here     = basename(get_terragrunt_dir())
+              exposed  = include.root.locals.name
+            }
+        ''',
+    })
+    unit = r.unit("dev/app")
+    assert unit.account == "dev" and unit.account_id == "444444444444"
+    assert unit.remote_state.config == {"bucket": "tf-dev", "key": "dev/app/terraform.tfstate"}
+    assert unit.inputs == {
+        "from_root": "root", "shared": "child", "nested": {"b": 2}, "rel_to": "dev/app",
+        "rel_from": "../..", "parent": tmp_path.name, "here": "app", "exposed": "dev",
+    }
+    assert set(unit.files) == {"root.hcl", "dev/account.hcl", "dev/app/terragrunt.hcl"}
+
+
+def test_deep_merge_strategy_merges_maps_and_lists(tmp_path):
+    r = repo(tmp_path, {
+        "root.hcl": 'inputs = {\n  m = { a = 1 }\n  l = [1]\n}\n',
+        "u/terragrunt.hcl": '''
+            include {
+              path           = find_in_parent_folders("root.hcl")
+              merge_strategy = "deep"
+            }
+            inputs = {
+              m = { b = 2 }
+              l = [2]
+            }
+        ''',
+    })
+    assert r.unit("u").inputs == {"m": {"a": 1, "b": 2}, "l": [1, 2]}
+
+
+def test_no_merge_keeps_parent_out(tmp_path):
+    r = repo(tmp_path, {
+        "root.hcl": 'inputs = {\n  a = 1\n}\n',
+        "u/terragrunt.hcl": '''
+            include "r" {
+              path           = find_in_parent_folders("root.hcl")
+              merge_strategy = "no_merge"
+              expose         = true
+            }
+            inputs = {
+              b = include.r.inputs.a
+            }
+        ''',
+    })
+    assert r.unit("u").inputs == {"b": 1}
+
+
+def test_included_dependency_resolves_from_the_including_unit(tmp_path):
+    r = repo(tmp_path, {
+        "_envcommon/app.hcl": '''
+            dependency "vpc" {
+              config_path  = "../vpc"
+              mock_outputs = { vpc_id = "vpc-mock" }
+            }
+            inputs = { vpc_id = dependency.vpc.outputs.vpc_id }
+        ''',
+        "dev/vpc/terragrunt.hcl": "",
+        "dev/app/terragrunt.hcl": '''
+            include "envcommon" {
+              path = "${get_terragrunt_dir()}/../../_envcommon/app.hcl"
+            }
+        ''',
+    })
+    unit = r.unit("dev/app")
+    assert unit.dependencies == ("dev/vpc",)
+    assert unit.inputs == {"vpc_id": "vpc-mock"}
+    assert unit.dependency_blocks[0].mock_outputs == {"vpc_id": "vpc-mock"}
+
+
+def test_dependency_without_mocks_is_unknown_and_real_outputs_replace_it(tmp_path):
+    r = repo(tmp_path, {
+        "vpc/terragrunt.hcl": "",
+        "app/terragrunt.hcl": '''
+            dependency "vpc" {
+              config_path = "../vpc"
+            }
+            dependencies {
+              paths = ["../vpc"]
+            }
+            inputs = {
+              vpc_id = dependency.vpc.outputs.vpc_id
+              name   = "app-${dependency.vpc.outputs.name}"
+            }
+        ''',
+    })
+    assert r.unit("app").inputs["vpc_id"] == "(known after apply: dependency.vpc.outputs.vpc_id)"
+    real = evaluate_unit(r, "app", outputs={"vpc": {"vpc_id": "vpc-123", "name": "main"}})
+    assert real.inputs == {"vpc_id": "vpc-123", "name": "app-main"}
+
+
+def test_skip_exclude_prevent_destroy_iam_role_generate(tmp_path):
+    r = repo(tmp_path, {
+        "a/terragrunt.hcl": '''
+            skip = true
+            iam_role = "arn:aws:iam::111111111111:role/x"
+            prevent_destroy = true
+            generate "provider" {
+              path      = "provider.tf"
+              if_exists = "overwrite"
+              contents  = <<EOF
+            provider "aws" {}
+            EOF
+            }
+        ''',
+        "b/terragrunt.hcl": '''
+            exclude {
+              if      = get_env("SKIP_B", "no") == "yes"
+              actions = ["destroy"]
+            }
+            terraform {
+              source = "../modules//vpc?ref=v1"
+              extra_arguments "retry" {
+                commands = ["apply"]
+              }
+            }
+        ''',
+    })
+    a, b = r.unit("a"), r.unit("b")
+    assert a.skip and a.prevent_destroy and a.iam_role == "arn:aws:iam::111111111111:role/x"
+    assert a.generate[0].name == "provider" and a.generate[0].if_exists == "overwrite"
+    assert a.generate[0].contents == 'provider "aws" {}\n'
+    assert b.exclude is not None and not b.exclude.if_
+    assert b.source == "../modules//vpc?ref=v1"
+    assert b.terraform == {"extra_arguments": {"retry": {"commands": ["apply"]}}}
+
+
+def test_exclude_block_applies_per_action(tmp_path):
+    files = {"b/terragrunt.hcl": 'exclude {\n  if = true\n  actions = ["destroy"]\n}\n'}
+    unit = repo(tmp_path, files).unit("b")
+    assert unit.skipped_for("destroy") and not unit.skipped_for("apply")
+
+
+def test_read_terragrunt_config_default_and_parse_once(tmp_path):
+    write_tree(tmp_path, {
+        "common.hcl": 'locals {\n  x = "shared"\n}\n',
+        **{f"u{i}/terragrunt.hcl": '''
+            locals {
+              c = read_terragrunt_config(find_in_parent_folders("common.hcl"))
+              d = read_terragrunt_config("missing.hcl", { locals = { y = "default" } })
+            }
+            inputs = { x = local.c.locals.x, y = local.d.locals.y }
+        ''' for i in range(3)},
+    })
+    from refarch.config.evaluate import Loader
+    from refarch.config import discover
+
+    r = load_repo(tmp_path, cache=False)
+    assert r.unit("u1").inputs == {"x": "shared", "y": "default"}
+    loader = Loader(tmp_path.resolve(), env={})
+    for i in range(3):
+        discover._evaluate_new_unit(loader, tmp_path.resolve() / f"u{i}/terragrunt.hcl", r.settings)
+    assert loader.parse_count == 4  # three units + common.hcl once
+
+
+@pytest.mark.parametrize(("files", "error", "where"), [
+    ({"a/terragrunt.hcl": 'dependency "b" {\n  config_path = "../b"\n}\n',
+      "b/terragrunt.hcl": 'dependencies {\n  paths = ["../c"]\n}\n',
+      "c/terragrunt.hcl": 'dependencies {\n  paths = ["../a"]\n}\n'},
+     DependencyCycle, "a -> b -> c -> a"),
+    ({"a/terragrunt.hcl": 'dependency "x" {\n  config_path = "../nope"\n}\n'},
+     MissingDependency, "a/terragrunt.hcl:1: unit a depends on nope, which has no terragrunt.hcl"),
+    ({"a/terragrunt.hcl": 'locals {\n  x = nosuch(1)\n}\n'},
+     EvaluationError, "a/terragrunt.hcl:2: function nosuch() is not supported"),
+    ({"a/terragrunt.hcl": 'locals {\n  x = \n}\n'}, HclSyntaxError, "a/terragrunt.hcl:2"),
+    ({"a/terragrunt.hcl": 'include {\n  path = find_in_parent_folders("root.hcl")\n}\n'},
+     EvaluationError, "a/terragrunt.hcl:2: find_in_parent_folders(): no root.hcl"),
+    ({"a/terragrunt.hcl": 'include {\n  path = "../mid.hcl"\n}\n',
+      "mid.hcl": 'include {\n  path = "root.hcl"\n}\n', "root.hcl": ""},
+     ConfigError, "mid.hcl: an included file has include blocks of its own"),
+    ({"a/terragrunt.hcl": 'dependency "x" {\n  config_path = dependency.y.outputs.p\n}\n'
+                          'dependency "y" {\n  config_path = "../b"\n}\n', "b/terragrunt.hcl": ""},
+     ConfigError, "must be a path known before apply"),
+    ({"a/terragrunt.hcl": 'locals {\n  a = local.b\n  b = local.a\n}\n'},
+     EvaluationError, "refers to itself"),
+    ({"a/terragrunt.hcl": 'inputs = {\n  x = include.root.locals.y\n}\n'},
+     EvaluationError, "a/terragrunt.hcl:2: include.root is not available"),
+])
+def test_errors_name_file_line_and_what(tmp_path, files, error, where):
+    with pytest.raises(error) as info:
+        repo(tmp_path, files)
+    assert where in str(info.value)
+
+
+def test_dependency_on_a_later_tier_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="security/iam .*depends on dev/vpc.*later tier"):
+        repo(tmp_path, {
+            "security/account.hcl": 'locals {\n  account_name = "security"\n}\n',
+            "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
+            "dev/vpc/terragrunt.hcl": "",
+            "security/iam/terragrunt.hcl": 'dependencies {\n  paths = ["../../dev/vpc"]\n}\n',
+        })
+
+
+def test_root_terragrunt_hcl_included_by_units_is_not_a_unit(tmp_path):
+    r = repo(tmp_path, {
+        "terragrunt.hcl": 'inputs = { a = 1 }\n',
+        "app/terragrunt.hcl": 'include {\n  path = find_in_parent_folders()\n}\n',
+    })
+    assert list(r.units) == ["app"]
+    assert r.unit("app").inputs == {"a": 1}
+
+
+def test_tiers_from_refarch_toml(tmp_path):
+    r = repo(tmp_path, {
+        "refarch.toml": 'tiers = [["logs"], ["*"]]\n',
+        "logs/account.hcl": 'locals {\n  account_name = "logs"\n}\n',
+        "logs/x/terragrunt.hcl": "",
+        "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
+        "dev/y/terragrunt.hcl": "",
+    })
+    assert r.unit("logs/x").tier == 1 and r.unit("dev/y").tier == 2
+
+
+def test_cache_reuses_units_and_notices_changes(tmp_path):
+    write_tree(tmp_path, {
+        "common.hcl": 'locals {\n  v = "one"\n}\n',
+        "u/terragrunt.hcl": 'locals {\n  c = read_terragrunt_config(find_in_parent_folders("common.hcl"))\n}\n'
+                            'inputs = {\n  v = local.c.locals.v\n  e = get_env("REFARCH_T", "d")\n}\n',
+    })
+    first = load_repo(tmp_path, env={})
+    assert (tmp_path / ".refarch/cache/units.json").is_file()
+    again = load_repo(tmp_path, env={})
+    assert again.unit("u") == first.unit("u")
+    (tmp_path / "common.hcl").write_text('locals {\n  v = "two"\n}\n')
+    assert load_repo(tmp_path, env={}).unit("u").inputs["v"] == "two"
+    changed_env = load_repo(tmp_path, env={"REFARCH_T": "set"})
+    assert changed_env.unit("u").inputs["e"] == "set"
+    assert changed_env.unit("u").digest != first.unit("u").digest
+    # a closer file appears where find_in_parent_folders looks: the cache must notice
+    (tmp_path / "u" / "common.hcl").write_text("")
+    (tmp_path / "u" / "inner").mkdir()
+    assert "common.hcl" in load_repo(tmp_path, env={}).unit("u").files
+
+
+def test_cache_is_private_and_keys_env_by_hash(tmp_path):
+    import json
+
+    write_tree(tmp_path, {"u/terragrunt.hcl": 'inputs = {\n  p = get_env("DB_PASSWORD")\n}\n'})
+    load_repo(tmp_path, env={"DB_PASSWORD": "hunter2-very-secret"})
+    cache = tmp_path / ".refarch/cache/units.json"
+    assert cache.stat().st_mode & 0o777 == 0o600
+    assert cache.parent.stat().st_mode & 0o777 == 0o700
+    key = json.loads(cache.read_text())["units"]["u"]["key"]
+    assert "hunter2-very-secret" not in json.dumps(key)

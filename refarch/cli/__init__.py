@@ -11,10 +11,14 @@ import click
 
 from refarch.errors import RefarchError
 
-# One module per verb, each defining `command` (a click command or group).
+# One module per verb, each defining `command` (a click command or group), or `commands`
+# (a list) when one module serves several verbs.
 VERB_MODULES = [
     "refarch.cli.graph_cmd",
+    "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",
+    "refarch.cli.run_cmd",
+    "refarch.cli.validate_cmd",
 ]
 
 
@@ -43,7 +47,9 @@ def cli(debug: bool) -> None:
 
 
 for _name in VERB_MODULES:
-    cli.add_command(importlib.import_module(_name).command)
+    _module = importlib.import_module(_name)
+    for _command in getattr(_module, "commands", [_module.command]):
+        cli.add_command(_command)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from refarch.aws import AwsSessions
 from refarch.errors import ProcessFailed, RefarchError, ToolNotFound, UsageError
 from refarch.models import Plan, Unit
+from refarch.plan import plan as make_plan
+from refarch.repo import load_repo
 from refarch.run.engines import ACTIONS, Engine, UnitJob, default_engine_name, make_engine
 from refarch.run.ledger import Ledger, load_run, new_run_id, resume_selection, runs_dir
 from refarch.run.masking import Masker
@@ -39,7 +41,7 @@ from refarch.run.report import (
 from refarch.run.retry import decide, lock_timeout_from_settings, rules_from_settings
 from refarch.run.scheduler import Outcome, plan_waits, schedule
 from refarch.run.workdir import unit_slug
-from refarch.settings import Settings
+from refarch.settings import Settings, load_settings
 
 WORK_DIR = Path(".refarch") / "work"
 # Credentials of the caller never reach a unit's process: it gets its account's only.
@@ -386,6 +388,27 @@ def run(
         ledger.close()
     emit("run_finish", report=report)
     return report
+
+
+def load_plan(
+    directory: str | Path,
+    action: str,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    ignore_dependencies: bool = False,
+    endpoint_url: str | None = None,
+    cache: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
+    `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first."""
+    env = dict(os.environ) if env is None else dict(env)
+    root = Path(directory).resolve()
+    settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
+    repo = load_repo(root, env=env, settings=settings, cache=cache)
+    return make_plan(repo, action, include=include, exclude=exclude,
+                     ignore_dependencies=ignore_dependencies)
 
 
 def _identities(credentials: UnitCredentials, units: list[Unit],

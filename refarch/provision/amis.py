@@ -1,0 +1,682 @@
+"""Build the architecture's AMIs with Packer, share them with the app accounts, record their ids.
+
+One Packer run per (template, region), a bounded number at a time. Each run gets the target
+account's temporary credentials as environment variables (Packer 1.6's own `assume_role`
+cannot use a custom STS endpoint, so refarch assumes the role with boto3), builds with
+`-machine-readable`, and its artifact lines give the AMI id. refarch then makes sure the app
+accounts have launch permission and records the ids in `.refarch/amis.json` and in
+`amis.auto.hcl` at the repo root, which units read:
+
+    locals { amis = read_terragrunt_config(find_in_parent_folders("amis.auto.hcl")) }
+    inputs = { ami_id = local.amis.locals.ami_ids["ecs-node"][local.region] }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import botocore.exceptions
+
+from refarch.aws import AwsSessions
+from refarch.errors import (
+    AwsError,
+    ConfigError,
+    ProcessFailed,
+    ProvisionError,
+    RefarchError,
+    UsageError,
+)
+from refarch.models import Repo
+from refarch.provision import Section, Status
+from refarch.repo import load_repo
+from refarch.run.process import Interrupt, LineCallback, ProcessResult, run_process
+from refarch.run.retry import PACKER_RULES, RetryRule, decide, rules_from_settings
+from refarch.settings import Settings
+
+TEMPLATE_SUFFIX = ".pkr.hcl"
+SHARED_TEMPLATE_FILES = ("common",)  # loaded with every template, not a template itself
+COMMUNICATORS = ("ssh", "none")
+RECORD_FILE = Path(".refarch") / "amis.json"
+AUTO_HCL = "amis.auto.hcl"
+LOG_DIR = Path(".refarch") / "logs" / "amis"
+VARS_DIR = Path(".refarch") / "amis"
+CACHE_DIR = Path(".refarch") / "cache" / "packer"
+RECORD_VERSION = 1
+DEFAULT_ACCOUNT = "shared-services"
+DEFAULT_SHARE_WITH = ("dev", "stage", "prod")
+DEFAULT_PARALLELISM = 2
+# The default (AWS-managed) EBS key cannot be granted to other accounts.
+AWS_MANAGED_EBS_KEY = re.compile(r"^(?:arn:aws[\w-]*:kms:[\w-]+:\d{12}:)?alias/aws/ebs$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Environment variables a Packer child inherits; everything else is set explicitly.
+INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR")
+AMIS_KEYS = ("packer", "packer_dir", "regions", "share_with", "encrypt_boot", "kms_key_id",
+             "tags", "communicator", "parallelism", "vars", "templates")
+
+def packer_rules(settings: Settings) -> tuple[RetryRule, ...]:
+    """The rules a Packer failure is matched against: the user's, Packer's, then the defaults."""
+    rules = rules_from_settings(settings)
+    user = tuple(r for r in rules if r.origin == "user")
+    return user + PACKER_RULES + tuple(r for r in rules if r.origin != "user")
+
+
+class Runner(Protocol):
+    """The process seam: refarch.run.process.run_process or a fake with its signature."""
+
+    def __call__(
+        self, argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str],
+        on_line: LineCallback | None = ..., log_path: Path | None = ...,
+        interrupt: Interrupt | None = ...,
+    ) -> ProcessResult: ...
+
+
+EventKind = Literal["start", "output", "retry", "built", "shared", "failed"]
+
+
+@dataclass(frozen=True)
+class AmiEvent:
+    """Something that happened to one build, for the CLI (or a platform script) to render."""
+
+    kind: EventKind
+    template: str
+    region: str
+    message: str
+
+
+EventCallback = Callable[[AmiEvent], None]
+
+
+@dataclass(frozen=True)
+class AmiBuild:
+    """One AMI built by one Packer run, and what refarch did with it."""
+
+    template: str
+    region: str
+    ami_id: str
+    account: str
+    account_id: str
+    build_id: str
+    shared_with: tuple[str, ...]  # account ids with launch permission
+    sharing: Status  # created (refarch granted it) | exists (Packer's ami_users already had)
+    attempts: int
+    log_path: str
+    built_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry of .refarch/amis.json for this template and region."""
+        return {
+            "ami_id": self.ami_id,
+            "account": self.account,
+            "account_id": self.account_id,
+            "build_id": self.build_id,
+            "shared_with": list(self.shared_with),
+            "built_at": self.built_at,
+            "log": self.log_path,
+        }
+
+
+@dataclass(frozen=True)
+class AmiRecord:
+    """What a build run made, and every AMI id refarch knows (this run merged into the record)."""
+
+    builds: tuple[AmiBuild, ...]
+    ids: Mapping[str, Mapping[str, str]]  # template -> region -> AMI id
+    path: Path  # .refarch/amis.json
+    hcl_path: Path  # amis.auto.hcl
+
+    def ami(self, template: str, region: str) -> str:
+        """The recorded AMI id of `template` in `region`."""
+        try:
+            return self.ids[template][region]
+        except KeyError:
+            raise ConfigError(
+                f"no AMI recorded for {template} in {region}",
+                path=self.path,
+                hint=f"run `refarch amis build {template} --regions {region}`",
+            ) from None
+
+
+@dataclass(frozen=True)
+class AmisSettings:
+    """`[amis]` of refarch.toml. Arguments of build_amis() override these."""
+
+    packer: str = "packer"
+    packer_dir: Path | None = None
+    regions: tuple[str, ...] = ()
+    share_with: tuple[str, ...] | None = None
+    encrypt_boot: bool = False
+    kms_key_id: str | Mapping[str, str] | None = None  # one key, or one per region
+    tags: Mapping[str, str] = field(default_factory=dict)
+    communicator: str | None = None  # None: "none" with an endpoint (emulator), else "ssh"
+    parallelism: int = DEFAULT_PARALLELISM
+    vars: Mapping[str, Any] = field(default_factory=dict)  # Packer variables, every template
+    templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per template
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AmisSettings:
+        """Validate `[amis]`; errors name refarch.toml and the key."""
+        section = Section(settings, "amis", AMIS_KEYS)
+        data = section.data
+        packer_dir = None
+        if "packer_dir" in data:
+            base = settings.path.parent if settings.path else Path.cwd()
+            packer_dir = base / section.string("packer_dir", "packer")
+        kms = data.get("kms_key_id")
+        if kms is not None and not (
+            (isinstance(kms, str) and kms)
+            or (isinstance(kms, dict) and all(isinstance(v, str) and v for v in kms.values()))
+        ):
+            raise section.error("kms_key_id", "a key id/ARN/alias, or a table region -> key")
+        for key in ("vars", "templates"):
+            if not isinstance(data.get(key, {}), dict):
+                raise section.error(key, "a table")
+        templates = data.get("templates", {})
+        if not all(isinstance(v, dict) for v in templates.values()):
+            raise section.error("templates", "a table of tables: [amis.templates.<name>]")
+        return cls(
+            packer=section.string("packer", "packer"),
+            packer_dir=packer_dir,
+            regions=section.strings("regions"),
+            share_with=section.strings("share_with") if "share_with" in data else None,
+            encrypt_boot=section.boolean("encrypt_boot", False),
+            kms_key_id=kms,
+            tags=section.string_table("tags"),
+            communicator=section.choice("communicator", "ssh", COMMUNICATORS)
+            if "communicator" in data else None,
+            parallelism=section.integer("parallelism", DEFAULT_PARALLELISM, minimum=1),
+            vars=dict(data.get("vars", {})),
+            templates={k: dict(v) for k, v in templates.items()},
+        )
+
+    def kms_key_for(self, region: str) -> str | None:
+        """The KMS key for boot volumes in `region`."""
+        if isinstance(self.kms_key_id, Mapping):
+            return self.kms_key_id.get(region)
+        return self.kms_key_id
+
+
+# -- Packer's machine-readable output ---------------------------------------------------------
+
+
+def unescape(field_text: str) -> str:
+    """Undo Packer's machine-readable escaping: commas, newlines and carriage returns."""
+    return (field_text.replace("%!(PACKER_COMMA)", ",").replace("\\n", "\n")
+            .replace("\\r", "\r"))
+
+
+def split_line(line: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """`timestamp,target,type,data...` -> (target, type, data), or None for other lines."""
+    fields = line.rstrip("\n").split(",")
+    if len(fields) < 3 or not fields[0].isdigit():
+        return None
+    return fields[1], fields[2], tuple(unescape(f) for f in fields[3:])
+
+
+def parse_artifact_ids(lines: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Build name -> {region: AMI id} from `artifact,<n>,id,<region>:<ami>,...` lines.
+
+    An amazon-ebs artifact id lists one `region:ami` pair per region it was copied to,
+    comma-separated (escaped as %!(PACKER_COMMA) on the line).
+    """
+    found: dict[str, dict[str, str]] = {}
+    for line in lines:
+        parsed = split_line(line)
+        if parsed is None:
+            continue
+        target, kind, data = parsed
+        if kind != "artifact" or len(data) < 3 or data[1] != "id":
+            continue
+        for pair in data[2].split(","):
+            region, sep, ami = pair.strip().partition(":")
+            if sep and AMI_ID.match(ami):
+                found.setdefault(target, {})[region] = ami
+    return found
+
+
+def parse_errors(lines: Iterable[str]) -> list[str]:
+    """The per-build error messages (`<build>,error,<message>`) Packer reports at the end."""
+    errors = []
+    for line in lines:
+        parsed = split_line(line)
+        if parsed and parsed[0] and parsed[1] == "error" and parsed[2]:
+            errors.append(parsed[2][0].strip())
+    return errors
+
+
+def human_line(line: str) -> str | None:
+    """The text a person would see for one machine-readable line (None: nothing to show)."""
+    parsed = split_line(line)
+    if parsed is None:
+        return line.strip() or None
+    _, kind, data = parsed
+    if kind == "ui" and len(data) >= 2:
+        return data[1].strip() or None
+    return None
+
+
+# -- templates, accounts, refusal rules -------------------------------------------------------
+
+
+def default_packer_dir(root: Path) -> Path | None:
+    """`<repo>/packer`, else the templates shipped next to the refarch package (a checkout)."""
+    for candidate in (root / "packer", Path(__file__).resolve().parents[2] / "packer"):
+        if candidate.is_dir() and any(candidate.glob(f"*{TEMPLATE_SUFFIX}")):
+            return candidate
+    return None
+
+
+def list_templates(packer_dir: Path) -> tuple[str, ...]:
+    """Template names in a Packer folder: every `<name>.pkr.hcl` except the shared files."""
+    names = (p.name.removesuffix(TEMPLATE_SUFFIX) for p in packer_dir.glob(f"*{TEMPLATE_SUFFIX}"))
+    return tuple(sorted(n for n in names if n not in SHARED_TEMPLATE_FILES))
+
+
+def build_name(template: str) -> str:
+    """The `-only` name of a template's build: each names the base source after itself."""
+    return f"amazon-ebs.{template}"
+
+
+def check_sharing(
+    encrypt_boot: bool, kms_key_id: str | None, share_with: Sequence[str], region: str,
+    settings_path: Path | None = None,
+) -> None:
+    """Refuse an encrypted AMI that would be shared but cannot be used by the accounts.
+
+    An AMI encrypted with the AWS-managed `aws/ebs` key (what encrypt_boot uses without a
+    kms_key_id) can be shared, but no other account can launch it: that key's policy cannot
+    be changed to let them decrypt the snapshots. Only a customer-managed key can be granted.
+    """
+    if not (encrypt_boot and share_with):
+        return
+    if kms_key_id and not AWS_MANAGED_EBS_KEY.match(kms_key_id):
+        return
+    used = "the AWS-managed aws/ebs key" if kms_key_id else "no kms_key_id (so aws/ebs)"
+    raise ConfigError(
+        f"refusing to share an encrypted AMI in {region} with {', '.join(share_with)}: "
+        f"encrypt_boot is on with {used}. An AMI encrypted with the default aws/ebs key "
+        "cannot be launched by other accounts, because that key's policy cannot grant them "
+        "decrypt access",
+        path=settings_path,
+        hint="set [amis] kms_key_id to a customer-managed KMS key whose policy allows the app "
+        "accounts (kms:Decrypt, kms:CreateGrant, kms:DescribeKey), or build without sharing "
+        "(--share-with '') or without encrypt_boot",
+    )
+
+
+def _account_id(repo: Repo, name: str) -> str:
+    if ACCOUNT_ID.match(name):
+        return name
+    try:
+        account = repo.account(name)
+    except KeyError:
+        known = ", ".join(a.name for a in repo.accounts)
+        raise ConfigError(
+            f"no account named {name!r} in the live repo",
+            path=repo.root,
+            hint=f"known accounts: {known}; or give a 12-digit account id",
+        ) from None
+    if not account.id:
+        raise ConfigError(f"account {name!r} has no account id in its account.hcl",
+                          path=repo.root / name, hint="set account_id in its account.hcl")
+    return account.id
+
+
+def _regions_for(repo: Repo, names: Sequence[str], fallback: str) -> tuple[str, ...]:
+    """Where the sharing accounts run: the union of their regions, else the default region."""
+    regions: set[str] = set()
+    for name in names:
+        if ACCOUNT_ID.match(name):
+            continue
+        try:
+            regions.update(repo.account(name).regions)
+        except KeyError:
+            continue
+    return tuple(sorted(regions)) or (fallback,)
+
+
+def _load_repo(repo_or_root: Repo | str | Path, settings: Settings) -> Repo:
+    if isinstance(repo_or_root, Repo):
+        return repo_or_root
+    return load_repo(Path(repo_or_root), settings=settings)
+
+
+# -- the record -------------------------------------------------------------------------------
+
+
+class AmiStore:
+    """`.refarch/amis.json` and `amis.auto.hcl`: read, merged per build, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / RECORD_FILE
+        self.hcl_path = root / AUTO_HCL
+        self._lock = threading.Lock()
+        self.data = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            return {"version": RECORD_VERSION, "amis": {}}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read the AMI record: {exc}", path=self.path,
+                              hint="fix or delete the file; the next build rewrites it") from None
+        if not isinstance(data, dict) or not isinstance(data.get("amis"), dict):
+            raise ConfigError("the AMI record has no `amis` table", path=self.path,
+                              hint="fix or delete the file; the next build rewrites it")
+        return data
+
+    def ids(self) -> dict[str, dict[str, str]]:
+        """template -> region -> AMI id, sorted."""
+        with self._lock:
+            return {
+                template: {region: str(entry["ami_id"]) for region, entry in sorted(by.items())}
+                for template, by in sorted(self.data["amis"].items())
+            }
+
+    def add(self, build: AmiBuild) -> None:
+        """Record one build and rewrite both files (each with an atomic rename)."""
+        with self._lock:
+            self.data["amis"].setdefault(build.template, {})[build.region] = build.to_json()
+            self.data["version"] = RECORD_VERSION
+            text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
+        hcl = render_auto_hcl(self.ids())
+        with self._lock:
+            _write_atomic(self.path, text)
+            _write_atomic(self.hcl_path, hcl)
+
+
+def render_auto_hcl(ids: Mapping[str, Mapping[str, str]]) -> str:
+    """The `amis.auto.hcl` units read: `locals { ami_ids = { template = { region = id } } }`."""
+    lines = [
+        "# Generated by `refarch amis build` from .refarch/amis.json: do not edit.",
+        "# A unit reads it with:",
+        '#   locals { amis = read_terragrunt_config(find_in_parent_folders("amis.auto.hcl")) }',
+        '#   inputs = { ami_id = local.amis.locals.ami_ids["ecs-node"]["us-east-1"] }',
+        "locals {",
+        "  ami_ids = {",
+    ]
+    for template in sorted(ids):
+        lines.append(f"    {json.dumps(template)} = {{")
+        for region in sorted(ids[template]):
+            lines.append(f"      {json.dumps(region)} = {json.dumps(ids[template][region])}")
+        lines.append("    }")
+    lines += ["  }", "}", ""]
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).chmod(0o644)  # ids, not secrets: readable like the rest of the repo
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- sharing ----------------------------------------------------------------------------------
+
+
+def ensure_launch_permissions(ec2: Any, ami_id: str, account_ids: Sequence[str]) -> Status:
+    """Give each account launch permission on the AMI; `exists` when all already had it."""
+    current = ec2.describe_image_attribute(ImageId=ami_id, Attribute="launchPermission")
+    have = {p.get("UserId") for p in current.get("LaunchPermissions", [])}
+    missing = [a for a in account_ids if a not in have]
+    if not missing:
+        return "exists"
+    ec2.modify_image_attribute(
+        ImageId=ami_id, LaunchPermission={"Add": [{"UserId": a} for a in missing]}
+    )
+    return "created"
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    template: str
+    region: str
+
+
+def _new_build_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+class _Builder:
+    """The state one build_amis() call shares between its worker threads."""
+
+    def __init__(
+        self, *, root: Path, packer_dir: Path, config: AmisSettings, settings: Settings,
+        account: str, account_id: str, share_ids: tuple[str, ...], communicator: str,
+        sessions: AwsSessions, runner: Runner, rules: Sequence[RetryRule],
+        on_event: EventCallback | None, sleep: Callable[[float], None],
+        base_env: Mapping[str, str], interrupt: Interrupt | None, store: AmiStore,
+    ) -> None:
+        self.root = root
+        self.packer_dir = packer_dir
+        self.config = config
+        self.settings = settings
+        self.account = account
+        self.account_id = account_id
+        self.share_ids = share_ids
+        self.communicator = communicator
+        self.sessions = sessions
+        self.runner = runner
+        self.rules = rules
+        self.on_event = on_event
+        self.sleep = sleep
+        self.base_env = base_env
+        self.interrupt = interrupt
+        self.store = store
+
+    def emit(self, kind: EventKind, job: _Job, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event(AmiEvent(kind, job.template, job.region, message))
+
+    def variables(self, job: _Job, build_id: str) -> dict[str, Any]:
+        """The Packer variables of one attempt: settings first, refarch's own on top."""
+        values: dict[str, Any] = {**self.config.vars, **self.config.templates.get(job.template, {})}
+        values.update(
+            region=job.region,
+            endpoint=self.settings.endpoint_url or "",
+            communicator=self.communicator,
+            build_id=build_id,
+            ami_users=list(self.share_ids),
+            encrypt_boot=self.config.encrypt_boot,
+            kms_key_id=self.config.kms_key_for(job.region) or "",
+            tags={**self.config.tags, **dict(values.get("tags", {}))},
+        )
+        return values
+
+    def env(self, region: str) -> dict[str, str]:
+        creds = self.sessions.credentials_env(self.account_id, region, self.account)
+        return {
+            **self.base_env,
+            **creds,
+            "CHECKPOINT_DISABLE": "1",  # no call home to checkpoint-api.hashicorp.com
+            "PACKER_CACHE_DIR": str(self.root / CACHE_DIR),
+        }
+
+    def run(self, job: _Job) -> AmiBuild:
+        session = self.sessions.session(self.account_id, self.account, job.region)
+        self.sessions.check_account(f"AMI {job.template}", self.account_id, session)
+        env = self.env(job.region)
+        log_path = self.root / LOG_DIR / f"{job.template}.{job.region}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        name = build_name(job.template)
+        self.emit("start", job, f"packer build {name} in {job.region} ({self.account})")
+        attempt = 0
+        while True:
+            attempt += 1
+            build_id = _new_build_id()
+            result, lines = self.attempt(job, name, build_id, env, log_path=log_path,
+                                         attempt=attempt)
+            if result.ok:
+                break
+            decision = decide(self.rules, result, attempt)
+            if not decision.retry:
+                errors = parse_errors(lines) or [result.output_tail[-2000:]]
+                self.emit("failed", job, errors[-1])
+                raise ProcessFailed(result.argv, result.cwd, result.returncode,
+                                    "\n".join(errors) + f"\n(full log: {log_path})")
+            self.emit("retry", job, f"{decision.reason}; next attempt in {decision.delay:.0f}s")
+            self.sleep(decision.delay)
+        ids = parse_artifact_ids(lines).get(name, {})
+        ami_id = ids.get(job.region)
+        if ami_id is None:
+            raise ProvisionError(
+                f"packer built {name} in {job.region} but reported no AMI id for that region",
+                hint=f"see {log_path}",
+            )
+        self.emit("built", job, ami_id)
+        sharing: Status = "exists"
+        if self.share_ids:
+            ec2 = self.sessions.client("ec2", self.account_id, job.region, self.account)
+            try:
+                sharing = ensure_launch_permissions(ec2, ami_id, self.share_ids)
+            except (botocore.exceptions.BotoCoreError,
+                    botocore.exceptions.ClientError) as exc:
+                raise AwsError(
+                    f"built {ami_id} ({job.template}, {job.region}) but could not share it: "
+                    f"{exc}",
+                    hint="check ec2:ModifyImageAttribute in the target account's role, then "
+                    "re-run the build of this template and region",
+                ) from None
+            self.emit("shared", job, f"{ami_id} launch permission: "
+                      f"{', '.join(self.share_ids)} ({sharing})")
+        build = AmiBuild(
+            template=job.template, region=job.region, ami_id=ami_id, account=self.account,
+            account_id=self.account_id, build_id=build_id, shared_with=self.share_ids,
+            sharing=sharing, attempts=attempt,
+            log_path=str(log_path.relative_to(self.root)),
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.store.add(build)
+        return build
+
+    def attempt(
+        self, job: _Job, name: str, build_id: str, env: Mapping[str, str], *, log_path: Path,
+        attempt: int,
+    ) -> tuple[ProcessResult, list[str]]:
+        var_file = self.root / VARS_DIR / f"{job.template}.{job.region}.pkrvars.json"
+        var_file.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2,
+                                           sort_keys=True) + "\n")
+        argv = [self.config.packer, "build", "-machine-readable", "-color=false",
+                f"-only={name}", f"-var-file={var_file}", str(self.packer_dir)]
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"# refarch: attempt {attempt}, build {build_id}: {' '.join(argv)}\n")
+        lines: list[str] = []
+
+        def on_line(_stream: str, line: str) -> None:
+            lines.append(line)
+            text = human_line(line)
+            if text is not None:
+                self.emit("output", job, text)
+
+        result = self.runner(argv, cwd=self.packer_dir, env=env, on_line=on_line,
+                             log_path=log_path, interrupt=self.interrupt)
+        return result, lines
+
+
+def build_amis(
+    repo_or_root: Repo | str | Path,
+    settings: Settings,
+    *,
+    templates: Sequence[str] | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    regions: Sequence[str] | None = None,
+    share_with: Sequence[str] | None = None,
+    sessions: AwsSessions | None = None,
+    parallelism: int | None = None,
+    on_event: EventCallback | None = None,
+    runner: Runner = run_process,
+    sleep: Callable[[float], None] = time.sleep,
+    env: Mapping[str, str] | None = None,
+    interrupt: Interrupt | None = None,
+) -> AmiRecord:
+    """Build `templates` (default: all in the Packer folder) in `account` for each region,
+    share them with `share_with` accounts, and record the ids for the units.
+
+    Defaults, when an argument is None: `[amis]` of refarch.toml, then regions = where the
+    sharing accounts run, share_with = dev, stage, prod, parallelism = 2. Every build is
+    attempted even when one fails; the finished ones are recorded, then the failures raised.
+    """
+    repo = _load_repo(repo_or_root, settings)
+    root = repo.root
+    config = AmisSettings.from_settings(settings)
+    packer_dir = config.packer_dir or default_packer_dir(root)
+    if packer_dir is None or not packer_dir.is_dir():
+        raise ConfigError("no Packer templates found", path=packer_dir or root / "packer",
+                          hint="add <repo>/packer/*.pkr.hcl or set [amis] packer_dir")
+    available = list_templates(packer_dir)
+    chosen = tuple(templates) if templates else available
+    unknown = [t for t in chosen if t not in available]
+    if unknown:
+        raise UsageError(f"unknown AMI template(s): {', '.join(unknown)}",
+                         hint=f"templates in {packer_dir}: {', '.join(available)}")
+    if not chosen:
+        raise ConfigError("the Packer folder has no templates", path=packer_dir)
+
+    account_id = _account_id(repo, account)
+    sharing_names = tuple(share_with) if share_with is not None else (
+        config.share_with if config.share_with is not None else DEFAULT_SHARE_WITH)
+    share_ids = tuple(dict.fromkeys(
+        i for i in (_account_id(repo, n) for n in sharing_names) if i != account_id))
+    chosen_regions = tuple(regions) if regions else (
+        config.regions or _regions_for(repo, sharing_names, settings.region))
+    for region in chosen_regions:
+        check_sharing(config.encrypt_boot, config.kms_key_for(region), sharing_names if
+                      share_ids else (), region, settings.path)
+
+    base_env = {k: v for k, v in (os.environ if env is None else env).items()
+                if k in INHERITED_ENV}
+    communicator = config.communicator or ("none" if settings.endpoint_url else "ssh")
+    builder = _Builder(
+        root=root, packer_dir=packer_dir, config=config, settings=settings, account=account,
+        account_id=account_id, share_ids=share_ids, communicator=communicator,
+        sessions=sessions or AwsSessions(settings), runner=runner,
+        rules=packer_rules(settings), on_event=on_event, sleep=sleep,
+        base_env=base_env, interrupt=interrupt, store=AmiStore(root),
+    )
+    jobs = [_Job(t, r) for t in chosen for r in chosen_regions]
+    workers = parallelism or config.parallelism
+    builds: list[AmiBuild] = []
+    failures: list[tuple[_Job, RefarchError]] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ami") as pool:
+        futures = [(job, pool.submit(builder.run, job)) for job in jobs]
+        for job, future in futures:
+            try:
+                builds.append(future.result())
+            except RefarchError as exc:
+                failures.append((job, exc))
+    if len(failures) == 1 and not builds:
+        raise failures[0][1]
+    if failures:
+        detail = "\n".join(f"- {j.template} in {j.region}: {e}" for j, e in failures)
+        raise ProvisionError(
+            f"{len(failures)} of {len(jobs)} AMI builds failed "
+            f"({len(builds)} succeeded and are recorded in {RECORD_FILE}):\n{detail}",
+            hint=f"see the logs in {root / LOG_DIR}; re-run with only the failed templates",
+        )
+    return AmiRecord(tuple(builds), builder.store.ids(), builder.store.path,
+                     builder.store.hcl_path)

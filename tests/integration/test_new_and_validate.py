@@ -19,16 +19,12 @@ from refarch.render import FLAVOURS, render_live_repo
 from refarch.repo import load_repo
 from refarch.run.terraform import default_terraform_binary
 from refarch.validate import validate_repo
+from tests.conftest import ACCOUNTS as ALL_ACCOUNTS
 
 pytestmark = pytest.mark.integration
 
-ACCOUNTS = {
-    "security": "111111111111",
-    "shared-services": "222222222222",
-    "logs": "333333333333",
-    "dev": "444444444444",
-    "prod": "666666666666",
-}
+# The suite's accounts without stage: five accounts, like the demo.
+ACCOUNTS = {name: id_ for name, id_ in ALL_ACCOUNTS.items() if name != "stage"}
 ACCOUNTS_ARG = ",".join(f"{k}={v}" for k, v in ACCOUNTS.items())
 TERRAFORM = default_terraform_binary()
 

@@ -18,14 +18,10 @@ from refarch.render import (
     render_live_repo,
 )
 from refarch.validate import read_module
+from tests.conftest import ACCOUNTS as ALL_ACCOUNTS
 
-ACCOUNTS = {
-    "security": "111111111111",
-    "shared-services": "222222222222",
-    "logs": "333333333333",
-    "dev": "444444444444",
-    "prod": "666666666666",
-}
+# The suite's accounts without stage: five accounts, like the demo.
+ACCOUNTS = {name: id_ for name, id_ in ALL_ACCOUNTS.items() if name != "stage"}
 ARGS = {"org": "acme", "accounts": ACCOUNTS, "regions": ["us-east-1", "us-west-2"]}
 
 

@@ -36,6 +36,7 @@ lint: setup
 bench: setup
 	$(PY) bench/discover.py
 	$(PY) bench/apply_terraform.py
+	$(PY) bench/scheduler.py
 
 demo: setup
 	$(VENV)/bin/refarch plan tests/fixtures/live

@@ -28,8 +28,10 @@ def env_digest(value: str | None) -> str | None:
 
 
 def records_key(records: Records, root: Path) -> dict[str, Any]:
+    prefix = str(root) + os.sep
+
     def rel(path: str) -> str:
-        return os.path.relpath(path, root)
+        return path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root)
 
     return {
         "files": {rel(p): h for p, h in sorted(records.files.items())},

@@ -156,7 +156,7 @@ def _evaluate_new_unit(
         ),
         terraform=to_plain(terraform),
         locals=to_plain(config.get("locals") or {}),
-        files=tuple(sorted(os.path.relpath(p, loader.root) for p in ctx.records.files)),
+        files=tuple(sorted(key["files"])),
         digest=digest_of(key),
     )
     meta = {"include_targets": [

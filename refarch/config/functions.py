@@ -416,11 +416,11 @@ def f_cidrsubnet(args: list[Any]) -> str:
     _arity(args, 3)
     network = ipaddress.ip_network(_str(args[0]), strict=False)
     newbits, num = int(_num(args[1])), int(_num(args[2]))
-    subnets = network.subnets(prefixlen_diff=newbits)
-    for index, subnet in enumerate(subnets):
-        if index == num:
-            return str(subnet)
-    raise FunctionError(f"prefix extension of {newbits} does not accommodate subnet {num}")
+    prefix = network.prefixlen + newbits
+    if newbits < 0 or prefix > network.max_prefixlen or not 0 <= num < 2**newbits:
+        raise FunctionError(f"prefix extension of {newbits} does not accommodate subnet {num}")
+    address = int(network.network_address) + (num << (network.max_prefixlen - prefix))
+    return f"{ipaddress.ip_address(address)}/{prefix}"
 
 
 def f_cidrhost(args: list[Any]) -> str:

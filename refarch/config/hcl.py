@@ -19,11 +19,14 @@ A body is a tuple of ("attr", name, Expr, line) and ("block", type, labels, body
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 from typing import Any
 
 import hcl2
-from lark import Token, Tree
+from hcl2.postlexer import PostLexer
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from refarch.errors import HclSyntaxError
@@ -35,10 +38,23 @@ _ESCAPES = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
+@functools.cache
+def _parser() -> Lark:
+    """python-hcl2's own grammar and post-lexer, without position propagation on trees:
+    line numbers are taken from tokens, which always carry them, and parsing is faster."""
+    return Lark.open(
+        str(Path(hcl2.__file__).parent / "hcl2.lark"),
+        parser="lalr",
+        postlex=PostLexer(),
+        propagate_positions=False,
+        cache=True,
+    )
+
+
 def parse_text(text: str, path: str = "<string>") -> Body:
     """Parse HCL text into a body AST; raise HclSyntaxError with the file, line and column."""
     try:
-        tree = hcl2.parses_to_tree(text)
+        tree: Tree[Any] = _parser().parse(text + "\n")
     except UnexpectedInput as exc:
         raise HclSyntaxError(
             _syntax_detail(exc), path=path, line=exc.line or None, column=exc.column or None,
@@ -90,10 +106,12 @@ _LINE_LAST = {"tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "con
 
 
 def _line(node: Tree[Any] | Token) -> int:
-    if isinstance(node, Token):
-        return node.line or 0
-    meta = node.meta
-    return getattr(meta, "line", 0) if not meta.empty else 0
+    """The line of a node: its first token's (trees carry no positions, see _parser)."""
+    while isinstance(node, Tree):
+        if not node.children:
+            return 0
+        node = node.children[0]
+    return node.line or 0
 
 
 def _token(tree: Tree[Any]) -> Token:

@@ -48,7 +48,7 @@ def test_layout_follows_the_manifest() -> None:
         for region in ("us-east-1", "us-west-2"):
             for kind in ("ecs-cluster", "sample-app", "vpc"):
                 assert f"{app}/{region}/{kind}" in units
-    for name in ("root.hcl", "common.hcl", "amis.hcl", "refarch.toml", ".gitignore",
+    for name in ("root.hcl", "common.hcl", "amis.auto.hcl", "refarch.toml", ".gitignore",
                  "dev/account.hcl", "dev/env.hcl", "dev/us-west-2/region.hcl",
                  "_envcommon/sample-app.hcl"):
         assert name in files

@@ -12,7 +12,7 @@ from typing import Any
 from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import Loader, Records, UnitContext, read_config
 from refarch.config.hcl import Body, parse_text
-from refarch.config.values import Unknown, to_plain
+from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
 from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
@@ -74,21 +74,30 @@ def load_repo(
 
     units: dict[str, Unit] = {}
     include_targets: set[str] = set()
+    failures: dict[str, ConfigError] = {}
     for file in unit_files:
         rel = _unit_path(root, file.parent)
         if rel in cached:
             unit, meta = cached[rel]
         else:
-            unit, meta, key = _evaluate_new_unit(loader, file, settings)
+            try:
+                unit, meta, key = _evaluate_new_unit(loader, file, settings)
+            except ConfigError as exc:
+                failures[rel] = exc  # raised below, unless other units include this file
+                continue
             if unit_cache:
                 unit_cache.store(unit, key, meta)
         units[rel] = unit
         include_targets.update(meta["include_targets"])
     if unit_cache:
         unit_cache.save()
-    # A terragrunt.hcl that other units include (the old root layout) is not a unit itself.
+    # A terragrunt.hcl that other units include (the old root layout) is not a unit itself:
+    # evaluated on its own it may not even make sense (find_in_parent_folders from the root).
     for target in include_targets:
         units.pop(target, None)
+        failures.pop(target, None)
+    if failures:
+        raise failures[min(failures)]
     _check_dependencies(root, units)
     return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units),
                 settings=settings)
@@ -136,22 +145,22 @@ def _evaluate_new_unit(
         account_id=account_id,
         region=region,
         tier=settings.tier_of(account),
-        skip=config.get("skip") is True,
+        skip=as_bool(config.get("skip")),
         dependencies=deps,
         dependency_blocks=blocks,
         source=_string_or_none(source, "terraform.source", file, loader),
         remote_state=_remote_state(remote, file, loader),
         inputs=to_plain(config.get("inputs") or {}),
         iam_role=_string_or_none(config.get("iam_role"), "iam_role", file, loader),
-        prevent_destroy=config.get("prevent_destroy") is True,
+        prevent_destroy=as_bool(config.get("prevent_destroy")),
         exclude=None if not isinstance(exclude, dict) else Exclude(
-            if_=exclude.get("if") is True,
+            if_=as_bool(exclude.get("if")),
             actions=tuple(exclude.get("actions") or ("all",)),
-            exclude_dependencies=exclude.get("exclude_dependencies") is True,
+            exclude_dependencies=as_bool(exclude.get("exclude_dependencies")),
         ),
         generate=tuple(
             Generate(name, str(g.get("path", "")), str(to_plain(g.get("contents", ""))),
-                     str(g.get("if_exists", "overwrite_terragrunt")), g.get("disable") is True)
+                     str(g.get("if_exists", "overwrite_terragrunt")), as_bool(g.get("disable")))
             for name, g in sorted((config.get("generate") or {}).items()) if isinstance(g, dict)
         ),
         terraform=to_plain(terraform),
@@ -194,7 +203,7 @@ def _remote_state(remote: Any, file: Path, loader: Loader) -> RemoteState | None
         backend=remote["backend"],
         config=to_plain(remote.get("config") or {}),
         generate=to_plain(generate) if isinstance(generate, dict) else None,
-        disable_init=remote.get("disable_init") is True,
+        disable_init=as_bool(remote.get("disable_init")),
     )
 
 
@@ -261,11 +270,11 @@ def _dependencies(loader: Loader, ctx: UnitContext, config: dict[str, Any], rel:
     for name, block in sorted((config.get("dependency") or {}).items()):
         scope, _, line = ctx.dependency_blocks[name]
         path = target(block.get("config_path"), scope.path, line, f'dependency "{name}" config_path')
-        enabled = block.get("enabled", True) is not False
+        enabled = as_bool(block.get("enabled", True))
         mocks = block.get("mock_outputs")
         allowed = block.get("mock_outputs_allowed_terraform_commands")
         blocks.append(Dependency(
-            name=name, path=path, enabled=enabled, skip_outputs=block.get("skip_outputs") is True,
+            name=name, path=path, enabled=enabled, skip_outputs=as_bool(block.get("skip_outputs")),
             mock_outputs=to_plain(mocks) if isinstance(mocks, dict) else None,
             mock_outputs_allowed_terraform_commands=tuple(allowed)
             if isinstance(allowed, list) else None,
@@ -320,7 +329,7 @@ def _parse_one(path: str) -> tuple[str, Any, str]:
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return path, parse_text(data.decode("utf-8"), path), digest
+        return path, parse_text(data.decode("utf-8"), Path(path).name), digest
     except HclSyntaxError as exc:
         return path, ("error", exc.detail, exc.line, exc.column, exc.hint), digest
     except UnicodeDecodeError:

@@ -19,7 +19,7 @@ from typing import Any
 
 from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
 from refarch.config.hcl import Body, Expr, parse_text
-from refarch.config.values import Unknown, type_name
+from refarch.config.values import Unknown, as_bool, type_name
 from refarch.errors import ConfigError, EvaluationError
 
 MERGE_STRATEGIES = ("shallow", "deep", "no_merge")
@@ -67,7 +67,7 @@ class Loader:
     ) -> None:
         self.root = root
         self.env = env
-        self._parse = parse or (lambda path, data: parse_text(data.decode("utf-8"), str(path)))
+        self._parse = parse or (lambda path, data: parse_text(data.decode("utf-8"), self.rel(path)))
         self.aws_account_id = aws_account_id
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
@@ -97,11 +97,14 @@ class Loader:
         records.files[str(path)] = cached[1]
         return cached[0]
 
-    def exists(self, path: Path, records: Records) -> bool:
+    def exists(self, path: Path, records: Records, *, folders: bool = False) -> bool:
+        """Whether a file (or, with `folders`, a file or folder) exists; recorded as a probe."""
         found = self.exists_cache.get(path)
         if found is None:
-            found = path.is_file()
+            found = path.exists()
             self.exists_cache[path] = found
+        if found and not folders and path.is_dir():
+            found = False
         records.probes[str(path)] = found
         return found
 
@@ -167,11 +170,23 @@ class UnitContext:
 
         merged: dict[str, Any] = {}
         strategies = []
+        generated: dict[str, Include] = {}
         for include in self.includes.values():
             if include.merge_strategy == "no_merge":
                 continue
             strategies.append(include.merge_strategy)
-            merged = merge_configs(merged, self.included_config(include), include.merge_strategy)
+            config = self.included_config(include)
+            for name in config.get("generate") or {}:
+                if name in generated:
+                    raise ConfigError(
+                        f'generate "{name}" is defined by two included files '
+                        f"({self.loader.rel(generated[name].path)} and "
+                        f"{self.loader.rel(include.path)})",
+                        path=child.rel, line=include.line,
+                        hint="rename one of the generate blocks, or drop one include",
+                    )
+                generated[name] = include
+            merged = merge_configs(merged, config, include.merge_strategy)
         own = child.config()
         strategy = "deep" if "deep" in strategies else "shallow"
         merged = merge_configs(merged, own, strategy)
@@ -208,7 +223,7 @@ class UnitContext:
         mocks = block.get("mock_outputs")
         if isinstance(mocks, dict):
             return mocks
-        if block.get("skip_outputs") is True:
+        if as_bool(block.get("skip_outputs")):
             return {}
         return Unknown(f"dependency.{name}.outputs")
 
@@ -356,7 +371,7 @@ class Scope:
             if strategy not in MERGE_STRATEGIES:
                 raise ConfigError(f"merge_strategy {strategy!r} is not one of "
                                   f"{', '.join(MERGE_STRATEGIES)}", path=self.rel, line=line)
-            found.append((labels[0] if labels else "", path, expose is True, strategy, line))
+            found.append((labels[0] if labels else "", path, as_bool(expose), strategy, line))
         return found
 
     def dependency_blocks(self) -> dict[str, tuple[Scope, Body, int]]:
@@ -385,6 +400,9 @@ class Scope:
             elif kind == "dependency":
                 result.setdefault("dependency", {})[labels[0]] = self.ctx.dependency(
                     labels[0], line, self)
+            elif kind == "generate" and labels and labels[0] in result.get("generate", {}):
+                raise ConfigError(f'two generate blocks are named "{labels[0]}"', path=self.rel,
+                                  line=line, hint="give each generate block its own name")
             elif kind == "feature":
                 result.setdefault("feature", {})[labels[0]] = self.feature(labels[0], line)
             elif labels:
@@ -766,7 +784,7 @@ def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
             break
         current = parent
         candidate = current / name
-        if scope.ctx.loader.exists(candidate, scope.ctx.records):
+        if scope.ctx.loader.exists(candidate, scope.ctx.records, folders=True):
             return str(Path(os.path.normpath(candidate)))
     if len(args) == 2:
         return args[1]

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from refarch.config.values import Unknown, contains_unknown, type_name
 
 
@@ -521,6 +523,8 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
     "anytrue": _unary(lambda v: any(x is True or x == "true" for x in _list(v))),
     "jsonencode": _unary(lambda v: json.dumps(v, separators=(",", ":"), sort_keys=True)),
     "jsondecode": f_jsondecode,
+    "yamldecode": _unary(lambda v: yaml.safe_load(_str(v))),
+    "yamlencode": _unary(lambda v: yaml.safe_dump(v, sort_keys=True)),
     "base64encode": _unary(lambda v: base64.b64encode(_str(v).encode()).decode()),
     "base64decode": _unary(lambda v: base64.b64decode(_str(v)).decode()),
     "md5": _hash("md5"),
@@ -559,5 +563,5 @@ def call_pure(name: str, args: list[Any]) -> Any:
     except FunctionError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError,
-            UnicodeError, re.error) as exc:
+            UnicodeError, re.error, yaml.YAMLError) as exc:
         raise FunctionError(str(exc) or type(exc).__name__) from None

@@ -49,6 +49,11 @@ def contains_unknown(value: Any) -> bool:
     return False
 
 
+def as_bool(value: Any) -> bool:
+    """A bool attribute as HCL converts it: true, or the string "true"."""
+    return value is True or value == "true"
+
+
 def type_name(value: Any) -> str:
     """HCL's name for a value's type, for error messages."""
     if value is None:

@@ -50,11 +50,14 @@ class NoCredentials:
 
 
 def make_plan(spec: Spec, root: Path) -> Plan:
-    units = {p: Unit(path=p, account=a, account_id=None, region="us-east-1", tier=t,
-                     dependencies=tuple(d), digest=p) for p, (a, t, d, _) in spec.items()}
+    units = {
+        p: Unit(
+            path=p, account=a, account_id=None, region="us-east-1", tier=t, dependencies=tuple(d), digest=p
+        )
+        for p, (a, t, d, _) in spec.items()
+    }
     order = _topological(spec)
-    tiers = tuple(tuple(p for p in order if spec[p][1] == t)
-                  for t in sorted({s[1] for s in spec.values()}))
+    tiers = tuple(tuple(p for p in order if spec[p][1] == t) for t in sorted({s[1] for s in spec.values()}))
     planned = {p: PlannedUnit(p, spec[p][0], spec[p][1], 0, tuple(spec[p][2])) for p in order}
     repo = Repo(root=root, units=units, accounts=(), settings=Settings())
     return Plan(repo=repo, action="apply", units=planned, groups=(tuple(order),), tiers=tiers)
@@ -92,8 +95,13 @@ def refarch_300(rng: random.Random, scale: float) -> Spec:
     def add(path: str, account: str, tier: int, deps: list[str], low: float, high: float) -> None:
         spec[path] = (account, tier, deps, rng.uniform(low, high) * scale)
 
-    layout = [("security", 1, 1, 20), ("shared", 2, 1, 40), ("dev", 3, 2, 40),
-              ("stage", 3, 2, 40), ("prod", 3, 2, 40)]
+    layout = [
+        ("security", 1, 1, 20),
+        ("shared", 2, 1, 40),
+        ("dev", 3, 2, 40),
+        ("stage", 3, 2, 40),
+        ("prod", 3, 2, 40),
+    ]
     for account, tier, regions, per_region in layout:
         for r in range(regions):
             base = f"{account}/r{r}"
@@ -166,17 +174,26 @@ def measure(name: str, spec: Spec, n: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         plan = make_plan(spec, Path(folder))
         started = time.perf_counter()
-        report = run(plan, "apply", engine=SleepingEngine(durations), credentials=NoCredentials(),
-                     parallelism=n, base_env={}, sleep=lambda _s: None)
+        report = run(
+            plan,
+            "apply",
+            engine=SleepingEngine(durations),
+            credentials=NoCredentials(),
+            parallelism=n,
+            base_env={},
+            sleep=lambda _s: None,
+        )
         makespan = time.perf_counter() - started
     assert report.ok
     bound, longest = lower_bound(plan, durations, n)
     waves = level_by_level(plan, durations, n)
     ideal = simulated(plan, durations, n)
-    print(f"{name:<20} units {len(spec):>3} N {n:>2}  makespan {makespan:6.3f}s  "
-          f"bound {bound:6.3f}s (path {longest:.3f}, work/N {sum(durations.values()) / n:.3f}) "
-          f"x{makespan / bound:5.3f}  policy-sim {ideal:6.3f}s x{makespan / ideal:5.3f}  "
-          f"waves {waves:6.3f}s x{waves / bound:5.3f}")
+    print(
+        f"{name:<20} units {len(spec):>3} N {n:>2}  makespan {makespan:6.3f}s  "
+        f"bound {bound:6.3f}s (path {longest:.3f}, work/N {sum(durations.values()) / n:.3f}) "
+        f"x{makespan / bound:5.3f}  policy-sim {ideal:6.3f}s x{makespan / ideal:5.3f}  "
+        f"waves {waves:6.3f}s x{waves / bound:5.3f}"
+    )
 
 
 def overhead(spec: Spec, n: int) -> None:
@@ -184,11 +201,20 @@ def overhead(spec: Spec, n: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         plan = make_plan({p: (a, t, d, 0.0) for p, (a, t, d, _) in spec.items()}, Path(folder))
         started = time.perf_counter()
-        run(plan, "apply", engine=SleepingEngine(zero), credentials=NoCredentials(),
-            parallelism=n, base_env={}, sleep=lambda _s: None)
+        run(
+            plan,
+            "apply",
+            engine=SleepingEngine(zero),
+            credentials=NoCredentials(),
+            parallelism=n,
+            base_env={},
+            sleep=lambda _s: None,
+        )
         elapsed = time.perf_counter() - started
-    print(f"overhead per unit (N={n}, {len(spec)} zero-time units, ledger + logs included): "
-          f"{elapsed / len(spec) * 1000:.2f} ms")
+    print(
+        f"overhead per unit (N={n}, {len(spec)} zero-time units, ledger + logs included): "
+        f"{elapsed / len(spec) * 1000:.2f} ms"
+    )
 
 
 def main() -> None:

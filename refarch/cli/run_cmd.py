@@ -33,25 +33,52 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options every run verb shares."""
     options = [
         click.argument("directory", type=click.Path(exists=True, file_okay=False)),
-        click.option("--include", multiple=True, metavar="PATTERN",
-                     help="Only units matching this glob (and what they depend on)."),
-        click.option("--exclude", multiple=True, metavar="PATTERN",
-                     help="Leave out units matching this glob."),
-        click.option("--ignore-dependencies", is_flag=True,
-                     help="With --include, take dependencies as already applied."),
-        click.option("--parallelism", "-j", type=click.IntRange(1, 64), default=4,
-                     show_default=True, help="Units running at once."),
-        click.option("--engine", type=click.Choice(ENGINES), default=None,
-                     help="terragrunt (default when on PATH) or terraform."),
-        click.option("--resume", metavar="last|RUN_ID",
-                     help="Re-run only what did not succeed in that run."),
-        click.option("--report", "report_path", type=click.Path(dir_okay=False),
-                     help="Write the run summary as JSON to this file."),
+        click.option(
+            "--include",
+            multiple=True,
+            metavar="PATTERN",
+            help="Only units matching this glob (and what they depend on).",
+        ),
+        click.option(
+            "--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob."
+        ),
+        click.option(
+            "--ignore-dependencies",
+            is_flag=True,
+            help="With --include, take dependencies as already applied.",
+        ),
+        click.option(
+            "--parallelism",
+            "-j",
+            type=click.IntRange(1, 64),
+            default=4,
+            show_default=True,
+            help="Units running at once.",
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default=None,
+            help="terragrunt (default when on PATH) or terraform.",
+        ),
+        click.option("--resume", metavar="last|RUN_ID", help="Re-run only what did not succeed in that run."),
+        click.option(
+            "--report",
+            "report_path",
+            type=click.Path(dir_okay=False),
+            help="Write the run summary as JSON to this file.",
+        ),
         click.option("--fail-fast", is_flag=True, help="Start nothing new after a failure."),
-        click.option("--non-interactive", is_flag=True,
-                     help="Never ask for confirmation (implied when stdin is not a terminal)."),
-        click.option("--source", type=click.Path(exists=True, file_okay=False),
-                     help="Use modules from this local folder instead of each unit's source."),
+        click.option(
+            "--non-interactive",
+            is_flag=True,
+            help="Never ask for confirmation (implied when stdin is not a terminal).",
+        ),
+        click.option(
+            "--source",
+            type=click.Path(exists=True, file_okay=False),
+            help="Use modules from this local folder instead of each unit's source.",
+        ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
     ]
     for option in reversed(options):
@@ -61,9 +88,14 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def execute(action: str, directory: str, **opts: Any) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
-    plan = load_plan(directory, action, include=opts["include"], exclude=opts["exclude"],
-                     ignore_dependencies=opts["ignore_dependencies"],
-                     endpoint_url=opts["endpoint_url"])
+    plan = load_plan(
+        directory,
+        action,
+        include=opts["include"],
+        exclude=opts["exclude"],
+        ignore_dependencies=opts["ignore_dependencies"],
+        endpoint_url=opts["endpoint_url"],
+    )
     if not plan.units:
         click.echo(f"{action}: no unit selected")
         return
@@ -74,10 +106,18 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     restore = install_interrupt(interrupt, view.notice)
     try:
         with view:
-            report = run(plan, action, plan.repo.settings, engine=engine,
-                         parallelism=opts["parallelism"], on_event=view.on_event,
-                         resume=opts["resume"], fail_fast=opts["fail_fast"], interrupt=interrupt,
-                         source_override=Path(opts["source"]).resolve() if opts["source"] else None)
+            report = run(
+                plan,
+                action,
+                plan.repo.settings,
+                engine=engine,
+                parallelism=opts["parallelism"],
+                on_event=view.on_event,
+                resume=opts["resume"],
+                fail_fast=opts["fail_fast"],
+                interrupt=interrupt,
+                source_override=Path(opts["source"]).resolve() if opts["source"] else None,
+            )
     finally:
         restore()
     if opts["report_path"]:
@@ -93,8 +133,7 @@ def confirm(plan: Plan, action: str, non_interactive: bool) -> None:
     if action not in ("apply", "destroy") or non_interactive or not sys.stdin.isatty():
         return
     accounts = sorted({u.account for u in plan.units.values()})
-    click.confirm(f"{action} {len(plan.units)} unit(s) in account(s) {', '.join(accounts)}?",
-                  abort=True)
+    click.confirm(f"{action} {len(plan.units)} unit(s) in account(s) {', '.join(accounts)}?", abort=True)
 
 
 def install_interrupt(interrupt: Interrupt, notice: Callable[[str], None]) -> Callable[[], None]:
@@ -105,8 +144,7 @@ def install_interrupt(interrupt: Interrupt, notice: Callable[[str], None]) -> Ca
         count[0] += 1
         interrupt.request()
         if count[0] == 1:
-            notice("stopping: waiting for running units to release their locks "
-                   "(Ctrl-C again to kill them)")
+            notice("stopping: waiting for running units to release their locks (Ctrl-C again to kill them)")
         else:
             notice("killing running units")
 
@@ -125,8 +163,7 @@ class RunView:
     def __init__(self, action: str, total: int, tty: bool) -> None:
         self.action = action
         self.tty = tty
-        self.console = Console(highlight=False, soft_wrap=True, force_terminal=tty or None,
-                               no_color=not tty)
+        self.console = Console(highlight=False, soft_wrap=True, force_terminal=tty or None, no_color=not tty)
         self.counts = {"done": 0, "running": 0, "failed": 0, "waiting": total}
         self.progress: Progress | None = None
         self.task: Any = None
@@ -135,8 +172,13 @@ class RunView:
 
     def __enter__(self) -> RunView:
         if self.tty:
-            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                     TimeElapsedColumn(), console=self.console, transient=True)
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.progress.start()
             self.task = self.progress.add_task(self._description())
         return self
@@ -150,8 +192,10 @@ class RunView:
 
     def _description(self) -> str:
         c = self.counts
-        return (f"{self.action}: [green]{c['done']} done[/] · {c['running']} running · "
-                f"[red]{c['failed']} failed[/] · {c['waiting']} waiting")
+        return (
+            f"{self.action}: [green]{c['done']} done[/] · {c['running']} running · "
+            f"[red]{c['failed']} failed[/] · {c['waiting']} waiting"
+        )
 
     def _print(self, text: str) -> None:
         if self.tty:
@@ -169,9 +213,11 @@ class RunView:
             self._move("waiting", "running")
             self._print(f"[cyan]==> {escape(unit)}[/] ({escape(fields['account'])})")
         elif event.kind == "retry":
-            self._print(f"[yellow]<-> {escape(unit)}: retry after attempt {fields['attempt']} "
-                        f"of {fields['attempts']} ({escape(fields['rule'])}), in "
-                        f"{fields['delay']:.1f}s[/]")
+            self._print(
+                f"[yellow]<-> {escape(unit)}: retry after attempt {fields['attempt']} "
+                f"of {fields['attempts']} ({escape(fields['rule'])}), in "
+                f"{fields['delay']:.1f}s[/]"
+            )
         elif event.kind == "unit_finish":
             self._finish(unit, fields)
         if self.progress is not None:
@@ -183,8 +229,7 @@ class RunView:
         self._move(source, "done" if status in (SUCCEEDED, DONE_BEFORE) else "failed")
         style = STATUS_STYLE.get(status, "white")
         note = f": {fields['message'].splitlines()[0]}" if fields["message"] else ""
-        self._print(f"[{style}]<== {escape(unit)} {status}{escape(note)}[/] "
-                    f"({fields['duration']:.1f}s)")
+        self._print(f"[{style}]<== {escape(unit)} {status}{escape(note)}[/] ({fields['duration']:.1f}s)")
 
     def _move(self, source: str, target: str) -> None:
         self.counts[source] = max(0, self.counts[source] - 1)
@@ -198,16 +243,22 @@ class RunView:
         for unit in report.units.values():
             style = STATUS_STYLE.get(unit.status, "white")
             note = unit.message.splitlines()[0] if unit.message else ""
-            table.add_row(unit.path, unit.account, f"[{style}]{unit.status}[/]",
-                          str(unit.attempts), f"{unit.duration:.1f}s", escape(note))
-        console = Console(highlight=False, no_color=not self.tty, file=sys.stderr,
-                          width=None if self.tty else 160)
+            table.add_row(
+                unit.path,
+                unit.account,
+                f"[{style}]{unit.status}[/]",
+                str(unit.attempts),
+                f"{unit.duration:.1f}s",
+                escape(note),
+            )
+        console = Console(
+            highlight=False, no_color=not self.tty, file=sys.stderr, width=None if self.tty else 160
+        )
         console.print(table)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
         console.print(f"{counts} in {report.duration:.1f}s; ledger {report.ledger_path}")
         if report.exit_code != 0:
-            console.print(f"resume with: refarch {_verb(report.action)} {directory} "
-                          f"--resume {report.run_id}")
+            console.print(f"resume with: refarch {_verb(report.action)} {directory} --resume {report.run_id}")
 
 
 def _verb(action: str) -> str:
@@ -224,10 +275,18 @@ def _command(action: str, verb: str, summary: str) -> click.Command:
 
 
 commands = [
-    _command("apply", "apply", "Apply every unit of DIRECTORY: account tiers first, each unit "
-             "as soon as what it depends on is applied."),
-    _command("plan", "plan-all", "Run `terraform plan` on every unit of DIRECTORY (to see the "
-             "deployment order instead, use `refarch plan`)."),
+    _command(
+        "apply",
+        "apply",
+        "Apply every unit of DIRECTORY: account tiers first, each unit "
+        "as soon as what it depends on is applied.",
+    ),
+    _command(
+        "plan",
+        "plan-all",
+        "Run `terraform plan` on every unit of DIRECTORY (to see the "
+        "deployment order instead, use `refarch plan`).",
+    ),
     _command("destroy", "destroy", "Destroy every unit of DIRECTORY, in the reverse order."),
     _command("output", "output", "Print the outputs of every unit of DIRECTORY as JSON."),
 ]

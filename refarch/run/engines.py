@@ -111,10 +111,17 @@ class Dialect:
 
 
 DIALECTS = {
-    LEGACY: Dialect(LEGACY, ("--terragrunt-non-interactive",), "--terragrunt-source",
-                    "--terragrunt-iam-role", "TERRAGRUNT_", "TERRAGRUNT_DOWNLOAD"),
-    MODERN: Dialect(MODERN, ("--non-interactive",), "--source", "--iam-assume-role", "TG_",
-                    "TG_DOWNLOAD_DIR"),
+    LEGACY: Dialect(
+        LEGACY,
+        ("--terragrunt-non-interactive",),
+        "--terragrunt-source",
+        "--terragrunt-iam-role",
+        "TERRAGRUNT_",
+        "TERRAGRUNT_DOWNLOAD",
+    ),
+    MODERN: Dialect(
+        MODERN, ("--non-interactive",), "--source", "--iam-assume-role", "TG_", "TG_DOWNLOAD_DIR"
+    ),
 }
 
 
@@ -151,15 +158,18 @@ class TerragruntEngine:
     name = "terragrunt"
     resolves_dependencies = True
 
-    def __init__(self, settings: Settings | None = None, *, binary: str | None = None,
-                 dialect: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, binary: str | None = None, dialect: str | None = None
+    ) -> None:
         section = settings.section("engine") if settings is not None else {}
         self.binary = binary or str(section.get("terragrunt_binary", "terragrunt"))
         self.pass_iam_role = bool(section.get("terragrunt_pass_iam_role", True))
         forced = dialect or section.get("terragrunt_dialect")
         if forced is not None and forced not in DIALECTS:
-            raise ConfigError(f"[engine] terragrunt_dialect must be one of {sorted(DIALECTS)}",
-                              path=settings.path if settings else None)
+            raise ConfigError(
+                f"[engine] terragrunt_dialect must be one of {sorted(DIALECTS)}",
+                path=settings.path if settings else None,
+            )
         self._dialect: Dialect | None = DIALECTS[forced] if forced else None
         self._lock = threading.Lock()
 
@@ -169,8 +179,9 @@ class TerragruntEngine:
             if self._dialect is None:
                 probe = capture([self.binary, "--version"], cwd=cwd, env=env)
                 if not probe.ok:
-                    raise ToolNotFound(self.binary, hint=f"`{self.binary} --version` failed: "
-                                       f"{probe.output_tail[-200:]}")
+                    raise ToolNotFound(
+                        self.binary, hint=f"`{self.binary} --version` failed: {probe.output_tail[-200:]}"
+                    )
                 self._dialect = dialect_of(probe.output_tail)
             return self._dialect
 
@@ -207,8 +218,9 @@ class TerragruntEngine:
                 stdout.append(line)
             job.on_line(stream, line)
 
-        result = run_process(argv, cwd=job.repo.root / job.unit.path, env=env, on_line=on_line,
-                             interrupt=job.interrupt)
+        result = run_process(
+            argv, cwd=job.repo.root / job.unit.path, env=env, on_line=on_line, interrupt=job.interrupt
+        )
         outputs = _parse_outputs(stdout) if result.ok and job.action == "output" else None
         return EngineResult(result, outputs)
 
@@ -216,9 +228,13 @@ class TerragruntEngine:
         """`terragrunt output -json` of the unit, as {name: value}."""
         argv, env = self.command(job, "output")
         stdout: list[str] = []
-        result = run_process(argv, cwd=job.repo.root / job.unit.path, env=env,
-                             on_line=lambda s, line: stdout.append(line) if s == "stdout" else None,
-                             interrupt=job.interrupt)
+        result = run_process(
+            argv,
+            cwd=job.repo.root / job.unit.path,
+            env=env,
+            on_line=lambda s, line: stdout.append(line) if s == "stdout" else None,
+            interrupt=job.interrupt,
+        )
         if not result.ok:
             raise ProcessFailed(result.argv, result.cwd, result.returncode, result.stderr_tail)
         return _parse_outputs(stdout) or {}

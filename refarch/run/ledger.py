@@ -99,8 +99,7 @@ def find_ledger(root: Path, ref: str) -> Path:
     if ref == "last":
         ledgers = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
         if not ledgers:
-            raise UsageError(f"no earlier run to resume in {folder}",
-                             hint="run without --resume first")
+            raise UsageError(f"no earlier run to resume in {folder}", hint="run without --resume first")
         return ledgers[-1]
     path = folder / f"{ref}.jsonl"
     if not path.is_file():
@@ -118,11 +117,10 @@ def load_run(root: Path, ref: str) -> PastRun:
     events = read_events(path)
     start = next((e for e in events if e.get("event") == "run_start"), None)
     if start is None:
-        raise UsageError(f"{path} has no run_start event; it cannot be resumed",
-                         hint="start a new run without --resume")
-    statuses = {
-        e["unit"]: e["status"] for e in events if e.get("event") == "unit_finish" and "unit" in e
-    }
+        raise UsageError(
+            f"{path} has no run_start event; it cannot be resumed", hint="start a new run without --resume"
+        )
+    statuses = {e["unit"]: e["status"] for e in events if e.get("event") == "unit_finish" and "unit" in e}
     succeeded = frozenset(u for u, s in statuses.items() if s in (SUCCEEDED, DONE_BEFORE))
     return PastRun(
         run_id=str(start["run_id"]),

@@ -67,8 +67,7 @@ class Masker:
             return self.mask(value)
         if isinstance(value, Mapping):
             return {
-                k: (MASK if SECRET_NAME.search(str(k)) and v not in (None, "")
-                    else self.mask_data(v))
+                k: (MASK if SECRET_NAME.search(str(k)) and v not in (None, "") else self.mask_data(v))
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):

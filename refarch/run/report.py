@@ -105,8 +105,7 @@ class RunReport:
                     "attempts": u.attempts,
                     "duration": round(u.duration, 3),
                     "retries": [
-                        {"attempt": r.attempt, "rule": r.rule, "delay": round(r.delay, 3),
-                         "remedy": r.remedy}
+                        {"attempt": r.attempt, "rule": r.rule, "delay": round(r.delay, 3), "remedy": r.remedy}
                         for r in u.retries
                     ],
                     "log": u.log_path,

@@ -159,8 +159,7 @@ REFARCH_RULES: tuple[RetryRule, ...] = (
         attempts=5,
         delay=10.0,
     ),
-    RetryRule("throttled", r"ThrottlingException|Rate exceeded|TooManyRequestsException",
-              attempts=5),
+    RetryRule("throttled", r"ThrottlingException|Rate exceeded|TooManyRequestsException", attempts=5),
 )
 
 DEFAULT_RULES: tuple[RetryRule, ...] = REFARCH_RULES + TERRAGRUNT_RULES
@@ -173,13 +172,20 @@ PACKER_RULES: tuple[RetryRule, ...] = (
     RetryRule("packer-request-failed", r"RequestError: send request failed", attempts=3),
     # AWS's documented EC2 error codes, which Packer prints verbatim after the failed step.
     RetryRule("packer-throttled", r"RequestLimitExceeded|Throttling", attempts=5),
-    RetryRule("packer-no-capacity", r"InsufficientInstanceCapacity|InsufficientCapacity",
-              attempts=3, delay=30.0, max_delay=120.0),
-    RetryRule("packer-not-yet-visible",
-              r"InvalidAMIID\.NotFound|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound",
-              attempts=3, delay=10.0),
-    RetryRule("packer-waiter-timeout", r"ResourceNotReady: exceeded wait attempts", attempts=2,
-              delay=30.0),
+    RetryRule(
+        "packer-no-capacity",
+        r"InsufficientInstanceCapacity|InsufficientCapacity",
+        attempts=3,
+        delay=30.0,
+        max_delay=120.0,
+    ),
+    RetryRule(
+        "packer-not-yet-visible",
+        r"InvalidAMIID\.NotFound|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound",
+        attempts=3,
+        delay=10.0,
+    ),
+    RetryRule("packer-waiter-timeout", r"ResourceNotReady: exceeded wait attempts", attempts=2, delay=30.0),
     RetryRule("packer-ssh-timeout", r"Timeout waiting for SSH", attempts=2, delay=10.0),
 )
 
@@ -245,17 +251,18 @@ def lock_timeout_from_settings(settings: Settings) -> str:
     """How long a retried attempt waits for a state lock (`[retry] lock_timeout`)."""
     value = settings.section("retry").get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
     if not (isinstance(value, str) and re.fullmatch(r"\d+[smh]", value)):
-        raise ConfigError(
-            f"[retry] lock_timeout must look like '5m', got {value!r}", path=settings.path
-        )
+        raise ConfigError(f"[retry] lock_timeout must look like '5m', got {value!r}", path=settings.path)
     return value
 
 
 def _list(section: Mapping[str, Any], settings: Settings) -> Iterable[Any]:
     raw = section.get("rules", [])
     if not isinstance(raw, list):
-        raise ConfigError("[retry] rules must be an array of tables", path=settings.path,
-                          hint="write each rule as [[retry.rules]]")
+        raise ConfigError(
+            "[retry] rules must be an array of tables",
+            path=settings.path,
+            hint="write each rule as [[retry.rules]]",
+        )
     return raw
 
 
@@ -263,25 +270,24 @@ def _rule(raw: Any, index: int, settings: Settings) -> RetryRule:
     where = f"[[retry.rules]] #{index + 1}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table", path=settings.path)
-    allowed = {"name", "pattern", "attempts", "backoff", "delay", "max_delay", "jitter",
-               "remedy"}
+    allowed = {"name", "pattern", "attempts", "backoff", "delay", "max_delay", "jitter", "remedy"}
     unknown = set(raw) - allowed
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
-                          path=settings.path, hint=f"known keys: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
+            path=settings.path,
+            hint=f"known keys: {', '.join(sorted(allowed))}",
+        )
     if not isinstance(raw.get("pattern"), str):
         raise ConfigError(f"{where} needs a `pattern` (a regular expression)", path=settings.path)
     try:
         re.compile(raw["pattern"])
     except re.error as exc:
-        raise ConfigError(f"{where}: pattern is not a valid regex: {exc}",
-                          path=settings.path) from None
+        raise ConfigError(f"{where}: pattern is not a valid regex: {exc}", path=settings.path) from None
     if raw.get("backoff", "exponential") not in BACKOFFS:
-        raise ConfigError(f"{where}: backoff must be one of {', '.join(BACKOFFS)}",
-                          path=settings.path)
+        raise ConfigError(f"{where}: backoff must be one of {', '.join(BACKOFFS)}", path=settings.path)
     if raw.get("remedy") is not None and raw["remedy"] not in REMEDIES:
-        raise ConfigError(f"{where}: remedy must be one of {', '.join(REMEDIES)}",
-                          path=settings.path)
+        raise ConfigError(f"{where}: remedy must be one of {', '.join(REMEDIES)}", path=settings.path)
     attempts = raw.get("attempts", 3)
     if not isinstance(attempts, int) or attempts < 1:
         raise ConfigError(f"{where}: attempts must be a positive integer", path=settings.path)

@@ -45,8 +45,14 @@ from refarch.settings import Settings, load_settings
 
 WORK_DIR = Path(".refarch") / "work"
 # Credentials of the caller never reach a unit's process: it gets its account's only.
-CALLER_CREDENTIAL_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
-                          "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+CALLER_CREDENTIAL_VARS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+)
 MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and the ledger
 
 
@@ -94,12 +100,12 @@ class AwsUnitCredentials:
         self.sessions = sessions
 
     def for_unit(self, unit: Unit) -> UnitAccess:
-        session = self.sessions.session(unit.account_id, unit.account, unit.region,
-                                        role_arn=unit.iam_role)
+        session = self.sessions.session(unit.account_id, unit.account, unit.region, role_arn=unit.iam_role)
         self.sessions.check_account(unit.path, unit.account_id, session)
         identity = self.sessions.caller_identity(session)
-        env = self.sessions.credentials_env(unit.account_id, unit.region, unit.account,
-                                            role_arn=unit.iam_role)
+        env = self.sessions.credentials_env(
+            unit.account_id, unit.region, unit.account, role_arn=unit.iam_role
+        )
         return UnitAccess(env, {"Account": identity["Account"], "Arn": identity["Arn"]})
 
 
@@ -173,8 +179,10 @@ def run(
     if action not in ACTIONS:
         raise UsageError(f"unknown action {action!r}", hint=f"use one of {', '.join(ACTIONS)}")
     if (action == "destroy") != (plan.action == "destroy"):
-        raise UsageError(f"the plan was built for {plan.action!r}, not {action!r}",
-                         hint=f'build it with plan(repo, action="{action}")')
+        raise UsageError(
+            f"the plan was built for {plan.action!r}, not {action!r}",
+            hint=f'build it with plan(repo, action="{action}")',
+        )
     repo = plan.repo
     settings = settings or repo.settings
     base = dict(os.environ if base_env is None else base_env)
@@ -228,9 +236,17 @@ def run(
 
     def job_for(unit: Unit, job_action: str, log_path: Path, on_line: Any) -> UnitJob:
         return UnitJob(
-            unit=unit, action=job_action, repo=repo, work_root=work_root, env=child_env(unit),
-            dependency_outputs={}, log_path=log_path, on_line=on_line, interrupt=interrupt,
-            source_override=source_override, endpoint_url=settings.endpoint_url,
+            unit=unit,
+            action=job_action,
+            repo=repo,
+            work_root=work_root,
+            env=child_env(unit),
+            dependency_outputs={},
+            log_path=log_path,
+            on_line=on_line,
+            interrupt=interrupt,
+            source_override=source_override,
+            endpoint_url=settings.endpoint_url,
         )
 
     def dependency_outputs(unit: Unit, log_path: Path) -> dict[str, Mapping[str, Any]]:
@@ -313,14 +329,28 @@ def run(
             if not decision.retry or decision.rule is None:
                 tail = "\n".join(process.output_tail.splitlines()[-MESSAGE_LINES:])
                 reason = "" if decision.rule is None else f" ({decision.reason})"
-                return Outcome(FAILED, masker.mask(
-                    f"exit code {process.returncode}{reason}\n{tail}".rstrip()))
+                return Outcome(
+                    FAILED, masker.mask(f"exit code {process.returncode}{reason}\n{tail}".rstrip())
+                )
             retry = RetryRecord(attempt, decision.rule.name, decision.delay, decision.remedy)
             record.retries.append(retry)
-            ledger.write("retry", unit=unit.path, attempt=attempt, rule=retry.rule,
-                         delay=round(retry.delay, 3), remedy=retry.remedy)
-            emit("retry", unit.path, attempt=attempt, rule=retry.rule, delay=retry.delay,
-                 remedy=retry.remedy, attempts=decision.rule.attempts)
+            ledger.write(
+                "retry",
+                unit=unit.path,
+                attempt=attempt,
+                rule=retry.rule,
+                delay=round(retry.delay, 3),
+                remedy=retry.remedy,
+            )
+            emit(
+                "retry",
+                unit.path,
+                attempt=attempt,
+                rule=retry.rule,
+                delay=retry.delay,
+                remedy=retry.remedy,
+                attempts=decision.rule.attempts,
+            )
             wait_before_retry(decision.delay)
             if interrupt.requested.is_set():
                 return Outcome(INTERRUPTED, "interrupted while waiting to retry")
@@ -332,59 +362,116 @@ def run(
 
     def on_finish(path: str, outcome: Outcome) -> None:
         record = records[path]
-        ledger.write("unit_finish", unit=path, status=outcome.status, attempts=record.attempts,
-                     duration=round(record.duration, 3), log=record.log_path,
-                     message=outcome.message, blocked_by=outcome.blocked_by)
-        emit("unit_finish", path, status=outcome.status, message=outcome.message,
-             attempts=record.attempts, duration=record.duration, log=record.log_path,
-             blocked_by=outcome.blocked_by)
+        ledger.write(
+            "unit_finish",
+            unit=path,
+            status=outcome.status,
+            attempts=record.attempts,
+            duration=round(record.duration, 3),
+            log=record.log_path,
+            message=outcome.message,
+            blocked_by=outcome.blocked_by,
+        )
+        emit(
+            "unit_finish",
+            path,
+            status=outcome.status,
+            message=outcome.message,
+            attempts=record.attempts,
+            duration=record.duration,
+            log=record.log_path,
+            blocked_by=outcome.blocked_by,
+        )
 
     started = time.time()
     outcomes: dict[str, Outcome] = {}
     try:
         identities = _identities(credentials, [repo.units[p] for p in selected], masker)
         ledger.write(
-            "run_start", run_id=run_id, action=action, engine=engine.name,
-            repo=str(repo.root), git_commit=_git_commit(repo.root, base),
-            refarch_version=_version(), parallelism=parallelism, fail_fast=fail_fast,
-            resumed_from=resumed_from, units=selected,
-            digests={p: repo.units[p].digest for p in selected}, identities=identities,
+            "run_start",
+            run_id=run_id,
+            action=action,
+            engine=engine.name,
+            repo=str(repo.root),
+            git_commit=_git_commit(repo.root, base),
+            refarch_version=_version(),
+            parallelism=parallelism,
+            fail_fast=fail_fast,
+            resumed_from=resumed_from,
+            units=selected,
+            digests={p: repo.units[p].digest for p in selected},
+            identities=identities,
         )
-        emit("run_start", run_id=run_id, action=action, engine=engine.name, units=selected,
-             done_before=sorted(done), ledger=str(ledger.path), identities=identities)
+        emit(
+            "run_start",
+            run_id=run_id,
+            action=action,
+            engine=engine.name,
+            units=selected,
+            done_before=sorted(done),
+            ledger=str(ledger.path),
+            identities=identities,
+        )
         for path in selected:
             if path in done:
                 on_finish(path, Outcome(DONE_BEFORE, f"succeeded in run {resumed_from}"))
         order = [p for p in selected if p not in done]
-        outcomes = schedule(order, plan_waits(plan, selected), task, parallelism=parallelism,
-                            fail_fast=fail_fast, interrupt=interrupt, on_finish=on_finish)
+        outcomes = schedule(
+            order,
+            plan_waits(plan, selected),
+            task,
+            parallelism=parallelism,
+            fail_fast=fail_fast,
+            interrupt=interrupt,
+            on_finish=on_finish,
+        )
     finally:
         if interrupt.requested.is_set():
             ledger.write("run_interrupted")
         units = {
             path: UnitReport(
-                path=path, account=repo.units[path].account,
-                status=DONE_BEFORE if path in done else outcomes.get(
-                    path, Outcome(NOT_RUN, "the run stopped")).status,
-                attempts=records[path].attempts, duration=records[path].duration,
-                retries=tuple(records[path].retries), log_path=records[path].log_path,
-                message=(f"succeeded in run {resumed_from}" if path in done
-                         else outcomes.get(path, Outcome(NOT_RUN, "the run stopped")).message),
+                path=path,
+                account=repo.units[path].account,
+                status=DONE_BEFORE
+                if path in done
+                else outcomes.get(path, Outcome(NOT_RUN, "the run stopped")).status,
+                attempts=records[path].attempts,
+                duration=records[path].duration,
+                retries=tuple(records[path].retries),
+                log_path=records[path].log_path,
+                message=(
+                    f"succeeded in run {resumed_from}"
+                    if path in done
+                    else outcomes.get(path, Outcome(NOT_RUN, "the run stopped")).message
+                ),
                 blocked_by=outcomes[path].blocked_by if path in outcomes else None,
             )
             for path in selected
         }
         report = RunReport(
-            run_id=run_id, action=action, engine=engine.name, started=started,
-            finished=time.time(), units=units, ledger_path=str(ledger.path),
-            resumed_from=resumed_from, interrupted=interrupt.requested.is_set(),
+            run_id=run_id,
+            action=action,
+            engine=engine.name,
+            started=started,
+            finished=time.time(),
+            units=units,
+            ledger_path=str(ledger.path),
+            resumed_from=resumed_from,
+            interrupted=interrupt.requested.is_set(),
             counts=count_statuses(units),
-            outputs={p: masker.mask_data(dict(r.outputs)) for p, r in records.items()
-                     if r.outputs is not None and action == "output"},
+            outputs={
+                p: masker.mask_data(dict(r.outputs))
+                for p, r in records.items()
+                if r.outputs is not None and action == "output"
+            },
             output_reads=tuple(cache.reads),
         )
-        ledger.write("run_finish", counts=dict(report.counts), exit_code=report.exit_code,
-                     duration=round(report.duration, 3))
+        ledger.write(
+            "run_finish",
+            counts=dict(report.counts),
+            exit_code=report.exit_code,
+            duration=round(report.duration, 3),
+        )
         ledger.close()
     emit("run_finish", report=report)
     return report
@@ -407,12 +494,12 @@ def load_plan(
     root = Path(directory).resolve()
     settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
     repo = load_repo(root, env=env, settings=settings, cache=cache)
-    return make_plan(repo, action, include=include, exclude=exclude,
-                     ignore_dependencies=ignore_dependencies)
+    return make_plan(repo, action, include=include, exclude=exclude, ignore_dependencies=ignore_dependencies)
 
 
-def _identities(credentials: UnitCredentials, units: list[Unit],
-                masker: Masker) -> dict[str, Mapping[str, str]]:
+def _identities(
+    credentials: UnitCredentials, units: list[Unit], masker: Masker
+) -> dict[str, Mapping[str, str]]:
     """The caller identity per account (and role) of the run, for the ledger's audit trail.
     A failure here is recorded, not raised: that account's units fail with the full message."""
     seen: dict[str, Mapping[str, str]] = {}

@@ -33,10 +33,15 @@ def world(tmp_path, moto_server):
     script = tmp_path / "script.json"
     script.write_text("{}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STANDIN_"))}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
-               AWS_ENDPOINT_URL=moto_server.endpoint_url,
-               STANDIN_TG_RECORD=str(tmp_path / "calls.jsonl"), STANDIN_TG_SCRIPT=str(script))
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=moto_server.endpoint_url,
+        STANDIN_TG_RECORD=str(tmp_path / "calls.jsonl"),
+        STANDIN_TG_SCRIPT=str(script),
+    )
 
     class World:
         root = live
@@ -53,12 +58,26 @@ def world(tmp_path, moto_server):
             return [json.loads(line) for line in record.read_text().splitlines()]
 
         def refarch(self, *args, **kwargs):
-            return subprocess.run([*REFARCH, *args], env=env, cwd=tmp_path, text=True,
-                                  capture_output=True, timeout=120, check=False, **kwargs)
+            return subprocess.run(
+                [*REFARCH, *args],
+                env=env,
+                cwd=tmp_path,
+                text=True,
+                capture_output=True,
+                timeout=120,
+                check=False,
+                **kwargs,
+            )
 
         def start(self, *args):
-            return subprocess.Popen([*REFARCH, *args], env=env, cwd=tmp_path, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            return subprocess.Popen(
+                [*REFARCH, *args],
+                env=env,
+                cwd=tmp_path,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
 
     return World()
 
@@ -68,8 +87,7 @@ def unit_of(call, root):
 
 
 def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
-    result = world.refarch("apply", str(world.root), "--report", str(tmp_path / "r.json"),
-                           "-j", "3")
+    result = world.refarch("apply", str(world.root), "--report", str(tmp_path / "r.json"), "-j", "3")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["counts"] == {"succeeded": 16}
@@ -80,9 +98,13 @@ def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
     order = [unit_of(c, world.root) for c in calls]
     # tiers: security before shared-services before the rest; dependencies first
     assert max(order.index(u) for u in order if u.startswith("security/")) < min(
-        order.index(u) for u in order if u.startswith("shared-services/"))
-    assert order.index("dev/us-east-1/vpc") < order.index("dev/us-east-1/mysql") < order.index(
-        "dev/us-east-1/app")
+        order.index(u) for u in order if u.startswith("shared-services/")
+    )
+    assert (
+        order.index("dev/us-east-1/vpc")
+        < order.index("dev/us-east-1/mysql")
+        < order.index("dev/us-east-1/app")
+    )
     # each unit got its own account's temporary credentials, not the caller's
     dev = next(c for c in calls if unit_of(c, world.root) == "dev/us-east-1/app")
     assert dev["env"]["AWS_ACCESS_KEY_ID"] != "testing" and dev["env"]["AWS_SESSION_TOKEN"]
@@ -110,13 +132,11 @@ def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
     assert first.returncode == 1
     assert "resume with: refarch apply" in first.stderr
     before = len(world.calls())
-    second = world.refarch("apply", str(world.root), "--resume", "last", "--report",
-                           str(tmp_path / "r.json"))
+    second = world.refarch("apply", str(world.root), "--resume", "last", "--report", str(tmp_path / "r.json"))
     assert second.returncode == 0, second.stderr
     rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:])
     assert rerun == ["dev/us-east-1/app", "dev/us-east-1/mysql"]
-    statuses = {u["path"]: u["status"] for u in json.loads((tmp_path / "r.json").read_text())
-                ["units"]}
+    statuses = {u["path"]: u["status"] for u in json.loads((tmp_path / "r.json").read_text())["units"]}
     assert statuses["dev/us-east-1/vpc"] == "done_before"
 
 
@@ -134,8 +154,11 @@ def test_destroy_walks_the_reverse_order(world):
     result = world.refarch("destroy", str(world.root), "-j", "1", "--non-interactive")
     assert result.returncode == 0, result.stderr
     order = [unit_of(c, world.root) for c in world.calls()]
-    assert order.index("dev/us-east-1/app") < order.index("dev/us-east-1/mysql") < order.index(
-        "dev/us-east-1/vpc")
+    assert (
+        order.index("dev/us-east-1/app")
+        < order.index("dev/us-east-1/mysql")
+        < order.index("dev/us-east-1/vpc")
+    )
     assert order[-1].startswith("security/")
     assert all(c["argv"][1] == "destroy" for c in world.calls())
 
@@ -153,8 +176,7 @@ def test_plan_all_speaks_the_modern_dialect_when_terragrunt_is_new(world):
     result = world.refarch("plan-all", str(world.root), "--include", "stage/*")
     assert result.returncode == 0, result.stderr
     calls = world.calls()
-    assert {unit_of(c, world.root) for c in calls} >= {"stage/us-east-1/app",
-                                                     "stage/us-east-1/mysql"}
+    assert {unit_of(c, world.root) for c in calls} >= {"stage/us-east-1/app", "stage/us-east-1/mysql"}
     for call in calls:
         argv = call["argv"]
         assert argv[1:3] == ["run", "--non-interactive"]

@@ -35,9 +35,14 @@ APP = "dev/us-east-1/app"
 
 class Credentials:
     def for_unit(self, unit):
-        return UnitAccess({"AWS_ACCESS_KEY_ID": f"key-{unit.account_id}",
-                           "AWS_SECRET_ACCESS_KEY": "fake", "AWS_REGION": "us-east-1"},
-                          {"Account": unit.account_id or ""})
+        return UnitAccess(
+            {
+                "AWS_ACCESS_KEY_ID": f"key-{unit.account_id}",
+                "AWS_SECRET_ACCESS_KEY": "fake",
+                "AWS_REGION": "us-east-1",
+            },
+            {"Account": unit.account_id or ""},
+        )
 
 
 @pytest.fixture
@@ -55,8 +60,12 @@ def stand_in(tmp_path):
     script_file.write_text("{}")
 
     class StandIn:
-        env = {"PATH": os.environ["PATH"], "STANDIN_TG_RECORD": str(record),
-               "STANDIN_TG_SCRIPT": str(script_file), "STANDIN_TG_VERSION": "0.67.16"}
+        env = {
+            "PATH": os.environ["PATH"],
+            "STANDIN_TG_RECORD": str(record),
+            "STANDIN_TG_SCRIPT": str(script_file),
+            "STANDIN_TG_VERSION": "0.67.16",
+        }
 
         def script(self, units):
             script_file.write_text(json.dumps({"units": units}))
@@ -71,17 +80,29 @@ def stand_in(tmp_path):
 
 def job(repo, unit, env, action="apply", **changes):
     lines = []
-    unit_job = UnitJob(unit=repo.units[unit], action=action, repo=repo,
-                       work_root=repo.root / ".refarch" / "work", env=env,
-                       dependency_outputs={}, log_path=repo.root / "unit.log",
-                       on_line=lambda s, line: lines.append(line), interrupt=Interrupt())
+    unit_job = UnitJob(
+        unit=repo.units[unit],
+        action=action,
+        repo=repo,
+        work_root=repo.root / ".refarch" / "work",
+        env=env,
+        dependency_outputs={},
+        log_path=repo.root / "unit.log",
+        on_line=lambda s, line: lines.append(line),
+        interrupt=Interrupt(),
+    )
     return replace(unit_job, **changes), lines
 
 
-@pytest.mark.parametrize(("text", "dialect"), [
-    ("terragrunt version v0.67.16", LEGACY), ("terragrunt version v0.72.9\n", LEGACY),
-    ("terragrunt version v0.73.0", MODERN), ("terragrunt version v1.0.2", MODERN),
-])
+@pytest.mark.parametrize(
+    ("text", "dialect"),
+    [
+        ("terragrunt version v0.67.16", LEGACY),
+        ("terragrunt version v0.72.9\n", LEGACY),
+        ("terragrunt version v0.73.0", MODERN),
+        ("terragrunt version v1.0.2", MODERN),
+    ],
+)
 def test_dialect_follows_the_version(text, dialect):
     assert dialect_of(text).name == dialect
 
@@ -116,8 +137,15 @@ def test_modern_dialect_flags_and_env(live, stand_in):
     repo = load_repo(live, cache=False)
     env = {**stand_in.env, "STANDIN_TG_VERSION": "1.0.2"}
     engine = TerragruntEngine(binary=str(STAND_IN))
-    unit_job, _ = job(repo, VPC, env, action="destroy", source_override=live / "modules",
-                      refresh_modules=True, lock_timeout="5m")
+    unit_job, _ = job(
+        repo,
+        VPC,
+        env,
+        action="destroy",
+        source_override=live / "modules",
+        refresh_modules=True,
+        lock_timeout="5m",
+    )
     result = engine.execute(unit_job)
     assert result.process.ok, result.process.output_tail
     call = stand_in.calls()[-1]
@@ -125,8 +153,13 @@ def test_modern_dialect_flags_and_env(live, stand_in):
     assert argv[1:3] == ["run", "--non-interactive"]
     assert argv[argv.index("--source") + 1] == str(live / "modules")
     assert argv[argv.index("--iam-assume-role") + 1].endswith(":role/OrganizationAccountAccessRole")
-    assert argv[argv.index("--") + 1:] == ["destroy", "-auto-approve", "-input=false",
-                                          "-no-color", "-lock-timeout=5m"]
+    assert argv[argv.index("--") + 1 :] == [
+        "destroy",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-lock-timeout=5m",
+    ]
     assert call["env"]["TG_NON_INTERACTIVE"] == "true"
     assert call["env"]["TG_SOURCE_UPDATE"] == "true"
     assert "TG_DOWNLOAD_DIR" in call["env"]
@@ -146,8 +179,9 @@ def test_iam_role_pass_through_can_be_turned_off(live, stand_in):
     from refarch.settings import settings_from_dict
 
     repo = load_repo(live, cache=False)
-    settings = settings_from_dict({"engine": {"terragrunt_binary": str(STAND_IN),
-                                              "terragrunt_pass_iam_role": False}})
+    settings = settings_from_dict(
+        {"engine": {"terragrunt_binary": str(STAND_IN), "terragrunt_pass_iam_role": False}}
+    )
     engine = make_engine("terragrunt", settings)
     assert engine.execute(job(repo, VPC, stand_in.env)[0]).process.ok
     assert "--terragrunt-iam-role" not in stand_in.calls()[-1]["argv"]
@@ -175,14 +209,22 @@ def run_units(live, stand_in, include, **kwargs):
     repo = load_repo(live, cache=False)
     selected = plan(repo, "apply", include=include, ignore_dependencies=True)
     sleeps = []
-    report = run(selected, "apply", engine=TerragruntEngine(binary=str(STAND_IN)),
-                 credentials=Credentials(), base_env=stand_in.env, sleep=sleeps.append, **kwargs)
+    report = run(
+        selected,
+        "apply",
+        engine=TerragruntEngine(binary=str(STAND_IN)),
+        credentials=Credentials(),
+        base_env=stand_in.env,
+        sleep=sleeps.append,
+        **kwargs,
+    )
     return report, sleeps
 
 
 def test_transient_errors_are_retried_with_backoff_then_succeed(live, stand_in):
-    stand_in.script({VPC: {"fail_times": 2, "stderr": "Error installing provider \"aws\": "
-                           "net/http: TLS handshake timeout"}})
+    stand_in.script(
+        {VPC: {"fail_times": 2, "stderr": 'Error installing provider "aws": net/http: TLS handshake timeout'}}
+    )
     report, sleeps = run_units(live, stand_in, [VPC])
     unit = report.units[VPC]
     assert unit.status == SUCCEEDED and unit.attempts == 3
@@ -193,8 +235,14 @@ def test_transient_errors_are_retried_with_backoff_then_succeed(live, stand_in):
 
 
 def test_missing_modules_are_retried_once_with_source_update(live, stand_in):
-    stand_in.script({VPC: {"fail_times": 1, "stderr": "Error loading modules: module vpc: not "
-                           "found, may need to run 'terraform init'"}})
+    stand_in.script(
+        {
+            VPC: {
+                "fail_times": 1,
+                "stderr": "Error loading modules: module vpc: not found, may need to run 'terraform init'",
+            }
+        }
+    )
     report, _ = run_units(live, stand_in, [VPC])
     assert report.units[VPC].status == SUCCEEDED
     first, second = [c for c in stand_in.calls() if c["command"] == "apply"]
@@ -227,7 +275,8 @@ def test_each_line_reaches_the_unit_log_whole(live, stand_in):
     report, _ = run_units(live, stand_in, [VPC])
     lines = Path(report.units[VPC].log_path).read_text().splitlines()
     assert [line for line in lines if line.startswith("line ")] == [
-        f"line {i} " + "x" * 200 for i in range(50)]
+        f"line {i} " + "x" * 200 for i in range(50)
+    ]
 
 
 def test_interrupt_forwards_sigint_and_waits_for_cleanup(live, stand_in):

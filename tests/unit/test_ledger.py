@@ -143,24 +143,36 @@ def test_wrong_account_is_refused_before_the_engine_runs(tmp_path):
 
 
 def test_dependency_outputs_are_handed_over_and_read_once(tmp_path):
-    spec = {"vpc": ("dev", 1, []), "db": ("dev", 1, ["vpc"]), "app": ("dev", 1, ["vpc", "db"]),
-            "ext": ("dev", 1, [])}
+    spec = {
+        "vpc": ("dev", 1, []),
+        "db": ("dev", 1, ["vpc"]),
+        "app": ("dev", 1, ["vpc", "db"]),
+        "ext": ("dev", 1, []),
+    }
     plan = make_plan(spec, root=tmp_path)
     units = dict(plan.repo.units)
     units["db"] = replace(units["db"], dependency_blocks=(Dependency("vpc", "vpc"),))
-    units["app"] = replace(units["app"], dependency_blocks=(
-        Dependency("vpc", "vpc"), Dependency("db", "db"), Dependency("ext", "ext")))
+    units["app"] = replace(
+        units["app"],
+        dependency_blocks=(Dependency("vpc", "vpc"), Dependency("db", "db"), Dependency("ext", "ext")),
+    )
     # `ext` is not part of the run: its outputs must be read (once), not applied
     del units["ext"]
     units["ext"] = plan.repo.units["ext"]
-    plan = replace(plan, repo=replace(plan.repo, units=units),
-                   units={k: v for k, v in plan.units.items() if k != "ext"},
-                   tiers=(("vpc", "db", "app"),))
+    plan = replace(
+        plan,
+        repo=replace(plan.repo, units=units),
+        units={k: v for k, v in plan.units.items() if k != "ext"},
+        tiers=(("vpc", "db", "app"),),
+    )
     engine = FakeEngine(outputs={"vpc": {"vpc_id": "vpc-1"}})
     report = go(plan, engine)
     app = next(j for j in engine.jobs if j.unit.path == "app")
-    assert app.dependency_outputs == {"vpc": {"vpc_id": "vpc-1"}, "db": {"read": "db"},
-                                      "ext": {"read": "ext"}}
+    assert app.dependency_outputs == {
+        "vpc": {"vpc_id": "vpc-1"},
+        "db": {"read": "db"},
+        "ext": {"read": "ext"},
+    }
     assert sorted(engine.reads) == ["db", "ext"]  # vpc's came from its apply
     assert sorted(report.output_reads) == ["db", "ext"]
 
@@ -209,6 +221,5 @@ def test_report_json_lists_every_unit(tmp_path):
     document = json.loads(write_report(report, tmp_path / "r.json").read_text())
     assert document["exit_code"] == 1 and document["status"] == "failed"
     statuses = {u["path"]: u["status"] for u in document["units"]}
-    assert statuses == {"security/iam": FAILED, "dev/vpc": NOT_RUN, "dev/db": NOT_RUN,
-                        "dev/app": NOT_RUN}
+    assert statuses == {"security/iam": FAILED, "dev/vpc": NOT_RUN, "dev/db": NOT_RUN, "dev/app": NOT_RUN}
     assert document["counts"] == {FAILED: 1, NOT_RUN: 3}

@@ -9,12 +9,14 @@ def test_registered_values_are_masked_everywhere_in_a_line():
 
 def test_secret_named_inputs_register_their_values_at_any_depth():
     masker = Masker()
-    masker.register_inputs({
-        "db_password": "pw-123456",
-        "name": "app",
-        "nested": {"api_token": "tok-abcdef", "list": [{"private_key": "-----BEGIN KEY-----"}]},
-        "Client_Secret": ["first-secret", "second-secret"],
-    })
+    masker.register_inputs(
+        {
+            "db_password": "pw-123456",
+            "name": "app",
+            "nested": {"api_token": "tok-abcdef", "list": [{"private_key": "-----BEGIN KEY-----"}]},
+            "Client_Secret": ["first-secret", "second-secret"],
+        }
+    )
     text = "pw-123456 tok-abcdef -----BEGIN KEY----- first-secret second-secret app"
     assert masker.mask(text) == " ".join([MASK] * 5) + " app"
 
@@ -41,5 +43,4 @@ def test_longest_secret_wins_when_one_contains_another():
 def test_mask_data_masks_nested_values_and_secret_keys():
     masker = Masker(["registered-1"])
     data = {"message": "failed: registered-1", "password": "x", "items": ["registered-1", 3]}
-    assert masker.mask_data(data) == {"message": f"failed: {MASK}", "password": MASK,
-                                      "items": [MASK, 3]}
+    assert masker.mask_data(data) == {"message": f"failed: {MASK}", "password": MASK, "items": [MASK, 3]}

@@ -32,7 +32,7 @@ def test_catalogue_starts_from_terragrunts_thirty_defaults():
     [
         "Error: Failed to load state: read tcp 10.0.0.1:443: i/o timeout",
         "NoSuchBucket: The specified bucket does not exist\n\tstatus code: 404",
-        "Error installing provider \"aws\": net/http: TLS handshake timeout.",
+        'Error installing provider "aws": net/http: TLS handshake timeout.',
         "Error creating SSM parameter: TooManyUpdates: too many updates",
         "Error: Failed to query available provider packages\n\ncontext deadline exceeded",
     ],
@@ -70,27 +70,42 @@ def test_exponential_backoff_is_capped_and_jittered():
 
 
 def test_deploy_guide_rules_and_their_remedies():
-    modules = decide(DEFAULT_RULES, failed(
-        "Error loading modules: module vpc: not found, may need to run 'terraform init'"), 1)
+    modules = decide(
+        DEFAULT_RULES,
+        failed("Error loading modules: module vpc: not found, may need to run 'terraform init'"),
+        1,
+    )
     assert modules.retry and modules.remedy == "refresh_modules"
-    assert not decide(DEFAULT_RULES, failed("Error loading modules: module vpc: not found, "
-                                            "may need to run 'terraform init'"), 2).retry
+    assert not decide(
+        DEFAULT_RULES,
+        failed("Error loading modules: module vpc: not found, may need to run 'terraform init'"),
+        2,
+    ).retry
     lock = decide(DEFAULT_RULES, failed("Error: Error acquiring the state lock\nLock Info:"), 1)
     assert lock.retry and lock.remedy == "wait_for_lock"
-    alarm = decide(DEFAULT_RULES, failed(
-        "Error: A separate request to update this alarm is in progress."), 3, rand=mid)
+    alarm = decide(
+        DEFAULT_RULES, failed("Error: A separate request to update this alarm is in progress."), 3, rand=mid
+    )
     assert alarm.retry and alarm.rule is not None and alarm.rule.name == "alarm-update-in-progress"
-    for text in ("InvalidClientTokenId: The security token included in the request is invalid",
-                 "Error: InvalidParameterValue: Invalid IAM Instance Profile name",
-                 "KMSInvalidStateException: arn:aws:kms:... is pending creation"):
+    for text in (
+        "InvalidClientTokenId: The security token included in the request is invalid",
+        "Error: InvalidParameterValue: Invalid IAM Instance Profile name",
+        "KMSInvalidStateException: arn:aws:kms:... is pending creation",
+    ):
         assert decide(DEFAULT_RULES, failed(text), 1).retry, text
 
 
 def test_user_rules_come_first_and_are_validated(tmp_path):
-    settings = settings_from_dict({"retry": {"rules": [
-        {"name": "registry-503", "pattern": "registry.*503", "attempts": 5, "backoff": "fixed"},
-        {"name": "tls-once", "pattern": "TLS handshake timeout", "attempts": 1},
-    ]}})
+    settings = settings_from_dict(
+        {
+            "retry": {
+                "rules": [
+                    {"name": "registry-503", "pattern": "registry.*503", "attempts": 5, "backoff": "fixed"},
+                    {"name": "tls-once", "pattern": "TLS handshake timeout", "attempts": 1},
+                ]
+            }
+        }
+    )
     rules = rules_from_settings(settings)
     assert rules[0].name == "registry-503" and rules[0].origin == "user"
     assert decide(rules, failed("registry.example.com answered 503"), 4).retry
@@ -98,9 +113,13 @@ def test_user_rules_come_first_and_are_validated(tmp_path):
     assert not decide(rules, failed("TLS handshake timeout"), 1).retry
     no_defaults = rules_from_settings(settings_from_dict({"retry": {"defaults": False}}))
     assert no_defaults == ()
-    for bad in ({"rules": [{"name": "x"}]}, {"rules": [{"pattern": "("}]},
-                {"rules": [{"pattern": "x", "remedy": "force_unlock"}]}, {"bogus": 1},
-                {"rules": [{"pattern": "x", "attempts": 0}]}):
+    for bad in (
+        {"rules": [{"name": "x"}]},
+        {"rules": [{"pattern": "("}]},
+        {"rules": [{"pattern": "x", "remedy": "force_unlock"}]},
+        {"bogus": 1},
+        {"rules": [{"pattern": "x", "attempts": 0}]},
+    ):
         with pytest.raises(ConfigError):
             rules_from_settings(settings_from_dict({"retry": bad}, path=tmp_path / "refarch.toml"))
 

@@ -12,8 +12,15 @@ from refarch.settings import Settings
 def make_plan(spec, *, action="apply", root=Path("/nonexistent"), digests=None):
     """A Plan from {path: (account, tier, [deps])}, as the lead's plan() would build it."""
     units = {
-        path: Unit(path=path, account=account, account_id=None, region="us-east-1", tier=tier,
-                   dependencies=tuple(deps), digest=(digests or {}).get(path, f"d-{path}"))
+        path: Unit(
+            path=path,
+            account=account,
+            account_id=None,
+            region="us-east-1",
+            tier=tier,
+            dependencies=tuple(deps),
+            digest=(digests or {}).get(path, f"d-{path}"),
+        )
         for path, (account, tier, deps) in spec.items()
     }
     repo = Repo(root=root, units=units, accounts=(), settings=Settings())
@@ -40,13 +47,15 @@ def recording_task(results=None, delay=0.0):
 
 
 def test_every_unit_runs_after_what_it_waits_for():
-    plan = make_plan({
-        "sec/iam": ("security", 1, []),
-        "dev/vpc": ("dev", 3, []),
-        "dev/db": ("dev", 3, ["dev/vpc"]),
-        "dev/app": ("dev", 3, ["dev/db", "dev/vpc"]),
-        "ops/vpc": ("shared", 2, []),
-    })
+    plan = make_plan(
+        {
+            "sec/iam": ("security", 1, []),
+            "dev/vpc": ("dev", 3, []),
+            "dev/db": ("dev", 3, ["dev/vpc"]),
+            "dev/app": ("dev", 3, ["dev/db", "dev/vpc"]),
+            "ops/vpc": ("shared", 2, []),
+        }
+    )
     task, started = recording_task()
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=3)
     assert all(o.status == SUCCEEDED for o in outcomes.values())
@@ -89,10 +98,15 @@ def test_never_more_than_parallelism_units_at_once():
 
 
 def test_failure_stops_dependents_and_names_what_they_wait_for():
-    plan = make_plan({
-        "vpc": ("dev", 1, []), "db": ("dev", 1, ["vpc"]), "app": ("dev", 1, ["db"]),
-        "other": ("dev", 1, []), "other2": ("dev", 1, ["other"]),
-    })
+    plan = make_plan(
+        {
+            "vpc": ("dev", 1, []),
+            "db": ("dev", 1, ["vpc"]),
+            "app": ("dev", 1, ["db"]),
+            "other": ("dev", 1, []),
+            "other2": ("dev", 1, ["other"]),
+        }
+    )
     task, started = recording_task({"vpc": FAILED})
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=2)
     assert outcomes["vpc"].status == FAILED
@@ -126,24 +140,25 @@ def test_interrupt_lets_running_units_finish_and_starts_nothing_new():
         interrupt.request()
         return Outcome(INTERRUPTED)
 
-    outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=1,
-                        interrupt=interrupt)
+    outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=1, interrupt=interrupt)
     assert [o.status for o in outcomes.values()].count(INTERRUPTED) == 1
     assert all(o.status in (INTERRUPTED, NOT_RUN) for o in outcomes.values())
 
 
 def test_critical_path_starts_first():
     # With one slot, the unit with the long chain behind it goes before the lone leaf.
-    plan = make_plan({"leaf": ("x", 1, []), "c1": ("x", 1, []), "c2": ("x", 1, ["c1"]),
-                      "c3": ("x", 1, ["c2"])})
+    plan = make_plan(
+        {"leaf": ("x", 1, []), "c1": ("x", 1, []), "c2": ("x", 1, ["c1"]), "c3": ("x", 1, ["c2"])}
+    )
     task, started = recording_task()
     schedule(list(plan.units), plan_waits(plan), task, parallelism=1)
     assert started[0] == "c1"
 
 
 def test_destroy_walks_the_reverse_dag():
-    plan = make_plan({"vpc": ("dev", 1, []), "db": ("dev", 1, ["vpc"]), "app": ("dev", 1, ["db"])},
-                     action="destroy")
+    plan = make_plan(
+        {"vpc": ("dev", 1, []), "db": ("dev", 1, ["vpc"]), "app": ("dev", 1, ["db"])}, action="destroy"
+    )
     task, started = recording_task()
     schedule(list(plan.units), plan_waits(plan), task)
     assert started == ["app", "db", "vpc"]
@@ -153,6 +168,11 @@ def test_hooks_see_every_start_and_finish():
     plan = make_plan({"a": ("x", 1, []), "b": ("x", 1, ["a"])})
     task, _ = recording_task({"a": FAILED})
     starts, finishes = [], []
-    schedule(list(plan.units), plan_waits(plan), task, on_start=starts.append,
-             on_finish=lambda u, o: finishes.append((u, o.status)))
+    schedule(
+        list(plan.units),
+        plan_waits(plan),
+        task,
+        on_start=starts.append,
+        on_finish=lambda u, o: finishes.append((u, o.status)),
+    )
     assert starts == ["a"] and finishes == [("a", FAILED), ("b", NOT_RUN)]

@@ -191,8 +191,8 @@ def test_read_terragrunt_config_default_and_parse_once(tmp_path):
             inputs = { x = local.c.locals.x, y = local.d.locals.y }
         ''' for i in range(3)},
     })
-    from refarch.config.evaluate import Loader
     from refarch.config import discover
+    from refarch.config.evaluate import Loader
 
     r = load_repo(tmp_path, cache=False)
     assert r.unit("u1").inputs == {"x": "shared", "y": "default"}
@@ -232,7 +232,7 @@ def test_errors_name_file_line_and_what(tmp_path, files, error, where):
 
 
 def test_dependency_on_a_later_tier_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="security/iam .*depends on dev/vpc.*later tier"):
+    with pytest.raises(ConfigError, match=r"security/iam .*depends on dev/vpc.*later tier"):
         repo(tmp_path, {
             "security/account.hcl": 'locals {\n  account_name = "security"\n}\n',
             "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
@@ -264,7 +264,8 @@ def test_tiers_from_refarch_toml(tmp_path):
 def test_cache_reuses_units_and_notices_changes(tmp_path):
     write_tree(tmp_path, {
         "common.hcl": 'locals {\n  v = "one"\n}\n',
-        "u/terragrunt.hcl": 'locals {\n  c = read_terragrunt_config(find_in_parent_folders("common.hcl"))\n}\n'
+        "u/terragrunt.hcl": 'locals {\n  c = read_terragrunt_config('
+                            'find_in_parent_folders("common.hcl"))\n}\n'
                             'inputs = {\n  v = local.c.locals.v\n  e = get_env("REFARCH_T", "d")\n}\n',
     })
     first = load_repo(tmp_path, env={})

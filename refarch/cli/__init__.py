@@ -14,6 +14,7 @@ from refarch.errors import RefarchError
 # One module per verb, each defining `command` (a click command or group), or `commands`
 # (a list) when one module serves several verbs.
 VERB_MODULES = [
+    "refarch.cli.amis_cmd",
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",

@@ -126,3 +126,78 @@ def test_a_failing_build_reports_packers_error(moto_server: MotoServer, tmp_path
         build_amis(_repo(tmp_path, settings), settings, templates=["openvpn"],
                    regions=["us-east-1"])
     assert not (tmp_path / ".refarch" / "amis.json").exists()
+
+
+UNIT_READING_AMIS = """\
+include "root" {
+  path = find_in_parent_folders("root.hcl")
+}
+
+locals {
+  # Written by `refarch amis build`; absent until the first build, hence the fallbacks.
+  amis   = read_terragrunt_config(find_in_parent_folders("amis.auto.hcl", "amis.auto.hcl"),
+                                  { locals = { ami_ids = {} } })
+  region = read_terragrunt_config(find_in_parent_folders("region.hcl")).locals.aws_region
+}
+
+inputs = {
+  ami_id = try(local.amis.locals.ami_ids["bastion"][local.region], null)
+}
+"""
+
+
+def test_cli_builds_and_units_receive_the_ids(
+    moto_server: MotoServer, live_repo: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+    from refarch.repo import load_repo
+
+    root = tmp_path / "live"
+    shutil.copytree(live_repo, root, ignore=shutil.ignore_patterns(".refarch"))
+    unit = root / "dev" / "us-east-1" / "bastion"
+    unit.mkdir()
+    (unit / "terragrunt.hcl").write_text(UNIT_READING_AMIS)
+    (root / "refarch.toml").write_text(f'[amis]\npacker_dir = "{PACKER_DIR}"\n')
+    before = load_repo(root).unit("dev/us-east-1/bastion")
+    assert before.inputs["ami_id"] is None  # nothing built yet: the unit still loads
+
+    result = CliRunner().invoke(cli, [
+        "amis", "build", "bastion", "--repo", str(root), "--endpoint-url",
+        moto_server.endpoint_url, "--regions", "us-east-1", "--share-with", "dev,prod",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "Creating AMI" in result.output  # Packer's output is streamed
+    ids = json.loads((root / ".refarch" / "amis.json").read_text())["amis"]
+    ami_id = ids["bastion"]["us-east-1"]["ami_id"]
+    assert ami_id in result.output
+    assert ids["bastion"]["us-east-1"]["shared_with"] == [ACCOUNTS["dev"], ACCOUNTS["prod"]]
+
+    after = load_repo(root).unit("dev/us-east-1/bastion")
+    assert after.inputs["ami_id"] == ami_id
+
+
+def test_packers_transient_error_is_retried(moto_server: MotoServer, tmp_path: Path) -> None:
+    """The first attempt talks to a closed port: real Packer's RequestError matches the
+    packer-request-failed rule, and the second attempt (the real endpoint) succeeds."""
+    calls: list[int] = []
+
+    def flaky(argv: Any, **kwargs: Any) -> Any:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            var_file = Path(next(a for a in argv if a.startswith("-var-file="))[10:])
+            values = json.loads(var_file.read_text())
+            var_file.write_text(json.dumps({**values, "endpoint": "http://127.0.0.1:9"}))
+        return run_process(argv, **kwargs)
+
+    settings = _settings(tmp_path, moto_server)
+    slept: list[float] = []
+    events: list[AmiEvent] = []
+    record = build_amis(_repo(tmp_path, settings), settings, templates=["bastion"],
+                        regions=["us-east-1"], share_with=[], runner=flaky,
+                        sleep=slept.append, on_event=events.append)
+    assert record.builds[0].attempts == 2 and len(slept) == 1
+    assert any(e.kind == "retry" and "packer-request-failed" in e.message for e in events)
+    log = (tmp_path / record.builds[0].log_path).read_text()
+    assert "connection refused" in log and "# refarch: attempt 2" in log

@@ -321,3 +321,19 @@ def test_unknown_template_and_account(aws: None, tmp_path: Path) -> None:
         _run(tmp_path, FakePacker(), templates=["nope"])
     with pytest.raises(ConfigError, match="no account named 'qa'"):
         _run(tmp_path, FakePacker(), share_with=["qa"])
+
+
+def test_cli_refuses_encrypted_sharing_without_a_key(live_repo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    root = tmp_path / "live"
+    shutil.copytree(live_repo, root, ignore=shutil.ignore_patterns(".refarch"))
+    (root / "refarch.toml").write_text("[amis]\nencrypt_boot = true\n")
+    result = CliRunner().invoke(cli, ["amis", "build", "--repo", str(root)])
+    assert result.exit_code == 2
+    assert "cannot be launched by other accounts" in result.output
+    assert not (root / ".refarch" / "amis.json").exists()

@@ -1,0 +1,84 @@
+"""`refarch amis build [TEMPLATE...]`: build the AMIs with Packer, share them, record their ids."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from refarch.provision.amis import DEFAULT_ACCOUNT, AmiEvent, AmiRecord, build_amis
+from refarch.repo import load_repo
+from refarch.run.process import Interrupt
+from refarch.settings import load_settings
+
+STYLE = {"start": "cyan", "retry": "yellow", "built": "green", "shared": "green",
+         "failed": "red", "output": "dim"}
+
+
+def _names(value: str | None) -> list[str] | None:
+    """`a,b` -> ["a", "b"]; "" -> [] (explicitly none); None -> None (use the defaults)."""
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@click.group("amis")
+def command() -> None:
+    """Build the architecture's AMIs (ECS/EKS node, OpenVPN, bastion) with Packer."""
+
+
+@command.command("build")
+@click.argument("templates", nargs=-1)
+@click.option("--repo", "directory", default=".", show_default=True,
+              type=click.Path(exists=True, file_okay=False), help="The infrastructure-live repo.")
+@click.option("--account", default=DEFAULT_ACCOUNT, show_default=True,
+              help="Account (name or id) that builds and owns the AMIs.")
+@click.option("--regions", help="Comma-separated regions (default: where the sharing accounts "
+              "run, or [amis] regions).")
+@click.option("--share-with", help="Comma-separated accounts given launch permission "
+              "(default: dev,stage,prod); '' shares with none.")
+@click.option("--parallelism", "-j", type=click.IntRange(1, 32),
+              help="Packer builds at once (default: 2).")
+@click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack); Packer gets it as "
+              "custom_endpoint_ec2 and builds with communicator none.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not stream Packer's output.")
+def build(templates: tuple[str, ...], directory: str, account: str, regions: str | None,
+          share_with: str | None, parallelism: int | None, endpoint_url: str | None,
+          quiet: bool) -> None:
+    """Build TEMPLATE... (default: every template in packer/) in each region, share the AMIs
+    with the app accounts, and record the ids in .refarch/amis.json and amis.auto.hcl."""
+    root = Path(directory).resolve()
+    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url)
+    console = Console(highlight=False)
+
+    def show(event: AmiEvent) -> None:
+        if quiet and event.kind == "output":
+            return
+        style = STYLE[event.kind]
+        console.print(f"[{style}]{event.template}/{event.region}[/] {escape(event.message)}")
+
+    interrupt = Interrupt()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupt.request())
+    try:
+        record = build_amis(load_repo(root, settings=settings), settings,
+                            templates=templates or None, account=account,
+                            regions=_names(regions), share_with=_names(share_with),
+                            parallelism=parallelism, on_event=show, interrupt=interrupt)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    render(console, record, root)
+
+
+def render(console: Console, record: AmiRecord, root: Path) -> None:
+    """The summary: one row per AMI built."""
+    table = Table("template", "region", "AMI", "shared with", "attempts")
+    for b in sorted(record.builds, key=lambda b: (b.template, b.region)):
+        table.add_row(b.template, b.region, b.ami_id, ", ".join(b.shared_with) or "-",
+                      str(b.attempts))
+    console.print(table)
+    console.print(f"recorded in {record.path.relative_to(root)}; units read "
+                  f"{record.hcl_path.relative_to(root)}")

@@ -81,12 +81,15 @@ def unit_text(account: str, unit: str, module: str, upstream: str | None) -> str
     else:
         lines.append(
             f'dependency "up" {{\n  config_path = "{upstream}"\n'
-            '  mock_outputs = { greeting = "mock", details = { size = 0 } }\n}')
+            '  mock_outputs = { greeting = "mock", details = { size = 0 } }\n}'
+        )
         if module == "echo":
             lines.append(f'inputs = {{\n  name = "{unit}<-${{dependency.up.outputs.greeting}}"\n}}')
         else:
-            lines.append("inputs = {\n  upstream_greeting = dependency.up.outputs.greeting\n"
-                         "  upstream_details = dependency.up.outputs.details\n}")
+            lines.append(
+                "inputs = {\n  upstream_greeting = dependency.up.outputs.greeting\n"
+                "  upstream_details = dependency.up.outputs.details\n}"
+            )
     return "\n\n".join(lines) + "\n"
 
 
@@ -99,7 +102,8 @@ def write_repo(base: Path) -> Path:
         folder = live / account
         folder.mkdir()
         (folder / "account.hcl").write_text(
-            f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{account_id}"\n}}\n')
+            f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{account_id}"\n}}\n'
+        )
         for unit, module, upstream in LAYOUT:
             unit_dir = folder / unit
             unit_dir.mkdir(parents=True)
@@ -113,11 +117,14 @@ def write_repo(base: Path) -> Path:
 def make_backends(sessions: AwsSessions) -> None:
     for account, account_id in ACCOUNTS.items():
         sessions.client("s3", account_id, "us-east-1", account_name=account).create_bucket(
-            Bucket=f"bench-{account}-state")
+            Bucket=f"bench-{account}-state"
+        )
         sessions.client("dynamodb", account_id, "us-east-1", account_name=account).create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        )
 
 
 def main() -> int:
@@ -134,14 +141,20 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="refarch-bench-") as tmp:
             settings = Settings(endpoint_url=endpoint, region="us-east-1")
             base_env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, **FAKE,
-                "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": tmp,
+                **FAKE,
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                 "AWS_ENDPOINT_URL": endpoint,
             }
-            session = boto3.Session(aws_access_key_id=FAKE["AWS_ACCESS_KEY_ID"],
-                                    aws_secret_access_key=FAKE["AWS_SECRET_ACCESS_KEY"],
-                                    region_name="us-east-1")
+            session = boto3.Session(
+                aws_access_key_id=FAKE["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE["AWS_SECRET_ACCESS_KEY"],
+                region_name="us-east-1",
+            )
             sessions = AwsSessions(settings, base_session=session)
             make_backends(sessions)
             live = write_repo(Path(tmp))
@@ -150,29 +163,50 @@ def main() -> int:
             loaded = time.perf_counter()
             engine = TerraformEngine(settings)
             events: list[Any] = []
-            report = run(plan(repo, "apply"), "apply", settings, engine=engine,
-                         sessions=sessions, base_env=base_env, parallelism=args.parallelism,
-                         on_event=events.append)
+            report = run(
+                plan(repo, "apply"),
+                "apply",
+                settings,
+                engine=engine,
+                sessions=sessions,
+                base_env=base_env,
+                parallelism=args.parallelism,
+                on_event=events.append,
+            )
             finished = time.perf_counter()
-            return show(report, engine, len(repo.units), loaded - started, finished - loaded,
-                        args.parallelism, events)
+            return show(
+                report, engine, len(repo.units), loaded - started, finished - loaded, args.parallelism, events
+            )
     finally:
         server.stop()
 
 
-def show(report: Any, engine: TerraformEngine, units: int, load_s: float, apply_s: float,
-         parallelism: int, events: list[Any]) -> int:
+def show(
+    report: Any,
+    engine: TerraformEngine,
+    units: int,
+    load_s: float,
+    apply_s: float,
+    parallelism: int,
+    events: list[Any],
+) -> int:
     reads = engine.stats.output_reads
     once = all(count == 1 for count in reads.values()) and len(reads) == units
-    print(f"terraform engine apply-all: {units} units, {len(ACCOUNTS)} accounts, "
-          f"parallelism {parallelism}, Terraform at {engine.binary}")
+    print(
+        f"terraform engine apply-all: {units} units, {len(ACCOUNTS)} accounts, "
+        f"parallelism {parallelism}, Terraform at {engine.binary}"
+    )
     print(f"  load + evaluate repo     {load_s:8.2f} s")
     print(f"  apply-all wall time      {apply_s:8.2f} s  ({apply_s / units:.2f} s per unit)")
-    print(f"  terraform invocations    {engine.stats.invocations:8d}  "
-          f"({engine.stats.invocations / units:.1f} per unit: init, apply, output -json)")
-    print(f"  output reads             {sum(reads.values()):8d}  "
-          f"(each unit exactly once: {'yes' if once else 'NO'}; "
-          f"extra reads for dependents: {len(report.output_reads)})")
+    print(
+        f"  terraform invocations    {engine.stats.invocations:8d}  "
+        f"({engine.stats.invocations / units:.1f} per unit: init, apply, output -json)"
+    )
+    print(
+        f"  output reads             {sum(reads.values()):8d}  "
+        f"(each unit exactly once: {'yes' if once else 'NO'}; "
+        f"extra reads for dependents: {len(report.output_reads)})"
+    )
     print(f"  result                   {dict(report.counts)}")
     if not report.ok:
         for event in events:

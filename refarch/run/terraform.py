@@ -50,8 +50,9 @@ def default_terraform_binary() -> str:
 
 def evaluate_with_outputs(job: UnitJob) -> Unit:
     """`refarch.config.evaluate_unit` with the job's dependency outputs, env and command."""
-    return evaluate_unit(job.repo, job.unit.path, outputs=job.dependency_outputs, env=job.env,
-                         terraform_command=job.action)
+    return evaluate_unit(
+        job.repo, job.unit.path, outputs=job.dependency_outputs, env=job.env, terraform_command=job.action
+    )
 
 
 @dataclass
@@ -138,8 +139,7 @@ class TerraformEngine:
             raise ProcessFailed(init.argv, init.cwd, init.returncode, init.stderr_tail[-2000:])
         result, outputs = self._output(job, workdir, env)
         if outputs is None:
-            raise ProcessFailed(result.argv, result.cwd, result.returncode,
-                                result.stderr_tail[-2000:])
+            raise ProcessFailed(result.argv, result.cwd, result.returncode, result.stderr_tail[-2000:])
         return outputs
 
     # -- steps ------------------------------------------------------------------------------
@@ -206,8 +206,9 @@ class TerraformEngine:
         """The S3 backend's argument dialect of the configured binary (asked once)."""
         with self._dialect_lock:
             if self._dialect is None:
-                probe = run_process([self.binary, "version", "-json"], cwd=Path.cwd(),
-                                    env={**env, "CHECKPOINT_DISABLE": "1"})
+                probe = run_process(
+                    [self.binary, "version", "-json"], cwd=Path.cwd(), env={**env, "CHECKPOINT_DISABLE": "1"}
+                )
                 version = ""
                 if probe.ok:
                     try:
@@ -226,8 +227,7 @@ class TerraformEngine:
         if job.interrupt.requested.is_set():
             return _not_started(argv, workdir.run_dir)
         self.stats.started(job.unit.path)
-        return run_process(argv, cwd=workdir.run_dir, env=env, on_line=job.on_line,
-                           interrupt=job.interrupt)
+        return run_process(argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt)
 
     def _output(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]
@@ -246,8 +246,7 @@ class TerraformEngine:
                 job.on_line(stream, line)
 
         self.stats.started(job.unit.path, output_read=True)
-        result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep,
-                             interrupt=job.interrupt)
+        result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)
         if not result.ok:
             return _without_stdout(result), None
         try:
@@ -261,19 +260,37 @@ class TerraformEngine:
 
 def _not_started(argv: Sequence[str], cwd: Path) -> ProcessResult:
     """The result of a step skipped because the run is being interrupted."""
-    return ProcessResult(argv=tuple(argv), cwd=str(cwd), returncode=130, stdout_tail="",
-                         stderr_tail="not started: the run is being interrupted", duration=0.0,
-                         interrupted=True)
+    return ProcessResult(
+        argv=tuple(argv),
+        cwd=str(cwd),
+        returncode=130,
+        stdout_tail="",
+        stderr_tail="not started: the run is being interrupted",
+        duration=0.0,
+        interrupted=True,
+    )
 
 
 def _without_stdout(result: ProcessResult) -> ProcessResult:
     """A result without its stdout tail: the values of `output -json` stay out of reports."""
-    return ProcessResult(argv=result.argv, cwd=result.cwd, returncode=result.returncode,
-                         stdout_tail="", stderr_tail=result.stderr_tail,
-                         duration=result.duration, interrupted=result.interrupted)
+    return ProcessResult(
+        argv=result.argv,
+        cwd=result.cwd,
+        returncode=result.returncode,
+        stdout_tail="",
+        stderr_tail=result.stderr_tail,
+        duration=result.duration,
+        interrupted=result.interrupted,
+    )
 
 
 def _replace_failed(result: ProcessResult, message: str) -> ProcessResult:
-    return ProcessResult(argv=result.argv, cwd=result.cwd, returncode=1, stdout_tail="",
-                         stderr_tail=message, duration=result.duration,
-                         interrupted=result.interrupted)
+    return ProcessResult(
+        argv=result.argv,
+        cwd=result.cwd,
+        returncode=1,
+        stdout_tail="",
+        stderr_tail=message,
+        duration=result.duration,
+        interrupted=result.interrupted,
+    )

@@ -83,13 +83,13 @@ def parse_source(source: str) -> ModuleSource:
     body, ref = _split_query(text)
     kind = "local"
     if body.startswith("git::"):
-        kind, body = "git", body[len("git::"):]
+        kind, body = "git", body[len("git::") :]
     elif body.startswith(("file://", "git@")) or body.endswith(".git") or ".git//" in body:
         kind = "git"
     elif body.startswith(("github.com/", "gitlab.com/", "bitbucket.org/")):
         kind = "git"
         host_path, _, _ = body.partition("//")
-        rest = body[len(host_path):]
+        rest = body[len(host_path) :]
         body = f"https://{host_path.removesuffix('.git')}.git{rest}"
     elif body.startswith(_SCHEMES) or re.match(r"^[a-z0-9]+::", body):
         raise ConfigError(
@@ -119,7 +119,7 @@ def _split_subdir(body: str) -> tuple[str, str]:
     index = body.find("//", start)
     if index < 0:
         return body, ""
-    return body[:index], body[index + 2:]
+    return body[:index], body[index + 2 :]
 
 
 # -- the backend -------------------------------------------------------------------------------
@@ -148,8 +148,12 @@ def backend_settings(
     overrides: dict[str, Any]
     if dialect == "modern":
         overrides = {
-            "endpoints": {"s3": endpoint_url, "dynamodb": endpoint_url, "sts": endpoint_url,
-                          "iam": endpoint_url},
+            "endpoints": {
+                "s3": endpoint_url,
+                "dynamodb": endpoint_url,
+                "sts": endpoint_url,
+                "iam": endpoint_url,
+            },
             "use_path_style": True,
             "skip_requesting_account_id": True,
         }
@@ -162,7 +166,8 @@ def backend_settings(
             "force_path_style": True,
         }
     overrides.update(
-        skip_credentials_validation=True, skip_metadata_api_check=True,
+        skip_credentials_validation=True,
+        skip_metadata_api_check=True,
         skip_region_validation=True,
     )
     for key, value in overrides.items():
@@ -350,7 +355,9 @@ def resolve_source_root(
         root = (path if path.is_absolute() else unit_dir / path).resolve()
     if not root.is_dir():
         raise ModuleSourceError(
-            unit, str(source_override or source.root), f"{root} is not a folder",
+            unit,
+            str(source_override or source.root),
+            f"{root} is not a folder",
             hint="fix terraform.source in the unit, or the --source folder",
         )
     return root
@@ -374,13 +381,16 @@ def prepare_workdir(
     """
     unit_dir = (repo_root / unit.path).resolve()
     fetcher = fetch_git or GitCloner().fetch
-    if unit.source:
-        source = parse_source(unit.source)
-    else:
-        source = ModuleSource(kind="local", root=str(unit_dir))
+    local = ModuleSource(kind="local", root=str(unit_dir))
+    source = parse_source(unit.source) if unit.source else local
     src_root = resolve_source_root(
-        source, unit_dir=unit_dir, work_root=work_root, source_override=source_override,
-        fetch_git=fetcher, env=env or {}, unit=unit.path,
+        source,
+        unit_dir=unit_dir,
+        work_root=work_root,
+        source_override=source_override,
+        fetch_git=fetcher,
+        env=env or {},
+        unit=unit.path,
     )
     work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = work_root / unit_slug(unit.path)
@@ -393,7 +403,8 @@ def prepare_workdir(
     run_dir = _inside(module, source.subdir or ".", unit=unit.path, what="the source //subdir")
     if not run_dir.is_dir():
         raise ModuleSourceError(
-            unit.path, unit.source or str(unit_dir),
+            unit.path,
+            unit.source or str(unit_dir),
             f"folder {source.subdir!r} does not exist in {src_root}",
             hint="fix the part after '//' in terraform.source",
         )
@@ -406,8 +417,13 @@ def prepare_workdir(
     plugin_cache = work_root / PLUGIN_CACHE_DIR
     plugin_cache.mkdir(exist_ok=True)
     return WorkDir(
-        root=root, run_dir=run_dir, data_dir=data_dir, plugin_cache_dir=plugin_cache,
-        backend_config=backend_config, tfvars=tfvars, dropped_inputs=dropped,
+        root=root,
+        run_dir=run_dir,
+        data_dir=data_dir,
+        plugin_cache_dir=plugin_cache,
+        backend_config=backend_config,
+        tfvars=tfvars,
+        dropped_inputs=dropped,
     )
 
 
@@ -425,7 +441,8 @@ def _write_backend(
     if remote.generate:
         name = str(remote.generate.get("path", "backend.tf"))
         block = Generate(
-            name="remote_state", path=name,
+            name="remote_state",
+            path=name,
             contents=backend_block(remote.backend, config, json_syntax=name.endswith(".json")),
             if_exists=str(remote.generate.get("if_exists", "overwrite_terragrunt")),
         )
@@ -454,8 +471,11 @@ class GitCloner:
 
     def fetch(self, source: ModuleSource, sources_dir: Path, env: Mapping[str, str]) -> Path:
         """The folder of a clone of `source.root` at `source.ref` (cloned on first use)."""
-        git_env = {**env, "GIT_TERMINAL_PROMPT": "0",
-                   "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10"}
+        git_env = {
+            **env,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10",
+        }
         key = hashlib.sha256(f"{source.root}\n{source.ref or ''}".encode()).hexdigest()[:16]
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -469,8 +489,9 @@ class GitCloner:
                 shutil.rmtree(partial)
             self._git(source, ["clone", "--quiet", source.root, str(partial)], sources_dir, git_env)
             if source.ref:
-                self._git(source, ["-C", str(partial), "checkout", "--quiet", source.ref],
-                          sources_dir, git_env)
+                self._git(
+                    source, ["-C", str(partial), "checkout", "--quiet", source.ref], sources_dir, git_env
+                )
             partial.rename(target)
             return target
 
@@ -480,11 +501,12 @@ class GitCloner:
         result = run_process([self.git, *args], cwd=cwd, env=env)
         if not result.ok:
             raise ModuleSourceError(
-                None, f"{source.root}{'?ref=' + source.ref if source.ref else ''}",
-                result.stderr_tail.strip().splitlines()[-1] if result.stderr_tail.strip()
+                None,
+                f"{source.root}{'?ref=' + source.ref if source.ref else ''}",
+                result.stderr_tail.strip().splitlines()[-1]
+                if result.stderr_tail.strip()
                 else f"git exited with {result.returncode}",
                 hint="check the URL, the ref and your network/SSH access, "
                 "or pass --source LOCAL_MODULES_DIR to use a local copy",
             )
         return result
-

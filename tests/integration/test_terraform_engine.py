@@ -89,9 +89,16 @@ class Harness:
 
     # -- the repo ----------------------------------------------------------------------
     def add_unit(
-        self, path: str, account: str, module: str, inputs: Mapping[str, Any], *,
-        via_backend_role: bool = True, deps: tuple[Dependency, ...] = (),
-        generate: tuple[Generate, ...] = (), backend_generate: bool = False,
+        self,
+        path: str,
+        account: str,
+        module: str,
+        inputs: Mapping[str, Any],
+        *,
+        via_backend_role: bool = True,
+        deps: tuple[Dependency, ...] = (),
+        generate: tuple[Generate, ...] = (),
+        backend_generate: bool = False,
     ) -> Unit:
         (self.root / path).mkdir(parents=True)
         depth = len(Path(path).parts)
@@ -105,15 +112,22 @@ class Harness:
         if via_backend_role:
             config["role_arn"] = ROLE.format(ACCOUNTS[account])
         unit = Unit(
-            path=path, account=account, account_id=ACCOUNTS[account], region=REGION,
+            path=path,
+            account=account,
+            account_id=ACCOUNTS[account],
+            region=REGION,
             source=f"{'../' * depth}../modules//{module}",
             remote_state=RemoteState(
-                backend="s3", config=config,
+                backend="s3",
+                config=config,
                 generate={"path": "backend.tf", "if_exists": "overwrite_terragrunt"}
-                if backend_generate else None,
+                if backend_generate
+                else None,
             ),
-            inputs=dict(inputs), dependencies=tuple(d.path for d in deps),
-            dependency_blocks=deps, generate=generate,
+            inputs=dict(inputs),
+            dependencies=tuple(d.path for d in deps),
+            dependency_blocks=deps,
+            generate=generate,
         )
         self.units[path] = unit
         return unit
@@ -130,21 +144,30 @@ class Harness:
         return {**self.base_env, **creds}
 
     def job(
-        self, path: str, action: str = "apply", *, outputs: Mapping[str, Any] | None = None,
-        via_backend_role: bool = True, interrupt: Interrupt | None = None,
-        lock_timeout: str | None = None, source_override: Path | None = None,
+        self,
+        path: str,
+        action: str = "apply",
+        *,
+        outputs: Mapping[str, Any] | None = None,
+        via_backend_role: bool = True,
+        interrupt: Interrupt | None = None,
+        lock_timeout: str | None = None,
+        source_override: Path | None = None,
     ) -> UnitJob:
         unit = self.units[path]
         lines = self.lines.setdefault(path, [])
         return UnitJob(
-            unit=unit, action=action, repo=self.repo,
+            unit=unit,
+            action=action,
+            repo=self.repo,
             work_root=self.root / ".refarch" / "work",
             env=self.env_for(unit, via_backend_role=via_backend_role),
             dependency_outputs=outputs or {},
             log_path=self.root / ".refarch" / "logs" / f"{path.replace('/', '_')}.log",
             on_line=lambda _stream, line: lines.append(line),
             interrupt=interrupt or Interrupt(),
-            endpoint_url=self.endpoint_url, lock_timeout=lock_timeout,
+            endpoint_url=self.endpoint_url,
+            lock_timeout=lock_timeout,
             source_override=source_override,
         )
 
@@ -153,8 +176,10 @@ def wire_outputs(job: UnitJob) -> Unit:
     """Stands in for refarch.config.evaluate_unit: `dependency.echo.outputs.X` -> inputs."""
     unit = job.unit
     echo = job.dependency_outputs["echo"]
-    return replace(unit, inputs={**unit.inputs, "upstream_greeting": echo["greeting"],
-                                 "upstream_details": echo["details"]})
+    return replace(
+        unit,
+        inputs={**unit.inputs, "upstream_greeting": echo["greeting"], "upstream_details": echo["details"]},
+    )
 
 
 @pytest.fixture
@@ -171,31 +196,40 @@ def ok(result: EngineResult, harness: Harness, path: str) -> EngineResult:
 
 
 def test_default_binary_is_the_pinned_terraform() -> None:
-    version = subprocess.run([default_terraform_binary(), "version"], capture_output=True,
-                             text=True, check=True).stdout
+    version = subprocess.run(
+        [default_terraform_binary(), "version"], capture_output=True, text=True, check=True
+    ).stdout
     assert version.startswith("Terraform v1.0.3")
 
 
 def test_apply_across_accounts_and_outputs_flow_to_a_dependent(harness: Harness) -> None:
-    harness.add_unit("security/us-east-1/echo", "security", "echo",
-                     {"name": "security", "tags": {"tier": "1"}, "secret_token": "s3cr3t",
-                      "account_name": "security"})  # account_name: undeclared, left out
+    harness.add_unit(
+        "security/us-east-1/echo",
+        "security",
+        "echo",
+        {"name": "security", "tags": {"tier": "1"}, "secret_token": "s3cr3t", "account_name": "security"},
+    )  # account_name: undeclared, left out
     dep = Dependency(name="echo", path="security/us-east-1/echo")
-    harness.add_unit("dev/us-east-1/consumer", "dev", "consumer",
-                     {"upstream_greeting": "mock", "upstream_details": {"size": 0}},
-                     deps=(dep,))
+    harness.add_unit(
+        "dev/us-east-1/consumer",
+        "dev",
+        "consumer",
+        {"upstream_greeting": "mock", "upstream_details": {"size": 0}},
+        deps=(dep,),
+    )
     engine = TerraformEngine(harness.settings, evaluate=wire_outputs)
 
-    first = ok(engine.execute(harness.job("security/us-east-1/echo")), harness,
-               "security/us-east-1/echo")
+    first = ok(engine.execute(harness.job("security/us-east-1/echo")), harness, "security/us-east-1/echo")
     assert first.outputs == {
         "greeting": "hello security",
         "details": {"name": "security", "tags": {"tier": "1"}, "size": 8},
         "token": "s3cr3t",
     }
-    second = ok(engine.execute(harness.job("dev/us-east-1/consumer",
-                                           outputs={"echo": dict(first.outputs)})),
-                harness, "dev/us-east-1/consumer")
+    second = ok(
+        engine.execute(harness.job("dev/us-east-1/consumer", outputs={"echo": dict(first.outputs)})),
+        harness,
+        "dev/us-east-1/consumer",
+    )
     assert second.outputs == {"summary": "hello security (8 letters)"}
 
     # Each state sits in its own account's bucket, reached through role_arn; no lock is held.
@@ -203,11 +237,11 @@ def test_apply_across_accounts_and_outputs_flow_to_a_dependent(harness: Harness)
     assert harness.state_keys("dev") == ["dev/us-east-1/consumer/terraform.tfstate"]
     assert harness.locks("security") == [] and harness.locks("dev") == []
     # Outputs were read once per apply, and sensitive values never reached the output lines.
-    assert engine.stats.output_reads == {"security/us-east-1/echo": 1,
-                                         "dev/us-east-1/consumer": 1}
+    assert engine.stats.output_reads == {"security/us-east-1/echo": 1, "dev/us-east-1/consumer": 1}
     assert not any("s3cr3t" in line for lines in harness.lines.values() for line in lines)
-    assert not any("Value for undeclared variable" in line
-                   for line in harness.lines["security/us-east-1/echo"])
+    assert not any(
+        "Value for undeclared variable" in line for line in harness.lines["security/us-east-1/echo"]
+    )
 
 
 def test_credentials_from_refarch_generated_backend_plan_output_destroy(
@@ -217,22 +251,26 @@ def test_credentials_from_refarch_generated_backend_plan_output_destroy(
     # backend.tf, a generate block of the unit's own; then the other actions.
     path = "stage/us-east-1/echo"
     harness.add_unit(
-        path, "stage", "echo", {"name": "stage"}, via_backend_role=False, backend_generate=True,
-        generate=(Generate(name="locals", path="extra.tf",
-                           contents='output "generated" {\n  value = "yes"\n}\n'),),
+        path,
+        "stage",
+        "echo",
+        {"name": "stage"},
+        via_backend_role=False,
+        backend_generate=True,
+        generate=(
+            Generate(name="locals", path="extra.tf", contents='output "generated" {\n  value = "yes"\n}\n'),
+        ),
     )
     engine = TerraformEngine(harness.settings)
     applied = ok(engine.execute(harness.job(path, via_backend_role=False)), harness, path)
     assert applied.outputs is not None and applied.outputs["generated"] == "yes"
     assert harness.state_keys("stage") == [f"{path}/terraform.tfstate"]
 
-    planned = ok(engine.execute(harness.job(path, "plan", via_backend_role=False)), harness,
-                 path)
+    planned = ok(engine.execute(harness.job(path, "plan", via_backend_role=False)), harness, path)
     assert planned.outputs is None
     assert any("No changes" in line for line in harness.lines[path])
 
-    read = ok(engine.execute(harness.job(path, "output", via_backend_role=False)), harness,
-              path)
+    read = ok(engine.execute(harness.job(path, "output", via_backend_role=False)), harness, path)
     assert read.outputs == applied.outputs
     assert engine.read_outputs(harness.job(path, via_backend_role=False)) == applied.outputs
 
@@ -247,8 +285,10 @@ def test_a_held_lock_fails_with_the_lock_message_after_the_timeout(harness: Harn
     lock_id = f"{bucket_for('dev')}/{path}/terraform.tfstate"
     harness.client("dynamodb", "dev").put_item(
         TableName=LOCK_TABLE,
-        Item={"LockID": {"S": lock_id},
-              "Info": {"S": '{"ID":"other-run","Operation":"OperationTypeApply","Who":"x"}'}},
+        Item={
+            "LockID": {"S": lock_id},
+            "Info": {"S": '{"ID":"other-run","Operation":"OperationTypeApply","Who":"x"}'},
+        },
     )
     engine = TerraformEngine(harness.settings)
     result = engine.execute(harness.job(path, lock_timeout="1s"))
@@ -292,15 +332,25 @@ def test_sigint_mid_apply_releases_the_lock_and_the_next_apply_works(harness: Ha
 
 
 def test_git_source_is_cloned_at_its_ref_and_an_unreachable_one_is_a_clear_error(
-    harness: Harness, tmp_path: Path,
+    harness: Harness,
+    tmp_path: Path,
 ) -> None:
     origin = tmp_path / "origin"
     shutil.copytree(FIXTURES / "modules", origin)
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_AUTHOR_NAME": "t",
-           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com"}
-    for argv in (["git", "init", "-q"], ["git", "add", "."], ["git", "commit", "-qm", "v1"],
-                 ["git", "tag", "v1"]):
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    for argv in (
+        ["git", "init", "-q"],
+        ["git", "add", "."],
+        ["git", "commit", "-qm", "v1"],
+        ["git", "tag", "v1"],
+    ):
         subprocess.run(argv, cwd=origin, env=env, check=True)
     (origin / "echo" / "main.tf").write_text("this is not terraform after v1\n")
     subprocess.run(["git", "commit", "-qam", "broken"], cwd=origin, env=env, check=True)
@@ -313,8 +363,7 @@ def test_git_source_is_cloned_at_its_ref_and_an_unreachable_one_is_a_clear_error
     assert result.outputs is not None and result.outputs["greeting"] == "hello from-git"
 
     # --source replaces the source root and keeps the //subdir, as --terragrunt-source does.
-    local = ok(engine.execute(harness.job(path, "plan", source_override=tmp_path / "modules")),
-               harness, path)
+    local = ok(engine.execute(harness.job(path, "plan", source_override=tmp_path / "modules")), harness, path)
     assert local.process.ok
 
     harness.units[path] = replace(unit, source="git::file:///nowhere/modules.git//echo?ref=v1")
@@ -384,8 +433,8 @@ def write_live(root: Path, units: Mapping[str, str]) -> None:
     for account in {path.split("/")[0] for path in units}:
         (root / account).mkdir(exist_ok=True)
         (root / account / "account.hcl").write_text(
-            f'locals {{\n  account_name = "{account}"\n'
-            f'  aws_account_id = "{ACCOUNTS[account]}"\n}}\n')
+            f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{ACCOUNTS[account]}"\n}}\n'
+        )
     for path, text in units.items():
         (root / path).mkdir(parents=True, exist_ok=True)
         (root / path / "terragrunt.hcl").write_text(text)
@@ -395,26 +444,37 @@ def test_runner_applies_a_live_repo_with_the_terraform_engine(harness: Harness) 
     from refarch import load_repo, plan
     from refarch.run.runner import run
 
-    write_live(harness.root, {
-        "security/us-east-1/echo": ECHO_UNIT % "security",
-        "dev/us-east-1/echo": ECHO_UNIT % "developer",
-        "dev/us-east-1/consumer": CONSUMER_UNIT % "../../../security/us-east-1/echo",
-    })
+    write_live(
+        harness.root,
+        {
+            "security/us-east-1/echo": ECHO_UNIT % "security",
+            "dev/us-east-1/echo": ECHO_UNIT % "developer",
+            "dev/us-east-1/consumer": CONSUMER_UNIT % "../../../security/us-east-1/echo",
+        },
+    )
     repo = load_repo(harness.root, env=harness.base_env, settings=harness.settings, cache=False)
     engine = TerraformEngine(harness.settings)
     events: list[Any] = []
-    report = run(plan(repo, "apply"), "apply", harness.settings, engine=engine,
-                 base_env=harness.base_env, on_event=events.append, parallelism=2)
+    report = run(
+        plan(repo, "apply"),
+        "apply",
+        harness.settings,
+        engine=engine,
+        base_env=harness.base_env,
+        on_event=events.append,
+        parallelism=2,
+    )
     failures = [e.fields.get("message") for e in events if e.kind == "unit_finish"]
     assert report.ok, failures
     # Applied units hand their outputs to dependents: nothing had to be read separately.
     assert report.output_reads == ()
     assert engine.stats.output_reads == dict.fromkeys(repo.units, 1)
-    assert harness.state_keys("dev") == ["dev/us-east-1/consumer/terraform.tfstate",
-                                         "dev/us-east-1/echo/terraform.tfstate"]
+    assert harness.state_keys("dev") == [
+        "dev/us-east-1/consumer/terraform.tfstate",
+        "dev/us-east-1/echo/terraform.tfstate",
+    ]
 
-    outputs = run(plan(repo, "output"), "output", harness.settings, engine=engine,
-                  base_env=harness.base_env)
+    outputs = run(plan(repo, "output"), "output", harness.settings, engine=engine, base_env=harness.base_env)
     assert outputs.ok
     assert outputs.outputs["dev/us-east-1/consumer"] == {"summary": "hello security (8 letters)"}
     assert harness.locks("security") == [] and harness.locks("dev") == []

@@ -32,36 +32,60 @@ from refarch.run.workdir import (
 from refarch.settings import Settings
 
 ENDPOINT = "http://127.0.0.1:5000"
-S3 = RemoteState(backend="s3", config={
-    "bucket": "acme-dev-tf-state", "key": "dev/vpc/terraform.tfstate", "region": "us-east-1",
-    "dynamodb_table": "terraform-locks", "encrypt": True,
-    "role_arn": "arn:aws:iam::444444444444:role/OrganizationAccountAccessRole",
-})
+S3 = RemoteState(
+    backend="s3",
+    config={
+        "bucket": "acme-dev-tf-state",
+        "key": "dev/vpc/terraform.tfstate",
+        "region": "us-east-1",
+        "dynamodb_table": "terraform-locks",
+        "encrypt": True,
+        "role_arn": "arn:aws:iam::444444444444:role/OrganizationAccountAccessRole",
+    },
+)
 
 
 # -- sources -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("source", "expected"), [
-    ("../modules//vpc", ModuleSource("local", "../modules", "vpc")),
-    ("../../modules/vpc", ModuleSource("local", "../../modules/vpc")),
-    ("/abs/modules//net/vpc?ref=v1.2.0",
-     ModuleSource("local", "/abs/modules", "net/vpc", "v1.2.0")),
-    ("git::https://github.com/acme/modules.git//vpc?ref=v0.8.0",
-     ModuleSource("git", "https://github.com/acme/modules.git", "vpc", "v0.8.0")),
-    ("git::git@github.com:acme/infrastructure-modules.git//services/ecs-service?ref=v0.8.0",
-     ModuleSource("git", "git@github.com:acme/infrastructure-modules.git",
-                  "services/ecs-service", "v0.8.0")),
-    ("git::file:///srv/git/modules//echo?ref=main",
-     ModuleSource("git", "file:///srv/git/modules", "echo", "main")),
-    ("github.com/acme/modules//vpc?ref=v1",
-     ModuleSource("git", "https://github.com/acme/modules.git", "vpc", "v1")),
-    ("git@github.com:acme/modules.git", ModuleSource("git", "git@github.com:acme/modules.git")),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("../modules//vpc", ModuleSource("local", "../modules", "vpc")),
+        ("../../modules/vpc", ModuleSource("local", "../../modules/vpc")),
+        ("/abs/modules//net/vpc?ref=v1.2.0", ModuleSource("local", "/abs/modules", "net/vpc", "v1.2.0")),
+        (
+            "git::https://github.com/acme/modules.git//vpc?ref=v0.8.0",
+            ModuleSource("git", "https://github.com/acme/modules.git", "vpc", "v0.8.0"),
+        ),
+        (
+            "git::git@github.com:acme/infrastructure-modules.git//services/ecs-service?ref=v0.8.0",
+            ModuleSource(
+                "git", "git@github.com:acme/infrastructure-modules.git", "services/ecs-service", "v0.8.0"
+            ),
+        ),
+        (
+            "git::file:///srv/git/modules//echo?ref=main",
+            ModuleSource("git", "file:///srv/git/modules", "echo", "main"),
+        ),
+        (
+            "github.com/acme/modules//vpc?ref=v1",
+            ModuleSource("git", "https://github.com/acme/modules.git", "vpc", "v1"),
+        ),
+        ("git@github.com:acme/modules.git", ModuleSource("git", "git@github.com:acme/modules.git")),
+    ],
+)
 def test_parse_source(source: str, expected: ModuleSource) -> None:
     assert parse_source(source) == expected
 
 
-@pytest.mark.parametrize("source", ["tfr:///terraform-aws-modules/vpc/aws?version=5.0.0",
-                                    "s3::https://s3.amazonaws.com/bucket/vpc.zip", "", "//vpc"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "tfr:///terraform-aws-modules/vpc/aws?version=5.0.0",
+        "s3::https://s3.amazonaws.com/bucket/vpc.zip",
+        "",
+        "//vpc",
+    ],
+)
 def test_unsupported_sources_are_config_errors(source: str) -> None:
     with pytest.raises(ConfigError):
         parse_source(source)
@@ -84,8 +108,12 @@ def test_backend_with_endpoint_adds_terraform_1_0_overrides() -> None:
     assert config["role_arn"] == S3.config["role_arn"]
     for key in ("endpoint", "dynamodb_endpoint", "sts_endpoint", "iam_endpoint"):
         assert config[key] == ENDPOINT
-    for key in ("force_path_style", "skip_credentials_validation", "skip_metadata_api_check",
-                "skip_region_validation"):
+    for key in (
+        "force_path_style",
+        "skip_credentials_validation",
+        "skip_metadata_api_check",
+        "skip_region_validation",
+    ):
         assert config[key] is True
     assert "endpoints" not in config
 
@@ -93,8 +121,7 @@ def test_backend_with_endpoint_adds_terraform_1_0_overrides() -> None:
 def test_backend_with_endpoint_modern_dialect_and_user_values_win() -> None:
     remote = RemoteState(backend="s3", config={**S3.config, "skip_region_validation": False})
     config = backend_settings(remote, ENDPOINT, dialect="modern")
-    assert config["endpoints"] == {"s3": ENDPOINT, "dynamodb": ENDPOINT, "sts": ENDPOINT,
-                                   "iam": ENDPOINT}
+    assert config["endpoints"] == {"s3": ENDPOINT, "dynamodb": ENDPOINT, "sts": ENDPOINT, "iam": ENDPOINT}
     assert config["use_path_style"] is True and "force_path_style" not in config
     assert config["skip_region_validation"] is False
 
@@ -104,22 +131,29 @@ def test_endpoint_overrides_are_for_s3_only() -> None:
     assert backend_settings(local, ENDPOINT) == {"path": "state.tfstate"}
 
 
-@pytest.mark.parametrize(("version", "dialect"), [
-    ("1.0.3", "legacy"), ("v1.5.7", "legacy"), ("1.6.0", "modern"), ("1.11.2", "modern"),
-    ("2.0.0", "modern"), ("garbage", "legacy"),
-])
+@pytest.mark.parametrize(
+    ("version", "dialect"),
+    [
+        ("1.0.3", "legacy"),
+        ("v1.5.7", "legacy"),
+        ("1.6.0", "modern"),
+        ("1.11.2", "modern"),
+        ("2.0.0", "modern"),
+        ("garbage", "legacy"),
+    ],
+)
 def test_dialect_by_version(version: str, dialect: str) -> None:
     assert terraform_dialect(version) == dialect
 
 
 def test_hcl_rendering_escapes_interpolation() -> None:
-    assert hcl_value("a${b}%{c}\"d") == '"a$${b}%%{c}\\"d"'
-    assert hcl_value({"s3": "x", "odd key": [1, True, None]}) == \
-        '{s3 = "x", "odd key" = [1, true, null]}'
+    assert hcl_value('a${b}%{c}"d') == '"a$${b}%%{c}\\"d"'
+    assert hcl_value({"s3": "x", "odd key": [1, True, None]}) == '{s3 = "x", "odd key" = [1, true, null]}'
     block = backend_block("s3", {"bucket": "b", "encrypt": True})
     assert block == 'terraform {\n  backend "s3" {\n    bucket = "b"\n    encrypt = true\n  }\n}\n'
-    assert json.loads(backend_block("s3", {"bucket": "b"}, json_syntax=True)) == \
-        {"terraform": {"backend": {"s3": {"bucket": "b"}}}}
+    assert json.loads(backend_block("s3", {"bucket": "b"}, json_syntax=True)) == {
+        "terraform": {"backend": {"s3": {"bucket": "b"}}}
+    }
 
 
 # -- the working folder ----------------------------------------------------------------------------
@@ -143,18 +177,26 @@ def make_repo(tmp_path: Path) -> Path:
     return root
 
 
-def prepare(
-    tmp_path: Path, unit: Unit, inputs: Mapping[str, Any] | None = None, **kw: Any
-) -> WorkDir:
+def prepare(tmp_path: Path, unit: Unit, inputs: Mapping[str, Any] | None = None, **kw: Any) -> WorkDir:
     root = tmp_path / "live"
-    return prepare_workdir(unit, repo_root=root, work_root=root / ".refarch" / "work",
-                           inputs=unit.inputs if inputs is None else inputs, **kw)
+    return prepare_workdir(
+        unit,
+        repo_root=root,
+        work_root=root / ".refarch" / "work",
+        inputs=unit.inputs if inputs is None else inputs,
+        **kw,
+    )
 
 
 def unit(**changes: Any) -> Unit:
-    fields: dict[str, Any] = {"path": "dev/vpc", "account": "dev", "account_id": "444444444444",
-                              "region": "us-east-1", "source": "../../../modules//vpc",
-                              "remote_state": S3}
+    fields: dict[str, Any] = {
+        "path": "dev/vpc",
+        "account": "dev",
+        "account_id": "444444444444",
+        "region": "us-east-1",
+        "source": "../../../modules//vpc",
+        "remote_state": S3,
+    }
     fields.update(changes)
     return Unit(**fields)
 
@@ -192,8 +234,9 @@ def test_prepare_leaves_the_module_backend_block_alone(tmp_path: Path) -> None:
 
 def test_prepare_generates_the_backend_file_when_remote_state_asks(tmp_path: Path) -> None:
     make_repo(tmp_path)
-    remote = RemoteState(backend="s3", config=S3.config,
-                         generate={"path": "backend.tf", "if_exists": "overwrite_terragrunt"})
+    remote = RemoteState(
+        backend="s3", config=S3.config, generate={"path": "backend.tf", "if_exists": "overwrite_terragrunt"}
+    )
     work = prepare(tmp_path, unit(remote_state=remote), endpoint_url=ENDPOINT)
     assert work.backend_config is None
     text = (work.run_dir / "backend.tf").read_text()
@@ -271,8 +314,7 @@ def test_git_sources_go_through_the_fetcher_and_missing_folders_are_clear(tmp_pa
         seen.append(source)
         return tmp_path / "modules"
 
-    prepare(tmp_path, unit(source="git::https://example.invalid/m.git//vpc?ref=v2"),
-            fetch_git=fetch)
+    prepare(tmp_path, unit(source="git::https://example.invalid/m.git//vpc?ref=v2"), fetch_git=fetch)
     assert seen == [ModuleSource("git", "https://example.invalid/m.git", "vpc", "v2")]
     with pytest.raises(ModuleSourceError, match="'nope' does not exist"):
         prepare(tmp_path, unit(source="../../../modules//nope"))
@@ -284,9 +326,14 @@ def test_git_sources_go_through_the_fetcher_and_missing_folders_are_clear(tmp_pa
 def engine_job(tmp_path: Path, action: str = "apply", **changes: Any) -> UnitJob:
     root = make_repo(tmp_path)
     job = UnitJob(
-        unit=unit(), action=action, repo=Repo(root=root, units={}, accounts=(), settings=Settings()),
-        work_root=root / ".refarch" / "work", env={"PATH": "/bin", "TF_PLUGIN_CACHE_DIR": "/c"},
-        dependency_outputs={}, log_path=tmp_path / "log", on_line=lambda _s, _l: None,
+        unit=unit(),
+        action=action,
+        repo=Repo(root=root, units={}, accounts=(), settings=Settings()),
+        work_root=root / ".refarch" / "work",
+        env={"PATH": "/bin", "TF_PLUGIN_CACHE_DIR": "/c"},
+        dependency_outputs={},
+        log_path=tmp_path / "log",
+        on_line=lambda _s, _l: None,
         interrupt=Interrupt(),
     )
     return replace(job, **changes)
@@ -299,14 +346,22 @@ def test_engine_command_lines(tmp_path: Path) -> None:
     init = engine.init_argv(job, work)
     assert init[:3] == ["tofu", "init", "-input=false"]
     assert f"-backend-config={work.backend_config}" in init and init[-1] == "-upgrade"
-    assert engine.command_argv(job) == ["tofu", "apply", "-auto-approve", "-input=false",
-                                        "-no-color", "-lock-timeout=5m"]
-    assert engine.command_argv(replace(job, action="plan", lock_timeout=None)) == \
-        ["tofu", "plan", "-input=false", "-no-color"]
-    assert engine.command_argv(replace(job, action="destroy"))[:3] == \
-        ["tofu", "destroy", "-auto-approve"]
-    assert engine.command_argv(replace(job, action="output")) == \
-        ["tofu", "output", "-json", "-no-color"]
+    assert engine.command_argv(job) == [
+        "tofu",
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-lock-timeout=5m",
+    ]
+    assert engine.command_argv(replace(job, action="plan", lock_timeout=None)) == [
+        "tofu",
+        "plan",
+        "-input=false",
+        "-no-color",
+    ]
+    assert engine.command_argv(replace(job, action="destroy"))[:3] == ["tofu", "destroy", "-auto-approve"]
+    assert engine.command_argv(replace(job, action="output")) == ["tofu", "output", "-json", "-no-color"]
 
 
 def test_engine_environment_adds_automation_settings_to_a_copy(tmp_path: Path) -> None:

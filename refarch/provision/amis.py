@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 import botocore.exceptions
 
 from refarch.aws import AwsSessions
+from refarch.config.hcl import Expr, parse_text
 from refarch.errors import (
     AwsError,
     ConfigError,
@@ -363,7 +364,12 @@ def _load_repo(repo_or_root: Repo | str | Path, settings: Settings) -> Repo:
 
 
 class AmiStore:
-    """`.refarch/amis.json` and `amis.auto.hcl`: read, merged per build, written atomically."""
+    """`.refarch/amis.json` and `amis.auto.hcl`: read, merged per build, written atomically.
+
+    The record is the source of truth. Ids already in `amis.auto.hcl` that it does not know
+    (the placeholders `refarch new` writes, or templates built elsewhere) are kept, so every
+    unit that reads the file still finds its template and region.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -371,6 +377,7 @@ class AmiStore:
         self.hcl_path = root / AUTO_HCL
         self._lock = threading.Lock()
         self.data = self._read()
+        self.existing = read_auto_hcl(self.hcl_path)
 
     def _read(self) -> dict[str, Any]:
         if not self.path.is_file():
@@ -399,10 +406,55 @@ class AmiStore:
             self.data["amis"].setdefault(build.template, {})[build.region] = build.to_json()
             self.data["version"] = RECORD_VERSION
             text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
-        hcl = render_auto_hcl(self.ids())
+        merged = {t: dict(by) for t, by in self.existing.items()}
+        for template, by in self.ids().items():
+            merged.setdefault(template, {}).update(by)
+        hcl = render_auto_hcl(merged)
         with self._lock:
             _write_atomic(self.path, text)
             _write_atomic(self.hcl_path, hcl)
+
+
+def read_auto_hcl(path: Path) -> dict[str, dict[str, str]]:
+    """The `ami_ids` of an existing amis.auto.hcl (empty when there is none).
+
+    The file is generated, so only literal maps of strings are accepted; anything else is a
+    ConfigError naming the line, rather than being silently dropped on the next rewrite.
+    """
+    if not path.is_file():
+        return {}
+    for node in parse_text(path.read_text(encoding="utf-8"), str(path)):
+        if node[0] != "block" or node[1] != "locals":
+            continue
+        for attr in node[3]:
+            if attr[0] == "attr" and attr[1] == "ami_ids":
+                ids = _literal(attr[2], path, attr[3])
+                if not isinstance(ids, dict) or not all(
+                    isinstance(by, dict) and all(isinstance(v, str) for v in by.values())
+                    for by in ids.values()
+                ):
+                    raise ConfigError("ami_ids must map template -> region -> AMI id",
+                                      path=path, line=attr[3])
+                return ids
+    return {}
+
+
+def _literal(expr: Expr, path: Path, line: int) -> Any:
+    """A literal string or object from the HCL AST; anything computed is refused."""
+    tag = expr[0]
+    if tag == "lit" and isinstance(expr[1], str):
+        return expr[1]
+    if tag == "tmpl" and all(isinstance(part, str) for part in expr[1]):
+        return "".join(expr[1])
+    if tag == "object":
+        return {
+            (key[1] if key[0] == "key" else _literal(key, path, line)): _literal(value, path, line)
+            for key, value in expr[1]
+        }
+    raise ConfigError(
+        "amis.auto.hcl is generated and may only hold literal AMI ids", path=path, line=line,
+        hint="delete the file or restore its literal form; `refarch amis build` rewrites it",
+    )
 
 
 def render_auto_hcl(ids: Mapping[str, Mapping[str, str]]) -> str:

@@ -337,3 +337,22 @@ def test_cli_refuses_encrypted_sharing_without_a_key(live_repo: Path, tmp_path: 
     assert result.exit_code == 2
     assert "cannot be launched by other accounts" in result.output
     assert not (root / ".refarch" / "amis.json").exists()
+
+
+def test_ids_already_in_amis_auto_hcl_are_kept(tmp_path: Path) -> None:
+    """`refarch new` writes placeholders for every template; building one keeps the others."""
+    from refarch.render import AMI_PLACEHOLDER, hcl_value
+
+    placeholders = {t: {"us-east-1": AMI_PLACEHOLDER} for t in ("ecs-node", "openvpn")}
+    (tmp_path / "amis.auto.hcl").write_text(f"locals {{\n  ami_ids = {hcl_value(placeholders, 2)}\n}}\n")
+    AmiStore(tmp_path).add(_build("openvpn", "us-east-1", "ami-00000000000000009"))
+    assert AmiStore(tmp_path).existing == {
+        "ecs-node": {"us-east-1": AMI_PLACEHOLDER},
+        "openvpn": {"us-east-1": "ami-00000000000000009"},
+    }
+
+
+def test_a_computed_amis_auto_hcl_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "amis.auto.hcl").write_text('locals {\n  ami_ids = { a = { b = local.x } }\n}\n')
+    with pytest.raises(ConfigError, match="literal AMI ids"):
+        AmiStore(tmp_path)

@@ -116,8 +116,10 @@ def child(mode: str, root: str) -> None:
     import hcl2  # noqa: PLC0415 - imported in the child only, so the parent stays light
 
     from refarch.config import load_repo  # noqa: PLC0415
+    from refarch.config.hcl import parse_text  # noqa: PLC0415
 
-    hcl2.parses_to_tree("a = 1\n")  # load the grammar before timing, as a long-lived process would
+    hcl2.parses_to_tree("a = 1\n")  # load the grammars before timing, as a long-lived process would
+    parse_text("a = 1\n")
     started = time.perf_counter()
     if mode == "raw":
         count = 0
@@ -134,25 +136,35 @@ def child(mode: str, root: str) -> None:
     print(json.dumps(result))
 
 
-def measure(mode: str, root: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(root)], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def measure(mode: str, root: Path, repeat: int) -> dict[str, float]:
+    """Best of `repeat` runs, each in a fresh process (cold runs start without a cache)."""
+    best: dict[str, float] | None = None
+    for _ in range(repeat):
+        if mode.startswith("cold"):
+            shutil.rmtree(root / ".refarch", ignore_errors=True)
+        out = subprocess.run([sys.executable, __file__, "--child", mode, str(root)], check=True,
+                             capture_output=True, text=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if best is None or result["seconds"] < best["seconds"]:
+            best = result
+    assert best is not None
+    return best
 
 
 def main(sizes: list[int]) -> None:
-    print(f"discovery benchmark on {os.cpu_count()} core(s)")
+    print(f"discovery benchmark on {os.cpu_count()} core(s); best of 2-3 runs, each in a fresh "
+          f"process; load average now {os.getloadavg()[0]:.1f}")
     print(f"{'units':>6} {'hcl files':>9} {'raw parse/s':>11} {'cold 1 core':>11} {'cold all':>9} "
           f"{'warm':>9} {'cold/raw':>8} {'warm/cold':>9} {'peak MB':>8}")
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="refarch-bench-") as tmp:
             root = Path(tmp)
             generate(root, size)
-            raw = measure("raw", root)
-            cold1 = measure("cold1", root)
-            shutil.rmtree(root / ".refarch")
-            cold = measure("cold", root)
-            warm = measure("warm", root)
+            repeat = 3 if size <= 1000 else 2
+            raw = measure("raw", root, repeat)
+            cold1 = measure("cold1", root, repeat)
+            cold = measure("cold", root, repeat)
+            warm = measure("warm", root, repeat)
             raw_rate = raw["files"] / raw["seconds"]
             cold1_rate = cold1["units"] / cold1["seconds"]
             cold_rate = cold["units"] / cold["seconds"]

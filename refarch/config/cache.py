@@ -49,6 +49,7 @@ class UnitCache:
 
     def __init__(self, root: Path, cache_dir: Path, env: Mapping[str, str]) -> None:
         self.root = root
+        self._prefix = str(root) + os.sep
         self.path = cache_dir / CACHE_FILE
         self.env = env
         self.entries: dict[str, Any] = {}
@@ -65,15 +66,15 @@ class UnitCache:
     def _file_hash(self, rel: str) -> str | None:
         if rel not in self._hashes:
             try:
-                data = (self.root / rel).read_bytes()
-                self._hashes[rel] = hashlib.sha256(data).hexdigest()
+                with open(self._prefix + rel, "rb") as handle:
+                    self._hashes[rel] = hashlib.sha256(handle.read()).hexdigest()
             except OSError:
                 self._hashes[rel] = None
         return self._hashes[rel]
 
     def _file_exists(self, rel: str) -> bool:
         if rel not in self._exists:
-            self._exists[rel] = (self.root / rel).is_file()
+            self._exists[rel] = os.path.isfile(self._prefix + rel)
         return self._exists[rel]
 
     def lookup(self, unit_path: str) -> tuple[Unit, dict[str, Any]] | None:

@@ -30,7 +30,7 @@ def find_unit_files(root: Path) -> list[Path]:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         if UNIT_FILE in files:
-            found.append(Path(folder) / UNIT_FILE)
+            found.append(Path(folder, UNIT_FILE))
     return found
 
 
@@ -176,8 +176,12 @@ def _evaluate_new_unit(
 
 
 def _unit_path(root: Path, folder: Path) -> str:
-    rel = os.path.relpath(folder, root)
-    return Path(rel).as_posix()
+    """The folder relative to root in POSIX form ("." for root itself)."""
+    text, prefix = str(folder), str(root) + os.sep
+    if text.startswith(prefix):
+        rel = text[len(prefix):]
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
+    return Path(os.path.relpath(folder, root)).as_posix()
 
 
 def _string_or_none(value: Any, what: str, file: Path, loader: Loader) -> str | None:

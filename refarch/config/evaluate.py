@@ -73,6 +73,7 @@ class Loader:
         self.bodies: dict[Path, tuple[Body, str]] = {}
         self.reads: dict[Path, tuple[dict[str, Any], Records]] = {}
         self.exists_cache: dict[Path, bool] = {}
+        self.found_up: dict[tuple[Path, str], tuple[str | None, dict[str, bool]]] = {}
         self.parse_count = 0
 
     def preload(self, path: Path, body: Body, digest: str) -> None:
@@ -107,6 +108,31 @@ class Loader:
             found = False
         records.probes[str(path)] = found
         return found
+
+    def find_up(self, start: Path, name: str, records: Records) -> str | None:
+        """find_in_parent_folders: the first `name` (file or folder) in a folder above
+        `start`. Memoised per (start, name) with the probes it made, which are recorded."""
+        key = (start, name)
+        cached = self.found_up.get(key)
+        if cached is None:
+            probes: dict[str, bool] = {}
+            result = None
+            current = str(start)
+            while True:
+                parent = os.path.dirname(current)
+                if parent == current:
+                    break
+                current = parent
+                candidate = os.path.join(current, name)
+                exists = os.path.exists(candidate)
+                probes[candidate] = exists
+                if exists:
+                    result = os.path.normpath(candidate)
+                    break
+            cached = (result, probes)
+            self.found_up[key] = cached
+        records.probes.update(cached[1])
+        return cached[0]
 
     def rel(self, path: Path) -> str:
         """A path for messages: relative to the repo root when inside it."""
@@ -777,15 +803,9 @@ def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
     if not isinstance(name, str):
         raise scope.error("find_in_parent_folders() takes a file name", line,
                           function="find_in_parent_folders")
-    current = scope.ctx.config_path.parent
-    while True:
-        parent = current.parent
-        if parent == current:
-            break
-        current = parent
-        candidate = current / name
-        if scope.ctx.loader.exists(candidate, scope.ctx.records, folders=True):
-            return str(Path(os.path.normpath(candidate)))
+    found = scope.ctx.loader.find_up(scope.ctx.config_path.parent, name, scope.ctx.records)
+    if found is not None:
+        return found
     if len(args) == 2:
         return args[1]
     raise scope.error(

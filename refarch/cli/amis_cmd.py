@@ -75,10 +75,11 @@ def build(templates: tuple[str, ...], directory: str, account: str, regions: str
 
 def render(console: Console, record: AmiRecord, root: Path) -> None:
     """The summary: one row per AMI built."""
-    table = Table("template", "region", "AMI", "shared with", "attempts")
+    table = Table("template", "region", "shared with", "attempts")
+    table.add_column("AMI", no_wrap=True)
     for b in sorted(record.builds, key=lambda b: (b.template, b.region)):
-        table.add_row(b.template, b.region, b.ami_id, ", ".join(b.shared_with) or "-",
-                      str(b.attempts))
+        table.add_row(b.template, b.region, ", ".join(b.shared_with) or "-", str(b.attempts),
+                      b.ami_id)
     console.print(table)
     console.print(f"recorded in {record.path.relative_to(root)}; units read "
                   f"{record.hcl_path.relative_to(root)}")

@@ -684,8 +684,9 @@ def build_amis(
     share them with `share_with` accounts, and record the ids for the units.
 
     Defaults, when an argument is None: `[amis]` of refarch.toml, then regions = where the
-    sharing accounts run, share_with = dev, stage, prod, parallelism = 2. Every build is
-    attempted even when one fails; the finished ones are recorded, then the failures raised.
+    sharing accounts run, share_with = those of dev, stage, prod the repo has, parallelism = 2.
+    Every build is attempted even when one fails; the finished ones are recorded, then the
+    failures raised.
     """
     repo = _load_repo(repo_or_root, settings)
     root = repo.root
@@ -704,8 +705,13 @@ def build_amis(
         raise ConfigError("the Packer folder has no templates", path=packer_dir)
 
     account_id = _account_id(repo, account)
-    sharing_names = tuple(share_with) if share_with is not None else (
-        config.share_with if config.share_with is not None else DEFAULT_SHARE_WITH)
+    if share_with is not None:
+        sharing_names = tuple(share_with)
+    elif config.share_with is not None:
+        sharing_names = config.share_with
+    else:  # the default names only the app accounts this repo has
+        known = {a.name for a in repo.accounts}
+        sharing_names = tuple(n for n in DEFAULT_SHARE_WITH if n in known)
     share_ids = tuple(dict.fromkeys(
         i for i in (_account_id(repo, n) for n in sharing_names) if i != account_id))
     chosen_regions = tuple(regions) if regions else (
@@ -717,10 +723,14 @@ def build_amis(
     base_env = {k: v for k, v in (os.environ if env is None else env).items()
                 if k in INHERITED_ENV}
     communicator = config.communicator or ("none" if settings.endpoint_url else "ssh")
+    sessions = sessions or AwsSessions(settings)
+    # One identity check up front: a credentials problem is one error, not one per build.
+    first = sessions.session(account_id, account, chosen_regions[0])
+    sessions.check_account(f"AMIs in {account}", account_id, first)
     builder = _Builder(
         root=root, packer_dir=packer_dir, config=config, settings=settings, account=account,
         account_id=account_id, share_ids=share_ids, communicator=communicator,
-        sessions=sessions or AwsSessions(settings), runner=runner,
+        sessions=sessions, runner=runner,
         rules=packer_rules(settings), on_event=on_event, sleep=sleep,
         base_env=base_env, interrupt=interrupt, store=AmiStore(root),
     )

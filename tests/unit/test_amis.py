@@ -356,3 +356,14 @@ def test_a_computed_amis_auto_hcl_is_refused(tmp_path: Path) -> None:
     (tmp_path / "amis.auto.hcl").write_text('locals {\n  ami_ids = { a = { b = local.x } }\n}\n')
     with pytest.raises(ConfigError, match="literal AMI ids"):
         AmiStore(tmp_path)
+
+
+def test_default_sharing_names_only_the_app_accounts_the_repo_has(
+    aws: None, tmp_path: Path
+) -> None:
+    settings = settings_from_dict({"amis": {"packer_dir": str(PACKER_DIR)}})
+    repo = _repo(tmp_path, settings)
+    repo = Repo(repo.root, {}, tuple(a for a in repo.accounts if a.name != "stage"), settings)
+    record = build_amis(repo, settings, templates=["bastion"], regions=["us-east-1"],
+                        sessions=AwsSessions(settings), runner=FakePacker(), sleep=lambda _: None)
+    assert record.builds[0].shared_with == (ACCOUNTS["dev"], ACCOUNTS["prod"])

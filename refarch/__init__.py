@@ -17,6 +17,7 @@ from refarch.errors import (
 )
 from refarch.models import Account, Dependency, Plan, PlannedUnit, RemoteState, Repo, Unit
 from refarch.plan import plan
+from refarch.provision.amis import AmiRecord, build_amis
 from refarch.repo import load_repo
 from refarch.settings import Settings, load_settings
 
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Account",
+    "AmiRecord",
     "ConfigError",
     "Dependency",
     "DependencyCycle",
@@ -41,6 +43,7 @@ __all__ = [
     "UsageError",
     "WrongAccount",
     "__version__",
+    "build_amis",
     "evaluate_unit",
     "load_repo",
     "load_settings",

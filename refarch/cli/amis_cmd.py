@@ -15,8 +15,14 @@ from refarch.repo import load_repo
 from refarch.run.process import Interrupt
 from refarch.settings import load_settings
 
-STYLE = {"start": "cyan", "retry": "yellow", "built": "green", "shared": "green",
-         "failed": "red", "output": "dim"}
+STYLE = {
+    "start": "cyan",
+    "retry": "yellow",
+    "built": "green",
+    "shared": "green",
+    "failed": "red",
+    "output": "dim",
+}
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -33,22 +39,44 @@ def command() -> None:
 
 @command.command("build")
 @click.argument("templates", nargs=-1)
-@click.option("--repo", "directory", default=".", show_default=True,
-              type=click.Path(exists=True, file_okay=False), help="The infrastructure-live repo.")
-@click.option("--account", default=DEFAULT_ACCOUNT, show_default=True,
-              help="Account (name or id) that builds and owns the AMIs.")
-@click.option("--regions", help="Comma-separated regions (default: where the sharing accounts "
-              "run, or [amis] regions).")
-@click.option("--share-with", help="Comma-separated accounts given launch permission "
-              "(default: dev,stage,prod); '' shares with none.")
-@click.option("--parallelism", "-j", type=click.IntRange(1, 32),
-              help="Packer builds at once (default: 2).")
-@click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack); Packer gets it as "
-              "custom_endpoint_ec2 and builds with communicator none.")
+@click.option(
+    "--repo",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The infrastructure-live repo.",
+)
+@click.option(
+    "--account",
+    default=DEFAULT_ACCOUNT,
+    show_default=True,
+    help="Account (name or id) that builds and owns the AMIs.",
+)
+@click.option(
+    "--regions", help="Comma-separated regions (default: where the sharing accounts run, or [amis] regions)."
+)
+@click.option(
+    "--share-with",
+    help="Comma-separated accounts given launch permission (default: dev,stage,prod); '' shares with none.",
+)
+@click.option("--parallelism", "-j", type=click.IntRange(1, 32), help="Packer builds at once (default: 2).")
+@click.option(
+    "--endpoint-url",
+    help="AWS endpoint (moto, LocalStack); Packer gets it as "
+    "custom_endpoint_ec2 and builds with communicator none.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream Packer's output.")
-def build(templates: tuple[str, ...], directory: str, account: str, regions: str | None,
-          share_with: str | None, parallelism: int | None, endpoint_url: str | None,
-          quiet: bool) -> None:
+def build(
+    templates: tuple[str, ...],
+    directory: str,
+    account: str,
+    regions: str | None,
+    share_with: str | None,
+    parallelism: int | None,
+    endpoint_url: str | None,
+    quiet: bool,
+) -> None:
     """Build TEMPLATE... (default: every template in packer/) in each region, share the AMIs
     with the app accounts, and record the ids in .refarch/amis.json and amis.auto.hcl."""
     root = Path(directory).resolve()
@@ -64,10 +92,17 @@ def build(templates: tuple[str, ...], directory: str, account: str, regions: str
     interrupt = Interrupt()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupt.request())
     try:
-        record = build_amis(load_repo(root, settings=settings), settings,
-                            templates=templates or None, account=account,
-                            regions=_names(regions), share_with=_names(share_with),
-                            parallelism=parallelism, on_event=show, interrupt=interrupt)
+        record = build_amis(
+            load_repo(root, settings=settings),
+            settings,
+            templates=templates or None,
+            account=account,
+            regions=_names(regions),
+            share_with=_names(share_with),
+            parallelism=parallelism,
+            on_event=show,
+            interrupt=interrupt,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     render(console, record, root)
@@ -78,8 +113,8 @@ def render(console: Console, record: AmiRecord, root: Path) -> None:
     table = Table("template", "region", "shared with", "attempts")
     table.add_column("AMI", no_wrap=True)
     for b in sorted(record.builds, key=lambda b: (b.template, b.region)):
-        table.add_row(b.template, b.region, ", ".join(b.shared_with) or "-", str(b.attempts),
-                      b.ami_id)
+        table.add_row(b.template, b.region, ", ".join(b.shared_with) or "-", str(b.attempts), b.ami_id)
     console.print(table)
-    console.print(f"recorded in {record.path.relative_to(root)}; units read "
-                  f"{record.hcl_path.relative_to(root)}")
+    console.print(
+        f"recorded in {record.path.relative_to(root)}; units read {record.hcl_path.relative_to(root)}"
+    )

@@ -70,8 +70,20 @@ AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Environment variables a Packer child inherits; everything else is set explicitly.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR")
-AMIS_KEYS = ("packer", "packer_dir", "regions", "share_with", "encrypt_boot", "kms_key_id",
-             "tags", "communicator", "parallelism", "vars", "templates")
+AMIS_KEYS = (
+    "packer",
+    "packer_dir",
+    "regions",
+    "share_with",
+    "encrypt_boot",
+    "kms_key_id",
+    "tags",
+    "communicator",
+    "parallelism",
+    "vars",
+    "templates",
+)
+
 
 def packer_rules(settings: Settings) -> tuple[RetryRule, ...]:
     """The rules a Packer failure is matched against: the user's, Packer's, then the defaults."""
@@ -84,8 +96,13 @@ class Runner(Protocol):
     """The process seam: refarch.run.process.run_process or a fake with its signature."""
 
     def __call__(
-        self, argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str],
-        on_line: LineCallback | None = ..., log_path: Path | None = ...,
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path,
+        env: Mapping[str, str],
+        on_line: LineCallback | None = ...,
+        log_path: Path | None = ...,
         interrupt: Interrupt | None = ...,
     ) -> ProcessResult: ...
 
@@ -202,7 +219,8 @@ class AmisSettings:
             kms_key_id=kms,
             tags=section.string_table("tags"),
             communicator=section.choice("communicator", "ssh", COMMUNICATORS)
-            if "communicator" in data else None,
+            if "communicator" in data
+            else None,
             parallelism=section.integer("parallelism", DEFAULT_PARALLELISM, minimum=1),
             vars=dict(data.get("vars", {})),
             templates={k: dict(v) for k, v in templates.items()},
@@ -220,8 +238,7 @@ class AmisSettings:
 
 def unescape(field_text: str) -> str:
     """Undo Packer's machine-readable escaping: commas, newlines and carriage returns."""
-    return (field_text.replace("%!(PACKER_COMMA)", ",").replace("\\n", "\n")
-            .replace("\\r", "\r"))
+    return field_text.replace("%!(PACKER_COMMA)", ",").replace("\\n", "\n").replace("\\r", "\r")
 
 
 def split_line(line: str) -> tuple[str, str, tuple[str, ...]] | None:
@@ -297,7 +314,10 @@ def build_name(template: str) -> str:
 
 
 def check_sharing(
-    encrypt_boot: bool, kms_key_id: str | None, share_with: Sequence[str], region: str,
+    encrypt_boot: bool,
+    kms_key_id: str | None,
+    share_with: Sequence[str],
+    region: str,
     settings_path: Path | None = None,
 ) -> None:
     """Refuse an encrypted AMI that would be shared but cannot be used by the accounts.
@@ -336,8 +356,11 @@ def _account_id(repo: Repo, name: str) -> str:
             hint=f"known accounts: {known}; or give a 12-digit account id",
         ) from None
     if not account.id:
-        raise ConfigError(f"account {name!r} has no account id in its account.hcl",
-                          path=repo.root / name, hint="set account_id in its account.hcl")
+        raise ConfigError(
+            f"account {name!r} has no account id in its account.hcl",
+            path=repo.root / name,
+            hint="set account_id in its account.hcl",
+        )
     return account.id
 
 
@@ -385,11 +408,17 @@ class AmiStore:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read the AMI record: {exc}", path=self.path,
-                              hint="fix or delete the file; the next build rewrites it") from None
+            raise ConfigError(
+                f"cannot read the AMI record: {exc}",
+                path=self.path,
+                hint="fix or delete the file; the next build rewrites it",
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("amis"), dict):
-            raise ConfigError("the AMI record has no `amis` table", path=self.path,
-                              hint="fix or delete the file; the next build rewrites it")
+            raise ConfigError(
+                "the AMI record has no `amis` table",
+                path=self.path,
+                hint="fix or delete the file; the next build rewrites it",
+            )
         return data
 
     def ids(self) -> dict[str, dict[str, str]]:
@@ -433,8 +462,9 @@ def read_auto_hcl(path: Path) -> dict[str, dict[str, str]]:
                     isinstance(by, dict) and all(isinstance(v, str) for v in by.values())
                     for by in ids.values()
                 ):
-                    raise ConfigError("ami_ids must map template -> region -> AMI id",
-                                      path=path, line=attr[3])
+                    raise ConfigError(
+                        "ami_ids must map template -> region -> AMI id", path=path, line=attr[3]
+                    )
                 return ids
     return {}
 
@@ -452,7 +482,9 @@ def _literal(expr: Expr, path: Path, line: int) -> Any:
             for key, value in expr[1]
         }
     raise ConfigError(
-        "amis.auto.hcl is generated and may only hold literal AMI ids", path=path, line=line,
+        "amis.auto.hcl is generated and may only hold literal AMI ids",
+        path=path,
+        line=line,
         hint="delete the file or restore its literal form; `refarch amis build` rewrites it",
     )
 
@@ -500,9 +532,7 @@ def ensure_launch_permissions(ec2: Any, ami_id: str, account_ids: Sequence[str])
     missing = [a for a in account_ids if a not in have]
     if not missing:
         return "exists"
-    ec2.modify_image_attribute(
-        ImageId=ami_id, LaunchPermission={"Add": [{"UserId": a} for a in missing]}
-    )
+    ec2.modify_image_attribute(ImageId=ami_id, LaunchPermission={"Add": [{"UserId": a} for a in missing]})
     return "created"
 
 
@@ -523,11 +553,24 @@ class _Builder:
     """The state one build_amis() call shares between its worker threads."""
 
     def __init__(
-        self, *, root: Path, packer_dir: Path, config: AmisSettings, settings: Settings,
-        account: str, account_id: str, share_ids: tuple[str, ...], communicator: str,
-        sessions: AwsSessions, runner: Runner, rules: Sequence[RetryRule],
-        on_event: EventCallback | None, sleep: Callable[[float], None],
-        base_env: Mapping[str, str], interrupt: Interrupt | None, store: AmiStore,
+        self,
+        *,
+        root: Path,
+        packer_dir: Path,
+        config: AmisSettings,
+        settings: Settings,
+        account: str,
+        account_id: str,
+        share_ids: tuple[str, ...],
+        communicator: str,
+        sessions: AwsSessions,
+        runner: Runner,
+        rules: Sequence[RetryRule],
+        on_event: EventCallback | None,
+        sleep: Callable[[float], None],
+        base_env: Mapping[str, str],
+        interrupt: Interrupt | None,
+        store: AmiStore,
     ) -> None:
         self.root = root
         self.packer_dir = packer_dir
@@ -588,8 +631,7 @@ class _Builder:
         while True:
             attempt += 1
             build_id = _new_build_id()
-            result, lines = self.attempt(job, name, build_id, env, log_path=log_path,
-                                         attempt=attempt)
+            result, lines = self.attempt(job, name, build_id, env, log_path=log_path, attempt=attempt)
             if result.ok:
                 break
             if result.interrupted:
@@ -602,8 +644,12 @@ class _Builder:
             if not decision.retry:
                 errors = parse_errors(lines) or [result.output_tail[-2000:]]
                 self.emit("failed", job, errors[-1])
-                raise ProcessFailed(result.argv, result.cwd, result.returncode,
-                                    "\n".join(errors) + f"\n(full log: {log_path})")
+                raise ProcessFailed(
+                    result.argv,
+                    result.cwd,
+                    result.returncode,
+                    "\n".join(errors) + f"\n(full log: {log_path})",
+                )
             self.emit("retry", job, f"{decision.reason}; next attempt in {decision.delay:.0f}s")
             self.sleep(decision.delay)
         ids = parse_artifact_ids(lines).get(name, {})
@@ -619,20 +665,23 @@ class _Builder:
             ec2 = self.sessions.client("ec2", self.account_id, job.region, self.account)
             try:
                 sharing = ensure_launch_permissions(ec2, ami_id, self.share_ids)
-            except (botocore.exceptions.BotoCoreError,
-                    botocore.exceptions.ClientError) as exc:
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 raise AwsError(
-                    f"built {ami_id} ({job.template}, {job.region}) but could not share it: "
-                    f"{exc}",
+                    f"built {ami_id} ({job.template}, {job.region}) but could not share it: {exc}",
                     hint="check ec2:ModifyImageAttribute in the target account's role, then "
                     "re-run the build of this template and region",
                 ) from None
-            self.emit("shared", job, f"{ami_id} launch permission: "
-                      f"{', '.join(self.share_ids)} ({sharing})")
+            self.emit("shared", job, f"{ami_id} launch permission: {', '.join(self.share_ids)} ({sharing})")
         build = AmiBuild(
-            template=job.template, region=job.region, ami_id=ami_id, account=self.account,
-            account_id=self.account_id, build_id=build_id, shared_with=self.share_ids,
-            sharing=sharing, attempts=attempt,
+            template=job.template,
+            region=job.region,
+            ami_id=ami_id,
+            account=self.account,
+            account_id=self.account_id,
+            build_id=build_id,
+            shared_with=self.share_ids,
+            sharing=sharing,
+            attempts=attempt,
             log_path=str(log_path.relative_to(self.root)),
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -640,15 +689,27 @@ class _Builder:
         return build
 
     def attempt(
-        self, job: _Job, name: str, build_id: str, env: Mapping[str, str], *, log_path: Path,
+        self,
+        job: _Job,
+        name: str,
+        build_id: str,
+        env: Mapping[str, str],
+        *,
+        log_path: Path,
         attempt: int,
     ) -> tuple[ProcessResult, list[str]]:
         var_file = self.root / VARS_DIR / f"{job.template}.{job.region}.pkrvars.json"
         var_file.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2,
-                                           sort_keys=True) + "\n")
-        argv = [self.config.packer, "build", "-machine-readable", "-color=false",
-                f"-only={name}", f"-var-file={var_file}", str(self.packer_dir)]
+        _write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n")
+        argv = [
+            self.config.packer,
+            "build",
+            "-machine-readable",
+            "-color=false",
+            f"-only={name}",
+            f"-var-file={var_file}",
+            str(self.packer_dir),
+        ]
         with log_path.open("a", encoding="utf-8") as log:
             log.write(f"# refarch: attempt {attempt}, build {build_id}: {' '.join(argv)}\n")
         lines: list[str] = []
@@ -659,8 +720,9 @@ class _Builder:
             if text is not None:
                 self.emit("output", job, text)
 
-        result = self.runner(argv, cwd=self.packer_dir, env=env, on_line=on_line,
-                             log_path=log_path, interrupt=self.interrupt)
+        result = self.runner(
+            argv, cwd=self.packer_dir, env=env, on_line=on_line, log_path=log_path, interrupt=self.interrupt
+        )
         return result, lines
 
 
@@ -693,14 +755,19 @@ def build_amis(
     config = AmisSettings.from_settings(settings)
     packer_dir = config.packer_dir or default_packer_dir(root)
     if packer_dir is None or not packer_dir.is_dir():
-        raise ConfigError("no Packer templates found", path=packer_dir or root / "packer",
-                          hint="add <repo>/packer/*.pkr.hcl or set [amis] packer_dir")
+        raise ConfigError(
+            "no Packer templates found",
+            path=packer_dir or root / "packer",
+            hint="add <repo>/packer/*.pkr.hcl or set [amis] packer_dir",
+        )
     available = list_templates(packer_dir)
     chosen = tuple(templates) if templates else available
     unknown = [t for t in chosen if t not in available]
     if unknown:
-        raise UsageError(f"unknown AMI template(s): {', '.join(unknown)}",
-                         hint=f"templates in {packer_dir}: {', '.join(available)}")
+        raise UsageError(
+            f"unknown AMI template(s): {', '.join(unknown)}",
+            hint=f"templates in {packer_dir}: {', '.join(available)}",
+        )
     if not chosen:
         raise ConfigError("the Packer folder has no templates", path=packer_dir)
 
@@ -712,27 +779,44 @@ def build_amis(
     else:  # the default names only the app accounts this repo has
         known = {a.name for a in repo.accounts}
         sharing_names = tuple(n for n in DEFAULT_SHARE_WITH if n in known)
-    share_ids = tuple(dict.fromkeys(
-        i for i in (_account_id(repo, n) for n in sharing_names) if i != account_id))
-    chosen_regions = tuple(regions) if regions else (
-        config.regions or _regions_for(repo, sharing_names, settings.region))
+    share_ids = tuple(
+        dict.fromkeys(i for i in (_account_id(repo, n) for n in sharing_names) if i != account_id)
+    )
+    chosen_regions = (
+        tuple(regions) if regions else (config.regions or _regions_for(repo, sharing_names, settings.region))
+    )
     for region in chosen_regions:
-        check_sharing(config.encrypt_boot, config.kms_key_for(region), sharing_names if
-                      share_ids else (), region, settings.path)
+        check_sharing(
+            config.encrypt_boot,
+            config.kms_key_for(region),
+            sharing_names if share_ids else (),
+            region,
+            settings.path,
+        )
 
-    base_env = {k: v for k, v in (os.environ if env is None else env).items()
-                if k in INHERITED_ENV}
+    base_env = {k: v for k, v in (os.environ if env is None else env).items() if k in INHERITED_ENV}
     communicator = config.communicator or ("none" if settings.endpoint_url else "ssh")
     sessions = sessions or AwsSessions(settings)
     # One identity check up front: a credentials problem is one error, not one per build.
     first = sessions.session(account_id, account, chosen_regions[0])
     sessions.check_account(f"AMIs in {account}", account_id, first)
     builder = _Builder(
-        root=root, packer_dir=packer_dir, config=config, settings=settings, account=account,
-        account_id=account_id, share_ids=share_ids, communicator=communicator,
-        sessions=sessions, runner=runner,
-        rules=packer_rules(settings), on_event=on_event, sleep=sleep,
-        base_env=base_env, interrupt=interrupt, store=AmiStore(root),
+        root=root,
+        packer_dir=packer_dir,
+        config=config,
+        settings=settings,
+        account=account,
+        account_id=account_id,
+        share_ids=share_ids,
+        communicator=communicator,
+        sessions=sessions,
+        runner=runner,
+        rules=packer_rules(settings),
+        on_event=on_event,
+        sleep=sleep,
+        base_env=base_env,
+        interrupt=interrupt,
+        store=AmiStore(root),
     )
     jobs = [_Job(t, r) for t in chosen for r in chosen_regions]
     workers = parallelism or config.parallelism
@@ -749,7 +833,9 @@ def build_amis(
     if stopped:
         raise RunInterrupted(
             f"AMI builds interrupted: {len(builds)} of {len(jobs)} finished and are recorded "
-            f"in {RECORD_FILE}", hint=stopped[0].hint)
+            f"in {RECORD_FILE}",
+            hint=stopped[0].hint,
+        )
     if len(failures) == 1 and not builds:
         raise failures[0][1]
     if failures:
@@ -759,5 +845,4 @@ def build_amis(
             f"({len(builds)} succeeded and are recorded in {RECORD_FILE}):\n{detail}",
             hint=f"see the logs in {root / LOG_DIR}; re-run with only the failed templates",
         )
-    return AmiRecord(tuple(builds), builder.store.ids(), builder.store.path,
-                     builder.store.hcl_path)
+    return AmiRecord(tuple(builds), builder.store.ids(), builder.store.path, builder.store.hcl_path)

@@ -42,24 +42,22 @@ def _settings(tmp_path: Path, moto: MotoServer, **amis: Any) -> Settings:
 
 
 def _repo(root: Path, settings: Settings) -> Repo:
-    accounts = tuple(
-        Account(name, account_id, 1, ("us-east-1",)) for name, account_id in ACCOUNTS.items()
-    )
+    accounts = tuple(Account(name, account_id, 1, ("us-east-1",)) for name, account_id in ACCOUNTS.items())
     return Repo(root=root, units={}, accounts=accounts, settings=settings)
 
 
 def test_every_template_validates() -> None:
     templates = list_templates(PACKER_DIR)
     assert templates == ("bastion", "ecs-node", "openvpn")
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
-           "CHECKPOINT_DISABLE": "1"}
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "CHECKPOINT_DISABLE": "1"}
     # The real build (SSH + provisioners) and the emulator one (communicator none).
     for extra in ([], ["-var", "communicator=none", "-var", "endpoint=http://127.0.0.1:1"]):
         result = run_process(["packer", "validate", *extra, "."], cwd=PACKER_DIR, env=env)
         assert result.ok, result.output_tail
         for template in templates:
-            result = run_process(["packer", "validate", *extra, f"-only=amazon-ebs.{template}",
-                                  "."], cwd=PACKER_DIR, env=env)
+            result = run_process(
+                ["packer", "validate", *extra, f"-only=amazon-ebs.{template}", "."], cwd=PACKER_DIR, env=env
+            )
             assert result.ok, f"{template} {extra}: {result.output_tail}"
 
 
@@ -70,8 +68,11 @@ def test_packer_builds_shares_and_records_in_the_target_account(
     sessions = AwsSessions(settings)
     events: list[AmiEvent] = []
     record = build_amis(
-        _repo(tmp_path, settings), settings, regions=["us-east-1", "us-west-2"],
-        sessions=sessions, on_event=events.append,
+        _repo(tmp_path, settings),
+        settings,
+        regions=["us-east-1", "us-west-2"],
+        sessions=sessions,
+        on_event=events.append,
     )
     assert sorted((b.template, b.region) for b in record.builds) == [
         (t, r) for t in ("bastion", "ecs-node", "openvpn") for r in ("us-east-1", "us-west-2")
@@ -106,8 +107,9 @@ def test_encrypted_ami_with_customer_key_is_shared(moto_server: MotoServer, tmp_
     kms = bootstrap.client("kms", ACCOUNTS["shared-services"], "us-east-1", "shared-services")
     key = kms.create_key(Description="amis")["KeyMetadata"]["Arn"]
     settings = _settings(tmp_path, moto_server, encrypt_boot=True, kms_key_id=key)
-    record = build_amis(_repo(tmp_path, settings), settings, templates=["bastion"],
-                        regions=["us-east-1"], share_with=["dev"])
+    record = build_amis(
+        _repo(tmp_path, settings), settings, templates=["bastion"], regions=["us-east-1"], share_with=["dev"]
+    )
     (build,) = record.builds
     ec2 = bootstrap.client("ec2", ACCOUNTS["shared-services"], "us-east-1", "shared-services")
     # moto's CopyImage does not model encryption (the copy's snapshot says Encrypted: false),
@@ -120,11 +122,9 @@ def test_encrypted_ami_with_customer_key_is_shared(moto_server: MotoServer, tmp_
 
 
 def test_a_failing_build_reports_packers_error(moto_server: MotoServer, tmp_path: Path) -> None:
-    settings = _settings(tmp_path, moto_server,
-                         templates={"openvpn": {"source_ami_name": "no-such-image-*"}})
+    settings = _settings(tmp_path, moto_server, templates={"openvpn": {"source_ami_name": "no-such-image-*"}})
     with pytest.raises(ProcessFailed, match="No AMI was found matching filters"):
-        build_amis(_repo(tmp_path, settings), settings, templates=["openvpn"],
-                   regions=["us-east-1"])
+        build_amis(_repo(tmp_path, settings), settings, templates=["openvpn"], regions=["us-east-1"])
     assert not (tmp_path / ".refarch" / "amis.json").exists()
 
 
@@ -163,10 +163,22 @@ def test_cli_builds_and_units_receive_the_ids(
     before = load_repo(root).unit("dev/us-east-1/bastion")
     assert before.inputs["ami_id"] is None  # nothing built yet: the unit still loads
 
-    result = CliRunner().invoke(cli, [
-        "amis", "build", "bastion", "--repo", str(root), "--endpoint-url",
-        moto_server.endpoint_url, "--regions", "us-east-1", "--share-with", "dev,prod",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "amis",
+            "build",
+            "bastion",
+            "--repo",
+            str(root),
+            "--endpoint-url",
+            moto_server.endpoint_url,
+            "--regions",
+            "us-east-1",
+            "--share-with",
+            "dev,prod",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Creating AMI" in result.output  # Packer's output is streamed
     ids = json.loads((root / ".refarch" / "amis.json").read_text())["amis"]
@@ -194,9 +206,16 @@ def test_packers_transient_error_is_retried(moto_server: MotoServer, tmp_path: P
     settings = _settings(tmp_path, moto_server)
     slept: list[float] = []
     events: list[AmiEvent] = []
-    record = build_amis(_repo(tmp_path, settings), settings, templates=["bastion"],
-                        regions=["us-east-1"], share_with=[], runner=flaky,
-                        sleep=slept.append, on_event=events.append)
+    record = build_amis(
+        _repo(tmp_path, settings),
+        settings,
+        templates=["bastion"],
+        regions=["us-east-1"],
+        share_with=[],
+        runner=flaky,
+        sleep=slept.append,
+        on_event=events.append,
+    )
     assert record.builds[0].attempts == 2 and len(slept) == 1
     assert any(e.kind == "retry" and "packer-request-failed" in e.message for e in events)
     log = (tmp_path / record.builds[0].log_path).read_text()

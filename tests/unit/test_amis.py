@@ -62,11 +62,12 @@ def test_artifact_ids_from_real_packer_output() -> None:
 
 
 def test_artifact_ids_with_several_regions_use_escaped_commas() -> None:
-    line = ("1,amazon-ebs.bastion,artifact,0,id,"
-            "us-east-1:ami-0123456789abcdef0%!(PACKER_COMMA)us-west-2:ami-0fedcba9876543210")
+    line = (
+        "1,amazon-ebs.bastion,artifact,0,id,"
+        "us-east-1:ami-0123456789abcdef0%!(PACKER_COMMA)us-west-2:ami-0fedcba9876543210"
+    )
     assert parse_artifact_ids([line]) == {
-        "amazon-ebs.bastion": {"us-east-1": "ami-0123456789abcdef0",
-                               "us-west-2": "ami-0fedcba9876543210"}
+        "amazon-ebs.bastion": {"us-east-1": "ami-0123456789abcdef0", "us-west-2": "ami-0fedcba9876543210"}
     }
 
 
@@ -89,20 +90,22 @@ def test_human_line_shows_ui_text_only() -> None:
 # -- refusal rules -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", [None, "alias/aws/ebs",
-                                 "arn:aws:kms:us-east-1:222222222222:alias/aws/ebs"])
+@pytest.mark.parametrize("key", [None, "alias/aws/ebs", "arn:aws:kms:us-east-1:222222222222:alias/aws/ebs"])
 def test_encrypted_shared_ami_needs_a_customer_managed_key(key: str | None) -> None:
     with pytest.raises(ConfigError, match="default aws/ebs key") as caught:
         check_sharing(True, key, ["dev"], "us-east-1")
     assert "customer-managed KMS key" in (caught.value.hint or "")
 
 
-@pytest.mark.parametrize(("encrypt", "key", "share"), [
-    (True, "arn:aws:kms:us-east-1:222222222222:key/1234", ["dev"]),
-    (True, "alias/amis", ["dev"]),
-    (True, None, []),
-    (False, None, ["dev"]),
-])
+@pytest.mark.parametrize(
+    ("encrypt", "key", "share"),
+    [
+        (True, "arn:aws:kms:us-east-1:222222222222:key/1234", ["dev"]),
+        (True, "alias/amis", ["dev"]),
+        (True, None, []),
+        (False, None, ["dev"]),
+    ],
+)
 def test_allowed_combinations(encrypt: bool, key: str | None, share: list[str]) -> None:
     check_sharing(encrypt, key, share, "us-east-1")
 
@@ -113,7 +116,8 @@ def test_settings_reject_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ConfigError, match="kms_key_id"):
         AmisSettings.from_settings(settings_from_dict({"amis": {"kms_key_id": 3}}))
     per_region = AmisSettings.from_settings(
-        settings_from_dict({"amis": {"kms_key_id": {"us-west-2": "alias/amis"}}}))
+        settings_from_dict({"amis": {"kms_key_id": {"us-west-2": "alias/amis"}}})
+    )
     assert per_region.kms_key_for("us-west-2") == "alias/amis"
     assert per_region.kms_key_for("us-east-1") is None
 
@@ -126,8 +130,19 @@ def test_templates_of_the_packer_folder() -> None:
 
 
 def _build(template: str, region: str, ami: str) -> AmiBuild:
-    return AmiBuild(template, region, ami, "shared-services", "222222222222", "b1",
-                    ("444444444444",), "created", 1, "log", "2024-01-01T00:00:00+00:00")
+    return AmiBuild(
+        template,
+        region,
+        ami,
+        "shared-services",
+        "222222222222",
+        "b1",
+        ("444444444444",),
+        "created",
+        1,
+        "log",
+        "2024-01-01T00:00:00+00:00",
+    )
 
 
 def test_record_merges_and_writes_both_files(tmp_path: Path) -> None:
@@ -153,9 +168,7 @@ def test_auto_hcl_is_valid_hcl_with_the_ids() -> None:
 
     text = render_auto_hcl({"openvpn": {"us-east-1": "ami-0123456789abcdef0"}})
     parsed = hcl2.loads(text)  # python-hcl2 keeps the quotes of keys and strings
-    assert parsed["locals"][0]["ami_ids"] == {
-        '"openvpn"': {'"us-east-1"': '"ami-0123456789abcdef0"'}
-    }
+    assert parsed["locals"][0]["ami_ids"] == {'"openvpn"': {'"us-east-1"': '"ami-0123456789abcdef0"'}}
 
 
 def test_a_broken_record_is_a_config_error(tmp_path: Path) -> None:
@@ -178,9 +191,16 @@ class FakePacker:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
         self.variables: list[dict[str, Any]] = []
 
-    def __call__(self, argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str],
-                 on_line: LineCallback | None = None, log_path: Path | None = None,
-                 **_: Any) -> ProcessResult:
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path,
+        env: Mapping[str, str],
+        on_line: LineCallback | None = None,
+        log_path: Path | None = None,
+        **_: Any,
+    ) -> ProcessResult:
         self.calls.append((list(argv), dict(env)))
         var_file = next(a for a in argv if a.startswith("-var-file="))
         variables = json.loads(Path(var_file.removeprefix("-var-file=")).read_text())
@@ -190,22 +210,27 @@ class FakePacker:
             lines = [f"1,{name},error,{self.failures.pop(0)}"]
             return self._result(argv, cwd, 1, lines, on_line)
         ec2 = boto3.client(
-            "ec2", region_name=variables["region"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            "ec2",
+            region_name=variables["region"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=env.get("AWS_SESSION_TOKEN"),
         )
         instance = ec2.run_instances(ImageId=_source_ami(ec2), MinCount=1, MaxCount=1)
-        ami = ec2.create_image(InstanceId=instance["Instances"][0]["InstanceId"],
-                               Name=f"fake-{variables['build_id']}")["ImageId"]
+        ami = ec2.create_image(
+            InstanceId=instance["Instances"][0]["InstanceId"], Name=f"fake-{variables['build_id']}"
+        )["ImageId"]
         if variables["ami_users"]:
-            ec2.modify_image_attribute(ImageId=ami, LaunchPermission={
-                "Add": [{"UserId": u} for u in variables["ami_users"]]})
+            ec2.modify_image_attribute(
+                ImageId=ami, LaunchPermission={"Add": [{"UserId": u} for u in variables["ami_users"]]}
+            )
         lines = ["1,,ui,say,==> building", f"1,{name},artifact,0,id,{variables['region']}:{ami}"]
         return self._result(argv, cwd, 0, lines, on_line)
 
     @staticmethod
-    def _result(argv: Sequence[str], cwd: str | Path, code: int, lines: list[str],
-                on_line: LineCallback | None) -> ProcessResult:
+    def _result(
+        argv: Sequence[str], cwd: str | Path, code: int, lines: list[str], on_line: LineCallback | None
+    ) -> ProcessResult:
         for line in lines:
             if on_line:
                 on_line("stdout", line)
@@ -213,8 +238,9 @@ class FakePacker:
 
 
 def _source_ami(ec2: Any) -> str:
-    images = ec2.describe_images(Owners=["amazon"], Filters=[
-        {"Name": "name", "Values": ["amzn2-ami-hvm-*-x86_64-gp2"]}])["Images"]
+    images = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*-x86_64-gp2"]}]
+    )["Images"]
     return str(images[0]["ImageId"])
 
 
@@ -226,22 +252,33 @@ def aws() -> Iterator[None]:
 
 def _repo(root: Path, settings: Settings) -> Repo:
     accounts = tuple(
-        Account(name, ACCOUNTS[name], 2 if name == "shared-services" else 3,
-                ("us-east-1", "us-west-2") if name == "dev" else ("us-east-1",))
+        Account(
+            name,
+            ACCOUNTS[name],
+            2 if name == "shared-services" else 3,
+            ("us-east-1", "us-west-2") if name == "dev" else ("us-east-1",),
+        )
         for name in ("shared-services", "dev", "stage", "prod")
     )
     return Repo(root=root, units={}, accounts=accounts, settings=settings)
 
 
-def _run(tmp_path: Path, packer: FakePacker, toml: dict[str, Any] | None = None,
-         **kwargs: Any) -> tuple[Any, list[AmiEvent], list[float]]:
-    settings = settings_from_dict({"amis": {"packer_dir": str(PACKER_DIR), **(toml or {})}},
-                                  path=tmp_path / "refarch.toml")
+def _run(
+    tmp_path: Path, packer: FakePacker, toml: dict[str, Any] | None = None, **kwargs: Any
+) -> tuple[Any, list[AmiEvent], list[float]]:
+    settings = settings_from_dict(
+        {"amis": {"packer_dir": str(PACKER_DIR), **(toml or {})}}, path=tmp_path / "refarch.toml"
+    )
     events: list[AmiEvent] = []
     sleeps: list[float] = []
     record = build_amis(
-        _repo(tmp_path, settings), settings, sessions=AwsSessions(settings), runner=packer,
-        on_event=events.append, sleep=sleeps.append, env={"PATH": "/usr/bin", "SECRET": "x"},
+        _repo(tmp_path, settings),
+        settings,
+        sessions=AwsSessions(settings),
+        runner=packer,
+        on_event=events.append,
+        sleep=sleeps.append,
+        env={"PATH": "/usr/bin", "SECRET": "x"},
         **kwargs,
     )
     return record, events, sleeps
@@ -278,8 +315,9 @@ def test_refarch_grants_launch_permission_packer_did_not(aws: None, tmp_path: Pa
             var_file.write_text(json.dumps({**data, "ami_users": []}))
             return super().__call__(argv, **kwargs)
 
-    record, _, _ = _run(tmp_path, NoSharing(), templates=["bastion"], regions=["us-east-1"],
-                        share_with=["dev"])
+    record, _, _ = _run(
+        tmp_path, NoSharing(), templates=["bastion"], regions=["us-east-1"], share_with=["dev"]
+    )
     (build,) = record.builds
     assert build.sharing == "created"
     ec2 = AwsSessions(Settings()).client("ec2", ACCOUNTS["shared-services"], "us-east-1")
@@ -311,8 +349,9 @@ def test_encrypt_boot_without_key_is_refused_before_building(aws: None, tmp_path
     with pytest.raises(ConfigError, match="aws/ebs"):
         _run(tmp_path, packer, {"encrypt_boot": True})
     assert packer.calls == []
-    record, _, _ = _run(tmp_path, packer, {"encrypt_boot": True}, templates=["bastion"],
-                        regions=["us-east-1"], share_with=[])
+    record, _, _ = _run(
+        tmp_path, packer, {"encrypt_boot": True}, templates=["bastion"], regions=["us-east-1"], share_with=[]
+    )
     assert record.builds[0].shared_with == ()
 
 
@@ -353,17 +392,22 @@ def test_ids_already_in_amis_auto_hcl_are_kept(tmp_path: Path) -> None:
 
 
 def test_a_computed_amis_auto_hcl_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "amis.auto.hcl").write_text('locals {\n  ami_ids = { a = { b = local.x } }\n}\n')
+    (tmp_path / "amis.auto.hcl").write_text("locals {\n  ami_ids = { a = { b = local.x } }\n}\n")
     with pytest.raises(ConfigError, match="literal AMI ids"):
         AmiStore(tmp_path)
 
 
-def test_default_sharing_names_only_the_app_accounts_the_repo_has(
-    aws: None, tmp_path: Path
-) -> None:
+def test_default_sharing_names_only_the_app_accounts_the_repo_has(aws: None, tmp_path: Path) -> None:
     settings = settings_from_dict({"amis": {"packer_dir": str(PACKER_DIR)}})
     repo = _repo(tmp_path, settings)
     repo = Repo(repo.root, {}, tuple(a for a in repo.accounts if a.name != "stage"), settings)
-    record = build_amis(repo, settings, templates=["bastion"], regions=["us-east-1"],
-                        sessions=AwsSessions(settings), runner=FakePacker(), sleep=lambda _: None)
+    record = build_amis(
+        repo,
+        settings,
+        templates=["bastion"],
+        regions=["us-east-1"],
+        sessions=AwsSessions(settings),
+        runner=FakePacker(),
+        sleep=lambda _: None,
+    )
     assert record.builds[0].shared_with == (ACCOUNTS["dev"], ACCOUNTS["prod"])

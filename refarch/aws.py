@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from refarch.errors import AwsError, WrongAccount
@@ -16,6 +18,17 @@ from refarch.settings import Settings
 CallHook = Callable[[str, str], None]  # (service, operation) for every API call made
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+# One botocore data loader for every session: each boto3.Session otherwise parses the service
+# models again (~150 ms per client of a new session; a multi-account bootstrap makes dozens).
+_LOADER = botocore.loaders.create_loader()
+
+
+def new_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 session sharing the process-wide model loader."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **kwargs)
 
 
 class AwsSessions:
@@ -45,7 +58,7 @@ class AwsSessions:
         """The caller's own session (profile / environment)."""
         with self._lock:
             if self._base is None:
-                self._base = boto3.Session(
+                self._base = new_session(
                     profile_name=self.settings.profile, region_name=self.settings.region
                 )
             return self._base
@@ -73,7 +86,7 @@ class AwsSessions:
                     hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
                 )
             frozen = creds.get_frozen_credentials()
-            session = boto3.Session(
+            session = new_session(
                 aws_access_key_id=frozen.access_key,
                 aws_secret_access_key=frozen.secret_key,
                 aws_session_token=frozen.token,
@@ -101,7 +114,7 @@ class AwsSessions:
                 f"could not assume {role_arn} for account {account}: {exc}",
                 hint="check the role name/pattern in refarch.toml and that your identity may assume it",
             ) from None
-        return boto3.Session(
+        return new_session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],

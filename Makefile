@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/discover.py
 	$(PY) bench/apply_terraform.py
 	$(PY) bench/scheduler.py
+	$(PY) bench/bootstrap.py
 
 demo: setup
 	$(VENV)/bin/refarch plan tests/fixtures/live

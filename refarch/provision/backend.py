@@ -84,6 +84,7 @@ class BucketSpec:
     log_delivery: bool = False  # True for an access-log bucket: S3 logging may write into it
     update_existing: bool = True  # False: Terragrunt's disable_bucket_update
     units: tuple[str, ...] = ()
+    tls_note: str = ""  # why the TLS-only statement is left out, when it is
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,10 @@ def specs_from_units(
     accounts, since names are global) is a ConfigError naming both units.
     """
     tls = defaults.tls_policy_applies(endpoint_url)
+    tls_note = "" if tls else (
+        f"not applied: the endpoint {endpoint_url} is plain http, so aws:SecureTransport is "
+        "never true and a TLS-only policy would deny every request"
+        if defaults.enforce_tls == "auto" else "not applied: [backend] enforce_tls = false")
     buckets: dict[str, BucketSpec] = {}
     tables: dict[tuple[str, str, str], TableSpec] = {}
     for unit in units:
@@ -165,6 +170,8 @@ def specs_from_units(
             sse_algorithm=algorithm,
             kms_key_id=kms_key if algorithm == "aws:kms" else None,
             enforce_tls=tls and not _flag(unit, root, config, "skip_bucket_enforced_tls"),
+            tls_note=tls_note or ("not applied: skip_bucket_enforced_tls" if _flag(
+                unit, root, config, "skip_bucket_enforced_tls") else ""),
             root_access=not _flag(unit, root, config, "skip_bucket_root_access"),
             public_access_block=not _flag(unit, root, config,
                                           "skip_bucket_public_access_blocking"),
@@ -308,7 +315,7 @@ def ensure_bucket(
             warnings.append(f"{description}: not done, disable_bucket_update is set")
     ids = {"arn": f"arn:aws:s3:::{spec.name}", "bucket": spec.name}
     if not spec.enforce_tls:
-        ids["tls_policy"] = "not applied"
+        ids["tls_policy"] = spec.tls_note or "not applied"
     return Result("s3-bucket", spec.name, changes.status(created), spec.account_id, spec.region,
                   ids, tuple(changes.changes), tuple(warnings), dry_run)
 

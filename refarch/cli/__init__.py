@@ -15,6 +15,7 @@ from refarch.errors import RefarchError
 # (a list) when one module serves several verbs.
 VERB_MODULES = [
     "refarch.cli.amis_cmd",
+    "refarch.cli.bootstrap_cmd",
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",

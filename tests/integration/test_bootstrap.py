@@ -228,3 +228,28 @@ def test_dry_run_lists_exact_changes_and_makes_no_mutating_call(
     assert "dev/us-east-1: import key pair openvpn in us-east-1" in changes
     assert "security: create IAM user refarch-kms-admin" in changes
     assert not any(c.startswith(("logs", "prod", "stage")) for c in changes)
+
+
+def test_cli_second_run_says_nothing_to_do(live: tuple[Repo, Settings], tmp_path: Path,
+                                           moto_server: MotoServer) -> None:
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    repo, _ = live
+    report = tmp_path / "report.json"
+    keys = tmp_path / "keys"
+    argv = ["bootstrap", str(repo.root), "--endpoint-url", moto_server.endpoint_url,
+            "--accounts", "security,dev", "--keys-dir", str(keys)]
+    first = CliRunner().invoke(cli, [*argv, "--report", str(report)])
+    assert first.exit_code == 0, first.output
+    assert "create bucket acme-dev-us-west-2-tf-state in us-west-2" in first.output
+    assert json.loads(report.read_text(encoding="utf-8"))["status"] == "done"
+    # Private keys went to --keys-dir: owner-only folders and read-only files, never printed.
+    key_file = keys / "dev" / "keypairs" / "openvpn" / "private-key"
+    assert key_file.stat().st_mode & 0o777 == 0o400
+    assert (keys / "dev").stat().st_mode & 0o777 == 0o700
+    assert "PRIVATE KEY" not in first.output
+    second = CliRunner().invoke(cli, argv)
+    assert second.exit_code == 0, second.output
+    assert "nothing to do" in second.output

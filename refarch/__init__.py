@@ -16,9 +16,10 @@ from refarch.errors import (
     WrongAccount,
 )
 from refarch.models import Account, Dependency, Plan, PlannedUnit, RemoteState, Repo, Unit
-from refarch.plan import plan
+from refarch import plan, run  # callable modules: refarch.plan(repo), refarch.run(plan)
 from refarch.provision.amis import AmiRecord, build_amis
 from refarch.repo import load_repo
+from refarch.run.report import RunReport, UnitReport
 from refarch.settings import Settings, load_settings
 
 __version__ = "0.1.0"
@@ -42,10 +43,13 @@ __all__ = [
     "Unit",
     "UsageError",
     "WrongAccount",
+    "RunReport",
+    "UnitReport",
     "__version__",
     "build_amis",
     "evaluate_unit",
     "load_repo",
     "load_settings",
     "plan",
+    "run",
 ]

@@ -1,0 +1,90 @@
+"""The public API: what `import refarch` offers, and the layering rules of DESIGN.md."""
+
+import ast
+import pathlib
+
+import refarch
+
+PACKAGE = pathlib.Path(refarch.__file__).parent
+
+# Each outside library has one owner (STYLE.md habit 1).
+OWNERS = {
+    "hcl2": {"config/hcl.py"},
+    "lark": {"config/hcl.py"},
+    "networkx": {"graph.py"},
+    "jinja2": {"render.py"},
+    "click": {"cli/"},
+    "subprocess": {"run/process.py"},
+}
+
+
+def imports_of(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def test_everything_in_all_exists_and_the_verbs_are_callable():
+    for name in refarch.__all__:
+        assert hasattr(refarch, name), name
+    for name in ("load_repo", "plan", "run", "evaluate_unit", "build_amis"):
+        assert callable(getattr(refarch, name)), name
+
+
+def test_callable_modules_keep_their_submodules_importable():
+    import refarch.run.process as process  # noqa: PLC0415 - the import itself is the test
+
+    assert callable(process.run_process)
+    repo = refarch.load_repo(PACKAGE.parent / "tests/fixtures/live", cache=False)
+    assert refarch.plan(repo).groups[0] == ("security/us-east-1/iam",)
+
+
+def test_each_outside_library_has_one_owner():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for module in imports_of(path):
+            top = module.split(".")[0]
+            if top in OWNERS:
+                owners = OWNERS[top]
+                assert any(rel == o or rel.startswith(o) for o in owners), f"{rel} imports {top}"
+
+
+def test_nothing_imports_the_cli_and_only_the_cli_prints_or_exits():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("cli/"):
+            continue
+        assert not any(m.startswith("refarch.cli") for m in imports_of(path)), rel
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("print", "exit"), f"{rel} calls {node.func.id}()"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                assert (node.value.id, node.attr) != ("sys", "exit"), f"{rel} calls sys.exit"
+
+
+def test_graph_and_plan_touch_neither_aws_nor_processes():
+    for rel in ("graph.py", "plan.py", "models.py", "settings.py"):
+        mods = set(imports_of(PACKAGE / rel))
+        assert not {m for m in mods if m.split(".")[0] in ("boto3", "botocore", "subprocess")}
+        assert "refarch.aws" not in mods and "refarch.run.process" not in mods
+
+
+def test_every_command_has_help_text():
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from refarch.cli import cli  # noqa: PLC0415
+
+    def walk(group, prefix):
+        for name, command in group.commands.items():
+            yield [*prefix, name], command
+            if hasattr(command, "commands"):
+                yield from walk(command, [*prefix, name])
+
+    for argv, command in walk(cli, []):
+        assert (command.help or "").strip(), f"refarch {' '.join(argv)} has no help text"
+        result = CliRunner().invoke(cli, [*argv, "--help"])
+        assert result.exit_code == 0, argv

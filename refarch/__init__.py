@@ -3,6 +3,7 @@
 The public API is what `__all__` lists; everything else is internal.
 """
 
+from refarch import plan, run  # callable modules: refarch.plan(repo), refarch.run(plan)
 from refarch.config import evaluate_unit
 from refarch.errors import (
     ConfigError,
@@ -16,7 +17,6 @@ from refarch.errors import (
     WrongAccount,
 )
 from refarch.models import Account, Dependency, Plan, PlannedUnit, RemoteState, Repo, Unit
-from refarch import plan, run  # callable modules: refarch.plan(repo), refarch.run(plan)
 from refarch.provision.amis import AmiRecord, build_amis
 from refarch.repo import load_repo
 from refarch.run.report import RunReport, UnitReport
@@ -39,12 +39,12 @@ __all__ = [
     "RefarchError",
     "RemoteState",
     "Repo",
+    "RunReport",
     "Settings",
     "Unit",
+    "UnitReport",
     "UsageError",
     "WrongAccount",
-    "RunReport",
-    "UnitReport",
     "__version__",
     "build_amis",
     "evaluate_unit",

@@ -189,7 +189,7 @@ def ensure_imported(
             warnings: tuple[str, ...] = ()
             if material is not None:
                 serial = acm.describe_certificate(CertificateArn=arn)["Certificate"].get("Serial")
-                if serial and int(serial.replace(":", ""), 16) != material.serial:
+                if serial and _serial_number(serial) != material.serial:
                     warnings = (f"ACM certificate {arn} for {domain} is not the one refarch "
                                 "keeps; left as is",)
             return Result("acm-certificate", domain, "exists", account_id, region, {"arn": arn},
@@ -208,6 +208,13 @@ def ensure_imported(
     changes.make(f"import the certificate for {domain} into ACM in {region}", do_import)
     return Result("acm-certificate", domain, "created", account_id, region, ids,
                   tuple(changes.changes), (), dry_run)
+
+
+def _serial_number(serial: str) -> int:
+    """ACM writes serials as colon-separated hex; moto as a decimal number."""
+    if ":" not in serial and serial.isdigit():
+        return int(serial)
+    return int(serial.replace(":", ""), 16)
 
 
 def ensure_public_certificate(

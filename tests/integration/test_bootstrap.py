@@ -179,6 +179,7 @@ def test_cold_run_provisions_every_account_and_second_run_changes_nothing(
     assert calls.mutating == []
     assert again.nothing_to_do and again.status == "done"
     assert {r.status for r in again.results} == {"exists"}
+    assert [w for r in again.results for w in r.warnings] == []
 
 
 def test_a_failure_half_way_keeps_the_record_and_the_next_run_continues(

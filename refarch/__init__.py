@@ -3,7 +3,8 @@
 The public API is what `__all__` lists; everything else is internal.
 """
 
-from refarch import plan, run  # callable modules: refarch.plan(repo), refarch.run(plan)
+# callable modules: refarch.plan(repo), refarch.run(plan), refarch.bootstrap(repo, settings)
+from refarch import bootstrap, plan, run
 from refarch.config import evaluate_unit
 from refarch.errors import (
     ConfigError,
@@ -18,6 +19,7 @@ from refarch.errors import (
 )
 from refarch.models import Account, Dependency, Plan, PlannedUnit, RemoteState, Repo, Unit
 from refarch.provision.amis import AmiRecord, build_amis
+from refarch.provision.record import BootstrapRecord
 from refarch.repo import load_repo
 from refarch.run.report import RunReport, UnitReport
 from refarch.settings import Settings, load_settings
@@ -27,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Account",
     "AmiRecord",
+    "BootstrapRecord",
     "ConfigError",
     "Dependency",
     "DependencyCycle",
@@ -46,6 +49,7 @@ __all__ = [
     "UsageError",
     "WrongAccount",
     "__version__",
+    "bootstrap",
     "build_amis",
     "evaluate_unit",
     "load_repo",

@@ -13,6 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from refarch._callable import make_callable
 from refarch.aws import AwsSessions
 from refarch.errors import BootstrapFailed, ConfigError, ProvisionError, RefarchError, UsageError
 from refarch.models import Account, Repo
@@ -531,3 +532,6 @@ class _AccountRun:
                 self.run.emit("warning", self.account.name,
                                f"no public hosted zone for {domain} in {self.account.name}: "
                                "the route53 unit will create it")
+
+
+make_callable(__name__, lambda: bootstrap)

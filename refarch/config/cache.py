@@ -1,15 +1,20 @@
 """The on-disk unit cache: an unchanged repo loads without parsing a single file.
 
-Each entry is keyed by what its evaluation consulted: the sha256 of every file read, the
-(hashed) values of the env vars consulted, and which probed paths existed. An entry is
-reused only when all of those still hold, so the cache is content-addressed in effect.
+Each unit is stored with what its evaluation consulted: the files it read (by sha256), the
+env vars it consulted (hashed values) and the paths it probed (exists or not). The cache file
+holds one manifest of all of those; a load checks the manifest once, and a unit is reused
+when none of what it consulted changed, so the cache is content-addressed in effect.
+
+The file is marshal data (plain dicts, lists and strings: fast to load, and unlike pickle it
+runs no code); its name carries the Python version because marshal's format may change.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +23,8 @@ from typing import Any
 from refarch.config.evaluate import Records
 from refarch.models import Dependency, Exclude, Generate, RemoteState, Unit
 
-CACHE_VERSION = 1
-CACHE_FILE = "units.json"
+CACHE_VERSION = 2
+CACHE_FILE = f"units-py{sys.version_info.major}{sys.version_info.minor}.marshal"
 
 
 def env_digest(value: str | None) -> str | None:
@@ -28,6 +33,7 @@ def env_digest(value: str | None) -> str | None:
 
 
 def records_key(records: Records, root: Path) -> dict[str, Any]:
+    """What a unit consulted, relative to the repo root: its cache key."""
     prefix = str(root) + os.sep
 
     def rel(path: str) -> str:
@@ -41,7 +47,8 @@ def records_key(records: Records, root: Path) -> dict[str, Any]:
 
 
 def digest_of(key: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(repr(sorted((k, sorted(v.items())) for k, v in key.items())).encode()
+                          ).hexdigest()
 
 
 class UnitCache:
@@ -52,60 +59,74 @@ class UnitCache:
         self._prefix = str(root) + os.sep
         self.path = cache_dir / CACHE_FILE
         self.env = env
+        self.manifest: dict[str, dict[str, Any]] = {"files": {}, "env": {}, "probes": {}}
         self.entries: dict[str, Any] = {}
-        self.new_entries: dict[str, Any] = {}
-        self._hashes: dict[str, str | None] = {}
-        self._exists: dict[str, bool] = {}
+        self.kept: dict[str, Any] = {}
+        self.stored = False
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("version") == CACHE_VERSION:
-                self.entries = data.get("units", {})
-        except (OSError, ValueError):
-            self.entries = {}
+            data = marshal.loads(self.path.read_bytes())
+            if isinstance(data, dict) and data.get("version") == CACHE_VERSION:
+                self.manifest, self.entries = data["manifest"], data["units"]
+        except (OSError, ValueError, EOFError, TypeError, KeyError):
+            pass
+        self.changed = self._changed()
 
-    def _file_hash(self, rel: str) -> str | None:
-        if rel not in self._hashes:
+    def _changed(self) -> dict[str, set[str]]:
+        """Which files, env vars and probes differ from the manifest, checked once per load."""
+        files = set()
+        for rel, digest in self.manifest["files"].items():
             try:
                 with open(self._prefix + rel, "rb") as handle:
-                    self._hashes[rel] = hashlib.sha256(handle.read()).hexdigest()
+                    now: str | None = hashlib.sha256(handle.read()).hexdigest()
             except OSError:
-                self._hashes[rel] = None
-        return self._hashes[rel]
-
-    def _file_exists(self, rel: str) -> bool:
-        if rel not in self._exists:
-            self._exists[rel] = os.path.isfile(self._prefix + rel)
-        return self._exists[rel]
+                now = None
+            if now != digest:
+                files.add(rel)
+        return {
+            "files": files,
+            "env": {k for k, d in self.manifest["env"].items() if env_digest(self.env.get(k)) != d},
+            "probes": {rel for rel, existed in self.manifest["probes"].items()
+                       if os.path.exists(self._prefix + rel) != existed},
+        }
 
     def lookup(self, unit_path: str) -> tuple[Unit, dict[str, Any]] | None:
-        """The cached unit if every file, env var and probe it depended on is unchanged."""
+        """The cached unit if nothing it consulted has changed since it was stored."""
         entry = self.entries.get(unit_path)
         if entry is None:
             return None
-        key = entry["key"]
-        if any(self._file_hash(rel) != h for rel, h in key["files"].items()):
-            return None
-        if any(env_digest(self.env.get(k)) != h for k, h in key["env"].items()):
-            return None
-        if any(self._file_exists(rel) != e for rel, e in key["probes"].items()):
-            return None
-        self.new_entries[unit_path] = entry
+        for kind in ("files", "env", "probes"):
+            if self.changed[kind] and not self.changed[kind].isdisjoint(entry[kind]):
+                return None
+        self.kept[unit_path] = entry
         return unit_from_dict(entry["unit"]), entry["meta"]
 
     def store(self, unit: Unit, key: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.new_entries[unit.path] = {"key": key, "unit": unit_to_dict(unit), "meta": meta}
+        self.stored = True
+        self.kept[unit.path] = {
+            **{kind: list(key[kind]) for kind in ("files", "env", "probes")},
+            "key": key, "unit": unit_to_dict(unit), "meta": meta,
+        }
 
     def save(self) -> None:
         """Write atomically (temp file + rename); a read-only repo just goes without a cache."""
-        if self.new_entries == self.entries:
+        if not self.stored and self.kept.keys() == self.entries.keys():
             return
+        manifest: dict[str, dict[str, Any]] = {"files": {}, "env": {}, "probes": {}}
+        units = {}
+        for path, entry in self.kept.items():
+            key = entry.pop("key", None)
+            for kind in ("files", "env", "probes"):
+                source = key[kind] if key is not None else self.manifest[kind]
+                for name in entry[kind]:
+                    manifest[kind][name] = source[name]
+            units[path] = entry
         try:
             # 0700/0600: evaluated inputs may hold values read with get_env (secrets).
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".units-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": CACHE_VERSION, "units": self.new_entries}, handle,
-                          separators=(",", ":"))
+            with os.fdopen(fd, "wb") as handle:
+                marshal.dump({"version": CACHE_VERSION, "manifest": manifest, "units": units},
+                             handle)
             Path(tmp).replace(self.path)
         except OSError:
             return

@@ -26,11 +26,20 @@ PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cos
 
 def find_unit_files(root: Path) -> list[Path]:
     """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)."""
+    return [Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE)
+            for rel in find_unit_folders(root)]
+
+
+def find_unit_folders(root: Path) -> list[str]:
+    """The folders (relative, POSIX) that hold a terragrunt.hcl; strings, for speed."""
     found = []
-    for folder, dirs, files in os.walk(root):
+    top = str(root)
+    cut = len(top) + 1
+    for folder, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         if UNIT_FILE in files:
-            found.append(Path(folder, UNIT_FILE))
+            rel = folder[cut:] if len(folder) > len(top) else "."
+            found.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)
     return found
 
 
@@ -54,34 +63,32 @@ def load_repo(
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
     env = dict(os.environ) if env is None else env
     settings = settings or load_settings(root, env)
-    unit_files = find_unit_files(root)
-    if not unit_files:
+    unit_folders = find_unit_folders(root)
+    if not unit_folders:
         raise ConfigError(f"no {UNIT_FILE} found below {path}",
                           hint="pass the root of an infrastructure-live repo")
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
 
     cached: dict[str, tuple[Unit, dict[str, Any]]] = {}
-    todo: list[Path] = []
-    for file in unit_files:
-        rel = _unit_path(root, file.parent)
+    todo: dict[str, Path] = {}
+    for rel in unit_folders:
         hit = unit_cache.lookup(rel) if unit_cache else None
         if hit is not None:
             cached[rel] = hit
         else:
-            todo.append(file)
-    _parse_in_parallel(loader, todo, jobs)
+            todo[rel] = root / rel / UNIT_FILE if rel != "." else root / UNIT_FILE
+    _parse_in_parallel(loader, todo.values(), jobs)
 
     units: dict[str, Unit] = {}
     include_targets: set[str] = set()
     failures: dict[str, ConfigError] = {}
-    for file in unit_files:
-        rel = _unit_path(root, file.parent)
+    for rel in unit_folders:
         if rel in cached:
             unit, meta = cached[rel]
         else:
             try:
-                unit, meta, key = _evaluate_new_unit(loader, file, settings)
+                unit, meta, key = _evaluate_new_unit(loader, todo[rel], settings)
             except ConfigError as exc:
                 failures[rel] = exc  # raised below, unless other units include this file
                 continue

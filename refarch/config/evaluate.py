@@ -100,14 +100,12 @@ class Loader:
 
     def exists(self, path: Path, records: Records, *, folders: bool = False) -> bool:
         """Whether a file (or, with `folders`, a file or folder) exists; recorded as a probe."""
-        found = self.exists_cache.get(path)
-        if found is None:
-            found = path.exists()
-            self.exists_cache[path] = found
-        if found and not folders and path.is_dir():
-            found = False
-        records.probes[str(path)] = found
-        return found
+        exists = self.exists_cache.get(path)
+        if exists is None:
+            exists = path.exists()
+            self.exists_cache[path] = exists
+        records.probes[str(path)] = exists  # raw existence: what the cache re-checks
+        return exists and (folders or not path.is_dir())
 
     def find_up(self, start: Path, name: str, records: Records) -> str | None:
         """find_in_parent_folders: the first `name` (file or folder) in a folder above

@@ -5,6 +5,7 @@ import pytest
 from refarch import load_repo
 from refarch.config import evaluate_unit
 from refarch.errors import ConfigError, DependencyCycle, EvaluationError, HclSyntaxError, MissingDependency
+from refarch.config.cache import CACHE_FILE
 from tests.helpers import write_tree
 
 ROOT = '''
@@ -269,7 +270,7 @@ def test_cache_reuses_units_and_notices_changes(tmp_path):
                             'inputs = {\n  v = local.c.locals.v\n  e = get_env("REFARCH_T", "d")\n}\n',
     })
     first = load_repo(tmp_path, env={})
-    assert (tmp_path / ".refarch/cache/units.json").is_file()
+    assert (tmp_path / ".refarch/cache" / CACHE_FILE).is_file()
     again = load_repo(tmp_path, env={})
     assert again.unit("u") == first.unit("u")
     (tmp_path / "common.hcl").write_text('locals {\n  v = "two"\n}\n')
@@ -284,12 +285,43 @@ def test_cache_reuses_units_and_notices_changes(tmp_path):
 
 
 def test_cache_is_private_and_keys_env_by_hash(tmp_path):
-    import json
+    import marshal
 
     write_tree(tmp_path, {"u/terragrunt.hcl": 'inputs = {\n  p = get_env("DB_PASSWORD")\n}\n'})
     load_repo(tmp_path, env={"DB_PASSWORD": "hunter2-very-secret"})
-    cache = tmp_path / ".refarch/cache/units.json"
+    cache = tmp_path / ".refarch/cache" / CACHE_FILE
     assert cache.stat().st_mode & 0o777 == 0o600
     assert cache.parent.stat().st_mode & 0o777 == 0o700
-    key = json.loads(cache.read_text())["units"]["u"]["key"]
-    assert "hunter2-very-secret" not in json.dumps(key)
+    manifest = marshal.loads(cache.read_bytes())["manifest"]
+    assert "DB_PASSWORD" in manifest["env"]
+    assert "hunter2-very-secret" not in repr(manifest)
+
+
+def test_cache_survives_a_corrupt_file(tmp_path):
+    write_tree(tmp_path, {"u/terragrunt.hcl": "inputs = { a = 1 }\n"})
+    load_repo(tmp_path, env={})
+    (tmp_path / ".refarch/cache" / CACHE_FILE).write_bytes(b"\x00garbage")
+    assert load_repo(tmp_path, env={}).unit("u").inputs == {"a": 1}
+
+
+def test_cache_reuses_unchanged_units_when_one_file_changes(tmp_path):
+    write_tree(tmp_path, {"a/terragrunt.hcl": "inputs = { v = 1 }\n",
+                          "b/terragrunt.hcl": "inputs = { v = 2 }\n"})
+    load_repo(tmp_path, env={})
+    (tmp_path / "b/terragrunt.hcl").write_text("inputs = { v = 3 }\n")
+    from refarch.config import discover
+
+    parsed = []
+    real = discover._evaluate_new_unit
+
+    def spy(loader, file, settings, outputs=None):
+        parsed.append(file.parent.name)
+        return real(loader, file, settings, outputs)
+
+    discover._evaluate_new_unit = spy
+    try:
+        repo = load_repo(tmp_path, env={})
+    finally:
+        discover._evaluate_new_unit = real
+    assert parsed == ["b"]
+    assert repo.unit("a").inputs == {"v": 1} and repo.unit("b").inputs == {"v": 3}

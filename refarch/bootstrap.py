@@ -134,9 +134,9 @@ def bootstrap(
     Accounts go tier by tier (Settings.tier_of); the accounts of one tier run in parallel.
     Everything is checked and only what differs is changed, so a second run changes nothing.
     The record is written to `<repo>/.refarch/bootstrap.json` after every resource (not in a
-    dry run); when the previous run failed, accounts it finished are not done again unless
-    what they are asked for changed. Raises BootstrapFailed when an account fails (the tier
-    is let finish, later tiers are not started).
+    dry run); when the previous run failed or was killed, accounts it finished are not done
+    again unless what they are asked for changed. Raises BootstrapFailed when an account
+    fails (the rest of its tier is let finish, later tiers are not started).
     """
     run = _Bootstrap(repo, settings, dry_run=dry_run, sessions=sessions, keys_dir=keys_dir,
                      on_event=on_event)
@@ -173,7 +173,8 @@ class _Bootstrap:
             self.record.accounts = dict(previous.accounts)
         self._warn_tls(work)
         self._check_admins_reachable(selected)
-        resumable = previous is not None and previous.status == "failed"
+        # "running": the previous run was killed (Ctrl-C, a crash) before it could say failed.
+        resumable = previous is not None and previous.status in ("failed", "running")
         tiers: dict[int, list[AccountWork]] = {}
         for item in work:
             old = self.record.accounts.get(item.account.name)

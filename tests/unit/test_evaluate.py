@@ -4,8 +4,8 @@ import pytest
 
 from refarch import load_repo
 from refarch.config import evaluate_unit
-from refarch.errors import ConfigError, DependencyCycle, EvaluationError, HclSyntaxError, MissingDependency
 from refarch.config.cache import CACHE_FILE
+from refarch.errors import ConfigError, DependencyCycle, EvaluationError, HclSyntaxError, MissingDependency
 from tests.helpers import write_tree
 
 ROOT = '''
@@ -292,7 +292,7 @@ def test_cache_is_private_and_keys_env_by_hash(tmp_path):
     cache = tmp_path / ".refarch/cache" / CACHE_FILE
     assert cache.stat().st_mode & 0o777 == 0o600
     assert cache.parent.stat().st_mode & 0o777 == 0o700
-    manifest = marshal.loads(cache.read_bytes())["manifest"]
+    manifest = marshal.loads(cache.read_bytes())["manifest"]  # noqa: S302
     assert "DB_PASSWORD" in manifest["env"]
     assert "hunter2-very-secret" not in repr(manifest)
 

@@ -219,13 +219,13 @@ def _remote_state(remote: Any, file: Path, loader: Loader) -> RemoteState | None
 
 
 def _nearest(loader: Loader, folder: Path, name: str, records: Records) -> Path | None:
-    for current in (folder, *folder.parents):
-        candidate = current / name
-        if loader.exists(candidate, records):
-            return candidate
-        if current == loader.root:
-            break
-    return None
+    """The nearest `name` file in `folder` or above it, up to the repo root."""
+    if loader.exists(folder / name, records):
+        return folder / name
+    if folder == loader.root:
+        return None
+    found = loader.find_up(folder, name, records, stop=loader.root)
+    return Path(found) if found is not None and os.path.isfile(found) else None
 
 
 def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, str | None]:

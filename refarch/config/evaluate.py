@@ -72,8 +72,9 @@ class Loader:
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
         self.reads: dict[Path, tuple[dict[str, Any], Records]] = {}
-        self.exists_cache: dict[Path, bool] = {}
-        self.found_up: dict[tuple[Path, str], tuple[str | None, dict[str, bool]]] = {}
+        self.exists_cache: dict[Path, tuple[bool, bool]] = {}  # path -> (exists, is a folder)
+        self.resolved: dict[tuple[Path | None, str], Path] = {}
+        self.found_up: dict[tuple[Path, str, Path | None], tuple[str | None, dict[str, bool]]] = {}
         self.parse_count = 0
 
     def preload(self, path: Path, body: Body, digest: str) -> None:
@@ -100,23 +101,27 @@ class Loader:
 
     def exists(self, path: Path, records: Records, *, folders: bool = False) -> bool:
         """Whether a file (or, with `folders`, a file or folder) exists; recorded as a probe."""
-        exists = self.exists_cache.get(path)
-        if exists is None:
-            exists = path.exists()
-            self.exists_cache[path] = exists
-        records.probes[str(path)] = exists  # raw existence: what the cache re-checks
-        return exists and (folders or not path.is_dir())
+        state = self.exists_cache.get(path)
+        if state is None:
+            text = str(path)
+            state = (os.path.exists(text), os.path.isdir(text))
+            self.exists_cache[path] = state
+        records.probes[str(path)] = state[0]  # raw existence: what the cache re-checks
+        return state[0] and (folders or not state[1])
 
-    def find_up(self, start: Path, name: str, records: Records) -> str | None:
+    def find_up(self, start: Path, name: str, records: Records, stop: Path | None = None
+                ) -> str | None:
         """find_in_parent_folders: the first `name` (file or folder) in a folder above
-        `start`. Memoised per (start, name) with the probes it made, which are recorded."""
-        key = (start, name)
+        `start` (up to `stop`, inclusive, if given). Memoised per (start, name, stop) with
+        the probes it made, which are recorded."""
+        key = (start, name, stop)
         cached = self.found_up.get(key)
         if cached is None:
             probes: dict[str, bool] = {}
             result = None
             current = str(start)
-            while True:
+            last = str(stop) if stop is not None else None
+            while current != last:
                 parent = os.path.dirname(current)
                 if parent == current:
                     break
@@ -455,10 +460,12 @@ class Scope:
 
     def resolve_path(self, raw: str) -> Path:
         """A path from config: absolute, or relative to the unit's folder (as Terragrunt)."""
-        path = Path(raw)
-        if not path.is_absolute():
-            path = self.ctx.terragrunt_dir / path
-        return Path(os.path.normpath(path))
+        key = (None if raw.startswith("/") else self.ctx.terragrunt_dir, raw)
+        resolved = self.ctx.loader.resolved.get(key)
+        if resolved is None:
+            joined = os.path.join(self.ctx.terragrunt_dir, raw)  # an absolute raw path wins
+            resolved = self.ctx.loader.resolved[key] = Path(os.path.normpath(joined))
+        return resolved
 
     # -- expressions ---------------------------------------------------------------------------
     def eval(self, node: Expr, env: dict[str, Any]) -> Any:

@@ -325,3 +325,12 @@ def test_cache_reuses_unchanged_units_when_one_file_changes(tmp_path):
         discover._evaluate_new_unit = real
     assert parsed == ["b"]
     assert repo.unit("a").inputs == {"v": 1} and repo.unit("b").inputs == {"v": 3}
+
+
+def test_a_unit_at_the_repo_root_finds_the_root_account_hcl(tmp_path):
+    r = repo(tmp_path, {
+        "account.hcl": 'locals {\n  account_name = "solo"\n  aws_account_id = "123456789012"\n}\n',
+        "terragrunt.hcl": "inputs = {}\n",
+        "sub/terragrunt.hcl": "inputs = {}\n",
+    })
+    assert r.unit(".").account == "solo" and r.unit("sub").account == "solo"

@@ -491,12 +491,23 @@ class Scope:
 
 
 def _ev_tmpl(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
+    return _render(scope, node[1], env, node[2])
+
+
+def _render(scope: Scope, parts: tuple[Any, ...], env: dict[str, Any], line: int) -> Any:
+    """A template's parts as a string (or Unknown): literals, ${...}, %{if} and %{for}."""
     out = []
-    for part in node[1]:
+    for part in parts:
         if isinstance(part, str):
             out.append(part)
             continue
-        value = scope.value(part, env, node[2])
+        if part[0] in ("tif", "tfor"):
+            rendered = _render_directive(scope, part, env)
+            if isinstance(rendered, Unknown):
+                return rendered
+            out.append(rendered)
+            continue
+        value = scope.value(part, env, line)
         if isinstance(value, Unknown):
             return value
         if isinstance(value, bool):
@@ -507,10 +518,33 @@ def _ev_tmpl(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
         elif isinstance(value, str):
             out.append(value)
         elif value is None:
-            raise scope.error("cannot interpolate a null value", node[2])
+            raise scope.error("cannot interpolate a null value", line)
         else:
             raise scope.error(f"cannot interpolate a {type_name(value)} into a string; "
-                              "use jsonencode() or join()", node[2])
+                              "use jsonencode() or join()", line)
+    return "".join(out)
+
+
+def _render_directive(scope: Scope, part: tuple[Any, ...], env: dict[str, Any]) -> Any:
+    if part[0] == "tif":
+        _, cond, then, other, line = part
+        truth = _truth(scope, scope.value(cond, env, line), line)
+        if isinstance(truth, Unknown):
+            return truth
+        return _render(scope, then if truth else other, env, line)
+    _, key_var, value_var, collection, body, line = part
+    pairs = _iterate(scope, ("for", key_var, value_var, collection), env, line)
+    if isinstance(pairs, Unknown):
+        return pairs
+    out = []
+    for key, item in pairs:
+        inner = {**env, value_var: item}
+        if key_var:
+            inner[key_var] = key
+        rendered = _render(scope, body, inner, line)
+        if isinstance(rendered, Unknown):
+            return rendered
+        out.append(rendered)
     return "".join(out)
 
 

@@ -102,7 +102,7 @@ def _shift_lines(node: Any, offset: int) -> Any:
     return tuple(items)
 
 
-_LINE_LAST = {"tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond", "for_t", "for_o"}
+_LINE_LAST = {"tif", "tfor", "tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond", "for_t", "for_o"}
 
 
 def _line(node: Tree[Any] | Token) -> int:
@@ -215,12 +215,24 @@ class _Compiler:
             elif child.data == "interpolation":
                 parts.append(self.expr(_trees(child)[0]))
             else:
-                raise HclSyntaxError(
-                    "template directives (%{if}/%{for}) are not supported",
-                    path=self.path, line=_line(child),
-                    hint="use a conditional or a for expression inside ${...} instead",
-                )
-        return _merge_strings(parts)
+                parts.append(self.directive(child))
+        return nest_directives(parts, self.path)
+
+    def directive(self, tree: Tree[Any]) -> tuple[Any, ...]:
+        """A %{if}/%{else}/%{endif}/%{for}/%{endfor} marker, nested later."""
+        tokens = [c for c in tree.children if isinstance(c, Token)]
+        strip_left = len(tokens) > 1 and tokens[1].type == "STRIP_MARKER"
+        strip_right = len(tokens) > 1 and tokens[-2].type == "STRIP_MARKER"
+        kind = tree.data.removeprefix("template_").removesuffix("_start")
+        inner = _trees(tree)
+        payload: Any = None
+        if kind == "if":
+            payload = self.expr(inner[-1])
+        elif kind == "for":
+            names = [self.name(t) for t in inner if t.data == "identifier"]
+            key_var, value_var = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+            payload = (key_var, value_var, self.expr(inner[-1]))
+        return ("dir", kind, payload, strip_left, strip_right, _line(tree))
 
     def x_heredoc_template(self, tree: Tree[Any]) -> Expr:
         return self.heredoc(_token(tree), trim=False)
@@ -371,16 +383,81 @@ def split_template(text: str, path: str, line: int) -> list[Any]:
                 while pos < len(text) and text[pos] in " \t\r\n":
                     pos += 1
         elif text.startswith("%{", pos):
-            raise HclSyntaxError(
-                "template directives (%{if}/%{for}) are not supported",
-                path=path, line=line + text.count("\n", 0, pos),
-                hint="use a conditional or a for expression inside ${...} instead",
-            )
+            here = line + text.count("\n", 0, pos)
+            end = _matching_brace(text, pos + 2, path, here)
+            parts.append("".join(literal))
+            literal = []
+            parts.append(_heredoc_directive(text[pos + 2 : end], path, here))
+            pos = end + 1
         else:
             literal.append(text[pos])
             pos += 1
     parts.append("".join(literal))
-    return [p for p in _merge_strings(parts) if p != ""]
+    return [p for p in nest_directives(parts, path) if p != ""]
+
+
+_FOR_HEAD = re.compile(r"for\s+([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\s+(.+)$", re.S)
+
+
+def _heredoc_directive(inner: str, path: str, line: int) -> tuple[Any, ...]:
+    strip_left, strip_right = inner.startswith("~"), inner.endswith("~")
+    body = inner.strip("~").strip()
+    word = body.split(None, 1)[0] if body else ""
+    if word in ("else", "endif", "endfor") and body == word:
+        return ("dir", word, None, strip_left, strip_right, line)
+    if word == "if":
+        return ("dir", "if", parse_expression(body[2:].strip(), path, line), strip_left,
+                strip_right, line)
+    match = _FOR_HEAD.match(body)
+    if word == "for" and match:
+        first, second, collection = match.groups()
+        key_var, value_var = (first, second) if second else (None, first)
+        return ("dir", "for", (key_var, value_var, parse_expression(collection, path, line)),
+                strip_left, strip_right, line)
+    raise HclSyntaxError(f"unknown template directive %{{{inner}}}", path=path, line=line)
+
+
+def nest_directives(parts: list[Any], path: str) -> list[Any]:
+    """Turn flat %{...} markers into ("tif", cond, then, else, line) and
+    ("tfor", key, value, collection, body, line) parts, applying ~ strip markers."""
+    flat = _merge_strings(parts)
+    if not any(isinstance(p, tuple) and p[0] == "dir" for p in flat):
+        return flat
+    for index, part in enumerate(flat):
+        if isinstance(part, tuple) and part[0] == "dir":
+            if part[3] and index > 0 and isinstance(flat[index - 1], str):
+                flat[index - 1] = flat[index - 1].rstrip()
+            if part[4] and index + 1 < len(flat) and isinstance(flat[index + 1], str):
+                flat[index + 1] = flat[index + 1].lstrip()
+    stack: list[tuple[tuple[Any, ...] | None, list[Any], list[Any] | None]] = [(None, [], None)]
+    for part in flat:
+        if not (isinstance(part, tuple) and part[0] == "dir"):
+            (stack[-1][2] if stack[-1][2] is not None else stack[-1][1]).append(part)
+            continue
+        kind, line = part[1], part[5]
+        if kind in ("if", "for"):
+            stack.append((part, [], None))
+        elif kind == "else":
+            opener, body, other = stack[-1]
+            if opener is None or opener[1] != "if" or other is not None:
+                raise HclSyntaxError("%{else} without a matching %{if}", path=path, line=line)
+            stack[-1] = (opener, body, [])
+        else:
+            opener, body, other = stack.pop() if len(stack) > 1 else (None, [], None)
+            if opener is None or opener[1] != kind.removeprefix("end"):
+                raise HclSyntaxError(f"%{{{kind}}} without a matching opening directive",
+                                     path=path, line=line)
+            if kind == "endif":
+                node: tuple[Any, ...] = ("tif", opener[2], tuple(body), tuple(other or ()), line)
+            else:
+                node = ("tfor", *opener[2], tuple(body), line)
+            target = stack[-1]
+            (target[2] if target[2] is not None else target[1]).append(node)
+    if len(stack) > 1:
+        opener = stack[-1][0]
+        assert opener is not None
+        raise HclSyntaxError(f"%{{{opener[1]}}} is never closed", path=path, line=opener[5])
+    return stack[0][1]
 
 
 def _matching_brace(text: str, start: int, path: str, line: int) -> int:

@@ -66,9 +66,25 @@ def ev(expr: str, tmp_path, env=None):
     ('merge([{a = 1}, {b = 2}]...)', {"a": 1, "b": 2}),
     ('"${1 + 1}-${true}"', "2-true"),
     ('-5 % 3', 1),
+    ('"a%{ if 1 == 1 }yes%{ else }no%{ endif }b"', "ayesb"),
+    ('"%{ for i, x in ["p", "q"] }${i}${x},%{ endfor }"', "0p,1q,"),
+    ('"[ %{~ if false }x%{ else ~} y %{~ endif ~} ]"', "[y]"),
 ])
+
 def test_function_values(expr, expected, tmp_path):
     assert ev(expr, tmp_path) == expected
+
+
+def test_heredoc_directives_with_strip_markers(tmp_path):
+    text = (
+        "<<EOT\n"
+        "%{ for name in [\"a\", \"b\"] ~}\n"
+        "user ${name}\n"
+        "%{ endfor ~}\n"
+        "%{ if false }never%{ endif }done\n"
+        "EOT"
+    )
+    assert ev(text, tmp_path) == "user a\nuser b\ndone\n"
 
 
 def test_get_env_with_default_and_missing(tmp_path):

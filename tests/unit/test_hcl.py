@@ -41,6 +41,9 @@ def test_syntax_errors_carry_file_and_line(text, line):
     assert str(info.value).startswith(f"units/x/terragrunt.hcl:{line}")
 
 
-def test_template_directives_are_refused_with_a_hint():
-    with pytest.raises(HclSyntaxError, match="template directives"):
-        parse_text('x = "%{ if true }y%{ endif }"\n', "f.hcl")
+def test_unbalanced_template_directives_name_the_line():
+    with pytest.raises(HclSyntaxError, match="never closed") as info:
+        parse_text('a = 1\nx = "%{ if true }y"\n', "f.hcl")
+    assert info.value.line == 2
+    with pytest.raises(HclSyntaxError, match="without a matching"):
+        parse_text("x = <<EOT\n%{ endfor }\nEOT\n", "f.hcl")

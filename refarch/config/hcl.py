@@ -102,7 +102,8 @@ def _shift_lines(node: Any, offset: int) -> Any:
     return tuple(items)
 
 
-_LINE_LAST = {"tif", "tfor", "tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond", "for_t", "for_o"}
+_LINE_LAST = {"tif", "tfor", "tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond",
+              "for_t", "for_o"}
 
 
 def _line(node: Tree[Any] | Token) -> int:

@@ -166,6 +166,8 @@ class UnitContext:
         self.records = Records()
         self.includes: dict[str, Include] = {}
         self.dependency_blocks: dict[str, tuple[Scope, Body, int]] = {}
+        self.dependency_definitions: dict[str, list[tuple[Scope, Body, int]]] = {}
+        self.deep = False
         self.dependency_values: dict[str, dict[str, Any]] = {}
         self.resolving: set[str] = set()
         if depth > MAX_DEPTH:
@@ -191,11 +193,15 @@ class UnitContext:
                     path=self.loader.rel(path),
                     hint=f"include that file directly from {child.rel}",
                 )
-        # Dependency blocks of the included files, then the child's own (the child wins).
-        for include in self.includes.values():
-            assert include.scope is not None
-            self.dependency_blocks.update(include.scope.dependency_blocks())
-        self.dependency_blocks.update(child.dependency_blocks())
+        # Dependency blocks of the included files, then the child's own: the child wins, or
+        # with a deep merge all definitions of a name are deep-merged in that order.
+        scopes = [inc.scope for inc in self.includes.values() if inc.merge_strategy != "no_merge"]
+        for scope in [*scopes, child]:
+            assert scope is not None
+            for name, definition in scope.dependency_blocks().items():
+                self.dependency_blocks[name] = definition
+                self.dependency_definitions.setdefault(name, []).append(definition)
+        self.deep = any(inc.merge_strategy == "deep" for inc in self.includes.values())
 
         merged: dict[str, Any] = {}
         strategies = []
@@ -239,8 +245,12 @@ class UnitContext:
         if name in self.resolving:
             raise EvaluationError(f"dependency {name!r} refers to itself", path=scope.rel, line=line)
         self.resolving.add(name)
-        defining, body, _ = self.dependency_blocks[name]
-        value = defining.block_value(body)
+        definitions = self.dependency_definitions.get(name) or [self.dependency_blocks[name]]
+        if not self.deep:
+            definitions = definitions[-1:]
+        value: dict[str, Any] = {}
+        for defining, body, _ in definitions:
+            value = deep_merge(value, defining.block_value(body))
         self.resolving.discard(name)
         value["outputs"] = self.dependency_outputs(name, value)
         self.dependency_values[name] = value
@@ -426,6 +436,12 @@ class Scope:
                                     self.local_exprs.items()}
             elif kind == "include":
                 continue
+            elif kind == "dependency" and self.include is not None:
+                # An included file's own block, as exposed through include.<label>: the merged
+                # one may be the child's, which can refer back to this one.
+                own = self.block_value(body)
+                own["outputs"] = self.ctx.dependency_outputs(labels[0], own)
+                result.setdefault("dependency", {})[labels[0]] = own
             elif kind == "dependency":
                 result.setdefault("dependency", {})[labels[0]] = self.ctx.dependency(
                     labels[0], line, self)

@@ -334,3 +334,44 @@ def test_a_unit_at_the_repo_root_finds_the_root_account_hcl(tmp_path):
         "sub/terragrunt.hcl": "inputs = {}\n",
     })
     assert r.unit(".").account == "solo" and r.unit("sub").account == "solo"
+
+
+def test_deep_merge_combines_dependency_blocks_across_includes(tmp_path):
+    r = repo(tmp_path, {
+        "vpc/terragrunt.hcl": "",
+        "base.hcl": 'dependency "vpc" {\n  config_path = "../vpc"\n  mock_outputs = { id = "vpc-1" }\n}\n',
+        "app/terragrunt.hcl": '''
+            include "base" {
+              path           = "../base.hcl"
+              merge_strategy = "deep"
+            }
+            dependency "vpc" {
+              mock_outputs = { cidr = "10.0.0.0/16" }
+            }
+            inputs = {
+              id   = dependency.vpc.outputs.id
+              cidr = dependency.vpc.outputs.cidr
+            }
+        ''',
+    })
+    assert r.unit("app").inputs == {"id": "vpc-1", "cidr": "10.0.0.0/16"}
+    assert r.unit("app").dependencies == ("vpc",)
+
+
+def test_exposed_include_shows_its_own_dependency_block(tmp_path):
+    r = repo(tmp_path, {
+        "vpc/terragrunt.hcl": "",
+        "dep.hcl": 'dependency "vpc" {\n  config_path = "../vpc"\n}\n',
+        "app/terragrunt.hcl": '''
+            include "dep" {
+              path   = "../dep.hcl"
+              expose = true
+            }
+            dependency "vpc" {
+              config_path  = include.dep.dependency.vpc.config_path
+              mock_outputs = { id = "x" }
+            }
+            inputs = { id = dependency.vpc.outputs.id }
+        ''',
+    })
+    assert r.unit("app").inputs == {"id": "x"} and r.unit("app").dependencies == ("vpc",)

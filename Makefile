@@ -21,7 +21,7 @@ packer:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq packer >/dev/null; }
 
 test: setup
-	$(VENV)/bin/ruff check refarch tests bench
+	$(VENV)/bin/ruff check refarch tests bench examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
@@ -29,8 +29,8 @@ unit: setup
 	$(PY) -m pytest -q tests/unit
 
 lint: setup
-	$(VENV)/bin/ruff check refarch tests bench
-	$(VENV)/bin/ruff format --check refarch tests bench
+	$(VENV)/bin/ruff check refarch tests bench examples
+	$(VENV)/bin/ruff format --check refarch tests bench examples
 	$(VENV)/bin/mypy
 
 bench: setup
@@ -39,9 +39,9 @@ bench: setup
 	$(PY) bench/scheduler.py
 	$(PY) bench/bootstrap.py
 
+# The main job on an embedded AWS (moto on 127.0.0.1); records in .refarch/demo/.
 demo: setup
-	$(VENV)/bin/refarch plan tests/fixtures/live
-	$(VENV)/bin/refarch graph tests/fixtures/live --format mermaid
+	$(VENV)/bin/refarch demo
 
 clean:
 	rm -rf $(VENV) .refarch .pytest_cache .mypy_cache .ruff_cache

@@ -4,8 +4,9 @@ The public API is what `__all__` lists; everything else is internal.
 """
 
 # callable modules: refarch.plan(repo), refarch.run(plan), refarch.bootstrap(repo, settings)
-from refarch import bootstrap, plan, run
+from refarch import bootstrap, demo, plan, run
 from refarch.config import evaluate_unit
+from refarch.demo import DemoResult
 from refarch.errors import (
     ConfigError,
     DependencyCycle,
@@ -22,6 +23,7 @@ from refarch.provision.amis import AmiRecord, build_amis
 from refarch.provision.record import BootstrapRecord
 from refarch.repo import load_repo
 from refarch.run.report import RunReport, UnitReport
+from refarch.run.runner import RunEvent
 from refarch.settings import Settings, load_settings
 
 __version__ = "0.1.0"
@@ -31,6 +33,7 @@ __all__ = [
     "AmiRecord",
     "BootstrapRecord",
     "ConfigError",
+    "DemoResult",
     "Dependency",
     "DependencyCycle",
     "EvaluationError",
@@ -42,6 +45,7 @@ __all__ = [
     "RefarchError",
     "RemoteState",
     "Repo",
+    "RunEvent",
     "RunReport",
     "Settings",
     "Unit",
@@ -51,6 +55,7 @@ __all__ = [
     "__version__",
     "bootstrap",
     "build_amis",
+    "demo",
     "evaluate_unit",
     "load_repo",
     "load_settings",

@@ -16,12 +16,12 @@ from typing import Any
 import jinja2
 
 from refarch.errors import ConfigError, UsageError
+from refarch.resources import data_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "live-templates"
+TEMPLATES_DIR = data_dir("live-templates")
 MANIFEST = "units.toml"
 # Each flavour's module folder in this project; `refarch new` copies it to `<repo>/modules`.
-FLAVOURS = {"aws": PROJECT_ROOT / "modules", "demo": PROJECT_ROOT / "modules-demo"}
+FLAVOURS = {"aws": data_dir("modules"), "demo": data_dir("modules-demo")}
 FIXED_ROLES = ("security", "shared-services", "logs")
 APP_ROLE = "app"
 REGION_SCOPES = ("primary", "all")

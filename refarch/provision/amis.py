@@ -47,6 +47,7 @@ from refarch.errors import (
 from refarch.models import Repo
 from refarch.provision import Section, Status
 from refarch.repo import load_repo
+from refarch.resources import data_dir
 from refarch.run.process import Interrupt, LineCallback, ProcessResult, run_process
 from refarch.run.retry import PACKER_RULES, RetryRule, decide, rules_from_settings
 from refarch.settings import Settings
@@ -295,8 +296,8 @@ def human_line(line: str) -> str | None:
 
 
 def default_packer_dir(root: Path) -> Path | None:
-    """`<repo>/packer`, else the templates shipped next to the refarch package (a checkout)."""
-    for candidate in (root / "packer", Path(__file__).resolve().parents[2] / "packer"):
+    """`<repo>/packer`, else the templates shipped with refarch (checkout or wheel)."""
+    for candidate in (root / "packer", data_dir("packer")):
         if candidate.is_dir() and any(candidate.glob(f"*{TEMPLATE_SUFFIX}")):
             return candidate
     return None

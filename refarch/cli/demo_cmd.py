@@ -1,0 +1,141 @@
+"""`refarch demo [DIR]`: the main job on an embedded AWS, with the plan, live progress and a summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from refarch.cli.plan_cmd import render as render_plan
+from refarch.cli.run_cmd import RunView
+from refarch.demo import DemoEvent, DemoResult, demo
+from refarch.provision.record import RECORD_PATH
+
+STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "destroy")
+SHOWN = {
+    "bootstrap": ("account-done", "account-failed", "warning"),
+    "ami": ("start", "built", "shared", "retry", "failed"),
+}
+
+
+@click.command("demo")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Save the embedded AWS in DIR at the end and start the next --keep run from "
+    "it (that run then changes nothing). Without it, each run starts from nothing.",
+)
+@click.option("--destroy", is_flag=True, help="After the apply, destroy every unit in reverse order.")
+def command(directory: str | None, keep: bool, destroy: bool) -> None:
+    """Deploy the reference architecture on an embedded AWS (a moto server on 127.0.0.1 with
+    five accounts): render a live repo, bootstrap it, build and share an AMI with Packer, and
+    apply every unit with Terraform. DIR defaults to .refarch/demo."""
+    view = DemoView(sys.stdout.isatty())
+    try:
+        result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event)
+    finally:
+        view.close()
+    view.summary(result)
+    sys.exit(result.exit_code)
+
+
+class DemoView:
+    """Renders demo events: a header per stage, bootstrap and AMI steps, the plan, and the
+    runs through run_cmd's RunView (progress on a terminal, unit lines in CI)."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.console = Console(highlight=False, soft_wrap=True, no_color=not tty, force_terminal=tty or None)
+        self.run_view: RunView | None = None
+
+    def on_event(self, event: DemoEvent) -> None:
+        payload = event.payload
+        if event.kind == "stage":
+            number = STAGES.index(event.stage) + 1 if event.stage in STAGES else "-"
+            self.console.print(f"\n[bold cyan]{number}. {escape(event.stage)}[/]  {escape(event.message)}")
+        elif event.kind == "note":
+            self.console.print(f"   [yellow]{escape(event.message)}[/]")
+        elif event.kind == "plan" and event.stage == "apply":
+            render_plan(payload)
+        elif event.kind in SHOWN and payload.kind in SHOWN[event.kind]:
+            style = (
+                "red"
+                if "fail" in payload.kind
+                else "yellow"
+                if payload.kind in ("warning", "retry")
+                else "white"
+            )
+            self.console.print(f"   [{style}]{escape(event.message)}[/]")
+        elif event.kind == "run":
+            self._run(payload)
+
+    def _run(self, event: object) -> None:
+        kind = getattr(event, "kind", "")
+        if kind == "run_start":
+            fields = getattr(event, "fields", {})
+            self.run_view = RunView(fields["action"], len(fields["units"]), self.tty)
+            self.run_view.__enter__()
+        elif self.run_view is not None:
+            self.run_view.on_event(event)  # type: ignore[arg-type]
+            if kind == "run_finish":
+                self.close()
+
+    def close(self) -> None:
+        if self.run_view is not None:
+            self.run_view.__exit__()
+            self.run_view = None
+
+    def summary(self, result: DemoResult) -> None:
+        """The runs' tables, then what the demo made and where its records are."""
+        here = Path.cwd()
+
+        def show(path: Path | str) -> str:
+            return escape(os.path.relpath(path, here) if str(path).startswith(str(here)) else str(path))
+
+        for report in (result.apply, result.destroy):
+            if report is not None:
+                RunView(report.action, len(report.units), self.tty).summary(report, show(result.repo_root))
+        out = Console(highlight=False, soft_wrap=True, no_color=not self.tty)
+        apply = result.apply
+        stages = " · ".join(f"{name} {seconds:.1f}s" for name, seconds in result.stages.items())
+        verdict = "[green]ok[/]" if result.ok else "[red]failed[/]"
+        out.print(f"\n[bold]refarch demo: {verdict} in {result.duration:.1f}s[/] ({stages})")
+        rows = [
+            ("live repo", show(result.repo_root)),
+            (
+                "bootstrap",
+                f"{result.bootstrap_changes} change(s); record {show(result.repo_root / RECORD_PATH)}",
+            ),
+            ("AMI", f"{result.ami_id} ({'built' if result.ami_built else 'kept'}, shared with dev and prod)"),
+            (
+                "apply",
+                f"{apply.counts.get('succeeded', 0)} of {len(apply.units)} succeeded, "
+                f"{len(result.unchanged)} without changes; report {show(result.apply_report)}",
+            ),
+            ("ledger", show(apply.ledger_path or "")),
+            ("logs", show(Path(apply.ledger_path or "").with_suffix("")) + "/"),
+        ]
+        if result.destroy is not None and result.destroy_report is not None:
+            rows.append(
+                (
+                    "destroy",
+                    f"{result.destroy.counts.get('succeeded', 0)} of "
+                    f"{len(result.destroy.units)} succeeded; report "
+                    f"{show(result.destroy_report)}",
+                )
+            )
+        rows.append(
+            (
+                "embedded AWS",
+                f"saved in {show(result.state_path)}"
+                if result.state_path
+                else "stopped; not kept (the next run starts from nothing)",
+            )
+        )
+        for name, text in rows:
+            out.print(f"  {name:<13} {text}")

@@ -1,0 +1,552 @@
+"""`refarch demo`: the main job, start to finish, on an embedded AWS (a moto server on 127.0.0.1).
+
+Five accounts reached by assume-role, a demo-flavour live repo rendered by `refarch new`,
+bootstrap, one AMI built by Packer and shared, every unit applied by Terraform with its state
+in S3 and its lock in DynamoDB of its own account, and optionally a destroy in reverse order.
+
+The embedded AWS starts empty on every run. Without `keep`, a run therefore starts from
+nothing: the previous run's live repo and records (which describe an AWS that is gone) are
+replaced. With `keep`, the embedded AWS's state is saved in the work folder at the end and
+loaded at the start of the next `keep` run, which then finds everything in place: bootstrap
+changes nothing, the AMI is not rebuilt, and every apply reports "No changes".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import logging
+import os
+import pickle
+import shutil
+import stat
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from refarch._callable import make_callable
+from refarch.aws import AwsSessions, new_session
+from refarch.bootstrap import bootstrap
+from refarch.errors import AwsError, UsageError
+from refarch.models import Repo
+from refarch.plan import plan as make_plan
+from refarch.provision.amis import AmiStore, build_amis, ensure_launch_permissions
+from refarch.provision.record import BootstrapRecord
+from refarch.render import render_live_repo
+from refarch.repo import load_repo
+from refarch.run.engines import make_engine
+from refarch.run.report import RunReport, write_report
+from refarch.run.runner import RunEvent, run
+from refarch.settings import Settings, load_settings
+
+__all__ = ["DemoEvent", "DemoResult", "EmbeddedAws", "demo"]
+
+ORG = "acme"
+REGION = "us-east-1"
+ACCOUNTS = {
+    "security": "111111111111",
+    "shared-services": "222222222222",
+    "logs": "333333333333",
+    "dev": "444444444444",
+    "prod": "666666666666",
+}
+AMI_TEMPLATE = "ecs-node"
+AMI_ACCOUNT = "shared-services"
+DEFAULT_WORKDIR = Path(".refarch") / "demo"
+LIVE_DIR = "live"
+MARKER = "refarch-demo.json"  # says the folder is the demo's own, so a run may replace it
+STATE_FILE = "embedded-aws.pickle"
+REPORTS = {"apply": "apply-report.json", "destroy": "destroy-report.json"}
+RUN_NOTES = {
+    "apply": "Terraform 1.0.3, state in S3 and locks in DynamoDB per account",
+    "destroy": "every unit, in the reverse order",
+}
+MOTO_CALLER_ACCOUNT = "123456789012"  # the caller's own account on a moto server
+# Fake keys: moto accepts any; they can never sign a request a real AWS would accept.
+FAKE_KEY_ID = "refarch-demo"
+FAKE_SECRET = "refarch-demo-not-a-secret"  # noqa: S105 - a placeholder for the embedded AWS
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+NO_CHANGES = "No changes."  # what Terraform prints when an apply has nothing to do
+# What the demo adds to the rendered refarch.toml: the rest of what bootstrap makes.
+DEMO_SETTINGS = f"""
+# Added by `refarch demo`: certificates from the organisation's private CA (made in
+# security) and data-store passwords in Secrets Manager, for the app accounts.
+[certificates]
+internal = ["sample-app.{ORG}.internal"]
+accounts = ["dev", "prod"]
+
+[secrets]
+passwords = ["db_password"]
+accounts = ["dev", "prod"]
+"""
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    """One step of the demo for the CLI to render.
+
+    kind: stage (a new stage starts; `stage` names it) | note | plan (payload: Plan) |
+    bootstrap (payload: BootstrapEvent) | ami (payload: AmiEvent) | run (payload: RunEvent)
+    """
+
+    kind: str
+    stage: str
+    message: str = ""
+    payload: Any = None
+
+
+EventCallback = Callable[[DemoEvent], None]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What one demo run did, and where its records are."""
+
+    workdir: Path
+    repo_root: Path
+    endpoint_url: str  # of the embedded AWS, stopped when demo() returns
+    resumed: bool  # started from the state a previous `keep` run saved
+    bootstrap: BootstrapRecord
+    bootstrap_changes: int
+    ami_id: str
+    ami_built: bool  # False: the AMI of the kept state was found and reused
+    apply: RunReport
+    apply_report: Path
+    unchanged: tuple[str, ...]  # units whose apply had nothing to do
+    destroy: RunReport | None = None
+    destroy_report: Path | None = None
+    state_path: Path | None = None  # the saved embedded AWS (keep)
+    stages: Mapping[str, float] = field(default_factory=dict)  # seconds per stage
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.apply.ok and (self.destroy is None or self.destroy.ok)
+
+    @property
+    def exit_code(self) -> int:
+        reports = [r for r in (self.apply, self.destroy) if r is not None]
+        return max(r.exit_code for r in reports)
+
+
+def demo(
+    workdir: str | Path | None = None,
+    *,
+    keep: bool = False,
+    destroy: bool = False,
+    on_event: EventCallback | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DemoResult:
+    """Run the main job on an embedded AWS in `workdir` (default `.refarch/demo`).
+
+    Never reaches a real AWS: every call goes to the moto server this function starts on
+    127.0.0.1 with fake credentials, and it refuses to start when something could send a
+    call elsewhere (a proxy that does not exempt 127.0.0.1, an endpoint that is not its own,
+    an identity that is not the embedded one). `env` (default os.environ) is the environment
+    the tools inherit, without any AWS or proxy variable.
+    """
+    started = time.monotonic()
+    folder = Path(workdir or DEFAULT_WORKDIR).resolve()
+    source_env = dict(os.environ if env is None else env)
+    refuse_proxies(source_env)
+    claim_workdir(folder)
+    emit = _Emitter(on_event)
+    stages: dict[str, float] = {}
+    state_path = folder / STATE_FILE
+    with EmbeddedAws() as aws:
+        emit.stage("embedded AWS", f"moto {_moto_version()} on {aws.endpoint_url}")
+        resumed = False
+        if keep and state_path.is_file() and (folder / LIVE_DIR).is_dir():
+            resumed = aws.restore(state_path, emit.note)
+        root = folder / LIVE_DIR
+        if not resumed:
+            emit.stage("render", f"a demo-flavour live repo of {len(ACCOUNTS)} accounts in {root}")
+            _fresh_repo(folder, root)
+        else:
+            emit.note(f"started from the embedded AWS saved in {state_path}")
+        tool_env = child_env(source_env, aws.endpoint_url)
+        settings = load_settings(root, tool_env)
+        sessions = AwsSessions(
+            settings,
+            base_session=new_session(
+                aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, region_name=REGION
+            ),
+        )
+        repo = load_repo(root, env=tool_env, settings=settings)
+        refuse_unless_embedded(settings, repo, aws.endpoint_url, sessions)
+        stages["render"] = time.monotonic() - started
+
+        mark = time.monotonic()
+        emit.stage("bootstrap", "state buckets, lock tables, key pairs, certificates, KMS admin, passwords")
+        record = bootstrap(
+            repo, settings, sessions=sessions, on_event=lambda e: emit("bootstrap", "bootstrap", e.message, e)
+        )
+        changes = sum(len(record.accounts[name].changes) for name in record.ran)
+        stages["bootstrap"] = time.monotonic() - mark
+
+        mark = time.monotonic()
+        emit.stage("AMI", f"{AMI_TEMPLATE} with Packer in {AMI_ACCOUNT}, shared with dev and prod")
+        tools = _Tools(settings, sessions, tool_env, emit, folder)
+        ami_id, built = _ami(repo, tools)
+        stages["ami"] = time.monotonic() - mark
+
+        mark = time.monotonic()
+        repo = load_repo(root, env=tool_env, settings=settings)  # amis.auto.hcl has the AMI now
+        apply, unchanged, apply_report = _run(repo, "apply", tools)
+        stages["apply"] = time.monotonic() - mark
+
+        destroyed = destroy_report = None
+        if destroy and apply.ok:
+            mark = time.monotonic()
+            destroyed, _, destroy_report = _run(repo, "destroy", tools)
+            stages["destroy"] = time.monotonic() - mark
+        if keep:
+            aws.save(state_path)
+            emit.note(f"embedded AWS saved in {state_path}: `refarch demo --keep` starts from it")
+        else:
+            state_path.unlink(missing_ok=True)
+    return DemoResult(
+        workdir=folder,
+        repo_root=root,
+        endpoint_url=aws.endpoint_url,
+        resumed=resumed,
+        bootstrap=record,
+        bootstrap_changes=changes,
+        ami_id=ami_id,
+        ami_built=built,
+        apply=apply,
+        apply_report=apply_report,
+        unchanged=unchanged,
+        destroy=destroyed,
+        destroy_report=destroy_report,
+        state_path=state_path if keep else None,
+        stages=stages,
+        duration=time.monotonic() - started,
+    )
+
+
+# -- safety ------------------------------------------------------------------------------------
+
+
+def refuse_proxies(env: Mapping[str, str]) -> None:
+    """A proxy that does not exempt 127.0.0.1 would carry the embedded AWS's calls elsewhere."""
+    proxies = [name for name in PROXY_VARS if env.get(name)]
+    exempt = {h.strip() for h in f"{env.get('NO_PROXY', '')},{env.get('no_proxy', '')}".split(",")}
+    if proxies and not exempt & {"127.0.0.1", "*"}:
+        raise UsageError(
+            f"{', '.join(proxies)} is set and NO_PROXY does not name 127.0.0.1: the demo's "
+            "calls to its embedded AWS could leave this machine",
+            hint="add 127.0.0.1 to NO_PROXY, or unset the proxy variables",
+        )
+
+
+def child_env(env: Mapping[str, str], endpoint_url: str) -> dict[str, str]:
+    """The environment for Terraform and Packer: no AWS or proxy variable of the caller, fake
+    credentials, the embedded endpoint, no shared config files, no instance metadata."""
+    kept = {k: v for k, v in env.items() if not k.startswith("AWS_") and k not in PROXY_VARS}
+    return {
+        **kept,
+        "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        "CHECKPOINT_DISABLE": "1",  # Terraform and Packer: no version check over the network
+    }
+
+
+def refuse_unless_embedded(settings: Settings, repo: Repo, endpoint_url: str, sessions: AwsSessions) -> None:
+    """Raise unless every call would go to the embedded server and it answers as moto."""
+    host = urlsplit(endpoint_url).hostname
+    if host != "127.0.0.1" or settings.endpoint_url != endpoint_url:
+        raise UsageError(
+            f"the demo would call {settings.endpoint_url or 'AWS'}, not its embedded server {endpoint_url}",
+            hint=f"remove endpoint_url from {settings.path or 'refarch.toml'}",
+        )
+    for unit in repo.units.values():
+        config = unit.remote_state.config if unit.remote_state else {}
+        for key, value in config.items():
+            if "endpoint" in key and value not in (None, endpoint_url):
+                raise UsageError(
+                    f"{unit.path}: remote_state sets {key} = {value!r}, which is not the demo's embedded AWS"
+                )
+    identity = sessions.caller_identity()
+    if identity["Account"] != MOTO_CALLER_ACCOUNT:
+        raise AwsError(
+            f"{endpoint_url} answered as account {identity['Account']}, not the embedded AWS",
+            hint="another process may be listening on that port; run the demo again",
+        )
+
+
+def claim_workdir(folder: Path) -> None:
+    """Make `folder` the demo's own, refusing a non-empty folder something else made."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
+        raise UsageError(
+            f"{folder} is not empty and is not a refarch demo folder (no {MARKER})",
+            hint="pass a new or empty folder: the demo replaces its work folder's contents",
+        )
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    marker = {"made_by": "refarch demo", "note": "this folder is replaced by the next run"}
+    (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+
+
+def _fresh_repo(folder: Path, root: Path) -> None:
+    """Replace the previous run's repo and records with a newly rendered repo."""
+    for name in (LIVE_DIR, STATE_FILE, *REPORTS.values()):
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    render_live_repo(root, org=ORG, accounts=ACCOUNTS, regions=[REGION], flavour="demo")
+    with (root / "refarch.toml").open("a", encoding="utf-8") as toml:
+        toml.write(DEMO_SETTINGS)
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+class _Emitter:
+    """Sends DemoEvents to the caller's callback, if any."""
+
+    def __init__(self, on_event: EventCallback | None) -> None:
+        self.on_event = on_event
+
+    def __call__(self, kind: str, stage: str, message: str = "", payload: Any = None) -> None:
+        if self.on_event is not None:
+            self.on_event(DemoEvent(kind, stage, message, payload))
+
+    def stage(self, name: str, message: str) -> None:
+        self("stage", name, message)
+
+    def note(self, message: str) -> None:
+        self("note", "", message)
+
+
+@dataclass(frozen=True)
+class _Tools:
+    """What every stage after the render uses."""
+
+    settings: Settings
+    sessions: AwsSessions
+    env: Mapping[str, str]
+    emit: _Emitter
+    folder: Path
+
+
+def _ami(repo: Repo, tools: _Tools) -> tuple[str, bool]:
+    """The recorded AMI when it still exists and is shared (a kept state), else a new build."""
+    known = AmiStore(repo.root).ids().get(AMI_TEMPLATE, {}).get(REGION)
+    share = [ACCOUNTS["dev"], ACCOUNTS["prod"]]
+    if known:
+        ec2 = tools.sessions.client("ec2", ACCOUNTS[AMI_ACCOUNT], REGION, account_name=AMI_ACCOUNT)
+        if ec2.describe_images(Filters=[{"Name": "image-id", "Values": [known]}])["Images"]:
+            status = ensure_launch_permissions(ec2, known, share)
+            tools.emit.note(
+                f"{AMI_TEMPLATE} {known} exists in {AMI_ACCOUNT} (launch permission: {status}); not rebuilt"
+            )
+            return known, False
+    record = build_amis(
+        repo,
+        tools.settings,
+        templates=[AMI_TEMPLATE],
+        account=AMI_ACCOUNT,
+        regions=[REGION],
+        share_with=["dev", "prod"],
+        sessions=tools.sessions,
+        env=tools.env,
+        on_event=lambda e: tools.emit("ami", "AMI", e.message, e),
+    )
+    return record.ami(AMI_TEMPLATE, REGION), True
+
+
+def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, ...], Path]:
+    """Plan and run `action` with the terraform engine; return the report, the units that had
+    nothing to do, and where the report is written."""
+    plan = make_plan(repo, action)
+    tools.emit("plan", action, f"{len(plan.units)} units", plan)
+    tools.emit.stage(action, RUN_NOTES[action])
+    unchanged: set[str] = set()
+
+    def forward(event: RunEvent) -> None:
+        if event.kind == "line":
+            if event.unit and event.fields.get("text", "").startswith(NO_CHANGES):
+                unchanged.add(event.unit)
+            return  # every line is in the unit's log; the view shows units, not output
+        tools.emit("run", action, event.kind, event)
+
+    report = run(
+        plan,
+        action,
+        tools.settings,
+        engine=make_engine("terraform", tools.settings),
+        sessions=tools.sessions,
+        on_event=forward,
+        base_env=tools.env,
+    )
+    path = write_report(report, tools.folder / REPORTS[action])
+    return report, tuple(p for p in plan.units if p in unchanged), path
+
+
+# -- the embedded AWS --------------------------------------------------------------------------
+
+
+class EmbeddedAws:
+    """A moto server on 127.0.0.1 (a free port), started empty; its state can be saved to a
+    file and loaded back, so that `refarch demo --keep` runs twice against the same AWS."""
+
+    def __init__(self) -> None:
+        self.endpoint_url = ""
+        self._server: Any = None
+        self._quiet: list[tuple[logging.Logger, int]] = []
+
+    def __enter__(self) -> EmbeddedAws:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, only for the demo
+
+        for name in ("werkzeug", "moto"):  # the server logs every request on stderr
+            logger = logging.getLogger(name)
+            self._quiet.append((logger, logger.level))
+            logger.setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self._post("/moto-api/reset")  # moto keeps its state per process: start empty
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.stop()
+        for logger, level in self._quiet:
+            logger.setLevel(level)
+
+    def _post(self, path: str) -> None:
+        request = urllib.request.Request(self.endpoint_url + path, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback, our server
+            pass
+
+    def save(self, path: Path) -> None:
+        """Write every service's state (accounts, regions, resources) to `path`, mode 0600:
+        it holds the embedded AWS's secrets (fake ones, but secrets all the same)."""
+        from moto.core.base_backend import BackendDict  # noqa: PLC0415
+
+        state: dict[tuple[str, str], dict[str, Any]] = {}
+        for backends in list(_in_use(BackendDict)):
+            module = importlib.import_module(backends.backend.__module__)
+            name = next((n for n, v in vars(module).items() if v is backends), None)
+            if name is not None:
+                state[(module.__name__, name)] = dict(backends)
+        buffer = io.BytesIO()
+        _StatePickler(buffer).dump({"moto": _moto_version(), "backends": state})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getvalue())
+        temporary.replace(path)
+
+    def restore(self, path: Path, note: Callable[[str], None]) -> bool:
+        """Load a state `save()` wrote; False (and a note why) when it cannot be used."""
+        from moto.core.base_backend import BackendDict  # noqa: PLC0415
+
+        info = path.stat()
+        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise UsageError(
+                f"{path} is not yours alone: refusing to load it",
+                hint=f"remove it (rm {path}) to start the demo from nothing",
+            )
+        try:
+            data = pickle.loads(path.read_bytes())  # noqa: S301 - our own 0600 file, checked above
+        except Exception as exc:  # an older moto's objects, a truncated file ...
+            note(f"the saved embedded AWS cannot be loaded ({type(exc).__name__}): starting anew")
+            return False
+        if data.get("moto") != _moto_version():
+            note(f"the saved embedded AWS is from moto {data.get('moto')}: starting anew")
+            return False
+        for (module_name, name), accounts in data["backends"].items():
+            backends = getattr(importlib.import_module(module_name), name)
+            dict.update(backends, accounts)
+            if backends not in _in_use(BackendDict):
+                _in_use(BackendDict).append(backends)
+        return True
+
+
+def _in_use(backend_dict: type) -> list[Any]:
+    """moto's list of the service backends that hold state (what its reset clears)."""
+    instances: list[Any] = vars(backend_dict)["_instances"]
+    return instances
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles moto's state. cryptography's keys and certificates (KMS, ACM, the private CA)
+    do not pickle: they go as PEM and are loaded back from it."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        from cryptography import x509  # noqa: PLC0415
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa  # noqa: PLC0415
+
+        pem = serialization.Encoding.PEM
+        if isinstance(obj, x509.Certificate):
+            return _load_certificate, (obj.public_bytes(pem),)
+        private = (
+            rsa.RSAPrivateKey,
+            ec.EllipticCurvePrivateKey,
+            ed25519.Ed25519PrivateKey,
+            ed448.Ed448PrivateKey,
+            dsa.DSAPrivateKey,
+        )
+        public = (
+            rsa.RSAPublicKey,
+            ec.EllipticCurvePublicKey,
+            ed25519.Ed25519PublicKey,
+            ed448.Ed448PublicKey,
+            dsa.DSAPublicKey,
+        )
+        if isinstance(obj, private):
+            return _load_private_key, (
+                obj.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            )
+        if isinstance(obj, public):
+            return _load_public_key, (obj.public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo),)
+        return NotImplemented
+
+
+def _load_private_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    return serialization.load_pem_private_key(pem, password=None)
+
+
+def _load_public_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    return serialization.load_pem_public_key(pem)
+
+
+def _load_certificate(pem: bytes) -> Any:
+    from cryptography import x509  # noqa: PLC0415
+
+    return x509.load_pem_x509_certificate(pem)
+
+
+def _moto_version() -> str:
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        return metadata.version("moto")
+    return "unknown"
+
+
+make_callable(__name__, lambda: demo)

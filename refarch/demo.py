@@ -166,11 +166,12 @@ def demo(
         if keep and state_path.is_file() and (folder / LIVE_DIR).is_dir():
             resumed = aws.restore(state_path, emit.note)
         root = folder / LIVE_DIR
-        if not resumed:
+        if resumed:
+            emit.note(f"loaded the embedded AWS saved in {state_path}")
+            emit.stage("render", f"kept from the previous run: {root}")
+        else:
             emit.stage("render", f"a demo-flavour live repo of {len(ACCOUNTS)} accounts in {root}")
             _fresh_repo(folder, root)
-        else:
-            emit.note(f"started from the embedded AWS saved in {state_path}")
         tool_env = child_env(source_env, aws.endpoint_url)
         settings = load_settings(root, tool_env)
         sessions = AwsSessions(
@@ -181,7 +182,7 @@ def demo(
         )
         repo = load_repo(root, env=tool_env, settings=settings)
         refuse_unless_embedded(settings, repo, aws.endpoint_url, sessions)
-        stages["render"] = time.monotonic() - started
+        stages["setup"] = time.monotonic() - started
 
         mark = time.monotonic()
         emit.stage("bootstrap", "state buckets, lock tables, key pairs, certificates, KMS admin, passwords")
@@ -378,8 +379,8 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
     """Plan and run `action` with the terraform engine; return the report, the units that had
     nothing to do, and where the report is written."""
     plan = make_plan(repo, action)
-    tools.emit("plan", action, f"{len(plan.units)} units", plan)
     tools.emit.stage(action, RUN_NOTES[action])
+    tools.emit("plan", action, f"{len(plan.units)} units", plan)
     unchanged: set[str] = set()
 
     def forward(event: RunEvent) -> None:

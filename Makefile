@@ -41,7 +41,7 @@ bench: setup
 
 # The main job on an embedded AWS (moto on 127.0.0.1); records in .refarch/demo/.
 demo: setup
-	$(VENV)/bin/refarch demo
+	$(VENV)/bin/refarch demo --keep
 
 clean:
 	rm -rf $(VENV) .refarch .pytest_cache .mypy_cache .ruff_cache

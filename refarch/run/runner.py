@@ -26,6 +26,7 @@ from refarch.repo import load_repo
 from refarch.run.engines import ACTIONS, Engine, UnitJob, default_engine_name, make_engine
 from refarch.run.ledger import Ledger, load_run, new_run_id, resume_selection, runs_dir
 from refarch.run.masking import Masker
+from refarch.run.passwords import password_provider
 from refarch.run.process import Interrupt, capture
 from refarch.run.report import (
     DONE_BEFORE,
@@ -192,7 +193,10 @@ def run(
         name = settings.section("engine").get("name") or default_engine_name(base)
         engine = make_engine(str(name), settings)
     if credentials is None:
-        credentials = AwsUnitCredentials(sessions or AwsSessions(settings))
+        sessions = sessions or AwsSessions(settings)
+        credentials = AwsUnitCredentials(sessions)
+    if extra_env is None and sessions is not None:  # bootstrap's passwords, as TF_VAR_<name>
+        extra_env = password_provider(replace(repo, settings=settings), sessions)
     interrupt = interrupt or Interrupt()
     resolves_dependencies = bool(getattr(engine, "resolves_dependencies", False))
 

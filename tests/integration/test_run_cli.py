@@ -216,3 +216,15 @@ def test_second_sigint_kills_a_tool_that_will_not_stop(world):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
+
+
+def test_endpoint_url_flag_reaches_sessions_and_tools(world):
+    env = {k: v for k, v in world.environment.items() if k != "AWS_ENDPOINT_URL"}
+    result = subprocess.run(
+        [*REFARCH, "apply", str(world.root), "--endpoint-url", world.endpoint, "-j", "3"],
+        env=env, text=True, capture_output=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    dev = next(c for c in world.calls() if unit_of(c, world.root) == "dev/us-east-1/app")
+    assert dev["env"]["AWS_ENDPOINT_URL"] == world.endpoint
+    assert dev["env"]["AWS_ACCESS_KEY_ID"] != "testing"  # assumed through the flag's endpoint

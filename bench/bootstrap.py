@@ -6,6 +6,7 @@ Run: .venv/bin/python bench/bootstrap.py
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -65,6 +66,7 @@ def make_repo(root: Path) -> None:
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the figures
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -93,6 +93,28 @@ class PastRun:
     statuses: Mapping[str, str]
 
 
+def past_durations(root: Path, action: str, *, runs: int = 5) -> dict[str, float]:
+    """How long each unit took when it last succeeded, from the newest `runs` ledgers of
+    `action`: the scheduler starts the longest remaining path first with it."""
+    folder = runs_dir(root)
+    ledgers = sorted(folder.glob("*.jsonl"), reverse=True) if folder.is_dir() else []
+    durations: dict[str, float] = {}
+    seen = 0
+    for path in ledgers:
+        events = read_events(path)
+        if not events or events[0].get("event") != "run_start" or events[0].get("action") != action:
+            continue
+        for event in events:
+            unit, duration = event.get("unit"), event.get("duration")
+            if (event.get("event") == "unit_finish" and event.get("status") == SUCCEEDED
+                    and isinstance(unit, str) and isinstance(duration, int | float)):
+                durations.setdefault(unit, float(duration))
+        seen += 1
+        if seen >= runs:
+            break
+    return durations
+
+
 def find_ledger(root: Path, ref: str) -> Path:
     """The ledger of run `ref` ("last" = the most recent run of this repo)."""
     folder = runs_dir(root)

@@ -24,7 +24,14 @@ from refarch.models import Plan, Unit
 from refarch.plan import plan as make_plan
 from refarch.repo import load_repo
 from refarch.run.engines import ACTIONS, Engine, UnitJob, default_engine_name, make_engine
-from refarch.run.ledger import Ledger, load_run, new_run_id, resume_selection, runs_dir
+from refarch.run.ledger import (
+    Ledger,
+    load_run,
+    new_run_id,
+    past_durations,
+    resume_selection,
+    runs_dir,
+)
 from refarch.run.masking import Masker
 from refarch.run.passwords import password_provider
 from refarch.run.process import Interrupt, capture
@@ -167,6 +174,7 @@ def run(
     extra_env: ExtraEnv | None = None,
     secrets: Iterable[str] = (),
     rand: Callable[[], float] = random.random,
+    history: bool = True,
 ) -> RunReport:
     """Run `action` ("apply" | "plan" | "destroy" | "output") on every unit of `plan`.
 
@@ -174,7 +182,8 @@ def run(
     `parallelism` at once. `resume` ("last" or a run id) re-runs only what did not succeed
     in that run. Seams: `engine`, `credentials` (or `sessions`), `sleep` (between retries;
     default: an interruptible wait), `interrupt` (the CLI's Ctrl-C), `base_env` (default
-    os.environ), `extra_env` (per-unit secrets such as data-store passwords).
+    os.environ), `extra_env` (per-unit secrets such as data-store passwords). With `history`,
+    the durations of earlier runs of `action` order the ready units (longest path first).
     """
     action = action or plan.action
     if action not in ACTIONS:
@@ -428,6 +437,7 @@ def run(
             fail_fast=fail_fast,
             interrupt=interrupt,
             on_finish=on_finish,
+            durations=past_durations(repo.root, action) if history else None,
         )
     finally:
         if interrupt.requested.is_set():

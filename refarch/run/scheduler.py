@@ -1,8 +1,9 @@
 """A ready queue over the plan's DAG: each unit starts as soon as what it waits for succeeded.
 
 No waves: a slow unit holds back only the units that wait for it. At most `parallelism`
-units run at once; among ready units the one with the longest chain of dependents behind it
-starts first, which keeps the makespan near the critical path. A unit that fails stops
+units run at once; among ready units the one with the longest path of work behind it starts
+first (by durations from earlier runs when known, else by counting units), which keeps the
+makespan near the critical path. A unit that fails stops
 everything that waits for it (reported as not run, naming what it waited for); the rest runs
 to the end unless `fail_fast`.
 """
@@ -50,11 +51,13 @@ def schedule(
     interrupt: Interrupt | None = None,
     on_start: StartHook | None = None,
     on_finish: FinishHook | None = None,
+    durations: Mapping[str, float] | None = None,
 ) -> dict[str, Outcome]:
     """Run `task(unit)` for every unit of `order`, each once what it `waits` for succeeded.
 
     Returns an Outcome for every unit of `order`. Units that never started get NOT_RUN
-    (blocked by a failure, stopped by `fail_fast`, or by an interrupt).
+    (blocked by a failure, stopped by `fail_fast`, or by an interrupt). `durations` (seconds
+    per unit, e.g. from the previous run) weigh the priority; unknown units get the median.
     """
     if parallelism < 1:
         raise ValueError("parallelism must be at least 1")
@@ -65,8 +68,8 @@ def schedule(
         for dep in wanted:
             dependents[dep].append(unit)
 
-    depth = _chain_lengths(order, dependents)
-    ready: list[tuple[int, int, str]] = []
+    depth = _chain_lengths(order, dependents, _weights(order, durations))
+    ready: list[tuple[float, int, str]] = []
 
     def push(unit: str) -> None:
         heapq.heappush(ready, (-depth[unit], position[unit], unit))
@@ -133,11 +136,19 @@ def schedule(
     return outcomes
 
 
-def _chain_lengths(order: Sequence[str], dependents: Mapping[str, list[str]]) -> dict[str, int]:
-    """For each unit, the length of the longest chain of dependents behind it (itself
+def _weights(order: Sequence[str], durations: Mapping[str, float] | None) -> dict[str, float]:
+    known = sorted(d for u in order if durations and (d := durations.get(u)) is not None)
+    default = known[len(known) // 2] if known else 1.0
+    return {u: (durations or {}).get(u, default) for u in order}
+
+
+def _chain_lengths(
+    order: Sequence[str], dependents: Mapping[str, list[str]], weights: Mapping[str, float]
+) -> dict[str, float]:
+    """For each unit, the weight of the heaviest chain of dependents behind it (itself
     included): the priority that starts the critical path first. Iterative, so a chain of
     thousands of units does not hit the recursion limit."""
-    lengths: dict[str, int] = {}
+    lengths: dict[str, float] = {}
     for root in order:
         stack = [(root, False)]
         while stack:
@@ -145,7 +156,8 @@ def _chain_lengths(order: Sequence[str], dependents: Mapping[str, list[str]]) ->
             if unit in lengths:
                 continue
             if expanded:
-                lengths[unit] = 1 + max((lengths[d] for d in dependents[unit]), default=0)
+                lengths[unit] = weights[unit] + max((lengths[d] for d in dependents[unit]),
+                                                    default=0.0)
                 continue
             stack.append((unit, True))
             stack.extend((d, False) for d in dependents[unit] if d not in lengths)

@@ -13,7 +13,7 @@ import pytest
 from refarch.errors import ResumeRefused, UsageError, WrongAccount
 from refarch.models import Dependency
 from refarch.run.engines import EngineResult
-from refarch.run.ledger import Ledger, find_ledger, load_run, read_events
+from refarch.run.ledger import Ledger, find_ledger, load_run, past_durations, read_events
 from refarch.run.process import ProcessResult
 from refarch.run.report import DONE_BEFORE, FAILED, NOT_RUN, SUCCEEDED, write_report
 from refarch.run.runner import UnitAccess, run
@@ -223,3 +223,28 @@ def test_report_json_lists_every_unit(tmp_path):
     statuses = {u["path"]: u["status"] for u in document["units"]}
     assert statuses == {"security/iam": FAILED, "dev/vpc": NOT_RUN, "dev/db": NOT_RUN, "dev/app": NOT_RUN}
     assert document["counts"] == {FAILED: 1, NOT_RUN: 3}
+
+
+def test_past_durations_come_from_the_newest_successful_runs_of_the_action(tmp_path):
+    folder = tmp_path / ".refarch" / "runs"
+    folder.mkdir(parents=True)
+
+    def ledger(name, action, finishes):
+        with Ledger(folder / f"{name}.jsonl") as book:
+            book.write("run_start", run_id=name, action=action)
+            for unit, status, duration in finishes:
+                book.write("unit_finish", unit=unit, status=status, duration=duration)
+
+    ledger("20260101T000000Z-a", "apply", [("vpc", SUCCEEDED, 30.0), ("db", SUCCEEDED, 90.0)])
+    ledger("20260102T000000Z-b", "apply", [("vpc", SUCCEEDED, 40.0), ("db", FAILED, 1.0)])
+    ledger("20260103T000000Z-c", "destroy", [("vpc", SUCCEEDED, 5.0)])
+    assert past_durations(tmp_path, "apply") == {"vpc": 40.0, "db": 90.0}
+    assert past_durations(tmp_path, "destroy") == {"vpc": 5.0}
+    assert past_durations(tmp_path / "elsewhere", "apply") == {}
+
+
+def test_a_second_run_is_ordered_by_the_first_runs_durations(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path)
+    first = go(plan, FakeEngine())
+    assert first.ok
+    assert set(past_durations(tmp_path, "apply")) == set(SPEC)

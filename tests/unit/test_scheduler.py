@@ -155,6 +155,19 @@ def test_critical_path_starts_first():
     assert started[0] == "c1"
 
 
+def test_known_durations_start_the_longest_path_of_work_first():
+    # By count, c1 (two units behind it) would go first; by the durations of an earlier run,
+    # the lone slow unit is the longer path and starts first.
+    plan = make_plan({"slow": ("x", 1, []), "c1": ("x", 1, []), "c2": ("x", 1, ["c1"])})
+    task, started = recording_task()
+    schedule(list(plan.units), plan_waits(plan), task, parallelism=1,
+             durations={"slow": 60.0, "c1": 5.0, "c2": 5.0})
+    assert started[0] == "slow"
+    task, started = recording_task()
+    schedule(list(plan.units), plan_waits(plan), task, parallelism=1)
+    assert started[0] == "c1"
+
+
 def test_destroy_walks_the_reverse_dag():
     plan = make_plan(
         {"vpc": ("dev", 1, []), "db": ("dev", 1, ["vpc"]), "app": ("dev", 1, ["db"])}, action="destroy"

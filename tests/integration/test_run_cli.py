@@ -228,3 +228,31 @@ def test_endpoint_url_flag_reaches_sessions_and_tools(world):
     dev = next(c for c in world.calls() if unit_of(c, world.root) == "dev/us-east-1/app")
     assert dev["env"]["AWS_ENDPOINT_URL"] == world.endpoint
     assert dev["env"]["AWS_ACCESS_KEY_ID"] != "testing"  # assumed through the flag's endpoint
+
+
+def test_on_a_terminal_the_run_shows_live_progress_and_the_summary(world):
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*REFARCH, "apply", str(world.root), "--non-interactive", "-j", "3"],
+        env={**world.environment, "TERM": "xterm-256color", "COLUMNS": "160"},
+        stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "\x1b[" in screen  # styled for a terminal, unlike the plain CI lines
+    assert "done" in screen and "waiting" in screen  # the live progress line
+    assert "16 succeeded" in screen and "Traceback" not in screen

@@ -22,6 +22,7 @@ packer:
 
 test: setup
 	$(VENV)/bin/ruff check refarch tests bench examples
+	$(VENV)/bin/ruff format --check refarch tests bench examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 

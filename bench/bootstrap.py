@@ -21,9 +21,13 @@ sys.path.insert(0, str(ROOT))
 # Fake credentials only: this benchmark talks to a local moto server, never to AWS.
 for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(name, None)
-os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
-                  AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull,
-                  AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+)
 
 from moto.server import ThreadedMotoServer  # noqa: E402
 
@@ -33,8 +37,13 @@ from refarch.config import load_repo  # noqa: E402
 from refarch.provision import is_mutating  # noqa: E402
 from refarch.settings import load_settings  # noqa: E402
 
-ACCOUNTS = {"security": "111111111111", "shared-services": "222222222222",
-            "dev": "444444444444", "stage": "555555555555", "prod": "666666666666"}
+ACCOUNTS = {
+    "security": "111111111111",
+    "shared-services": "222222222222",
+    "dev": "444444444444",
+    "stage": "555555555555",
+    "prod": "666666666666",
+}
 REGIONS = ("us-east-1", "eu-west-1")
 UNIT = 'include "root" {\n  path = find_in_parent_folders("root.hcl")\n}\n'
 SETTINGS = """
@@ -53,13 +62,14 @@ def make_repo(root: Path) -> None:
     for name, account_id in ACCOUNTS.items():
         (root / name).mkdir()
         (root / name / "account.hcl").write_text(
-            f'locals {{\n  account_name = "{name}"\n  aws_account_id = "{account_id}"\n}}\n',
-            encoding="utf-8")
+            f'locals {{\n  account_name = "{name}"\n  aws_account_id = "{account_id}"\n}}\n', encoding="utf-8"
+        )
         for region in REGIONS:
             folder = root / name / region
             folder.mkdir()
-            (folder / "region.hcl").write_text(f'locals {{\n  aws_region = "{region}"\n}}\n',
-                                               encoding="utf-8")
+            (folder / "region.hcl").write_text(
+                f'locals {{\n  aws_region = "{region}"\n}}\n', encoding="utf-8"
+            )
             for unit in ("vpc", "app"):
                 (folder / unit).mkdir()
                 (folder / unit / "terragrunt.hcl").write_text(UNIT, encoding="utf-8")
@@ -79,14 +89,15 @@ def main() -> None:
             print(f"bootstrap: {len(ACCOUNTS)} accounts x {len(REGIONS)} regions, moto server")
             for label in ("cold", "second"):
                 calls: Counter[tuple[str, str]] = Counter()
-                sessions = AwsSessions(
-                    settings, on_call=lambda s, o, c=calls: c.update([(s, o)]))
+                sessions = AwsSessions(settings, on_call=lambda s, o, c=calls: c.update([(s, o)]))
                 started = time.perf_counter()
                 record = bootstrap(repo, settings, sessions=sessions)
                 wall = time.perf_counter() - started
                 mutating = sum(n for (s, o), n in calls.items() if is_mutating(s, o))
-                print(f"  {label:6} run: {wall:6.2f} s wall, {sum(calls.values()):4d} AWS calls "
-                      f"({mutating} mutating), {len(record.changes)} changes")
+                print(
+                    f"  {label:6} run: {wall:6.2f} s wall, {sum(calls.values()):4d} AWS calls "
+                    f"({mutating} mutating), {len(record.changes)} changes"
+                )
     finally:
         server.stop()
 

@@ -83,7 +83,8 @@ def generate(root: Path, units: int) -> int:
         for account in ACCOUNTS:
             account_id = f"{ACCOUNTS.index(account) + 1:012d}"
             files[f"{account}/account.hcl"] = (
-                f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{account_id}"\n}}\n')
+                f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{account_id}"\n}}\n'
+            )
             files[f"{account}/env.hcl"] = f'locals {{\n  environment = "{account}"\n}}\n'
             for region in REGIONS:
                 files[f"{account}/{region}/region.hcl"] = f'locals {{\n  aws_region = "{region}"\n}}\n'
@@ -95,10 +96,15 @@ def generate(root: Path, units: int) -> int:
                     name = f"{kind}-{index}"
                     deps = ""
                     if previous:
-                        deps = (f'dependency "prev" {{\n  config_path = "../{previous}"\n'
-                                f'  mock_outputs = {{ id = "mock" }}\n}}\n')
+                        deps = (
+                            f'dependency "prev" {{\n  config_path = "../{previous}"\n'
+                            f'  mock_outputs = {{ id = "mock" }}\n}}\n'
+                        )
                     files[f"{account}/{region}/{name}/terragrunt.hcl"] = UNIT % {
-                        "kind": kind, "deps": deps, "index": index % 65536}
+                        "kind": kind,
+                        "deps": deps,
+                        "index": index % 65536,
+                    }
                     previous = name if n % 4 != 3 else None
                     made += 1
                     index += 1
@@ -142,8 +148,9 @@ def measure(mode: str, root: Path, repeat: int) -> dict[str, float]:
     for _ in range(repeat):
         if mode.startswith("cold"):
             shutil.rmtree(root / ".refarch", ignore_errors=True)
-        out = subprocess.run([sys.executable, __file__, "--child", mode, str(root)], check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, str(root)], check=True, capture_output=True, text=True
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         if best is None or result["seconds"] < best["seconds"]:
             best = result
@@ -152,10 +159,14 @@ def measure(mode: str, root: Path, repeat: int) -> dict[str, float]:
 
 
 def main(sizes: list[int]) -> None:
-    print(f"discovery benchmark on {os.cpu_count()} core(s); best of 2-3 runs, each in a fresh "
-          f"process; load average now {os.getloadavg()[0]:.1f}")
-    print(f"{'units':>6} {'hcl files':>9} {'raw parse/s':>11} {'cold 1 core':>11} {'cold all':>9} "
-          f"{'warm':>9} {'cold/raw':>8} {'warm/cold':>9} {'peak MB':>8}")
+    print(
+        f"discovery benchmark on {os.cpu_count()} core(s); best of 2-3 runs, each in a fresh "
+        f"process; load average now {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'units':>6} {'hcl files':>9} {'raw parse/s':>11} {'cold 1 core':>11} {'cold all':>9} "
+        f"{'warm':>9} {'cold/raw':>8} {'warm/cold':>9} {'peak MB':>8}"
+    )
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="refarch-bench-") as tmp:
             root = Path(tmp)
@@ -170,11 +181,12 @@ def main(sizes: list[int]) -> None:
             cold_rate = cold["units"] / cold["seconds"]
             warm_rate = warm["units"] / warm["seconds"]
             peak = max(cold1["peak_mb"], cold["peak_mb"], warm["peak_mb"])
-            print(f"{size:>6} {int(raw['files']):>9} {raw_rate:>11.0f} {cold1_rate:>11.0f} "
-                  f"{cold_rate:>9.0f} {warm_rate:>9.0f} {cold1_rate / raw_rate:>8.2f} "
-                  f"{warm_rate / cold1_rate:>9.1f} {peak:>8.0f}")
-    print("targets: cold(1 core)/raw >= 0.8, faster with more cores, warm/cold >= 20, "
-          "5,000 units < 400 MB")
+            print(
+                f"{size:>6} {int(raw['files']):>9} {raw_rate:>11.0f} {cold1_rate:>11.0f} "
+                f"{cold_rate:>9.0f} {warm_rate:>9.0f} {cold1_rate / raw_rate:>8.2f} "
+                f"{warm_rate / cold1_rate:>9.1f} {peak:>8.0f}"
+            )
+    print("targets: cold(1 core)/raw >= 0.8, faster with more cores, warm/cold >= 20, 5,000 units < 400 MB")
 
 
 if __name__ == "__main__":

@@ -156,8 +156,7 @@ def level_by_level(plan: Plan, durations: Mapping[str, float], n: int) -> float:
     return total
 
 
-def simulated(plan: Plan, durations: Mapping[str, float], n: int, *, weighted: bool = False
-              ) -> float:
+def simulated(plan: Plan, durations: Mapping[str, float], n: int, *, weighted: bool = False) -> float:
     """The same ready-queue policy (longest chain of dependents first; by duration when
     `weighted`, as with an earlier run's history) with zero overhead: what the policy itself
     achieves under the tier rule, before threads and I/O."""

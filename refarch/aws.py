@@ -58,14 +58,16 @@ class AwsSessions:
         """The caller's own session (profile / environment)."""
         with self._lock:
             if self._base is None:
-                self._base = new_session(
-                    profile_name=self.settings.profile, region_name=self.settings.region
-                )
+                self._base = new_session(profile_name=self.settings.profile, region_name=self.settings.region)
             return self._base
 
     def session(
-        self, account_id: str | None = None, account_name: str | None = None,
-        region: str | None = None, *, role_arn: str | None = None,
+        self,
+        account_id: str | None = None,
+        account_name: str | None = None,
+        region: str | None = None,
+        *,
+        role_arn: str | None = None,
     ) -> boto3.Session:
         """A session for `account_id`: the caller's own if it already is that account,
         else temporary credentials from assuming the account's role (cached).
@@ -99,9 +101,7 @@ class AwsSessions:
             self._sessions[key] = session
         return session
 
-    def _assume(
-        self, base: boto3.Session, role_arn: str, region: str, account: str
-    ) -> boto3.Session:
+    def _assume(self, base: boto3.Session, role_arn: str, region: str, account: str) -> boto3.Session:
         sts = self._client_from(base, "sts", region)
         params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "refarch"}
         access = self.settings.accounts.get(account)
@@ -123,7 +123,10 @@ class AwsSessions:
 
     # -- clients -------------------------------------------------------------------------
     def client(
-        self, service: str, account_id: str | None = None, region: str | None = None,
+        self,
+        service: str,
+        account_id: str | None = None,
+        region: str | None = None,
         account_name: str | None = None,
     ) -> Any:
         """A boto3 client for `service` in the account and region, with the endpoint override."""
@@ -171,8 +174,12 @@ class AwsSessions:
         return actual
 
     def credentials_env(
-        self, account_id: str | None = None, region: str | None = None,
-        account_name: str | None = None, *, role_arn: str | None = None,
+        self,
+        account_id: str | None = None,
+        region: str | None = None,
+        account_name: str | None = None,
+        *,
+        role_arn: str | None = None,
     ) -> dict[str, str]:
         """Environment variables that hand this account's credentials to a child process."""
         session = self.session(account_id, account_name, region, role_arn=role_arn)
@@ -199,7 +206,5 @@ def real_credentials_without_endpoint(env: Mapping[str, str]) -> bool:
     """True when the environment holds real-looking AWS keys and no endpoint override:
     the test suite refuses to run then, so it can never touch a real account."""
     key = env.get("AWS_ACCESS_KEY_ID", "")
-    has_real = (key.startswith(REAL_KEY_PREFIXES) and len(key) == 20) or bool(
-        env.get("AWS_PROFILE")
-    )
+    has_real = (key.startswith(REAL_KEY_PREFIXES) and len(key) == 20) or bool(env.get("AWS_PROFILE"))
     return has_real and not env.get("AWS_ENDPOINT_URL")

@@ -138,17 +138,23 @@ def bootstrap(
     again unless what they are asked for changed. Raises BootstrapFailed when an account
     fails (the rest of its tier is let finish, later tiers are not started).
     """
-    run = _Bootstrap(repo, settings, dry_run=dry_run, sessions=sessions, keys_dir=keys_dir,
-                     on_event=on_event)
+    run = _Bootstrap(repo, settings, dry_run=dry_run, sessions=sessions, keys_dir=keys_dir, on_event=on_event)
     return run.run(accounts)
 
 
 class _Bootstrap:
     """The state of one bootstrap run (shared by the account threads under a lock)."""
 
-    def __init__(self, repo: Repo, settings: Settings, *, dry_run: bool,
-                 sessions: AwsSessions | None, keys_dir: Path | None,
-                 on_event: EventCallback | None) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        settings: Settings,
+        *,
+        dry_run: bool,
+        sessions: AwsSessions | None,
+        keys_dir: Path | None,
+        on_event: EventCallback | None,
+    ) -> None:
         self.repo = repo
         self.settings = settings
         self.config = BootstrapConfig.from_settings(settings)
@@ -161,8 +167,9 @@ class _Bootstrap:
         self.ca_lock = threading.Lock()
         self.ca: tuple[CertMaterial | None, Result] | None = None
         self.extra_admins: list[str] = []
-        self.record = BootstrapRecord(dry_run=dry_run, endpoint_url=settings.endpoint_url,
-                                      status="dry-run" if dry_run else "running")
+        self.record = BootstrapRecord(
+            dry_run=dry_run, endpoint_url=settings.endpoint_url, status="dry-run" if dry_run else "running"
+        )
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, names: Iterable[str] | None) -> BootstrapRecord:
@@ -180,8 +187,11 @@ class _Bootstrap:
             old = self.record.accounts.get(item.account.name)
             if resumable and old and old.status == "done" and old.digest == item.digest:
                 self.record.resumed.append(item.account.name)
-                self.emit("account-resumed", item.account.name,
-                           f"{item.account.name}: done by the failed run before, skipped")
+                self.emit(
+                    "account-resumed",
+                    item.account.name,
+                    f"{item.account.name}: done by the failed run before, skipped",
+                )
                 continue
             tiers.setdefault(item.tier, []).append(item)
         self._save()
@@ -211,8 +221,7 @@ class _Bootstrap:
             outcomes = [self._run_account(items[0])]
         else:
             workers = min(self.config.parallelism, len(items))
-            with ThreadPoolExecutor(max_workers=workers,
-                                    thread_name_prefix="refarch-bootstrap") as pool:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refarch-bootstrap") as pool:
                 outcomes = list(pool.map(self._run_account, items))
         return {name: error for name, error in outcomes if error}
 
@@ -220,18 +229,18 @@ class _Bootstrap:
         account = item.account
         if account.id is None:  # _work() only passes accounts with an id
             raise ConfigError(f"account {account.name} has no id")
-        entry = AccountRecord(account.name, account.id, item.tier, status="running",
-                              digest=item.digest)
+        entry = AccountRecord(account.name, account.id, item.tier, status="running", digest=item.digest)
         with self.lock:
             self.record.accounts[account.name] = entry
             self.record.ran.append(account.name)
-        self.emit("account-start", account.name,
-                   f"{account.name} ({account.id}, tier {item.tier}, "
-                   f"{', '.join(item.regions)})")
+        self.emit(
+            "account-start",
+            account.name,
+            f"{account.name} ({account.id}, tier {item.tier}, {', '.join(item.regions)})",
+        )
         try:
             _AccountRun(self, item, entry).provision()
-        except (RefarchError, botocore.exceptions.BotoCoreError,
-                botocore.exceptions.ClientError) as exc:
+        except (RefarchError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             return self._failed(entry, str(exc).splitlines()[0])
         except Exception as exc:  # a bug must still leave the record of what was made
             return self._failed(entry, f"{type(exc).__name__}: {exc}")
@@ -239,8 +248,7 @@ class _Bootstrap:
             entry.status = "done"
             entry.finished_at = now()
             self._save()
-        self.emit("account-done", account.name,
-                   f"{account.name}: {len(entry.changes)} change(s)")
+        self.emit("account-done", account.name, f"{account.name}: {len(entry.changes)} change(s)")
         return account.name, None
 
     def _failed(self, entry: AccountRecord, error: str) -> tuple[str, str]:
@@ -261,41 +269,68 @@ class _Bootstrap:
             wanted = list(dict.fromkeys(names))
             unknown = [n for n in wanted if n not in known]
             if unknown:
-                raise UsageError(f"unknown account(s): {', '.join(unknown)}",
-                                 hint=f"accounts in the repo: {', '.join(sorted(known))}")
+                raise UsageError(
+                    f"unknown account(s): {', '.join(unknown)}",
+                    hint=f"accounts in the repo: {', '.join(sorted(known))}",
+                )
             chosen = [known[n] for n in wanted]
         for account in chosen:
             if not account.id:
-                raise ConfigError(f"account {account.name} has no account id",
-                                  path=self.repo.root / account.name / "account.hcl",
-                                  hint="set aws_account_id in the account's account.hcl")
+                raise ConfigError(
+                    f"account {account.name} has no account id",
+                    path=self.repo.root / account.name / "account.hcl",
+                    hint="set aws_account_id in the account's account.hcl",
+                )
         return sorted(chosen, key=lambda a: (self.settings.tier_of(a.name), a.name))
 
     def _work(self, accounts: list[Account]) -> list[AccountWork]:
         buckets, tables = specs_from_units(
-            self.repo.units.values(), self.config.backend, root=self.repo.root,
-            default_region=self.settings.region, endpoint_url=self.settings.endpoint_url)
+            self.repo.units.values(),
+            self.config.backend,
+            root=self.repo.root,
+            default_region=self.settings.region,
+            endpoint_url=self.settings.endpoint_url,
+        )
         work = []
         for account in accounts:
             own_buckets = tuple(b for b in buckets if b.account_id == account.id)
             own_tables = tuple(t for t in tables if t.account_id == account.id)
-            regions = {u.region or self.settings.region for u in self.repo.units.values()
-                       if u.account == account.name}
+            regions = {
+                u.region or self.settings.region
+                for u in self.repo.units.values()
+                if u.account == account.name
+            }
             regions |= set(account.regions) | {b.region for b in own_buckets}
             regions |= {t.region for t in own_tables}
             ordered = tuple(sorted(regions or {self.settings.region}))
-            digest = hashlib.sha256(json.dumps({
-                "regions": ordered, "buckets": [asdict(b) for b in own_buckets],
-                "tables": [asdict(t) for t in own_tables], "config": asdict(self.config),
-                "keys_dir": str(self.keys_dir), "endpoint": self.settings.endpoint_url,
-            }, sort_keys=True, default=str).encode()).hexdigest()
-            work.append(AccountWork(account, self.settings.tier_of(account.name), ordered,
-                                    own_buckets, own_tables, digest))
+            digest = hashlib.sha256(
+                json.dumps(
+                    {
+                        "regions": ordered,
+                        "buckets": [asdict(b) for b in own_buckets],
+                        "tables": [asdict(t) for t in own_tables],
+                        "config": asdict(self.config),
+                        "keys_dir": str(self.keys_dir),
+                        "endpoint": self.settings.endpoint_url,
+                    },
+                    sort_keys=True,
+                    default=str,
+                ).encode()
+            ).hexdigest()
+            work.append(
+                AccountWork(
+                    account, self.settings.tier_of(account.name), ordered, own_buckets, own_tables, digest
+                )
+            )
         return work
 
     def _warn_tls(self, work: list[AccountWork]) -> None:
-        notes = {b.tls_note for item in work for b in item.buckets
-                 if b.tls_note.startswith("not applied: the endpoint")}
+        notes = {
+            b.tls_note
+            for item in work
+            for b in item.buckets
+            if b.tls_note.startswith("not applied: the endpoint")
+        }
         for note in sorted(notes):
             message = f"TLS-only bucket policy {note}"
             self.record.warnings.append(message)
@@ -307,8 +342,10 @@ class _Bootstrap:
         known = {a.name: a for a in self.repo.accounts}
         if name is not None:
             if name not in known:
-                raise ConfigError(f"{fallback} names account {name!r}, which is not in the repo",
-                                  path=self.settings.path or "refarch.toml")
+                raise ConfigError(
+                    f"{fallback} names account {name!r}, which is not in the repo",
+                    path=self.settings.path or "refarch.toml",
+                )
             return known[name]
         if "security" in known:
             return known["security"]
@@ -318,8 +355,7 @@ class _Bootstrap:
         return self.named_account(self.config.kms_admin.account, "[kms_admin] account")
 
     def ca_account(self) -> Account:
-        return self.named_account(self.config.certificates.ca_account,
-                                  "[certificates] ca_account")
+        return self.named_account(self.config.certificates.ca_account, "[certificates] ca_account")
 
     def _check_admins_reachable(self, selected: list[Account]) -> None:
         """Refuse before changing anything when no KMS administrator would exist at the end."""
@@ -329,8 +365,7 @@ class _Bootstrap:
         account = self.kms_account()
         if account in selected:
             return
-        iam = self.sessions.client("iam", account.id, self.settings.region,
-                                   account_name=account.name)
+        iam = self.sessions.client("iam", account.id, self.settings.region, account_name=account.name)
         arn = find_kms_admin(iam, kms.user)
         if arn is None and not kms.arns:
             raise ProvisionError(
@@ -354,13 +389,17 @@ class _Bootstrap:
                 account = self.ca_account()
 
                 def client(service: str) -> Any:
-                    return self.sessions.client(service, account.id, self.settings.region,
-                                                account_name=account.name)
+                    return self.sessions.client(
+                        service, account.id, self.settings.region, account_name=account.name
+                    )
 
                 store = self.store(account, client)
-                self.ca = ensure_private_ca(store, account_id=account.id or "",
-                                            common_name=self.config.certificates.ca_name,
-                                            dry_run=self.dry_run)
+                self.ca = ensure_private_ca(
+                    store,
+                    account_id=account.id or "",
+                    common_name=self.config.certificates.ca_name,
+                    dry_run=self.dry_run,
+                )
                 add(self.ca[1])
             return self.ca[0]
 
@@ -380,11 +419,12 @@ class _Bootstrap:
         self.record.outputs["cmk_administrator_iam_arns"] = sorted(set(admins))
         self.record.outputs["dns_imports"] = [
             {"domain": r.name, "account_id": r.account_id, **r.ids}
-            for r in results if r.kind == "hosted-zone"]
+            for r in results
+            if r.kind == "hosted-zone"
+        ]
         cas = [r for r in results if r.kind == "private-ca"]
         if cas:
-            self.record.outputs["private_ca"] = {"account_id": cas[-1].account_id,
-                                                 **cas[-1].ids}
+            self.record.outputs["private_ca"] = {"account_id": cas[-1].account_id, **cas[-1].ids}
 
     def _save(self) -> None:
         if self.dry_run:
@@ -392,8 +432,7 @@ class _Bootstrap:
         with self.lock:
             write_record(self.path, self.record)
 
-    def emit(self, kind: str, account: str | None, message: str,
-              result: Result | None = None) -> None:
+    def emit(self, kind: str, account: str | None, message: str, result: Result | None = None) -> None:
         if self.on_event is not None:
             self.on_event(BootstrapEvent(kind, account, message, result))
 
@@ -418,7 +457,8 @@ class _AccountRun:
         key = (service, region or self.home)
         if key not in self._clients:
             self._clients[key] = self.run.sessions.client(
-                service, self.id, key[1], account_name=self.account.name)
+                service, self.id, key[1], account_name=self.account.name
+            )
         return self._clients[key]
 
     def add(self, result: Result) -> None:
@@ -439,18 +479,17 @@ class _AccountRun:
     def kms_admin(self) -> None:
         kms = self.config.kms_admin
         if kms.create and self.run.kms_account().name == self.account.name:
-            self.add(ensure_kms_admin(self.client("iam"), kms.user, account_id=self.id,
-                                      dry_run=self.dry_run))
+            self.add(ensure_kms_admin(self.client("iam"), kms.user, account_id=self.id, dry_run=self.dry_run))
 
     def backend(self) -> None:
         if self.item.buckets:
             owned = owned_buckets(self.client("s3"))
             for spec in self.item.buckets:
-                self.add(ensure_bucket(self.client("s3", spec.region), spec, owned=owned,
-                                       dry_run=self.dry_run))
+                self.add(
+                    ensure_bucket(self.client("s3", spec.region), spec, owned=owned, dry_run=self.dry_run)
+                )
         for table in self.item.tables:
-            self.add(ensure_lock_table(self.client("dynamodb", table.region), table,
-                                       dry_run=self.dry_run))
+            self.add(ensure_lock_table(self.client("dynamodb", table.region), table, dry_run=self.dry_run))
 
     def passwords(self) -> None:
         secrets = self.config.secrets
@@ -458,22 +497,41 @@ class _AccountRun:
             return
         for region in self.item.regions:
             for name in secrets.passwords:
-                self.add(ensure_password(
-                    self.client("secretsmanager", region), name, account_id=self.id,
-                    region=region, length=secrets.length, prefix=secrets.prefix,
-                    dry_run=self.dry_run))
+                self.add(
+                    ensure_password(
+                        self.client("secretsmanager", region),
+                        name,
+                        account_id=self.id,
+                        region=region,
+                        length=secrets.length,
+                        prefix=secrets.prefix,
+                        dry_run=self.dry_run,
+                    )
+                )
 
     def keypairs(self, store: SecretStore) -> None:
         config = self.config.keypairs
         for name in config.names:
             public, result = ensure_key_material(
-                store, name, account_id=self.id, key_type=config.key_type,
-                rsa_bits=config.rsa_bits, dry_run=self.dry_run)
+                store,
+                name,
+                account_id=self.id,
+                key_type=config.key_type,
+                rsa_bits=config.rsa_bits,
+                dry_run=self.dry_run,
+            )
             self.add(result)
             for region in self.item.regions:
-                self.add(ensure_key_pair(self.client("ec2", region), name, public,
-                                         account_id=self.id, region=region,
-                                         dry_run=self.dry_run))
+                self.add(
+                    ensure_key_pair(
+                        self.client("ec2", region),
+                        name,
+                        public,
+                        account_id=self.id,
+                        region=region,
+                        dry_run=self.dry_run,
+                    )
+                )
 
     def certificates(self, store: SecretStore) -> None:
         certs = self.config.certificates
@@ -488,17 +546,31 @@ class _AccountRun:
         if certs.private_names and wanted:
             ca = self.run.private_ca(self.add)
             for domain in certs.private_names:
-                leaf, result = ensure_leaf(store, ca, domain, account_id=self.id,
-                                           validity_days=certs.validity_days,
-                                           dry_run=self.dry_run)
+                leaf, result = ensure_leaf(
+                    store,
+                    ca,
+                    domain,
+                    account_id=self.id,
+                    validity_days=certs.validity_days,
+                    dry_run=self.dry_run,
+                )
                 self.add(result)
                 regions = self.item.regions if domain in certs.internal else ()
                 if domain in certs.cloudfront:
                     regions = tuple(sorted({*regions, CLOUDFRONT_REGION}))
                 for region in regions:
-                    self.add(ensure_imported(
-                        self.client("acm", region), leaf, ca, domain, account_id=self.id,
-                        region=region, existing=existing(region), dry_run=self.dry_run))
+                    self.add(
+                        ensure_imported(
+                            self.client("acm", region),
+                            leaf,
+                            ca,
+                            domain,
+                            account_id=self.id,
+                            region=region,
+                            existing=existing(region),
+                            dry_run=self.dry_run,
+                        )
+                    )
         if certs.public:
             zones = self.zones()
             for domain in certs.public:
@@ -506,10 +578,18 @@ class _AccountRun:
                 if zone is None:
                     continue
                 for region in self.item.regions:
-                    self.add(ensure_public_certificate(
-                        self.client("acm", region), self.client("route53"), domain, zone[1],
-                        account_id=self.id, region=region, existing=existing(region),
-                        dry_run=self.dry_run))
+                    self.add(
+                        ensure_public_certificate(
+                            self.client("acm", region),
+                            self.client("route53"),
+                            domain,
+                            zone[1],
+                            account_id=self.id,
+                            region=region,
+                            existing=existing(region),
+                            dry_run=self.dry_run,
+                        )
+                    )
 
     def zones(self) -> dict[str, str]:
         if self._zones is None:
@@ -522,17 +602,24 @@ class _AccountRun:
             return
         zones = self.zones()
         unit = dns.unit or next(
-            (u.path for u in self.run.repo.units.values()
-             if u.account == self.account.name and u.path.rsplit("/", 1)[-1] == "route53"),
-            None)
+            (
+                u.path
+                for u in self.run.repo.units.values()
+                if u.account == self.account.name and u.path.rsplit("/", 1)[-1] == "route53"
+            ),
+            None,
+        )
         for domain in dns.domains:
             result = find_zone(zones, domain, account_id=self.id, unit=unit, address=dns.address)
             if result is not None:
                 self.add(result)
             elif dns.account == self.account.name:
-                self.run.emit("warning", self.account.name,
-                               f"no public hosted zone for {domain} in {self.account.name}: "
-                               "the route53 unit will create it")
+                self.run.emit(
+                    "warning",
+                    self.account.name,
+                    f"no public hosted zone for {domain} in {self.account.name}: "
+                    "the route53 unit will create it",
+                )
 
 
 make_callable(__name__, lambda: bootstrap)

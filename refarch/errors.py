@@ -146,8 +146,7 @@ class ProcessFailed(RefarchError):
         self.returncode = returncode
         self.stderr_tail = stderr_tail
         super().__init__(
-            f"{' '.join(self.argv[:3])} failed with exit code {returncode} in {cwd}\n"
-            f"{stderr_tail}".rstrip()
+            f"{' '.join(self.argv[:3])} failed with exit code {returncode} in {cwd}\n{stderr_tail}".rstrip()
         )
 
 
@@ -187,9 +186,7 @@ class ModuleSourceError(RefarchError):
 
     exit_code = 2
 
-    def __init__(
-        self, unit: str | None, source: str, detail: str, *, hint: str | None = None
-    ) -> None:
+    def __init__(self, unit: str | None, source: str, detail: str, *, hint: str | None = None) -> None:
         self.unit = unit
         self.source = source
         self.detail = detail

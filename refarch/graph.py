@@ -76,21 +76,24 @@ def tier_generations(graph: nx.DiGraph[str], tiers: Sequence[Sequence[str]]) -> 
 # -- exports ------------------------------------------------------------------------------------
 def to_json(repo: Repo) -> dict[str, object]:
     """The `refarch graph --format json` contract."""
-    return {"units": [
-        {
-            "path": u.path,
-            "account": u.account,
-            "account_id": u.account_id,
-            "region": u.region,
-            "tier": u.tier,
-            "skip": u.skip,
-            "dependencies": list(u.dependencies),
-            "source": u.source,
-            "remote_state": None if u.remote_state is None else {
-                "backend": u.remote_state.backend, "config": dict(u.remote_state.config)},
-        }
-        for u in repo.units.values()
-    ]}
+    return {
+        "units": [
+            {
+                "path": u.path,
+                "account": u.account,
+                "account_id": u.account_id,
+                "region": u.region,
+                "tier": u.tier,
+                "skip": u.skip,
+                "dependencies": list(u.dependencies),
+                "source": u.source,
+                "remote_state": None
+                if u.remote_state is None
+                else {"backend": u.remote_state.backend, "config": dict(u.remote_state.config)},
+            }
+            for u in repo.units.values()
+        ]
+    }
 
 
 def to_dot(repo: Repo) -> str:

@@ -35,8 +35,10 @@ def plan(
 
     selected = {p for p in repo.units if not include or dag.matches(p, include)}
     if include and not selected:
-        raise UsageError(f"--include {' '.join(include)} matches no unit",
-                         hint="patterns are globs over unit paths, e.g. 'dev/*' or 'prod/us-east-1/app'")
+        raise UsageError(
+            f"--include {' '.join(include)} matches no unit",
+            hint="patterns are globs over unit paths, e.g. 'dev/*' or 'prod/us-east-1/app'",
+        )
     assumed: set[str] = set()
     needed = dag.ancestors(graph, selected) - selected if include and not reverse else set()
     if ignore_dependencies:
@@ -69,7 +71,11 @@ def plan(
             else:
                 waits = tuple(d for d in unit.dependencies if d in run)
             units[path] = PlannedUnit(
-                path=path, account=unit.account, tier=unit.tier, group=index, waits_for=waits,
+                path=path,
+                account=unit.account,
+                tier=unit.tier,
+                group=index,
+                waits_for=waits,
                 assumed=tuple(d for d in unit.dependencies if d in assumed) if not reverse else (),
             )
     return Plan(

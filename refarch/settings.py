@@ -18,8 +18,20 @@ DEFAULT_ROLE_ARN = "arn:aws:iam::{account_id}:role/{role_name}"
 
 # Top-level keys refarch understands. Sections are owned and validated by their subsystem.
 CORE_KEYS = {"tiers", "endpoint_url", "region", "profile", "role_name", "role_arn", "accounts"}
-SECTIONS = {"engine", "retry", "run", "bootstrap", "backend", "keypairs", "certificates",
-            "kms_admin", "secrets", "dns", "amis", "secrets_mask"}
+SECTIONS = {
+    "engine",
+    "retry",
+    "run",
+    "bootstrap",
+    "backend",
+    "keypairs",
+    "certificates",
+    "kms_admin",
+    "secrets",
+    "dns",
+    "amis",
+    "secrets_mask",
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +69,9 @@ class Settings:
         access = self.accounts.get(account_name)
         if access and access.role_arn:
             return access.role_arn
-        return self.role_arn.format(account_id=account_id, role_name=self.role_name,
-                                    account_name=account_name)
+        return self.role_arn.format(
+            account_id=account_id, role_name=self.role_name, account_name=account_name
+        )
 
     def tier_of(self, account_name: str) -> int:
         """1-based tier of an account; `*` catches every account not named elsewhere."""
@@ -109,9 +122,11 @@ def settings_from_dict(
     tiers = DEFAULT_TIERS
     if "tiers" in data:
         raw = data["tiers"]
-        if not (isinstance(raw, list) and raw and all(
-            isinstance(t, list) and t and all(isinstance(n, str) for n in t) for t in raw
-        )):
+        if not (
+            isinstance(raw, list)
+            and raw
+            and all(isinstance(t, list) and t and all(isinstance(n, str) for n in t) for t in raw)
+        ):
             raise ConfigError(
                 "`tiers` must be a non-empty list of non-empty lists of account names",
                 path=path,
@@ -139,8 +154,7 @@ def settings_from_dict(
         path=path,
         tiers=tiers,
         endpoint_url=env.get("AWS_ENDPOINT_URL") or data.get("endpoint_url"),
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or data.get("region")
-        or "us-east-1",
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or data.get("region") or "us-east-1",
         profile=env.get("AWS_PROFILE") or data.get("profile"),
         role_name=data.get("role_name", DEFAULT_ROLE_NAME),
         role_arn=data.get("role_arn", DEFAULT_ROLE_ARN),

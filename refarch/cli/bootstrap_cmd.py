@@ -14,8 +14,13 @@ from refarch.provision.record import write_record
 from refarch.repo import load_repo
 from refarch.settings import load_settings
 
-STYLE = {"account-start": "cyan", "warning": "yellow", "account-done": "green",
-         "account-failed": "red", "account-resumed": "dim"}
+STYLE = {
+    "account-start": "cyan",
+    "warning": "yellow",
+    "account-done": "green",
+    "account-failed": "red",
+    "account-resumed": "dim",
+}
 
 
 @click.command("bootstrap")
@@ -24,18 +29,30 @@ STYLE = {"account-start": "cyan", "warning": "yellow", "account-done": "green",
 @click.option("--dry-run", is_flag=True, help="List the exact changes; make none.")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, a VPC endpoint).")
 @click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
-@click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep private keys in this folder (0700, files 0400), not Secrets Manager.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the record (ARNs, ids, names) to this JSON file.")
-def command(directory: str, accounts: str | None, dry_run: bool, endpoint_url: str | None,
-            profile: str | None, keys_dir: Path | None, report: Path | None) -> None:
+@click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep private keys in this folder (0700, files 0400), not Secrets Manager.",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the record (ARNs, ids, names) to this JSON file.",
+)
+def command(
+    directory: str,
+    accounts: str | None,
+    dry_run: bool,
+    endpoint_url: str | None,
+    profile: str | None,
+    keys_dir: Path | None,
+    report: Path | None,
+) -> None:
     """Create what DIRECTORY's accounts need before the first apply: state buckets and lock
     tables, key pairs, certificates, the KMS administrator, passwords; find DNS zones.
     Tier by tier, through each account's role; only what is missing or drifted is changed."""
     console = Console(highlight=False)
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url,
-                                                             profile=profile)
+    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
     names = [n.strip() for n in accounts.split(",") if n.strip()] if accounts else None
 
     def show(event: BootstrapEvent) -> None:
@@ -44,8 +61,14 @@ def command(directory: str, accounts: str | None, dry_run: bool, endpoint_url: s
         style = STYLE.get(event.kind, "")
         console.print(f"[{style}]{escape(event.message)}[/]" if style else escape(event.message))
 
-    record = bootstrap(load_repo(directory, settings=settings), settings, accounts=names,
-                       dry_run=dry_run, keys_dir=keys_dir, on_event=show)
+    record = bootstrap(
+        load_repo(directory, settings=settings),
+        settings,
+        accounts=names,
+        dry_run=dry_run,
+        keys_dir=keys_dir,
+        on_event=show,
+    )
     if report is not None:
         write_record(report, record)
     render(console, record)
@@ -57,8 +80,7 @@ def render(console: Console, record: BootstrapRecord) -> None:
     for column in ("account", "id", "status", "created", "updated", "exists"):
         table.add_column(column)
     for account in record.accounts.values():
-        counts = {s: sum(r.status == s for r in account.results)
-                  for s in ("created", "updated", "exists")}
+        counts = {s: sum(r.status == s for r in account.results) for s in ("created", "updated", "exists")}
         status = "resumed" if account.name in record.resumed else account.status
         table.add_row(account.name, account.id, status, *(str(counts[s]) for s in counts))
     console.print(table)

@@ -12,8 +12,14 @@ from refarch.repo import load_repo
 
 @click.command("graph")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["json", "dot", "mermaid"]), default="json",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "dot", "mermaid"]),
+    default="json",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
 def command(directory: str, fmt: str, no_cache: bool) -> None:
     """Print every unit of the live repo DIRECTORY and its dependency edges."""

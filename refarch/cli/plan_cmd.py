@@ -13,22 +13,47 @@ from refarch.repo import load_repo
 
 @click.command("plan")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--include", multiple=True, metavar="PATTERN",
-              help="Only units matching this glob (and what they depend on). Repeatable.")
-@click.option("--exclude", multiple=True, metavar="PATTERN",
-              help="Leave out units matching this glob. Repeatable.")
-@click.option("--ignore-dependencies", is_flag=True,
-              help="With --include, do not pull in dependencies; list them as assumed.")
-@click.option("--action", type=click.Choice(ACTIONS), default="apply", show_default=True,
-              help="Order for this action (destroy is the reverse order).")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only units matching this glob (and what they depend on). Repeatable.",
+)
+@click.option(
+    "--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob. Repeatable."
+)
+@click.option(
+    "--ignore-dependencies",
+    is_flag=True,
+    help="With --include, do not pull in dependencies; list them as assumed.",
+)
+@click.option(
+    "--action",
+    type=click.Choice(ACTIONS),
+    default="apply",
+    show_default=True,
+    help="Order for this action (destroy is the reverse order).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
-def command(directory: str, include: tuple[str, ...], exclude: tuple[str, ...],
-            ignore_dependencies: bool, action: str, as_json: bool, no_cache: bool) -> None:
+def command(
+    directory: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    ignore_dependencies: bool,
+    action: str,
+    as_json: bool,
+    no_cache: bool,
+) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
-    result = plan(load_repo(directory, cache=not no_cache), action, include=include,
-                  exclude=exclude, ignore_dependencies=ignore_dependencies)
+    result = plan(
+        load_repo(directory, cache=not no_cache),
+        action,
+        include=include,
+        exclude=exclude,
+        ignore_dependencies=ignore_dependencies,
+    )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -44,8 +69,9 @@ def render(result: Plan) -> None:
         first = result.units[group[0]]
         if first.tier != tier:
             tier = first.tier
-            accounts = sorted({result.units[p].account for t in result.tiers for p in t
-                               if result.units[p].tier == tier})
+            accounts = sorted(
+                {result.units[p].account for t in result.tiers for p in t if result.units[p].tier == tier}
+            )
             click.secho(f"\ntier {tier}: {', '.join(accounts)}", fg="cyan", bold=True)
         click.echo(f"  group {index}")
         for path in group:

@@ -37,7 +37,7 @@ def records_key(records: Records, root: Path) -> dict[str, Any]:
     prefix = str(root) + os.sep
 
     def rel(path: str) -> str:
-        return path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root)
+        return path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
 
     return {
         "files": {rel(p): h for p, h in sorted(records.files.items())},
@@ -47,8 +47,7 @@ def records_key(records: Records, root: Path) -> dict[str, Any]:
 
 
 def digest_of(key: Mapping[str, Any]) -> str:
-    return hashlib.sha256(repr(sorted((k, sorted(v.items())) for k, v in key.items())).encode()
-                          ).hexdigest()
+    return hashlib.sha256(repr(sorted((k, sorted(v.items())) for k, v in key.items())).encode()).hexdigest()
 
 
 class UnitCache:
@@ -85,8 +84,11 @@ class UnitCache:
         return {
             "files": files,
             "env": {k for k, d in self.manifest["env"].items() if env_digest(self.env.get(k)) != d},
-            "probes": {rel for rel, existed in self.manifest["probes"].items()
-                       if os.path.exists(self._prefix + rel) != existed},
+            "probes": {
+                rel
+                for rel, existed in self.manifest["probes"].items()
+                if os.path.exists(self._prefix + rel) != existed
+            },
         }
 
     def lookup(self, unit_path: str) -> tuple[Unit, dict[str, Any]] | None:
@@ -104,7 +106,9 @@ class UnitCache:
         self.stored = True
         self.kept[unit.path] = {
             **{kind: list(key[kind]) for kind in ("files", "env", "probes")},
-            "key": key, "unit": unit_to_dict(unit), "meta": meta,
+            "key": key,
+            "unit": unit_to_dict(unit),
+            "meta": meta,
         }
 
     def save(self) -> None:
@@ -125,8 +129,7 @@ class UnitCache:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".units-", suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
-                marshal.dump({"version": CACHE_VERSION, "manifest": manifest, "units": units},
-                             handle)
+                marshal.dump({"version": CACHE_VERSION, "manifest": manifest, "units": units}, handle)
             Path(tmp).replace(self.path)
         except OSError:
             return
@@ -134,28 +137,56 @@ class UnitCache:
 
 def unit_to_dict(unit: Unit) -> dict[str, Any]:
     return {
-        "path": unit.path, "account": unit.account, "account_id": unit.account_id,
-        "region": unit.region, "tier": unit.tier, "skip": unit.skip,
+        "path": unit.path,
+        "account": unit.account,
+        "account_id": unit.account_id,
+        "region": unit.region,
+        "tier": unit.tier,
+        "skip": unit.skip,
         "dependencies": list(unit.dependencies),
         "dependency_blocks": [
-            {"name": d.name, "path": d.path, "enabled": d.enabled, "skip_outputs": d.skip_outputs,
-             "mock_outputs": d.mock_outputs,
-             "mock_outputs_allowed_terraform_commands": d.mock_outputs_allowed_terraform_commands}
+            {
+                "name": d.name,
+                "path": d.path,
+                "enabled": d.enabled,
+                "skip_outputs": d.skip_outputs,
+                "mock_outputs": d.mock_outputs,
+                "mock_outputs_allowed_terraform_commands": d.mock_outputs_allowed_terraform_commands,
+            }
             for d in unit.dependency_blocks
         ],
         "source": unit.source,
-        "remote_state": None if unit.remote_state is None else {
-            "backend": unit.remote_state.backend, "config": unit.remote_state.config,
+        "remote_state": None
+        if unit.remote_state is None
+        else {
+            "backend": unit.remote_state.backend,
+            "config": unit.remote_state.config,
             "generate": unit.remote_state.generate,
-            "disable_init": unit.remote_state.disable_init},
-        "inputs": unit.inputs, "iam_role": unit.iam_role,
+            "disable_init": unit.remote_state.disable_init,
+        },
+        "inputs": unit.inputs,
+        "iam_role": unit.iam_role,
         "prevent_destroy": unit.prevent_destroy,
-        "exclude": None if unit.exclude is None else {
-            "if": unit.exclude.if_, "actions": list(unit.exclude.actions),
-            "exclude_dependencies": unit.exclude.exclude_dependencies},
-        "generate": [{"name": g.name, "path": g.path, "contents": g.contents,
-                      "if_exists": g.if_exists, "disable": g.disable} for g in unit.generate],
-        "terraform": unit.terraform, "locals": unit.locals, "files": list(unit.files),
+        "exclude": None
+        if unit.exclude is None
+        else {
+            "if": unit.exclude.if_,
+            "actions": list(unit.exclude.actions),
+            "exclude_dependencies": unit.exclude.exclude_dependencies,
+        },
+        "generate": [
+            {
+                "name": g.name,
+                "path": g.path,
+                "contents": g.contents,
+                "if_exists": g.if_exists,
+                "disable": g.disable,
+            }
+            for g in unit.generate
+        ],
+        "terraform": unit.terraform,
+        "locals": unit.locals,
+        "files": list(unit.files),
         "digest": unit.digest,
     }
 
@@ -164,23 +195,42 @@ def unit_from_dict(data: dict[str, Any]) -> Unit:
     remote = data["remote_state"]
     exclude = data["exclude"]
     return Unit(
-        path=data["path"], account=data["account"], account_id=data["account_id"],
-        region=data["region"], tier=data["tier"], skip=data["skip"],
+        path=data["path"],
+        account=data["account"],
+        account_id=data["account_id"],
+        region=data["region"],
+        tier=data["tier"],
+        skip=data["skip"],
         dependencies=tuple(data["dependencies"]),
         dependency_blocks=tuple(
-            Dependency(d["name"], d["path"], d["enabled"], d["skip_outputs"], d["mock_outputs"],
-                       tuple(d["mock_outputs_allowed_terraform_commands"])
-                       if d["mock_outputs_allowed_terraform_commands"] is not None else None)
-            for d in data["dependency_blocks"]),
+            Dependency(
+                d["name"],
+                d["path"],
+                d["enabled"],
+                d["skip_outputs"],
+                d["mock_outputs"],
+                tuple(d["mock_outputs_allowed_terraform_commands"])
+                if d["mock_outputs_allowed_terraform_commands"] is not None
+                else None,
+            )
+            for d in data["dependency_blocks"]
+        ),
         source=data["source"],
-        remote_state=None if remote is None else RemoteState(
-            remote["backend"], remote["config"], remote["generate"], remote["disable_init"]),
-        inputs=data["inputs"], iam_role=data["iam_role"],
+        remote_state=None
+        if remote is None
+        else RemoteState(remote["backend"], remote["config"], remote["generate"], remote["disable_init"]),
+        inputs=data["inputs"],
+        iam_role=data["iam_role"],
         prevent_destroy=data["prevent_destroy"],
-        exclude=None if exclude is None else Exclude(
-            exclude["if"], tuple(exclude["actions"]), exclude["exclude_dependencies"]),
-        generate=tuple(Generate(g["name"], g["path"], g["contents"], g["if_exists"],
-                                g["disable"]) for g in data["generate"]),
-        terraform=data["terraform"], locals=data["locals"], files=tuple(data["files"]),
+        exclude=None
+        if exclude is None
+        else Exclude(exclude["if"], tuple(exclude["actions"]), exclude["exclude_dependencies"]),
+        generate=tuple(
+            Generate(g["name"], g["path"], g["contents"], g["if_exists"], g["disable"])
+            for g in data["generate"]
+        ),
+        terraform=data["terraform"],
+        locals=data["locals"],
+        files=tuple(data["files"]),
         digest=data["digest"],
     )

@@ -26,8 +26,9 @@ PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cos
 
 def find_unit_files(root: Path) -> list[Path]:
     """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)."""
-    return [Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE)
-            for rel in find_unit_folders(root)]
+    return [
+        Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE) for rel in find_unit_folders(root)
+    ]
 
 
 def find_unit_folders(root: Path) -> list[str]:
@@ -65,8 +66,9 @@ def load_repo(
     settings = settings or load_settings(root, env)
     unit_folders = find_unit_folders(root)
     if not unit_folders:
-        raise ConfigError(f"no {UNIT_FILE} found below {path}",
-                          hint="pass the root of an infrastructure-live repo")
+        raise ConfigError(
+            f"no {UNIT_FILE} found below {path}", hint="pass the root of an infrastructure-live repo"
+        )
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
 
@@ -106,8 +108,7 @@ def load_repo(
     if failures:
         raise failures[min(failures)]
     _check_dependencies(root, units)
-    return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units),
-                settings=settings)
+    return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units), settings=settings)
 
 
 def evaluate_unit(
@@ -122,8 +123,9 @@ def evaluate_unit(
 
     The runner calls this right before a unit runs, so `inputs` carry real values.
     """
-    loader = Loader(repo.root, env=dict(os.environ) if env is None else env,
-                    terraform_command=terraform_command)
+    loader = Loader(
+        repo.root, env=dict(os.environ) if env is None else env, terraform_command=terraform_command
+    )
     folder = repo.root / unit_path if unit_path != "." else repo.root
     unit, _, _ = _evaluate_new_unit(loader, folder / UNIT_FILE, repo.settings, outputs=outputs)
     return unit
@@ -131,7 +133,9 @@ def evaluate_unit(
 
 # -- one unit ----------------------------------------------------------------------------------
 def _evaluate_new_unit(
-    loader: Loader, file: Path, settings: Settings,
+    loader: Loader,
+    file: Path,
+    settings: Settings,
     outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Unit, dict[str, Any], dict[str, Any]]:
     ctx = UnitContext(loader, file, outputs=outputs)
@@ -160,25 +164,36 @@ def _evaluate_new_unit(
         inputs=to_plain(config.get("inputs") or {}),
         iam_role=_string_or_none(config.get("iam_role"), "iam_role", file, loader),
         prevent_destroy=as_bool(config.get("prevent_destroy")),
-        exclude=None if not isinstance(exclude, dict) else Exclude(
+        exclude=None
+        if not isinstance(exclude, dict)
+        else Exclude(
             if_=as_bool(exclude.get("if")),
             actions=tuple(exclude.get("actions") or ("all",)),
             exclude_dependencies=as_bool(exclude.get("exclude_dependencies")),
         ),
         generate=tuple(
-            Generate(name, str(g.get("path", "")), str(to_plain(g.get("contents", ""))),
-                     str(g.get("if_exists", "overwrite_terragrunt")), as_bool(g.get("disable")))
-            for name, g in sorted((config.get("generate") or {}).items()) if isinstance(g, dict)
+            Generate(
+                name,
+                str(g.get("path", "")),
+                str(to_plain(g.get("contents", ""))),
+                str(g.get("if_exists", "overwrite_terragrunt")),
+                as_bool(g.get("disable")),
+            )
+            for name, g in sorted((config.get("generate") or {}).items())
+            if isinstance(g, dict)
         ),
         terraform=to_plain(terraform),
         locals=to_plain(config.get("locals") or {}),
         files=tuple(sorted(key["files"])),
         digest=digest_of(key),
     )
-    meta = {"include_targets": [
-        _unit_path(loader.root, inc.path.parent) for inc in ctx.includes.values()
-        if inc.path.name == UNIT_FILE
-    ]}
+    meta = {
+        "include_targets": [
+            _unit_path(loader.root, inc.path.parent)
+            for inc in ctx.includes.values()
+            if inc.path.name == UNIT_FILE
+        ]
+    }
     return unit, meta, key
 
 
@@ -186,7 +201,7 @@ def _unit_path(root: Path, folder: Path) -> str:
     """The folder relative to root in POSIX form ("." for root itself)."""
     text, prefix = str(folder), str(root) + os.sep
     if text.startswith(prefix):
-        rel = text[len(prefix):]
+        rel = text[len(prefix) :]
         return rel.replace(os.sep, "/") if os.sep != "/" else rel
     return Path(os.path.relpath(folder, root)).as_posix()
 
@@ -195,11 +210,11 @@ def _string_or_none(value: Any, what: str, file: Path, loader: Loader) -> str | 
     if value is None:
         return None
     if isinstance(value, Unknown):
-        raise ConfigError(f"{what} depends on a value only known after apply ({value.reason})",
-                          path=loader.rel(file))
+        raise ConfigError(
+            f"{what} depends on a value only known after apply ({value.reason})", path=loader.rel(file)
+        )
     if not isinstance(value, str):
-        raise ConfigError(f"{what} must be a string, got {type(value).__name__}",
-                          path=loader.rel(file))
+        raise ConfigError(f"{what} must be a string, got {type(value).__name__}", path=loader.rel(file))
     return value
 
 
@@ -207,8 +222,7 @@ def _remote_state(remote: Any, file: Path, loader: Loader) -> RemoteState | None
     if remote is None:
         return None
     if not isinstance(remote, dict) or not isinstance(remote.get("backend"), str):
-        raise ConfigError("remote_state needs a backend (a string) and a config map",
-                          path=loader.rel(file))
+        raise ConfigError("remote_state needs a backend (a string) and a config map", path=loader.rel(file))
     generate = remote.get("generate")
     return RemoteState(
         backend=remote["backend"],
@@ -242,13 +256,15 @@ def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, 
     if isinstance(account_id, int) and not isinstance(account_id, bool):
         account_id = f"{account_id:012d}"
     if not isinstance(name, str) or not (account_id is None or isinstance(account_id, str)):
-        raise ConfigError("account_name and aws_account_id must be strings",
-                          path=loader.rel(path), hint='aws_account_id = "111111111111"')
+        raise ConfigError(
+            "account_name and aws_account_id must be strings",
+            path=loader.rel(path),
+            hint='aws_account_id = "111111111111"',
+        )
     return name, account_id
 
 
-def _region_of(loader: Loader, unit_dir: Path, records: Records, config: dict[str, Any]
-               ) -> str | None:
+def _region_of(loader: Loader, unit_dir: Path, records: Records, config: dict[str, Any]) -> str | None:
     path = _nearest(loader, unit_dir, REGION_FILE, records)
     if path is not None:
         region_config, read_records = read_config(loader, path, unit_dir)
@@ -261,8 +277,9 @@ def _region_of(loader: Loader, unit_dir: Path, records: Records, config: dict[st
     return region if isinstance(region, str) else None
 
 
-def _dependencies(loader: Loader, ctx: UnitContext, config: dict[str, Any], rel: str
-                  ) -> tuple[tuple[str, ...], tuple[Dependency, ...]]:
+def _dependencies(
+    loader: Loader, ctx: UnitContext, config: dict[str, Any], rel: str
+) -> tuple[tuple[str, ...], tuple[Dependency, ...]]:
     unit_dir = ctx.terragrunt_dir
     edges: list[str] = []
     blocks: list[Dependency] = []
@@ -270,12 +287,12 @@ def _dependencies(loader: Loader, ctx: UnitContext, config: dict[str, Any], rel:
     def target(raw: Any, where: Path, line: int | None, what: str) -> str:
         if not isinstance(raw, str):
             detail = raw.reason if isinstance(raw, Unknown) else type(raw).__name__
-            raise ConfigError(f"{what} must be a path known before apply (got {detail})",
-                              path=loader.rel(where), line=line)
+            raise ConfigError(
+                f"{what} must be a path known before apply (got {detail})", path=loader.rel(where), line=line
+            )
         folder = Path(os.path.normpath(unit_dir / raw))
         if not loader.exists(folder / UNIT_FILE, ctx.records):
-            raise MissingDependency(rel, _unit_path(loader.root, folder),
-                                    path=loader.rel(where), line=line)
+            raise MissingDependency(rel, _unit_path(loader.root, folder), path=loader.rel(where), line=line)
         return _unit_path(loader.root, folder)
 
     for name, block in sorted((config.get("dependency") or {}).items()):
@@ -284,12 +301,16 @@ def _dependencies(loader: Loader, ctx: UnitContext, config: dict[str, Any], rel:
         enabled = as_bool(block.get("enabled", True))
         mocks = block.get("mock_outputs")
         allowed = block.get("mock_outputs_allowed_terraform_commands")
-        blocks.append(Dependency(
-            name=name, path=path, enabled=enabled, skip_outputs=as_bool(block.get("skip_outputs")),
-            mock_outputs=to_plain(mocks) if isinstance(mocks, dict) else None,
-            mock_outputs_allowed_terraform_commands=tuple(allowed)
-            if isinstance(allowed, list) else None,
-        ))
+        blocks.append(
+            Dependency(
+                name=name,
+                path=path,
+                enabled=enabled,
+                skip_outputs=as_bool(block.get("skip_outputs")),
+                mock_outputs=to_plain(mocks) if isinstance(mocks, dict) else None,
+                mock_outputs_allowed_terraform_commands=tuple(allowed) if isinstance(allowed, list) else None,
+            )
+        )
         if enabled:
             edges.append(path)
     paths = (config.get("dependencies") or {}).get("paths") or []
@@ -325,13 +346,15 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
     accounts = []
     for name, members in grouped.items():
         ids = {u.account_id for u in members}
-        accounts.append(Account(
-            name=name,
-            id=next(iter(ids)) if len(ids) == 1 else None,
-            tier=members[0].tier,
-            regions=tuple(sorted({u.region for u in members if u.region})),
-            units=tuple(u.path for u in members),
-        ))
+        accounts.append(
+            Account(
+                name=name,
+                id=next(iter(ids)) if len(ids) == 1 else None,
+                tier=members[0].tier,
+                regions=tuple(sorted({u.region for u in members if u.region})),
+                units=tuple(u.path for u in members),
+            )
+        )
     return tuple(sorted(accounts, key=lambda a: (a.tier, a.name)))
 
 
@@ -357,8 +380,7 @@ def _parse_in_parallel(loader: Loader, files: Iterable[Path], jobs: int | None) 
         for path, body, digest in pool.map(_parse_one, [str(f) for f in files], chunksize=chunk):
             if isinstance(body, tuple) and body and body[0] == "error":
                 _, detail, line, column, hint = body
-                raise HclSyntaxError(detail, path=loader.rel(Path(path)), line=line,
-                                     column=column, hint=hint)
+                raise HclSyntaxError(detail, path=loader.rel(Path(path)), line=line, column=column, hint=hint)
             loader.preload(Path(path), _as_body(body), digest)
             loader.parse_count += 1
 

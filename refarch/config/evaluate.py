@@ -109,8 +109,7 @@ class Loader:
         records.probes[str(path)] = state[0]  # raw existence: what the cache re-checks
         return state[0] and (folders or not state[1])
 
-    def find_up(self, start: Path, name: str, records: Records, stop: Path | None = None
-                ) -> str | None:
+    def find_up(self, start: Path, name: str, records: Records, stop: Path | None = None) -> str | None:
         """find_in_parent_folders: the first `name` (file or folder) in a folder above
         `start` (up to `stop`, inclusive, if given). Memoised per (start, name, stop) with
         the probes it made, which are recorded."""
@@ -171,8 +170,9 @@ class UnitContext:
         self.dependency_values: dict[str, dict[str, Any]] = {}
         self.resolving: set[str] = set()
         if depth > MAX_DEPTH:
-            raise ConfigError("read_terragrunt_config nests too deeply (a loop?)",
-                              path=loader.rel(config_path))
+            raise ConfigError(
+                "read_terragrunt_config nests too deeply (a loop?)", path=loader.rel(config_path)
+            )
 
     # -- the whole config ------------------------------------------------------------------
     def evaluate(self) -> dict[str, Any]:
@@ -180,8 +180,7 @@ class UnitContext:
         child = Scope(self, self.config_path, self.loader.body(self.config_path, self.records))
         for label, path, expose, strategy, line in child.include_blocks():
             if label in self.includes:
-                raise ConfigError(f"two include blocks are labelled {label!r}",
-                                  path=child.rel, line=line)
+                raise ConfigError(f"two include blocks are labelled {label!r}", path=child.rel, line=line)
             include = Include(label, path, expose, strategy, line)
             self.includes[label] = include
             body = self.loader.body(path, self.records)
@@ -217,7 +216,8 @@ class UnitContext:
                         f'generate "{name}" is defined by two included files '
                         f"({self.loader.rel(generated[name].path)} and "
                         f"{self.loader.rel(include.path)})",
-                        path=child.rel, line=include.line,
+                        path=child.rel,
+                        line=include.line,
                         hint="rename one of the generate blocks, or drop one include",
                     )
                 generated[name] = include
@@ -239,9 +239,12 @@ class UnitContext:
         if name in self.dependency_values:
             return self.dependency_values[name]
         if name not in self.dependency_blocks:
-            raise EvaluationError(f"there is no dependency block named {name!r}",
-                                  path=scope.rel, line=line,
-                                  hint=f'add dependency "{name}" {{ config_path = "..." }}')
+            raise EvaluationError(
+                f"there is no dependency block named {name!r}",
+                path=scope.rel,
+                line=line,
+                hint=f'add dependency "{name}" {{ config_path = "..." }}',
+            )
         if name in self.resolving:
             raise EvaluationError(f"dependency {name!r} refers to itself", path=scope.rel, line=line)
         self.resolving.add(name)
@@ -272,15 +275,18 @@ class UnitContext:
             return scope.include
         if label is not None:
             if label not in self.includes:
-                raise EvaluationError(f"no include block labelled {label!r}", path=scope.rel,
-                                      line=line, function=function)
+                raise EvaluationError(
+                    f"no include block labelled {label!r}", path=scope.rel, line=line, function=function
+                )
             return self.includes[label]
         if not self.includes:
             return None
         if len(self.includes) > 1:
             raise EvaluationError(
                 f"{function}() needs the include's label when there are several includes",
-                path=scope.rel, line=line, function=function,
+                path=scope.rel,
+                line=line,
+                function=function,
                 hint=f'call {function}("root"), naming the include block',
             )
         return next(iter(self.includes.values()))
@@ -334,12 +340,17 @@ class Scope:
         if name in self.local_values:
             return self.local_values[name]
         if name not in self.local_exprs:
-            raise EvaluationError(f"local.{name} is not defined in this file", path=self.rel,
-                                  line=line, hint="locals are per file; an included file's "
-                                  "locals are reached through include.<label>.locals with expose = true")
+            raise EvaluationError(
+                f"local.{name} is not defined in this file",
+                path=self.rel,
+                line=line,
+                hint="locals are per file; an included file's "
+                "locals are reached through include.<label>.locals with expose = true",
+            )
         if name in self.local_busy:
-            raise EvaluationError(f"local.{name} refers to itself (a cycle among locals)",
-                                  path=self.rel, line=line)
+            raise EvaluationError(
+                f"local.{name} refers to itself (a cycle among locals)", path=self.rel, line=line
+            )
         self.local_busy.add(name)
         expr, _ = self.local_exprs[name]
         value = self.eval(expr, {})
@@ -358,7 +369,9 @@ class Scope:
                 return self.ctx.included_config(include).get(label, {})
         if include is None or not include.expose:
             raise EvaluationError(
-                f"include.{label} is not available", path=self.rel, line=line,
+                f"include.{label} is not available",
+                path=self.rel,
+                line=line,
                 hint=f'label an include block "{label}" and set expose = true in it',
             )
         return self.ctx.included_config(include)
@@ -379,8 +392,7 @@ class Scope:
     def feature(self, name: str, line: int) -> Any:
         blocks = self.feature_blocks()
         if name not in blocks:
-            raise EvaluationError(f"there is no feature block named {name!r}", path=self.rel,
-                                  line=line)
+            raise EvaluationError(f"there is no feature block named {name!r}", path=self.rel, line=line)
         value = self.block_value(blocks[name])
         override = self.get_env(f"TG_FEATURE_{name}".upper(), None) if False else None
         value["value"] = override if override is not None else value.get("default")
@@ -395,21 +407,28 @@ class Scope:
             _, _, labels, body, line = item
             attrs = {sub[1]: sub for sub in body if sub[0] == "attr"}
             if "path" not in attrs:
-                raise ConfigError("include block has no path", path=self.rel, line=line,
-                                  hint='add path = find_in_parent_folders("root.hcl")')
+                raise ConfigError(
+                    "include block has no path",
+                    path=self.rel,
+                    line=line,
+                    hint='add path = find_in_parent_folders("root.hcl")',
+                )
             raw = self.eval(attrs["path"][2], {})
             if not isinstance(raw, str):
-                raise EvaluationError(f"include path must be a string, got {type_name(raw)}",
-                                      path=self.rel, line=line)
+                raise EvaluationError(
+                    f"include path must be a string, got {type_name(raw)}", path=self.rel, line=line
+                )
             path = self.resolve_path(raw)
             if not self.ctx.loader.exists(path, self.ctx.records):
                 raise ConfigError(f"included file {raw} does not exist", path=self.rel, line=line)
             expose = self.eval(attrs["expose"][2], {}) if "expose" in attrs else False
-            strategy = self.eval(attrs["merge_strategy"][2], {}) if "merge_strategy" in attrs \
-                else "shallow"
+            strategy = self.eval(attrs["merge_strategy"][2], {}) if "merge_strategy" in attrs else "shallow"
             if strategy not in MERGE_STRATEGIES:
-                raise ConfigError(f"merge_strategy {strategy!r} is not one of "
-                                  f"{', '.join(MERGE_STRATEGIES)}", path=self.rel, line=line)
+                raise ConfigError(
+                    f"merge_strategy {strategy!r} is not one of {', '.join(MERGE_STRATEGIES)}",
+                    path=self.rel,
+                    line=line,
+                )
             found.append((labels[0] if labels else "", path, as_bool(expose), strategy, line))
         return found
 
@@ -418,8 +437,9 @@ class Scope:
         for item in self.body:
             if item[0] == "block" and item[1] == "dependency":
                 if len(item[2]) != 1:
-                    raise ConfigError("a dependency block needs exactly one label (its name)",
-                                      path=self.rel, line=item[4])
+                    raise ConfigError(
+                        "a dependency block needs exactly one label (its name)", path=self.rel, line=item[4]
+                    )
                 blocks[item[2][0]] = (self, item[3], item[4])
         return blocks
 
@@ -432,8 +452,7 @@ class Scope:
                 continue
             _, kind, labels, body, line = item
             if kind == "locals":
-                result["locals"] = {name: self.local(name, ln) for name, (_, ln) in
-                                    self.local_exprs.items()}
+                result["locals"] = {name: self.local(name, ln) for name, (_, ln) in self.local_exprs.items()}
             elif kind == "include":
                 continue
             elif kind == "dependency" and self.include is not None:
@@ -443,11 +462,14 @@ class Scope:
                 own["outputs"] = self.ctx.dependency_outputs(labels[0], own)
                 result.setdefault("dependency", {})[labels[0]] = own
             elif kind == "dependency":
-                result.setdefault("dependency", {})[labels[0]] = self.ctx.dependency(
-                    labels[0], line, self)
+                result.setdefault("dependency", {})[labels[0]] = self.ctx.dependency(labels[0], line, self)
             elif kind == "generate" and labels and labels[0] in result.get("generate", {}):
-                raise ConfigError(f'two generate blocks are named "{labels[0]}"', path=self.rel,
-                                  line=line, hint="give each generate block its own name")
+                raise ConfigError(
+                    f'two generate blocks are named "{labels[0]}"',
+                    path=self.rel,
+                    line=line,
+                    hint="give each generate block its own name",
+                )
             elif kind == "feature":
                 result.setdefault("feature", {})[labels[0]] = self.feature(labels[0], line)
             elif labels:
@@ -468,8 +490,11 @@ class Scope:
                     value.setdefault(kind, {})[labels[0]] = self.block_value(sub)
                 elif kind in value:
                     existing = value[kind]
-                    value[kind] = [*existing, self.block_value(sub)] if isinstance(existing, list) \
+                    value[kind] = (
+                        [*existing, self.block_value(sub)]
+                        if isinstance(existing, list)
                         else [existing, self.block_value(sub)]
+                    )
                 else:
                     value[kind] = self.block_value(sub)
         return value
@@ -529,15 +554,15 @@ def _render(scope: Scope, parts: tuple[Any, ...], env: dict[str, Any], line: int
         if isinstance(value, bool):
             out.append("true" if value else "false")
         elif isinstance(value, int | float):
-            out.append(str(int(value)) if isinstance(value, float) and value.is_integer()
-                       else str(value))
+            out.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value))
         elif isinstance(value, str):
             out.append(value)
         elif value is None:
             raise scope.error("cannot interpolate a null value", line)
         else:
-            raise scope.error(f"cannot interpolate a {type_name(value)} into a string; "
-                              "use jsonencode() or join()", line)
+            raise scope.error(
+                f"cannot interpolate a {type_name(value)} into a string; use jsonencode() or join()", line
+            )
     return "".join(out)
 
 
@@ -571,11 +596,14 @@ def _ev_var(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
     if name in scope.namespaces:
         return scope.namespaces[name]
     if name == "var":
-        raise scope.error("var.* is not available in Terragrunt configuration", node[2],
-                          hint="use local.* or inputs")
-    raise scope.error(f"unknown name {name!r}", node[2],
-                      hint="Terragrunt configs can use local.*, include.*, dependency.* and "
-                      "feature.*")
+        raise scope.error(
+            "var.* is not available in Terragrunt configuration", node[2], hint="use local.* or inputs"
+        )
+    raise scope.error(
+        f"unknown name {name!r}",
+        node[2],
+        hint="Terragrunt configs can use local.*, include.*, dependency.* and feature.*",
+    )
 
 
 def _get(scope: Scope, obj: Any, key: Any, line: int, what: str) -> Any:
@@ -772,15 +800,13 @@ def _ev_for_o(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
             continue
         new_key = scope.value(key_node, inner, line)
         if not isinstance(new_key, str | int | float) or isinstance(new_key, bool):
-            raise scope.error(f"a for expression key must be a string, got {type_name(new_key)}",
-                              line)
+            raise scope.error(f"a for expression key must be a string, got {type_name(new_key)}", line)
         new_key = str(new_key)
         new_value = scope.value(value_node, inner, line)
         if grouped:
             out.setdefault(new_key, []).append(new_value)
         elif new_key in out:
-            raise scope.error(f"duplicate key {new_key!r} in a for expression (use ... to group)",
-                              line)
+            raise scope.error(f"duplicate key {new_key!r} in a for expression (use ... to group)", line)
         else:
             out[new_key] = new_value
     return out
@@ -808,12 +834,15 @@ def _ev_call(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
         raise scope.error(f"{name}(): {exc}", line, function=name) from None
     if name in OPAQUE:
         return Unknown(f"{name}(...)")
-    raise scope.error(f"function {name}() is not supported by refarch", line, function=name,
-                      hint="see the README's list of supported functions, or open an issue")
+    raise scope.error(
+        f"function {name}() is not supported by refarch",
+        line,
+        function=name,
+        hint="see the README's list of supported functions, or open an issue",
+    )
 
 
-def _try_can(scope: Scope, name: str, arg_nodes: tuple[Expr, ...], env: dict[str, Any],
-             line: int) -> Any:
+def _try_can(scope: Scope, name: str, arg_nodes: tuple[Expr, ...], env: dict[str, Any], line: int) -> Any:
     if name == "can":
         if len(arg_nodes) != 1:
             raise scope.error("can() takes exactly one argument", line, function="can")
@@ -831,9 +860,20 @@ def _try_can(scope: Scope, name: str, arg_nodes: tuple[Expr, ...], env: dict[str
 
 
 _DISPATCH: dict[str, Callable[[Scope, Expr, dict[str, Any]], Any]] = {
-    "tmpl": _ev_tmpl, "var": _ev_var, "attr": _ev_attr, "index": _ev_index, "splat": _ev_splat,
-    "paren": _ev_paren, "tuple": _ev_tuple, "object": _ev_object, "cond": _ev_cond,
-    "bin": _ev_bin, "un": _ev_un, "for_t": _ev_for_t, "for_o": _ev_for_o, "call": _ev_call,
+    "tmpl": _ev_tmpl,
+    "var": _ev_var,
+    "attr": _ev_attr,
+    "index": _ev_index,
+    "splat": _ev_splat,
+    "paren": _ev_paren,
+    "tuple": _ev_tuple,
+    "object": _ev_object,
+    "cond": _ev_cond,
+    "bin": _ev_bin,
+    "un": _ev_un,
+    "for_t": _ev_for_t,
+    "for_o": _ev_for_o,
+    "call": _ev_call,
     "key": lambda scope, node, env: node[1],
 }
 
@@ -841,8 +881,7 @@ _DISPATCH: dict[str, Callable[[Scope, Expr, dict[str, Any]], Any]] = {
 # -- Terragrunt context functions ------------------------------------------------------------
 def _args(scope: Scope, args: list[Any], low: int, high: int, line: int, name: str) -> None:
     if not low <= len(args) <= high:
-        raise scope.error(f"{name}() takes {low}-{high} arguments, got {len(args)}", line,
-                          function=name)
+        raise scope.error(f"{name}() takes {low}-{high} arguments, got {len(args)}", line, function=name)
 
 
 def _label(scope: Scope, args: list[Any], line: int, name: str) -> str | None:
@@ -856,8 +895,9 @@ def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
     _args(scope, args, 0, 2, line, "find_in_parent_folders")
     name = args[0] if args else "terragrunt.hcl"
     if not isinstance(name, str):
-        raise scope.error("find_in_parent_folders() takes a file name", line,
-                          function="find_in_parent_folders")
+        raise scope.error(
+            "find_in_parent_folders() takes a file name", line, function="find_in_parent_folders"
+        )
     found = scope.ctx.loader.find_up(scope.ctx.config_path.parent, name, scope.ctx.records)
     if found is not None:
         return found
@@ -865,7 +905,8 @@ def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
         return args[1]
     raise scope.error(
         f"find_in_parent_folders(): no {name} in any folder above "
-        f"{scope.ctx.loader.rel(scope.ctx.config_path.parent)}", line,
+        f"{scope.ctx.loader.rel(scope.ctx.config_path.parent)}",
+        line,
         function="find_in_parent_folders",
         hint=f"create {name} higher up, or pass a fallback as the second argument",
     )
@@ -876,22 +917,23 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
     if isinstance(args[0], Unknown):
         return args[0]
     if not isinstance(args[0], str):
-        raise scope.error("read_terragrunt_config() takes a path", line,
-                          function="read_terragrunt_config")
+        raise scope.error("read_terragrunt_config() takes a path", line, function="read_terragrunt_config")
     path = scope.resolve_path(args[0])
     loader = scope.ctx.loader
     if not loader.exists(path, scope.ctx.records):
         if len(args) == 2:
             return args[1]
-        raise scope.error(f"read_terragrunt_config(): {args[0]} does not exist", line,
-                          function="read_terragrunt_config")
+        raise scope.error(
+            f"read_terragrunt_config(): {args[0]} does not exist", line, function="read_terragrunt_config"
+        )
     config, records = read_config(loader, path, scope.ctx.original_dir, scope.ctx.depth + 1)
     scope.ctx.records.absorb(records)
     return config
 
 
-def read_config(loader: Loader, path: Path, original_dir: Path, depth: int = 1
-                ) -> tuple[dict[str, Any], Records]:
+def read_config(
+    loader: Loader, path: Path, original_dir: Path, depth: int = 1
+) -> tuple[dict[str, Any], Records]:
     """Evaluate another config file as read_terragrunt_config does: in its own folder's
     context. The result is shared by every unit that reads the same file in this run."""
     cached = loader.reads.get(path)
@@ -905,24 +947,27 @@ def read_config(loader: Loader, path: Path, original_dir: Path, depth: int = 1
 
 
 def tg_path_relative_to_include(scope: Scope, args: list[Any], line: int) -> Any:
-    include = scope.ctx.include_for(_label(scope, args, line, "path_relative_to_include"),
-                                    scope, line, "path_relative_to_include")
+    include = scope.ctx.include_for(
+        _label(scope, args, line, "path_relative_to_include"), scope, line, "path_relative_to_include"
+    )
     if include is None:
         return "."
     return Path(os.path.relpath(scope.ctx.terragrunt_dir, include.path.parent)).as_posix()
 
 
 def tg_path_relative_from_include(scope: Scope, args: list[Any], line: int) -> Any:
-    include = scope.ctx.include_for(_label(scope, args, line, "path_relative_from_include"),
-                                    scope, line, "path_relative_from_include")
+    include = scope.ctx.include_for(
+        _label(scope, args, line, "path_relative_from_include"), scope, line, "path_relative_from_include"
+    )
     if include is None:
         return "."
     return Path(os.path.relpath(include.path.parent, scope.ctx.terragrunt_dir)).as_posix()
 
 
 def tg_get_parent_terragrunt_dir(scope: Scope, args: list[Any], line: int) -> Any:
-    include = scope.ctx.include_for(_label(scope, args, line, "get_parent_terragrunt_dir"),
-                                    scope, line, "get_parent_terragrunt_dir")
+    include = scope.ctx.include_for(
+        _label(scope, args, line, "get_parent_terragrunt_dir"), scope, line, "get_parent_terragrunt_dir"
+    )
     return str(include.path.parent if include else scope.ctx.terragrunt_dir)
 
 
@@ -932,8 +977,12 @@ def tg_get_env(scope: Scope, args: list[Any], line: int) -> Any:
         raise scope.error("get_env() takes a variable name", line, function="get_env")
     value = scope.get_env(args[0], args[1] if len(args) == 2 else None)
     if value is None:
-        raise scope.error(f"get_env(): environment variable {args[0]} is not set", line,
-                          function="get_env", hint=f"export {args[0]}=... or pass a default")
+        raise scope.error(
+            f"get_env(): environment variable {args[0]} is not set",
+            line,
+            function="get_env",
+            hint=f"export {args[0]}=... or pass a default",
+        )
     return value
 
 
@@ -947,8 +996,9 @@ def _repo_root(scope: Scope, line: int, name: str) -> Path:
     for folder in (current, *current.parents):
         if (folder / ".git").exists():
             return folder
-    raise scope.error(f"{name}(): {scope.ctx.loader.rel(current)} is not inside a git repository",
-                      line, function=name)
+    raise scope.error(
+        f"{name}(): {scope.ctx.loader.rel(current)} is not inside a git repository", line, function=name
+    )
 
 
 def tg_fileexists(scope: Scope, args: list[Any], line: int) -> Any:
@@ -969,18 +1019,34 @@ TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
     "get_terraform_command": lambda s, a, ln: s.ctx.loader.terraform_command,
     "get_terraform_cli_args": lambda s, a, ln: [],
     "get_terraform_commands_that_need_vars": lambda s, a, ln: [
-        "apply", "console", "destroy", "import", "plan", "push", "refresh", "validate"],
-    "get_terraform_commands_that_need_input": lambda s, a, ln: ["apply", "import", "init",
-                                                                "plan", "refresh"],
+        "apply",
+        "console",
+        "destroy",
+        "import",
+        "plan",
+        "push",
+        "refresh",
+        "validate",
+    ],
+    "get_terraform_commands_that_need_input": lambda s, a, ln: ["apply", "import", "init", "plan", "refresh"],
     "get_terraform_commands_that_need_locking": lambda s, a, ln: [
-        "apply", "destroy", "import", "init", "plan", "refresh", "taint", "untaint"],
-    "get_terraform_commands_that_need_parallelism": lambda s, a, ln: ["apply", "plan",
-                                                                      "destroy"],
+        "apply",
+        "destroy",
+        "import",
+        "init",
+        "plan",
+        "refresh",
+        "taint",
+        "untaint",
+    ],
+    "get_terraform_commands_that_need_parallelism": lambda s, a, ln: ["apply", "plan", "destroy"],
     "get_repo_root": lambda s, a, ln: str(_repo_root(s, ln, "get_repo_root")),
-    "get_path_from_repo_root": lambda s, a, ln: Path(os.path.relpath(
-        s.ctx.terragrunt_dir, _repo_root(s, ln, "get_path_from_repo_root"))).as_posix(),
-    "get_path_to_repo_root": lambda s, a, ln: Path(os.path.relpath(
-        _repo_root(s, ln, "get_path_to_repo_root"), s.ctx.terragrunt_dir)).as_posix(),
+    "get_path_from_repo_root": lambda s, a, ln: Path(
+        os.path.relpath(s.ctx.terragrunt_dir, _repo_root(s, ln, "get_path_from_repo_root"))
+    ).as_posix(),
+    "get_path_to_repo_root": lambda s, a, ln: Path(
+        os.path.relpath(_repo_root(s, ln, "get_path_to_repo_root"), s.ctx.terragrunt_dir)
+    ).as_posix(),
     "fileexists": tg_fileexists,
     "abspath": lambda s, a, ln: str(s.resolve_path(str(a[0]))) if a else "",
 }
@@ -1011,8 +1077,10 @@ def _as_map(value: Any) -> dict[str, Any]:
 def _merge_terraform(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     result = dict(parent)
     for key, value in child.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict) and key in (
-            "extra_arguments", "before_hook", "after_hook", "error_hook"
+        if (
+            isinstance(value, dict)
+            and isinstance(result.get(key), dict)
+            and key in ("extra_arguments", "before_hook", "after_hook", "error_hook")
         ):
             result[key] = {**result[key], **value}
         else:

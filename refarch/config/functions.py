@@ -137,8 +137,7 @@ def f_formatlist(args: list[Any]) -> list[str]:
     lists = [a for a in args[1:] if isinstance(a, list)]
     length = len(lists[0]) if lists else 1
     return [
-        f_format([args[0], *[a[i] if isinstance(a, list) else a for a in args[1:]]])
-        for i in range(length)
+        f_format([args[0], *[a[i] if isinstance(a, list) else a for a in args[1:]]]) for i in range(length)
     ]
 
 
@@ -168,8 +167,6 @@ def _go_expand(template: str, match: re.Match[str]) -> str:
         return group or ""
 
     return _GO_TEMPLATE.sub(one, template)
-
-
 
 
 def f_split(args: list[Any]) -> list[str]:
@@ -346,8 +343,9 @@ def f_one(args: list[Any]) -> Any:
 def f_range(args: list[Any]) -> list[Any]:
     _arity(args, 1, 3)
     nums = [_num(a) for a in args]
-    start, stop, step = (0, nums[0], 1) if len(nums) == 1 else (nums[0], nums[1], 1) \
-        if len(nums) == 2 else tuple(nums)
+    start, stop, step = (
+        (0, nums[0], 1) if len(nums) == 1 else (nums[0], nums[1], 1) if len(nums) == 2 else tuple(nums)
+    )
     if step == 0:
         raise FunctionError("step must not be zero")
     out = []
@@ -541,15 +539,54 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
 
 # Functions whose result depends on the whole value: an Unknown anywhere inside makes the
 # result Unknown. The others only look at the top level of their arguments.
-DEEP_UNKNOWN = {"format", "formatlist", "jsonencode", "join", "sha256", "sha1", "md5",
-                "sha512", "base64encode", "replace", "lower", "upper", "title", "trimspace",
-                "contains", "index", "distinct", "sort", "length", "keys", "values",
-                "flatten", "split", "substr", "regex", "regexall", "startswith", "endswith"}
+DEEP_UNKNOWN = {
+    "format",
+    "formatlist",
+    "jsonencode",
+    "join",
+    "sha256",
+    "sha1",
+    "md5",
+    "sha512",
+    "base64encode",
+    "replace",
+    "lower",
+    "upper",
+    "title",
+    "trimspace",
+    "contains",
+    "index",
+    "distinct",
+    "sort",
+    "length",
+    "keys",
+    "values",
+    "flatten",
+    "split",
+    "substr",
+    "regex",
+    "regexall",
+    "startswith",
+    "endswith",
+}
 
 # Values refarch will not compute while reading config: the result is Unknown.
-OPAQUE = {"run_cmd", "sops_decrypt_file", "uuid", "timestamp", "get_aws_caller_identity_arn",
-          "get_aws_caller_identity_user_id", "local_exec", "templatefile", "file",
-          "filebase64", "mark_as_read", "plantimestamp", "bcrypt", "uuidv5"}
+OPAQUE = {
+    "run_cmd",
+    "sops_decrypt_file",
+    "uuid",
+    "timestamp",
+    "get_aws_caller_identity_arn",
+    "get_aws_caller_identity_user_id",
+    "local_exec",
+    "templatefile",
+    "file",
+    "filebase64",
+    "mark_as_read",
+    "plantimestamp",
+    "bcrypt",
+    "uuidv5",
+}
 
 
 def call_pure(name: str, args: list[Any]) -> Any:
@@ -562,6 +599,15 @@ def call_pure(name: str, args: list[Any]) -> Any:
         return fn(args)
     except FunctionError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError,
-            UnicodeError, re.error, yaml.YAMLError) as exc:
+    except (
+        TypeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        ZeroDivisionError,
+        UnicodeError,
+        re.error,
+        yaml.YAMLError,
+    ) as exc:
         raise FunctionError(str(exc) or type(exc).__name__) from None

@@ -57,7 +57,10 @@ def parse_text(text: str, path: str = "<string>") -> Body:
         tree: Tree[Any] = _parser().parse(text + "\n")
     except UnexpectedInput as exc:
         raise HclSyntaxError(
-            _syntax_detail(exc), path=path, line=exc.line or None, column=exc.column or None,
+            _syntax_detail(exc),
+            path=path,
+            line=exc.line or None,
+            column=exc.column or None,
             hint="fix the HCL syntax at that position",
         ) from None
     except (LarkError, RecursionError) as exc:
@@ -102,8 +105,21 @@ def _shift_lines(node: Any, offset: int) -> Any:
     return tuple(items)
 
 
-_LINE_LAST = {"tif", "tfor", "tmpl", "var", "attr", "index", "splat", "call", "bin", "un", "cond",
-              "for_t", "for_o"}
+_LINE_LAST = {
+    "tif",
+    "tfor",
+    "tmpl",
+    "var",
+    "attr",
+    "index",
+    "splat",
+    "call",
+    "bin",
+    "un",
+    "cond",
+    "for_t",
+    "for_o",
+}
 
 
 def _line(node: Tree[Any] | Token) -> int:
@@ -162,16 +178,14 @@ class _Compiler:
             parts = self.string_parts(tree)
             if all(isinstance(p, str) for p in parts):
                 return "".join(parts)
-            raise HclSyntaxError("block labels cannot be interpolated", path=self.path,
-                                 line=_line(tree))
+            raise HclSyntaxError("block labels cannot be interpolated", path=self.path, line=_line(tree))
         return self.name(tree)
 
     # -- expressions -----------------------------------------------------------------------
     def expr(self, tree: Tree[Any]) -> Expr:
         method = getattr(self, "x_" + tree.data, None)
         if method is None:
-            raise HclSyntaxError(f"unsupported expression {tree.data!r}", path=self.path,
-                                 line=_line(tree))
+            raise HclSyntaxError(f"unsupported expression {tree.data!r}", path=self.path, line=_line(tree))
         result: Expr = method(tree)
         return result
 
@@ -192,8 +206,10 @@ class _Compiler:
 
     def x_float_lit(self, tree: Tree[Any]) -> Expr:
         value = float(str(tree.children[0]))
-        return ("lit", int(value) if value.is_integer() and "e" not in str(tree.children[0]).lower()
-                else value)
+        return (
+            "lit",
+            int(value) if value.is_integer() and "e" not in str(tree.children[0]).lower() else value,
+        )
 
     def x_string(self, tree: Tree[Any]) -> Expr:
         parts = self.string_parts(tree)
@@ -342,8 +358,17 @@ class _Compiler:
         key_var, value_var, collection = self.for_intro(parts[0])
         cond = next((self.expr(_trees(p)[0]) for p in parts if p.data == "for_cond"), None)
         grouped = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in tree.children)
-        return ("for_o", key_var, value_var, collection, self.expr(parts[1]),
-                self.expr(parts[2]), grouped, cond, _line(tree))
+        return (
+            "for_o",
+            key_var,
+            value_var,
+            collection,
+            self.expr(parts[1]),
+            self.expr(parts[2]),
+            grouped,
+            cond,
+            _line(tree),
+        )
 
 
 def _merge_strings(parts: list[Any]) -> list[Any]:
@@ -407,14 +432,19 @@ def _heredoc_directive(inner: str, path: str, line: int) -> tuple[Any, ...]:
     if word in ("else", "endif", "endfor") and body == word:
         return ("dir", word, None, strip_left, strip_right, line)
     if word == "if":
-        return ("dir", "if", parse_expression(body[2:].strip(), path, line), strip_left,
-                strip_right, line)
+        return ("dir", "if", parse_expression(body[2:].strip(), path, line), strip_left, strip_right, line)
     match = _FOR_HEAD.match(body)
     if word == "for" and match:
         first, second, collection = match.groups()
         key_var, value_var = (first, second) if second else (None, first)
-        return ("dir", "for", (key_var, value_var, parse_expression(collection, path, line)),
-                strip_left, strip_right, line)
+        return (
+            "dir",
+            "for",
+            (key_var, value_var, parse_expression(collection, path, line)),
+            strip_left,
+            strip_right,
+            line,
+        )
     raise HclSyntaxError(f"unknown template directive %{{{inner}}}", path=path, line=line)
 
 
@@ -446,8 +476,9 @@ def nest_directives(parts: list[Any], path: str) -> list[Any]:
         else:
             opener, body, other = stack.pop() if len(stack) > 1 else (None, [], None)
             if opener is None or opener[1] != kind.removeprefix("end"):
-                raise HclSyntaxError(f"%{{{kind}}} without a matching opening directive",
-                                     path=path, line=line)
+                raise HclSyntaxError(
+                    f"%{{{kind}}} without a matching opening directive", path=path, line=line
+                )
             if kind == "endif":
                 node: tuple[Any, ...] = ("tif", opener[2], tuple(body), tuple(other or ()), line)
             else:

@@ -39,17 +39,23 @@ class CertsConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CertsConfig:
-        section = Section(settings, "certificates", (
-            "internal", "cloudfront", "public", "ca_account", "ca_name", "validity_days",
-            "accounts"))
-        names = {key: tuple(n.lower() for n in section.strings(key))
-                 for key in ("internal", "cloudfront", "public")}
+        section = Section(
+            settings,
+            "certificates",
+            ("internal", "cloudfront", "public", "ca_account", "ca_name", "validity_days", "accounts"),
+        )
+        names = {
+            key: tuple(n.lower() for n in section.strings(key))
+            for key in ("internal", "cloudfront", "public")
+        }
         for key, values in names.items():
             for name in values:
                 if not DOMAIN.match(name.removeprefix("*.")):
                     raise section.error(key, "a list of DNS names (a leading *. is allowed)")
         return cls(
-            names["internal"], names["cloudfront"], names["public"],
+            names["internal"],
+            names["cloudfront"],
+            names["public"],
             ca_account=section.optional_string("ca_account"),
             ca_name=section.string("ca_name", DEFAULT_CA_NAME),
             validity_days=section.integer("validity_days", 365, minimum=1),
@@ -74,8 +80,11 @@ class CertMaterial:
 
 
 def _pem_key(key: Any) -> str:
-    return str(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode())
+    return str(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+    )
 
 
 def make_ca(common_name: str = DEFAULT_CA_NAME) -> CertMaterial:
@@ -85,17 +94,28 @@ def make_ca(common_name: str = DEFAULT_CA_NAME) -> CertMaterial:
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=365 * CA_YEARS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return CertMaterial(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
@@ -112,15 +132,17 @@ def make_leaf(ca: CertMaterial, domain: str, validity_days: int = 365) -> CertMa
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=validity_days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     return CertMaterial(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
@@ -132,8 +154,13 @@ def _store_names(name: str) -> tuple[str, str]:
 
 
 def ensure_material(
-    store: SecretStore, name: str, make: Callable[[], CertMaterial], *, account_id: str,
-    kind: str, dry_run: bool = False,
+    store: SecretStore,
+    name: str,
+    make: Callable[[], CertMaterial],
+    *,
+    account_id: str,
+    kind: str,
+    dry_run: bool = False,
 ) -> tuple[CertMaterial | None, Result]:
     """Load a certificate + key from the store, or make and keep one (`make` is not called
     when both are there). Returns None as material in a dry run before it exists."""
@@ -142,7 +169,8 @@ def ensure_material(
     certificate, private_key = store.read(cert_name), store.read(key_name)
     if certificate is not None and private_key is not None:
         return CertMaterial(certificate, private_key), Result(
-            kind, name, "exists", account_id, None, ids, (), (), dry_run)
+            kind, name, "exists", account_id, None, ids, (), (), dry_run
+        )
     if certificate is not None or private_key is not None:
         raise ProvisionError(
             f"{kind} {name} in {store.location} is half there (certificate or key missing)",
@@ -158,15 +186,21 @@ def ensure_material(
         store.write(cert_name, material.certificate, description=f"certificate of {name}")
 
     changes.make(f"generate {kind} {name} and keep it in {store.location}", write)
-    return material, Result(kind, name, "created", account_id, None, ids, tuple(changes.changes),
-                            (), dry_run)
+    return material, Result(kind, name, "created", account_id, None, ids, tuple(changes.changes), (), dry_run)
 
 
 def acm_certificates(acm: Any) -> list[dict[str, Any]]:
     """Every certificate summary in the region, of every key type (ACM lists RSA_2048 only
     unless asked)."""
-    key_types = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1",
-                 "EC_secp384r1", "EC_secp521r1"]
+    key_types = [
+        "RSA_1024",
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "EC_prime256v1",
+        "EC_secp384r1",
+        "EC_secp521r1",
+    ]
     found: list[dict[str, Any]] = []
     for page in acm.get_paginator("list_certificates").paginate(Includes={"keyTypes": key_types}):
         found.extend(page.get("CertificateSummaryList", []))
@@ -174,8 +208,14 @@ def acm_certificates(acm: Any) -> list[dict[str, Any]]:
 
 
 def ensure_imported(
-    acm: Any, material: CertMaterial | None, chain: CertMaterial | None, domain: str, *,
-    account_id: str, region: str, existing: list[dict[str, Any]] | None = None,
+    acm: Any,
+    material: CertMaterial | None,
+    chain: CertMaterial | None,
+    domain: str,
+    *,
+    account_id: str,
+    region: str,
+    existing: list[dict[str, Any]] | None = None,
     dry_run: bool = False,
 ) -> Result:
     """Import a private-CA certificate for `domain` into ACM unless one is already imported.
@@ -190,10 +230,12 @@ def ensure_imported(
             if material is not None:
                 serial = acm.describe_certificate(CertificateArn=arn)["Certificate"].get("Serial")
                 if serial and _serial_number(serial) != material.serial:
-                    warnings = (f"ACM certificate {arn} for {domain} is not the one refarch "
-                                "keeps; left as is",)
-            return Result("acm-certificate", domain, "exists", account_id, region, {"arn": arn},
-                          (), warnings, dry_run)
+                    warnings = (
+                        f"ACM certificate {arn} for {domain} is not the one refarch keeps; left as is",
+                    )
+            return Result(
+                "acm-certificate", domain, "exists", account_id, region, {"arn": arn}, (), warnings, dry_run
+            )
     changes = ChangeSet(dry_run)
     ids: dict[str, str] = {}
 
@@ -201,13 +243,17 @@ def ensure_imported(
         if material is None or chain is None:
             raise ProvisionError(f"no certificate material for {domain}")
         response = acm.import_certificate(
-            Certificate=material.certificate.encode(), PrivateKey=material.private_key.encode(),
-            CertificateChain=chain.certificate.encode(), Tags=tags_list({}))
+            Certificate=material.certificate.encode(),
+            PrivateKey=material.private_key.encode(),
+            CertificateChain=chain.certificate.encode(),
+            Tags=tags_list({}),
+        )
         ids["arn"] = response["CertificateArn"]
 
     changes.make(f"import the certificate for {domain} into ACM in {region}", do_import)
-    return Result("acm-certificate", domain, "created", account_id, region, ids,
-                  tuple(changes.changes), (), dry_run)
+    return Result(
+        "acm-certificate", domain, "created", account_id, region, ids, tuple(changes.changes), (), dry_run
+    )
 
 
 def _serial_number(serial: str) -> int:
@@ -218,9 +264,17 @@ def _serial_number(serial: str) -> int:
 
 
 def ensure_public_certificate(
-    acm: Any, route53: Any, domain: str, zone_id: str, *, account_id: str, region: str,
-    existing: list[dict[str, Any]] | None = None, dry_run: bool = False,
-    sleep: Callable[[float], None] | None = None, attempts: int = 20,
+    acm: Any,
+    route53: Any,
+    domain: str,
+    zone_id: str,
+    *,
+    account_id: str,
+    region: str,
+    existing: list[dict[str, Any]] | None = None,
+    dry_run: bool = False,
+    sleep: Callable[[float], None] | None = None,
+    attempts: int = 20,
 ) -> Result:
     """Request an ACM certificate with DNS validation and write its validation CNAME.
 
@@ -229,8 +283,16 @@ def ensure_public_certificate(
     """
     existing = acm_certificates(acm) if existing is None else existing
     changes = ChangeSet(dry_run)
-    arn = next((s["CertificateArn"] for s in existing if s.get("DomainName") == domain
-                and s.get("Type") == "AMAZON_ISSUED" and s.get("Status") in LIVE_STATUSES), None)
+    arn = next(
+        (
+            s["CertificateArn"]
+            for s in existing
+            if s.get("DomainName") == domain
+            and s.get("Type") == "AMAZON_ISSUED"
+            and s.get("Status") in LIVE_STATUSES
+        ),
+        None,
+    )
     created = arn is None
     if created:
         token = hashlib.sha256(f"{account_id}/{region}/{domain}".encode()).hexdigest()[:32]
@@ -238,38 +300,70 @@ def ensure_public_certificate(
         def request() -> None:
             nonlocal arn
             arn = acm.request_certificate(
-                DomainName=domain, ValidationMethod="DNS", IdempotencyToken=token,
-                Tags=tags_list({}))["CertificateArn"]
+                DomainName=domain, ValidationMethod="DNS", IdempotencyToken=token, Tags=tags_list({})
+            )["CertificateArn"]
 
         changes.make(f"request a DNS-validated certificate for {domain} in {region}", request)
     if arn is None:  # dry run: the validation record is only known after the request
         changes.make(f"write the validation CNAME for {domain} in zone {zone_id}", lambda: None)
-        return Result("acm-certificate", domain, "created", account_id, region,
-                      {"zone_id": zone_id}, tuple(changes.changes), (), dry_run)
+        return Result(
+            "acm-certificate",
+            domain,
+            "created",
+            account_id,
+            region,
+            {"zone_id": zone_id},
+            tuple(changes.changes),
+            (),
+            dry_run,
+        )
     record = _validation_record(acm, arn, sleep or _no_sleep, attempts)
     if record is not None and not _has_record(route53, zone_id, record):
-        change = {"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": record["Name"], "Type": record["Type"], "TTL": 300,
-            "ResourceRecords": [{"Value": record["Value"]}]}}
-        changes.make(f"write the validation CNAME {record['Name']} in zone {zone_id}",
-                     lambda: route53.change_resource_record_sets(
-                         HostedZoneId=zone_id, ChangeBatch={
-                             "Comment": f"ACM validation of {domain}", "Changes": [change]}))
-    warnings = () if record else (f"ACM gave no validation record for {domain} yet; run "
-                                  "bootstrap again to write it",)
-    return Result("acm-certificate", domain, changes.status(created), account_id, region,
-                  {"arn": arn, "zone_id": zone_id}, tuple(changes.changes), warnings, dry_run)
+        change = {
+            "Action": "UPSERT",
+            "ResourceRecordSet": {
+                "Name": record["Name"],
+                "Type": record["Type"],
+                "TTL": 300,
+                "ResourceRecords": [{"Value": record["Value"]}],
+            },
+        }
+        changes.make(
+            f"write the validation CNAME {record['Name']} in zone {zone_id}",
+            lambda: route53.change_resource_record_sets(
+                HostedZoneId=zone_id,
+                ChangeBatch={"Comment": f"ACM validation of {domain}", "Changes": [change]},
+            ),
+        )
+    warnings = (
+        ()
+        if record
+        else (f"ACM gave no validation record for {domain} yet; run bootstrap again to write it",)
+    )
+    return Result(
+        "acm-certificate",
+        domain,
+        changes.status(created),
+        account_id,
+        region,
+        {"arn": arn, "zone_id": zone_id},
+        tuple(changes.changes),
+        warnings,
+        dry_run,
+    )
 
 
 def _no_sleep(_: float) -> None:
     return None
 
 
-def _validation_record(acm: Any, arn: str, sleep: Callable[[float], None],
-                       attempts: int) -> dict[str, str] | None:
+def _validation_record(
+    acm: Any, arn: str, sleep: Callable[[float], None], attempts: int
+) -> dict[str, str] | None:
     for attempt in range(attempts):
         options = acm.describe_certificate(CertificateArn=arn)["Certificate"].get(
-            "DomainValidationOptions", [])
+            "DomainValidationOptions", []
+        )
         for option in options:
             if option.get("ResourceRecord"):
                 return dict(option["ResourceRecord"])
@@ -280,35 +374,46 @@ def _validation_record(acm: Any, arn: str, sleep: Callable[[float], None],
 
 def _has_record(route53: Any, zone_id: str, record: dict[str, str]) -> bool:
     found = route53.list_resource_record_sets(
-        HostedZoneId=zone_id, StartRecordName=record["Name"], StartRecordType=record["Type"],
-        MaxItems="1").get("ResourceRecordSets", [])
+        HostedZoneId=zone_id, StartRecordName=record["Name"], StartRecordType=record["Type"], MaxItems="1"
+    ).get("ResourceRecordSets", [])
     if not found:
         return False
     first = found[0]
     values = [r.get("Value") for r in first.get("ResourceRecords", [])]
-    return bool(first.get("Name", "").rstrip(".").lower() == record["Name"].rstrip(".").lower()
-                and first.get("Type") == record["Type"] and record["Value"] in values)
+    return bool(
+        first.get("Name", "").rstrip(".").lower() == record["Name"].rstrip(".").lower()
+        and first.get("Type") == record["Type"]
+        and record["Value"] in values
+    )
 
 
 def ensure_private_ca(
-    store: SecretStore, *, account_id: str, common_name: str = DEFAULT_CA_NAME,
+    store: SecretStore,
+    *,
+    account_id: str,
+    common_name: str = DEFAULT_CA_NAME,
     dry_run: bool = False,
 ) -> tuple[CertMaterial | None, Result]:
     """The architecture's private CA, kept in the CA account's store."""
-    return ensure_material(store, "ca", lambda: make_ca(common_name), account_id=account_id,
-                           kind="private-ca", dry_run=dry_run)
+    return ensure_material(
+        store, "ca", lambda: make_ca(common_name), account_id=account_id, kind="private-ca", dry_run=dry_run
+    )
 
 
 def ensure_leaf(
-    store: SecretStore, ca: CertMaterial | None, domain: str, *, account_id: str,
-    validity_days: int = 365, dry_run: bool = False,
+    store: SecretStore,
+    ca: CertMaterial | None,
+    domain: str,
+    *,
+    account_id: str,
+    validity_days: int = 365,
+    dry_run: bool = False,
 ) -> tuple[CertMaterial | None, Result]:
     """A leaf certificate for `domain`, kept in the owning account's store."""
+
     def make() -> CertMaterial:
         if ca is None:
             raise ProvisionError(f"cannot sign {domain}: the private CA is missing")
         return make_leaf(ca, domain, validity_days)
 
-    return ensure_material(store, domain, make, account_id=account_id, kind="certificate",
-                           dry_run=dry_run)
-
+    return ensure_material(store, domain, make, account_id=account_id, kind="certificate", dry_run=dry_run)

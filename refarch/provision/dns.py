@@ -29,8 +29,12 @@ class DnsConfig:
         for domain in domains:
             if not DOMAIN.match(domain):
                 raise section.error("domains", "a list of DNS names such as example.com")
-        return cls(domains, section.optional_string("account"), section.optional_string("unit"),
-                   section.string("address", DEFAULT_ADDRESS))
+        return cls(
+            domains,
+            section.optional_string("account"),
+            section.optional_string("unit"),
+            section.string("address", DEFAULT_ADDRESS),
+        )
 
 
 def public_zones(route53: Any) -> dict[str, str]:
@@ -55,7 +59,11 @@ def zone_for(zones: dict[str, str], name: str) -> tuple[str, str] | None:
 
 
 def find_zone(
-    zones: dict[str, str], domain: str, *, account_id: str, unit: str | None,
+    zones: dict[str, str],
+    domain: str,
+    *,
+    account_id: str,
+    unit: str | None,
     address: str = DEFAULT_ADDRESS,
 ) -> Result | None:
     """The zone of exactly `domain`, with the `terraform import` the route53 unit needs."""

@@ -45,8 +45,9 @@ class GeneratedKey:
     public_key: str  # the OpenSSH one-line form EC2 imports
 
 
-def generate_key(key_type: str = "ed25519", rsa_bits: int = 4096,
-                 passphrase: str | None = None) -> GeneratedKey:
+def generate_key(
+    key_type: str = "ed25519", rsa_bits: int = 4096, passphrase: str | None = None
+) -> GeneratedKey:
     """A fresh key pair whose private half is protected by a (generated) passphrase."""
     key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
     if key_type == "ed25519":
@@ -65,8 +66,11 @@ def generate_key(key_type: str = "ed25519", rsa_bits: int = 4096,
 
 
 def _public(key: Any) -> str:
-    return str(key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode())
+    return str(
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
 
 def public_from_private(private_key: str, passphrase: str) -> str:
@@ -81,8 +85,13 @@ def secret_names(name: str) -> tuple[str, str, str]:
 
 
 def ensure_key_material(
-    store: SecretStore, name: str, *, account_id: str, key_type: str = "ed25519",
-    rsa_bits: int = 4096, dry_run: bool = False,
+    store: SecretStore,
+    name: str,
+    *,
+    account_id: str,
+    key_type: str = "ed25519",
+    rsa_bits: int = 4096,
+    dry_run: bool = False,
 ) -> tuple[str | None, Result]:
     """Make the key exist in the store; return its public line (None in a dry run before it
     exists) and the result. Repairs a half-written entry instead of starting over."""
@@ -90,13 +99,14 @@ def ensure_key_material(
     ids = {"private_key": store.ref(private_name), "passphrase": store.ref(passphrase_name)}
     changes = ChangeSet(dry_run)
     if store.exists(private_name) and store.exists(passphrase_name) and store.exists(public_name):
-        return store.read(public_name), Result("key-material", name, "exists", account_id, None,
-                                               ids, (), (), dry_run)
+        return store.read(public_name), Result(
+            "key-material", name, "exists", account_id, None, ids, (), (), dry_run
+        )
     if dry_run:
-        changes.make(f"generate {key_type} key {name} and keep it in {store.location}",
-                     lambda: None)
-        return None, Result("key-material", name, "created", account_id, None, ids,
-                            tuple(changes.changes), (), dry_run)
+        changes.make(f"generate {key_type} key {name} and keep it in {store.location}", lambda: None)
+        return None, Result(
+            "key-material", name, "created", account_id, None, ids, tuple(changes.changes), (), dry_run
+        )
     passphrase = store.read(passphrase_name)
     private = store.read(private_name)
     created = private is None
@@ -109,25 +119,47 @@ def ensure_key_material(
             )
         key = generate_key(key_type, rsa_bits)
         passphrase = key.passphrase
-        changes.make(f"store the passphrase of key {name}", lambda: store.write(
-            passphrase_name, passphrase, description=f"passphrase of key pair {name}"))
+        changes.make(
+            f"store the passphrase of key {name}",
+            lambda: store.write(passphrase_name, passphrase, description=f"passphrase of key pair {name}"),
+        )
     if private is None:
         fresh = key or generate_key(key_type, rsa_bits, passphrase)
         private = fresh.private_key
-        changes.make(f"store the encrypted private key {name}", lambda: store.write(
-            private_name, fresh.private_key, description=f"private key of key pair {name}"))
+        changes.make(
+            f"store the encrypted private key {name}",
+            lambda: store.write(
+                private_name, fresh.private_key, description=f"private key of key pair {name}"
+            ),
+        )
     public = store.read(public_name)
     if public is None:
         public = public_from_private(private, passphrase)
         line = public
-        changes.make(f"store the public key {name}", lambda: store.write(
-            public_name, line, description=f"public key of key pair {name}"))
-    return public, Result("key-material", name, changes.status(created), account_id, None, ids,
-                          tuple(changes.changes), (), dry_run)
+        changes.make(
+            f"store the public key {name}",
+            lambda: store.write(public_name, line, description=f"public key of key pair {name}"),
+        )
+    return public, Result(
+        "key-material",
+        name,
+        changes.status(created),
+        account_id,
+        None,
+        ids,
+        tuple(changes.changes),
+        (),
+        dry_run,
+    )
 
 
 def ensure_key_pair(
-    ec2: Any, name: str, public_key: str | None, *, account_id: str, region: str,
+    ec2: Any,
+    name: str,
+    public_key: str | None,
+    *,
+    account_id: str,
+    region: str,
     dry_run: bool = False,
 ) -> Result:
     """Import `public_key` as EC2 key pair `name` unless a key pair of that name exists.
@@ -146,14 +178,14 @@ def ensure_key_pair(
     ids: dict[str, str] = {}
     if found:
         pair = found[0]
-        ids = {"key_pair_id": pair.get("KeyPairId", ""),
-               "fingerprint": pair.get("KeyFingerprint", "")}
+        ids = {"key_pair_id": pair.get("KeyPairId", ""), "fingerprint": pair.get("KeyFingerprint", "")}
         theirs = " ".join(str(pair.get("PublicKey", "")).split()[:2])
         if public_key and theirs and theirs != " ".join(public_key.split()[:2]):
-            warnings.append(f"key pair {name} in {region} is not the key kept by refarch; "
-                            "left as is (delete it to let refarch import its own)")
-        return Result("key-pair", name, "exists", account_id, region, ids, (), tuple(warnings),
-                      dry_run)
+            warnings.append(
+                f"key pair {name} in {region} is not the key kept by refarch; "
+                "left as is (delete it to let refarch import its own)"
+            )
+        return Result("key-pair", name, "exists", account_id, region, ids, (), tuple(warnings), dry_run)
     if public_key is None and not dry_run:
         raise ProvisionError(f"no public key for key pair {name}; the key store is incomplete")
 
@@ -161,11 +193,11 @@ def ensure_key_pair(
 
     def do_import() -> None:
         response = ec2.import_key_pair(
-            KeyName=name, PublicKeyMaterial=material,
-            TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags_list({})}])
-        ids.update(key_pair_id=response.get("KeyPairId", ""),
-                   fingerprint=response.get("KeyFingerprint", ""))
+            KeyName=name,
+            PublicKeyMaterial=material,
+            TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags_list({})}],
+        )
+        ids.update(key_pair_id=response.get("KeyPairId", ""), fingerprint=response.get("KeyFingerprint", ""))
 
     changes.make(f"import key pair {name} in {region}", do_import)
-    return Result("key-pair", name, "created", account_id, region, ids, tuple(changes.changes),
-                  (), dry_run)
+    return Result("key-pair", name, "created", account_id, region, ids, tuple(changes.changes), (), dry_run)

@@ -16,9 +16,20 @@ POLICY_NAME = "refarch-kms-administration"
 IAM_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(user|role|root)(/.*)?$")
 # What a key administrator does, without being able to use keys to encrypt or decrypt.
 ADMIN_ACTIONS = (
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
-    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
 )
 
 
@@ -56,17 +67,23 @@ def admin_policy() -> dict[str, Any]:
     """The inline policy of the administrator user: manage keys, never use them."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "KmsKeyAdministration",
-            "Effect": "Allow",
-            "Action": list(ADMIN_ACTIONS),
-            "Resource": "*",
-        }],
+        "Statement": [
+            {
+                "Sid": "KmsKeyAdministration",
+                "Effect": "Allow",
+                "Action": list(ADMIN_ACTIONS),
+                "Resource": "*",
+            }
+        ],
     }
 
 
 def ensure_kms_admin(
-    iam: Any, user: str = DEFAULT_USER, *, account_id: str, dry_run: bool = False,
+    iam: Any,
+    user: str = DEFAULT_USER,
+    *,
+    account_id: str,
+    dry_run: bool = False,
 ) -> Result:
     """Make the administrator user exist with its inline policy; report a changed policy."""
     changes = ChangeSet(dry_run)
@@ -78,8 +95,7 @@ def ensure_kms_admin(
         if error_code(exc) != "NoSuchEntity":
             raise
         created = True
-        changes.make(f"create IAM user {user}", lambda: iam.create_user(
-            UserName=user, Tags=tags_list({})))
+        changes.make(f"create IAM user {user}", lambda: iam.create_user(UserName=user, Tags=tags_list({})))
     wanted = admin_policy()
     current: Any = None
     if not created:
@@ -91,10 +107,23 @@ def ensure_kms_admin(
     if isinstance(current, str):
         current = json.loads(current)
     if current != wanted:
-        changes.make(f"put inline policy {POLICY_NAME} on {user}", lambda: iam.put_user_policy(
-            UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(wanted)))
-    return Result("kms-admin", user, changes.status(created), account_id, None, {"arn": arn},
-                  tuple(changes.changes), (), dry_run)
+        changes.make(
+            f"put inline policy {POLICY_NAME} on {user}",
+            lambda: iam.put_user_policy(
+                UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(wanted)
+            ),
+        )
+    return Result(
+        "kms-admin",
+        user,
+        changes.status(created),
+        account_id,
+        None,
+        {"arn": arn},
+        tuple(changes.changes),
+        (),
+        dry_run,
+    )
 
 
 def find_kms_admin(iam: Any, user: str = DEFAULT_USER) -> str | None:

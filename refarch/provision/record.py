@@ -42,16 +42,25 @@ class AccountRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "id": self.id, "tier": self.tier, "status": self.status,
-            "digest": self.digest, "error": self.error, "finished_at": self.finished_at,
+            "name": self.name,
+            "id": self.id,
+            "tier": self.tier,
+            "status": self.status,
+            "digest": self.digest,
+            "error": self.error,
+            "finished_at": self.finished_at,
             "results": [r.to_json() for r in self.results],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AccountRecord:
         return cls(
-            name=data["name"], id=data["id"], tier=int(data["tier"]), status=data["status"],
-            digest=data.get("digest", ""), error=data.get("error"),
+            name=data["name"],
+            id=data["id"],
+            tier=int(data["tier"]),
+            status=data["status"],
+            digest=data.get("digest", ""),
+            error=data.get("error"),
             finished_at=data.get("finished_at"),
             results=[Result.from_json(r) for r in data.get("results", [])],
         )
@@ -84,9 +93,12 @@ class BootstrapRecord:
     @property
     def changes(self) -> list[str]:
         """Every change this run made (or would make), prefixed with account and region."""
-        return [f"{name}{'/' + r.region if r.region else ''}: {change}"
-                for name in self.ran for r in self.accounts[name].results
-                for change in r.changes]
+        return [
+            f"{name}{'/' + r.region if r.region else ''}: {change}"
+            for name in self.ran
+            for r in self.accounts[name].results
+            for change in r.changes
+        ]
 
     @property
     def nothing_to_do(self) -> bool:
@@ -95,23 +107,32 @@ class BootstrapRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": VERSION, "status": self.status, "dry_run": self.dry_run,
-            "endpoint_url": self.endpoint_url, "started_at": self.started_at,
-            "finished_at": self.finished_at, "warnings": list(self.warnings),
-            "outputs": self.outputs, "ran": list(self.ran), "resumed": list(self.resumed),
+            "version": VERSION,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "endpoint_url": self.endpoint_url,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "warnings": list(self.warnings),
+            "outputs": self.outputs,
+            "ran": list(self.ran),
+            "resumed": list(self.resumed),
             "accounts": {name: a.to_json() for name, a in self.accounts.items()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BootstrapRecord:
         return cls(
-            status=data["status"], dry_run=bool(data.get("dry_run")),
-            endpoint_url=data.get("endpoint_url"), started_at=data.get("started_at", ""),
-            finished_at=data.get("finished_at"), warnings=list(data.get("warnings", [])),
-            outputs=dict(data.get("outputs", {})), ran=list(data.get("ran", [])),
+            status=data["status"],
+            dry_run=bool(data.get("dry_run")),
+            endpoint_url=data.get("endpoint_url"),
+            started_at=data.get("started_at", ""),
+            finished_at=data.get("finished_at"),
+            warnings=list(data.get("warnings", [])),
+            outputs=dict(data.get("outputs", {})),
+            ran=list(data.get("ran", [])),
             resumed=list(data.get("resumed", [])),
-            accounts={name: AccountRecord.from_json(a)
-                      for name, a in data.get("accounts", {}).items()},
+            accounts={name: AccountRecord.from_json(a) for name, a in data.get("accounts", {}).items()},
         )
 
 
@@ -144,5 +165,8 @@ def read_record(path: Path) -> BootstrapRecord | None:
             raise ValueError(f"version {data.get('version')!r}")
         return BootstrapRecord.from_json(data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"the bootstrap record is unreadable: {exc}", path=path,
-                          hint="delete it; the next bootstrap re-checks every account") from None
+        raise ConfigError(
+            f"the bootstrap record is unreadable: {exc}",
+            path=path,
+            hint="delete it; the next bootstrap re-checks every account",
+        ) from None

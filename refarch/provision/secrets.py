@@ -69,7 +69,9 @@ class SecretsManagerStore:
 
     def write(self, name: str, value: str, *, description: str) -> str:
         response = self.client.create_secret(
-            Name=self.prefix + name, SecretString=value, Description=description,
+            Name=self.prefix + name,
+            SecretString=value,
+            Description=description,
             Tags=tags_list({}),
         )
         return str(response["ARN"])
@@ -117,8 +119,11 @@ def generate_password(length: int) -> str:
     """A random password with at least one lower, upper case letter and digit."""
     while True:
         value = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
-        if (any(c.islower() for c in value) and any(c.isupper() for c in value)
-                and any(c.isdigit() for c in value)):
+        if (
+            any(c.islower() for c in value)
+            and any(c.isupper() for c in value)
+            and any(c.isdigit() for c in value)
+        ):
             return value
 
 
@@ -148,8 +153,14 @@ def password_secret(name: str) -> str:
 
 
 def ensure_password(
-    client: Any, name: str, *, account_id: str, region: str, length: int = 40,
-    prefix: str = DEFAULT_PREFIX, dry_run: bool = False,
+    client: Any,
+    name: str,
+    *,
+    account_id: str,
+    region: str,
+    length: int = 40,
+    prefix: str = DEFAULT_PREFIX,
+    dry_run: bool = False,
 ) -> Result:
     """Make a random password exist in Secrets Manager; an existing one is never changed."""
     store = SecretsManagerStore(client, prefix)
@@ -158,18 +169,33 @@ def ensure_password(
     ids = {"secret": store.ref(secret)}
     created = not store.exists(secret)
     if created:
+
         def write() -> None:
-            ids["arn"] = store.write(secret, generate_password(length),
-                                     description=f"refarch data-store password {name}")
+            ids["arn"] = store.write(
+                secret, generate_password(length), description=f"refarch data-store password {name}"
+            )
 
         changes.make(f"store a new {length}-character password {prefix}{secret}", write)
-    return Result("password", name, changes.status(created), account_id, region, ids,
-                  tuple(changes.changes), (), dry_run)
+    return Result(
+        "password",
+        name,
+        changes.status(created),
+        account_id,
+        region,
+        ids,
+        tuple(changes.changes),
+        (),
+        dry_run,
+    )
 
 
 def password_env(
-    sessions: Any, account_id: str, region: str, names: Iterable[str],
-    *, account_name: str | None = None,
+    sessions: Any,
+    account_id: str,
+    region: str,
+    names: Iterable[str],
+    *,
+    account_name: str | None = None,
 ) -> dict[str, str]:
     """`TF_VAR_<name>` values for the passwords a unit declares, read from Secrets Manager.
 
@@ -182,7 +208,8 @@ def password_env(
     settings: Settings = sessions.settings
     prefix = SecretsConfig.from_settings(settings).prefix
     store = SecretsManagerStore(
-        sessions.client("secretsmanager", account_id, region, account_name=account_name), prefix)
+        sessions.client("secretsmanager", account_id, region, account_name=account_name), prefix
+    )
     env: dict[str, str] = {}
     for name in wanted:
         value = store.read(password_secret(name))
@@ -191,8 +218,7 @@ def password_env(
                 f"password {name} is not in Secrets Manager of account {account_id} {region} "
                 f"({prefix}{password_secret(name)})",
                 hint="run `refarch bootstrap` for this account, or add the name to "
-                     "[secrets] passwords in refarch.toml",
+                "[secrets] passwords in refarch.toml",
             )
         env[f"TF_VAR_{name}"] = value
     return env
-

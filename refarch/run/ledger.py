@@ -106,8 +106,12 @@ def past_durations(root: Path, action: str, *, runs: int = 5) -> dict[str, float
             continue
         for event in events:
             unit, duration = event.get("unit"), event.get("duration")
-            if (event.get("event") == "unit_finish" and event.get("status") == SUCCEEDED
-                    and isinstance(unit, str) and isinstance(duration, int | float)):
+            if (
+                event.get("event") == "unit_finish"
+                and event.get("status") == SUCCEEDED
+                and isinstance(unit, str)
+                and isinstance(duration, int | float)
+            ):
                 durations.setdefault(unit, float(duration))
         seen += 1
         if seen >= runs:

@@ -29,13 +29,13 @@ def password_provider(repo: Repo, sessions: AwsSessions) -> PasswordEnv | None:
         return None
 
     def provide(unit: Unit) -> Mapping[str, str]:
-        if unit.account_id is None or (config.accounts is not None
-                                       and unit.account not in config.accounts):
+        if unit.account_id is None or (config.accounts is not None and unit.account not in config.accounts):
             return {}
         declared = module_variables(repo.root, unit)
         wanted = [n for n in config.passwords if declared is None or n in declared]
-        return password_env(sessions, unit.account_id, unit.region or repo.settings.region,
-                            wanted, account_name=unit.account)
+        return password_env(
+            sessions, unit.account_id, unit.region or repo.settings.region, wanted, account_name=unit.account
+        )
 
     return provide
 

@@ -156,8 +156,7 @@ def _chain_lengths(
             if unit in lengths:
                 continue
             if expanded:
-                lengths[unit] = weights[unit] + max((lengths[d] for d in dependents[unit]),
-                                                    default=0.0)
+                lengths[unit] = weights[unit] + max((lengths[d] for d in dependents[unit]), default=0.0)
                 continue
             stack.append((unit, True))
             stack.extend((d, False) for d in dependents[unit] if d not in lengths)

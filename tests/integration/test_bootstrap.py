@@ -67,21 +67,26 @@ class DenyingSessions(AwsSessions):
     """AwsSessions whose clients for one account are denied one operation (moto does not
     enforce IAM, so the denial is injected where botocore would send the request)."""
 
-    def __init__(self, settings: Settings, *, account_id: str, operation: str,
-                 on_call: Any = None) -> None:
+    def __init__(self, settings: Settings, *, account_id: str, operation: str, on_call: Any = None) -> None:
         super().__init__(settings, on_call=on_call)
         self.denied_account = account_id
         self.denied_operation = operation
 
-    def client(self, service: str, account_id: str | None = None, region: str | None = None,
-               account_name: str | None = None) -> Any:
+    def client(
+        self,
+        service: str,
+        account_id: str | None = None,
+        region: str | None = None,
+        account_name: str | None = None,
+    ) -> Any:
         client = super().client(service, account_id, region, account_name)
         if account_id == self.denied_account:
+
             def deny(model: Any, **_: Any) -> None:
                 if model.name == self.denied_operation:
                     raise botocore.exceptions.ClientError(
-                        {"Error": {"Code": "AccessDenied", "Message": "injected denial"}},
-                        model.name)
+                        {"Error": {"Code": "AccessDenied", "Message": "injected denial"}}, model.name
+                    )
 
             client.meta.events.register("before-call.*.*", deny)
         return client
@@ -103,7 +108,8 @@ def make_zone(sessions: AwsSessions, account: str, name: str) -> str:
 
 
 def test_cold_run_provisions_every_account_and_second_run_changes_nothing(
-    live: tuple[Repo, Settings], tmp_path: Path,
+    live: tuple[Repo, Settings],
+    tmp_path: Path,
 ) -> None:
     repo, settings = live
     calls = Calls()
@@ -119,8 +125,10 @@ def test_cold_run_provisions_every_account_and_second_run_changes_nothing(
     assert set(order[2:]) == {"logs", "dev", "stage", "prod"}
 
     for name, account_id in ACCOUNTS.items():
-        def client(service: str, region: str = "us-east-1", *, _id: str = account_id,
-                   _name: str = name) -> Any:
+
+        def client(
+            service: str, region: str = "us-east-1", *, _id: str = account_id, _name: str = name
+        ) -> Any:
             return sessions.client(service, _id, region, account_name=_name)
 
         regions = sorted(repo.account(name).regions)
@@ -130,8 +138,7 @@ def test_cold_run_provisions_every_account_and_second_run_changes_nothing(
             bucket = f"acme-{name}-{region}-tf-state"
             s3 = client("s3", region)
             assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-            assert all(s3.get_public_access_block(Bucket=bucket)[
-                "PublicAccessBlockConfiguration"].values())
+            assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
             policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
             assert [s["Sid"] for s in policy["Statement"]] == ["RootAccess"]  # no TLS: http
             table = client("dynamodb", region).describe_table(TableName="terraform-locks")
@@ -142,25 +149,35 @@ def test_cold_run_provisions_every_account_and_second_run_changes_nothing(
             assert "app.internal.acme.local" in {c["DomainName"] for c in imported}
         secrets = client("secretsmanager").list_secrets()["SecretList"]
         names = {s["Name"] for s in secrets}
-        assert {"refarch/passwords/db_password", "refarch/keypairs/openvpn/private-key",
-                "refarch/keypairs/openvpn/passphrase"} <= names
+        assert {
+            "refarch/passwords/db_password",
+            "refarch/keypairs/openvpn/private-key",
+            "refarch/keypairs/openvpn/passphrase",
+        } <= names
         users = [u["UserName"] for u in client("iam").list_users()["Users"]]
         assert users == (["refarch-kms-admin"] if name == "security" else [])
         cloudfront = client("acm", "us-east-1").list_certificates()["CertificateSummaryList"]
         assert "static.acme.example" in {c["DomainName"] for c in cloudfront}
 
     # The public certificate was requested where the zone is, and its CNAME written.
-    shared = sessions.client("route53", ACCOUNTS["shared-services"],
-                             account_name="shared-services")
-    cnames = [r for r in shared.list_resource_record_sets(HostedZoneId=zone_id)[
-        "ResourceRecordSets"] if r["Type"] == "CNAME"]
-    assert len(cnames) == 1 and cnames[0]["ResourceRecords"][0]["Value"].endswith(
-        "acm-validations.aws.")
+    shared = sessions.client("route53", ACCOUNTS["shared-services"], account_name="shared-services")
+    cnames = [
+        r
+        for r in shared.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        if r["Type"] == "CNAME"
+    ]
+    assert len(cnames) == 1 and cnames[0]["ResourceRecords"][0]["Value"].endswith("acm-validations.aws.")
     assert record.outputs["cmk_administrator_iam_arns"] == [
-        f"arn:aws:iam::{ACCOUNTS['security']}:user/refarch-kms-admin"]
-    assert record.outputs["dns_imports"] == [{
-        "domain": "acme.example", "account_id": ACCOUNTS["shared-services"], "zone_id": zone_id,
-        "import": f"import aws_route53_zone.primary_domain {zone_id}"}]
+        f"arn:aws:iam::{ACCOUNTS['security']}:user/refarch-kms-admin"
+    ]
+    assert record.outputs["dns_imports"] == [
+        {
+            "domain": "acme.example",
+            "account_id": ACCOUNTS["shared-services"],
+            "zone_id": zone_id,
+            "import": f"import aws_route53_zone.primary_domain {zone_id}",
+        }
+    ]
     assert any("plain http" in w for w in record.warnings)
     assert sum(e.kind == "warning" and "TLS-only" in e.message for e in events) == 1
 
@@ -200,8 +217,7 @@ def test_a_failure_half_way_keeps_the_record_and_the_next_run_continues(
 
     calls = Calls()
     events: list[BootstrapEvent] = []
-    resumed = bootstrap(repo, settings, sessions=AwsSessions(settings, on_call=calls),
-                        on_event=events.append)
+    resumed = bootstrap(repo, settings, sessions=AwsSessions(settings, on_call=calls), on_event=events.append)
     assert resumed.status == "done"
     assert resumed.ran == ["logs"]
     assert sorted(resumed.resumed) == sorted(n for n in ACCOUNTS if n != "logs")
@@ -209,8 +225,7 @@ def test_a_failure_half_way_keeps_the_record_and_the_next_run_continues(
     assert statuses[("s3-bucket", "acme-logs-us-east-1-tf-state", "us-east-1")] == "exists"
     assert statuses[("key-pair", "openvpn", "us-east-1")] == "created"
     # What the denial stopped is done now; what was made before it is not made again.
-    assert calls.mutating == ["acm:ImportCertificate", "ec2:ImportKeyPair",
-                              "secretsmanager:CreateSecret"]
+    assert calls.mutating == ["acm:ImportCertificate", "ec2:ImportKeyPair", "secretsmanager:CreateSecret"]
 
 
 def test_dry_run_lists_exact_changes_and_makes_no_mutating_call(
@@ -218,8 +233,13 @@ def test_dry_run_lists_exact_changes_and_makes_no_mutating_call(
 ) -> None:
     repo, settings = live
     calls = Calls()
-    record = bootstrap(repo, settings, sessions=AwsSessions(settings, on_call=calls),
-                       dry_run=True, accounts=["dev", "security"])
+    record = bootstrap(
+        repo,
+        settings,
+        sessions=AwsSessions(settings, on_call=calls),
+        dry_run=True,
+        accounts=["dev", "security"],
+    )
     assert calls.mutating == []
     assert record.status == "dry-run"
     assert not (repo.root / RECORD_PATH).exists()
@@ -231,8 +251,9 @@ def test_dry_run_lists_exact_changes_and_makes_no_mutating_call(
     assert not any(c.startswith(("logs", "prod", "stage")) for c in changes)
 
 
-def test_cli_second_run_says_nothing_to_do(live: tuple[Repo, Settings], tmp_path: Path,
-                                           moto_server: MotoServer) -> None:
+def test_cli_second_run_says_nothing_to_do(
+    live: tuple[Repo, Settings], tmp_path: Path, moto_server: MotoServer
+) -> None:
     from click.testing import CliRunner
 
     from refarch.cli import cli
@@ -240,8 +261,16 @@ def test_cli_second_run_says_nothing_to_do(live: tuple[Repo, Settings], tmp_path
     repo, _ = live
     report = tmp_path / "report.json"
     keys = tmp_path / "keys"
-    argv = ["bootstrap", str(repo.root), "--endpoint-url", moto_server.endpoint_url,
-            "--accounts", "security,dev", "--keys-dir", str(keys)]
+    argv = [
+        "bootstrap",
+        str(repo.root),
+        "--endpoint-url",
+        moto_server.endpoint_url,
+        "--accounts",
+        "security,dev",
+        "--keys-dir",
+        str(keys),
+    ]
     first = CliRunner().invoke(cli, [*argv, "--report", str(report)])
     assert first.exit_code == 0, first.output
     assert "create bucket acme-dev-us-west-2-tf-state in us-west-2" in first.output

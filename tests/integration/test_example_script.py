@@ -8,8 +8,13 @@ ROOT = Path(__file__).parents[2]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(ROOT / "examples/deploy.py"), *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples/deploy.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_shows_accounts_and_groups(live_repo):

@@ -16,13 +16,11 @@ EXPECTED_EDGES = {
     "dev/us-east-1/app": ("shared-services/us-east-1/ecr", "dev/us-east-1/mysql", "dev/us-east-1/vpc"),
     "stage/us-east-1/vpc": (),
     "stage/us-east-1/mysql": ("stage/us-east-1/vpc",),
-    "stage/us-east-1/app": ("shared-services/us-east-1/ecr", "stage/us-east-1/mysql",
-                            "stage/us-east-1/vpc"),
+    "stage/us-east-1/app": ("shared-services/us-east-1/ecr", "stage/us-east-1/mysql", "stage/us-east-1/vpc"),
     "prod/us-east-1/vpc": (),
     "prod/us-west-2/vpc": (),
     "prod/us-east-1/mysql": ("prod/us-east-1/vpc",),
-    "prod/us-east-1/app": ("shared-services/us-east-1/ecr", "prod/us-east-1/mysql",
-                           "prod/us-east-1/vpc"),
+    "prod/us-east-1/app": ("shared-services/us-east-1/ecr", "prod/us-east-1/mysql", "prod/us-east-1/vpc"),
     "prod/us-east-1/legacy": (),
 }
 
@@ -30,6 +28,7 @@ EXPECTED_EDGES = {
 @pytest.fixture(scope="module")
 def repo():
     from tests.conftest import FIXTURES
+
     return load_repo(FIXTURES / "live", cache=False)
 
 

@@ -10,9 +10,40 @@ from refarch import load_repo, plan
 from refarch.errors import RefarchError
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "realworld"
-SNIPPETS = ['"', "{", "}", "${", "%{", "(", ")", "[", "]", "=", ",", "...", "<<EOT\n", "\n",
-            "local.", "dependency.", "include.", "find_in_parent_folders(", "try(", "!", "-",
-            "null", "true", "1e999", "\\u", "~}", "for x in", "if", ":", "=>", "#", "/*"]
+SNIPPETS = [
+    '"',
+    "{",
+    "}",
+    "${",
+    "%{",
+    "(",
+    ")",
+    "[",
+    "]",
+    "=",
+    ",",
+    "...",
+    "<<EOT\n",
+    "\n",
+    "local.",
+    "dependency.",
+    "include.",
+    "find_in_parent_folders(",
+    "try(",
+    "!",
+    "-",
+    "null",
+    "true",
+    "1e999",
+    "\\u",
+    "~}",
+    "for x in",
+    "if",
+    ":",
+    "=>",
+    "#",
+    "/*",
+]
 
 
 def mangle(text: str, rng: random.Random) -> str:
@@ -22,7 +53,7 @@ def mangle(text: str, rng: random.Random) -> str:
         if choice < 0.4:
             text = text[:pos] + rng.choice(SNIPPETS) + text[pos:]
         elif choice < 0.7:
-            text = text[:pos] + text[pos + rng.randint(1, 12):]
+            text = text[:pos] + text[pos + rng.randint(1, 12) :]
         else:
             text = text[:pos]
     return text

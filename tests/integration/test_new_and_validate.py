@@ -32,10 +32,23 @@ TERRAFORM = default_terraform_binary()
 @pytest.fixture(scope="module", params=["aws", "demo"])
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp(request.param) / "live"
-    result = CliRunner().invoke(cli, [
-        "new", str(target), "--org", "acme", "--accounts", ACCOUNTS_ARG,
-        "--regions", "us-east-1,us-west-2", "--domain", "acme.com", "--flavour", request.param,
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "new",
+            str(target),
+            "--org",
+            "acme",
+            "--accounts",
+            ACCOUNTS_ARG,
+            "--regions",
+            "us-east-1,us-west-2",
+            "--domain",
+            "acme.com",
+            "--flavour",
+            request.param,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "rendered 20 units" in result.output
     return target
@@ -46,7 +59,12 @@ def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
     assert len(repo.units) == 20
     assert {a.name: a.id for a in repo.accounts} == ACCOUNTS
     assert {a.name: a.tier for a in repo.accounts} == {
-        "security": 1, "shared-services": 2, "logs": 3, "dev": 3, "prod": 3}
+        "security": 1,
+        "shared-services": 2,
+        "logs": 3,
+        "dev": 3,
+        "prod": 3,
+    }
     unit = repo.unit("prod/us-west-2/sample-app")
     assert unit.account_id == "666666666666" and unit.region == "us-west-2"
     assert unit.dependencies == ("prod/us-west-2/ecs-cluster", "shared-services/us-east-1/ecr")
@@ -61,7 +79,10 @@ def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
     order = list(result.units)
     assert order.index("security/us-east-1/kms-admin") < order.index("logs/us-east-1/log-archive")
     assert [{result.units[p].account for p in tier} for tier in result.tiers] == [
-        {"security"}, {"shared-services"}, {"logs", "dev", "prod"}]
+        {"security"},
+        {"shared-services"},
+        {"logs", "dev", "prod"},
+    ]
     cli_plan = CliRunner().invoke(cli, ["plan", str(rendered), "--json", "--no-cache"])
     assert cli_plan.exit_code == 0, cli_plan.output
     assert json.loads(cli_plan.output)["groups"][0] == ["security/us-east-1/iam-groups"]
@@ -91,27 +112,49 @@ def test_validate_reports_every_mismatch_with_file_and_line(tmp_path: Path) -> N
 
     report = validate_repo(target)
     found = {(m.path, m.line, m.detail, m.units) for m in report.mismatches}
-    line_of = {needle: next(i for i, line in enumerate(lines, 1) if needle in line)
-               for needle in ("service_nam =", "cluster_id")}
+    line_of = {
+        needle: next(i for i, line in enumerate(lines, 1) if needle in line)
+        for needle in ("service_nam =", "cluster_id")
+    }
     apps = ("dev/us-east-1/sample-app", "prod/us-east-1/sample-app")
     vpc_inputs_line = vpc.read_text().splitlines().index("inputs = {") + 1
     assert found == {
-        ("_envcommon/sample-app.hcl", line_of["service_nam ="],
-         "input 'service_nam' is not a variable of module modules/ecs-service", apps),
-        ("_envcommon/sample-app.hcl", line_of["cluster_id"],
-         "dependency.cluster.outputs.cluster_id: module modules/ecs-cluster has no output "
-         "'cluster_id'", apps),
-        ("dev/us-east-1/sample-app/terragrunt.hcl", 1,
-         "required variable 'service_name' of module modules/ecs-service is not set in inputs",
-         ("dev/us-east-1/sample-app",)),
-        ("prod/us-east-1/sample-app/terragrunt.hcl", 1,
-         "required variable 'service_name' of module modules/ecs-service is not set in inputs",
-         ("prod/us-east-1/sample-app",)),
-        ("dev/us-east-1/vpc/terragrunt.hcl", vpc_inputs_line + 1,
-         "input 'cidr_blocks' is not a variable of module modules/vpc", ("dev/us-east-1/vpc",)),
-        ("dev/us-east-1/vpc/terragrunt.hcl", vpc_inputs_line,
-         "required variable 'cidr_block' of module modules/vpc is not set in inputs",
-         ("dev/us-east-1/vpc",)),
+        (
+            "_envcommon/sample-app.hcl",
+            line_of["service_nam ="],
+            "input 'service_nam' is not a variable of module modules/ecs-service",
+            apps,
+        ),
+        (
+            "_envcommon/sample-app.hcl",
+            line_of["cluster_id"],
+            "dependency.cluster.outputs.cluster_id: module modules/ecs-cluster has no output 'cluster_id'",
+            apps,
+        ),
+        (
+            "dev/us-east-1/sample-app/terragrunt.hcl",
+            1,
+            "required variable 'service_name' of module modules/ecs-service is not set in inputs",
+            ("dev/us-east-1/sample-app",),
+        ),
+        (
+            "prod/us-east-1/sample-app/terragrunt.hcl",
+            1,
+            "required variable 'service_name' of module modules/ecs-service is not set in inputs",
+            ("prod/us-east-1/sample-app",),
+        ),
+        (
+            "dev/us-east-1/vpc/terragrunt.hcl",
+            vpc_inputs_line + 1,
+            "input 'cidr_blocks' is not a variable of module modules/vpc",
+            ("dev/us-east-1/vpc",),
+        ),
+        (
+            "dev/us-east-1/vpc/terragrunt.hcl",
+            vpc_inputs_line,
+            "required variable 'cidr_block' of module modules/vpc is not set in inputs",
+            ("dev/us-east-1/vpc",),
+        ),
     }
     result = CliRunner().invoke(cli, ["validate", str(target)])
     assert result.exit_code == 2
@@ -121,8 +164,13 @@ def test_validate_reports_every_mismatch_with_file_and_line(tmp_path: Path) -> N
 
 def test_validate_reports_a_missing_module_and_skips_remote_sources(tmp_path: Path) -> None:
     target = tmp_path / "live"
-    render_live_repo(target, org="acme", accounts=ACCOUNTS, regions=["us-east-1"],
-                     modules_source="git::git@github.com:acme/modules.git?ref=v1.0.0")
+    render_live_repo(
+        target,
+        org="acme",
+        accounts=ACCOUNTS,
+        regions=["us-east-1"],
+        modules_source="git::git@github.com:acme/modules.git?ref=v1.0.0",
+    )
     assert not (target / "modules").exists()
     report = validate_repo(target)
     assert report.ok and report.checked == () and len(report.remote) == 13
@@ -140,8 +188,10 @@ def test_new_refuses_a_non_empty_folder_and_bad_ids(tmp_path: Path) -> None:
     base = ["--org", "acme", "--regions", "us-east-1"]
     result = runner.invoke(cli, ["new", str(tmp_path / "taken"), *base, "--accounts", ACCOUNTS_ARG])
     assert result.exit_code == 2 and "not empty" in result.output
-    result = runner.invoke(cli, ["new", str(tmp_path / "fresh"), *base,
-                                 "--accounts", "security=1234,shared-services=222222222222"])
+    result = runner.invoke(
+        cli,
+        ["new", str(tmp_path / "fresh"), *base, "--accounts", "security=1234,shared-services=222222222222"],
+    )
     assert result.exit_code == 2 and "'1234' is not an AWS account ID" in result.output
     result = runner.invoke(cli, ["new", str(tmp_path / "fresh"), *base, "--accounts", "security"])
     assert result.exit_code == 2 and "is not NAME=ID" in result.output
@@ -150,9 +200,12 @@ def test_new_refuses_a_non_empty_folder_and_bad_ids(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("folder", ["modules", "modules-demo"])
 def test_modules_are_terraform_fmt_clean(folder: str) -> None:
-    result = subprocess.run([TERRAFORM, "fmt", "-check", "-recursive", "-diff",
-                             str(FLAVOURS["aws"].parent / folder)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [TERRAFORM, "fmt", "-check", "-recursive", "-diff", str(FLAVOURS["aws"].parent / folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -160,13 +213,13 @@ def _apply(module: Path, work: Path, inputs: dict[str, Any]) -> dict[str, Any]:
     """terraform init + apply + output of one module with local state; its outputs."""
     shutil.copytree(module, work)
     (work / "terraform.tfvars.json").write_text(json.dumps(inputs))
-    for argv in (["init", "-input=false", "-no-color"],
-                 ["apply", "-auto-approve", "-input=false", "-no-color"]):
-        done = subprocess.run([TERRAFORM, *argv], cwd=work, capture_output=True, text=True,
-                              check=False)
+    for argv in (
+        ["init", "-input=false", "-no-color"],
+        ["apply", "-auto-approve", "-input=false", "-no-color"],
+    ):
+        done = subprocess.run([TERRAFORM, *argv], cwd=work, capture_output=True, text=True, check=False)
         assert done.returncode == 0, f"{work}: {done.stdout}{done.stderr}"
-    out = subprocess.run([TERRAFORM, "output", "-json"], cwd=work, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([TERRAFORM, "output", "-json"], cwd=work, capture_output=True, text=True, check=True)
     return {name: value["value"] for name, value in json.loads(out.stdout).items()}
 
 
@@ -177,8 +230,7 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
     its dependencies' real outputs (mocks are not allowed for apply)."""
     target = tmp_path / "live"
     accounts = {k: ACCOUNTS[k] for k in ("security", "shared-services", "logs", "dev")}
-    render_live_repo(target, org="acme", accounts=accounts, regions=["us-east-1"],
-                     flavour="demo")
+    render_live_repo(target, org="acme", accounts=accounts, regions=["us-east-1"], flavour="demo")
     repo = load_repo(target, cache=False)
     result = plan(repo)
     outputs: dict[str, dict[str, Any]] = {}
@@ -190,8 +242,9 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
                 deps = {d.name: outputs[d.path] for d in unit.dependency_blocks}
                 evaluated = evaluate_unit(repo, path, outputs=deps, terraform_command="apply")
                 assert evaluated.source is not None
-                jobs[path] = pool.submit(_apply, Path(evaluated.source),
-                                         tmp_path / "work" / path, dict(evaluated.inputs))
+                jobs[path] = pool.submit(
+                    _apply, Path(evaluated.source), tmp_path / "work" / path, dict(evaluated.inputs)
+                )
             outputs.update({path: job.result() for path, job in jobs.items()})
     assert len(outputs) == 10
     key_arn = outputs["security/us-east-1/kms-admin"]["key_arn"]

@@ -92,9 +92,9 @@ def _check_error(case: Path, expect: dict[str, Any]) -> None:
     message = str(caught.value)
     assert expect["error"] in message, message
     if "error_file" in expect:
-        assert expect["error_file"] in message or (
-            caught.value.path or ""
-        ).endswith(expect["error_file"]), message
+        assert expect["error_file"] in message or (caught.value.path or "").endswith(expect["error_file"]), (
+            message
+        )
 
 
 def _check_unknowns(repo: Repo, expect: dict[str, Any]) -> None:

@@ -222,7 +222,11 @@ def test_endpoint_url_flag_reaches_sessions_and_tools(world):
     env = {k: v for k, v in world.environment.items() if k != "AWS_ENDPOINT_URL"}
     result = subprocess.run(
         [*REFARCH, "apply", str(world.root), "--endpoint-url", world.endpoint, "-j", "3"],
-        env=env, text=True, capture_output=True, timeout=300, check=False,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     dev = next(c for c in world.calls() if unit_of(c, world.root) == "dev/us-east-1/app")
@@ -238,7 +242,9 @@ def test_on_a_terminal_the_run_shows_live_progress_and_the_summary(world):
     proc = subprocess.Popen(
         [*REFARCH, "apply", str(world.root), "--non-interactive", "-j", "3"],
         env={**world.environment, "TERM": "xterm-256color", "COLUMNS": "160"},
-        stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
     )
     os.close(slave)
     chunks = []

@@ -33,20 +33,24 @@ class RecordingEngine:
 
 
 def test_passwords_go_to_declaring_units_only_and_are_masked(moto_server, tmp_path):
-    root = write_tree(tmp_path / "live", {
-        "refarch.toml": f'endpoint_url = "{moto_server.endpoint_url}"\n'
-                        '[secrets]\npasswords = ["db_password"]\n',
-        "dev/account.hcl": 'locals {\n  account_name = "dev"\n  aws_account_id = "444444444444"\n}\n',
-        "dev/us-east-1/region.hcl": 'locals {\n  aws_region = "us-east-1"\n}\n',
-        "modules/db/main.tf": 'variable "db_password" {\n  type = string\n}\n',
-        "modules/app/main.tf": 'variable "name" {}\n',
-        "dev/us-east-1/db/terragrunt.hcl": 'terraform {\n  source = "../../../modules//db"\n}\n',
-        "dev/us-east-1/app/terragrunt.hcl": 'terraform {\n  source = "../../../modules/app"\n}\n',
-    })
+    root = write_tree(
+        tmp_path / "live",
+        {
+            "refarch.toml": f'endpoint_url = "{moto_server.endpoint_url}"\n'
+            '[secrets]\npasswords = ["db_password"]\n',
+            "dev/account.hcl": 'locals {\n  account_name = "dev"\n  aws_account_id = "444444444444"\n}\n',
+            "dev/us-east-1/region.hcl": 'locals {\n  aws_region = "us-east-1"\n}\n',
+            "modules/db/main.tf": 'variable "db_password" {\n  type = string\n}\n',
+            "modules/app/main.tf": 'variable "name" {}\n',
+            "dev/us-east-1/db/terragrunt.hcl": 'terraform {\n  source = "../../../modules//db"\n}\n',
+            "dev/us-east-1/app/terragrunt.hcl": 'terraform {\n  source = "../../../modules/app"\n}\n',
+        },
+    )
     settings = load_settings(Path(root), env={})
     sessions = AwsSessions(settings)
     sessions.client("secretsmanager", "444444444444", "us-east-1").create_secret(
-        Name=DEFAULT_PREFIX + password_secret("db_password"), SecretString=PASSWORD)
+        Name=DEFAULT_PREFIX + password_secret("db_password"), SecretString=PASSWORD
+    )
 
     repo = load_repo(root, env={}, cache=False)
     engine = RecordingEngine()

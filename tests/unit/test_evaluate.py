@@ -8,7 +8,7 @@ from refarch.config.cache import CACHE_FILE
 from refarch.errors import ConfigError, DependencyCycle, EvaluationError, HclSyntaxError, MissingDependency
 from tests.helpers import write_tree
 
-ROOT = '''
+ROOT = """
 locals {
   acct = read_terragrunt_config(find_in_parent_folders("account.hcl"))
   name = local.acct.locals.account_name
@@ -25,7 +25,7 @@ inputs = {
   shared    = "root"
   nested    = { a = 1 }
 }
-'''
+"""
 
 
 def repo(tmp_path, files):
@@ -33,10 +33,12 @@ def repo(tmp_path, files):
 
 
 def test_include_merge_shallow_and_path_functions(tmp_path):
-    r = repo(tmp_path, {
-        "root.hcl": ROOT,
-        "dev/account.hcl": 'locals {\n  account_name = "dev"\n  aws_account_id = "444444444444"\n}\n',
-        "dev/app/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "root.hcl": ROOT,
+            "dev/account.hcl": 'locals {\n  account_name = "dev"\n  aws_account_id = "444444444444"\n}\n',
+            "dev/app/terragrunt.hcl": """
             include "root" {
               path   = find_in_parent_folders("root.hcl")
               expose = true
@@ -50,22 +52,31 @@ def test_include_merge_shallow_and_path_functions(tmp_path):
               here     = basename(get_terragrunt_dir())
               exposed  = include.root.locals.name
             }
-        ''',
-    })
+        """,
+        },
+    )
     unit = r.unit("dev/app")
     assert unit.account == "dev" and unit.account_id == "444444444444"
     assert unit.remote_state.config == {"bucket": "tf-dev", "key": "dev/app/terraform.tfstate"}
     assert unit.inputs == {
-        "from_root": "root", "shared": "child", "nested": {"b": 2}, "rel_to": "dev/app",
-        "rel_from": "../..", "parent": tmp_path.name, "here": "app", "exposed": "dev",
+        "from_root": "root",
+        "shared": "child",
+        "nested": {"b": 2},
+        "rel_to": "dev/app",
+        "rel_from": "../..",
+        "parent": tmp_path.name,
+        "here": "app",
+        "exposed": "dev",
     }
     assert set(unit.files) == {"root.hcl", "dev/account.hcl", "dev/app/terragrunt.hcl"}
 
 
 def test_deep_merge_strategy_merges_maps_and_lists(tmp_path):
-    r = repo(tmp_path, {
-        "root.hcl": 'inputs = {\n  m = { a = 1 }\n  l = [1]\n}\n',
-        "u/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "root.hcl": "inputs = {\n  m = { a = 1 }\n  l = [1]\n}\n",
+            "u/terragrunt.hcl": """
             include {
               path           = find_in_parent_folders("root.hcl")
               merge_strategy = "deep"
@@ -74,15 +85,18 @@ def test_deep_merge_strategy_merges_maps_and_lists(tmp_path):
               m = { b = 2 }
               l = [2]
             }
-        ''',
-    })
+        """,
+        },
+    )
     assert r.unit("u").inputs == {"m": {"a": 1, "b": 2}, "l": [1, 2]}
 
 
 def test_no_merge_keeps_parent_out(tmp_path):
-    r = repo(tmp_path, {
-        "root.hcl": 'inputs = {\n  a = 1\n}\n',
-        "u/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "root.hcl": "inputs = {\n  a = 1\n}\n",
+            "u/terragrunt.hcl": """
             include "r" {
               path           = find_in_parent_folders("root.hcl")
               merge_strategy = "no_merge"
@@ -91,27 +105,31 @@ def test_no_merge_keeps_parent_out(tmp_path):
             inputs = {
               b = include.r.inputs.a
             }
-        ''',
-    })
+        """,
+        },
+    )
     assert r.unit("u").inputs == {"b": 1}
 
 
 def test_included_dependency_resolves_from_the_including_unit(tmp_path):
-    r = repo(tmp_path, {
-        "_envcommon/app.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "_envcommon/app.hcl": """
             dependency "vpc" {
               config_path  = "../vpc"
               mock_outputs = { vpc_id = "vpc-mock" }
             }
             inputs = { vpc_id = dependency.vpc.outputs.vpc_id }
-        ''',
-        "dev/vpc/terragrunt.hcl": "",
-        "dev/app/terragrunt.hcl": '''
+        """,
+            "dev/vpc/terragrunt.hcl": "",
+            "dev/app/terragrunt.hcl": """
             include "envcommon" {
               path = "${get_terragrunt_dir()}/../../_envcommon/app.hcl"
             }
-        ''',
-    })
+        """,
+        },
+    )
     unit = r.unit("dev/app")
     assert unit.dependencies == ("dev/vpc",)
     assert unit.inputs == {"vpc_id": "vpc-mock"}
@@ -119,9 +137,11 @@ def test_included_dependency_resolves_from_the_including_unit(tmp_path):
 
 
 def test_dependency_without_mocks_is_unknown_and_real_outputs_replace_it(tmp_path):
-    r = repo(tmp_path, {
-        "vpc/terragrunt.hcl": "",
-        "app/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "vpc/terragrunt.hcl": "",
+            "app/terragrunt.hcl": """
             dependency "vpc" {
               config_path = "../vpc"
             }
@@ -132,16 +152,19 @@ def test_dependency_without_mocks_is_unknown_and_real_outputs_replace_it(tmp_pat
               vpc_id = dependency.vpc.outputs.vpc_id
               name   = "app-${dependency.vpc.outputs.name}"
             }
-        ''',
-    })
+        """,
+        },
+    )
     assert r.unit("app").inputs["vpc_id"] == "(known after apply: dependency.vpc.outputs.vpc_id)"
     real = evaluate_unit(r, "app", outputs={"vpc": {"vpc_id": "vpc-123", "name": "main"}})
     assert real.inputs == {"vpc_id": "vpc-123", "name": "app-main"}
 
 
 def test_skip_exclude_prevent_destroy_iam_role_generate(tmp_path):
-    r = repo(tmp_path, {
-        "a/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "a/terragrunt.hcl": """
             skip = true
             iam_role = "arn:aws:iam::111111111111:role/x"
             prevent_destroy = true
@@ -152,8 +175,8 @@ def test_skip_exclude_prevent_destroy_iam_role_generate(tmp_path):
             provider "aws" {}
             EOF
             }
-        ''',
-        "b/terragrunt.hcl": '''
+        """,
+            "b/terragrunt.hcl": """
             exclude {
               if      = get_env("SKIP_B", "no") == "yes"
               actions = ["destroy"]
@@ -164,8 +187,9 @@ def test_skip_exclude_prevent_destroy_iam_role_generate(tmp_path):
                 commands = ["apply"]
               }
             }
-        ''',
-    })
+        """,
+        },
+    )
     a, b = r.unit("a"), r.unit("b")
     assert a.skip and a.prevent_destroy and a.iam_role == "arn:aws:iam::111111111111:role/x"
     assert a.generate[0].name == "provider" and a.generate[0].if_exists == "overwrite"
@@ -182,16 +206,22 @@ def test_exclude_block_applies_per_action(tmp_path):
 
 
 def test_read_terragrunt_config_default_and_parse_once(tmp_path):
-    write_tree(tmp_path, {
-        "common.hcl": 'locals {\n  x = "shared"\n}\n',
-        **{f"u{i}/terragrunt.hcl": '''
+    write_tree(
+        tmp_path,
+        {
+            "common.hcl": 'locals {\n  x = "shared"\n}\n',
+            **{
+                f"u{i}/terragrunt.hcl": """
             locals {
               c = read_terragrunt_config(find_in_parent_folders("common.hcl"))
               d = read_terragrunt_config("missing.hcl", { locals = { y = "default" } })
             }
             inputs = { x = local.c.locals.x, y = local.d.locals.y }
-        ''' for i in range(3)},
-    })
+        """
+                for i in range(3)
+            },
+        },
+    )
     from refarch.config import discover
     from refarch.config.evaluate import Loader
 
@@ -203,29 +233,64 @@ def test_read_terragrunt_config_default_and_parse_once(tmp_path):
     assert loader.parse_count == 4  # three units + common.hcl once
 
 
-@pytest.mark.parametrize(("files", "error", "where"), [
-    ({"a/terragrunt.hcl": 'dependency "b" {\n  config_path = "../b"\n}\n',
-      "b/terragrunt.hcl": 'dependencies {\n  paths = ["../c"]\n}\n',
-      "c/terragrunt.hcl": 'dependencies {\n  paths = ["../a"]\n}\n'},
-     DependencyCycle, "a -> b -> c -> a"),
-    ({"a/terragrunt.hcl": 'dependency "x" {\n  config_path = "../nope"\n}\n'},
-     MissingDependency, "a/terragrunt.hcl:1: unit a depends on nope, which has no terragrunt.hcl"),
-    ({"a/terragrunt.hcl": 'locals {\n  x = nosuch(1)\n}\n'},
-     EvaluationError, "a/terragrunt.hcl:2: function nosuch() is not supported"),
-    ({"a/terragrunt.hcl": 'locals {\n  x = \n}\n'}, HclSyntaxError, "a/terragrunt.hcl:2"),
-    ({"a/terragrunt.hcl": 'include {\n  path = find_in_parent_folders("root.hcl")\n}\n'},
-     EvaluationError, "a/terragrunt.hcl:2: find_in_parent_folders(): no root.hcl"),
-    ({"a/terragrunt.hcl": 'include {\n  path = "../mid.hcl"\n}\n',
-      "mid.hcl": 'include {\n  path = "root.hcl"\n}\n', "root.hcl": ""},
-     ConfigError, "mid.hcl: an included file has include blocks of its own"),
-    ({"a/terragrunt.hcl": 'dependency "x" {\n  config_path = dependency.y.outputs.p\n}\n'
-                          'dependency "y" {\n  config_path = "../b"\n}\n', "b/terragrunt.hcl": ""},
-     ConfigError, "must be a path known before apply"),
-    ({"a/terragrunt.hcl": 'locals {\n  a = local.b\n  b = local.a\n}\n'},
-     EvaluationError, "refers to itself"),
-    ({"a/terragrunt.hcl": 'inputs = {\n  x = include.root.locals.y\n}\n'},
-     EvaluationError, "a/terragrunt.hcl:2: include.root is not available"),
-])
+@pytest.mark.parametrize(
+    ("files", "error", "where"),
+    [
+        (
+            {
+                "a/terragrunt.hcl": 'dependency "b" {\n  config_path = "../b"\n}\n',
+                "b/terragrunt.hcl": 'dependencies {\n  paths = ["../c"]\n}\n',
+                "c/terragrunt.hcl": 'dependencies {\n  paths = ["../a"]\n}\n',
+            },
+            DependencyCycle,
+            "a -> b -> c -> a",
+        ),
+        (
+            {"a/terragrunt.hcl": 'dependency "x" {\n  config_path = "../nope"\n}\n'},
+            MissingDependency,
+            "a/terragrunt.hcl:1: unit a depends on nope, which has no terragrunt.hcl",
+        ),
+        (
+            {"a/terragrunt.hcl": "locals {\n  x = nosuch(1)\n}\n"},
+            EvaluationError,
+            "a/terragrunt.hcl:2: function nosuch() is not supported",
+        ),
+        ({"a/terragrunt.hcl": "locals {\n  x = \n}\n"}, HclSyntaxError, "a/terragrunt.hcl:2"),
+        (
+            {"a/terragrunt.hcl": 'include {\n  path = find_in_parent_folders("root.hcl")\n}\n'},
+            EvaluationError,
+            "a/terragrunt.hcl:2: find_in_parent_folders(): no root.hcl",
+        ),
+        (
+            {
+                "a/terragrunt.hcl": 'include {\n  path = "../mid.hcl"\n}\n',
+                "mid.hcl": 'include {\n  path = "root.hcl"\n}\n',
+                "root.hcl": "",
+            },
+            ConfigError,
+            "mid.hcl: an included file has include blocks of its own",
+        ),
+        (
+            {
+                "a/terragrunt.hcl": 'dependency "x" {\n  config_path = dependency.y.outputs.p\n}\n'
+                'dependency "y" {\n  config_path = "../b"\n}\n',
+                "b/terragrunt.hcl": "",
+            },
+            ConfigError,
+            "must be a path known before apply",
+        ),
+        (
+            {"a/terragrunt.hcl": "locals {\n  a = local.b\n  b = local.a\n}\n"},
+            EvaluationError,
+            "refers to itself",
+        ),
+        (
+            {"a/terragrunt.hcl": "inputs = {\n  x = include.root.locals.y\n}\n"},
+            EvaluationError,
+            "a/terragrunt.hcl:2: include.root is not available",
+        ),
+    ],
+)
 def test_errors_name_file_line_and_what(tmp_path, files, error, where):
     with pytest.raises(error) as info:
         repo(tmp_path, files)
@@ -234,41 +299,53 @@ def test_errors_name_file_line_and_what(tmp_path, files, error, where):
 
 def test_dependency_on_a_later_tier_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"security/iam .*depends on dev/vpc.*later tier"):
-        repo(tmp_path, {
-            "security/account.hcl": 'locals {\n  account_name = "security"\n}\n',
-            "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
-            "dev/vpc/terragrunt.hcl": "",
-            "security/iam/terragrunt.hcl": 'dependencies {\n  paths = ["../../dev/vpc"]\n}\n',
-        })
+        repo(
+            tmp_path,
+            {
+                "security/account.hcl": 'locals {\n  account_name = "security"\n}\n',
+                "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
+                "dev/vpc/terragrunt.hcl": "",
+                "security/iam/terragrunt.hcl": 'dependencies {\n  paths = ["../../dev/vpc"]\n}\n',
+            },
+        )
 
 
 def test_root_terragrunt_hcl_included_by_units_is_not_a_unit(tmp_path):
-    r = repo(tmp_path, {
-        "terragrunt.hcl": 'inputs = { a = 1 }\n',
-        "app/terragrunt.hcl": 'include {\n  path = find_in_parent_folders()\n}\n',
-    })
+    r = repo(
+        tmp_path,
+        {
+            "terragrunt.hcl": "inputs = { a = 1 }\n",
+            "app/terragrunt.hcl": "include {\n  path = find_in_parent_folders()\n}\n",
+        },
+    )
     assert list(r.units) == ["app"]
     assert r.unit("app").inputs == {"a": 1}
 
 
 def test_tiers_from_refarch_toml(tmp_path):
-    r = repo(tmp_path, {
-        "refarch.toml": 'tiers = [["logs"], ["*"]]\n',
-        "logs/account.hcl": 'locals {\n  account_name = "logs"\n}\n',
-        "logs/x/terragrunt.hcl": "",
-        "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
-        "dev/y/terragrunt.hcl": "",
-    })
+    r = repo(
+        tmp_path,
+        {
+            "refarch.toml": 'tiers = [["logs"], ["*"]]\n',
+            "logs/account.hcl": 'locals {\n  account_name = "logs"\n}\n',
+            "logs/x/terragrunt.hcl": "",
+            "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
+            "dev/y/terragrunt.hcl": "",
+        },
+    )
     assert r.unit("logs/x").tier == 1 and r.unit("dev/y").tier == 2
 
 
 def test_cache_reuses_units_and_notices_changes(tmp_path):
-    write_tree(tmp_path, {
-        "common.hcl": 'locals {\n  v = "one"\n}\n',
-        "u/terragrunt.hcl": 'locals {\n  c = read_terragrunt_config('
-                            'find_in_parent_folders("common.hcl"))\n}\n'
-                            'inputs = {\n  v = local.c.locals.v\n  e = get_env("REFARCH_T", "d")\n}\n',
-    })
+    write_tree(
+        tmp_path,
+        {
+            "common.hcl": 'locals {\n  v = "one"\n}\n',
+            "u/terragrunt.hcl": "locals {\n  c = read_terragrunt_config("
+            'find_in_parent_folders("common.hcl"))\n}\n'
+            'inputs = {\n  v = local.c.locals.v\n  e = get_env("REFARCH_T", "d")\n}\n',
+        },
+    )
     first = load_repo(tmp_path, env={})
     assert (tmp_path / ".refarch/cache" / CACHE_FILE).is_file()
     again = load_repo(tmp_path, env={})
@@ -305,8 +382,9 @@ def test_cache_survives_a_corrupt_file(tmp_path):
 
 
 def test_cache_reuses_unchanged_units_when_one_file_changes(tmp_path):
-    write_tree(tmp_path, {"a/terragrunt.hcl": "inputs = { v = 1 }\n",
-                          "b/terragrunt.hcl": "inputs = { v = 2 }\n"})
+    write_tree(
+        tmp_path, {"a/terragrunt.hcl": "inputs = { v = 1 }\n", "b/terragrunt.hcl": "inputs = { v = 2 }\n"}
+    )
     load_repo(tmp_path, env={})
     (tmp_path / "b/terragrunt.hcl").write_text("inputs = { v = 3 }\n")
     from refarch.config import discover
@@ -328,19 +406,25 @@ def test_cache_reuses_unchanged_units_when_one_file_changes(tmp_path):
 
 
 def test_a_unit_at_the_repo_root_finds_the_root_account_hcl(tmp_path):
-    r = repo(tmp_path, {
-        "account.hcl": 'locals {\n  account_name = "solo"\n  aws_account_id = "123456789012"\n}\n',
-        "terragrunt.hcl": "inputs = {}\n",
-        "sub/terragrunt.hcl": "inputs = {}\n",
-    })
+    r = repo(
+        tmp_path,
+        {
+            "account.hcl": 'locals {\n  account_name = "solo"\n  aws_account_id = "123456789012"\n}\n',
+            "terragrunt.hcl": "inputs = {}\n",
+            "sub/terragrunt.hcl": "inputs = {}\n",
+        },
+    )
     assert r.unit(".").account == "solo" and r.unit("sub").account == "solo"
 
 
 def test_deep_merge_combines_dependency_blocks_across_includes(tmp_path):
-    r = repo(tmp_path, {
-        "vpc/terragrunt.hcl": "",
-        "base.hcl": 'dependency "vpc" {\n  config_path = "../vpc"\n  mock_outputs = { id = "vpc-1" }\n}\n',
-        "app/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "vpc/terragrunt.hcl": "",
+            "base.hcl": 'dependency "vpc" {\n  config_path = "../vpc"\n'
+            '  mock_outputs = { id = "vpc-1" }\n}\n',
+            "app/terragrunt.hcl": """
             include "base" {
               path           = "../base.hcl"
               merge_strategy = "deep"
@@ -352,17 +436,20 @@ def test_deep_merge_combines_dependency_blocks_across_includes(tmp_path):
               id   = dependency.vpc.outputs.id
               cidr = dependency.vpc.outputs.cidr
             }
-        ''',
-    })
+        """,
+        },
+    )
     assert r.unit("app").inputs == {"id": "vpc-1", "cidr": "10.0.0.0/16"}
     assert r.unit("app").dependencies == ("vpc",)
 
 
 def test_exposed_include_shows_its_own_dependency_block(tmp_path):
-    r = repo(tmp_path, {
-        "vpc/terragrunt.hcl": "",
-        "dep.hcl": 'dependency "vpc" {\n  config_path = "../vpc"\n}\n',
-        "app/terragrunt.hcl": '''
+    r = repo(
+        tmp_path,
+        {
+            "vpc/terragrunt.hcl": "",
+            "dep.hcl": 'dependency "vpc" {\n  config_path = "../vpc"\n}\n',
+            "app/terragrunt.hcl": """
             include "dep" {
               path   = "../dep.hcl"
               expose = true
@@ -372,6 +459,7 @@ def test_exposed_include_shows_its_own_dependency_block(tmp_path):
               mock_outputs = { id = "x" }
             }
             inputs = { id = dependency.vpc.outputs.id }
-        ''',
-    })
+        """,
+        },
+    )
     assert r.unit("app").inputs == {"id": "x"} and r.unit("app").dependencies == ("vpc",)

@@ -16,61 +16,63 @@ def ev(expr: str, tmp_path, env=None):
     return scope.value(parse_expression(expr), {}, 1)
 
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    ('merge({a = 1, b = 2}, {b = 3})', {"a": 1, "b": 3}),
-    ('concat([1], [2, 3])', [1, 2, 3]),
-    ('lookup({a = 1}, "b", 9)', 9),
-    ('lookup({a = 1}, "a")', 1),
-    ('format("%s-%03d-%v", "x", 7, true)', "x-007-true"),
-    ('format("%q", "hi")', '"hi"'),
-    ('lower("AbC")', "abc"),
-    ('upper("AbC")', "ABC"),
-    ('replace("a-b-c", "-", "_")', "a_b_c"),
-    ('replace("prod-us-east-1", "/-(\\\\w+)-/", "_$${1}_")', "prod_us_east-1"),
-    ('replace("a-b", "/-/", "$1_")', "ab"),
-    ('split(",", "a,b,c")', ["a", "b", "c"]),
-    ('join("/", ["a", "b"])', "a/b"),
-    ('jsonencode({b = 1, a = [true, null]})', '{"a":[true,null],"b":1}'),
-    ('jsondecode("{\\"a\\": [1, 2]}")', {"a": [1, 2]}),
-    ('dirname("/x/y/root.hcl")', "/x/y"),
-    ('basename("/x/y/root.hcl")', "root.hcl"),
-    ('length([1, 2, 3])', 3),
-    ('keys({b = 1, a = 2})', ["a", "b"]),
-    ('values({b = 1, a = 2})', [2, 1]),
-    ('flatten([[1, [2]], 3])', [1, 2, 3]),
-    ('distinct([1, 1, 2])', [1, 2]),
-    ('contains(["a"], "a")', True),
-    ('element(["a", "b"], 3)', "b"),
-    ('coalesce("", null, "x")', "x"),
-    ('cidrsubnet("10.0.0.0/16", 8, 2)', "10.0.2.0/24"),
-    ('cidrhost("10.0.0.0/24", 5)', "10.0.0.5"),
-    ('trimprefix("refarch-x", "refarch-")', "x"),
-    ('substr("hello", 1, 3)', "ell"),
-    ('max(1, 5, 3)', 5),
-    ('range(3)', [0, 1, 2]),
-    ('zipmap(["a", "b"], [1, 2])', {"a": 1, "b": 2}),
-    ('tostring(5)', "5"),
-    ('tonumber("7")', 7),
-    ('tobool("true")', True),
-    ('regex("^(\\\\w+)-(\\\\d+)$", "app-12")', ["app", "12"]),
-    ('try(lookup({}, "missing"), "fallback")', "fallback"),
-    ('can(lookup({}, "missing"))', False),
-    ('can(lookup({a = 1}, "a"))', True),
-    ('true ? "yes" : "no"', "yes"),
-    ('1 + 2 * 3 == 7 && !false', True),
-    ('[for x in [1, 2, 3] : x * 2 if x != 2]', [2, 6]),
-    ('{for k, v in {a = 1, b = 2} : v => k}', {"1": "a", "2": "b"}),
-    ('{for x in ["a", "b", "a"] : x => x...}', {"a": ["a", "a"], "b": ["b"]}),
-    ('[{a = 1}, {a = 2}][*].a', [1, 2]),
-    ('{a = [10, 20]}.a[1]', 20),
-    ('merge([{a = 1}, {b = 2}]...)', {"a": 1, "b": 2}),
-    ('"${1 + 1}-${true}"', "2-true"),
-    ('-5 % 3', 1),
-    ('"a%{ if 1 == 1 }yes%{ else }no%{ endif }b"', "ayesb"),
-    ('"%{ for i, x in ["p", "q"] }${i}${x},%{ endfor }"', "0p,1q,"),
-    ('"[ %{~ if false }x%{ else ~} y %{~ endif ~} ]"', "[y]"),
-])
-
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("merge({a = 1, b = 2}, {b = 3})", {"a": 1, "b": 3}),
+        ("concat([1], [2, 3])", [1, 2, 3]),
+        ('lookup({a = 1}, "b", 9)', 9),
+        ('lookup({a = 1}, "a")', 1),
+        ('format("%s-%03d-%v", "x", 7, true)', "x-007-true"),
+        ('format("%q", "hi")', '"hi"'),
+        ('lower("AbC")', "abc"),
+        ('upper("AbC")', "ABC"),
+        ('replace("a-b-c", "-", "_")', "a_b_c"),
+        ('replace("prod-us-east-1", "/-(\\\\w+)-/", "_$${1}_")', "prod_us_east-1"),
+        ('replace("a-b", "/-/", "$1_")', "ab"),
+        ('split(",", "a,b,c")', ["a", "b", "c"]),
+        ('join("/", ["a", "b"])', "a/b"),
+        ("jsonencode({b = 1, a = [true, null]})", '{"a":[true,null],"b":1}'),
+        ('jsondecode("{\\"a\\": [1, 2]}")', {"a": [1, 2]}),
+        ('dirname("/x/y/root.hcl")', "/x/y"),
+        ('basename("/x/y/root.hcl")', "root.hcl"),
+        ("length([1, 2, 3])", 3),
+        ("keys({b = 1, a = 2})", ["a", "b"]),
+        ("values({b = 1, a = 2})", [2, 1]),
+        ("flatten([[1, [2]], 3])", [1, 2, 3]),
+        ("distinct([1, 1, 2])", [1, 2]),
+        ('contains(["a"], "a")', True),
+        ('element(["a", "b"], 3)', "b"),
+        ('coalesce("", null, "x")', "x"),
+        ('cidrsubnet("10.0.0.0/16", 8, 2)', "10.0.2.0/24"),
+        ('cidrhost("10.0.0.0/24", 5)', "10.0.0.5"),
+        ('trimprefix("refarch-x", "refarch-")', "x"),
+        ('substr("hello", 1, 3)', "ell"),
+        ("max(1, 5, 3)", 5),
+        ("range(3)", [0, 1, 2]),
+        ('zipmap(["a", "b"], [1, 2])', {"a": 1, "b": 2}),
+        ("tostring(5)", "5"),
+        ('tonumber("7")', 7),
+        ('tobool("true")', True),
+        ('regex("^(\\\\w+)-(\\\\d+)$", "app-12")', ["app", "12"]),
+        ('try(lookup({}, "missing"), "fallback")', "fallback"),
+        ('can(lookup({}, "missing"))', False),
+        ('can(lookup({a = 1}, "a"))', True),
+        ('true ? "yes" : "no"', "yes"),
+        ("1 + 2 * 3 == 7 && !false", True),
+        ("[for x in [1, 2, 3] : x * 2 if x != 2]", [2, 6]),
+        ("{for k, v in {a = 1, b = 2} : v => k}", {"1": "a", "2": "b"}),
+        ('{for x in ["a", "b", "a"] : x => x...}', {"a": ["a", "a"], "b": ["b"]}),
+        ("[{a = 1}, {a = 2}][*].a", [1, 2]),
+        ("{a = [10, 20]}.a[1]", 20),
+        ("merge([{a = 1}, {b = 2}]...)", {"a": 1, "b": 2}),
+        ('"${1 + 1}-${true}"', "2-true"),
+        ("-5 % 3", 1),
+        ('"a%{ if 1 == 1 }yes%{ else }no%{ endif }b"', "ayesb"),
+        ('"%{ for i, x in ["p", "q"] }${i}${x},%{ endfor }"', "0p,1q,"),
+        ('"[ %{~ if false }x%{ else ~} y %{~ endif ~} ]"', "[y]"),
+    ],
+)
 def test_function_values(expr, expected, tmp_path):
     assert ev(expr, tmp_path) == expected
 
@@ -78,7 +80,7 @@ def test_function_values(expr, expected, tmp_path):
 def test_heredoc_directives_with_strip_markers(tmp_path):
     text = (
         "<<EOT\n"
-        "%{ for name in [\"a\", \"b\"] ~}\n"
+        '%{ for name in ["a", "b"] ~}\n'
         "user ${name}\n"
         "%{ endfor ~}\n"
         "%{ if false }never%{ endif }done\n"
@@ -101,21 +103,26 @@ def test_unknown_propagates_through_operations(tmp_path):
     assert isinstance(ev('upper(run_cmd("x"))', tmp_path), Unknown)
 
 
-@pytest.mark.parametrize(("expr", "message"), [
-    ('nosuchfn(1)', "nosuchfn() is not supported"),
-    ('lookup({}, "k")', "key 'k' not found"),
-    ('1 + "a"', "expected a number"),
-    ('{a = 1}.b', "has no key 'b'"),
-    ('[1][5]', "out of range"),
-    ('"${[1]}"', "cannot interpolate a tuple"),
-    ('local.nope', "local.nope is not defined"),
-    ('var.x', "var.* is not available"),
-    ('1 / 0', "division by zero"),
-    ('"a" ? 1 : 2', "a condition must be a bool"),
-])
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("nosuchfn(1)", "nosuchfn() is not supported"),
+        ('lookup({}, "k")', "key 'k' not found"),
+        ('1 + "a"', "expected a number"),
+        ("{a = 1}.b", "has no key 'b'"),
+        ("[1][5]", "out of range"),
+        ('"${[1]}"', "cannot interpolate a tuple"),
+        ("local.nope", "local.nope is not defined"),
+        ("var.x", "var.* is not available"),
+        ("1 / 0", "division by zero"),
+        ('"a" ? 1 : 2', "a condition must be a bool"),
+    ],
+)
 def test_errors_name_the_problem_and_line(expr, message, tmp_path):
-    with pytest.raises(EvaluationError, match=message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[").replace("*", r"\*")) as info:
+    with pytest.raises(
+        EvaluationError,
+        match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("*", r"\*"),
+    ) as info:
         ev(expr, tmp_path)
     assert info.value.line == 1
     assert info.value.path == "terragrunt.hcl"

@@ -15,7 +15,7 @@ def test_blocks_attributes_and_lines():
 
 
 def test_heredoc_with_interpolation_and_trim():
-    body = parse_text('x = <<-EOT\n    a ${local.b}\n      c\n    EOT\n')
+    body = parse_text("x = <<-EOT\n    a ${local.b}\n      c\n    EOT\n")
     expr = body[0][2]
     assert expr[0] == "tmpl"
     assert expr[1][0] == "a "
@@ -28,11 +28,14 @@ def test_string_escapes_and_literal_interpolation():
     assert body[0][2] == ("lit", 'a\tb"c ${not} \u00e9')
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    ("a = {\n  b = \n", 2),
-    ('locals {\n  x = "unterminated\n}\n', 2),
-    ("block {\n  = 1\n}\n", 2),
-])
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a = {\n  b = \n", 2),
+        ('locals {\n  x = "unterminated\n}\n', 2),
+        ("block {\n  = 1\n}\n", 2),
+    ],
+)
 def test_syntax_errors_carry_file_and_line(text, line):
     with pytest.raises(HclSyntaxError) as info:
         parse_text(text, "units/x/terragrunt.hcl")

@@ -18,6 +18,7 @@ def repo(live_repo_module):
 @pytest.fixture(scope="module")
 def live_repo_module():
     from tests.conftest import FIXTURES
+
     return load_repo(FIXTURES / "live", cache=False)
 
 
@@ -54,8 +55,13 @@ def test_ready_after_includes_the_previous_tier(repo):
 
 def test_include_pulls_dependencies_or_assumes_them(repo):
     pulled = plan(repo, include=["dev/us-east-1/app"])
-    assert set(pulled.units) == {"dev/us-east-1/app", "dev/us-east-1/mysql", "dev/us-east-1/vpc",
-                                 "shared-services/us-east-1/ecr", "security/us-east-1/iam"}
+    assert set(pulled.units) == {
+        "dev/us-east-1/app",
+        "dev/us-east-1/mysql",
+        "dev/us-east-1/vpc",
+        "shared-services/us-east-1/ecr",
+        "security/us-east-1/iam",
+    }
     alone = plan(repo, include=["dev/us-east-1/app"], ignore_dependencies=True)
     assert list(alone.units) == ["dev/us-east-1/app"]
     assert "dev/us-east-1/mysql" in alone.assumed
@@ -76,8 +82,17 @@ def test_cli_json_contracts(live_repo):
     assert graph.exit_code == 0, graph.output
     units = {u["path"]: u for u in json.loads(graph.output)["units"]}
     app = units["dev/us-east-1/app"]
-    assert set(app) == {"path", "account", "account_id", "region", "tier", "skip", "dependencies",
-                        "source", "remote_state"}
+    assert set(app) == {
+        "path",
+        "account",
+        "account_id",
+        "region",
+        "tier",
+        "skip",
+        "dependencies",
+        "source",
+        "remote_state",
+    }
     assert app["tier"] == 3 and app["account_id"] == "444444444444"
     planned = runner.invoke(cli, ["plan", str(live_repo), "--json", "--no-cache"])
     assert planned.exit_code == 0

@@ -10,7 +10,10 @@ def test_streams_whole_lines_to_callback_and_log(tmp_path):
     log = tmp_path / "unit.log"
     result = run_process(
         [sys.executable, "-c", "import sys; print('a'); print('b', file=sys.stderr); print('c')"],
-        cwd=tmp_path, env={}, on_line=lambda s, line: seen.append((s, line)), log_path=log,
+        cwd=tmp_path,
+        env={},
+        on_line=lambda s, line: seen.append((s, line)),
+        log_path=log,
     )
     assert result.ok
     assert ("stdout", "a") in seen and ("stderr", "b") in seen and ("stdout", "c") in seen
@@ -42,8 +45,9 @@ def test_interrupt_sends_sigint_and_waits_for_cleanup(tmp_path):
             threading.Timer(0.1, interrupt.request).start()
 
     started = time.monotonic()
-    result = run_process([sys.executable, "-c", script], cwd=tmp_path, env={},
-                         on_line=on_line, interrupt=interrupt)
+    result = run_process(
+        [sys.executable, "-c", script], cwd=tmp_path, env={}, on_line=on_line, interrupt=interrupt
+    )
     assert result.interrupted
     assert lines[-1] == "released"
     assert time.monotonic() - started < 20

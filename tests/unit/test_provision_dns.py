@@ -30,14 +30,17 @@ def test_public_zones_only_and_the_import_step() -> None:
     route53 = boto3.client("route53", region_name="us-east-1")
     public = route53.create_hosted_zone(Name="acme.example", CallerReference="a")["HostedZone"]
     route53.create_hosted_zone(
-        Name="internal.acme.example", CallerReference="b",
+        Name="internal.acme.example",
+        CallerReference="b",
         VPC={"VPCRegion": "us-east-1", "VPCId": "vpc-12345678"},
-        HostedZoneConfig={"PrivateZone": True})
+        HostedZoneConfig={"PrivateZone": True},
+    )
     zone_id = public["Id"].rsplit("/", 1)[-1]
     zones = public_zones(route53)
     assert zones == {"acme.example": zone_id}
-    result = find_zone(zones, "acme.example", account_id="123456789012",
-                       unit="shared-services/us-east-1/route53")
+    result = find_zone(
+        zones, "acme.example", account_id="123456789012", unit="shared-services/us-east-1/route53"
+    )
     assert result is not None and result.status == "exists"
     assert result.ids["import"] == f"import aws_route53_zone.primary_domain {zone_id}"
     assert find_zone(zones, "missing.example", account_id="1", unit=None) is None

@@ -33,8 +33,8 @@ def test_private_key_needs_its_passphrase() -> None:
         serialization.load_ssh_private_key(key.private_key.encode(), None)
     loaded = serialization.load_ssh_private_key(key.private_key.encode(), key.passphrase.encode())
     assert loaded.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() == (
-        key.public_key)
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode() == (key.public_key)
 
 
 def test_rsa_keys_are_an_option() -> None:
@@ -44,8 +44,7 @@ def test_rsa_keys_are_an_option() -> None:
 
 def test_config_defaults_and_validation() -> None:
     config = KeyPairsConfig.from_settings(settings_from_dict({}))
-    assert (config.names, config.key_type, config.rsa_bits) == (
-        ("openvpn", "default"), "ed25519", 4096)
+    assert (config.names, config.key_type, config.rsa_bits) == (("openvpn", "default"), "ed25519", 4096)
     with pytest.raises(ConfigError, match=r"refarch.toml: \[keypairs\] type must be one of"):
         KeyPairsConfig.from_settings(settings_from_dict({"keypairs": {"type": "dsa"}}))
     with pytest.raises(ConfigError, match=r"\[keypairs\] rsa_bits must be an integer >= 2048"):
@@ -80,8 +79,9 @@ def test_half_written_material_is_repaired(tmp_path: Path) -> None:
 
 
 def test_dry_run_generates_nothing(tmp_path: Path) -> None:
-    public, result = ensure_key_material(DirectoryStore(tmp_path / "k"), "vpn",
-                                         account_id=ACCOUNT, dry_run=True)
+    public, result = ensure_key_material(
+        DirectoryStore(tmp_path / "k"), "vpn", account_id=ACCOUNT, dry_run=True
+    )
     assert public is None and result.changes and not (tmp_path / "k").exists()
 
 
@@ -101,14 +101,12 @@ def test_key_pair_imported_once(ec2: Any) -> None:
 
 def test_a_foreign_key_pair_is_left_alone_with_a_warning(ec2: Any) -> None:
     ec2.import_key_pair(KeyName="vpn", PublicKeyMaterial=generate_key().public_key.encode())
-    result = ensure_key_pair(ec2, "vpn", generate_key().public_key, account_id=ACCOUNT,
-                             region="eu-west-1")
+    result = ensure_key_pair(ec2, "vpn", generate_key().public_key, account_id=ACCOUNT, region="eu-west-1")
     assert result.status == "exists"
     assert "not the key kept by refarch" in result.warnings[0]
 
 
 def test_dry_run_key_pair_without_material(ec2: Any) -> None:
-    result = ensure_key_pair(ec2, "vpn", None, account_id=ACCOUNT, region="eu-west-1",
-                             dry_run=True)
+    result = ensure_key_pair(ec2, "vpn", None, account_id=ACCOUNT, region="eu-west-1", dry_run=True)
     assert result.changes == ("import key pair vpn in eu-west-1",)
     assert ec2.describe_key_pairs()["KeyPairs"] == []

@@ -36,8 +36,11 @@ def test_config_refuses_to_leave_no_administrator() -> None:
         KmsAdminConfig.from_settings(settings_from_dict({"kms_admin": {"create": False}}))
     with pytest.raises(ConfigError, match=r"\[kms_admin\] arns must be a list of IAM"):
         KmsAdminConfig.from_settings(settings_from_dict({"kms_admin": {"arns": ["bob"]}}))
-    config = KmsAdminConfig.from_settings(settings_from_dict({"kms_admin": {
-        "create": False, "arns": ["arn:aws:iam::111111111111:role/KeyAdmins"]}}))
+    config = KmsAdminConfig.from_settings(
+        settings_from_dict(
+            {"kms_admin": {"create": False, "arns": ["arn:aws:iam::111111111111:role/KeyAdmins"]}}
+        )
+    )
     assert config.arns == ("arn:aws:iam::111111111111:role/KeyAdmins",)
     with pytest.raises(ProvisionError, match="no KMS administrator exists"):
         require_admins([])
@@ -56,12 +59,21 @@ def test_user_made_once_and_policy_kept_in_line(iam: Any) -> None:
     assert first.ids["arn"] == f"arn:aws:iam::{ACCOUNT}:user/refarch-kms-admin"
     assert find_kms_admin(iam) == first.ids["arn"]
     assert (ensure_kms_admin(iam, account_id=ACCOUNT).changes) == ()
-    iam.put_user_policy(UserName="refarch-kms-admin", PolicyName=POLICY_NAME,
-                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                            {"Effect": "Allow", "Action": "kms:Describe*", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="refarch-kms-admin",
+        PolicyName=POLICY_NAME,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "kms:Describe*", "Resource": "*"}],
+            }
+        ),
+    )
     fixed = ensure_kms_admin(iam, account_id=ACCOUNT)
     assert (fixed.status, fixed.changes) == (
-        "updated", (f"put inline policy {POLICY_NAME} on refarch-kms-admin",))
+        "updated",
+        (f"put inline policy {POLICY_NAME} on refarch-kms-admin",),
+    )
 
 
 def test_dry_run_creates_no_user(iam: Any) -> None:

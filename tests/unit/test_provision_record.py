@@ -15,9 +15,23 @@ from refarch.settings import settings_from_dict
 
 def test_round_trip_private_and_atomic(tmp_path: Path) -> None:
     record = BootstrapRecord(status="done", ran=["dev"])
-    record.accounts["dev"] = AccountRecord("dev", "444444444444", 3, status="done", results=[
-        Result("s3-bucket", "b", "created", "444444444444", "us-east-1", {"arn": "arn:b"},
-               ("create bucket b in us-east-1",))])
+    record.accounts["dev"] = AccountRecord(
+        "dev",
+        "444444444444",
+        3,
+        status="done",
+        results=[
+            Result(
+                "s3-bucket",
+                "b",
+                "created",
+                "444444444444",
+                "us-east-1",
+                {"arn": "arn:b"},
+                ("create bucket b in us-east-1",),
+            )
+        ],
+    )
     path = write_record(tmp_path / ".refarch" / "bootstrap.json", record)
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
@@ -39,8 +53,10 @@ def test_missing_and_unreadable_records(tmp_path: Path) -> None:
 def test_every_section_is_validated_up_front() -> None:
     config = BootstrapConfig.from_settings(settings_from_dict({}))
     assert config.parallelism == 4 and config.keypairs.names == ("openvpn", "default")
-    for data, key in (({"bootstrap": {"parallelism": 0}}, r"\[bootstrap\] parallelism"),
-                      ({"secrets": {"passwords": "db"}}, r"\[secrets\] passwords"),
-                      ({"dns": {"zones": []}}, r"\[dns\] has unknown key")):
+    for data, key in (
+        ({"bootstrap": {"parallelism": 0}}, r"\[bootstrap\] parallelism"),
+        ({"secrets": {"passwords": "db"}}, r"\[secrets\] passwords"),
+        ({"dns": {"zones": []}}, r"\[dns\] has unknown key"),
+    ):
         with pytest.raises(ConfigError, match=r"refarch.toml: " + key):
             BootstrapConfig.from_settings(settings_from_dict(data))

@@ -32,8 +32,9 @@ def test_generated_passwords_are_long_and_mixed() -> None:
 
 
 def test_config_validation() -> None:
-    config = SecretsConfig.from_settings(settings_from_dict(
-        {"secrets": {"passwords": ["db_password"], "length": 48}}))
+    config = SecretsConfig.from_settings(
+        settings_from_dict({"secrets": {"passwords": ["db_password"], "length": 48}})
+    )
     assert (config.passwords, config.length, config.prefix) == (("db_password",), 48, "refarch/")
     with pytest.raises(ConfigError, match=r"\[secrets\] length must be an integer >= 32"):
         SecretsConfig.from_settings(settings_from_dict({"secrets": {"length": 16}}))
@@ -56,15 +57,13 @@ def test_password_made_once_and_never_changed(aws: Any) -> None:
     assert value not in repr(first)
     second = ensure_password(client, "db_password", account_id=ACCOUNT, region="us-east-1")
     assert (second.status, second.changes) == ("exists", ())
-    assert client.get_secret_value(
-        SecretId="refarch/passwords/db_password")["SecretString"] == value
+    assert client.get_secret_value(SecretId="refarch/passwords/db_password")["SecretString"] == value
 
 
 def test_password_env_reads_only(aws: Any) -> None:
     settings = settings_from_dict({"secrets": {"prefix": "acme/"}})
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    ensure_password(client, "db_password", account_id=ACCOUNT, region="us-east-1",
-                    prefix="acme/")
+    ensure_password(client, "db_password", account_id=ACCOUNT, region="us-east-1", prefix="acme/")
     calls: list[tuple[str, str]] = []
     sessions = AwsSessions(settings, on_call=lambda s, o: calls.append((s, o)))
     env = password_env(sessions, ACCOUNT, "us-east-1", ["db_password", "db_password"])

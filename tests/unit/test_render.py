@@ -48,9 +48,17 @@ def test_layout_follows_the_manifest() -> None:
         for region in ("us-east-1", "us-west-2"):
             for kind in ("ecs-cluster", "sample-app", "vpc"):
                 assert f"{app}/{region}/{kind}" in units
-    for name in ("root.hcl", "common.hcl", "amis.auto.hcl", "refarch.toml", ".gitignore",
-                 "dev/account.hcl", "dev/env.hcl", "dev/us-west-2/region.hcl",
-                 "_envcommon/sample-app.hcl"):
+    for name in (
+        "root.hcl",
+        "common.hcl",
+        "amis.auto.hcl",
+        "refarch.toml",
+        ".gitignore",
+        "dev/account.hcl",
+        "dev/env.hcl",
+        "dev/us-west-2/region.hcl",
+        "_envcommon/sample-app.hcl",
+    ):
         assert name in files
     # Regions without units get no folder: security is in the primary region only.
     assert "security/us-west-2/region.hcl" not in files
@@ -73,8 +81,10 @@ def test_root_has_state_per_account_and_region_and_the_account_pinned() -> None:
 def test_cross_account_dependencies_point_at_the_right_account_and_region() -> None:
     files = render_files(**ARGS)
     app = files["_envcommon/sample-app.hcl"]
-    assert ('config_path                             = '
-            '"${dirname(find_in_parent_folders("root.hcl"))}/shared-services/us-east-1/ecr"') in app
+    assert (
+        "config_path                             = "
+        '"${dirname(find_in_parent_folders("root.hcl"))}/shared-services/us-east-1/ecr"'
+    ) in app
     assert 'config_path                             = "../ecs-cluster"' in app
     assert "mock_outputs_allowed_terraform_commands" in app
     archive = files["_envcommon/log-archive.hcl"]
@@ -94,8 +104,13 @@ def test_demo_flavour_has_no_provider_and_keeps_the_layout() -> None:
 
 def test_vpcs_get_distinct_cidrs() -> None:
     files = render_files(**ARGS)
-    cidrs = [line for path, text in files.items() if path.endswith("/vpc/terragrunt.hcl")
-             for line in text.splitlines() if "cidr_block" in line]
+    cidrs = [
+        line
+        for path, text in files.items()
+        if path.endswith("/vpc/terragrunt.hcl")
+        for line in text.splitlines()
+        if "cidr_block" in line
+    ]
     assert len(cidrs) == len(set(cidrs)) == 6
 
 
@@ -106,8 +121,10 @@ def test_vpcs_get_distinct_cidrs() -> None:
         ({"accounts": {**ACCOUNTS, "dev": "11111111111a"}}, "not an AWS account ID"),
         ({"accounts": {**ACCOUNTS, "dev": "111111111111"}}, "used twice"),
         ({"accounts": {**ACCOUNTS, "Dev": "777777777777"}}, "account name 'Dev'"),
-        ({"accounts": {"security": "111111111111", "dev": "444444444444"}},
-         "missing account(s): shared-services"),
+        (
+            {"accounts": {"security": "111111111111", "dev": "444444444444"}},
+            "missing account(s): shared-services",
+        ),
         ({"accounts": {}}, "no accounts"),
         ({"org": "Acme"}, "organisation name"),
         ({"org": "a"}, "organisation name"),
@@ -117,9 +134,14 @@ def test_vpcs_get_distinct_cidrs() -> None:
         ({"regions": ["us-east-1", "us-east-1"]}, "twice"),
         ({"flavour": "gcp"}, "unknown flavour"),
         ({"domain": "not a domain"}, "not a domain"),
-        ({"org": "acme-platform-xy",
-          "accounts": {**ACCOUNTS, "shared-services-europe-1": "777777777777"},
-          "regions": ["ap-southeast-2"]}, "longer than 63"),
+        (
+            {
+                "org": "acme-platform-xy",
+                "accounts": {**ACCOUNTS, "shared-services-europe-1": "777777777777"},
+                "regions": ["ap-southeast-2"],
+            },
+            "longer than 63",
+        ),
     ],
 )
 def test_bad_arguments_are_usage_errors(change: dict[str, object], message: str) -> None:
@@ -136,11 +158,13 @@ def test_a_dependency_on_a_missing_account_is_named(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, templates)
     text = (templates / "units.toml").read_text()
-    (templates / "units.toml").write_text(text.replace(
-        'ecr = "shared-services:ecr"', 'ecr = "shared-services:ecr"\narchive = "logs:log-archive"'))
+    (templates / "units.toml").write_text(
+        text.replace(
+            'ecr = "shared-services:ecr"', 'ecr = "shared-services:ecr"\narchive = "logs:log-archive"'
+        )
+    )
     with pytest.raises(UsageError) as error:
-        render_files(org="acme", accounts=without_logs, regions=["us-east-1"],
-                     templates_dir=templates)
+        render_files(org="acme", accounts=without_logs, regions=["us-east-1"], templates_dir=templates)
     assert "dev/us-east-1/sample-app needs logs/us-east-1/log-archive" in str(error.value)
 
 
@@ -202,8 +226,10 @@ def test_a_new_unit_kind_is_a_template_and_a_manifest_entry(tmp_path: Path) -> N
         "  vpc_id = dependency.vpc.outputs.vpc_id\n{% endblock %}\n"
     )
     with (templates / "units.toml").open("a") as manifest:
-        manifest.write('\n[kinds.bastion]\nmodule = "bastion"\nroles = ["app"]\n'
-                       'regions = "primary"\n\n[kinds.bastion.dependencies]\nvpc = "vpc"\n')
+        manifest.write(
+            '\n[kinds.bastion]\nmodule = "bastion"\nroles = ["app"]\n'
+            'regions = "primary"\n\n[kinds.bastion.dependencies]\nvpc = "vpc"\n'
+        )
     files = render_files(**ARGS, templates_dir=templates)
     assert "dev/us-east-1/bastion/terragrunt.hcl" in files
     assert "prod/us-east-1/bastion/terragrunt.hcl" in files
@@ -215,8 +241,10 @@ def test_manifest_errors_name_the_manifest(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, templates)
     with (templates / "units.toml").open("a") as manifest:
-        manifest.write('\n[kinds.broken]\nmodule = "x"\nroles = ["app"]\n\n'
-                       '[kinds.broken.dependencies]\nnet = "no-such-kind"\n')
+        manifest.write(
+            '\n[kinds.broken]\nmodule = "x"\nroles = ["app"]\n\n'
+            '[kinds.broken.dependencies]\nnet = "no-such-kind"\n'
+        )
     with pytest.raises(ConfigError) as error:
         load_manifest(templates)
     assert "no-such-kind" in str(error.value)
@@ -230,7 +258,8 @@ def test_every_kind_has_a_module_in_both_flavours_with_the_same_interface() -> N
         demo = read_module(FLAVOURS["demo"] / kind.module)
         assert set(real.variables) == set(demo.variables), kind.module
         assert {n for n, v in real.variables.items() if v.required} == {
-            n for n, v in demo.variables.items() if v.required}, kind.module
+            n for n, v in demo.variables.items() if v.required
+        }, kind.module
         assert real.outputs == demo.outputs, kind.module
         # Mocks stand in for real outputs: they may only name outputs the module has.
         assert set(kind.mock_outputs) <= real.outputs, kind.name
@@ -239,10 +268,14 @@ def test_every_kind_has_a_module_in_both_flavours_with_the_same_interface() -> N
 def test_module_source_forms() -> None:
     root = '${dirname(find_in_parent_folders("root.hcl"))}'
     assert module_source("vpc", None) == f"{root}/modules/vpc"
-    assert (module_source("vpc", "git::git@github.com:acme/modules.git?ref=v1.2.0")
-            == "git::git@github.com:acme/modules.git//vpc?ref=v1.2.0")
-    assert (module_source("vpc", "git::https://github.com/acme/infra.git//modules?ref=v1")
-            == "git::https://github.com/acme/infra.git//modules/vpc?ref=v1")
+    assert (
+        module_source("vpc", "git::git@github.com:acme/modules.git?ref=v1.2.0")
+        == "git::git@github.com:acme/modules.git//vpc?ref=v1.2.0"
+    )
+    assert (
+        module_source("vpc", "git::https://github.com/acme/infra.git//modules?ref=v1")
+        == "git::https://github.com/acme/infra.git//modules/vpc?ref=v1"
+    )
     assert module_source("vpc", "/srv/modules") == "/srv/modules/vpc"
     assert module_source("vpc", "../infra-modules") == f"{root}/../infra-modules/vpc"
 

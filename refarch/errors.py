@@ -119,6 +119,18 @@ class AwsError(RefarchError):
     """An AWS call failed in a way refarch cannot fix by itself."""
 
 
+class NoCredentials(AwsError):
+    """No AWS credentials were found: a set-up problem, so a usage error (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, detail: str = "no AWS credentials found") -> None:
+        super().__init__(
+            detail,
+            hint="set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        )
+
+
 class ProvisionError(RefarchError):
     """Pre-provisioning could not make or fix a resource."""
 

@@ -29,6 +29,7 @@ os.environ.update(
     AWS_REGION="us-east-1",
     AWS_CONFIG_FILE=os.devnull,
     AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    AWS_EC2_METADATA_DISABLED="true",  # never look for instance credentials off this machine
 )
 
 # The accounts the multi-account tests reach through STS assume-role. moto's default

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from refarch.aws import AWS_EXCEPTIONS
 from refarch.errors import RefarchError
 
 # One module per verb, each defining `command` (a click command or group), or `commands`
@@ -37,6 +38,12 @@ class Refarch(click.Group):
                 traceback.print_exc()
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
+        except AWS_EXCEPTIONS as exc:  # a call the library did not wrap: still no traceback
+            if debug:
+                traceback.print_exc()
+            click.secho(f"error: AWS: {exc}", fg="red", err=True)
+            click.secho("  -> check your credentials and region, or run again with --debug", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             sys.exit(130)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refarch.aws import AwsSessions
-from refarch.errors import ProcessFailed, RefarchError, ToolNotFound, UsageError
+from refarch.errors import NoCredentials, ProcessFailed, RefarchError, ToolNotFound, UsageError
 from refarch.models import Plan, Unit
 from refarch.plan import plan as make_plan
 from refarch.repo import load_repo
@@ -203,6 +203,8 @@ def run(
         engine = make_engine(str(name), settings)
     if credentials is None:
         sessions = sessions or AwsSessions(settings)
+        if sessions.base().get_credentials() is None:  # nothing could run: say so up front
+            raise NoCredentials()
         credentials = AwsUnitCredentials(sessions)
     if extra_env is None and sessions is not None:  # bootstrap's passwords, as TF_VAR_<name>
         extra_env = password_provider(replace(repo, settings=settings), sessions)

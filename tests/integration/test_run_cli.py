@@ -262,3 +262,25 @@ def test_on_a_terminal_the_run_shows_live_progress_and_the_summary(world):
     assert "\x1b[" in screen  # styled for a terminal, unlike the plain CI lines
     assert "done" in screen and "waiting" in screen  # the live progress line
     assert "16 succeeded" in screen and "Traceback" not in screen
+
+
+def test_no_credentials_at_all_is_a_setup_error_before_anything_runs(world):
+    env = {
+        k: v
+        for k, v in world.environment.items()
+        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+    env.update(
+        AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null"
+    )
+    result = subprocess.run(
+        [*REFARCH, "apply", str(world.root), "--non-interactive"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no AWS credentials found" in result.stderr and "Traceback" not in result.stderr
+    assert world.calls() == []

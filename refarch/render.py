@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -16,6 +15,7 @@ from typing import Any
 import jinja2
 
 from refarch.errors import ConfigError, UsageError
+from refarch.hcl_text import hcl_string, hcl_value
 from refarch.resources import data_dir
 
 TEMPLATES_DIR = data_dir("live-templates")
@@ -34,7 +34,6 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL = re.compile(r"^([a-z0-9]+::|[a-z][a-z0-9+.-]*://)")
 MAX_ORG = 16
 MAX_ACCOUNT_NAME = 24
@@ -135,49 +134,6 @@ def load_manifest(templates_dir: Path = TEMPLATES_DIR) -> Manifest:
         required_roles=tuple(data.get("required_roles", ())),
         ami_images=tuple(data.get("ami_images", ())),
     )
-
-
-def hcl_string(text: str) -> str:
-    """`text` as the inside of an HCL quoted string: JSON escapes plus `$${` and `%%{`."""
-    return json.dumps(text)[1:-1].replace("${", "$${").replace("%{", "%%{")
-
-
-def hcl_value(value: Any, indent: int = 0) -> str:
-    """A Python value as an HCL literal; maps span lines with their `=` aligned like fmt does."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return f'"{hcl_string(value)}"'
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        pad = " " * indent
-        items = [
-            (k if _IDENTIFIER.match(k) else f'"{hcl_string(k)}"', hcl_value(v, indent + 2))
-            for k, v in zip(map(str, value), value.values(), strict=True)
-        ]
-        # Like `terraform fmt`: align `=` within each run of one-line values.
-        widths: list[int] = []
-        run: list[int] = []
-        for index, (key, text) in enumerate(items):
-            if "\n" in text:
-                widths.extend([max(run, default=0)] * len(run) + [len(key)])
-                run = []
-            else:
-                run.append(len(key))
-            if index == len(items) - 1:
-                widths.extend([max(run, default=0)] * len(run))
-        body = [
-            f"{pad}  {key.ljust(width)} = {text}" for (key, text), width in zip(items, widths, strict=True)
-        ]
-        return "{\n" + "\n".join(body) + f"\n{pad}}}"
-    if isinstance(value, Sequence):
-        return "[" + ", ".join(hcl_value(item, indent) for item in value) + "]"
-    raise TypeError(f"no HCL literal for {type(value).__name__}")
 
 
 def module_source(module: str, modules_source: str | None) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.errors import ConfigError, ModuleSourceError
+from refarch.hcl_text import hcl_value
 from refarch.models import Generate, RemoteState, Unit
 from refarch.run.process import ProcessResult, run_process
 
@@ -175,34 +176,13 @@ def backend_settings(
     return config
 
 
-def hcl_value(value: Any) -> str:
-    """A JSON-like value as an HCL expression (strings escaped, `${`/`%{` kept literal)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
-    if isinstance(value, Mapping):
-        items = ", ".join(
-            f"{key if _IDENT.match(str(key)) else hcl_value(str(key))} = {hcl_value(item)}"
-            for key, item in value.items()
-        )
-        return "{" + items + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(hcl_value(item) for item in value) + "]"
-    raise ConfigError(f"cannot write a {type(value).__name__} value into Terraform configuration")
-
-
 def hcl_attributes(config: Mapping[str, Any], indent: str = "") -> str:
     """`name = value` lines, sorted, for a backend block or a `-backend-config` file."""
     lines = []
     for key in sorted(config):
         if not _IDENT.match(key):
             raise ConfigError(f"backend setting {key!r} is not a valid attribute name")
-        lines.append(f"{indent}{key} = {hcl_value(config[key])}")
+        lines.append(f"{indent}{key} = {hcl_value(config[key], inline=True)}")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,6 @@ from refarch.errors import ConfigError, UsageError
 from refarch.render import (
     FLAVOURS,
     TEMPLATES_DIR,
-    hcl_value,
     load_manifest,
     module_source,
     render_files,
@@ -278,11 +277,3 @@ def test_module_source_forms() -> None:
     )
     assert module_source("vpc", "/srv/modules") == "/srv/modules/vpc"
     assert module_source("vpc", "../infra-modules") == f"{root}/../infra-modules/vpc"
-
-
-def test_hcl_values() -> None:
-    assert hcl_value("a ${b} %{c}") == '"a $${b} %%{c}"'
-    assert hcl_value([1, True, None, "x"]) == '[1, true, null, "x"]'
-    assert hcl_value({"a": 1, "long-key": {"x": "y"}, "bb": 2}) == (
-        '{\n  a = 1\n  "long-key" = {\n    x = "y"\n  }\n  bb = 2\n}'
-    )

@@ -23,7 +23,6 @@ from refarch.run.workdir import (
     backend_block,
     backend_settings,
     declared_variables,
-    hcl_value,
     parse_source,
     prepare_workdir,
     terraform_dialect,
@@ -146,9 +145,7 @@ def test_dialect_by_version(version: str, dialect: str) -> None:
     assert terraform_dialect(version) == dialect
 
 
-def test_hcl_rendering_escapes_interpolation() -> None:
-    assert hcl_value('a${b}%{c}"d') == '"a$${b}%%{c}\\"d"'
-    assert hcl_value({"s3": "x", "odd key": [1, True, None]}) == '{s3 = "x", "odd key" = [1, true, null]}'
+def test_backend_blocks() -> None:
     block = backend_block("s3", {"bucket": "b", "encrypt": True})
     assert block == 'terraform {\n  backend "s3" {\n    bucket = "b"\n    encrypt = true\n  }\n}\n'
     assert json.loads(backend_block("s3", {"bucket": "b"}, json_syntax=True)) == {

@@ -38,7 +38,8 @@ from refarch.bootstrap import bootstrap
 from refarch.errors import AwsError, ToolNotFound, UsageError
 from refarch.models import Repo
 from refarch.plan import plan as make_plan
-from refarch.provision.amis import AmiStore, build_amis, ensure_launch_permissions
+from refarch.provision.ami_record import AmiStore
+from refarch.provision.amis import build_amis, ensure_launch_permissions
 from refarch.provision.record import BootstrapRecord
 from refarch.render import render_live_repo
 from refarch.repo import load_repo

@@ -3,16 +3,9 @@
 One Packer run per (template, region), a bounded number at a time. Each run gets the target
 account's temporary credentials as environment variables (Packer 1.6's own `assume_role`
 cannot use a custom STS endpoint, so refarch assumes the role with boto3), builds with
-`-machine-readable`, and its artifact lines give the AMI id. refarch then makes sure the app
-accounts have launch permission and records the ids in `.refarch/amis.json` and in
-`amis.auto.hcl` at the repo root, which units read (the fallbacks keep a repo loadable
-before its first build, which matters because build_amis itself loads the repo):
-
-    locals {
-      amis = read_terragrunt_config(find_in_parent_folders("amis.auto.hcl", "amis.auto.hcl"),
-                                    { locals = { ami_ids = {} } })
-    }
-    inputs = { ami_id = try(local.amis.locals.ami_ids["ecs-node"][local.aws_region], null) }
+`-machine-readable` (read by refarch.provision.packer_output), and its artifact lines give the
+AMI id. refarch then makes sure the app accounts have launch permission and records the ids
+(refarch.provision.ami_record: `.refarch/amis.json` and `amis.auto.hcl`, which units read).
 """
 
 from __future__ import annotations
@@ -20,11 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +25,6 @@ from typing import Any, Literal, Protocol
 import botocore.exceptions
 
 from refarch.aws import AwsSessions
-from refarch.config.hcl import Expr, parse_text
 from refarch.errors import (
     AwsError,
     ConfigError,
@@ -46,6 +36,8 @@ from refarch.errors import (
 )
 from refarch.models import Repo
 from refarch.provision import Section, Status
+from refarch.provision.ami_record import RECORD_FILE, AmiStore, write_atomic
+from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.repo import load_repo
 from refarch.resources import data_dir
 from refarch.run.process import Interrupt, LineCallback, ProcessResult, run_process
@@ -55,19 +47,15 @@ from refarch.settings import Settings
 TEMPLATE_SUFFIX = ".pkr.hcl"
 SHARED_TEMPLATE_FILES = ("common",)  # loaded with every template, not a template itself
 COMMUNICATORS = ("ssh", "none")
-RECORD_FILE = Path(".refarch") / "amis.json"
-AUTO_HCL = "amis.auto.hcl"
 LOG_DIR = Path(".refarch") / "logs" / "amis"
 VARS_DIR = Path(".refarch") / "amis"
 CACHE_DIR = Path(".refarch") / "cache" / "packer"
-RECORD_VERSION = 1
 DEFAULT_ACCOUNT = "shared-services"
 DEFAULT_SHARE_WITH = ("dev", "stage", "prod")
 DEFAULT_PARALLELISM = 2
 # The default (AWS-managed) EBS key cannot be granted to other accounts.
 AWS_MANAGED_EBS_KEY = re.compile(r"^(?:arn:aws[\w-]*:kms:[\w-]+:\d{12}:)?alias/aws/ebs$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Environment variables a Packer child inherits; everything else is set explicitly.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -234,64 +222,6 @@ class AmisSettings:
         return self.kms_key_id
 
 
-# -- Packer's machine-readable output ---------------------------------------------------------
-
-
-def unescape(field_text: str) -> str:
-    """Undo Packer's machine-readable escaping: commas, newlines and carriage returns."""
-    return field_text.replace("%!(PACKER_COMMA)", ",").replace("\\n", "\n").replace("\\r", "\r")
-
-
-def split_line(line: str) -> tuple[str, str, tuple[str, ...]] | None:
-    """`timestamp,target,type,data...` -> (target, type, data), or None for other lines."""
-    fields = line.rstrip("\n").split(",")
-    if len(fields) < 3 or not fields[0].isdigit():
-        return None
-    return fields[1], fields[2], tuple(unescape(f) for f in fields[3:])
-
-
-def parse_artifact_ids(lines: Iterable[str]) -> dict[str, dict[str, str]]:
-    """Build name -> {region: AMI id} from `artifact,<n>,id,<region>:<ami>,...` lines.
-
-    An amazon-ebs artifact id lists one `region:ami` pair per region it was copied to,
-    comma-separated (escaped as %!(PACKER_COMMA) on the line).
-    """
-    found: dict[str, dict[str, str]] = {}
-    for line in lines:
-        parsed = split_line(line)
-        if parsed is None:
-            continue
-        target, kind, data = parsed
-        if kind != "artifact" or len(data) < 3 or data[1] != "id":
-            continue
-        for pair in data[2].split(","):
-            region, sep, ami = pair.strip().partition(":")
-            if sep and AMI_ID.match(ami):
-                found.setdefault(target, {})[region] = ami
-    return found
-
-
-def parse_errors(lines: Iterable[str]) -> list[str]:
-    """The per-build error messages (`<build>,error,<message>`) Packer reports at the end."""
-    errors = []
-    for line in lines:
-        parsed = split_line(line)
-        if parsed and parsed[0] and parsed[1] == "error" and parsed[2]:
-            errors.append(parsed[2][0].strip())
-    return errors
-
-
-def human_line(line: str) -> str | None:
-    """The text a person would see for one machine-readable line (None: nothing to show)."""
-    parsed = split_line(line)
-    if parsed is None:
-        return line.strip() or None
-    _, kind, data = parsed
-    if kind == "ui" and len(data) >= 2:
-        return data[1].strip() or None
-    return None
-
-
 # -- templates, accounts, refusal rules -------------------------------------------------------
 
 
@@ -382,145 +312,6 @@ def _load_repo(repo_or_root: Repo | str | Path, settings: Settings) -> Repo:
     if isinstance(repo_or_root, Repo):
         return repo_or_root
     return load_repo(Path(repo_or_root), settings=settings)
-
-
-# -- the record -------------------------------------------------------------------------------
-
-
-class AmiStore:
-    """`.refarch/amis.json` and `amis.auto.hcl`: read, merged per build, written atomically.
-
-    The record is the source of truth. Ids already in `amis.auto.hcl` that it does not know
-    (the placeholders `refarch new` writes, or templates built elsewhere) are kept, so every
-    unit that reads the file still finds its template and region.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.path = root / RECORD_FILE
-        self.hcl_path = root / AUTO_HCL
-        self._lock = threading.Lock()
-        self.data = self._read()
-        self.existing = read_auto_hcl(self.hcl_path)
-
-    def _read(self) -> dict[str, Any]:
-        if not self.path.is_file():
-            return {"version": RECORD_VERSION, "amis": {}}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(
-                f"cannot read the AMI record: {exc}",
-                path=self.path,
-                hint="fix or delete the file; the next build rewrites it",
-            ) from None
-        if not isinstance(data, dict) or not isinstance(data.get("amis"), dict):
-            raise ConfigError(
-                "the AMI record has no `amis` table",
-                path=self.path,
-                hint="fix or delete the file; the next build rewrites it",
-            )
-        return data
-
-    def ids(self) -> dict[str, dict[str, str]]:
-        """template -> region -> AMI id, sorted."""
-        with self._lock:
-            return {
-                template: {region: str(entry["ami_id"]) for region, entry in sorted(by.items())}
-                for template, by in sorted(self.data["amis"].items())
-            }
-
-    def add(self, build: AmiBuild) -> None:
-        """Record one build and rewrite both files (each with an atomic rename)."""
-        with self._lock:
-            self.data["amis"].setdefault(build.template, {})[build.region] = build.to_json()
-            self.data["version"] = RECORD_VERSION
-            text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
-        merged = {t: dict(by) for t, by in self.existing.items()}
-        for template, by in self.ids().items():
-            merged.setdefault(template, {}).update(by)
-        hcl = render_auto_hcl(merged)
-        with self._lock:
-            _write_atomic(self.path, text)
-            _write_atomic(self.hcl_path, hcl)
-
-
-def read_auto_hcl(path: Path) -> dict[str, dict[str, str]]:
-    """The `ami_ids` of an existing amis.auto.hcl (empty when there is none).
-
-    The file is generated, so only literal maps of strings are accepted; anything else is a
-    ConfigError naming the line, rather than being silently dropped on the next rewrite.
-    """
-    if not path.is_file():
-        return {}
-    for node in parse_text(path.read_text(encoding="utf-8"), str(path)):
-        if node[0] != "block" or node[1] != "locals":
-            continue
-        for attr in node[3]:
-            if attr[0] == "attr" and attr[1] == "ami_ids":
-                ids = _literal(attr[2], path, attr[3])
-                if not isinstance(ids, dict) or not all(
-                    isinstance(by, dict) and all(isinstance(v, str) for v in by.values())
-                    for by in ids.values()
-                ):
-                    raise ConfigError(
-                        "ami_ids must map template -> region -> AMI id", path=path, line=attr[3]
-                    )
-                return ids
-    return {}
-
-
-def _literal(expr: Expr, path: Path, line: int) -> Any:
-    """A literal string or object from the HCL AST; anything computed is refused."""
-    tag = expr[0]
-    if tag == "lit" and isinstance(expr[1], str):
-        return expr[1]
-    if tag == "tmpl" and all(isinstance(part, str) for part in expr[1]):
-        return "".join(expr[1])
-    if tag == "object":
-        return {
-            (key[1] if key[0] == "key" else _literal(key, path, line)): _literal(value, path, line)
-            for key, value in expr[1]
-        }
-    raise ConfigError(
-        "amis.auto.hcl is generated and may only hold literal AMI ids",
-        path=path,
-        line=line,
-        hint="delete the file or restore its literal form; `refarch amis build` rewrites it",
-    )
-
-
-def render_auto_hcl(ids: Mapping[str, Mapping[str, str]]) -> str:
-    """The `amis.auto.hcl` units read: `locals { ami_ids = { template = { region = id } } }`."""
-    lines = [
-        "# Generated by `refarch amis build` from .refarch/amis.json: do not edit.",
-        "# A unit reads it with (see the README, section AMIs):",
-        '#   amis = read_terragrunt_config(find_in_parent_folders("amis.auto.hcl", "amis.auto.hcl"),',
-        "#                                 { locals = { ami_ids = {} } })",
-        '#   ami_id = try(local.amis.locals.ami_ids["ecs-node"][local.aws_region], null)',
-        "locals {",
-        "  ami_ids = {",
-    ]
-    for template in sorted(ids):
-        lines.append(f"    {json.dumps(template)} = {{")
-        for region in sorted(ids[template]):
-            lines.append(f"      {json.dumps(region)} = {json.dumps(ids[template][region])}")
-        lines.append("    }")
-    lines += ["  }", "}", ""]
-    return "\n".join(lines)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)  # ids, not secrets: readable like the rest of the repo
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- sharing ----------------------------------------------------------------------------------
@@ -701,7 +492,7 @@ class _Builder:
     ) -> tuple[ProcessResult, list[str]]:
         var_file = self.root / VARS_DIR / f"{job.template}.{job.region}.pkrvars.json"
         var_file.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n")
+        write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n")
         argv = [
             self.config.packer,
             "build",

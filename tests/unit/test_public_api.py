@@ -88,3 +88,14 @@ def test_every_command_has_help_text():
         assert (command.help or "").strip(), f"refarch {' '.join(argv)} has no help text"
         result = CliRunner().invoke(cli, [*argv, "--help"])
         assert result.exit_code == 0, argv
+
+
+def test_only_aws_py_makes_sessions_others_may_only_catch_botocore_errors():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel == "aws.py":
+            continue
+        for module in imports_of(path):
+            assert module.split(".")[0] != "boto3", f"{rel} imports boto3"
+            if module.startswith("botocore"):
+                assert module == "botocore.exceptions", f"{rel} imports {module}"

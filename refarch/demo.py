@@ -13,21 +13,13 @@ changes nothing, the AMI is not rebuilt, and every apply reports "No changes".
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import importlib.util
-import io
 import json
-import logging
 import os
-import pickle
 import shutil
-import stat
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +27,7 @@ from urllib.parse import urlsplit
 from refarch._callable import make_callable
 from refarch.aws import AwsSessions, new_session
 from refarch.bootstrap import bootstrap
+from refarch.embedded_aws import EmbeddedAws, moto_version
 from refarch.errors import AwsError, ToolNotFound, UsageError
 from refarch.models import Repo
 from refarch.plan import plan as make_plan
@@ -49,7 +42,7 @@ from refarch.run.report import RunReport, write_report
 from refarch.run.runner import RunEvent, run
 from refarch.settings import Settings, load_settings
 
-__all__ = ["DemoEvent", "DemoResult", "EmbeddedAws", "demo"]
+__all__ = ["DemoEvent", "DemoResult", "demo"]
 
 ORG = "acme"
 REGION = "us-east-1"
@@ -167,7 +160,7 @@ def demo(
     stages: dict[str, float] = {}
     state_path = folder / STATE_FILE
     with EmbeddedAws() as aws:
-        emit.stage("embedded AWS", f"moto {_moto_version()} on {aws.endpoint_url}")
+        emit.stage("embedded AWS", f"moto {moto_version()} on {aws.endpoint_url}")
         resumed = False
         if keep and state_path.is_file() and (folder / LIVE_DIR).is_dir():
             resumed = aws.restore(state_path, emit.note)
@@ -422,153 +415,6 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
     )
     path = write_report(report, tools.folder / REPORTS[action])
     return report, tuple(p for p in plan.units if p in unchanged), path
-
-
-# -- the embedded AWS --------------------------------------------------------------------------
-
-
-class EmbeddedAws:
-    """A moto server on 127.0.0.1 (a free port), started empty; its state can be saved to a
-    file and loaded back, so that `refarch demo --keep` runs twice against the same AWS."""
-
-    def __init__(self) -> None:
-        self.endpoint_url = ""
-        self._server: Any = None
-        self._quiet: list[tuple[logging.Logger, int]] = []
-
-    def __enter__(self) -> EmbeddedAws:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, only for the demo
-
-        for name in ("werkzeug", "moto"):  # the server logs every request on stderr
-            logger = logging.getLogger(name)
-            self._quiet.append((logger, logger.level))
-            logger.setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
-        self._post("/moto-api/reset")  # moto keeps its state per process: start empty
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.stop()
-        for logger, level in self._quiet:
-            logger.setLevel(level)
-
-    def _post(self, path: str) -> None:
-        request = urllib.request.Request(self.endpoint_url + path, method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback, our server
-            pass
-
-    def save(self, path: Path) -> None:
-        """Write every service's state (accounts, regions, resources) to `path`, mode 0600:
-        it holds the embedded AWS's secrets (fake ones, but secrets all the same)."""
-        from moto.core.base_backend import BackendDict  # noqa: PLC0415
-
-        state: dict[tuple[str, str], dict[str, Any]] = {}
-        for backends in list(_in_use(BackendDict)):
-            module = importlib.import_module(backends.backend.__module__)
-            name = next((n for n, v in vars(module).items() if v is backends), None)
-            if name is not None:
-                state[(module.__name__, name)] = dict(backends)
-        buffer = io.BytesIO()
-        _StatePickler(buffer).dump({"moto": _moto_version(), "backends": state})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        temporary.replace(path)
-
-    def restore(self, path: Path, note: Callable[[str], None]) -> bool:
-        """Load a state `save()` wrote; False (and a note why) when it cannot be used."""
-        from moto.core.base_backend import BackendDict  # noqa: PLC0415
-
-        info = path.stat()
-        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise UsageError(
-                f"{path} is not yours alone: refusing to load it",
-                hint=f"remove it (rm {path}) to start the demo from nothing",
-            )
-        try:
-            data = pickle.loads(path.read_bytes())  # noqa: S301 - our own 0600 file, checked above
-        except Exception as exc:  # an older moto's objects, a truncated file ...
-            note(f"the saved embedded AWS cannot be loaded ({type(exc).__name__}): starting anew")
-            return False
-        if data.get("moto") != _moto_version():
-            note(f"the saved embedded AWS is from moto {data.get('moto')}: starting anew")
-            return False
-        for (module_name, name), accounts in data["backends"].items():
-            backends = getattr(importlib.import_module(module_name), name)
-            dict.update(backends, accounts)
-            if backends not in _in_use(BackendDict):
-                _in_use(BackendDict).append(backends)
-        return True
-
-
-def _in_use(backend_dict: type) -> list[Any]:
-    """moto's list of the service backends that hold state (what its reset clears)."""
-    instances: list[Any] = vars(backend_dict)["_instances"]
-    return instances
-
-
-class _StatePickler(pickle.Pickler):
-    """Pickles moto's state. cryptography's keys and certificates (KMS, ACM, the private CA)
-    do not pickle: they go as PEM and are loaded back from it."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        from cryptography import x509  # noqa: PLC0415
-        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-        from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa  # noqa: PLC0415
-
-        pem = serialization.Encoding.PEM
-        if isinstance(obj, x509.Certificate):
-            return _load_certificate, (obj.public_bytes(pem),)
-        private = (
-            rsa.RSAPrivateKey,
-            ec.EllipticCurvePrivateKey,
-            ed25519.Ed25519PrivateKey,
-            ed448.Ed448PrivateKey,
-            dsa.DSAPrivateKey,
-        )
-        public = (
-            rsa.RSAPublicKey,
-            ec.EllipticCurvePublicKey,
-            ed25519.Ed25519PublicKey,
-            ed448.Ed448PublicKey,
-            dsa.DSAPublicKey,
-        )
-        if isinstance(obj, private):
-            return _load_private_key, (
-                obj.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-            )
-        if isinstance(obj, public):
-            return _load_public_key, (obj.public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo),)
-        return NotImplemented
-
-
-def _load_private_key(pem: bytes) -> Any:
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-
-    return serialization.load_pem_private_key(pem, password=None)
-
-
-def _load_public_key(pem: bytes) -> Any:
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-
-    return serialization.load_pem_public_key(pem)
-
-
-def _load_certificate(pem: bytes) -> Any:
-    from cryptography import x509  # noqa: PLC0415
-
-    return x509.load_pem_x509_certificate(pem)
-
-
-def _moto_version() -> str:
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        return metadata.version("moto")
-    return "unknown"
 
 
 make_callable(__name__, lambda: demo)

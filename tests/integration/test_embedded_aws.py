@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from refarch.aws import new_session
-from refarch.demo import EmbeddedAws
+from refarch.embedded_aws import EmbeddedAws
 from refarch.errors import UsageError
 
 pytestmark = pytest.mark.integration

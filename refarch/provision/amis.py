@@ -55,7 +55,6 @@ DEFAULT_SHARE_WITH = ("dev", "stage", "prod")
 DEFAULT_PARALLELISM = 2
 # The default (AWS-managed) EBS key cannot be granted to other accounts.
 AWS_MANAGED_EBS_KEY = re.compile(r"^(?:arn:aws[\w-]*:kms:[\w-]+:\d{12}:)?alias/aws/ebs$")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Environment variables a Packer child inherits; everything else is set explicitly.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR")

@@ -139,10 +139,11 @@ def _evaluate_new_unit(
     outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Unit, dict[str, Any], dict[str, Any]]:
     ctx = UnitContext(loader, file, outputs=outputs)
-    config = ctx.evaluate()
     unit_dir = file.parent
     rel = _unit_path(loader.root, unit_dir)
     account, account_id = _account_of(loader, unit_dir, ctx.records)
+    ctx.account_id = account_id
+    config = ctx.evaluate()
     region = _region_of(loader, unit_dir, ctx.records, config)
     deps, blocks = _dependencies(loader, ctx, config, rel)
     remote = config.get("remote_state")
@@ -253,6 +254,8 @@ def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, 
     local_values = config.get("locals") or {}
     name = local_values.get("account_name", path.parent.name)
     account_id = local_values.get("aws_account_id")
+    if isinstance(account_id, Unknown):  # e.g. get_aws_account_id() without a session
+        account_id = None
     if isinstance(account_id, int) and not isinstance(account_id, bool):
         account_id = f"{account_id:012d}"
     if not isinstance(name, str) or not (account_id is None or isinstance(account_id, str)):

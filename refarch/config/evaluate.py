@@ -71,7 +71,8 @@ class Loader:
         self.aws_account_id = aws_account_id
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
-        self.reads: dict[Path, tuple[dict[str, Any], Records]] = {}
+        self.reads: dict[tuple[Path, str | None], tuple[dict[str, Any], Records]] = {}
+        self.per_account: set[Path] = set()  # read targets that call get_aws_account_id()
         self.exists_cache: dict[Path, tuple[bool, bool]] = {}  # path -> (exists, is a folder)
         self.resolved: dict[tuple[Path | None, str], Path] = {}
         self.found_up: dict[tuple[Path, str, Path | None], tuple[str | None, dict[str, bool]]] = {}
@@ -155,8 +156,12 @@ class UnitContext:
         original_dir: Path | None = None,
         outputs: Mapping[str, Mapping[str, Any]] | None = None,
         depth: int = 0,
+        account_id: str | None = None,
     ) -> None:
         self.loader = loader
+        # The account the unit runs in: refarch runs it with that account's credentials only
+        # (the wrong-account guard), so it is what get_aws_account_id() returns.
+        self.account_id = account_id
         self.config_path = config_path
         self.terragrunt_dir = config_path.parent
         self.original_dir = original_dir or self.terragrunt_dir
@@ -926,23 +931,30 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
         raise scope.error(
             f"read_terragrunt_config(): {args[0]} does not exist", line, function="read_terragrunt_config"
         )
-    config, records = read_config(loader, path, scope.ctx.original_dir, scope.ctx.depth + 1)
+    config, records = read_config(
+        loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
+    )
     scope.ctx.records.absorb(records)
     return config
 
 
 def read_config(
-    loader: Loader, path: Path, original_dir: Path, depth: int = 1
+    loader: Loader, path: Path, original_dir: Path, depth: int = 1, account_id: str | None = None
 ) -> tuple[dict[str, Any], Records]:
     """Evaluate another config file as read_terragrunt_config does: in its own folder's
-    context. The result is shared by every unit that reads the same file in this run."""
-    cached = loader.reads.get(path)
+    context. The result is shared by every unit that reads the same file in this run (per
+    account when the file asks for the account)."""
+    key = (path, account_id if path in loader.per_account else None)
+    cached = loader.reads.get(key)
     if cached is None:
-        ctx = UnitContext(loader, path, original_dir=original_dir, depth=depth)
+        ctx = UnitContext(loader, path, original_dir=original_dir, depth=depth, account_id=account_id)
         cached = (ctx.evaluate(), ctx.records)
-        body, _ = loader.bodies[path]
-        if "get_original_terragrunt_dir" not in repr(body):
-            loader.reads[path] = cached
+        text = repr(loader.bodies[path][0])
+        if "get_aws_account_id" in text:
+            loader.per_account.add(path)
+            key = (path, account_id)
+        if "get_original_terragrunt_dir" not in text:
+            loader.reads[key] = cached
     return cached
 
 
@@ -987,6 +999,8 @@ def tg_get_env(scope: Scope, args: list[Any], line: int) -> Any:
 
 
 def tg_get_aws_account_id(scope: Scope, args: list[Any], line: int) -> Any:
+    if scope.ctx.account_id is not None:
+        return scope.ctx.account_id
     getter = scope.ctx.loader.aws_account_id
     return getter() if getter else Unknown("get_aws_account_id()")
 

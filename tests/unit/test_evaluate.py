@@ -463,3 +463,33 @@ def test_exposed_include_shows_its_own_dependency_block(tmp_path):
         },
     )
     assert r.unit("app").inputs == {"id": "x"} and r.unit("app").dependencies == ("vpc",)
+
+
+def test_get_aws_account_id_is_the_account_the_unit_runs_in(tmp_path):
+    r = repo(
+        tmp_path,
+        {
+            "root.hcl": 'remote_state {\n  backend = "s3"\n  config = {\n'
+            '    bucket = "tf-state-${get_aws_account_id()}"\n  }\n}\n',
+            "shared.hcl": 'locals {\n  owner = "acct-${get_aws_account_id()}"\n}\n',
+            "dev/account.hcl": 'locals {\n  account_name = "dev"\n  aws_account_id = "444444444444"\n}\n',
+            "prod/account.hcl": 'locals {\n  account_name = "prod"\n  aws_account_id = "666666666666"\n}\n',
+            "nameless/account.hcl": 'locals {\n  account_name = "nameless"\n}\n',
+            **{
+                f"{acct}/app/terragrunt.hcl": """
+                include "root" {
+                  path = find_in_parent_folders("root.hcl")
+                }
+                inputs = {
+                  owner = read_terragrunt_config(find_in_parent_folders("shared.hcl")).locals.owner
+                }
+                """
+                for acct in ("dev", "prod", "nameless")
+            },
+        },
+    )
+    assert r.unit("dev/app").remote_state.config == {"bucket": "tf-state-444444444444"}
+    assert r.unit("prod/app").remote_state.config == {"bucket": "tf-state-666666666666"}
+    assert r.unit("dev/app").inputs == {"owner": "acct-444444444444"}
+    assert r.unit("prod/app").inputs == {"owner": "acct-666666666666"}
+    assert r.unit("nameless/app").inputs == {"owner": "(known after apply: get_aws_account_id())"}

@@ -30,6 +30,7 @@ os.environ.update(
     AWS_CONFIG_FILE=os.devnull,
     AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     AWS_EC2_METADATA_DISABLED="true",  # never look for instance credentials off this machine
+    CHECKPOINT_DISABLE="1",  # Terraform and Packer started by tests never call home
 )
 
 # The accounts the multi-account tests reach through STS assume-role. moto's default

@@ -1,6 +1,5 @@
 import sys
 import threading
-import time
 
 from refarch.run.process import Interrupt, run_process
 
@@ -44,10 +43,9 @@ def test_interrupt_sends_sigint_and_waits_for_cleanup(tmp_path):
         if line == "ready":
             threading.Timer(0.1, interrupt.request).start()
 
-    started = time.monotonic()
     result = run_process(
         [sys.executable, "-c", script], cwd=tmp_path, env={}, on_line=on_line, interrupt=interrupt
     )
     assert result.interrupted
     assert lines[-1] == "released"
-    assert time.monotonic() - started < 20
+    assert result.returncode == 1  # the SIGINT handler's exit, not the end of the 30 s sleep

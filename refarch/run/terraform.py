@@ -12,7 +12,7 @@ import importlib.util
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,8 @@ class TerraformEngine:
     def init_argv(self, job: UnitJob, workdir: WorkDir) -> list[str]:
         """`terraform init`, always `-reconfigure`: the backend comes from remote_state on
         every run, and the cached one in tfdata/ is refarch's cache, never migrated."""
-        argv = [self.binary, "init", "-input=false", "-no-color", "-reconfigure"]
+        extra, _ = extra_arguments(job.unit, "init", job.repo.root)
+        argv = [self.binary, "init", *extra, "-input=false", "-no-color", "-reconfigure"]
         if workdir.backend_config is not None:
             argv.append(f"-backend-config={workdir.backend_config}")
         if job.refresh_modules:
@@ -192,9 +193,10 @@ class TerraformEngine:
 
     def command_argv(self, job: UnitJob) -> list[str]:
         """The action's command line."""
+        extra, _ = extra_arguments(job.unit, job.action, job.repo.root)
         if job.action == "output":
-            return [self.binary, "output", "-json", "-no-color"]
-        argv = [self.binary, job.action]
+            return [self.binary, "output", *extra, "-json", "-no-color"]
+        argv = [self.binary, job.action, *extra]
         if job.action in ("apply", "destroy"):
             argv.append("-auto-approve")
         argv += ["-input=false", "-no-color"]
@@ -224,6 +226,7 @@ class TerraformEngine:
     def _run(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str], argv: Sequence[str]
     ) -> ProcessResult:
+        env = {**env, **extra_arguments(job.unit, argv[1], job.repo.root)[1]}
         if job.interrupt.requested.is_set():
             return _not_started(argv, workdir.run_dir)
         self.stats.started(job.unit.path)
@@ -234,9 +237,10 @@ class TerraformEngine:
     ) -> tuple[ProcessResult, dict[str, Any] | None]:
         """`terraform output -json` as plain values. Its stdout holds every value, sensitive
         ones included, so it is kept in memory only: never sent to on_line or a log."""
-        argv = [self.binary, "output", "-json", "-no-color"]
+        argv = self.command_argv(replace(job, action="output"))
         if job.interrupt.requested.is_set():
             return _not_started(argv, workdir.run_dir), None
+        env = {**env, **extra_arguments(job.unit, "output", job.repo.root)[1]}
         lines: list[str] = []
 
         def keep(stream: str, line: str) -> None:
@@ -256,6 +260,37 @@ class TerraformEngine:
             failed = _replace_failed(result, "terraform output -json did not print a JSON object")
             return failed, None
         return _without_stdout(result), outputs
+
+
+def extra_arguments(unit: Unit, command: str, repo_root: Path) -> tuple[list[str], dict[str, str]]:
+    """The `terraform { extra_arguments "x" {...} }` blocks that name `command`, as Terragrunt
+    applies them: their `arguments`, a `-var-file` for each `required_var_files` entry (which
+    must exist) and each existing `optional_var_files` entry, and their `env_vars`. Relative
+    var-file paths are relative to the unit's folder."""
+    args: list[str] = []
+    env: dict[str, str] = {}
+    blocks = unit.terraform.get("extra_arguments") or {}
+    for name, block in blocks.items() if isinstance(blocks, Mapping) else ():
+        if not isinstance(block, Mapping) or command not in (block.get("commands") or ()):
+            continue
+        args += [str(a) for a in block.get("arguments") or ()]
+        folder = repo_root / unit.path
+        for raw in block.get("required_var_files") or ():
+            path = folder / str(raw)
+            if not path.is_file():
+                raise ConfigError(
+                    f'extra_arguments "{name}" of {unit.path}: required var file {raw} does not exist',
+                    path=f"{unit.path}/terragrunt.hcl",
+                    hint="create it, or move it to optional_var_files",
+                )
+            args.append(f"-var-file={path}")
+        args += [
+            f"-var-file={folder / str(raw)}"
+            for raw in block.get("optional_var_files") or ()
+            if (folder / str(raw)).is_file()
+        ]
+        env.update({str(k): str(v) for k, v in (block.get("env_vars") or {}).items()})
+    return args, env
 
 
 def _not_started(argv: Sequence[str], cwd: Path) -> ProcessResult:

@@ -15,7 +15,7 @@ from refarch.errors import ConfigError, ModuleSourceError
 from refarch.models import Generate, RemoteState, Repo, Unit
 from refarch.run.engines import UnitJob
 from refarch.run.process import Interrupt
-from refarch.run.terraform import TerraformEngine, default_terraform_binary
+from refarch.run.terraform import TerraformEngine, default_terraform_binary, extra_arguments
 from refarch.run.workdir import (
     BACKEND_STUB_FILE,
     ModuleSource,
@@ -383,3 +383,40 @@ def test_engine_refuses_to_destroy_a_protected_unit(tmp_path: Path) -> None:
     job = replace(job, unit=replace(job.unit, prevent_destroy=True))
     with pytest.raises(ConfigError, match="prevent_destroy"):
         TerraformEngine(binary="/nonexistent/terraform").execute(job)
+
+
+def test_extra_arguments_reach_the_commands_they_name(tmp_path: Path) -> None:
+    engine = TerraformEngine(binary="tofu")
+    job = engine_job(tmp_path)
+    folder = job.repo.root / job.unit.path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "common.tfvars").write_text('region = "us-east-1"\n')
+    blocks = {
+        "locking": {
+            "commands": ["apply", "plan"],
+            "arguments": ["-lock-timeout=20m"],
+            "env_vars": {"TF_LOG": "INFO"},
+        },
+        "vars": {
+            "commands": ["apply"],
+            "required_var_files": ["common.tfvars"],
+            "optional_var_files": ["missing.tfvars"],
+        },
+        "init": {"commands": ["init"], "arguments": ["-lockfile=readonly"]},
+    }
+    job = replace(job, unit=replace(job.unit, terraform={"extra_arguments": blocks}))
+    assert engine.command_argv(job)[:5] == [
+        "tofu",
+        "apply",
+        "-lock-timeout=20m",
+        f"-var-file={folder / 'common.tfvars'}",
+        "-auto-approve",
+    ]
+    assert engine.command_argv(replace(job, action="plan"))[:3] == ["tofu", "plan", "-lock-timeout=20m"]
+    assert "-var-file" not in " ".join(engine.command_argv(replace(job, action="plan")))
+    assert engine.init_argv(job, engine.prepare(job, {}))[:3] == ["tofu", "init", "-lockfile=readonly"]
+    assert extra_arguments(job.unit, "apply", job.repo.root)[1] == {"TF_LOG": "INFO"}
+
+    missing = {"vars": {"commands": ["apply"], "required_var_files": ["nope.tfvars"]}}
+    with pytest.raises(ConfigError, match=r"required var file nope\.tfvars does not exist"):
+        engine.command_argv(replace(job, unit=replace(job.unit, terraform={"extra_arguments": missing})))

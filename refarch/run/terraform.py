@@ -226,11 +226,29 @@ class TerraformEngine:
     def _run(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str], argv: Sequence[str]
     ) -> ProcessResult:
-        env = {**env, **extra_arguments(job.unit, argv[1], job.repo.root)[1]}
+        """One Terraform command, between the unit's before and after hooks for it."""
+        command = argv[1]
+        env = {**env, **extra_arguments(job.unit, command, job.repo.root)[1]}
         if job.interrupt.requested.is_set():
             return _not_started(argv, workdir.run_dir)
+        for hook in hooks(job.unit, "before_hook", command, workdir.run_dir):
+            before = self._hook(job, hook, env)
+            if not before.ok:
+                return before
         self.stats.started(job.unit.path)
-        return run_process(argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt)
+        result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt)
+        for hook in hooks(job.unit, "after_hook", command, workdir.run_dir):
+            if result.ok or hook.run_on_error:
+                after = self._hook(job, hook, env)
+                if result.ok and not after.ok:
+                    result = after
+        return result
+
+    def _hook(self, job: UnitJob, hook: Hook, env: Mapping[str, str]) -> ProcessResult:
+        job.on_line("stdout", f"hook {hook.name}: {' '.join(hook.execute)}")
+        return run_process(
+            hook.execute, cwd=hook.working_dir, env=env, on_line=job.on_line, interrupt=job.interrupt
+        )
 
     def _output(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]
@@ -260,6 +278,44 @@ class TerraformEngine:
             failed = _replace_failed(result, "terraform output -json did not print a JSON object")
             return failed, None
         return _without_stdout(result), outputs
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A `before_hook` / `after_hook` of the unit's terraform block, for one command."""
+
+    name: str
+    execute: tuple[str, ...]
+    working_dir: Path
+    run_on_error: bool
+
+
+def hooks(unit: Unit, kind: str, command: str, run_dir: Path) -> list[Hook]:
+    """The unit's `kind` hooks that name `command`, in the order they are written. Like
+    Terragrunt, `execute` is an argv list (no shell) run in the module's folder unless
+    `working_dir` says otherwise (a relative one is taken from the module's folder)."""
+    found = []
+    blocks = unit.terraform.get(kind) or {}
+    for name, block in blocks.items() if isinstance(blocks, Mapping) else ():
+        if not isinstance(block, Mapping) or command not in (block.get("commands") or ()):
+            continue
+        execute = block.get("execute") or ()
+        if not isinstance(execute, list | tuple) or not execute:
+            raise ConfigError(
+                f'{kind} "{name}" of {unit.path} needs a non-empty execute list',
+                path=f"{unit.path}/terragrunt.hcl",
+                hint='for example: execute = ["echo", "applying"]',
+            )
+        folder = block.get("working_dir")
+        found.append(
+            Hook(
+                name=str(name),
+                execute=tuple(str(a) for a in execute),
+                working_dir=run_dir / str(folder) if folder else run_dir,
+                run_on_error=block.get("run_on_error") is True,
+            )
+        )
+    return found
 
 
 def extra_arguments(unit: Unit, command: str, repo_root: Path) -> tuple[list[str], dict[str, str]]:

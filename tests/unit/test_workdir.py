@@ -420,3 +420,50 @@ def test_extra_arguments_reach_the_commands_they_name(tmp_path: Path) -> None:
     missing = {"vars": {"commands": ["apply"], "required_var_files": ["nope.tfvars"]}}
     with pytest.raises(ConfigError, match=r"required var file nope\.tfvars does not exist"):
         engine.command_argv(replace(job, unit=replace(job.unit, terraform={"extra_arguments": missing})))
+
+
+FAKE_TERRAFORM = """#!{python}
+import os, sys
+with open(os.environ["RECORD"], "a") as record:
+    record.write(" ".join(sys.argv[1:2]) + "\\n")
+if sys.argv[1] == "output":
+    print("{{}}")
+sys.exit(int(os.environ.get("FAIL_" + sys.argv[1], "0")))
+"""
+
+
+def test_hooks_run_around_the_commands_they_name(tmp_path: Path) -> None:
+    import sys
+
+    binary = tmp_path / "fake-terraform"
+    binary.write_text(FAKE_TERRAFORM.format(python=sys.executable))
+    binary.chmod(0o755)
+    record = tmp_path / "record.txt"
+
+    def step(word: str) -> list[str]:
+        return [sys.executable, "-c", f"open({str(record)!r}, 'a').write({word!r} + '\\n')"]
+
+    hooks_config = {
+        "before_hook": {"fmt": {"commands": ["apply"], "execute": step("before apply")}},
+        "after_hook": {
+            "notify": {"commands": ["apply"], "execute": step("after apply")},
+            "cleanup": {"commands": ["apply"], "execute": step("cleanup"), "run_on_error": True},
+        },
+    }
+    job = engine_job(tmp_path)
+    job = replace(job, unit=replace(job.unit, terraform=hooks_config), env={**job.env, "RECORD": str(record)})
+    engine = TerraformEngine(binary=str(binary))
+    assert engine.execute(job).process.ok
+    assert record.read_text().split("\n")[:-1] == [
+        "init",
+        "before apply",
+        "apply",
+        "after apply",
+        "cleanup",
+        "output",
+    ]
+
+    record.write_text("")
+    failing = replace(job, env={**job.env, "FAIL_apply": "1"})
+    assert not engine.execute(failing).process.ok
+    assert record.read_text().split("\n")[:-1] == ["init", "before apply", "apply", "cleanup"]

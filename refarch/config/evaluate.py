@@ -958,28 +958,27 @@ def read_config(
     return cached
 
 
+def _named_include(scope: Scope, args: list[Any], line: int, function: str) -> Include | None:
+    """The include a path function refers to: its label argument, or the only include."""
+    return scope.ctx.include_for(_label(scope, args, line, function), scope, line, function)
+
+
 def tg_path_relative_to_include(scope: Scope, args: list[Any], line: int) -> Any:
-    include = scope.ctx.include_for(
-        _label(scope, args, line, "path_relative_to_include"), scope, line, "path_relative_to_include"
-    )
+    include = _named_include(scope, args, line, "path_relative_to_include")
     if include is None:
         return "."
     return Path(os.path.relpath(scope.ctx.terragrunt_dir, include.path.parent)).as_posix()
 
 
 def tg_path_relative_from_include(scope: Scope, args: list[Any], line: int) -> Any:
-    include = scope.ctx.include_for(
-        _label(scope, args, line, "path_relative_from_include"), scope, line, "path_relative_from_include"
-    )
+    include = _named_include(scope, args, line, "path_relative_from_include")
     if include is None:
         return "."
     return Path(os.path.relpath(include.path.parent, scope.ctx.terragrunt_dir)).as_posix()
 
 
 def tg_get_parent_terragrunt_dir(scope: Scope, args: list[Any], line: int) -> Any:
-    include = scope.ctx.include_for(
-        _label(scope, args, line, "get_parent_terragrunt_dir"), scope, line, "get_parent_terragrunt_dir"
-    )
+    include = _named_include(scope, args, line, "get_parent_terragrunt_dir")
     return str(include.path.parent if include else scope.ctx.terragrunt_dir)
 
 

@@ -24,6 +24,7 @@ test: setup
 	$(VENV)/bin/ruff check refarch tests bench examples
 	$(VENV)/bin/ruff format --check refarch tests bench examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 unit: setup
@@ -33,6 +34,7 @@ lint: setup
 	$(VENV)/bin/ruff check refarch tests bench examples
 	$(VENV)/bin/ruff format --check refarch tests bench examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/discover.py

@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from refarch import load_repo, plan  # noqa: E402
 from refarch.aws import AwsSessions  # noqa: E402
-from refarch.run.runner import run  # noqa: E402
-from refarch.run.terraform import TerraformEngine  # noqa: E402
+from refarch.engines.terraform import TerraformEngine  # noqa: E402
+from refarch.events import UnitFinished  # noqa: E402
+from refarch.runner.run import RunOptions, run  # noqa: E402
 from refarch.settings import Settings  # noqa: E402
 
 ACCOUNTS = {  # in tier order: security, shared-services, then the rest
@@ -170,7 +171,7 @@ def main() -> int:
                 engine=engine,
                 sessions=sessions,
                 base_env=base_env,
-                parallelism=args.parallelism,
+                options=RunOptions(parallelism=args.parallelism),
                 on_event=events.append,
             )
             finished = time.perf_counter()
@@ -210,8 +211,8 @@ def show(
     print(f"  result                   {dict(report.counts)}")
     if not report.ok:
         for event in events:
-            if event.kind == "unit_finish" and event.fields.get("status") != "succeeded":
-                print(f"  {event.unit}: {event.fields.get('message')}")
+            if isinstance(event, UnitFinished) and event.status != "succeeded":
+                print(f"  {event.unit}: {event.message}")
     return 0 if report.ok and once else 1
 
 

@@ -32,8 +32,8 @@ os.environ.update(
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from refarch.aws import AwsSessions  # noqa: E402
-from refarch.bootstrap import bootstrap  # noqa: E402
 from refarch.config import load_repo  # noqa: E402
+from refarch.jobs.bootstrap import bootstrap  # noqa: E402
 from refarch.provision import is_mutating  # noqa: E402
 from refarch.settings import load_settings  # noqa: E402
 

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from refarch.engines import EngineResult, UnitJob
+from refarch.exec.process import ProcessResult
 from refarch.models import Plan, PlannedUnit, Repo, Unit
-from refarch.run.engines import EngineResult, UnitJob
-from refarch.run.process import ProcessResult
-from refarch.run.runner import UnitAccess, run
-from refarch.run.scheduler import plan_waits
+from refarch.runner.run import RunOptions, run
+from refarch.runner.scheduler import plan_waits
+from refarch.runner.unit import UnitAccess
 from refarch.settings import Settings
 
 Spec = dict[str, tuple[str, int, list[str], float]]  # path -> (account, tier, deps, seconds)
@@ -199,7 +200,7 @@ def measure(name: str, spec: Spec, n: int) -> None:
                 "apply",
                 engine=SleepingEngine(durations),
                 credentials=NoCredentials(),
-                parallelism=n,
+                options=RunOptions(parallelism=n),
                 base_env={},
                 sleep=lambda _s: None,
             )
@@ -230,7 +231,7 @@ def overhead(spec: Spec, n: int) -> None:
             "apply",
             engine=SleepingEngine(zero),
             credentials=NoCredentials(),
-            parallelism=n,
+            options=RunOptions(parallelism=n),
             base_env={},
             sleep=lambda _s: None,
         )

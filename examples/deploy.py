@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def show_progress(event: refarch.RunEvent) -> None:
     """Events are data; print the end of each unit (the CLI renders them with rich)."""
-    if event.kind == "unit_finish":
-        print(f"{event.unit}: {event.fields['status']} after {event.fields['attempts']} attempt(s)")
+    if isinstance(event, refarch.UnitFinished):
+        print(f"{event.unit}: {event.status} after {event.attempts} attempt(s)")
 
 
 if __name__ == "__main__":

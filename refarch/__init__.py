@@ -1,35 +1,115 @@
 """refarch: deploy a multi-account AWS reference architecture from an infrastructure-live repo.
 
-The public API is what `__all__` lists; everything else is internal.
+The public API is what `__all__` lists: plain typed functions and frozen dataclasses, loaded
+on first use so that `import refarch` (and `refarch --help`) stays fast.
 """
 
-# callable modules: refarch.plan(repo), refarch.run(plan), refarch.bootstrap(repo, settings)
-from refarch import bootstrap, demo, plan, run
-from refarch.config import evaluate_unit
-from refarch.demo import DemoResult
-from refarch.errors import (
-    ConfigError,
-    DependencyCycle,
-    EvaluationError,
-    HclSyntaxError,
-    MissingDependency,
-    ProcessFailed,
-    RefarchError,
-    UsageError,
-    WrongAccount,
-)
-from refarch.models import Account, Dependency, Plan, PlannedUnit, RemoteState, Repo, Unit
-from refarch.provision.amis import AmiRecord, build_amis
-from refarch.provision.record import BootstrapRecord
-from refarch.repo import load_repo
-from refarch.run.report import RunReport, UnitReport
-from refarch.run.runner import RunEvent
-from refarch.settings import Settings, load_settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from refarch.config import evaluate_unit
+    from refarch.errors import (
+        ConfigError,
+        DependencyCycle,
+        EvaluationError,
+        HclSyntaxError,
+        MissingDependency,
+        ProcessFailed,
+        RefarchError,
+        UsageError,
+        WrongAccount,
+    )
+    from refarch.events import (
+        RunEvent,
+        RunFinished,
+        RunStarted,
+        UnitFinished,
+        UnitOutput,
+        UnitRetried,
+        UnitStarted,
+    )
+    from refarch.jobs.amis import AmiRecord, build_amis
+    from refarch.jobs.bootstrap import bootstrap
+    from refarch.jobs.demo import DemoResult, demo
+    from refarch.jobs.deploy import run
+    from refarch.models import (
+        Account,
+        Action,
+        Dependency,
+        Plan,
+        PlannedUnit,
+        RemoteState,
+        Repo,
+        RunReport,
+        Status,
+        Unit,
+        UnitReport,
+    )
+    from refarch.planner import plan
+    from refarch.provision.record import BootstrapRecord
+    from refarch.repo import load_repo
+    from refarch.runner.run import RunOptions
+    from refarch.settings import Settings, load_settings
 
 __version__ = "0.1.0"
 
+# name -> the module that defines it
+_EXPORTS = {
+    "evaluate_unit": "refarch.config",
+    **dict.fromkeys(
+        (
+            "ConfigError",
+            "DependencyCycle",
+            "EvaluationError",
+            "HclSyntaxError",
+            "MissingDependency",
+            "ProcessFailed",
+            "RefarchError",
+            "UsageError",
+            "WrongAccount",
+        ),
+        "refarch.errors",
+    ),
+    **dict.fromkeys(
+        ("RunEvent", "RunFinished", "RunStarted", "UnitFinished", "UnitOutput", "UnitRetried", "UnitStarted"),
+        "refarch.events",
+    ),
+    "AmiRecord": "refarch.jobs.amis",
+    "build_amis": "refarch.jobs.amis",
+    "bootstrap": "refarch.jobs.bootstrap",
+    "DemoResult": "refarch.jobs.demo",
+    "demo": "refarch.jobs.demo",
+    "run": "refarch.jobs.deploy",
+    **dict.fromkeys(
+        (
+            "Account",
+            "Action",
+            "Dependency",
+            "Plan",
+            "PlannedUnit",
+            "RemoteState",
+            "Repo",
+            "RunReport",
+            "Status",
+            "Unit",
+            "UnitReport",
+        ),
+        "refarch.models",
+    ),
+    "plan": "refarch.planner",
+    "BootstrapRecord": "refarch.provision.record",
+    "load_repo": "refarch.repo",
+    "RunOptions": "refarch.runner.run",
+    "Settings": "refarch.settings",
+    "load_settings": "refarch.settings",
+}
+
 __all__ = [
     "Account",
+    "Action",
     "AmiRecord",
     "BootstrapRecord",
     "ConfigError",
@@ -46,10 +126,18 @@ __all__ = [
     "RemoteState",
     "Repo",
     "RunEvent",
+    "RunFinished",
+    "RunOptions",
     "RunReport",
+    "RunStarted",
     "Settings",
+    "Status",
     "Unit",
+    "UnitFinished",
+    "UnitOutput",
     "UnitReport",
+    "UnitRetried",
+    "UnitStarted",
     "UsageError",
     "WrongAccount",
     "__version__",
@@ -62,3 +150,16 @@ __all__ = [
     "plan",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name on first use (PEP 562)."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'refarch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -4,12 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from refarch.settings import Settings
 
 JSON = Any  # a value made of dict / list / str / int / float / bool / None
+
+
+class Action(StrEnum):
+    """What can be done to units: planned by `plan()`, the first four run by `run()`."""
+
+    APPLY = "apply"
+    PLAN = "plan"
+    DESTROY = "destroy"
+    OUTPUT = "output"
+    VALIDATE = "validate"
+    INIT = "init"
+
+
+RUN_ACTIONS = (Action.APPLY, Action.PLAN, Action.DESTROY, Action.OUTPUT)
+
+
+class Status(StrEnum):
+    """How a unit of a run ended. DONE_BEFORE: a resumed run skipped it (it succeeded earlier)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_RUN = "not_run"
+    INTERRUPTED = "interrupted"
+    DONE_BEFORE = "done_before"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.SUCCEEDED, Status.DONE_BEFORE)
 
 
 @dataclass(frozen=True)
@@ -168,3 +197,107 @@ class Plan:
     def to_json(self) -> dict[str, JSON]:
         """The `refarch plan --json` contract."""
         return {"groups": [list(g) for g in self.groups], "skipped": list(self.skipped)}
+
+
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RetryRecord:
+    """One retry: which rule matched after which attempt, and how long the runner waited."""
+
+    attempt: int
+    rule: str
+    delay: float
+    remedy: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    """How one unit ended."""
+
+    path: str
+    account: str
+    status: Status
+    attempts: int = 0
+    duration: float = 0.0
+    retries: tuple[RetryRecord, ...] = ()
+    log_path: str | None = None
+    message: str = ""  # why it failed / was not run (already masked)
+    blocked_by: str | None = None  # for not_run: the dependency it waited for
+
+    @property
+    def ok(self) -> bool:
+        return self.status.ok
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of `refarch.run()`; `exit_code` is what the CLI exits with."""
+
+    run_id: str
+    action: str
+    engine: str
+    started: float
+    finished: float
+    units: Mapping[str, UnitReport]  # in plan order
+    ledger_path: str | None = None
+    resumed_from: str | None = None
+    interrupted: bool = False
+    counts: Mapping[str, int] = field(default_factory=dict)
+    outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # `output` action
+    output_reads: tuple[str, ...] = ()  # units whose outputs were read for their dependents
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(u.ok for u in self.units.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0 all succeeded, 1 something failed or was not run, 130 interrupted."""
+        if self.interrupted:
+            return 130
+        return 0 if self.ok else 1
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+    def by_status(self, status: Status) -> tuple[UnitReport, ...]:
+        return tuple(u for u in self.units.values() if u.status == status)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--report FILE.json` document (schemas/report.schema.json)."""
+        return {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "action": self.action,
+            "engine": self.engine,
+            "status": "interrupted" if self.interrupted else ("ok" if self.ok else "failed"),
+            "exit_code": self.exit_code,
+            "started": self.started,
+            "finished": self.finished,
+            "duration": round(self.duration, 3),
+            "ledger": self.ledger_path,
+            "resumed_from": self.resumed_from,
+            "counts": dict(self.counts),
+            "output_reads": list(self.output_reads),
+            "units": [
+                {
+                    "path": u.path,
+                    "account": u.account,
+                    "status": u.status,
+                    "attempts": u.attempts,
+                    "duration": round(u.duration, 3),
+                    "retries": [
+                        {"attempt": r.attempt, "rule": r.rule, "delay": round(r.delay, 3), "remedy": r.remedy}
+                        for r in u.retries
+                    ],
+                    "log": u.log_path,
+                    "message": u.message,
+                    "blocked_by": u.blocked_by,
+                    **({"outputs": self.outputs[u.path]} if u.path in self.outputs else {}),
+                }
+                for u in self.units.values()
+            ],
+        }

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from refarch.provision.amis import DEFAULT_ACCOUNT, AmiEvent, AmiRecord, build_amis
+from refarch.exec.process import Interrupt
+from refarch.jobs.amis import DEFAULT_ACCOUNT, AmiEvent, AmiRecord, build_amis
 from refarch.repo import load_repo
-from refarch.run.process import Interrupt
 from refarch.settings import load_settings
 
 STYLE = {

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from refarch.bootstrap import BootstrapEvent, BootstrapRecord, bootstrap
+from refarch.jobs.bootstrap import BootstrapEvent, BootstrapRecord, bootstrap
 from refarch.provision.record import write_record
 from refarch.repo import load_repo
 from refarch.settings import load_settings

@@ -12,9 +12,10 @@ from rich.markup import escape
 
 from refarch.cli.plan_cmd import render as render_plan
 from refarch.cli.run_cmd import RunView, install_interrupt
-from refarch.demo import DemoEvent, DemoResult, demo
+from refarch.events import RunEvent, RunFinished, RunStarted
+from refarch.exec.process import Interrupt
+from refarch.jobs.demo import DemoEvent, DemoResult, demo
 from refarch.provision.record import RECORD_PATH
-from refarch.run.process import Interrupt
 
 STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "destroy")
 SHOWN = {
@@ -78,15 +79,13 @@ class DemoView:
         elif event.kind == "run":
             self._run(payload)
 
-    def _run(self, event: object) -> None:
-        kind = getattr(event, "kind", "")
-        if kind == "run_start":
-            fields = getattr(event, "fields", {})
-            self.run_view = RunView(fields["action"], len(fields["units"]), self.tty)
+    def _run(self, event: RunEvent) -> None:
+        if isinstance(event, RunStarted):
+            self.run_view = RunView(event.action, len(event.units), self.tty)
             self.run_view.__enter__()
         elif self.run_view is not None:
-            self.run_view.on_event(event)  # type: ignore[arg-type]
-            if kind == "run_finish":
+            self.run_view.on_event(event)
+            if isinstance(event, RunFinished):
                 self.close()
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import json
 import click
 
 from refarch.models import Plan
-from refarch.plan import ACTIONS, plan
+from refarch.planner import ACTIONS, plan
 from refarch.repo import load_repo
 
 

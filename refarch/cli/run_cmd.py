@@ -20,13 +20,20 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from refarch.models import Plan
-from refarch.run.engines import ENGINES, make_engine
-from refarch.run.process import Interrupt
-from refarch.run.report import DONE_BEFORE, FAILED, INTERRUPTED, NOT_RUN, SUCCEEDED, RunReport, write_report
-from refarch.run.runner import RunEvent, load_plan, run
+from refarch.engines import ENGINES, make_engine
+from refarch.events import RunEvent, UnitFinished, UnitOutput, UnitRetried, UnitStarted
+from refarch.exec.process import Interrupt
+from refarch.jobs.deploy import run
+from refarch.models import Plan, RunReport, Status
+from refarch.runner.report import write_report
+from refarch.runner.run import RunOptions, load_plan
 
-STATUS_STYLE = {SUCCEEDED: "green", FAILED: "red", NOT_RUN: "yellow", INTERRUPTED: "magenta"}
+STATUS_STYLE = {
+    Status.SUCCEEDED: "green",
+    Status.FAILED: "red",
+    Status.NOT_RUN: "yellow",
+    Status.INTERRUPTED: "magenta",
+}
 
 
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,12 +118,14 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                 action,
                 plan.repo.settings,
                 engine=engine,
-                parallelism=opts["parallelism"],
+                options=RunOptions(
+                    parallelism=opts["parallelism"],
+                    resume=opts["resume"],
+                    fail_fast=opts["fail_fast"],
+                    source_override=Path(opts["source"]).resolve() if opts["source"] else None,
+                ),
                 on_event=view.on_event,
-                resume=opts["resume"],
-                fail_fast=opts["fail_fast"],
                 interrupt=interrupt,
-                source_override=Path(opts["source"]).resolve() if opts["source"] else None,
             )
     finally:
         restore()
@@ -204,32 +213,31 @@ class RunView:
             click.echo(Console(no_color=True).render_str(text).plain)
 
     def on_event(self, event: RunEvent) -> None:
-        unit, fields = event.unit or "", event.fields
-        if event.kind == "line":
-            if not (self.quiet_stdout and fields["stream"] == "stdout"):
-                self._print(f"[dim]\\[{escape(unit)}][/] {escape(fields['text'])}")
-        elif event.kind == "unit_start":
-            self.started.add(unit)
+        if isinstance(event, UnitOutput):
+            if not (self.quiet_stdout and event.stream == "stdout"):
+                self._print(f"[dim]\\[{escape(event.unit)}][/] {escape(event.text)}")
+        elif isinstance(event, UnitStarted):
+            self.started.add(event.unit)
             self._move("waiting", "running")
-            self._print(f"[cyan]==> {escape(unit)}[/] ({escape(fields['account'])})")
-        elif event.kind == "retry":
+            self._print(f"[cyan]==> {escape(event.unit)}[/] ({escape(event.account)})")
+        elif isinstance(event, UnitRetried):
             self._print(
-                f"[yellow]<-> {escape(unit)}: retry after attempt {fields['attempt']} "
-                f"of {fields['attempts']} ({escape(fields['rule'])}), in "
-                f"{fields['delay']:.1f}s[/]"
+                f"[yellow]<-> {escape(event.unit)}: retry after attempt {event.attempt} "
+                f"of {event.attempts} ({escape(event.rule)}), in {event.delay:.1f}s[/]"
             )
-        elif event.kind == "unit_finish":
-            self._finish(unit, fields)
+        elif isinstance(event, UnitFinished):
+            self._finish(event)
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 
-    def _finish(self, unit: str, fields: Any) -> None:
-        status = fields["status"]
-        source = "running" if unit in self.started else "waiting"
-        self._move(source, "done" if status in (SUCCEEDED, DONE_BEFORE) else "failed")
-        style = STATUS_STYLE.get(status, "white")
-        note = f": {fields['message'].splitlines()[0]}" if fields["message"] else ""
-        self._print(f"[{style}]<== {escape(unit)} {status}{escape(note)}[/] ({fields['duration']:.1f}s)")
+    def _finish(self, event: UnitFinished) -> None:
+        source = "running" if event.unit in self.started else "waiting"
+        self._move(source, "done" if event.status.ok else "failed")
+        style = STATUS_STYLE.get(event.status, "white")
+        note = f": {event.message.splitlines()[0]}" if event.message else ""
+        self._print(
+            f"[{style}]<== {escape(event.unit)} {event.status}{escape(note)}[/] ({event.duration:.1f}s)"
+        )
 
     def _move(self, source: str, target: str) -> None:
         self.counts[source] = max(0, self.counts[source] - 1)

@@ -30,7 +30,7 @@ RECORD_VERSION = 1
 
 
 class RecordedBuild(Protocol):
-    """What the record keeps of one build (refarch.provision.amis.AmiBuild)."""
+    """What the record keeps of one build (refarch.jobs.amis.AmiBuild)."""
 
     @property
     def template(self) -> str: ...

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from refarch.aws import AwsSessions, new_session
 from refarch.cli import cli
-from refarch.demo import ACCOUNTS, ORG, REGION, STATE_FILE, demo
-from refarch.embedded_aws import EmbeddedAws
+from refarch.jobs.demo import ACCOUNTS, ORG, REGION, STATE_FILE, demo
+from refarch.jobs.embedded_aws import EmbeddedAws
 from refarch.settings import Settings
 
 pytestmark = [

@@ -12,9 +12,9 @@ import pytest
 
 from refarch.aws import AwsSessions
 from refarch.errors import ProcessFailed
+from refarch.exec.process import run_process
+from refarch.jobs.amis import AmiEvent, build_amis, list_templates
 from refarch.models import Account, Repo
-from refarch.provision.amis import AmiEvent, build_amis, list_templates
-from refarch.run.process import run_process
 from refarch.settings import Settings, settings_from_dict
 from tests.conftest import ACCOUNTS, MotoServer
 

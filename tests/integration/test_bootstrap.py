@@ -19,9 +19,9 @@ import botocore.exceptions
 import pytest
 
 from refarch.aws import AwsSessions
-from refarch.bootstrap import BootstrapEvent, bootstrap
 from refarch.config import load_repo
 from refarch.errors import BootstrapFailed
+from refarch.jobs.bootstrap import BootstrapEvent, bootstrap
 from refarch.models import Repo
 from refarch.provision import is_mutating
 from refarch.provision.record import RECORD_PATH, read_record

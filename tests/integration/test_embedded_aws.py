@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from refarch.aws import new_session
-from refarch.embedded_aws import EmbeddedAws
 from refarch.errors import UsageError
+from refarch.jobs.embedded_aws import EmbeddedAws
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from refarch.cli import cli
 from refarch.config import evaluate_unit
-from refarch.plan import plan
+from refarch.engines.terraform import default_terraform_binary
+from refarch.planner import plan
 from refarch.render import FLAVOURS, render_live_repo
 from refarch.repo import load_repo
-from refarch.run.terraform import default_terraform_binary
 from refarch.validate import validate_repo
 from tests.conftest import ACCOUNTS as ALL_ACCOUNTS
 

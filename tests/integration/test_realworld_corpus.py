@@ -30,7 +30,7 @@ from refarch.config import load_repo
 from refarch.config.values import UNKNOWN_PREFIX
 from refarch.errors import ConfigError, DependencyCycle, RefarchError
 from refarch.models import Repo
-from refarch.plan import plan
+from refarch.planner import plan
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "realworld"
 EXPECT = CORPUS / "_expect"

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from refarch import load_repo, plan
 from refarch.aws import AwsSessions
+from refarch.engines import EngineResult
+from refarch.exec.process import ProcessResult
+from refarch.jobs.deploy import run
 from refarch.provision.secrets import DEFAULT_PREFIX, password_secret
-from refarch.run.engines import EngineResult
-from refarch.run.process import ProcessResult
-from refarch.run.runner import run
 from refarch.settings import load_settings
 from tests.helpers import write_tree
 

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from refarch.aws import AwsSessions
+from refarch.engines import EngineResult, UnitJob
+from refarch.engines.terraform import TerraformEngine, default_terraform_binary
 from refarch.errors import ModuleSourceError
+from refarch.exec.process import Interrupt
 from refarch.models import Dependency, Generate, RemoteState, Repo, Unit
-from refarch.run.engines import EngineResult, UnitJob
-from refarch.run.process import Interrupt
-from refarch.run.terraform import TerraformEngine, default_terraform_binary
 from refarch.settings import Settings
 from tests.conftest import ACCOUNTS, FIXTURES
 
@@ -442,7 +442,8 @@ def write_live(root: Path, units: Mapping[str, str]) -> None:
 
 def test_runner_applies_a_live_repo_with_the_terraform_engine(harness: Harness) -> None:
     from refarch import load_repo, plan
-    from refarch.run.runner import run
+    from refarch.events import UnitFinished
+    from refarch.runner.run import RunOptions, run
 
     write_live(
         harness.root,
@@ -462,9 +463,9 @@ def test_runner_applies_a_live_repo_with_the_terraform_engine(harness: Harness) 
         engine=engine,
         base_env=harness.base_env,
         on_event=events.append,
-        parallelism=2,
+        options=RunOptions(parallelism=2),
     )
-    failures = [e.fields.get("message") for e in events if e.kind == "unit_finish"]
+    failures = [e.message for e in events if isinstance(e, UnitFinished)]
     assert report.ok, failures
     # Applied units hand their outputs to dependents: nothing had to be read separately.
     assert report.output_reads == ()

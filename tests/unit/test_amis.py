@@ -14,9 +14,8 @@ from moto import mock_aws
 
 from refarch.aws import AwsSessions
 from refarch.errors import ConfigError, ProcessFailed, UsageError
-from refarch.models import Account, Repo
-from refarch.provision.ami_record import AmiStore, render_auto_hcl
-from refarch.provision.amis import (
+from refarch.exec.process import LineCallback, ProcessResult
+from refarch.jobs.amis import (
     AmiBuild,
     AmiEvent,
     AmisSettings,
@@ -24,8 +23,9 @@ from refarch.provision.amis import (
     check_sharing,
     list_templates,
 )
+from refarch.models import Account, Repo
+from refarch.provision.ami_record import AmiStore, render_auto_hcl
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
-from refarch.run.process import LineCallback, ProcessResult
 from refarch.settings import Settings, settings_from_dict
 from tests.conftest import ACCOUNTS
 

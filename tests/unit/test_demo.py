@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from refarch.demo import (
+from refarch.errors import ToolNotFound, UsageError
+from refarch.jobs.demo import (
     MARKER,
     child_env,
     claim_workdir,
@@ -16,7 +17,6 @@ from refarch.demo import (
     refuse_unless_embedded,
     require_tools,
 )
-from refarch.errors import ToolNotFound, UsageError
 from refarch.models import Repo
 from refarch.resources import DATA_FOLDERS, PACKAGE_DIR, data_dir
 from refarch.settings import Settings

@@ -11,20 +11,15 @@ from pathlib import Path
 import pytest
 
 from refarch import load_repo, plan
+from refarch.engines import UnitJob, default_engine_name, make_engine
+from refarch.engines.terragrunt import LEGACY, MODERN, TerragruntEngine, dialect_of
 from refarch.errors import ToolNotFound
-from refarch.run.engines import (
-    LEGACY,
-    MODERN,
-    TerragruntEngine,
-    UnitJob,
-    default_engine_name,
-    dialect_of,
-    make_engine,
-)
-from refarch.run.ledger import read_events
-from refarch.run.process import Interrupt
-from refarch.run.report import FAILED, INTERRUPTED, NOT_RUN, SUCCEEDED
-from refarch.run.runner import UnitAccess, run
+from refarch.events import UnitOutput
+from refarch.exec.process import Interrupt
+from refarch.models import Status
+from refarch.runner.ledger import read_events
+from refarch.runner.run import RunOptions, run
+from refarch.runner.unit import UnitAccess
 
 STAND_IN = Path(__file__).resolve().parents[1] / "stand_ins" / "terragrunt"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "live"
@@ -216,6 +211,9 @@ def run_units(live, stand_in, include, **kwargs):
         credentials=Credentials(),
         base_env=stand_in.env,
         sleep=sleeps.append,
+        options=RunOptions(
+            **{k: kwargs.pop(k) for k in ("parallelism", "fail_fast", "resume") if k in kwargs}
+        ),
         **kwargs,
     )
     return report, sleeps
@@ -227,7 +225,7 @@ def test_transient_errors_are_retried_with_backoff_then_succeed(live, stand_in):
     )
     report, sleeps = run_units(live, stand_in, [VPC])
     unit = report.units[VPC]
-    assert unit.status == SUCCEEDED and unit.attempts == 3
+    assert unit.status == Status.SUCCEEDED and unit.attempts == 3
     assert [r.rule for r in unit.retries] == ["tls-handshake-timeout"] * 2
     assert len(sleeps) == 2 and sleeps[1] > sleeps[0] > 0
     ledger = read_events(Path(report.ledger_path))
@@ -244,7 +242,7 @@ def test_missing_modules_are_retried_once_with_source_update(live, stand_in):
         }
     )
     report, _ = run_units(live, stand_in, [VPC])
-    assert report.units[VPC].status == SUCCEEDED
+    assert report.units[VPC].status == Status.SUCCEEDED
     first, second = [c for c in stand_in.calls() if c["command"] == "apply"]
     assert "TERRAGRUNT_SOURCE_UPDATE" not in first["env"]
     assert second["env"]["TERRAGRUNT_SOURCE_UPDATE"] == "true"
@@ -253,7 +251,7 @@ def test_missing_modules_are_retried_once_with_source_update(live, stand_in):
 def test_state_lock_is_waited_for_never_forced(live, stand_in):
     stand_in.script({VPC: {"fail_times": 1, "stderr": "Error: Error acquiring the state lock"}})
     report, _ = run_units(live, stand_in, [VPC])
-    assert report.units[VPC].status == SUCCEEDED
+    assert report.units[VPC].status == Status.SUCCEEDED
     argvs = [c["argv"] for c in stand_in.calls()]
     assert "-lock-timeout=5m" not in argvs[0] and "-lock-timeout=5m" in argvs[1]
     assert not any("force-unlock" in a for argv in argvs for a in argv)
@@ -262,11 +260,11 @@ def test_state_lock_is_waited_for_never_forced(live, stand_in):
 def test_an_unknown_failure_is_not_retried_and_stops_dependents(live, stand_in):
     stand_in.script({VPC: {"fail_times": 5, "stderr": "Error: Unsupported argument"}})
     report, sleeps = run_units(live, stand_in, [VPC, MYSQL, "dev/us-west-2/vpc"])
-    assert report.units[VPC].status == FAILED and report.units[VPC].attempts == 1
+    assert report.units[VPC].status == Status.FAILED and report.units[VPC].attempts == 1
     assert "Unsupported argument" in report.units[VPC].message
-    assert report.units[MYSQL].status == NOT_RUN
+    assert report.units[MYSQL].status == Status.NOT_RUN
     assert report.units[MYSQL].message == f"waits for {VPC}, which failed"
-    assert report.units["dev/us-west-2/vpc"].status == SUCCEEDED
+    assert report.units["dev/us-west-2/vpc"].status == Status.SUCCEEDED
     assert sleeps == [] and report.exit_code == 1
 
 
@@ -286,12 +284,12 @@ def test_interrupt_forwards_sigint_and_waits_for_cleanup(live, stand_in):
 
     def on_event(event):
         events.append(event)
-        if event.kind == "line" and "starting" in event.fields["text"]:
+        if isinstance(event, UnitOutput) and "starting" in event.text:
             threading.Timer(0.1, interrupt.request).start()
 
     report, _ = run_units(live, stand_in, [VPC, MYSQL], interrupt=interrupt, on_event=on_event)
     assert report.interrupted and report.exit_code == 130
-    assert report.units[VPC].status == INTERRUPTED and report.units[MYSQL].status == NOT_RUN
+    assert report.units[VPC].status == Status.INTERRUPTED and report.units[MYSQL].status == Status.NOT_RUN
     assert "released" in Path(report.units[VPC].log_path).read_text()
     kinds = [e["event"] for e in read_events(Path(report.ledger_path))]
     assert "run_interrupted" in kinds and kinds[-1] == "run_finish"

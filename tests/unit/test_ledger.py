@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from refarch.engines import EngineResult
 from refarch.errors import ResumeRefused, UsageError, WrongAccount
-from refarch.models import Dependency
-from refarch.run.engines import EngineResult
-from refarch.run.ledger import Ledger, find_ledger, load_run, past_durations, read_events
-from refarch.run.process import ProcessResult
-from refarch.run.report import DONE_BEFORE, FAILED, NOT_RUN, SUCCEEDED, write_report
-from refarch.run.runner import UnitAccess, run
+from refarch.events import UnitRetried
+from refarch.exec.process import ProcessResult
+from refarch.models import Dependency, Status
+from refarch.runner.ledger import Ledger, find_ledger, load_run, past_durations, read_events
+from refarch.runner.report import write_report
+from refarch.runner.run import RunOptions, run
+from refarch.runner.unit import UnitAccess
 from tests.unit.test_scheduler import make_plan
 
 SPEC = {
@@ -71,7 +73,8 @@ def go(plan, engine, **kwargs):
     kwargs.setdefault("credentials", FakeCredentials())
     kwargs.setdefault("sleep", lambda _s: None)
     kwargs.setdefault("base_env", {"PATH": "/usr/bin", "AWS_PROFILE": "caller"})
-    return run(plan, plan.action, engine=engine, **kwargs)
+    options = {k: kwargs.pop(k) for k in ("parallelism", "fail_fast", "resume", "history") if k in kwargs}
+    return run(plan, plan.action, engine=engine, options=RunOptions(**options), **kwargs)
 
 
 def test_ledger_appends_whole_lines_and_reader_skips_a_torn_one(tmp_path):
@@ -102,7 +105,7 @@ def test_a_run_records_start_attempts_retries_and_finish(tmp_path):
     assert retry["unit"] == "dev/vpc" and retry["rule"] == "tls-handshake-timeout"
     assert report.units["dev/vpc"].attempts == 2
     assert report.units["dev/vpc"].retries[0].rule == "tls-handshake-timeout"
-    assert [e.kind for e in events].count("retry") == 1
+    assert sum(isinstance(e, UnitRetried) for e in events) == 1
 
 
 def test_child_env_holds_the_accounts_credentials_not_the_callers(tmp_path):
@@ -121,7 +124,7 @@ def test_secrets_never_reach_the_log_ledger_or_report(tmp_path):
     plan = replace(plan, repo=replace(plan.repo, units={"dev/db": unit}))
     engine = FakeEngine({"dev/db": [(1, "Error: bad input-pw-1234 and hunter2-secret")]})
     report = go(plan, engine, secrets=["hunter2-secret"])
-    assert report.units["dev/db"].status == FAILED
+    assert report.units["dev/db"].status == Status.FAILED
     report_file = write_report(report, tmp_path / "report.json")
     for path in (report.units["dev/db"].log_path, report.ledger_path, report_file):
         text = Path(path).read_text()
@@ -134,10 +137,10 @@ def test_wrong_account_is_refused_before_the_engine_runs(tmp_path):
     plan = make_plan(SPEC, root=tmp_path)
     engine = FakeEngine()
     report = go(plan, engine, credentials=FakeCredentials(wrong={"dev/db"}))
-    assert report.units["dev/db"].status == FAILED
+    assert report.units["dev/db"].status == Status.FAILED
     assert "belongs to account 444444444444" in report.units["dev/db"].message
     assert "dev/db" not in [j.unit.path for j in engine.jobs]
-    assert report.units["dev/app"].status == NOT_RUN
+    assert report.units["dev/app"].status == Status.NOT_RUN
     assert report.units["dev/app"].message == "waits for dev/db, which failed"
     assert report.exit_code == 1
 
@@ -184,8 +187,8 @@ def test_resume_reruns_only_what_did_not_succeed(tmp_path):
     engine = FakeEngine()
     second = go(plan, engine, resume="last")
     assert sorted(j.unit.path for j in engine.jobs) == ["dev/app", "dev/db"]
-    assert second.units["dev/vpc"].status == DONE_BEFORE
-    assert second.units["dev/app"].status == SUCCEEDED
+    assert second.units["dev/vpc"].status == Status.DONE_BEFORE
+    assert second.units["dev/app"].status == Status.SUCCEEDED
     assert second.resumed_from == first.run_id and second.exit_code == 0
     # resuming the resumed run: nothing left to do
     third_engine = FakeEngine()
@@ -221,8 +224,13 @@ def test_report_json_lists_every_unit(tmp_path):
     document = json.loads(write_report(report, tmp_path / "r.json").read_text())
     assert document["exit_code"] == 1 and document["status"] == "failed"
     statuses = {u["path"]: u["status"] for u in document["units"]}
-    assert statuses == {"security/iam": FAILED, "dev/vpc": NOT_RUN, "dev/db": NOT_RUN, "dev/app": NOT_RUN}
-    assert document["counts"] == {FAILED: 1, NOT_RUN: 3}
+    assert statuses == {
+        "security/iam": Status.FAILED,
+        "dev/vpc": Status.NOT_RUN,
+        "dev/db": Status.NOT_RUN,
+        "dev/app": Status.NOT_RUN,
+    }
+    assert document["counts"] == {Status.FAILED: 1, Status.NOT_RUN: 3}
 
 
 def test_past_durations_come_from_the_newest_successful_runs_of_the_action(tmp_path):
@@ -235,9 +243,9 @@ def test_past_durations_come_from_the_newest_successful_runs_of_the_action(tmp_p
             for unit, status, duration in finishes:
                 book.write("unit_finish", unit=unit, status=status, duration=duration)
 
-    ledger("20260101T000000Z-a", "apply", [("vpc", SUCCEEDED, 30.0), ("db", SUCCEEDED, 90.0)])
-    ledger("20260102T000000Z-b", "apply", [("vpc", SUCCEEDED, 40.0), ("db", FAILED, 1.0)])
-    ledger("20260103T000000Z-c", "destroy", [("vpc", SUCCEEDED, 5.0)])
+    ledger("20260101T000000Z-a", "apply", [("vpc", Status.SUCCEEDED, 30.0), ("db", Status.SUCCEEDED, 90.0)])
+    ledger("20260102T000000Z-b", "apply", [("vpc", Status.SUCCEEDED, 40.0), ("db", Status.FAILED, 1.0)])
+    ledger("20260103T000000Z-c", "destroy", [("vpc", Status.SUCCEEDED, 5.0)])
     assert past_durations(tmp_path, "apply") == {"vpc": 40.0, "db": 90.0}
     assert past_durations(tmp_path, "destroy") == {"vpc": 5.0}
     assert past_durations(tmp_path / "elsewhere", "apply") == {}

@@ -1,4 +1,4 @@
-from refarch.run.masking import MASK, Masker
+from refarch.exec.masking import MASK, Masker
 
 
 def test_registered_values_are_masked_everywhere_in_a_line():

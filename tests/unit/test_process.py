@@ -1,7 +1,7 @@
 import sys
 import threading
 
-from refarch.run.process import Interrupt, run_process
+from refarch.exec.process import Interrupt, run_process
 
 
 def test_streams_whole_lines_to_callback_and_log(tmp_path):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from refarch.bootstrap import BootstrapConfig
 from refarch.errors import ConfigError
+from refarch.jobs.bootstrap import BootstrapConfig
 from refarch.provision import Result
 from refarch.provision.record import AccountRecord, BootstrapRecord, read_record, write_record
 from refarch.settings import settings_from_dict

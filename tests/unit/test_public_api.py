@@ -14,7 +14,7 @@ OWNERS = {
     "networkx": {"graph.py"},
     "jinja2": {"render.py"},
     "click": {"cli/"},
-    "subprocess": {"run/process.py"},
+    "subprocess": {"exec/process.py"},
 }
 
 
@@ -35,12 +35,36 @@ def test_everything_in_all_exists_and_the_verbs_are_callable():
         assert callable(getattr(refarch, name)), name
 
 
-def test_callable_modules_keep_their_submodules_importable():
-    import refarch.run.process as process  # noqa: PLR0402 - this import form is the test
+def test_the_verbs_are_plain_functions_and_importing_modules_does_not_hide_them():
+    import inspect
+
+    import refarch.exec.process as process  # noqa: PLR0402 - this import form is the test
+    import refarch.jobs.bootstrap
+    import refarch.jobs.deploy
+    import refarch.planner
 
     assert callable(process.run_process)
+    for name in ("load_repo", "plan", "run", "bootstrap", "build_amis", "demo", "evaluate_unit"):
+        assert inspect.isfunction(getattr(refarch, name)), name
     repo = refarch.load_repo(PACKAGE.parent / "tests/fixtures/live", cache=False)
     assert refarch.plan(repo).groups[0] == ("security/us-east-1/iam",)
+
+
+def test_the_wheel_ships_py_typed():
+    assert (PACKAGE / "py.typed").is_file()
+
+
+def test_import_refarch_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, refarch; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'networkx', 'jinja2', 'rich', 'lark', 'click') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_each_outside_library_has_one_owner():
@@ -67,10 +91,10 @@ def test_nothing_imports_the_cli_and_only_the_cli_prints_or_exits():
 
 
 def test_graph_and_plan_touch_neither_aws_nor_processes():
-    for rel in ("graph.py", "plan.py", "models.py", "settings.py"):
+    for rel in ("graph.py", "planner.py", "models.py", "settings.py", "events.py"):
         mods = set(imports_of(PACKAGE / rel))
         assert not {m for m in mods if m.split(".")[0] in ("boto3", "botocore", "subprocess")}
-        assert "refarch.aws" not in mods and "refarch.run.process" not in mods
+        assert "refarch.aws" not in mods and "refarch.exec.process" not in mods
 
 
 def test_every_command_has_help_text():

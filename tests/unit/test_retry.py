@@ -1,8 +1,8 @@
 import pytest
 
 from refarch.errors import ConfigError
-from refarch.run.process import ProcessResult
-from refarch.run.retry import (
+from refarch.exec.process import ProcessResult
+from refarch.exec.retry import (
     DEFAULT_RULES,
     TERRAGRUNT_RETRYABLE_ERRORS,
     TERRAGRUNT_RULES,

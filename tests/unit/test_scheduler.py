@@ -2,10 +2,9 @@ import threading
 import time
 from pathlib import Path
 
-from refarch.models import Plan, PlannedUnit, Repo, Unit
-from refarch.run.process import Interrupt
-from refarch.run.report import FAILED, INTERRUPTED, NOT_RUN, SUCCEEDED
-from refarch.run.scheduler import Outcome, plan_waits, schedule
+from refarch.exec.process import Interrupt
+from refarch.models import Plan, PlannedUnit, Repo, Status, Unit
+from refarch.runner.scheduler import Outcome, plan_waits, schedule
 from refarch.settings import Settings
 
 
@@ -41,7 +40,7 @@ def recording_task(results=None, delay=0.0):
         with lock:
             started.append(unit)
         time.sleep(delay)
-        return Outcome((results or {}).get(unit, SUCCEEDED))
+        return Outcome((results or {}).get(unit, Status.SUCCEEDED))
 
     return task, started
 
@@ -58,7 +57,7 @@ def test_every_unit_runs_after_what_it_waits_for():
     )
     task, started = recording_task()
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=3)
-    assert all(o.status == SUCCEEDED for o in outcomes.values())
+    assert all(o.status == Status.SUCCEEDED for o in outcomes.values())
     expected = ["sec/iam", "ops/vpc", "dev/vpc", "dev/db", "dev/app"]
     assert sorted(expected, key=started.index) == expected
 
@@ -74,10 +73,10 @@ def test_a_ready_unit_does_not_wait_for_an_unrelated_slow_one():
             assert b2_started.wait(5), "b2 waited for a1: the scheduler runs in waves"
         if unit == "b2":
             b2_started.set()
-        return Outcome(SUCCEEDED)
+        return Outcome(Status.SUCCEEDED)
 
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=2)
-    assert {o.status for o in outcomes.values()} == {SUCCEEDED}
+    assert {o.status for o in outcomes.values()} == {Status.SUCCEEDED}
 
 
 def test_never_more_than_parallelism_units_at_once():
@@ -91,7 +90,7 @@ def test_never_more_than_parallelism_units_at_once():
         time.sleep(0.01)
         with lock:
             current[0] -= 1
-        return Outcome(SUCCEEDED)
+        return Outcome(Status.SUCCEEDED)
 
     schedule(list(plan.units), plan_waits(plan), task, parallelism=3)
     assert peak[0] == 3
@@ -107,29 +106,29 @@ def test_failure_stops_dependents_and_names_what_they_wait_for():
             "other2": ("dev", 1, ["other"]),
         }
     )
-    task, started = recording_task({"vpc": FAILED})
+    task, started = recording_task({"vpc": Status.FAILED})
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=2)
-    assert outcomes["vpc"].status == FAILED
-    assert outcomes["db"] == Outcome(NOT_RUN, "waits for vpc, which failed", blocked_by="vpc")
-    assert outcomes["app"].status == NOT_RUN and outcomes["app"].blocked_by == "db"
+    assert outcomes["vpc"].status == Status.FAILED
+    assert outcomes["db"] == Outcome(Status.NOT_RUN, "waits for vpc, which failed", blocked_by="vpc")
+    assert outcomes["app"].status == Status.NOT_RUN and outcomes["app"].blocked_by == "db"
     assert "vpc failed" in outcomes["app"].message
-    assert outcomes["other2"].status == SUCCEEDED  # the other branch runs to the end
+    assert outcomes["other2"].status == Status.SUCCEEDED  # the other branch runs to the end
     assert "db" not in started and "app" not in started
 
 
 def test_a_failure_in_an_earlier_tier_stops_later_tiers():
     plan = make_plan({"sec/iam": ("security", 1, []), "dev/vpc": ("dev", 2, [])})
-    task, _ = recording_task({"sec/iam": FAILED})
+    task, _ = recording_task({"sec/iam": Status.FAILED})
     outcomes = schedule(list(plan.units), plan_waits(plan), task)
     assert outcomes["dev/vpc"].blocked_by == "sec/iam"
 
 
 def test_fail_fast_starts_nothing_after_the_first_failure():
     plan = make_plan({"a": ("x", 1, []), "b": ("x", 1, []), "c": ("x", 1, [])})
-    task, started = recording_task({"a": FAILED})
+    task, started = recording_task({"a": Status.FAILED})
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=1, fail_fast=True)
     assert started == ["a"]
-    assert outcomes["b"].status == NOT_RUN and "--fail-fast" in outcomes["b"].message
+    assert outcomes["b"].status == Status.NOT_RUN and "--fail-fast" in outcomes["b"].message
 
 
 def test_interrupt_lets_running_units_finish_and_starts_nothing_new():
@@ -138,11 +137,11 @@ def test_interrupt_lets_running_units_finish_and_starts_nothing_new():
 
     def task(unit):
         interrupt.request()
-        return Outcome(INTERRUPTED)
+        return Outcome(Status.INTERRUPTED)
 
     outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=1, interrupt=interrupt)
-    assert [o.status for o in outcomes.values()].count(INTERRUPTED) == 1
-    assert all(o.status in (INTERRUPTED, NOT_RUN) for o in outcomes.values())
+    assert [o.status for o in outcomes.values()].count(Status.INTERRUPTED) == 1
+    assert all(o.status in (Status.INTERRUPTED, Status.NOT_RUN) for o in outcomes.values())
 
 
 def test_critical_path_starts_first():
@@ -184,7 +183,7 @@ def test_destroy_walks_the_reverse_dag():
 
 def test_hooks_see_every_start_and_finish():
     plan = make_plan({"a": ("x", 1, []), "b": ("x", 1, ["a"])})
-    task, _ = recording_task({"a": FAILED})
+    task, _ = recording_task({"a": Status.FAILED})
     starts, finishes = [], []
     schedule(
         list(plan.units),
@@ -193,4 +192,4 @@ def test_hooks_see_every_start_and_finish():
         on_start=starts.append,
         on_finish=lambda u, o: finishes.append((u, o.status)),
     )
-    assert starts == ["a"] and finishes == [("a", FAILED), ("b", NOT_RUN)]
+    assert starts == ["a"] and finishes == [("a", Status.FAILED), ("b", Status.NOT_RUN)]

@@ -11,12 +11,9 @@ from typing import Any
 
 import pytest
 
-from refarch.errors import ConfigError, ModuleSourceError
-from refarch.models import Generate, RemoteState, Repo, Unit
-from refarch.run.engines import UnitJob
-from refarch.run.process import Interrupt
-from refarch.run.terraform import TerraformEngine, default_terraform_binary, extra_arguments
-from refarch.run.workdir import (
+from refarch.engines import UnitJob
+from refarch.engines.terraform import TerraformEngine, default_terraform_binary, extra_arguments
+from refarch.engines.workdir import (
     BACKEND_STUB_FILE,
     ModuleSource,
     WorkDir,
@@ -28,6 +25,9 @@ from refarch.run.workdir import (
     terraform_dialect,
     unit_slug,
 )
+from refarch.errors import ConfigError, ModuleSourceError
+from refarch.exec.process import Interrupt
+from refarch.models import Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings
 
 ENDPOINT = "http://127.0.0.1:5000"

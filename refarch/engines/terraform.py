@@ -1,6 +1,6 @@
 """The terraform engine: runs a terragrunt.hcl unit with plain Terraform (or OpenTofu).
 
-refarch prepares the unit's working folder itself (`refarch.run.workdir`), then runs
+refarch prepares the unit's working folder itself (`refarch.engines.workdir`), then runs
 `terraform init` and the command. Why a second engine: Terragrunt is not always installable
 (CI images, air-gapped hosts), and with refarch doing the Terragrunt part, the dependency
 outputs are read once per run and shared with every dependent instead of once per dependent.
@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config import evaluate_unit
-from refarch.errors import ConfigError, ProcessFailed, UsageError
-from refarch.models import Unit
-from refarch.run.engines import ACTIONS, EngineResult, UnitJob
-from refarch.run.process import ProcessResult, run_process
-from refarch.run.workdir import (
+from refarch.engines import ACTIONS, EngineResult, UnitJob
+from refarch.engines.workdir import (
     GitCloner,
     WorkDir,
     prepare_workdir,
     terraform_dialect,
 )
+from refarch.errors import ConfigError, ProcessFailed, UsageError
+from refarch.exec.process import ProcessResult, run_process
+from refarch.models import Unit
 from refarch.settings import Settings
 
 # The unit of a job evaluated again with its dependencies' real outputs (job.dependency_outputs).

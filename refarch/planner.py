@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from refarch import graph as dag
-from refarch._callable import make_callable
 from refarch.errors import UsageError
 from refarch.models import Plan, PlannedUnit, Repo
 
@@ -87,6 +86,3 @@ def plan(
         skipped=tuple(sorted(skipped | excluded)),
         assumed=tuple(sorted(assumed)),
     )
-
-
-make_callable(__name__, lambda: plan)

@@ -4,7 +4,7 @@ This is what Terragrunt does in `.terragrunt-cache`, done by refarch so that pla
 (or OpenTofu) can run a terragrunt.hcl unit: copy the module `source`, write the `generate`
 blocks, write the backend configuration from `remote_state`, write `inputs` as
 `terraform.tfvars.json`. Everything here is plain file work; the only process it may start is
-`git` (through `refarch.run.process`) to clone a remote module source.
+`git` (through `refarch.exec.process`) to clone a remote module source.
 
 Layout under `work_root` (default `<repo>/.refarch/work`, mode 0700):
 ```
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from refarch.errors import ConfigError, ModuleSourceError
+from refarch.exec.process import ProcessResult, run_process
 from refarch.hcl_text import hcl_value
 from refarch.models import Generate, RemoteState, Unit
-from refarch.run.process import ProcessResult, run_process
 
 TFVARS_FILE = "terraform.tfvars.json"
 BACKEND_CONFIG_FILE = "backend.hcl"

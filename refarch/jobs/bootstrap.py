@@ -13,7 +13,6 @@ from typing import Any
 
 import botocore.exceptions
 
-from refarch._callable import make_callable
 from refarch.aws import AwsSessions
 from refarch.errors import BootstrapFailed, ConfigError, ProvisionError, RefarchError, UsageError
 from refarch.models import Account, Repo
@@ -620,6 +619,3 @@ class _AccountRun:
                     f"no public hosted zone for {domain} in {self.account.name}: "
                     "the route53 unit will create it",
                 )
-
-
-make_callable(__name__, lambda: bootstrap)

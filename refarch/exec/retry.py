@@ -1,7 +1,8 @@
-"""Which failures are worth another attempt: a catalogue of rules (data) and a pure decide().
+"""Which failures are worth another attempt: a catalogue of rules (data), a pure decide(),
+and the one attempt loop that unit runs and Packer builds share.
 
-The sleeping loop lives in the runner; this module only answers "retry? after how long?
-with which remedy?", so it is tested without sleeping or spawning anything.
+decide() only answers "retry? after how long? with which remedy?", so it is tested without
+sleeping or spawning anything; attempt_loop() takes its `sleep` as a parameter.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from refarch.errors import ConfigError
-from refarch.run.process import ProcessResult
+from refarch.exec.process import ProcessResult
 from refarch.settings import Settings
 
 BACKOFFS = ("fixed", "exponential")
@@ -164,7 +165,7 @@ REFARCH_RULES: tuple[RetryRule, ...] = (
 
 DEFAULT_RULES: tuple[RetryRule, ...] = REFARCH_RULES + TERRAGRUNT_RULES
 
-# Packer's transient failures (refarch.provision.amis puts them ahead of the defaults for
+# Packer's transient failures (refarch.jobs.amis puts them ahead of the defaults for
 # `packer build`; Terraform runs do not use them).
 PACKER_RULES: tuple[RetryRule, ...] = (
     # Verified: what Packer 1.6.6 prints when the EC2 endpoint drops the connection
@@ -305,3 +306,51 @@ def _rule(raw: Any, index: int, settings: Settings) -> RetryRule:
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}", path=settings.path) from None
+
+
+T = TypeVar("T")
+# One attempt: its number (1-based) and the remedies earlier retries asked for.
+Attempt = Callable[[int, frozenset[str]], tuple[ProcessResult, T]]
+
+
+@dataclass(frozen=True)
+class Attempted(Generic[T]):
+    """How the attempts ended: the last one's result and value, and why they stopped."""
+
+    result: ProcessResult
+    value: T
+    attempts: int
+    decision: Decision | None = None  # for a failure: the rule that gave up, or none matched
+    stopped: bool = False  # `stop()` said so between two attempts
+
+
+def attempt_loop(
+    attempt: Attempt[T],
+    rules: Sequence[RetryRule],
+    *,
+    sleep: Callable[[float], None],
+    on_retry: Callable[[int, Decision], None] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    rand: Callable[[], float] = random.random,
+) -> Attempted[T]:
+    """Call `attempt` until it succeeds, is interrupted, or no rule allows another try.
+
+    Between attempts: `on_retry(attempt, decision)`, then `sleep(delay)`; a remedy a rule
+    names (refresh_modules, wait_for_lock) is passed to every later attempt.
+    """
+    number, remedies = 1, frozenset[str]()
+    while True:
+        result, value = attempt(number, remedies)
+        if result.ok or result.interrupted or stop():
+            return Attempted(result, value, number, stopped=not result.ok and stop())
+        decision = decide(rules, result, number, rand=rand)
+        if not decision.retry:
+            return Attempted(result, value, number, decision)
+        if on_retry is not None:
+            on_retry(number, decision)
+        sleep(decision.delay)
+        if stop():
+            return Attempted(result, value, number, decision, stopped=True)
+        if decision.remedy:
+            remedies |= {decision.remedy}
+        number += 1

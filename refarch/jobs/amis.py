@@ -34,14 +34,14 @@ from refarch.errors import (
     RunInterrupted,
     UsageError,
 )
+from refarch.exec.process import Interrupt, LineCallback, ProcessResult, run_process
+from refarch.exec.retry import PACKER_RULES, RetryRule, decide, rules_from_settings
 from refarch.models import Repo
 from refarch.provision import Section, Status
 from refarch.provision.ami_record import RECORD_FILE, AmiStore, write_atomic
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.repo import load_repo
 from refarch.resources import data_dir
-from refarch.run.process import Interrupt, LineCallback, ProcessResult, run_process
-from refarch.run.retry import PACKER_RULES, RetryRule, decide, rules_from_settings
 from refarch.settings import Settings
 
 TEMPLATE_SUFFIX = ".pkr.hcl"
@@ -81,7 +81,7 @@ def packer_rules(settings: Settings) -> tuple[RetryRule, ...]:
 
 
 class Runner(Protocol):
-    """The process seam: refarch.run.process.run_process or a fake with its signature."""
+    """The process seam: refarch.exec.process.run_process or a fake with its signature."""
 
     def __call__(
         self,

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.errors import ResumeRefused, UsageError
-from refarch.models import Plan
-from refarch.run.report import DONE_BEFORE, SUCCEEDED
+from refarch.models import Plan, Status
 
 RUNS_DIR = Path(".refarch") / "runs"
 
@@ -108,7 +107,7 @@ def past_durations(root: Path, action: str, *, runs: int = 5) -> dict[str, float
             unit, duration = event.get("unit"), event.get("duration")
             if (
                 event.get("event") == "unit_finish"
-                and event.get("status") == SUCCEEDED
+                and event.get("status") == Status.SUCCEEDED
                 and isinstance(unit, str)
                 and isinstance(duration, int | float)
             ):
@@ -147,7 +146,7 @@ def load_run(root: Path, ref: str) -> PastRun:
             f"{path} has no run_start event; it cannot be resumed", hint="start a new run without --resume"
         )
     statuses = {e["unit"]: e["status"] for e in events if e.get("event") == "unit_finish" and "unit" in e}
-    succeeded = frozenset(u for u, s in statuses.items() if s in (SUCCEEDED, DONE_BEFORE))
+    succeeded = frozenset(u for u, s in statuses.items() if s in (Status.SUCCEEDED, Status.DONE_BEFORE))
     return PastRun(
         run_id=str(start["run_id"]),
         path=path,

@@ -15,16 +15,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from refarch.models import Plan
-from refarch.run.process import Interrupt
-from refarch.run.report import FAILED, INTERRUPTED, NOT_RUN, SUCCEEDED
+from refarch.exec.process import Interrupt
+from refarch.models import Plan, Status
 
 
 @dataclass(frozen=True)
 class Outcome:
     """How a unit's task ended, as far as scheduling cares."""
 
-    status: str  # SUCCEEDED | FAILED | INTERRUPTED | NOT_RUN
+    status: Status  # SUCCEEDED | FAILED | INTERRUPTED | NOT_RUN
     message: str = ""
     blocked_by: str | None = None
 
@@ -55,7 +54,7 @@ def schedule(
 ) -> dict[str, Outcome]:
     """Run `task(unit)` for every unit of `order`, each once what it `waits` for succeeded.
 
-    Returns an Outcome for every unit of `order`. Units that never started get NOT_RUN
+    Returns an Outcome for every unit of `order`. Units that never started get Status.NOT_RUN
     (blocked by a failure, stopped by `fail_fast`, or by an interrupt). `durations` (seconds
     per unit, e.g. from the previous run) weigh the priority; unknown units get the median.
     """
@@ -97,7 +96,7 @@ def schedule(
                     message = f"waits for {current}, which {_verb(outcomes[root].status)}"
                 else:
                     message = f"waits for {current}, which was not run ({root} failed)"
-                finish(dependent, Outcome(NOT_RUN, message, blocked_by=current))
+                finish(dependent, Outcome(Status.NOT_RUN, message, blocked_by=current))
                 queue.append(dependent)
 
     running: dict[Future[Outcome], str] = {}
@@ -119,20 +118,20 @@ def schedule(
                 unit = running.pop(future)
                 outcome = future.result()
                 finish(unit, outcome)
-                if outcome.status == SUCCEEDED:
+                if outcome.status == Status.SUCCEEDED:
                     for dependent in dependents[unit]:
                         pending[dependent].discard(unit)
                         if not pending[dependent] and dependent not in outcomes:
                             push(dependent)
                     continue
                 block_dependents(unit)
-                if outcome.status == INTERRUPTED and stopped is None:
+                if outcome.status == Status.INTERRUPTED and stopped is None:
                     stopped = "run interrupted before it started"
-                if fail_fast and outcome.status == FAILED and stopped is None:
+                if fail_fast and outcome.status == Status.FAILED and stopped is None:
                     stopped = f"not started: --fail-fast after {unit} failed"
     for unit in order:
         if unit not in outcomes:
-            finish(unit, Outcome(NOT_RUN, stopped or "not started"))
+            finish(unit, Outcome(Status.NOT_RUN, stopped or "not started"))
     return outcomes
 
 
@@ -163,5 +162,5 @@ def _chain_lengths(
     return lengths
 
 
-def _verb(status: str) -> str:
-    return {FAILED: "failed", INTERRUPTED: "was interrupted"}.get(status, f"ended {status}")
+def _verb(status: Status) -> str:
+    return {Status.FAILED: "failed", Status.INTERRUPTED: "was interrupted"}.get(status, f"ended {status}")

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from refarch.aws import AwsSessions
+from refarch.engines.workdir import declared_variables, parse_source
 from refarch.errors import ConfigError
 from refarch.models import Repo, Unit
 from refarch.provision.secrets import SecretsConfig, password_env
-from refarch.run.workdir import declared_variables, parse_source
 
 PasswordEnv = Callable[[Unit], Mapping[str, str]]
 

@@ -1,0 +1,69 @@
+"""What an engine is: the contract the runner speaks, one unit and one action at a time.
+
+An engine turns one unit + one action into processes. The runner (scheduler, retries,
+ledger) never knows which engine runs; engines never know about AWS sessions: the runner
+hands them the complete child environment, credentials included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from refarch.exec.process import Interrupt, LineCallback, ProcessResult
+from refarch.models import Repo, Unit
+
+ACTIONS = ("apply", "plan", "destroy", "output")
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """Everything an engine needs to run one action on one unit, once (one attempt)."""
+
+    unit: Unit
+    action: str  # "apply" | "plan" | "destroy" | "output"
+    repo: Repo
+    work_root: Path  # <repo root>/.refarch/work
+    # The COMPLETE child environment, incl. the AWS credentials of the unit's account and
+    # AWS_ENDPOINT_URL if any. Engines add to a copy of it, never read os.environ.
+    env: Mapping[str, str]
+    dependency_outputs: Mapping[str, Mapping[str, Any]]  # by dependency block name
+    # The runner's masked log of this unit. `on_line` already writes every line there
+    # (secrets masked), so engines pass `on_line` to run_process and NOT `log_path`:
+    # raw output must never reach the disk. Engines may read log_path, never write it.
+    log_path: Path
+    on_line: LineCallback
+    interrupt: Interrupt
+    source_override: Path | None = None
+    endpoint_url: str | None = None
+    refresh_modules: bool = False  # a retry remedy: TERRAGRUNT_SOURCE_UPDATE / init -upgrade
+    lock_timeout: str | None = None  # e.g. "5m": how long terraform waits for a state lock
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """How one attempt ended."""
+
+    process: ProcessResult  # the failing step, or the last step
+    outputs: Mapping[str, Any] | None  # the unit's outputs after a successful apply, if read
+
+
+class Engine(Protocol):
+    """Runs units. `execute` is one attempt; retries and ordering belong to the runner.
+
+    An engine class may set `resolves_dependencies = True` (terragrunt does: it reads its
+    dependencies' outputs itself); the runner then leaves `dependency_outputs` empty and
+    never calls `read_outputs` for it.
+    """
+
+    name: str
+
+    def execute(self, job: UnitJob) -> EngineResult:
+        """Run `job.action` on `job.unit` once; never raise for a tool's non-zero exit."""
+        ...
+
+    def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:
+        """The outputs of a unit that this run did not apply (a dependency left out)."""
+        ...

@@ -1,0 +1,1 @@
+"""The bottom of the run stack: processes, retry rules and their one attempt loop, masking."""

@@ -1,0 +1,304 @@
+"""run(): one action over a plan — the composition of the run layer.
+
+For each unit, in readiness order (the scheduler): its account's credentials after the
+wrong-account guard, the engine, retries of what the catalogue knows to be transient
+(the unit runner), and a masked record of everything in the ledger, the unit's log and the
+report (the run session). Policy that is not the runner's — which extra environment a unit
+gets (data-store passwords) — comes from the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from refarch.aws import AwsSessions
+from refarch.engines import Engine, default_engine_name, make_engine
+from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
+from refarch.events import RunEventCallback, RunFinished, RunStarted, UnitFinished
+from refarch.exec.masking import Masker
+from refarch.exec.process import Interrupt, capture
+from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
+from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
+from refarch.planner import plan as make_plan
+from refarch.repo import load_repo
+from refarch.runner.ledger import load_run, past_durations, resume_selection
+from refarch.runner.report import build_report
+from refarch.runner.scheduler import Outcome, plan_waits, schedule
+from refarch.runner.session import RunSession
+from refarch.runner.unit import ExtraEnv, UnitAccess, UnitCredentials, UnitRunner
+from refarch.settings import Settings, load_settings
+
+WORK_DIR = Path(".refarch") / "work"
+
+__all__ = ["AwsUnitCredentials", "RunOptions", "load_plan", "run"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the choices a user makes (the CLI's flags), apart from what and where."""
+
+    parallelism: int = 4
+    fail_fast: bool = False
+    resume: str | None = None  # "last" or a run id: re-run only what did not succeed there
+    source_override: Path | None = None  # --source: modules from this folder
+    history: bool = True  # order ready units by earlier runs' durations
+
+
+class AwsUnitCredentials:
+    """UnitCredentials from AwsSessions: the unit's `iam_role` if set, else the account role
+    (none when the caller already is in the account); then STS GetCallerIdentity must name
+    the unit's `aws_account_id`."""
+
+    def __init__(self, sessions: AwsSessions) -> None:
+        self.sessions = sessions
+
+    def for_unit(self, unit: Unit) -> UnitAccess:
+        session = self.sessions.session(unit.account_id, unit.account, unit.region, role_arn=unit.iam_role)
+        self.sessions.check_account(unit.path, unit.account_id, session)
+        identity = self.sessions.caller_identity(session)
+        env = self.sessions.credentials_env(
+            unit.account_id, unit.region, unit.account, role_arn=unit.iam_role
+        )
+        return UnitAccess(env, {"Account": identity["Account"], "Arn": identity["Arn"]})
+
+
+def run(
+    plan: Plan,
+    action: Action | str | None = None,
+    settings: Settings | None = None,
+    *,
+    options: RunOptions = RunOptions(),
+    engine: Engine | None = None,
+    on_event: RunEventCallback | None = None,
+    sessions: AwsSessions | None = None,
+    credentials: UnitCredentials | None = None,
+    extra_env: ExtraEnv | None = None,
+    secrets: Iterable[str] = (),
+    sleep: Callable[[float], None] | None = None,
+    interrupt: Interrupt | None = None,
+    base_env: Mapping[str, str] | None = None,
+    rand: Callable[[], float] = random.random,
+) -> RunReport:
+    """Run `action` (apply, plan, destroy, output) on every unit of `plan`.
+
+    Units start as soon as what they wait for succeeded (`Plan.ready_after`), at most
+    `options.parallelism` at once. Seams: `engine`, `credentials` (or `sessions`), `sleep`
+    (between retries; default: a wait that an interrupt cuts short), `interrupt` (the CLI's
+    Ctrl-C), `base_env` (default os.environ), `extra_env` (per-unit secrets, masked).
+    """
+    action = _run_action(action or plan.action, plan)
+    repo = plan.repo
+    settings = settings or repo.settings
+    base = dict(os.environ if base_env is None else base_env)
+    if engine is None:
+        name = settings.section("engine").get("name") or default_engine_name(base)
+        engine = make_engine(str(name), settings)
+    if credentials is None:
+        sessions = sessions or AwsSessions(settings)
+        if sessions.base().get_credentials() is None:  # nothing could run: say so up front
+            raise NoCredentials()
+        credentials = AwsUnitCredentials(sessions)
+    interrupt = interrupt or Interrupt()
+
+    selected = list(plan.units)
+    done: frozenset[str] = frozenset()
+    resumed_from = None
+    if options.resume is not None:
+        past = load_run(repo.root, options.resume)
+        done = resume_selection(past, plan)
+        selected = [u for u in plan.units if u in set(past.units)]
+        resumed_from = past.run_id
+
+    masker = Masker(secrets)
+    for path in selected:
+        masker.register_inputs(repo.units[path].inputs)
+    session = RunSession(repo.root, selected, masker=masker, on_event=on_event)
+    work_root = repo.root / WORK_DIR
+    work_root.mkdir(parents=True, exist_ok=True)
+    runner = UnitRunner(
+        repo=repo,
+        action=action,
+        engine=engine,
+        session=session,
+        credentials=credentials,
+        rules=rules_from_settings(settings),
+        interrupt=interrupt,
+        base_env=base,
+        work_root=work_root,
+        sleep=sleep or _interruptible_sleep(interrupt),
+        rand=rand,
+        lock_timeout=lock_timeout_from_settings(settings),
+        extra_env=extra_env,
+        source_override=options.source_override,
+        endpoint_url=settings.endpoint_url,
+    )
+
+    def on_finish(path: str, outcome: Outcome) -> None:
+        record = session.records[path]
+        fields = {
+            "status": outcome.status,
+            "message": outcome.message,
+            "attempts": record.attempts,
+            "duration": record.duration,
+            "log": record.log_path,
+            "blocked_by": outcome.blocked_by,
+        }
+        session.ledger.write("unit_finish", unit=path, **{**fields, "duration": round(record.duration, 3)})
+        session.emit(UnitFinished(path, **fields))  # type: ignore[arg-type]
+
+    started = time.time()
+    outcomes: dict[str, Outcome] = {}
+    try:
+        identities = _identities(credentials, [repo.units[p] for p in selected], masker)
+        session.ledger.write(
+            "run_start",
+            run_id=session.run_id,
+            action=action,
+            engine=engine.name,
+            repo=str(repo.root),
+            git_commit=_git_commit(repo.root, base),
+            refarch_version=_version(),
+            parallelism=options.parallelism,
+            fail_fast=options.fail_fast,
+            resumed_from=resumed_from,
+            units=selected,
+            digests={p: repo.units[p].digest for p in selected},
+            identities=identities,
+        )
+        session.emit(
+            RunStarted(
+                session.run_id,
+                action,
+                engine.name,
+                tuple(selected),
+                tuple(sorted(done)),
+                str(session.ledger.path),
+                identities,
+            )
+        )
+        for path in selected:
+            if path in done:
+                on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {resumed_from}"))
+        outcomes = schedule(
+            [p for p in selected if p not in done],
+            plan_waits(plan, selected),
+            runner,
+            parallelism=options.parallelism,
+            fail_fast=options.fail_fast,
+            interrupt=interrupt,
+            on_finish=on_finish,
+            durations=past_durations(repo.root, action) if options.history else None,
+        )
+    finally:
+        if interrupt.requested.is_set():
+            session.ledger.write("run_interrupted")
+        report = build_report(
+            run_id=session.run_id,
+            action=action,
+            engine=engine.name,
+            started=started,
+            finished=time.time(),
+            accounts={p: repo.units[p].account for p in selected},
+            selected=selected,
+            outcomes=outcomes,
+            records=session.records,
+            done_before=done,
+            resumed_from=resumed_from,
+            interrupted=interrupt.requested.is_set(),
+            ledger_path=str(session.ledger.path),
+            outputs={
+                p: masker.mask_data(dict(r.outputs))
+                for p, r in session.records.items()
+                if r.outputs is not None and action == Action.OUTPUT
+            },
+            output_reads=session.outputs.reads,
+        )
+        session.ledger.write(
+            "run_finish",
+            counts=dict(report.counts),
+            exit_code=report.exit_code,
+            duration=round(report.duration, 3),
+        )
+        session.close()
+    session.emit(RunFinished(report))
+    return report
+
+
+def _interruptible_sleep(interrupt: Interrupt) -> Callable[[float], None]:
+    """A wait between retries that an interrupt cuts short."""
+
+    def sleep(delay: float) -> None:
+        interrupt.requested.wait(delay)
+
+    return sleep
+
+
+def _run_action(action: Action | str, plan: Plan) -> Action:
+    """The action as an Action, refused when run() cannot do it or the plan was not made for it."""
+    if action not in RUN_ACTIONS:
+        raise UsageError(f"unknown action {action!r}", hint=f"use one of {', '.join(RUN_ACTIONS)}")
+    action = Action(action)
+    if (action == Action.DESTROY) != (plan.action == Action.DESTROY):
+        raise UsageError(
+            f"the plan was built for {plan.action!r}, not {action.value!r}",
+            hint=f'build it with plan(repo, action="{action.value}")',
+        )
+    return action
+
+
+def load_plan(
+    directory: str | Path,
+    action: str,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    ignore_dependencies: bool = False,
+    endpoint_url: str | None = None,
+    cache: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
+    `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first."""
+    env = dict(os.environ) if env is None else dict(env)
+    root = Path(directory).resolve()
+    settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
+    repo = load_repo(root, env=env, settings=settings, cache=cache)
+    return make_plan(repo, action, include=include, exclude=exclude, ignore_dependencies=ignore_dependencies)
+
+
+def _identities(
+    credentials: UnitCredentials, units: list[Unit], masker: Masker
+) -> dict[str, Mapping[str, str]]:
+    """The caller identity per account (and role) of the run, for the ledger's audit trail.
+    A failure here is recorded, not raised: that account's units fail with the full message."""
+    seen: dict[str, Mapping[str, str]] = {}
+    for unit in units:
+        key = unit.account if not unit.iam_role else f"{unit.account} ({unit.iam_role})"
+        if key in seen:
+            continue
+        try:
+            seen[key] = dict(credentials.for_unit(unit).identity)
+        except RefarchError as exc:
+            seen[key] = {"error": masker.mask(str(exc))}
+    return seen
+
+
+def _git_commit(root: Path, env: Mapping[str, str]) -> str | None:
+    try:
+        result = capture(["git", "-C", str(root), "rev-parse", "HEAD"], cwd=root, env=env)
+    except ToolNotFound:
+        return None
+    return result.stdout_tail.strip() if result.ok else None
+
+
+def _version() -> str:
+    try:
+        return metadata.version("refarch")
+    except metadata.PackageNotFoundError:
+        return "unknown"

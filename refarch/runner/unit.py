@@ -1,0 +1,201 @@
+"""One unit of a run: its account's credentials, its dependencies' outputs, its attempts.
+
+The unit runner turns a unit path into an Outcome for the scheduler. Policy that is not the
+runner's (which extra environment a unit gets, e.g. data-store passwords) is passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from refarch.engines import Engine, UnitJob
+from refarch.engines.workdir import unit_slug
+from refarch.errors import ProcessFailed, RefarchError, ToolNotFound
+from refarch.events import UnitRetried, UnitStarted
+from refarch.exec.process import Interrupt, LineCallback, ProcessResult
+from refarch.exec.retry import Decision, RetryRule, attempt_loop
+from refarch.models import Action, Repo, RetryRecord, Status, Unit
+from refarch.runner.scheduler import Outcome
+from refarch.runner.session import RunSession, UnitRecord
+
+# Credentials of the caller never reach a unit's process: it gets its account's only.
+CALLER_CREDENTIAL_VARS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+)
+MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and the ledger
+# Extra environment for a unit's process (e.g. data-store passwords); every value is masked.
+ExtraEnv = Callable[[Unit], Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class UnitAccess:
+    """A unit's credentials as environment variables, and who they say we are."""
+
+    env: Mapping[str, str]
+    identity: Mapping[str, str]  # Account, Arn
+
+
+class UnitCredentials(Protocol):
+    """Gives each unit its account's credentials, after the wrong-account guard."""
+
+    def for_unit(self, unit: Unit) -> UnitAccess:
+        """Credentials for `unit`; raise WrongAccount if they are for another account."""
+        ...
+
+
+@dataclass(frozen=True)
+class UnitRunner:
+    """Runs `action` on one unit at a time, for the scheduler: `runner(path) -> Outcome`."""
+
+    repo: Repo
+    action: Action
+    engine: Engine
+    session: RunSession
+    credentials: UnitCredentials
+    rules: tuple[RetryRule, ...]
+    interrupt: Interrupt
+    base_env: Mapping[str, str]
+    work_root: Path
+    sleep: Callable[[float], None]
+    rand: Callable[[], float]
+    lock_timeout: str
+    extra_env: ExtraEnv | None = None
+    source_override: Path | None = None
+    endpoint_url: str | None = None
+
+    def __call__(self, path: str) -> Outcome:
+        unit = self.repo.units[path]
+        record = self.session.records[path]
+        log_path = self.session.log_path(unit_slug(path))
+        record.log_path = str(log_path)
+        started = time.monotonic()
+        self.session.ledger.write("unit_start", unit=path, account=unit.account, log=record.log_path)
+        self.session.emit(UnitStarted(path, unit.account, record.log_path))
+        with self.session.unit_log(path, log_path) as on_line:
+            try:
+                outcome = self._attempts(unit, record, log_path, on_line)
+            except ToolNotFound:
+                raise
+            except RefarchError as exc:
+                message = self.session.masker.mask(str(exc))
+                on_line("stderr", message)
+                outcome = Outcome(Status.FAILED, message)
+        record.duration = time.monotonic() - started
+        return outcome
+
+    # -- one unit -------------------------------------------------------------------------
+    def child_env(self, unit: Unit) -> dict[str, str]:
+        """The unit's complete environment: the caller's without its AWS credentials, the
+        account's credentials, and the extra environment (registered as secrets)."""
+        base = {k: v for k, v in self.base_env.items() if k not in CALLER_CREDENTIAL_VARS}
+        env = {**base, **self.credentials.for_unit(unit).env}
+        if self.extra_env is not None:
+            extra = dict(self.extra_env(unit))
+            self.session.masker.register(list(extra.values()))
+            env.update(extra)
+        return env
+
+    def job(self, unit: Unit, action: str, log_path: Path, on_line: LineCallback) -> UnitJob:
+        return UnitJob(
+            unit=unit,
+            action=action,
+            repo=self.repo,
+            work_root=self.work_root,
+            env=self.child_env(unit),
+            dependency_outputs={},
+            log_path=log_path,
+            on_line=on_line,
+            interrupt=self.interrupt,
+            source_override=self.source_override,
+            endpoint_url=self.endpoint_url,
+        )
+
+    def dependency_outputs(self, unit: Unit, log_path: Path) -> dict[str, Mapping[str, Any]]:
+        """Each enabled dependency's outputs, read once per run (mocks where allowed)."""
+        found: dict[str, Mapping[str, Any]] = {}
+        for dep in unit.dependency_blocks:
+            if not dep.enabled or dep.skip_outputs:
+                continue
+            if dep.path not in self.repo.units:
+                found[dep.name] = dict(dep.mock_outputs or {})
+                continue
+            target = self.repo.units[dep.path]
+
+            def read(target: Unit = target) -> Mapping[str, Any]:
+                return self.engine.read_outputs(self.job(target, "output", log_path, lambda _s, _l: None))
+
+            try:
+                found[dep.name] = self.session.outputs.get(dep.path, read)
+            except ProcessFailed:
+                allowed = dep.mock_outputs_allowed_terraform_commands or ()
+                if dep.mock_outputs is None or self.action not in allowed:
+                    raise
+                found[dep.name] = dict(dep.mock_outputs)
+        return found
+
+    def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
+        job = self.job(unit, self.action, log_path, on_line)
+        if not getattr(self.engine, "resolves_dependencies", False):
+            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path))
+
+        def attempt(number: int, remedies: frozenset[str]) -> tuple[ProcessResult, Mapping[str, Any] | None]:
+            record.attempts = number
+            self.session.ledger.write("attempt", unit=unit.path, attempt=number)
+            this = replace(
+                job,
+                refresh_modules="refresh_modules" in remedies,
+                lock_timeout=self.lock_timeout if "wait_for_lock" in remedies else None,
+            )
+            result = self.engine.execute(this)
+            return result.process, result.outputs
+
+        def on_retry(number: int, decision: Decision) -> None:
+            assert decision.rule is not None
+            retry = RetryRecord(number, decision.rule.name, decision.delay, decision.remedy)
+            record.retries.append(retry)
+            self.session.ledger.write(
+                "retry",
+                unit=unit.path,
+                attempt=number,
+                rule=retry.rule,
+                delay=round(retry.delay, 3),
+                remedy=retry.remedy,
+            )
+            self.session.emit(
+                UnitRetried(unit.path, number, decision.rule.attempts, retry.rule, retry.delay, retry.remedy)
+            )
+
+        done = attempt_loop(
+            attempt,
+            self.rules,
+            sleep=self.sleep,
+            on_retry=on_retry,
+            stop=self.interrupt.requested.is_set,
+            rand=self.rand,
+        )
+        process = done.result
+        if process.ok:
+            if done.value is not None:
+                self.session.outputs.put(unit.path, done.value)
+                record.outputs = done.value
+            return Outcome(Status.SUCCEEDED)
+        if done.stopped and not process.interrupted and done.decision is not None and done.decision.retry:
+            return Outcome(Status.INTERRUPTED, "interrupted while waiting to retry")
+        if process.interrupted or self.interrupt.requested.is_set():
+            return Outcome(Status.INTERRUPTED, "interrupted")
+        tail = "\n".join(process.output_tail.splitlines()[-MESSAGE_LINES:])
+        decision = done.decision
+        reason = "" if decision is None or decision.rule is None else f" ({decision.reason})"
+        return Outcome(
+            Status.FAILED,
+            self.session.masker.mask(f"exit code {process.returncode}{reason}\n{tail}".rstrip()),
+        )

@@ -26,6 +26,14 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class RunNotice:
+    """Something the user should know that is no failure (a lock taken over, a file set aside)."""
+
+    text: str
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
 class UnitStarted:
     """A unit's first attempt is about to start."""
 
@@ -75,5 +83,5 @@ class RunFinished:
     report: RunReport
 
 
-RunEvent = RunStarted | UnitStarted | UnitOutput | UnitRetried | UnitFinished | RunFinished
+RunEvent = RunStarted | RunNotice | UnitStarted | UnitOutput | UnitRetried | UnitFinished | RunFinished
 RunEventCallback = Callable[[RunEvent], None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,14 +21,15 @@ from pathlib import Path
 from refarch.aws import AwsSessions
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
-from refarch.events import RunEventCallback, RunFinished, RunStarted, UnitFinished
+from refarch.events import RunEventCallback, RunFinished, RunNotice, RunStarted, UnitFinished
 from refarch.exec.masking import Masker
 from refarch.exec.process import Interrupt, capture
 from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
 from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
-from refarch.runner.ledger import load_run, past_durations, resume_selection
+from refarch.runner.ledger import load_run, new_run_id, past_durations, resume_selection
+from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
 from refarch.runner.scheduler import Outcome, plan_waits, schedule
 from refarch.runner.session import RunSession
@@ -104,6 +106,7 @@ def run(
         if sessions.base().get_credentials() is None:  # nothing could run: say so up front
             raise NoCredentials()
         credentials = AwsUnitCredentials(sessions)
+    _check_tool(engine, base)
     interrupt = interrupt or Interrupt()
 
     selected = list(plan.units)
@@ -118,7 +121,50 @@ def run(
     masker = Masker(secrets)
     for path in selected:
         masker.register_inputs(repo.units[path].inputs)
-    session = RunSession(repo.root, selected, masker=masker, on_event=on_event)
+    run_id = new_run_id()
+    with repo_lock(repo.root, f"refarch {action}", run_id) as lock:
+        session = RunSession(repo.root, selected, masker=masker, on_event=on_event, run_id=run_id)
+        return _run_session(
+            plan,
+            action,
+            settings,
+            session,
+            options=options,
+            engine=engine,
+            credentials=credentials,
+            selected=selected,
+            done=done,
+            resumed_from=resumed_from,
+            interrupt=interrupt,
+            base_env=base,
+            extra_env=extra_env,
+            sleep=sleep,
+            rand=rand,
+            notice=lock.notice,
+        )
+
+
+def _run_session(
+    plan: Plan,
+    action: Action,
+    settings: Settings,
+    session: RunSession,
+    *,
+    options: RunOptions,
+    engine: Engine,
+    credentials: UnitCredentials,
+    selected: list[str],
+    done: frozenset[str],
+    resumed_from: str | None,
+    interrupt: Interrupt,
+    base_env: dict[str, str],
+    extra_env: ExtraEnv | None,
+    sleep: Callable[[float], None] | None,
+    rand: Callable[[], float],
+    notice: str | None,
+) -> RunReport:
+    """The run itself, inside the repo lock: schedule the units, record, report."""
+    repo, masker, base = plan.repo, session.masker, base_env
     work_root = repo.root / WORK_DIR
     work_root.mkdir(parents=True, exist_ok=True)
     runner = UnitRunner(
@@ -182,6 +228,9 @@ def run(
                 identities,
             )
         )
+        if notice:
+            session.ledger.write("notice", text=notice)
+            session.emit(RunNotice(notice))
         for path in selected:
             if path in done:
                 on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {resumed_from}"))
@@ -228,6 +277,19 @@ def run(
         session.close()
     session.emit(RunFinished(report))
     return report
+
+
+def _check_tool(engine: Engine, env: Mapping[str, str]) -> None:
+    """The engine's own binary must exist before any unit starts (a hook's is the unit's)."""
+    binary = getattr(engine, "binary", None)
+    if not isinstance(binary, str):
+        return
+    if os.sep in binary:
+        found = Path(binary).is_file() and os.access(binary, os.X_OK)
+    else:
+        found = shutil.which(binary, path=env.get("PATH")) is not None
+    if not found:
+        raise ToolNotFound(binary, hint=f"install {binary}, or set its path in refarch.toml's [engine]")
 
 
 def _interruptible_sleep(interrupt: Interrupt) -> Callable[[float], None]:

@@ -116,7 +116,7 @@ def schedule(
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: position[running[f]]):
                 unit = running.pop(future)
-                outcome = future.result()
+                outcome = _outcome_of(future)
                 finish(unit, outcome)
                 if outcome.status == Status.SUCCEEDED:
                     for dependent in dependents[unit]:
@@ -133,6 +133,14 @@ def schedule(
         if unit not in outcomes:
             finish(unit, Outcome(Status.NOT_RUN, stopped or "not started"))
     return outcomes
+
+
+def _outcome_of(future: Future[Outcome]) -> Outcome:
+    """A task's outcome; a task that raised is that unit's failure, never the run's end."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return Outcome(Status.FAILED, f"{type(exc).__name__}: {exc}")
 
 
 def _weights(order: Sequence[str], durations: Mapping[str, float] | None) -> dict[str, float]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from refarch.engines import Engine, UnitJob
 from refarch.engines.workdir import unit_slug
-from refarch.errors import ProcessFailed, RefarchError, ToolNotFound
+from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop
@@ -83,9 +83,7 @@ class UnitRunner:
         with self.session.unit_log(path, log_path) as on_line:
             try:
                 outcome = self._attempts(unit, record, log_path, on_line)
-            except ToolNotFound:
-                raise
-            except RefarchError as exc:
+            except RefarchError as exc:  # a missing hook binary too: this unit fails, the run goes on
                 message = self.session.masker.mask(str(exc))
                 on_line("stderr", message)
                 outcome = Outcome(Status.FAILED, message)

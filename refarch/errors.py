@@ -204,3 +204,16 @@ class ModuleSourceError(RefarchError):
         self.detail = detail
         who = f"unit {unit}: " if unit else ""
         super().__init__(f"{who}cannot use module source {source}: {detail}", hint=hint)
+
+
+class StateAtRisk(RefarchError):
+    """A working folder still holds Terraform state that was not moved aside: never deleted."""
+
+    def __init__(self, unit: str, files: Sequence[Path]) -> None:
+        self.unit = unit
+        self.files = tuple(str(f) for f in files)
+        super().__init__(
+            f"{unit}: its working folder holds Terraform state no run has saved: {', '.join(self.files)}",
+            hint="run it through `refarch apply` (which moves such files to .refarch/recovery/ and says "
+            "how to push them), or move them aside yourself; refarch will not delete them",
+        )

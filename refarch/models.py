@@ -225,6 +225,7 @@ class UnitReport:
     log_path: str | None = None
     message: str = ""  # why it failed / was not run (already masked)
     blocked_by: str | None = None  # for not_run: the dependency it waited for
+    recovery: tuple[str, ...] = ()  # Terraform state files moved to .refarch/recovery/
 
     @property
     def ok(self) -> bool:
@@ -296,6 +297,7 @@ class RunReport:
                     "log": u.log_path,
                     "message": u.message,
                     "blocked_by": u.blocked_by,
+                    "recovery": list(u.recovery),
                     **({"outputs": self.outputs[u.path]} if u.path in self.outputs else {}),
                 }
                 for u in self.units.values()

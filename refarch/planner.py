@@ -86,3 +86,26 @@ def plan(
         skipped=tuple(sorted(skipped | excluded)),
         assumed=tuple(sorted(assumed)),
     )
+
+
+def dependents_outside(plan: Plan) -> dict[str, tuple[str, ...]]:
+    """Units left out of `plan` that depend, directly or through others, on a unit it runs:
+    what a partial destroy would leave broken. {outside unit: the planned units it needs}."""
+    planned = set(plan.units)
+    found: dict[str, tuple[str, ...]] = {}
+    for path, unit in plan.repo.units.items():
+        if path in planned or unit.skip:
+            continue
+        needs: set[str] = set()
+        seen, stack = {path}, list(unit.dependencies)
+        while stack:
+            current = stack.pop()
+            if current in seen or current not in plan.repo.units:
+                continue
+            seen.add(current)
+            if current in planned:
+                needs.add(current)
+            stack.extend(plan.repo.units[current].dependencies)
+        if needs:
+            found[path] = tuple(sorted(needs))
+    return found

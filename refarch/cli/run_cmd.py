@@ -21,10 +21,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from refarch.engines import ENGINES, make_engine
-from refarch.events import RunEvent, UnitFinished, UnitOutput, UnitRetried, UnitStarted
+from refarch.errors import UsageError
+from refarch.events import RunEvent, RunNotice, UnitFinished, UnitOutput, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
+from refarch.planner import dependents_outside
 from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions, load_plan
 
@@ -78,8 +80,16 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--fail-fast", is_flag=True, help="Start nothing new after a failure."),
         click.option(
             "--non-interactive",
+            "--yes",
+            "-y",
+            "non_interactive",
             is_flag=True,
-            help="Never ask for confirmation (implied when stdin is not a terminal).",
+            help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
+        ),
+        click.option(
+            "--allow-broken-dependents",
+            is_flag=True,
+            help="Destroy even though units outside the selection depend on what is destroyed.",
         ),
         click.option(
             "--source",
@@ -106,7 +116,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if not plan.units:
         click.echo(f"{action}: no unit selected")
         return
-    confirm(plan, action, opts["non_interactive"])
+    confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     engine = make_engine(opts["engine"], plan.repo.settings) if opts["engine"] else None
     view = RunView(action, len(plan.units), sys.stdout.isatty())
     interrupt = Interrupt()
@@ -137,10 +147,29 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     sys.exit(report.exit_code)
 
 
-def confirm(plan: Plan, action: str, non_interactive: bool) -> None:
-    """Ask before changing infrastructure when a person is at the terminal."""
-    if action not in ("apply", "destroy") or non_interactive or not sys.stdin.isatty():
+def confirm(plan: Plan, action: str, non_interactive: bool, allow_broken_dependents: bool = False) -> None:
+    """Consent is explicit: a person at the terminal is asked; without one, the flag must say so
+    (as Terraform refuses without -auto-approve). A partial destroy names the units outside
+    the selection that depend on what it destroys."""
+    if action not in ("apply", "destroy"):
         return
+    outside = dependents_outside(plan) if action == "destroy" else {}
+    if outside:
+        click.echo(f"these units depend on what {action} removes and are not in the selection:", err=True)
+        for unit, needs in outside.items():
+            click.echo(f"  {unit}  (needs {', '.join(needs)})", err=True)
+    if non_interactive:
+        if outside and not allow_broken_dependents:
+            raise UsageError(
+                f"{len(outside)} unit(s) outside the selection depend on what destroy removes",
+                hint="destroy them too (widen --include), or pass --allow-broken-dependents",
+            )
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{action} changes infrastructure and there is no terminal to confirm it",
+            hint="pass --non-interactive (or --yes), as in CI; TG_NON_INTERACTIVE=true works too",
+        )
     accounts = sorted({u.account for u in plan.units.values()})
     click.confirm(f"{action} {len(plan.units)} unit(s) in account(s) {', '.join(accounts)}?", abort=True)
 
@@ -172,11 +201,18 @@ class RunView:
     def __init__(self, action: str, total: int, tty: bool) -> None:
         self.action = action
         self.tty = tty
-        self.console = Console(highlight=False, soft_wrap=True, force_terminal=tty or None, no_color=not tty)
+        self.console = Console(
+            highlight=False,
+            soft_wrap=True,
+            force_terminal=tty or None,
+            no_color=not tty,
+            stderr=action == "output",
+        )
         self.counts = {"done": 0, "running": 0, "failed": 0, "waiting": total}
         self.progress: Progress | None = None
         self.task: Any = None
         self.quiet_stdout = action == "output"  # the outputs are printed as JSON at the end
+        self.err = action == "output"  # then stdout holds nothing but that JSON
         self.started: set[str] = set()
 
     def __enter__(self) -> RunView:
@@ -210,7 +246,7 @@ class RunView:
         if self.tty:
             self.console.print(text)
         else:
-            click.echo(Console(no_color=True).render_str(text).plain)
+            click.echo(Console(no_color=True).render_str(text).plain, err=self.err)
 
     def on_event(self, event: RunEvent) -> None:
         if isinstance(event, UnitOutput):
@@ -227,6 +263,8 @@ class RunView:
             )
         elif isinstance(event, UnitFinished):
             self._finish(event)
+        elif isinstance(event, RunNotice):
+            self._print(f"[bold yellow]{escape(event.text)}[/]")
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 

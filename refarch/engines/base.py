@@ -67,3 +67,12 @@ class Engine(Protocol):
     def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:
         """The outputs of a unit that this run did not apply (a dependency left out)."""
         ...
+
+    def state_files(self, job: UnitJob) -> list[Path]:
+        """State files Terraform left in the unit's working folders (errored.tfstate after a
+        failed save): the runner moves them aside before anything could delete them."""
+        ...
+
+    def state_push(self, job: UnitJob, state_file: Path) -> ProcessResult:
+        """`terraform state push FILE` for the unit, through its backend."""
+        ...

@@ -19,10 +19,13 @@ from typing import Any
 from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
 from refarch.engines.workdir import (
+    MODULE_DIR,
     GitCloner,
     WorkDir,
+    find_state_files,
     prepare_workdir,
     terraform_dialect,
+    unit_slug,
 )
 from refarch.errors import ConfigError, ProcessFailed, UsageError
 from refarch.exec.process import ProcessResult, run_process
@@ -141,6 +144,23 @@ class TerraformEngine:
         if outputs is None:
             raise ProcessFailed(result.argv, result.cwd, result.returncode, result.stderr_tail[-2000:])
         return outputs
+
+    def state_files(self, job: UnitJob) -> list[Path]:
+        """State files in the unit's module copy (errored.tfstate after a failed save), which
+        the next attempt would otherwise rebuild."""
+        module = job.work_root / unit_slug(job.unit.path) / MODULE_DIR
+        return find_state_files(module) if module.is_dir() else []
+
+    def state_push(self, job: UnitJob, state_file: Path) -> ProcessResult:
+        """init, then `terraform state push FILE` through the unit's backend."""
+        workdir = self.prepare(job, job.unit.inputs)
+        env = self.environment(job, workdir)
+        init = self._run(job, workdir, env, self.init_argv(job, workdir))
+        if not init.ok:
+            return init
+        return run_process(
+            [self.binary, "state", "push", str(state_file)], cwd=workdir.run_dir, env=env, on_line=job.on_line
+        )
 
     # -- steps ------------------------------------------------------------------------------
     def inputs_for(self, job: UnitJob) -> Mapping[str, Any]:

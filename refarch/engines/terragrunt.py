@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from refarch.engines.base import ACTIONS, EngineResult, UnitJob
-from refarch.engines.workdir import unit_slug
+from refarch.engines.workdir import find_state_files, unit_slug
 from refarch.errors import ConfigError, ProcessFailed, ToolNotFound, UsageError
-from refarch.exec.process import (
-    capture,
-    run_process,
-)
+from refarch.exec.process import ProcessResult, capture, run_process
 from refarch.settings import Settings
 
 # -- terragrunt -------------------------------------------------------------------------------
@@ -139,7 +136,7 @@ class TerragruntEngine:
         env.update(TF_INPUT="0", TF_IN_AUTOMATION="1")
         env[f"{dialect.env_prefix}NON_INTERACTIVE"] = "true"
         # Keep .terragrunt-cache out of the live repo: one download folder per unit.
-        env[dialect.download_dir_env] = str(job.work_root / "terragrunt" / unit_slug(job.unit.path))
+        env[dialect.download_dir_env] = str(self.download_dir(job))
         if job.refresh_modules:
             env[f"{dialect.env_prefix}SOURCE_UPDATE"] = "true"
         return dialect.argv(self.binary, terraform_args, flags), env
@@ -159,6 +156,26 @@ class TerragruntEngine:
         )
         outputs = _parse_outputs(stdout) if result.ok and job.action == "output" else None
         return EngineResult(result, outputs)
+
+    def download_dir(self, job: UnitJob) -> Path:
+        """Where Terragrunt keeps this unit's .terragrunt-cache: outside the live repo."""
+        return job.work_root / "terragrunt" / unit_slug(job.unit.path)
+
+    def state_files(self, job: UnitJob) -> list[Path]:
+        """errored.tfstate in the unit's download folder, or in the unit's own folder (a unit
+        without terraform.source runs there; its terraform.tfstate is live local state)."""
+        in_place = job.repo.root / job.unit.path / "errored.tfstate"
+        cached = find_state_files(self.download_dir(job)) if self.download_dir(job).is_dir() else []
+        return [f for f in cached if f.name != "terraform.tfstate"] + (
+            [in_place] if in_place.is_file() else []
+        )
+
+    def state_push(self, job: UnitJob, state_file: Path) -> ProcessResult:
+        """`terragrunt state push FILE` in the unit's folder."""
+        _, env = self.command(job, "output")
+        dialect = self.dialect(job.env, job.repo.root)
+        argv = dialect.argv(self.binary, ["state", "push", str(state_file)], [])
+        return run_process(argv, cwd=job.repo.root / job.unit.path, env=env, on_line=job.on_line)
 
     def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:
         """`terragrunt output -json` of the unit, as {name: value}."""

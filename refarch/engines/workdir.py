@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refarch.errors import ConfigError, ModuleSourceError
+from refarch.errors import ConfigError, ModuleSourceError, StateAtRisk
 from refarch.exec.process import ProcessResult, run_process
 from refarch.hcl_text import hcl_value
 from refarch.models import Generate, RemoteState, Unit
@@ -45,6 +45,11 @@ PLUGIN_CACHE_DIR = ".plugin-cache"
 SOURCES_DIR = ".sources"
 # Never copied from a module source: caches and state of other tools, and our own work tree.
 COPY_IGNORE = (".git", ".terraform", ".terragrunt-cache", ".refarch", "*.tfstate", "*.tfstate.*")
+
+# Terraform's own copies of a state: what it writes when it cannot save to the backend, and
+# local state. refarch never deletes a folder holding one (see find_state_files).
+STATE_FILES = ("errored.tfstate", "terraform.tfstate", "terraform.tfstate.backup")
+LOCAL_STATE_FILE = "terraform.tfstate"  # <work>/<unit>/: a unit's local state, kept across runs
 
 _SCHEMES = ("git::", "hg::", "s3::", "gcs::", "http://", "https://", "tfr://", "file://")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -378,6 +383,9 @@ def prepare_workdir(
     root.chmod(0o700)
     module = root / MODULE_DIR
     if module.exists():
+        stranded = find_state_files(module)
+        if stranded:
+            raise StateAtRisk(unit.path, stranded)
         shutil.rmtree(module)
     shutil.copytree(src_root, module, ignore=shutil.ignore_patterns(*COPY_IGNORE), symlinks=True)
     run_dir = _inside(module, source.subdir or ".", unit=unit.path, what="the source //subdir")
@@ -416,6 +424,9 @@ def _write_backend(
     keep the state locally."""
     remote = unit.remote_state
     if remote is None:
+        if not declares_backend(run_dir):  # local state lives beside the module copy, not in it
+            local = {"path": str(root / LOCAL_STATE_FILE)}
+            (run_dir / BACKEND_STUB_FILE).write_text(backend_block("local", local, json_syntax=True))
         return None
     config = backend_settings(remote, endpoint_url, dialect=dialect)
     if remote.generate:
@@ -434,6 +445,15 @@ def _write_backend(
     partial = root / BACKEND_CONFIG_FILE
     _write_private(partial, hcl_attributes(config))
     return partial
+
+
+def find_state_files(folder: Path) -> list[Path]:
+    """Terraform state files under `folder` (symlinks not followed, .terraform/ skipped)."""
+    found: list[Path] = []
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if d != ".terraform"]
+        found += [Path(current) / name for name in files if name in STATE_FILES]
+    return sorted(found)
 
 
 # -- git ---------------------------------------------------------------------------------------

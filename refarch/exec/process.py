@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -22,6 +24,7 @@ from typing import IO
 
 from refarch.errors import ToolNotFound
 
+GUARD = Path(__file__).with_name("guard.py")  # the watchdog each tool runs under
 LineCallback = Callable[[str, str], None]  # (stream "stdout" | "stderr", line without newline)
 TAIL_LINES = 400
 
@@ -70,18 +73,25 @@ def run_process(
     log_path: Path | None = None,
     interrupt: Interrupt | None = None,
     stdin_data: str | None = None,
+    guard: bool = True,
 ) -> ProcessResult:
     """Run `argv` to completion, streaming each whole line to `on_line` and to `log_path`.
 
     `env` is the complete environment of the child (nothing is inherited implicitly).
     On `interrupt.requested` the child's process group gets SIGINT and is waited for, so a
     tool such as Terraform can release its state lock; on `interrupt.forced` it gets SIGKILL.
+    With `guard`, the tool runs under refarch/exec/guard.py, which stops it the same way
+    if refarch itself dies.
     """
     argv = [str(a) for a in argv]
     started = time.monotonic()
+    spawned = argv
+    if guard:
+        binary = _resolve(argv[0], env)
+        spawned = [sys.executable, "-I", str(GUARD), binary, *argv[1:]]
     try:
         proc = subprocess.Popen(
-            argv,
+            spawned,
             cwd=str(cwd),
             env=dict(env),
             stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
@@ -157,11 +167,23 @@ def run_process(
     )
 
 
+def _resolve(binary: str, env: Mapping[str, str]) -> str:
+    """The path of `binary` as the child's own PATH finds it (what exec would run)."""
+    if os.sep in binary:
+        if Path(binary).is_file() and os.access(binary, os.X_OK):
+            return binary
+    else:
+        found = shutil.which(binary, path=env.get("PATH", os.defpath))
+        if found:
+            return found
+    raise ToolNotFound(binary, hint=f"install {binary} or set its path in refarch.toml")
+
+
 def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
 
 
 def capture(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str]) -> ProcessResult:
-    """Run a short command (a version probe, `terraform output -json`) and keep its output."""
-    return run_process(argv, cwd=cwd, env=env)
+    """Run a short command (a version probe, `git rev-parse`) and keep its output."""
+    return run_process(argv, cwd=cwd, env=env, guard=False)

@@ -53,6 +53,7 @@ def build_report(
             log_path=record.log_path,
             message=outcome.message,
             blocked_by=outcome.blocked_by,
+            recovery=tuple(str(f) for f in record.rescued),
         )
     return RunReport(
         run_id=run_id,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from refarch.aws import AwsSessions
 from refarch.engines import Engine, default_engine_name, make_engine
+from refarch.engines.workdir import unit_slug
 from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
 from refarch.events import RunEventCallback, RunFinished, RunNotice, RunStarted, UnitFinished
 from refarch.exec.masking import Masker
@@ -28,7 +29,15 @@ from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
 from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
-from refarch.runner.ledger import load_run, new_run_id, past_durations, resume_selection
+from refarch.runner.ledger import (
+    find_ledger,
+    load_run,
+    new_run_id,
+    past_durations,
+    read_events,
+    resume_selection,
+)
+from refarch.runner.recovery import mark_pushed
 from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
 from refarch.runner.scheduler import Outcome, plan_waits, schedule
@@ -38,7 +47,7 @@ from refarch.settings import Settings, load_settings
 
 WORK_DIR = Path(".refarch") / "work"
 
-__all__ = ["AwsUnitCredentials", "RunOptions", "load_plan", "run"]
+__all__ = ["AwsUnitCredentials", "Pushed", "RunOptions", "load_plan", "recover", "run"]
 
 
 @dataclass(frozen=True)
@@ -277,6 +286,82 @@ def _run_session(
         session.close()
     session.emit(RunFinished(report))
     return report
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One moved-aside state file and how pushing it back went."""
+
+    unit: str
+    file: Path
+    ok: bool
+    message: str
+
+
+def recover(
+    plan: Plan,
+    run_ref: str = "last",
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    sessions: AwsSessions | None = None,
+    credentials: UnitCredentials | None = None,
+    base_env: Mapping[str, str] | None = None,
+    on_event: RunEventCallback | None = None,
+) -> list[Pushed]:
+    """Push the state files that run `run_ref` moved aside back to their units' backends
+    (`terraform state push`), oldest first; a pushed file is renamed `*.pushed`, never deleted.
+    Only the units of `plan` are considered."""
+    repo = plan.repo
+    settings = settings or repo.settings
+    base = dict(os.environ if base_env is None else base_env)
+    events = read_events(find_ledger(repo.root, run_ref))
+    wanted = [
+        (e["unit"], Path(f)) for e in events if e.get("event") == "state_rescued" for f in e.get("files", ())
+    ]
+    wanted = [(unit, file) for unit, file in wanted if unit in plan.units and file.is_file()]
+    if not wanted:
+        return []
+    if engine is None:
+        name = settings.section("engine").get("name") or default_engine_name(base)
+        engine = make_engine(str(name), settings)
+    if credentials is None:
+        credentials = AwsUnitCredentials(sessions or AwsSessions(settings))
+    units = sorted({unit for unit, _ in wanted})
+    results: list[Pushed] = []
+    with repo_lock(repo.root, "refarch recover") as _lock:
+        session = RunSession(repo.root, units, masker=Masker(), on_event=on_event)
+        runner = UnitRunner(
+            repo=repo,
+            action=Action.APPLY,
+            engine=engine,
+            session=session,
+            credentials=credentials,
+            rules=(),
+            interrupt=Interrupt(),
+            base_env=base,
+            work_root=repo.root / WORK_DIR,
+            sleep=lambda _s: None,
+            rand=random.random,
+            lock_timeout=lock_timeout_from_settings(settings),
+            endpoint_url=settings.endpoint_url,
+        )
+        session.ledger.write(
+            "run_start", run_id=session.run_id, action="recover", recovers=run_ref, units=units
+        )
+        for unit, file in wanted:
+            log = session.log_path(unit_slug(unit))
+            with session.unit_log(unit, log) as on_line:
+                try:
+                    result = engine.state_push(runner.job(repo.units[unit], "apply", log, on_line), file)
+                    ok, message = result.ok, result.output_tail[-2000:]
+                except RefarchError as exc:
+                    ok, message = False, str(exc)
+            kept = mark_pushed(file) if ok else file
+            session.ledger.write("state_pushed" if ok else "state_push_failed", unit=unit, file=str(kept))
+            results.append(Pushed(unit, kept, ok, session.masker.mask(message)))
+        session.close()
+    return results
 
 
 def _check_tool(engine: Engine, env: Mapping[str, str]) -> None:

@@ -29,6 +29,7 @@ class UnitRecord:
     retries: list[RetryRecord] = field(default_factory=list)
     log_path: str | None = None
     outputs: Mapping[str, Any] | None = None
+    rescued: list[Path] = field(default_factory=list)  # state files moved to .refarch/recovery
 
 
 class OutputCache:
@@ -72,6 +73,7 @@ class RunSession:
         on_event: RunEventCallback | None = None,
         run_id: str | None = None,
     ) -> None:
+        self.root = root
         self.run_id = run_id or new_run_id()
         self.log_dir = runs_dir(root) / self.run_id
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

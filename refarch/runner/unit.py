@@ -15,10 +15,11 @@ from typing import Any, Protocol
 from refarch.engines import Engine, UnitJob
 from refarch.engines.workdir import unit_slug
 from refarch.errors import ProcessFailed, RefarchError
-from refarch.events import UnitRetried, UnitStarted
+from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
+from refarch.runner.recovery import move_aside, pending_recovery, recover_command, recovery_folder
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 
@@ -140,10 +141,40 @@ class UnitRunner:
                 found[dep.name] = dict(dep.mock_outputs)
         return found
 
+    def rescue_state(self, job: UnitJob, record: UnitRecord) -> list[Path]:
+        """Move the state files Terraform left in the unit's working folders to
+        .refarch/recovery/<run>/<unit>/, record them, and say how to push them back."""
+        files = self.engine.state_files(job) if hasattr(self.engine, "state_files") else []
+        if not files:
+            return []
+        target = recovery_folder(self.repo.root, self.session.run_id, job.unit.path)
+        moved = move_aside(files, target)
+        record.rescued += moved
+        command = recover_command(self.repo.root, self.session.run_id, job.unit.path)
+        self.session.ledger.write(
+            "state_rescued", unit=job.unit.path, files=[str(f) for f in moved], command=command
+        )
+        text = (
+            f"Terraform state that was not saved to the backend is kept in {target}: "
+            f"push it back with `{command}` before anything else runs on {job.unit.path}"
+        )
+        self.session.emit(RunNotice(text, job.unit.path))
+        return moved
+
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
         if not getattr(self.engine, "resolves_dependencies", False):
             job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path))
+        self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
+        waiting = pending_recovery(self.repo.root, unit.path)
+        if waiting and self.action != Action.OUTPUT:
+            command = recover_command(self.repo.root, waiting[0].parent.parent.name, unit.path)
+            return Outcome(
+                Status.FAILED,
+                f"Terraform state that a run could not save is waiting in {waiting[0].parent}: push it "
+                f"back with `{command}` before running {unit.path}",
+            )
+        rescued_now: list[Path] = []
 
         def attempt(number: int, remedies: frozenset[str]) -> tuple[ProcessResult, Mapping[str, Any] | None]:
             record.attempts = number
@@ -154,6 +185,8 @@ class UnitRunner:
                 lock_timeout=self.lock_timeout if "wait_for_lock" in remedies else None,
             )
             result = self.engine.execute(this)
+            if not result.process.ok:
+                rescued_now.extend(self.rescue_state(job, record))
             return result.process, result.outputs
 
         def on_retry(number: int, decision: Decision) -> None:
@@ -177,7 +210,7 @@ class UnitRunner:
             self.rules,
             sleep=self.sleep,
             on_retry=on_retry,
-            stop=self.interrupt.requested.is_set,
+            stop=lambda: self.interrupt.requested.is_set() or bool(rescued_now),
             rand=self.rand,
         )
         process = done.result
@@ -191,6 +224,12 @@ class UnitRunner:
         if process.interrupted or self.interrupt.requested.is_set():
             return Outcome(Status.INTERRUPTED, "interrupted")
         tail = "\n".join(process.output_tail.splitlines()[-MESSAGE_LINES:])
+        if rescued_now:
+            command = recover_command(self.repo.root, self.session.run_id, unit.path)
+            tail += (
+                f"\nTerraform could not save the state; it is kept in {rescued_now[0].parent} "
+                f"(not retried: another attempt would fork it). Push it back with `{command}`."
+            )
         decision = done.decision
         reason = "" if decision is None or decision.rule is None else f" ({decision.reason})"
         return Outcome(

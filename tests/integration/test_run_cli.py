@@ -87,7 +87,9 @@ def unit_of(call, root):
 
 
 def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
-    result = world.refarch("apply", str(world.root), "--report", str(tmp_path / "r.json"), "-j", "3")
+    result = world.refarch(
+        "apply", str(world.root), "--non-interactive", "--report", str(tmp_path / "r.json"), "-j", "3"
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["counts"] == {"succeeded": 16}
@@ -118,7 +120,7 @@ def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
 def test_wrong_account_is_refused_and_its_dependents_not_run(world):
     unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
     unit.write_text(unit.read_text() + '\niam_role = "arn:aws:iam::999999999999:role/Deploy"\n')
-    result = world.refarch("apply", str(world.root), "--include", "dev/*")
+    result = world.refarch("apply", str(world.root), "--non-interactive", "--include", "dev/*")
     assert result.returncode == 1
     assert "refusing to run dev/us-east-1/vpc" in result.stdout + result.stderr
     ran = {unit_of(c, world.root) for c in world.calls()}
@@ -128,11 +130,19 @@ def test_wrong_account_is_refused_and_its_dependents_not_run(world):
 
 def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
     world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: InvalidParameter"}})
-    first = world.refarch("apply", str(world.root), "--include", "dev/*")
+    first = world.refarch("apply", str(world.root), "--non-interactive", "--include", "dev/*")
     assert first.returncode == 1
     assert "resume with: refarch apply" in first.stderr
     before = len(world.calls())
-    second = world.refarch("apply", str(world.root), "--resume", "last", "--report", str(tmp_path / "r.json"))
+    second = world.refarch(
+        "apply",
+        str(world.root),
+        "--non-interactive",
+        "--resume",
+        "last",
+        "--report",
+        str(tmp_path / "r.json"),
+    )
     assert second.returncode == 0, second.stderr
     rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:])
     assert rerun == ["dev/us-east-1/app", "dev/us-east-1/mysql"]
@@ -142,16 +152,18 @@ def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
 
 def test_resume_refuses_after_a_unit_changed(world):
     world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: boom"}})
-    assert world.refarch("apply", str(world.root), "--include", "dev/*").returncode == 1
+    assert world.refarch("apply", str(world.root), "--non-interactive", "--include", "dev/*").returncode == 1
     unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
     unit.write_text(unit.read_text() + "\n# edited\n")
-    result = world.refarch("apply", str(world.root), "--include", "dev/*", "--resume", "last")
+    result = world.refarch(
+        "apply", str(world.root), "--non-interactive", "--include", "dev/*", "--resume", "last"
+    )
     assert result.returncode == 2
     assert "dev/us-east-1/vpc (files changed)" in result.stderr
 
 
 def test_destroy_walks_the_reverse_order(world):
-    result = world.refarch("destroy", str(world.root), "-j", "1", "--non-interactive")
+    result = world.refarch("destroy", str(world.root), "--non-interactive", "-j", "1", "--non-interactive")
     assert result.returncode == 0, result.stderr
     order = [unit_of(c, world.root) for c in world.calls()]
     assert (
@@ -167,7 +179,8 @@ def test_output_prints_every_units_outputs_as_json(world):
     world.script({"dev/us-east-1/vpc": {"outputs": {"vpc_id": "vpc-42"}}})
     result = world.refarch("output", str(world.root), "--include", "dev/us-east-1/vpc")
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout[result.stdout.index("\n{") :])
+    document = json.loads(result.stdout)  # stdout is the JSON document alone
+    assert "dev/us-east-1/vpc" in result.stderr  # progress and the summary go to stderr
     assert document == {"dev/us-east-1/vpc": {"vpc_id": "vpc-42"}}
 
 
@@ -195,7 +208,7 @@ def wait_for(path, text, timeout=30):
 
 def test_sigint_lets_the_tool_release_its_lock_and_exits_130(world):
     world.script({"dev/us-east-1/vpc": {"sleep": 60, "trap_sigint": True}})
-    proc = world.start("apply", str(world.root), "--include", "dev/us-east-1/mysql")
+    proc = world.start("apply", str(world.root), "--non-interactive", "--include", "dev/us-east-1/mysql")
     wait_for(world.root.parent / "calls.jsonl", "dev/us-east-1/vpc")
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
@@ -207,7 +220,7 @@ def test_sigint_lets_the_tool_release_its_lock_and_exits_130(world):
 
 def test_second_sigint_kills_a_tool_that_will_not_stop(world):
     world.script({"dev/us-east-1/vpc": {"sleep": 60, "trap_sigint": True, "stubborn": True}})
-    proc = world.start("apply", str(world.root), "--include", "dev/us-east-1/vpc")
+    proc = world.start("apply", str(world.root), "--non-interactive", "--include", "dev/us-east-1/vpc")
     wait_for(world.root.parent / "calls.jsonl", "dev/us-east-1/vpc")
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
@@ -221,7 +234,16 @@ def test_second_sigint_kills_a_tool_that_will_not_stop(world):
 def test_endpoint_url_flag_reaches_sessions_and_tools(world):
     env = {k: v for k, v in world.environment.items() if k != "AWS_ENDPOINT_URL"}
     result = subprocess.run(
-        [*REFARCH, "apply", str(world.root), "--endpoint-url", world.endpoint, "-j", "3"],
+        [
+            *REFARCH,
+            "apply",
+            str(world.root),
+            "--non-interactive",
+            "--endpoint-url",
+            world.endpoint,
+            "-j",
+            "3",
+        ],
         env=env,
         text=True,
         capture_output=True,
@@ -284,3 +306,22 @@ def test_no_credentials_at_all_is_a_setup_error_before_anything_runs(world):
     assert result.returncode == 2
     assert "no AWS credentials found" in result.stderr and "Traceback" not in result.stderr
     assert world.calls() == []
+
+
+def test_apply_without_a_terminal_needs_explicit_consent(world):
+    result = world.refarch("apply", str(world.root))
+    assert result.returncode == 2
+    assert "no terminal to confirm" in result.stderr and "--non-interactive" in result.stderr
+    assert world.calls() == []  # nothing ran
+
+
+def test_a_partial_destroy_names_the_dependents_it_would_break(world):
+    refused = world.refarch("destroy", str(world.root), "--include", "dev/us-east-1/vpc", "--yes")
+    assert refused.returncode == 2, refused.stderr
+    assert "dev/us-east-1/mysql  (needs dev/us-east-1/vpc)" in refused.stderr
+    assert "--allow-broken-dependents" in refused.stderr and world.calls() == []
+    allowed = world.refarch(
+        "destroy", str(world.root), "--include", "dev/us-east-1/vpc", "--yes", "--allow-broken-dependents"
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert [unit_of(c, world.root) for c in world.calls()] == ["dev/us-east-1/vpc"]

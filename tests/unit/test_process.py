@@ -49,3 +49,59 @@ def test_interrupt_sends_sigint_and_waits_for_cleanup(tmp_path):
     assert result.interrupted
     assert lines[-1] == "released"
     assert result.returncode == 1  # the SIGINT handler's exit, not the end of the 30 s sleep
+
+
+TOOL_HOLDING_A_LOCK = """
+import pathlib, signal, sys, time
+marker = pathlib.Path(sys.argv[1])
+def stop(*_):
+    for _ in range(200):  # Terraform talks a lot while it stops: the pipe must stay open
+        print("Interrupt received. Gracefully shutting down...", flush=True)
+    marker.write_text("released")
+    sys.exit(1)
+signal.signal(signal.SIGINT, stop)
+print("locked", flush=True)
+time.sleep(60)
+marker.write_text("timed out")
+"""
+
+REFARCH_THAT_DIES = """
+import pathlib, sys
+from refarch.exec.process import run_process
+tool, marker = sys.argv[1], sys.argv[2]
+def on_line(_stream, line):
+    if line == "locked":
+        print("tool is locked", flush=True)
+run_process([sys.executable, "-c", tool, marker], cwd=".", env={}, on_line=on_line)
+"""
+
+
+def test_the_tool_stops_cleanly_when_refarch_is_killed(tmp_path):
+    """SIGKILL of refarch: its tool gets SIGINT (as from Ctrl-C) and can release its lock,
+    instead of dying of SIGPIPE when it next writes to refarch's end of the pipe."""
+    import signal
+    import subprocess
+    import time
+
+    marker = tmp_path / "lock-state"
+    refarch = subprocess.Popen(
+        [sys.executable, "-c", REFARCH_THAT_DIES, TOOL_HOLDING_A_LOCK, str(marker)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert refarch.stdout is not None and refarch.stdout.readline().strip() == "tool is locked"
+    refarch.send_signal(signal.SIGKILL)
+    refarch.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not marker.exists():
+        time.sleep(0.05)
+    assert marker.read_text() == "released"
+
+
+def test_a_missing_tool_is_a_clear_error_before_anything_starts(tmp_path):
+    import pytest
+
+    from refarch.errors import ToolNotFound
+
+    with pytest.raises(ToolNotFound, match="no-such-tool-xyz"):
+        run_process(["no-such-tool-xyz", "apply"], cwd=tmp_path, env={"PATH": str(tmp_path)})

@@ -1,0 +1,37 @@
+"""`refarch recover DIR`: push the Terraform state a run moved aside back to its backends."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from refarch.runner.run import load_plan, recover
+
+
+@click.command("recover")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--run",
+    "run_ref",
+    default="last",
+    show_default=True,
+    metavar="last|RUN_ID",
+    help="The run whose state to push.",
+)
+@click.option("--unit", "units", multiple=True, metavar="PATH", help="Only this unit (repeatable).")
+@click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
+def command(directory: str, run_ref: str, units: tuple[str, ...], endpoint_url: str | None) -> None:
+    """Push the state files that a run kept in .refarch/recovery/ (Terraform could not save
+    them) back to each unit's backend with `terraform state push`, then unblock the units."""
+    plan = load_plan(directory, "apply", include=units, ignore_dependencies=True, endpoint_url=endpoint_url)
+    pushed = recover(plan, run_ref)
+    if not pushed:
+        click.echo(f"nothing to push: run {run_ref} moved no state aside (or it was pushed already)")
+        return
+    for item in pushed:
+        verdict = "pushed" if item.ok else "failed"
+        click.echo(f"{item.unit}: {verdict} {item.file}")
+        if not item.ok:
+            click.echo(item.message, err=True)
+    sys.exit(0 if all(p.ok for p in pushed) else 1)

@@ -1,0 +1,73 @@
+"""The watchdog between refarch and each tool it runs: the tool stops cleanly when refarch dies.
+
+Run as a script (`python -I guard.py TOOL ARGS...`, standard library only): it starts the tool
+in its own process group's place, passes its output through line by line, and watches its
+own parent. When refarch is gone (SIGKILL, OOM, a lost terminal) the tool gets SIGINT, as
+Ctrl-C would give it, and the watchdog keeps reading its output (now discarded) so that
+Terraform can finish cleanly and release its state lock instead of dying of SIGPIPE.
+Exit status: the tool's, and a tool killed by a signal makes the watchdog die of it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import IO
+
+GRACE_SECONDS = float(os.environ.get("REFARCH_GUARD_GRACE", "600"))  # then SIGKILL
+POLL_SECONDS = 0.2
+
+
+def main(argv: list[str]) -> int:
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C / refarch's SIGINT reach the tool itself
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    orphaned = threading.Event()
+
+    def pump(source: IO[bytes], target: IO[bytes]) -> None:
+        for line in iter(source.readline, b""):
+            if orphaned.is_set():
+                continue
+            try:
+                target.write(line)
+                target.flush()
+            except OSError:  # refarch's end of the pipe is gone
+                orphaned.set()
+
+    pumps = [
+        threading.Thread(target=pump, args=(child.stdout, sys.stdout.buffer), daemon=True),
+        threading.Thread(target=pump, args=(child.stderr, sys.stderr.buffer), daemon=True),
+    ]
+    assert child.stdout is not None and child.stderr is not None
+    for thread in pumps:
+        thread.start()
+    stopping_since: float | None = None
+    while child.poll() is None:
+        if stopping_since is None and (orphaned.is_set() or os.getppid() != parent):
+            orphaned.set()
+            stopping_since = time.monotonic()
+            _signal(child, signal.SIGINT)
+        elif stopping_since is not None and time.monotonic() - stopping_since > GRACE_SECONDS:
+            _signal(child, signal.SIGKILL)
+        time.sleep(POLL_SECONDS)
+    for thread in pumps:
+        thread.join(timeout=5)
+    code = child.returncode
+    if code < 0:  # die of the same signal, so that refarch sees what the tool saw
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    return code
+
+
+def _signal(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        child.send_signal(sig)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,7 @@ hands them the complete child environment, credentials included.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,6 +73,7 @@ class Engine(Protocol):
         failed save): the runner moves them aside before anything could delete them."""
         ...
 
-    def state_push(self, job: UnitJob, state_file: Path) -> ProcessResult:
-        """`terraform state push FILE` for the unit, through its backend."""
+    def terraform_command(self, job: UnitJob, args: Sequence[str]) -> ProcessResult:
+        """Any other Terraform command on the unit, through its backend (`state push FILE`,
+        `force-unlock -force ID`): what recovery and lock release run."""
         ...

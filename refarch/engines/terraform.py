@@ -151,16 +151,14 @@ class TerraformEngine:
         module = job.work_root / unit_slug(job.unit.path) / MODULE_DIR
         return find_state_files(module) if module.is_dir() else []
 
-    def state_push(self, job: UnitJob, state_file: Path) -> ProcessResult:
-        """init, then `terraform state push FILE` through the unit's backend."""
+    def terraform_command(self, job: UnitJob, args: Sequence[str]) -> ProcessResult:
+        """init, then `terraform <args>` in the unit's working folder, through its backend."""
         workdir = self.prepare(job, job.unit.inputs)
         env = self.environment(job, workdir)
         init = self._run(job, workdir, env, self.init_argv(job, workdir))
         if not init.ok:
             return init
-        return run_process(
-            [self.binary, "state", "push", str(state_file)], cwd=workdir.run_dir, env=env, on_line=job.on_line
-        )
+        return run_process([self.binary, *args], cwd=workdir.run_dir, env=env, on_line=job.on_line)
 
     # -- steps ------------------------------------------------------------------------------
     def inputs_for(self, job: UnitJob) -> Mapping[str, Any]:

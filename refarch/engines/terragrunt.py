@@ -170,11 +170,10 @@ class TerragruntEngine:
             [in_place] if in_place.is_file() else []
         )
 
-    def state_push(self, job: UnitJob, state_file: Path) -> ProcessResult:
-        """`terragrunt state push FILE` in the unit's folder."""
+    def terraform_command(self, job: UnitJob, args: Sequence[str]) -> ProcessResult:
+        """`terragrunt <args>` in the unit's folder (e.g. `state push FILE`)."""
         _, env = self.command(job, "output")
-        dialect = self.dialect(job.env, job.repo.root)
-        argv = dialect.argv(self.binary, ["state", "push", str(state_file)], [])
+        argv = self.dialect(job.env, job.repo.root).argv(self.binary, list(args), [])
         return run_process(argv, cwd=job.repo.root / job.unit.path, env=env, on_line=job.on_line)
 
     def read_outputs(self, job: UnitJob) -> Mapping[str, Any]:

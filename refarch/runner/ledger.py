@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,7 @@ class PastRun:
     digests: Mapping[str, str]
     succeeded: frozenset[str]
     statuses: Mapping[str, str]
+    unfinished: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # unit -> unit_start
 
 
 def past_durations(root: Path, action: str, *, runs: int = 5) -> dict[str, float]:
@@ -147,6 +148,8 @@ def load_run(root: Path, ref: str) -> PastRun:
         )
     statuses = {e["unit"]: e["status"] for e in events if e.get("event") == "unit_finish" and "unit" in e}
     succeeded = frozenset(u for u, s in statuses.items() if s in (Status.SUCCEEDED, Status.DONE_BEFORE))
+    started = {e["unit"]: e for e in events if e.get("event") == "unit_start" and "unit" in e}
+    unfinished = {unit: event for unit, event in started.items() if unit not in statuses}
     return PastRun(
         run_id=str(start["run_id"]),
         path=path,
@@ -155,6 +158,7 @@ def load_run(root: Path, ref: str) -> PastRun:
         digests=dict(start.get("digests", {})),
         succeeded=succeeded,
         statuses=statuses,
+        unfinished=unfinished,
     )
 
 

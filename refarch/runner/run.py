@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from refarch.aws import AwsSessions
+from refarch.aws import AWS_EXCEPTIONS, AwsSessions
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
 from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
@@ -42,6 +44,7 @@ from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
 from refarch.runner.scheduler import Outcome, plan_waits, schedule
 from refarch.runner.session import RunSession
+from refarch.runner.state_locks import LockReader, StaleLock, stale_locks
 from refarch.runner.unit import ExtraEnv, UnitAccess, UnitCredentials, UnitRunner
 from refarch.settings import Settings, load_settings
 
@@ -121,11 +124,12 @@ def run(
     selected = list(plan.units)
     done: frozenset[str] = frozenset()
     resumed_from = None
+    unfinished: Mapping[str, Mapping[str, Any]] = {}
     if options.resume is not None:
         past = load_run(repo.root, options.resume)
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
-        resumed_from = past.run_id
+        resumed_from, unfinished = past.run_id, past.unfinished
 
     masker = Masker(secrets)
     for path in selected:
@@ -150,6 +154,7 @@ def run(
             sleep=sleep,
             rand=rand,
             notice=lock.notice,
+            stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions else [],
         )
 
 
@@ -171,6 +176,7 @@ def _run_session(
     sleep: Callable[[float], None] | None,
     rand: Callable[[], float],
     notice: str | None,
+    stale: list[StaleLock],
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -219,6 +225,8 @@ def _run_session(
             repo=str(repo.root),
             git_commit=_git_commit(repo.root, base),
             refarch_version=_version(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
             parallelism=options.parallelism,
             fail_fast=options.fail_fast,
             resumed_from=resumed_from,
@@ -240,6 +248,8 @@ def _run_session(
         if notice:
             session.ledger.write("notice", text=notice)
             session.emit(RunNotice(notice))
+        for lock in stale:  # left by the run being resumed, which is gone (we hold the repo lock)
+            _release(runner, lock, resumed_from)
         for path in selected:
             if path in done:
                 on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {resumed_from}"))
@@ -353,7 +363,8 @@ def recover(
             log = session.log_path(unit_slug(unit))
             with session.unit_log(unit, log) as on_line:
                 try:
-                    result = engine.state_push(runner.job(repo.units[unit], "apply", log, on_line), file)
+                    job = runner.job(repo.units[unit], "apply", log, on_line)
+                    result = engine.terraform_command(job, ["state", "push", str(file)])
                     ok, message = result.ok, result.output_tail[-2000:]
                 except RefarchError as exc:
                     ok, message = False, str(exc)
@@ -362,6 +373,40 @@ def recover(
             results.append(Pushed(unit, kept, ok, session.masker.mask(message)))
         session.close()
     return results
+
+
+def _lock_reader(sessions: AwsSessions) -> LockReader:
+    """Reads a state lock's DynamoDB item in the unit's account."""
+
+    def read(unit: Unit, lock: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        region = str(lock.get("region") or "") or None
+        client = sessions.client("dynamodb", unit.account_id, region, unit.account)
+        try:
+            item = client.get_item(TableName=lock["table"], Key={"LockID": {"S": lock["id"]}}).get("Item")
+        except AWS_EXCEPTIONS:
+            return None  # no table, no access: nothing refarch may release
+        return {k: v.get("S") for k, v in item.items()} if item else None
+
+    return read
+
+
+def _release(runner: UnitRunner, lock: StaleLock, dead_run: str | None) -> None:
+    """`force-unlock` one lock the dead run took, and say so in the ledger and to the user."""
+    session, unit = runner.session, runner.repo.units[lock.unit]
+    log = session.log_path(unit_slug(lock.unit))
+    with session.unit_log(lock.unit, log) as on_line:
+        job = runner.job(unit, "apply", log, on_line)
+        result = runner.engine.terraform_command(job, ["force-unlock", "-force", lock.lock_id])
+    session.ledger.write(
+        "lock_released" if result.ok else "lock_release_failed", unit=lock.unit, lock=dict(lock.info)
+    )
+    verdict = "released" if result.ok else "could not release"
+    session.emit(
+        RunNotice(
+            f"{verdict} the state lock {lock.lock_id} of {lock.unit} that run {dead_run} left when it died",
+            lock.unit,
+        )
+    )
 
 
 def _check_tool(engine: Engine, env: Mapping[str, str]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from refarch.models import Action, Repo, RetryRecord, Status, Unit
 from refarch.runner.recovery import move_aside, pending_recovery, recover_command, recovery_folder
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
+from refarch.runner.state_locks import lock_record, who_am_i
 
 # Credentials of the caller never reach a unit's process: it gets its account's only.
 CALLER_CREDENTIAL_VARS = (
@@ -72,6 +73,7 @@ class UnitRunner:
     extra_env: ExtraEnv | None = None
     source_override: Path | None = None
     endpoint_url: str | None = None
+    who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -79,7 +81,13 @@ class UnitRunner:
         log_path = self.session.log_path(unit_slug(path))
         record.log_path = str(log_path)
         started = time.monotonic()
-        self.session.ledger.write("unit_start", unit=path, account=unit.account, log=record.log_path)
+        self.session.ledger.write(
+            "unit_start",
+            unit=path,
+            account=unit.account,
+            log=record.log_path,
+            lock=lock_record(unit, self.who),  # what --resume may release if this run dies
+        )
         self.session.emit(UnitStarted(path, unit.account, record.log_path))
         with self.session.unit_log(path, log_path) as on_line:
             try:

@@ -7,6 +7,7 @@ import json
 import stat
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,134 @@ def test_a_state_terraform_could_not_save_is_moved_aside_reported_and_pushed_bac
     final = run(plan, "apply", harness.settings, engine=engine, base_env=harness.base_env)
     assert final.ok, final.units[path].message
     assert LOCK_TABLE and harness.locks("security") == []
+
+
+SLOW_UNIT = """
+include "root" {
+  path = find_in_parent_folders("root.hcl")
+}
+
+terraform {
+  source = "../../../../modules//slow"
+}
+
+inputs = {
+  size = %d
+}
+"""
+
+
+def cli(harness: Harness, *args: str, **kwargs: Any) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **harness.base_env, "CI": "true"}
+    command = [sys.executable, "-c", "from refarch.cli import main; main()", *args]
+    return subprocess.Popen(
+        command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
+    )
+
+
+def test_sigkill_of_refarch_mid_apply_leaves_no_lock_and_resume_finishes(harness: Harness) -> None:
+    import signal
+
+    from tests.integration.test_terraform_engine import ECHO_UNIT, write_live
+
+    write_live(
+        harness.root,
+        {"security/us-east-1/slow": SLOW_UNIT % 700, "security/us-east-1/echo": ECHO_UNIT % "after"},
+    )
+    first = cli(harness, "apply", str(harness.root), "--non-interactive", "--engine", "terraform", "-j", "1")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not harness.locks("security"):
+        time.sleep(0.05)
+    assert harness.locks("security"), "the apply never took the lock"
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and harness.locks("security"):
+        time.sleep(0.1)
+    assert harness.locks("security") == []  # Terraform stopped as on Ctrl-C and released it
+
+    resumed = cli(
+        harness, "apply", str(harness.root), "--non-interactive", "--engine", "terraform", "--resume", "last"
+    )
+    out, err = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out + err
+    assert harness.locks("security") == []
+    assert sorted(harness.state_keys("security")) == [
+        "security/us-east-1/echo/terraform.tfstate",
+        "security/us-east-1/slow/terraform.tfstate",
+    ]
+
+
+def test_resume_releases_exactly_the_locks_its_dead_run_left(harness: Harness) -> None:
+    """A lost machine: the dead run's lock stays in DynamoDB. --resume releases it (same
+    LockID, same Who, taken after the unit started) and never a lock held by anyone else."""
+    from datetime import UTC, datetime
+
+    from refarch import load_repo
+    from refarch.runner.state_locks import who_am_i
+    from tests.integration.test_terraform_engine import ECHO_UNIT, write_live
+
+    write_live(
+        harness.root,
+        {"security/us-east-1/ours": ECHO_UNIT % "a", "security/us-east-1/theirs": ECHO_UNIT % "b"},
+    )
+    repo_plan = make_plan(
+        load_repo(harness.root, env=harness.base_env, settings=harness.settings, cache=False),
+        "apply",
+    )
+    # The ledger of a run that died with both units started.
+    from refarch.runner.ledger import Ledger, runs_dir
+    from refarch.runner.state_locks import lock_record
+
+    now = time.time()
+    with Ledger(runs_dir(harness.root) / "20261130T000000Z-dead00.jsonl") as ledger:
+        ledger.write(
+            "run_start",
+            run_id="20261130T000000Z-dead00",
+            action="apply",
+            units=list(repo_plan.units),
+            digests={p: u.digest for p, u in repo_plan.repo.units.items()},
+        )
+        for path in repo_plan.units:
+            ledger.write("unit_start", unit=path, lock=lock_record(repo_plan.repo.units[path], who_am_i()))
+    created = datetime.fromtimestamp(now + 1, tz=UTC).isoformat().replace("+00:00", "Z")
+    dynamo = harness.client("dynamodb", "security")
+    for path, who in (("security/us-east-1/ours", who_am_i()), ("security/us-east-1/theirs", "alice@laptop")):
+        info = {
+            "ID": f"id-{path.rsplit('/', 1)[1]}",
+            "Operation": "OperationTypeApply",
+            "Who": who,
+            "Created": created,
+        }
+        dynamo.put_item(
+            TableName=LOCK_TABLE,
+            Item={
+                "LockID": {"S": f"{bucket_for('security')}/{path}/terraform.tfstate"},
+                "Info": {"S": json.dumps(info)},
+            },
+        )
+
+    events: list[Any] = []
+    settings = replace(harness.settings, sections={"retry": {"lock_timeout": "1s"}})
+    report = run(
+        repo_plan,
+        "apply",
+        settings,
+        engine=TerraformEngine(settings),
+        base_env=harness.base_env,
+        on_event=events.append,
+        options=RunOptions(resume="last"),
+    )
+    assert report.units["security/us-east-1/ours"].status == Status.SUCCEEDED
+    theirs = report.units["security/us-east-1/theirs"]
+    assert theirs.status == Status.FAILED and "state-lock" in theirs.message and "id-theirs" in theirs.message
+    assert harness.locks("security") == [
+        f"{bucket_for('security')}/security/us-east-1/theirs/terraform.tfstate"
+    ]
+    assert any(isinstance(e, RunNotice) and "released the state lock id-ours" in e.text for e in events)
+    ledger_events = read_events(Path(report.ledger_path or ""))
+    assert [e["unit"] for e in ledger_events if e["event"] == "lock_released"] == ["security/us-east-1/ours"]

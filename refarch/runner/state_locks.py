@@ -1,0 +1,75 @@
+"""State locks a dead run left behind: what identifies them, and which ones may be released.
+
+When a unit starts, the ledger records the DynamoDB lock its Terraform will take (table, the
+LockID `<bucket>/<key>`, and Terraform's `Who`, user@host). A later `--resume` of that run,
+holding the repo lock (so the dead run is really gone), releases a lock only when everything
+matches: same LockID, same Who, created after the dead unit started. Anyone else's lock is
+never touched; its unit then fails with Terraform's own lock message.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from refarch.models import Unit
+
+# Reads the lock item of `lock` (a ledger record) in the unit's account; None when absent.
+LockReader = Callable[[Unit, Mapping[str, Any]], Mapping[str, Any] | None]
+CLOCK_SKEW = 300.0  # seconds: a lock "created" this long before the unit started is still its
+
+
+def who_am_i() -> str:
+    """Terraform's `Who` of a lock this process's children take: user@host."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def lock_record(unit: Unit, who: str) -> dict[str, str] | None:
+    """What identifies the state lock `unit` takes (S3 backend with a DynamoDB table)."""
+    remote = unit.remote_state
+    if remote is None or remote.backend != "s3":
+        return None
+    config = remote.config
+    table, bucket, key = config.get("dynamodb_table"), config.get("bucket"), config.get("key")
+    if not (isinstance(table, str) and isinstance(bucket, str) and isinstance(key, str)):
+        return None
+    region = config.get("dynamodb_region") or config.get("region") or unit.region or ""
+    return {"table": table, "id": f"{bucket}/{key}", "region": str(region), "who": who}
+
+
+@dataclass(frozen=True)
+class StaleLock:
+    """A state lock that a dead run of this repo left: Terraform's lock ID and its info."""
+
+    unit: str
+    lock_id: str
+    info: Mapping[str, Any]
+
+
+def stale_locks(
+    unfinished: Mapping[str, Mapping[str, Any]], units: Mapping[str, Unit], read: LockReader
+) -> list[StaleLock]:
+    """The locks held for `unfinished` units (unit -> its unit_start event) that the dead run
+    took itself: same LockID and Who, created after the unit started."""
+    found = []
+    for path, start in unfinished.items():
+        lock = start.get("lock")
+        if not isinstance(lock, Mapping) or path not in units:
+            continue
+        item = read(units[path], lock)
+        if item is None:
+            continue
+        try:
+            info = json.loads(str(item.get("Info", "")))
+            created = datetime.fromisoformat(str(info["Created"]).replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError, TypeError):
+            continue
+        started = float(start.get("ts", 0))
+        if info.get("Who") == lock.get("who") and created >= started - CLOCK_SKEW and info.get("ID"):
+            found.append(StaleLock(path, str(info["ID"]), info))
+    return found

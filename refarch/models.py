@@ -88,6 +88,7 @@ class Unit:
     locals: Mapping[str, JSON] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # every file read to evaluate the unit, relative to the root
     digest: str = ""  # hash of the bytes of every file read and of the env vars consulted
+    external: bool = False  # outside the repo root: reached only as a dependency ("../x")
 
     def skipped_for(self, action: str) -> bool:
         """True when `skip` or the `exclude` block keeps this unit out of `action`."""
@@ -153,6 +154,9 @@ class Plan:
     tiers: tuple[tuple[str, ...], ...]  # selected units by tier, in execution order
     skipped: tuple[str, ...] = ()
     assumed: tuple[str, ...] = ()  # pulled-out dependencies that are taken as already applied
+    external: tuple[str, ...] = ()  # dependencies outside the repo root, not queued
+    reasons: Mapping[str, str] = field(default_factory=dict)  # why a skipped unit is skipped
+    warnings: tuple[str, ...] = ()  # e.g. an --include that matches nothing
 
     def ready_after(self, path: str) -> tuple[str, ...]:
         """The units that must finish first: direct dependencies plus every unit of earlier tiers.
@@ -167,4 +171,8 @@ class Plan:
 
     def to_json(self) -> dict[str, JSON]:
         """The `refarch plan --json` contract."""
-        return {"groups": [list(g) for g in self.groups], "skipped": list(self.skipped)}
+        return {
+            "groups": [list(g) for g in self.groups],
+            "skipped": list(self.skipped),
+            "external": list(self.external),
+        }

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from refarch.cli.queue_options import queue_external
 from refarch.models import Plan
 from refarch.plan import ACTIONS, plan
 from refarch.repo import load_repo
@@ -35,6 +36,7 @@ from refarch.repo import load_repo
     help="Order for this action (destroy is the reverse order).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@queue_external
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
 def command(
     directory: str,
@@ -43,6 +45,7 @@ def command(
     ignore_dependencies: bool,
     action: str,
     as_json: bool,
+    queue_include_external: bool | None,
     no_cache: bool,
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
@@ -53,7 +56,10 @@ def command(
         include=include,
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
+        queue_include_external=bool(queue_include_external),
     )
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -85,6 +91,13 @@ def render(result: Plan) -> None:
     if result.skipped:
         click.secho("\nskipped:", fg="yellow")
         for path in result.skipped:
+            reason = result.reasons.get(path)
+            click.echo(f"    {path}  ({reason})" if reason else f"    {path}")
+    if result.external:
+        click.secho(
+            "\nexternal, outside DIR (read for outputs, not run; --queue-include-external):", fg="yellow"
+        )
+        for path in result.external:
             click.echo(f"    {path}")
     if result.assumed:
         click.secho("\nassumed already applied (not in this run):", fg="yellow")

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from refarch.cli.queue_options import queue_external
 from refarch.models import Plan
 from refarch.run.engines import ENGINES, make_engine
 from refarch.run.process import Interrupt
@@ -80,6 +81,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
+        queue_external,
     ]
     for option in reversed(options):
         function = option(function)
@@ -95,7 +97,12 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         exclude=opts["exclude"],
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
+        queue_include_external=bool(opts["queue_include_external"]),
     )
+    for warning in plan.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for path in plan.skipped:
+        click.echo(f"{action}: skipping {path} ({plan.reasons.get(path, 'excluded')})")
     if not plan.units:
         click.echo(f"{action}: no unit selected")
         return

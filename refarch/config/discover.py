@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import Loader, Records, UnitContext, read_config
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
+from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
 from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
 
@@ -107,6 +108,7 @@ def load_repo(
         failures.pop(target, None)
     if failures:
         raise failures[min(failures)]
+    _add_external_units(loader, units, settings)
     _check_dependencies(root, units)
     return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units), settings=settings)
 
@@ -247,8 +249,8 @@ def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, 
     """The account of the nearest account.hcl (account_name, aws_account_id)."""
     path = _nearest(loader, unit_dir, ACCOUNT_FILE, records)
     if path is None:
-        rel = _unit_path(loader.root, unit_dir)
-        return (rel.split("/")[0] if rel != "." else "default"), None
+        parts = [p for p in _unit_path(loader.root, unit_dir).split("/") if p not in (".", "..")]
+        return (parts[0] if parts else "default"), None
     config, read_records = read_config(loader, path, unit_dir)
     records.absorb(read_records)
     local_values = config.get("locals") or {}
@@ -288,6 +290,11 @@ def _dependencies(
     blocks: list[Dependency] = []
 
     def target(raw: Any, where: Path, line: int | None, what: str) -> str:
+        if raw is None or raw == "":
+            # Terragrunt: DependencyInvalidConfigPathError, never a silently dropped edge.
+            raise ConfigError(
+                f"{what} is empty", path=loader.rel(where), line=line, hint="point it at a unit's folder"
+            )
         if not isinstance(raw, str):
             detail = raw.reason if isinstance(raw, Unknown) else type(raw).__name__
             raise ConfigError(
@@ -296,12 +303,20 @@ def _dependencies(
         folder = Path(os.path.normpath(unit_dir / raw))
         if not loader.exists(folder / UNIT_FILE, ctx.records):
             raise MissingDependency(rel, _unit_path(loader.root, folder), path=loader.rel(where), line=line)
-        return _unit_path(loader.root, folder)
+        found = _unit_path(loader.root, folder)
+        if found == rel:  # Terragrunt reports a unit depending on itself as a cycle
+            raise DependencyCycle([rel], path=loader.rel(where), line=line)
+        return found
 
     for name, block in sorted((config.get("dependency") or {}).items()):
         scope, _, line = ctx.dependency_blocks[name]
-        path = target(block.get("config_path"), scope.path, line, f'dependency "{name}" config_path')
         enabled = as_bool(block.get("enabled", True))
+        raw = block.get("config_path")
+        if enabled:
+            path = target(raw, scope.path, line, f'dependency "{name}" config_path')
+        else:  # Terragrunt ignores a disabled dependency before it checks the path
+            known = isinstance(raw, str) and raw != ""
+            path = _unit_path(loader.root, Path(os.path.normpath(unit_dir / str(raw)))) if known else ""
         mocks = block.get("mock_outputs")
         allowed = block.get("mock_outputs_allowed_terraform_commands")
         blocks.append(
@@ -322,7 +337,7 @@ def _dependencies(
     where, paths_line = _block_location(ctx, "dependencies")
     for raw in paths:
         edges.append(target(raw, where, paths_line, "dependencies.paths entry"))
-    return tuple(dict.fromkeys(e for e in edges if e != rel)), tuple(blocks)
+    return tuple(dict.fromkeys(edges)), tuple(blocks)
 
 
 def _block_location(ctx: UnitContext, kind: str) -> tuple[Path, int | None]:
@@ -333,6 +348,34 @@ def _block_location(ctx: UnitContext, kind: str) -> tuple[Path, int | None]:
             if item[0] == "block" and item[1] == kind:
                 return path, item[4]
     return ctx.config_path, None
+
+
+def _is_outside(path: str) -> bool:
+    return path == ".." or path.startswith("../")
+
+
+def _add_external_units(loader: Loader, units: dict[str, Unit], settings: Settings) -> None:
+    """Dependencies outside the repo root are external units, as in Terragrunt: read (for their
+    outputs and their own dependencies), never discovered. An external unit takes the earliest
+    tier of the units that depend on it, so the account tiers never make a run wait for it."""
+    todo = sorted({d for u in units.values() for d in u.dependencies if _is_outside(d)})
+    while todo:
+        rel = todo.pop()
+        if rel in units:
+            continue
+        file = Path(os.path.normpath(loader.root / rel)) / UNIT_FILE
+        unit, _, _ = _evaluate_new_unit(loader, file, settings)
+        units[rel] = replace(unit, external=True)
+        todo += [d for d in unit.dependencies if _is_outside(d) and d not in units]
+    changed = True
+    while changed:  # lower each external unit's tier to its earliest dependent's
+        changed = False
+        for unit in list(units.values()):
+            for dep in unit.dependencies:
+                target = units.get(dep)
+                if target is not None and target.external and target.tier > unit.tier:
+                    units[dep] = replace(target, tier=unit.tier)
+                    changed = True
 
 
 def _check_dependencies(root: Path, units: Mapping[str, Unit]) -> None:

@@ -1,0 +1,114 @@
+"""Terragrunt's behaviour where refarch follows it: each test loads a fixture of
+tests/fixtures/terragrunt_semantics (the corpus test checks their `_expect` facts too)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from refarch import graph, load_repo, plan
+from refarch.cli import cli
+
+SEMANTICS = Path(__file__).parent.parent / "fixtures" / "terragrunt_semantics"
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """A private copy of a fixture (a load may write .refarch/cache into it)."""
+
+    def make(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(SEMANTICS / name, target)
+        return target
+
+    return make
+
+
+# -- external dependencies ---------------------------------------------------------------------
+def test_external_dependency_is_read_shown_and_not_queued(copy):
+    live = copy("external-dependency") / "live"
+    repo = load_repo(live, cache=False)
+    external = repo.unit("../shared/network/vpc")
+    assert external.external and not repo.unit("dev/app").external
+    assert set(repo.unit("dev/app").dependencies) == {"dev/db", "../shared/network/vpc"}
+    assert repo.unit("dev/app").inputs["vpc_id"] == "vpc-mock"
+    # It never makes a run wait on a later account tier.
+    assert external.tier == repo.unit("dev/app").tier
+
+    default = plan(repo)
+    assert set(default.units) == {"dev/app", "dev/db"}
+    assert default.external == ("../shared/network/vpc",)
+    assert default.units["dev/db"].assumed == ("../shared/network/vpc",)
+    assert default.to_json()["external"] == ["../shared/network/vpc"]
+
+    queued = plan(repo, queue_include_external=True)
+    assert set(queued.units) == {"dev/app", "dev/db", "../shared/network/vpc"}
+    assert queued.units["dev/db"].waits_for == ("../shared/network/vpc",)
+    assert queued.external == ()
+
+
+def test_external_dependency_in_the_cli(copy):
+    live = str(copy("external-dependency") / "live")
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["plan", live, "--no-cache"])
+    assert shown.exit_code == 0, shown.output
+    assert "external, outside DIR" in shown.output and "../shared/network/vpc" in shown.output
+    explicit = runner.invoke(cli, ["plan", live, "--no-cache", "--queue-exclude-external", "--json"])
+    assert json.loads(explicit.output)["external"] == ["../shared/network/vpc"]
+    queued = runner.invoke(cli, ["plan", live, "--no-cache", "--queue-include-external", "--json"])
+    assert ["../shared/network/vpc"] in json.loads(queued.output)["groups"]
+
+    units = {
+        u["path"]: u for u in json.loads(runner.invoke(cli, ["graph", live, "--no-cache"]).output)["units"]
+    }
+    assert units["../shared/network/vpc"]["external"] is True
+    dot = runner.invoke(cli, ["graph", live, "--no-cache", "--format", "dot"]).output
+    assert '"../shared/network/vpc" [label="../shared/network/vpc (external)" style="dotted"]' in dot
+    hidden = runner.invoke(cli, ["graph", live, "--no-cache", "--queue-exclude-external"]).output
+    assert "../shared" not in hidden
+
+
+def test_graph_without_external_drops_the_edges_too(copy):
+    repo = graph.without_external(load_repo(copy("external-dependency") / "live", cache=False))
+    assert sorted(repo.units) == ["dev/app", "dev/db"]
+    assert repo.unit("dev/app").dependencies == ("dev/db",)
+
+
+# -- prevent_destroy in destroy-all ------------------------------------------------------------
+def test_prevent_destroy_keeps_the_unit_and_its_dependencies(copy):
+    repo = load_repo(copy("prevent-destroy"), cache=False)
+    destroy = plan(repo, "destroy")
+    assert set(destroy.units) == {"app", "logs"}
+    assert destroy.reasons == {
+        "db": "prevent_destroy = true",
+        "vpc": "a dependency of db, which has prevent_destroy = true",
+    }
+    assert set(plan(repo, "apply").units) == {"app", "db", "logs", "vpc"}
+
+
+def test_plan_action_destroy_shows_the_protected_units_with_their_reason(copy):
+    result = CliRunner().invoke(
+        cli, ["plan", str(copy("prevent-destroy")), "--action", "destroy", "--no-cache"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "db  (prevent_destroy = true)" in result.output
+    assert "vpc  (a dependency of db, which has prevent_destroy = true)" in result.output
+
+
+# -- an --include that matches nothing ---------------------------------------------------------
+@pytest.mark.parametrize("verb", [["plan"], ["apply", "--non-interactive"], ["destroy", "--non-interactive"]])
+def test_include_matching_nothing_selects_nothing_and_succeeds(copy, verb):
+    result = CliRunner().invoke(cli, [*verb, str(copy("prevent-destroy")), "--include", "nothing/*"])
+    assert result.exit_code == 0, result.output
+    assert "warning: --include nothing/* matches no unit" in result.output
+
+
+# -- DOT edges as Terragrunt draws them --------------------------------------------------------
+def test_dot_edges_point_from_dependent_to_dependency(copy):
+    dot = graph.to_dot(load_repo(copy("prevent-destroy"), cache=False))
+    assert '"app" -> "db";' in dot and '"db" -> "vpc";' in dot
+    assert '"db" -> "app";' not in dot

@@ -170,8 +170,7 @@ class UnitContext:
         self.records = Records()
         self.includes: dict[str, Include] = {}
         self.dependency_blocks: dict[str, tuple[Scope, Body, int]] = {}
-        self.dependency_definitions: dict[str, list[tuple[Scope, Body, int]]] = {}
-        self.deep = False
+        self.dependency_definitions: dict[str, list[tuple[Scope, Body, int, str | None]]] = {}
         self.dependency_values: dict[str, dict[str, Any]] = {}
         self.resolving: set[str] = set()
         if depth > MAX_DEPTH:
@@ -197,25 +196,20 @@ class UnitContext:
                     path=self.loader.rel(path),
                     hint=f"include that file directly from {child.rel}",
                 )
-        # Dependency blocks of the included files, then the child's own: the child wins, or
-        # with a deep merge all definitions of a name are deep-merged in that order.
-        scopes = [inc.scope for inc in self.includes.values() if inc.merge_strategy != "no_merge"]
-        for scope in [*scopes, child]:
+        # Dependency blocks of the included files, then the child's own. Each name is folded
+        # as Terragrunt folds it (handleIncludeForDependency): from the child up to the first
+        # include, a shallow include giving way to what is below it, a deep one deep-merged.
+        merging = [inc for inc in self.includes.values() if inc.merge_strategy != "no_merge"]
+        sources: list[tuple[Scope | None, str | None]] = [(inc.scope, inc.merge_strategy) for inc in merging]
+        for scope, how in [*sources, (child, None)]:
             assert scope is not None
             for name, definition in scope.dependency_blocks().items():
                 self.dependency_blocks[name] = definition
-                self.dependency_definitions.setdefault(name, []).append(definition)
-        self.deep = any(inc.merge_strategy == "deep" for inc in self.includes.values())
+                self.dependency_definitions.setdefault(name, []).append((*definition, how))
 
-        merged: dict[str, Any] = {}
-        strategies = []
         generated: dict[str, Include] = {}
-        for include in self.includes.values():
-            if include.merge_strategy == "no_merge":
-                continue
-            strategies.append(include.merge_strategy)
-            config = self.included_config(include)
-            for name in config.get("generate") or {}:
+        for include in merging:
+            for name in self.included_config(include).get("generate") or {}:
                 if name in generated:
                     raise ConfigError(
                         f'generate "{name}" is defined by two included files '
@@ -226,10 +220,17 @@ class UnitContext:
                         hint="rename one of the generate blocks, or drop one include",
                     )
                 generated[name] = include
-            merged = merge_configs(merged, config, include.merge_strategy)
+        # Terragrunt's handleInclude: the child merged onto the last include, that result onto
+        # the one before, and so on, each step with the strategy of the include merged onto.
         own = child.config()
-        strategy = "deep" if "deep" in strategies else "shallow"
-        merged = merge_configs(merged, own, strategy)
+        merged = own
+        for include in reversed(merging):
+            merged = merge_configs(self.included_config(include), merged, include.merge_strategy)
+        if self.dependency_blocks:
+            merged["dependency"] = {
+                name: self.dependency(name, line, scope)
+                for name, (scope, _, line) in self.dependency_blocks.items()
+            }
         merged["locals"] = own.get("locals", {})
         return merged
 
@@ -253,12 +254,14 @@ class UnitContext:
         if name in self.resolving:
             raise EvaluationError(f"dependency {name!r} refers to itself", path=scope.rel, line=line)
         self.resolving.add(name)
-        definitions = self.dependency_definitions.get(name) or [self.dependency_blocks[name]]
-        if not self.deep:
-            definitions = definitions[-1:]
-        value: dict[str, Any] = {}
-        for defining, body, _ in definitions:
-            value = deep_merge(value, defining.block_value(body))
+        value: dict[str, Any] | None = None
+        for defining, body, _, strategy in reversed(self.dependency_definitions[name]):
+            block = defining.block_value(body)
+            if value is None:
+                value = block
+            elif strategy == "deep":
+                value = deep_merge(block, value)
+        assert value is not None
         self.resolving.discard(name)
         value["outputs"] = self.dependency_outputs(name, value)
         self.dependency_values[name] = value
@@ -1067,17 +1070,24 @@ TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
 
 # -- merging included configs ----------------------------------------------------------------
 def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) -> dict[str, Any]:
-    """Merge an included (parent) config and a child config the way Terragrunt does."""
+    """Merge a child config onto an included (parent) config, as Terragrunt's Merge (shallow)
+    and DeepMerge do: the child wins; `dependencies` paths always combine; `terraform` keeps
+    extra_arguments and hooks by name; `remote_state` is replaced whole and `generate`,
+    `dependency` and `feature` blocks go by name (deep merge merges the latter two);
+    `inputs` go by top-level key (shallow) or recursively (deep)."""
+    deep = strategy == "deep"
     result = dict(parent)
     for key, value in child.items():
         if key in NOT_MERGED or key not in result:
             result[key] = value
-        elif strategy == "deep":
-            result[key] = deep_merge(result[key], value)
-        elif key == "inputs" or key in BY_NAME:
-            result[key] = {**_as_map(result[key]), **_as_map(value)}
+        elif key == "dependencies":
+            result[key] = _merge_paths(_as_map(result[key]), _as_map(value))
         elif key == "terraform":
-            result[key] = _merge_terraform(_as_map(result[key]), _as_map(value))
+            result[key] = _merge_terraform(_as_map(result[key]), _as_map(value), deep)
+        elif key in ("remote_state", "generate") or (key in BY_NAME | {"inputs"} and not deep):
+            result[key] = value if key == "remote_state" else {**_as_map(result[key]), **_as_map(value)}
+        elif deep:
+            result[key] = deep_merge(result[key], value)
         else:
             result[key] = value
     return result
@@ -1087,7 +1097,12 @@ def _as_map(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _merge_terraform(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+def _merge_paths(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    paths = [*(parent.get("paths") or []), *(child.get("paths") or [])]
+    return {**parent, **child, "paths": list(dict.fromkeys(p for p in paths if isinstance(p, str | Unknown)))}
+
+
+def _merge_terraform(parent: dict[str, Any], child: dict[str, Any], deep: bool) -> dict[str, Any]:
     result = dict(parent)
     for key, value in child.items():
         if (
@@ -1096,18 +1111,21 @@ def _merge_terraform(parent: dict[str, Any], child: dict[str, Any]) -> dict[str,
             and key in ("extra_arguments", "before_hook", "after_hook", "error_hook")
         ):
             result[key] = {**result[key], **value}
+        elif deep and key in ("include_in_copy", "exclude_from_copy") and isinstance(result.get(key), list):
+            result[key] = [*result[key], *(value if isinstance(value, list) else [])]
         else:
             result[key] = value
     return result
 
 
 def deep_merge(parent: Any, child: Any) -> Any:
-    """Maps merged recursively, lists concatenated, anything else: the child wins."""
+    """Maps merged recursively, lists concatenated (mergo's WithAppendSlice, as Terragrunt),
+    anything else: the child wins."""
     if isinstance(parent, dict) and isinstance(child, dict):
         result = dict(parent)
         for key, value in child.items():
             result[key] = deep_merge(result[key], value) if key in result else value
         return result
     if isinstance(parent, list) and isinstance(child, list):
-        return parent + [v for v in child if v not in parent]
+        return parent + child
     return child

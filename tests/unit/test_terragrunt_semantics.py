@@ -112,3 +112,17 @@ def test_dot_edges_point_from_dependent_to_dependency(copy):
     dot = graph.to_dot(load_repo(copy("prevent-destroy"), cache=False))
     assert '"app" -> "db";' in dot and '"db" -> "vpc";' in dot
     assert '"db" -> "app";' not in dot
+
+
+# -- include merge order -----------------------------------------------------------------------
+def test_includes_merge_in_terragrunts_order_and_strategies(copy):
+    app = load_repo(copy("include-merge-order"), cache=False).unit("units/app")
+    assert app.inputs == {
+        "list": ["b", "c"],
+        "map": {"b": 2, "shared": "b", "c": 3},
+        "only_a": "a",
+        "over": "b",
+        "vpc": {"tags": ["b", "c"], "name": "b"},
+    }
+    assert app.remote_state is not None and dict(app.remote_state.config) == {"bucket": "b"}
+    assert app.dependencies == ("units/vpc", "units/x", "units/y")

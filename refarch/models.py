@@ -114,6 +114,8 @@ class Repo:
     units: Mapping[str, Unit]  # by path, sorted
     accounts: tuple[Account, ...]
     settings: Settings
+    excludes: tuple[str, ...] = ()  # folders listed in .terragrunt-excludes (--queue-excludes-file)
+    features: Mapping[str, str] = field(default_factory=dict)  # --feature / TG_FEATURE values
 
     def unit(self, path: str) -> Unit:
         """The unit at `path` (relative, POSIX form)."""

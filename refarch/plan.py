@@ -55,6 +55,8 @@ def plan(
         unit = repo.units[path]
         if exclude and dag.matches(path, exclude):
             reasons[path] = "excluded by --exclude"
+        elif repo.excludes and dag.matches(path, repo.excludes):
+            reasons[path] = "listed in the excludes file"
         elif unit.skip:
             reasons[path] = "skip = true"
         elif unit.skipped_for(action):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from refarch import graph
-from refarch.cli.queue_options import queue_external
+from refarch.cli.queue_options import load_options, queue_external, repo_options
 from refarch.repo import load_repo
 
 
@@ -22,12 +23,15 @@ from refarch.repo import load_repo
     help="Output format.",
 )
 @queue_external
+@repo_options
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
-def command(directory: str, fmt: str, queue_include_external: bool | None, no_cache: bool) -> None:
+def command(
+    directory: str, fmt: str, queue_include_external: bool | None, no_cache: bool, **opts: Any
+) -> None:
     """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
     --queue-exclude-external leaves them out."""
-    repo = load_repo(directory, cache=not no_cache)
+    repo = load_repo(directory, cache=not no_cache, **load_options(opts))
     if queue_include_external is False:
         repo = graph.without_external(repo)
     if fmt == "json":

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from refarch.cli.queue_options import queue_external
+from refarch.cli.queue_options import load_options, queue_external, repo_options
 from refarch.models import Plan
 from refarch.plan import ACTIONS, plan
 from refarch.repo import load_repo
@@ -37,6 +38,7 @@ from refarch.repo import load_repo
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @queue_external
+@repo_options
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
 def command(
     directory: str,
@@ -47,11 +49,12 @@ def command(
     as_json: bool,
     queue_include_external: bool | None,
     no_cache: bool,
+    **opts: Any,
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
     result = plan(
-        load_repo(directory, cache=not no_cache),
+        load_repo(directory, cache=not no_cache, **load_options(opts)),
         action,
         include=include,
         exclude=exclude,

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from refarch.cli.queue_options import queue_external
+from refarch.cli.queue_options import load_options, queue_external, repo_options
 from refarch.models import Plan
 from refarch.run.engines import ENGINES, make_engine
 from refarch.run.process import Interrupt
@@ -85,7 +85,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         function = option(function)
-    return function
+    return repo_options(function)
 
 
 def execute(action: str, directory: str, **opts: Any) -> None:
@@ -98,6 +98,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
         queue_include_external=bool(opts["queue_include_external"]),
+        repo_options=load_options(opts),
     )
     for warning in plan.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config.cache import UnitCache, digest_of, records_key
-from refarch.config.evaluate import Loader, Records, UnitContext, read_config
+from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
@@ -22,23 +22,31 @@ UNIT_FILE = "terragrunt.hcl"
 ACCOUNT_FILE = "account.hcl"
 REGION_FILE = "region.hcl"
 SKIP_DIRS = {"node_modules", "__pycache__"}
+TOOL_DIRS = {".git", ".terraform", ".terragrunt-cache", ".refarch"}  # never searched for units
+EXCLUDES_FILE = ".terragrunt-excludes"
 PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cost more than they save
 
 
-def find_unit_files(root: Path) -> list[Path]:
-    """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)."""
+def find_unit_files(root: Path, *, hidden: bool = True) -> list[Path]:
+    """Every terragrunt.hcl below root (see find_unit_folders)."""
     return [
-        Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE) for rel in find_unit_folders(root)
+        Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE)
+        for rel in find_unit_folders(root, hidden=hidden)
     ]
 
 
-def find_unit_folders(root: Path) -> list[str]:
-    """The folders (relative, POSIX) that hold a terragrunt.hcl; strings, for speed."""
+def find_unit_folders(root: Path, *, hidden: bool = True) -> list[str]:
+    """The folders (relative, POSIX) that hold a terragrunt.hcl; strings, for speed.
+
+    Hidden folders (`.name`) are searched, as Terragrunt 1.x does, except the tools' own
+    (.git, .terraform, .terragrunt-cache, .refarch); `hidden=False` (--no-hidden) skips them all."""
     found = []
     top = str(root)
     cut = len(top) + 1
     for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+        dirs[:] = sorted(
+            d for d in dirs if d not in SKIP_DIRS and d not in TOOL_DIRS and (hidden or not d.startswith("."))
+        )
         if UNIT_FILE in files:
             rel = folder[cut:] if len(folder) > len(top) else "."
             found.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)
@@ -54,18 +62,28 @@ def load_repo(
     cache: bool = True,
     cache_dir: Path | None = None,
     aws_account_id: Callable[[], str] | None = None,
+    hidden: bool = True,
+    excludes_file: str | Path | None = None,
+    features: Mapping[str, str] | None = None,
 ) -> Repo:
     """Read every unit of a live repo. Dependency outputs are mocked (or Unknown).
 
     Parses each file at most once, in `jobs` worker processes when there are many, and keeps
     a cache under `<root>/.refarch/cache` so that an unchanged repo loads without parsing.
+    As Terragrunt: `hidden` folders are searched unless False; the folders listed in
+    `excludes_file` (default `<root>/.terragrunt-excludes`; relative paths from the root) are
+    kept in `Repo.excludes` for the plan to leave out; `features` (name -> value) override
+    feature flags' defaults, on top of TG_FEATURE.
     """
     root = Path(path).resolve()
     if not root.is_dir():
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
     env = dict(os.environ) if env is None else env
+    merged_features = {**parse_features(env.get(FEATURE_ENV, "")), **(features or {})}
+    if features:  # through the env, so that the cache keys units by the flags' values too
+        env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in merged_features.items())}
     settings = settings or load_settings(root, env)
-    unit_folders = find_unit_folders(root)
+    unit_folders = find_unit_folders(root, hidden=hidden)
     if not unit_folders:
         raise ConfigError(
             f"no {UNIT_FILE} found below {path}", hint="pass the root of an infrastructure-live repo"
@@ -110,7 +128,31 @@ def load_repo(
         raise failures[min(failures)]
     _add_external_units(loader, units, settings)
     _check_dependencies(root, units)
-    return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units), settings=settings)
+    return Repo(
+        root=root,
+        units=dict(sorted(units.items())),
+        accounts=_accounts(units),
+        settings=settings,
+        excludes=read_excludes_file(root, excludes_file),
+        features=merged_features,
+    )
+
+
+def read_excludes_file(root: Path, name: str | Path | None) -> tuple[str, ...]:
+    """The folders a Terragrunt excludes file lists (one per line, `#` comments), relative to
+    the root. A missing default file means none; a missing named one is an error."""
+    file = Path(root, name if name is not None else EXCLUDES_FILE)
+    if not file.is_file():
+        if name is None:
+            return ()
+        raise ConfigError(
+            f"excludes file {name} does not exist", hint="pass an existing file to --queue-excludes-file"
+        )
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the excludes file: {exc}", path=str(file)) from None
+    return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
 def evaluate_unit(
@@ -125,9 +167,10 @@ def evaluate_unit(
 
     The runner calls this right before a unit runs, so `inputs` carry real values.
     """
-    loader = Loader(
-        repo.root, env=dict(os.environ) if env is None else env, terraform_command=terraform_command
-    )
+    env = dict(os.environ) if env is None else env
+    if repo.features:
+        env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in repo.features.items())}
+    loader = Loader(repo.root, env=env, terraform_command=terraform_command)
     folder = repo.root / unit_path if unit_path != "." else repo.root
     unit, _, _ = _evaluate_new_unit(loader, folder / UNIT_FILE, repo.settings, outputs=outputs)
     return unit

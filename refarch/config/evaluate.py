@@ -26,6 +26,13 @@ MERGE_STRATEGIES = ("shallow", "deep", "no_merge")
 NOT_MERGED = {"locals", "include"}
 BY_NAME = {"dependency", "generate", "feature"}
 MAX_DEPTH = 64
+FEATURE_ENV = "TG_FEATURE"  # "name=value,name2=value2", as Terragrunt's --feature
+
+
+def parse_features(text: str) -> dict[str, str]:
+    """TG_FEATURE's `name=value,name2=value2` as a map (an entry without `=` is ignored)."""
+    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
+    return {name.strip(): value.strip() for name, value in pairs if name.strip()}
 
 
 @dataclass
@@ -398,12 +405,31 @@ class Scope:
         return list(self.feature_blocks())
 
     def feature(self, name: str, line: int) -> Any:
+        """A feature flag: its default, or the value `--feature name=value` / TG_FEATURE give
+        (converted to a bool when the default is one, as Terragrunt does)."""
         blocks = self.feature_blocks()
         if name not in blocks:
             raise EvaluationError(f"there is no feature block named {name!r}", path=self.rel, line=line)
         value = self.block_value(blocks[name])
-        override = self.get_env(f"TG_FEATURE_{name}".upper(), None) if False else None
-        value["value"] = override if override is not None else value.get("default")
+        if "default" not in value:
+            raise EvaluationError(
+                f'feature "{name}" has no default value',
+                path=self.rel,
+                line=line,
+                hint="add default = ... to the feature block, as Terragrunt requires",
+            )
+        override = parse_features(self.get_env(FEATURE_ENV, None) or "").get(name)
+        if override is not None and isinstance(value["default"], bool):
+            if override.lower() not in ("true", "false", "1", "0"):
+                raise EvaluationError(
+                    f"feature {name} is a bool, not {override!r}",
+                    path=self.rel,
+                    line=line,
+                    hint="use true or false",
+                )
+            value["value"] = override.lower() in ("true", "1")
+        else:
+            value["value"] = override if override is not None else value["default"]
         return value
 
     # -- structure -----------------------------------------------------------------------------

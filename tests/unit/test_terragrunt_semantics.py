@@ -126,3 +126,57 @@ def test_includes_merge_in_terragrunts_order_and_strategies(copy):
     }
     assert app.remote_state is not None and dict(app.remote_state.config) == {"bucket": "b"}
     assert app.dependencies == ("units/vpc", "units/x", "units/y")
+
+
+# -- hidden folders ----------------------------------------------------------------------------
+def test_hidden_folders_are_searched_unless_no_hidden(copy):
+    root = copy("hidden-folders")
+    assert sorted(load_repo(root, cache=False).units) == [".hidden/app", "visible"]
+    assert sorted(load_repo(root, cache=False, hidden=False).units) == ["visible"]
+    result = CliRunner().invoke(cli, ["graph", str(root), "--no-cache", "--no-hidden"])
+    assert result.exit_code == 0, result.output
+    assert [u["path"] for u in json.loads(result.output)["units"]] == ["visible"]
+
+
+# -- excludes files ----------------------------------------------------------------------------
+def test_terragrunt_excludes_file_at_the_root_and_queue_excludes_file(copy, tmp_path):
+    root = copy("excludes-file")
+    default = plan(load_repo(root, cache=False))
+    assert set(default.units) == {"b"}
+    assert default.reasons["a"] == "listed in the excludes file"
+    other = tmp_path / "mine.txt"
+    other.write_text("b\n")
+    result = CliRunner().invoke(
+        cli, ["plan", str(root), "--no-cache", "--json", "--queue-excludes-file", str(other)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["skipped"] == ["b"]
+    missing = CliRunner().invoke(cli, ["plan", str(root), "--no-cache", "--queue-excludes-file", "nope.txt"])
+    assert missing.exit_code == 2 and "excludes file" in missing.output
+
+
+# -- feature flags -----------------------------------------------------------------------------
+def test_feature_flags_from_the_command_line_and_tg_feature(copy):
+    root = copy("feature-flags")
+    assert load_repo(root, cache=False, env={}).unit("app").inputs == {"logging": False, "size": "small"}
+    from_env = load_repo(root, cache=False, env={"TG_FEATURE": "logging=true,size=large"})
+    assert from_env.unit("app").inputs == {"logging": True, "size": "large"}
+    flag_wins = load_repo(root, cache=False, env={"TG_FEATURE": "size=large"}, features={"size": "xl"})
+    assert flag_wins.unit("app").inputs == {"logging": False, "size": "xl"}
+    assert flag_wins.features == {"size": "xl"}
+    result = CliRunner().invoke(cli, ["graph", str(root), "--feature", "logging=true"])
+    assert result.exit_code == 0, result.output
+    # The on-disk cache keys units by the flags' values too.
+    assert load_repo(root, features={"logging": "false"}).unit("app").inputs["logging"] is False
+    assert load_repo(root, features={"logging": "true"}).unit("app").inputs["logging"] is True
+
+
+def test_feature_flag_values_are_checked(copy):
+    from refarch.errors import ConfigError, UsageError
+
+    root = copy("feature-flags")
+    with pytest.raises(ConfigError, match="feature logging is a bool"):
+        load_repo(root, cache=False, features={"logging": "maybe"})
+    result = CliRunner().invoke(cli, ["plan", str(root), "--feature", "oops"])
+    assert result.exit_code == 2 and "expected NAME=VALUE" in result.output
+    assert UsageError.exit_code == 2

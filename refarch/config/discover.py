@@ -12,13 +12,14 @@ from typing import Any
 
 from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
-from refarch.config.hcl import Body, parse_text
+from refarch.config.hcl import Body, parse_config
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
 from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
 
 UNIT_FILE = "terragrunt.hcl"
+JSON_UNIT_FILE = "terragrunt.hcl.json"  # HCL's JSON syntax; Terragrunt prefers it when both exist
 ACCOUNT_FILE = "account.hcl"
 REGION_FILE = "region.hcl"
 SKIP_DIRS = {"node_modules", "__pycache__"}
@@ -29,10 +30,14 @@ PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cos
 
 def find_unit_files(root: Path, *, hidden: bool = True) -> list[Path]:
     """Every terragrunt.hcl below root (see find_unit_folders)."""
-    return [
-        Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE)
-        for rel in find_unit_folders(root, hidden=hidden)
-    ]
+    return [unit_file(root / rel if rel != "." else root) for rel in find_unit_folders(root, hidden=hidden)]
+
+
+def unit_file(folder: Path) -> Path:
+    """The folder's unit config: terragrunt.hcl.json when present (Terragrunt's order), else
+    terragrunt.hcl."""
+    json_file = folder / JSON_UNIT_FILE
+    return json_file if json_file.is_file() else folder / UNIT_FILE
 
 
 def find_unit_folders(root: Path, *, hidden: bool = True) -> list[str]:
@@ -47,7 +52,7 @@ def find_unit_folders(root: Path, *, hidden: bool = True) -> list[str]:
         dirs[:] = sorted(
             d for d in dirs if d not in SKIP_DIRS and d not in TOOL_DIRS and (hidden or not d.startswith("."))
         )
-        if UNIT_FILE in files:
+        if UNIT_FILE in files or JSON_UNIT_FILE in files:
             rel = folder[cut:] if len(folder) > len(top) else "."
             found.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)
     return found
@@ -98,7 +103,7 @@ def load_repo(
         if hit is not None:
             cached[rel] = hit
         else:
-            todo[rel] = root / rel / UNIT_FILE if rel != "." else root / UNIT_FILE
+            todo[rel] = unit_file(root / rel if rel != "." else root)
     _parse_in_parallel(loader, todo.values(), jobs)
 
     units: dict[str, Unit] = {}
@@ -172,7 +177,7 @@ def evaluate_unit(
         env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in repo.features.items())}
     loader = Loader(repo.root, env=env, terraform_command=terraform_command)
     folder = repo.root / unit_path if unit_path != "." else repo.root
-    unit, _, _ = _evaluate_new_unit(loader, folder / UNIT_FILE, repo.settings, outputs=outputs)
+    unit, _, _ = _evaluate_new_unit(loader, unit_file(folder), repo.settings, outputs=outputs)
     return unit
 
 
@@ -185,6 +190,7 @@ def _evaluate_new_unit(
 ) -> tuple[Unit, dict[str, Any], dict[str, Any]]:
     ctx = UnitContext(loader, file, outputs=outputs)
     unit_dir = file.parent
+    loader.exists(unit_dir / JSON_UNIT_FILE, ctx.records)  # a cached unit notices a new JSON twin
     rel = _unit_path(loader.root, unit_dir)
     account, account_id = _account_of(loader, unit_dir, ctx.records)
     ctx.account_id = account_id
@@ -237,7 +243,7 @@ def _evaluate_new_unit(
         "include_targets": [
             _unit_path(loader.root, inc.path.parent)
             for inc in ctx.includes.values()
-            if inc.path.name == UNIT_FILE
+            if inc.path.name in (UNIT_FILE, JSON_UNIT_FILE)
         ]
     }
     return unit, meta, key
@@ -344,7 +350,10 @@ def _dependencies(
                 f"{what} must be a path known before apply (got {detail})", path=loader.rel(where), line=line
             )
         folder = Path(os.path.normpath(unit_dir / raw))
-        if not loader.exists(folder / UNIT_FILE, ctx.records):
+        if not (
+            loader.exists(folder / UNIT_FILE, ctx.records)
+            or loader.exists(folder / JSON_UNIT_FILE, ctx.records)
+        ):
             raise MissingDependency(rel, _unit_path(loader.root, folder), path=loader.rel(where), line=line)
         found = _unit_path(loader.root, folder)
         if found == rel:  # Terragrunt reports a unit depending on itself as a cycle
@@ -406,7 +415,7 @@ def _add_external_units(loader: Loader, units: dict[str, Unit], settings: Settin
         rel = todo.pop()
         if rel in units:
             continue
-        file = Path(os.path.normpath(loader.root / rel)) / UNIT_FILE
+        file = unit_file(Path(os.path.normpath(loader.root / rel)))
         unit, _, _ = _evaluate_new_unit(loader, file, settings)
         units[rel] = replace(unit, external=True)
         todo += [d for d in unit.dependencies if _is_outside(d) and d not in units]
@@ -452,7 +461,7 @@ def _parse_one(path: str) -> tuple[str, Any, str]:
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return path, parse_text(data.decode("utf-8"), Path(path).name), digest
+        return path, parse_config(data.decode("utf-8"), Path(path).name), digest
     except HclSyntaxError as exc:
         return path, ("error", exc.detail, exc.line, exc.column, exc.hint), digest
     except UnicodeDecodeError:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
-from refarch.config.hcl import Body, Expr, parse_text
+from refarch.config.hcl import Body, Expr, parse_config
 from refarch.config.values import Unknown, as_bool, type_name
 from refarch.errors import ConfigError, EvaluationError
 
@@ -74,7 +74,7 @@ class Loader:
     ) -> None:
         self.root = root
         self.env = env
-        self._parse = parse or (lambda path, data: parse_text(data.decode("utf-8"), self.rel(path)))
+        self._parse = parse or (lambda path, data: parse_config(data.decode("utf-8"), self.rel(path)))
         self.aws_account_id = aws_account_id
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
@@ -566,7 +566,11 @@ class Scope:
 
 
 def _ev_tmpl(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
-    return _render(scope, node[1], env, node[2])
+    parts = node[1]
+    if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][0] not in ("tif", "tfor"):
+        # HCL: a template that is one interpolation only is that value, not converted to a string
+        return scope.value(parts[0], env, node[2])
+    return _render(scope, parts, env, node[2])
 
 
 def _render(scope: Scope, parts: tuple[Any, ...], env: dict[str, Any], line: int) -> Any:

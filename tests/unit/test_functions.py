@@ -111,7 +111,7 @@ def test_unknown_propagates_through_operations(tmp_path):
         ('1 + "a"', "expected a number"),
         ("{a = 1}.b", "has no key 'b'"),
         ("[1][5]", "out of range"),
-        ('"${[1]}"', "cannot interpolate a tuple"),
+        ('"x${[1]}"', "cannot interpolate a tuple"),
         ("local.nope", "local.nope is not defined"),
         ("var.x", "var.* is not available"),
         ("1 / 0", "division by zero"),

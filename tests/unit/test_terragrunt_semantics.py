@@ -180,3 +180,32 @@ def test_feature_flag_values_are_checked(copy):
     result = CliRunner().invoke(cli, ["plan", str(root), "--feature", "oops"])
     assert result.exit_code == 2 and "expected NAME=VALUE" in result.output
     assert UsageError.exit_code == 2
+
+
+# -- terragrunt.hcl.json -----------------------------------------------------------------------
+def test_json_units_and_includes(copy):
+    repo = load_repo(copy("json-config"), cache=False)
+    app = repo.unit("app")
+    assert app.terraform["extra_arguments"]["retry_lock"]["arguments"] == ["-lock-timeout=20m"]
+    assert app.inputs["vpc"] == {"vpc_id": "vpc-mock", "subnets": ["a", "b"]}  # "${x}" is x itself
+    assert repo.unit("both").inputs == {"syntax": "json"}
+    assert app.files == ("app/terragrunt.hcl.json", "root.hcl.json")
+
+
+def test_json_bare_include_and_syntax_errors(tmp_path):
+    from refarch.errors import HclSyntaxError
+    from tests.helpers import write_tree
+
+    write_tree(
+        tmp_path,
+        {
+            "root.hcl": 'inputs = {\n  from_root = "yes"\n}\n',
+            "app/terragrunt.hcl.json": '{"include": {"path": "${find_in_parent_folders(\\"root.hcl\\")}"}}',
+            "bad/terragrunt.hcl.json": '{\n  "inputs": {\n    "a": \n  }\n}\n',
+        },
+    )
+    with pytest.raises(HclSyntaxError) as caught:
+        load_repo(tmp_path, cache=False)
+    assert caught.value.path == "bad/terragrunt.hcl.json" and caught.value.line == 4
+    (tmp_path / "bad" / "terragrunt.hcl.json").unlink()
+    assert load_repo(tmp_path, cache=False).unit("app").inputs == {"from_root": "yes"}

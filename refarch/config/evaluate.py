@@ -203,6 +203,9 @@ class UnitContext:
                     path=self.loader.rel(path),
                     hint=f"include that file directly from {child.rel}",
                 )
+        for scope in [child, *(inc.scope for inc in self.includes.values())]:
+            assert scope is not None
+            scope.check_source_independent()
         # Dependency blocks of the included files, then the child's own. Each name is folded
         # as Terragrunt folds it (handleIncludeForDependency): from the child up to the first
         # include, a shallow include giving way to what is below it, a deep one deep-merged.
@@ -466,6 +469,21 @@ class Scope:
             found.append((labels[0] if labels else "", path, as_bool(expose), strategy, line))
         return found
 
+    def check_source_independent(self) -> None:
+        """terraform.source may not refer to dependency.* (Terragrunt refuses it: the source is
+        needed before any dependency is read), even when mock outputs would make it known."""
+        for item in self.body:
+            if item[0] == "block" and item[1] == "terraform":
+                for sub in item[3]:
+                    if sub[0] == "attr" and sub[1] == "source" and _refers_to(sub[2], "dependency"):
+                        raise ConfigError(
+                            "terraform.source cannot reference dependency outputs: the module "
+                            "source must be known before dependencies are read",
+                            path=self.rel,
+                            line=sub[3],
+                            hint="use a local, include or a read_terragrunt_config value instead",
+                        )
+
     def dependency_blocks(self) -> dict[str, tuple[Scope, Body, int]]:
         blocks = {}
         for item in self.body:
@@ -563,6 +581,15 @@ class Scope:
         value = self.ctx.loader.env.get(name)
         self.ctx.records.env[name] = value
         return value if value is not None else default
+
+
+def _refers_to(node: Any, name: str) -> bool:
+    """True when the expression reads the variable `name` anywhere (syntactically)."""
+    if isinstance(node, tuple):
+        if len(node) > 1 and node[0] == "var" and node[1] == name:
+            return True
+        return any(_refers_to(child, name) for child in node)
+    return False
 
 
 def _ev_tmpl(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:

@@ -10,7 +10,10 @@ apply (dependency outputs without mocks, run_cmd, ...).
 
 from __future__ import annotations
 
+import base64
+import glob as globlib
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
-from refarch.config.hcl import Body, Expr, parse_config
-from refarch.config.values import Unknown, as_bool, type_name
+from refarch.config.hcl import Body, Expr, parse_config, parse_text, split_template
+from refarch.config.values import Unknown, as_bool, deep_merge, type_name
 from refarch.errors import ConfigError, EvaluationError
+from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 MERGE_STRATEGIES = ("shallow", "deep", "no_merge")
 NOT_MERGED = {"locals", "include"}
@@ -70,9 +74,11 @@ class Loader:
         env: Mapping[str, str],
         parse: Callable[[Path, bytes], Body] | None = None,
         aws_account_id: Callable[[], str] | None = None,
+        aws_account_alias: Callable[[], str] | None = None,
         terraform_command: str = "plan",
     ) -> None:
         self.root = root
+        self.aws_account_alias = aws_account_alias
         self.env = env
         self._parse = parse or (lambda path, data: parse_config(data.decode("utf-8"), self.rel(path)))
         self.aws_account_id = aws_account_id
@@ -1079,7 +1085,140 @@ def tg_fileexists(scope: Scope, args: list[Any], line: int) -> Any:
     return scope.ctx.loader.exists(scope.resolve_path(str(args[0])), scope.ctx.records)
 
 
+def _read_file(scope: Scope, raw: Any, line: int, name: str) -> bytes:
+    """A file a function reads (relative to the unit's folder), recorded for the cache."""
+    if not isinstance(raw, str):
+        raise scope.error(f"{name}() takes a path, got {type_name(raw)}", line, function=name)
+    path = scope.resolve_path(raw)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise scope.error(f"{name}(): cannot read {raw}: {exc.strerror}", line, function=name) from None
+    scope.ctx.records.files[str(path)] = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def _text(scope: Scope, data: bytes, line: int, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise scope.error(f"{name}(): the file is not UTF-8 text", line, function=name) from None
+
+
+def tg_file(name: str, convert: Callable[[bytes], str] | None) -> Callable[[Scope, list[Any], int], Any]:
+    """file(), filebase64() and the file hash functions: the file's bytes, converted."""
+
+    def call(scope: Scope, args: list[Any], line: int) -> Any:
+        _args(scope, args, 1, 1, line, name)
+        if isinstance(args[0], Unknown):
+            return args[0]
+        data = _read_file(scope, args[0], line, name)
+        return _text(scope, data, line, name) if convert is None else convert(data)
+
+    return call
+
+
+def tg_templatefile(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 2, 2, line, "templatefile")
+    if isinstance(args[0], Unknown) or isinstance(args[1], Unknown):
+        return Unknown("templatefile(...)")
+    if not isinstance(args[1], dict):
+        raise scope.error("templatefile() takes a map of variables", line, function="templatefile")
+    text = _text(scope, _read_file(scope, args[0], line, "templatefile"), line, "templatefile")
+    parts = tuple(split_template(text, scope.rel, line))
+    return _render(scope, parts, dict(args[1]), line)
+
+
+def tg_fileset(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 2, 2, line, "fileset")
+    if not all(isinstance(a, str) for a in args):
+        raise scope.error("fileset() takes a folder and a pattern", line, function="fileset")
+    base = scope.resolve_path(args[0])
+    return sorted(p.relative_to(base).as_posix() for p in base.glob(args[1]) if p.is_file())
+
+
+def tg_mark_as_read(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 1, 1, line, "mark_as_read")
+    return args[0]
+
+
+def tg_mark_glob_as_read(scope: Scope, args: list[Any], line: int) -> Any:
+    """mark_glob_as_read([--terragrunt-boundary DIR,] PATTERN): the files the glob matches
+    (absolute paths), recorded as read. The boundary is accepted and not enforced."""
+    if args and isinstance(args[0], str) and args[0].startswith("--"):
+        args = args[1:] if "=" in args[0] else args[2:]
+    _args(scope, args, 1, 1, line, "mark_glob_as_read")
+    if not isinstance(args[0], str):
+        raise scope.error("mark_glob_as_read() takes a glob pattern", line, function="mark_glob_as_read")
+    pattern = str(scope.resolve_path(args[0]))
+    # an absolute pattern, which Path.glob does not take
+    found = sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p))  # noqa: PTH207
+    for path in found:
+        _read_file(scope, path, line, "mark_glob_as_read")
+    return found
+
+
+def tg_read_tfvars_file(scope: Scope, args: list[Any], line: int) -> Any:
+    """read_tfvars_file(path): the variables of a .tfvars (or .tfvars.json) file as a JSON
+    string, as Terragrunt returns them (use jsondecode() to get the map)."""
+    _args(scope, args, 1, 1, line, "read_tfvars_file")
+    if isinstance(args[0], Unknown):
+        return args[0]
+    text = _text(scope, _read_file(scope, args[0], line, "read_tfvars_file"), line, "read_tfvars_file")
+    path = str(args[0])
+    if path.endswith(".json"):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise scope.error(
+                f"read_tfvars_file(): {path}: {exc.msg}", line, function="read_tfvars_file"
+            ) from None
+    else:
+        body = parse_text(text, path)
+        values = {item[1]: scope.value(item[2], {}, item[3]) for item in body if item[0] == "attr"}
+    return json.dumps(values, separators=(",", ":"), sort_keys=True)
+
+
+def tg_get_working_dir(scope: Scope, args: list[Any], line: int) -> Any:
+    """The folder Terraform runs in: the unit's own without a source; with one, refarch's
+    working copy, which exists only at run time."""
+    for item in scope.body:
+        if item[0] == "block" and item[1] == "terraform" and any(s[1] == "source" for s in item[3]):
+            return Unknown("get_working_dir()")
+    return str(scope.ctx.terragrunt_dir)
+
+
+def tg_get_aws_account_alias(scope: Scope, args: list[Any], line: int) -> Any:
+    getter = scope.ctx.loader.aws_account_alias
+    return getter() if getter else Unknown("get_aws_account_alias()")
+
+
+def tg_get_terragrunt_source_cli_flag(scope: Scope, args: list[Any], line: int) -> Any:
+    return scope.get_env("TG_SOURCE", None) or scope.get_env("TERRAGRUNT_SOURCE", None) or ""
+
+
 TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
+    "file": tg_file("file", None),
+    "filebase64": tg_file("filebase64", lambda data: base64.b64encode(data).decode()),
+    "filemd5": tg_file("filemd5", lambda data: hashlib.md5(data).hexdigest()),  # noqa: S324 - Terraform's
+    "filesha1": tg_file("filesha1", lambda data: hashlib.sha1(data).hexdigest()),  # noqa: S324 - Terraform's
+    "filesha256": tg_file("filesha256", lambda data: hashlib.sha256(data).hexdigest()),
+    "filesha512": tg_file("filesha512", lambda data: hashlib.sha512(data).hexdigest()),
+    "filebase64sha256": tg_file(
+        "filebase64sha256", lambda d: base64.b64encode(hashlib.sha256(d).digest()).decode()
+    ),
+    "filebase64sha512": tg_file(
+        "filebase64sha512", lambda d: base64.b64encode(hashlib.sha512(d).digest()).decode()
+    ),
+    "templatefile": tg_templatefile,
+    "fileset": tg_fileset,
+    "mark_as_read": tg_mark_as_read,
+    "mark_glob_as_read": tg_mark_glob_as_read,
+    "read_tfvars_file": tg_read_tfvars_file,
+    "get_working_dir": tg_get_working_dir,
+    "get_aws_account_alias": tg_get_aws_account_alias,
+    "get_terragrunt_source_cli_flag": tg_get_terragrunt_source_cli_flag,
+    "get_default_retryable_errors": lambda s, a, ln: list(TERRAGRUNT_RETRYABLE_ERRORS),
     "find_in_parent_folders": tg_find_in_parent_folders,
     "read_terragrunt_config": tg_read_terragrunt_config,
     "path_relative_to_include": tg_path_relative_to_include,
@@ -1173,16 +1312,3 @@ def _merge_terraform(parent: dict[str, Any], child: dict[str, Any], deep: bool) 
         else:
             result[key] = value
     return result
-
-
-def deep_merge(parent: Any, child: Any) -> Any:
-    """Maps merged recursively, lists concatenated (mergo's WithAppendSlice, as Terragrunt),
-    anything else: the child wins."""
-    if isinstance(parent, dict) and isinstance(child, dict):
-        result = dict(parent)
-        for key, value in child.items():
-            result[key] = deep_merge(result[key], value) if key in result else value
-        return result
-    if isinstance(parent, list) and isinstance(child, list):
-        return parent + child
-    return child

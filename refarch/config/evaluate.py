@@ -1001,7 +1001,69 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
         loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
     )
     scope.ctx.records.absorb(records)
-    return config
+    return with_terragrunt_defaults(config)
+
+
+# What read_terragrunt_config() returns for what a file leaves out (Terragrunt's
+# TerragruntConfigAsCty): these attributes are always there, empty strings when unset; a
+# terraform, remote_state or dependency block has every field, null when unset.
+ALWAYS_STRINGS = (
+    "terraform_binary",
+    "terraform_version_constraint",
+    "terragrunt_version_constraint",
+    "download_dir",
+    "iam_role",
+    "iam_assume_role_session_name",
+    "iam_web_identity_token",
+)
+TERRAFORM_FIELDS = ("source", "include_in_copy", "exclude_from_copy", "copy_terraform_lock_file")
+SUB_BLOCK_FIELDS = {
+    "extra_arguments": ("arguments", "required_var_files", "optional_var_files", "env_vars", "commands"),
+    "before_hook": ("if", "run_on_error", "suppress_stdout", "working_dir", "commands", "execute"),
+    "after_hook": ("if", "run_on_error", "suppress_stdout", "working_dir", "commands", "execute"),
+    "error_hook": ("suppress_stdout", "working_dir", "commands", "execute", "on_errors"),
+}
+REMOTE_STATE_DEFAULTS = {
+    "disable_init": False,
+    "disable_dependency_optimization": False,
+    "generate": None,
+    "encryption": None,
+}
+DEPENDENCY_FIELDS = (
+    "config_path",
+    "enabled",
+    "skip_outputs",
+    "mock_outputs",
+    "mock_outputs_allowed_terraform_commands",
+    "mock_outputs_merge_with_state",
+    "mock_outputs_merge_strategy_with_state",
+)
+
+
+def with_terragrunt_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as read_terragrunt_config returns it: Terragrunt's defaults filled in, so
+    `cfg.iam_role` or `cfg.terraform.extra_arguments` work on a file that does not set them."""
+    result = dict.fromkeys(ALWAYS_STRINGS, "") | config
+    terraform = result.get("terraform")
+    if isinstance(terraform, dict):
+        filled = dict.fromkeys(TERRAFORM_FIELDS) | terraform
+        for kind, fields in SUB_BLOCK_FIELDS.items():
+            blocks = _as_map(filled.get(kind))
+            filled[kind] = {
+                name: dict.fromkeys(fields) | {"name": name} | (b if isinstance(b, dict) else {})
+                for name, b in blocks.items()
+            }
+        result["terraform"] = filled
+    remote = result.get("remote_state")
+    if isinstance(remote, dict):
+        result["remote_state"] = REMOTE_STATE_DEFAULTS | remote
+    dependencies = result.get("dependency")
+    if isinstance(dependencies, dict):
+        result["dependency"] = {
+            name: dict.fromkeys(DEPENDENCY_FIELDS) | {"name": name} | (d if isinstance(d, dict) else {})
+            for name, d in dependencies.items()
+        }
+    return result
 
 
 def read_config(

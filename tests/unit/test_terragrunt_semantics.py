@@ -209,3 +209,16 @@ def test_json_bare_include_and_syntax_errors(tmp_path):
     assert caught.value.path == "bad/terragrunt.hcl.json" and caught.value.line == 4
     (tmp_path / "bad" / "terragrunt.hcl.json").unlink()
     assert load_repo(tmp_path, cache=False).unit("app").inputs == {"from_root": "yes"}
+
+
+# -- read_terragrunt_config fills Terragrunt's defaults in -------------------------------------
+def test_read_terragrunt_config_has_terragrunts_defaults(copy):
+    inputs = load_repo(copy("read-config-defaults"), cache=False).unit("app").inputs
+    assert inputs == {
+        "iam_role": "",
+        "download_dir": "",
+        "extra_arguments": {},
+        "lock_file": None,
+        "disable_init": False,
+        "vpc_enabled": None,
+    }

@@ -66,6 +66,21 @@ class Exclude:
 
 
 @dataclass(frozen=True)
+class ErrorRule:
+    """An `errors { retry "name" {...} }` or `ignore "name" {...}` block of a unit (the older
+    retryable_errors / retry_max_attempts / retry_sleep_interval_sec attributes make one retry
+    block). Patterns are regexes over the cleaned error text; a leading `!` negates one."""
+
+    kind: str  # "retry" | "ignore"
+    name: str
+    patterns: tuple[str, ...]
+    max_attempts: int = 3  # retry: attempts in all, the first one included
+    sleep_seconds: float = 5.0  # retry: fixed wait between attempts
+    message: str = ""  # ignore: why it is safe to ignore
+    signals: Mapping[str, JSON] = field(default_factory=dict)  # ignore: written for later steps
+
+
+@dataclass(frozen=True)
 class Unit:
     """One folder with a terragrunt.hcl, fully evaluated (dependency outputs mocked or unknown)."""
 
@@ -89,6 +104,7 @@ class Unit:
     files: tuple[str, ...] = ()  # every file read to evaluate the unit, relative to the root
     digest: str = ""  # hash of the bytes of every file read and of the env vars consulted
     external: bool = False  # outside the repo root: reached only as a dependency ("../x")
+    errors: tuple[ErrorRule, ...] = ()  # its errors { retry / ignore } blocks
 
     def skipped_for(self, action: str) -> bool:
         """True when `skip` or the `exclude` block keeps this unit out of `action`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -15,8 +16,9 @@ from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, p
 from refarch.config.hcl import Body, parse_config
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
-from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
+from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
+from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 UNIT_FILE = "terragrunt.hcl"
 JSON_UNIT_FILE = "terragrunt.hcl.json"  # HCL's JSON syntax; Terragrunt prefers it when both exist
@@ -238,6 +240,7 @@ def _evaluate_new_unit(
         locals=to_plain(config.get("locals") or {}),
         files=tuple(sorted(key["files"])),
         digest=digest_of(key),
+        errors=_errors(config, file, loader),
     )
     meta = {
         "include_targets": [
@@ -268,6 +271,72 @@ def _string_or_none(value: Any, what: str, file: Path, loader: Loader) -> str | 
     if not isinstance(value, str):
         raise ConfigError(f"{what} must be a string, got {type(value).__name__}", path=loader.rel(file))
     return value
+
+
+def _errors(config: dict[str, Any], file: Path, loader: Loader) -> tuple[ErrorRule, ...]:
+    """The unit's `errors` blocks, checked as Terragrunt checks them, then the older
+    retryable_errors / retry_max_attempts / retry_sleep_interval_sec attributes as one block
+    (retryable_errors replaces Terragrunt's default list, as it did)."""
+    where = loader.rel(file)
+    block = config.get("errors")
+    block = block if isinstance(block, dict) else {}
+    rules = []
+    for kind, key in (("retry", "retryable_errors"), ("ignore", "ignorable_errors")):
+        for name, raw in sorted(_as_dict(block.get(kind)).items()):
+            body = _as_dict(raw)
+            patterns = _patterns(body.get(key), f'errors.{kind} "{name}" {key}', where)
+            if kind == "ignore":
+                signals = to_plain(_as_dict(body.get("signals")))
+                rules.append(
+                    ErrorRule(kind, name, patterns, message=str(body.get("message") or ""), signals=signals)
+                )
+                continue
+            attempts, sleep = body.get("max_attempts"), body.get("sleep_interval_sec", 0)
+            rules.append(
+                ErrorRule(
+                    kind, name, patterns, *_retry_numbers(attempts, sleep, f'errors.retry "{name}"', where)
+                )
+            )
+    legacy = [config.get(k) for k in ("retryable_errors", "retry_max_attempts", "retry_sleep_interval_sec")]
+    if any(v is not None for v in legacy):
+        patterns = (
+            _patterns(legacy[0], "retryable_errors", where)
+            if legacy[0] is not None
+            else TERRAGRUNT_RETRYABLE_ERRORS
+        )
+        attempts = legacy[1] if legacy[1] is not None else 3
+        sleep = legacy[2] if legacy[2] is not None else 5
+        rules.append(
+            ErrorRule(
+                "retry", "retryable_errors", patterns, *_retry_numbers(attempts, sleep, "retry_*", where)
+            )
+        )
+    return tuple(rules)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _patterns(raw: Any, what: str, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ConfigError(f"{what} must be a list of regular expressions", path=where)
+    for pattern in raw:
+        try:
+            re.compile(pattern.removeprefix("!"))
+        except re.error as exc:
+            raise ConfigError(
+                f"{what}: {pattern!r} is not a valid regular expression: {exc}", path=where
+            ) from None
+    return tuple(raw)
+
+
+def _retry_numbers(attempts: Any, sleep: Any, what: str, where: str) -> tuple[int, float]:
+    if isinstance(attempts, bool) or not isinstance(attempts, int | float) or attempts < 1:
+        raise ConfigError(f"{what}: max_attempts must be at least 1, got {attempts!r}", path=where)
+    if isinstance(sleep, bool) or not isinstance(sleep, int | float) or sleep < 0:
+        raise ConfigError(f"{what}: sleep_interval_sec must not be negative, got {sleep!r}", path=where)
+    return int(attempts), float(sleep)
 
 
 def _remote_state(remote: Any, file: Path, loader: Loader) -> RemoteState | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from refarch.errors import ConfigError
+from refarch.models import ErrorRule
 from refarch.run.process import ProcessResult
 from refarch.settings import Settings
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
@@ -55,13 +56,103 @@ class RetryRule:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer of decide(): whether to try again, when, why and with which remedy."""
+    """The answer of decide(): whether to try again, when, why and with which remedy; or
+    (a unit's `errors { ignore }` block) that the failure is ignored: the unit succeeds."""
 
     retry: bool
     reason: str
     rule: RetryRule | None = None
     delay: float = 0.0
     remedy: str | None = None
+    ignored: bool = False
+    signals: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Terragrunt matches errors blocks against the error text with everything but these
+# characters turned into spaces, and runs of spaces made one (errorconfig.ExtractErrorMessage).
+_ERROR_CLEAN = re.compile(r"[^a-zA-Z0-9./'\"():=\- ]+")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def terragrunt_error_text(text: str) -> str:
+    """The output as Terragrunt's errors blocks see it: colours removed, one cleaned line."""
+    return " ".join(_ERROR_CLEAN.sub(" ", _ANSI.sub("", text)).split())
+
+
+def matches_patterns(patterns: Sequence[str], text: str) -> bool:
+    """Terragrunt's rule: the first pattern found decides; a `!pattern` found means no."""
+    for raw in patterns:
+        negative = raw.startswith("!")
+        if re.search(raw[1:] if negative else raw, text):
+            return not negative
+    return False
+
+
+@dataclass(frozen=True)
+class UnitRetryRule(RetryRule):
+    """A unit's `errors { retry "name" }` block: Terragrunt's patterns over the cleaned text,
+    a fixed sleep between attempts."""
+
+    patterns: tuple[str, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        return matches_patterns(self.patterns, terragrunt_error_text(text))
+
+
+@dataclass(frozen=True)
+class UnitRules:
+    """The rules one unit runs with: what is retried (first match wins) and what is ignored."""
+
+    retry: tuple[RetryRule, ...]
+    ignore: tuple[ErrorRule, ...] = ()
+
+
+def unit_rules(rules: Sequence[RetryRule], errors: Sequence[ErrorRule]) -> UnitRules:
+    """The global rules combined with a unit's errors blocks: its retry blocks come first;
+    when it has any, Terragrunt's default list gives way to them (as in Terragrunt, where an
+    errors block replaces the defaults), refarch's own and refarch.toml's rules stay."""
+    own = tuple(
+        UnitRetryRule(
+            f"errors.retry.{e.name}",
+            re.escape(", ".join(e.patterns)),  # for display: matches() uses the patterns
+            attempts=e.max_attempts,
+            backoff="fixed",
+            delay=e.sleep_seconds,
+            max_delay=e.sleep_seconds,
+            jitter=0.0,
+            origin="unit",
+            patterns=e.patterns,
+        )
+        for e in errors
+        if e.kind == "retry"
+    )
+    rest = tuple(r for r in rules if not (own and r.origin == "terragrunt"))
+    return UnitRules(own + rest, tuple(e for e in errors if e.kind == "ignore"))
+
+
+def decide_for_unit(
+    rules: UnitRules,
+    result: ProcessResult,
+    attempt: int,
+    *,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """decide() for one unit: a failure one of its ignore blocks matches is ignored (the unit
+    succeeds, with the block's message and signals), else its retry rules decide."""
+    if not result.ok and not result.interrupted and rules.ignore:
+        text = terragrunt_error_text(result.output_tail)
+        for block in rules.ignore:
+            if matches_patterns(block.patterns, text):
+                why = f": {block.message}" if block.message else ""
+                return Decision(
+                    False,
+                    f"error ignored by errors.ignore.{block.name}{why}",
+                    ignored=True,
+                    signals=block.signals,
+                )
+    return decide(rules.retry, result, attempt, rand=rand)
 
 
 def _leading_any_free(pattern: str) -> str:

@@ -8,6 +8,7 @@ and record everything (masked) in the ledger, the unit's log and the report.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -46,7 +47,7 @@ from refarch.run.report import (
     UnitReport,
     count_statuses,
 )
-from refarch.run.retry import decide, lock_timeout_from_settings, rules_from_settings
+from refarch.run.retry import decide_for_unit, lock_timeout_from_settings, rules_from_settings, unit_rules
 from refarch.run.scheduler import Outcome, plan_waits, schedule
 from refarch.run.workdir import unit_slug
 from refarch.settings import Settings, load_settings
@@ -328,6 +329,7 @@ def run(
         if not resolves_dependencies:
             job = replace(job, dependency_outputs=dependency_outputs(unit, log_path))
         attempt = 1
+        own_rules = unit_rules(rules, unit.errors)
         while True:
             record.attempts = attempt
             ledger.write("attempt", unit=unit.path, attempt=attempt)
@@ -340,7 +342,14 @@ def run(
                 return Outcome(SUCCEEDED)
             if process.interrupted or interrupt.requested.is_set():
                 return Outcome(INTERRUPTED, "interrupted")
-            decision = decide(rules, process, attempt, rand=rand)
+            decision = decide_for_unit(own_rules, process, attempt, rand=rand)
+            if decision.ignored:
+                signals = (
+                    f"; signals {json.dumps(dict(decision.signals), sort_keys=True)}"
+                    if decision.signals
+                    else ""
+                )
+                return Outcome(SUCCEEDED, masker.mask(decision.reason + signals))
             if not decision.retry or decision.rule is None:
                 tail = "\n".join(process.output_tail.splitlines()[-MESSAGE_LINES:])
                 reason = "" if decision.rule is None else f" ({decision.reason})"

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from refarch.cli.queue_options import load_options, queue_external, repo_options
+from refarch.cli.queue_options import (
+    exclude_option,
+    ignore_dependencies_option,
+    include_option,
+    load_options,
+    queue_external,
+    repo_options,
+)
 from refarch.models import Plan
 from refarch.plan import ACTIONS, plan
 from refarch.repo import load_repo
@@ -15,20 +22,9 @@ from refarch.repo import load_repo
 
 @click.command("plan")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option(
-    "--include",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only units matching this glob (and what they depend on). Repeatable.",
-)
-@click.option(
-    "--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob. Repeatable."
-)
-@click.option(
-    "--ignore-dependencies",
-    is_flag=True,
-    help="With --include, do not pull in dependencies; list them as assumed.",
-)
+@include_option("Only units matching this glob (and what they depend on). Repeatable.")
+@exclude_option("Leave out units matching this glob. Repeatable.")
+@ignore_dependencies_option("With --include, do not pull in dependencies; list them as assumed.")
 @click.option(
     "--action",
     type=click.Choice(ACTIONS),

@@ -14,6 +14,58 @@ import click
 
 from refarch.errors import UsageError
 
+
+class CommaList(click.ParamType[str]):
+    """A repeatable value whose environment variable holds several, comma-separated, as
+    Terragrunt's TG_QUEUE_INCLUDE_DIR / TG_QUEUE_EXCLUDE_DIR do."""
+
+    name = "pattern"
+    envvar_list_splitter = ","
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        return str(value).strip()
+
+
+def include_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--include (alias --queue-include-dir, env TG_QUEUE_INCLUDE_DIR)."""
+    return click.option(
+        "--include",
+        "--queue-include-dir",
+        "include",
+        multiple=True,
+        type=CommaList(),
+        envvar="TG_QUEUE_INCLUDE_DIR",
+        metavar="PATTERN",
+        help=help_text,
+    )
+
+
+def exclude_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--exclude (alias --queue-exclude-dir, env TG_QUEUE_EXCLUDE_DIR)."""
+    return click.option(
+        "--exclude",
+        "--queue-exclude-dir",
+        "exclude",
+        multiple=True,
+        type=CommaList(),
+        envvar="TG_QUEUE_EXCLUDE_DIR",
+        metavar="PATTERN",
+        help=help_text,
+    )
+
+
+def ignore_dependencies_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--ignore-dependencies (alias --queue-strict-include, env TG_QUEUE_STRICT_INCLUDE)."""
+    return click.option(
+        "--ignore-dependencies",
+        "--queue-strict-include",
+        "ignore_dependencies",
+        is_flag=True,
+        envvar="TG_QUEUE_STRICT_INCLUDE",
+        help=help_text,
+    )
+
+
 queue_external = click.option(
     "--queue-include-external/--queue-exclude-external",
     "queue_include_external",

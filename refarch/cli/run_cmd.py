@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -20,7 +21,14 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from refarch.cli.queue_options import load_options, queue_external, repo_options
+from refarch.cli.queue_options import (
+    exclude_option,
+    ignore_dependencies_option,
+    include_option,
+    load_options,
+    queue_external,
+    repo_options,
+)
 from refarch.models import Plan
 from refarch.run.engines import ENGINES, make_engine
 from refarch.run.process import Interrupt
@@ -32,28 +40,18 @@ STATUS_STYLE = {SUCCEEDED: "green", FAILED: "red", NOT_RUN: "yellow", INTERRUPTE
 
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options every run verb shares."""
-    options = [
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.argument("directory", type=click.Path(exists=True, file_okay=False)),
-        click.option(
-            "--include",
-            multiple=True,
-            metavar="PATTERN",
-            help="Only units matching this glob (and what they depend on).",
-        ),
-        click.option(
-            "--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob."
-        ),
-        click.option(
-            "--ignore-dependencies",
-            is_flag=True,
-            help="With --include, take dependencies as already applied.",
-        ),
+        include_option("Only units matching this glob (and what they depend on)."),
+        exclude_option("Leave out units matching this glob."),
+        ignore_dependencies_option("With --include, take dependencies as already applied."),
         click.option(
             "--parallelism",
             "-j",
             type=click.IntRange(1, 64),
             default=4,
             show_default=True,
+            envvar="TG_PARALLELISM",
             help="Units running at once.",
         ),
         click.option(
@@ -73,6 +71,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--non-interactive",
             is_flag=True,
+            envvar="TG_NON_INTERACTIVE",
             help="Never ask for confirmation (implied when stdin is not a terminal).",
         ),
         click.option(
@@ -81,6 +80,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
+        click.option(
+            "--tf-path",
+            envvar="TG_TF_PATH",
+            help="The Terraform binary of the terraform engine (else [engine] terraform_binary).",
+        ),
         queue_external,
     ]
     for option in reversed(options):
@@ -108,7 +112,11 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         click.echo(f"{action}: no unit selected")
         return
     confirm(plan, action, opts["non_interactive"])
-    engine = make_engine(opts["engine"], plan.repo.settings) if opts["engine"] else None
+    settings = plan.repo.settings
+    if opts["tf_path"]:  # Terragrunt's --tf-path / TG_TF_PATH, as [engine] terraform_binary
+        engine_section = {**settings.section("engine"), "terraform_binary": opts["tf_path"]}
+        settings = replace(settings, sections={**settings.sections, "engine": engine_section})
+    engine = make_engine(opts["engine"], settings) if opts["engine"] else None
     view = RunView(action, len(plan.units), sys.stdout.isatty())
     interrupt = Interrupt()
     restore = install_interrupt(interrupt, view.notice)
@@ -117,7 +125,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
             report = run(
                 plan,
                 action,
-                plan.repo.settings,
+                settings,
                 engine=engine,
                 parallelism=opts["parallelism"],
                 on_event=view.on_event,

@@ -222,3 +222,41 @@ def test_read_terragrunt_config_has_terragrunts_defaults(copy):
         "disable_init": False,
         "vpc_enabled": None,
     }
+
+
+# -- Terragrunt's flag names and TG_* variables for refarch's own options ------------------------
+def test_queue_flag_aliases_and_tg_variables_in_plan(copy):
+    root = str(copy("queue-flags"))
+    runner = CliRunner()
+
+    def units(args, env=None):
+        result = runner.invoke(cli, ["plan", root, "--no-cache", "--json", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return sorted(p for g in json.loads(result.output)["groups"] for p in g)
+
+    assert units(["--queue-include-dir", "b"]) == ["a", "b"]
+    assert units(["--queue-include-dir", "b", "--queue-strict-include"]) == ["b"]
+    assert units(["--queue-exclude-dir", "c"]) == ["a", "b"]
+    assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b,c"}) == ["a", "b", "c/nested"]
+    assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b", "TG_QUEUE_STRICT_INCLUDE": "true"}) == ["b"]
+    assert units([], env={"TG_QUEUE_EXCLUDE_DIR": "a,b"}) == ["c/nested"]
+    assert units([], env={"TG_FEATURE": "unused=1"}) == ["a", "b", "c/nested"]
+
+
+def test_run_verbs_take_tg_variables_as_defaults(monkeypatch):
+    root = str(SEMANTICS / "queue-flags")  # only parsed here: nothing is read or written
+
+    from refarch.cli.run_cmd import commands
+
+    monkeypatch.setenv("TG_PARALLELISM", "7")
+    monkeypatch.setenv("TG_NON_INTERACTIVE", "true")
+    monkeypatch.setenv("TG_TF_PATH", "/opt/tofu/bin/tofu")
+    monkeypatch.setenv("TG_QUEUE_INCLUDE_DIR", "a,b")
+    monkeypatch.setenv("TG_QUEUE_INCLUDE_EXTERNAL", "true")
+    for command in commands:
+        params = command.make_context(command.name, [root]).params
+        assert params["parallelism"] == 7 and params["non_interactive"] is True
+        assert params["tf_path"] == "/opt/tofu/bin/tofu"
+        assert params["include"] == ("a", "b") and params["queue_include_external"] is True
+    given = commands[0].make_context("apply", [root, "-j", "2"]).params
+    assert given["parallelism"] == 2  # a flag wins over the variable

@@ -260,3 +260,36 @@ def test_run_verbs_take_tg_variables_as_defaults(monkeypatch):
         assert params["include"] == ("a", "b") and params["queue_include_external"] is True
     given = commands[0].make_context("apply", [root, "-j", "2"]).params
     assert given["parallelism"] == 2  # a flag wins over the variable
+
+
+def test_a_run_reads_an_external_dependencys_outputs_and_does_not_run_it(copy):
+    from refarch.run.engines import EngineResult
+    from refarch.run.process import ProcessResult
+    from refarch.run.runner import UnitAccess, run
+
+    class Engine:
+        name = "fake"
+
+        def __init__(self):
+            self.ran, self.read, self.handed = [], [], {}
+
+        def execute(self, job):
+            self.ran.append(job.unit.path)
+            self.handed[job.unit.path] = dict(job.dependency_outputs)
+            return EngineResult(ProcessResult(("fake",), "/", 0, "", "", 0.0), None)
+
+        def read_outputs(self, job):
+            self.read.append(job.unit.path)
+            return {"vpc_id": "vpc-real"}
+
+    class Credentials:
+        def for_unit(self, unit):
+            return UnitAccess({}, {"Account": "1"})
+
+    engine = Engine()
+    repo = load_repo(copy("external-dependency") / "live", cache=False)
+    report = run(plan(repo), "apply", engine=engine, credentials=Credentials(), base_env={}, history=False)
+    assert report.exit_code == 0
+    assert sorted(engine.ran) == ["dev/app", "dev/db"]
+    assert engine.read == ["../shared/network/vpc"]  # read once, shared by both dependents
+    assert engine.handed["dev/app"]["vpc"] == {"vpc_id": "vpc-real"}

@@ -241,7 +241,17 @@ class UnitContext:
         own = child.config()
         merged = own
         for include in reversed(merging):
-            merged = merge_configs(self.included_config(include), merged, include.merge_strategy)
+            config = self.included_config(include)
+            clash = sorted(set(_generate_names(config)) & set(_generate_names(merged)))
+            if clash and include.merge_strategy == "shallow":  # Terragrunt: DuplicatedGenerateBlocksError
+                raise ConfigError(
+                    f'generate "{clash[0]}" is defined both in {self.loader.rel(include.path)} and '
+                    "in the config that includes it, and a shallow merge does not override it",
+                    path=child.rel,
+                    line=include.line,
+                    hint='rename one of the blocks, or set merge_strategy = "deep" to override it',
+                )
+            merged = merge_configs(config, merged, include.merge_strategy)
         if self.dependency_blocks:
             merged["dependency"] = {
                 name: self.dependency(name, line, scope)
@@ -1349,6 +1359,10 @@ def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) 
         else:
             result[key] = value
     return result
+
+
+def _generate_names(config: dict[str, Any]) -> list[str]:
+    return list(_as_map(config.get("generate")))
 
 
 def _as_map(value: Any) -> dict[str, Any]:

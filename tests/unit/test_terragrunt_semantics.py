@@ -293,3 +293,10 @@ def test_a_run_reads_an_external_dependencys_outputs_and_does_not_run_it(copy):
     assert sorted(engine.ran) == ["dev/app", "dev/db"]
     assert engine.read == ["../shared/network/vpc"]  # read once, shared by both dependents
     assert engine.handed["dev/app"]["vpc"] == {"vpc_id": "vpc-real"}
+
+
+def test_a_deep_include_lets_the_child_override_a_generate_block(copy):
+    root = copy("generate-same-name")
+    shutil.rmtree(root / "shallow")
+    (provider,) = load_repo(root, cache=False).unit("deep").generate
+    assert "eu-west-1" in provider.contents

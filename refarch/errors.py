@@ -72,11 +72,13 @@ class EvaluationError(ConfigError):
 class DependencyCycle(ConfigError):
     """The units' dependencies form a cycle; the whole cycle is in the message."""
 
-    def __init__(self, units: Sequence[str]) -> None:
+    def __init__(self, units: Sequence[str], *, path: str | None = None, line: int | None = None) -> None:
         self.units = tuple(units)
         chain = " -> ".join([*self.units, self.units[0]])
         super().__init__(
             f"dependency cycle: {chain}",
+            path=path,
+            line=line,
             hint="remove one of these dependency/dependencies entries to break the cycle",
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import networkx as nx
 
@@ -73,6 +74,20 @@ def tier_generations(graph: nx.DiGraph[str], tiers: Sequence[Sequence[str]]) -> 
     return groups
 
 
+def without_external(repo: Repo) -> Repo:
+    """The repo without its external units (dependencies outside the root) and edges to them."""
+    keep = {p: u for p, u in repo.units.items() if not u.external}
+    units = {
+        p: replace(u, dependencies=tuple(d for d in u.dependencies if d in keep)) for p, u in keep.items()
+    }
+    accounts = tuple(
+        replace(a, units=tuple(p for p in a.units if p in keep))
+        for a in repo.accounts
+        if set(a.units) & set(keep)
+    )
+    return replace(repo, units=units, accounts=accounts)
+
+
 # -- exports ------------------------------------------------------------------------------------
 def to_json(repo: Repo) -> dict[str, object]:
     """The `refarch graph --format json` contract."""
@@ -85,6 +100,7 @@ def to_json(repo: Repo) -> dict[str, object]:
                 "region": u.region,
                 "tier": u.tier,
                 "skip": u.skip,
+                "external": u.external,
                 "dependencies": list(u.dependencies),
                 "source": u.source,
                 "remote_state": None
@@ -97,18 +113,22 @@ def to_json(repo: Repo) -> dict[str, object]:
 
 
 def to_dot(repo: Repo) -> str:
-    """Graphviz: one cluster per account, edges dependency -> dependent."""
+    """Graphviz: one cluster per account; edges point dependent -> dependency, as in
+    `terragrunt graph-dependencies` / `terragrunt dag graph`, so tools reading its output read
+    this one. Skipped units are dashed, external ones (outside the repo) dotted."""
     lines = ["digraph refarch {", "  rankdir=LR;", "  node [shape=box];"]
     for index, account in enumerate(repo.accounts):
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={json.dumps(f'{account.name} (tier {account.tier})')};")
         for path in account.units:
-            style = ' style="dashed"' if repo.units[path].skip else ""
-            lines.append(f"    {json.dumps(path)} [label={json.dumps(path)}{style}];")
+            unit = repo.units[path]
+            label = f"{path} (external)" if unit.external else path
+            style = ' style="dotted"' if unit.external else ' style="dashed"' if unit.skip else ""
+            lines.append(f"    {json.dumps(path)} [label={json.dumps(label)}{style}];")
         lines.append("  }")
     for unit in repo.units.values():
         for dep in unit.dependencies:
-            lines.append(f"  {json.dumps(dep)} -> {json.dumps(unit.path)};")
+            lines.append(f"  {json.dumps(unit.path)} -> {json.dumps(dep)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -120,7 +140,8 @@ def to_mermaid(repo: Repo) -> str:
     for index, account in enumerate(repo.accounts):
         lines.append(f'  subgraph a{index}["{account.name} (tier {account.tier})"]')
         for path in account.units:
-            suffix = " (skip)" if repo.units[path].skip else ""
+            unit = repo.units[path]
+            suffix = " (external)" if unit.external else " (skip)" if unit.skip else ""
             lines.append(f'    {ids[path]}["{path}{suffix}"]')
         lines.append("  end")
     for unit in repo.units.values():

@@ -95,6 +95,21 @@ class Exclude:
 
 
 @dataclass(frozen=True)
+class ErrorRule:
+    """An `errors { retry "name" {...} }` or `ignore "name" {...}` block of a unit (the older
+    retryable_errors / retry_max_attempts / retry_sleep_interval_sec attributes make one retry
+    block). Patterns are regexes over the cleaned error text; a leading `!` negates one."""
+
+    kind: str  # "retry" | "ignore"
+    name: str
+    patterns: tuple[str, ...]
+    max_attempts: int = 3  # retry: attempts in all, the first one included
+    sleep_seconds: float = 5.0  # retry: fixed wait between attempts
+    message: str = ""  # ignore: why it is safe to ignore
+    signals: Mapping[str, JSON] = field(default_factory=dict)  # ignore: written for later steps
+
+
+@dataclass(frozen=True)
 class Unit:
     """One folder with a terragrunt.hcl, fully evaluated (dependency outputs mocked or unknown)."""
 
@@ -117,6 +132,8 @@ class Unit:
     locals: Mapping[str, JSON] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # every file read to evaluate the unit, relative to the root
     digest: str = ""  # hash of the bytes of every file read and of the env vars consulted
+    external: bool = False  # outside the repo root: reached only as a dependency ("../x")
+    errors: tuple[ErrorRule, ...] = ()  # its errors { retry / ignore } blocks
 
     def skipped_for(self, action: str) -> bool:
         """True when `skip` or the `exclude` block keeps this unit out of `action`."""
@@ -142,6 +159,8 @@ class Repo:
     units: Mapping[str, Unit]  # by path, sorted
     accounts: tuple[Account, ...]
     settings: Settings
+    excludes: tuple[str, ...] = ()  # folders listed in .terragrunt-excludes (--queue-excludes-file)
+    features: Mapping[str, str] = field(default_factory=dict)  # --feature / TG_FEATURE values
 
     def unit(self, path: str) -> Unit:
         """The unit at `path` (relative, POSIX form)."""
@@ -182,6 +201,9 @@ class Plan:
     tiers: tuple[tuple[str, ...], ...]  # selected units by tier, in execution order
     skipped: tuple[str, ...] = ()
     assumed: tuple[str, ...] = ()  # pulled-out dependencies that are taken as already applied
+    external: tuple[str, ...] = ()  # dependencies outside the repo root, not queued
+    reasons: Mapping[str, str] = field(default_factory=dict)  # why a skipped unit is skipped
+    warnings: tuple[str, ...] = ()  # e.g. an --include that matches nothing
 
     def ready_after(self, path: str) -> tuple[str, ...]:
         """The units that must finish first: direct dependencies plus every unit of earlier tiers.
@@ -196,7 +218,11 @@ class Plan:
 
     def to_json(self) -> dict[str, JSON]:
         """The `refarch plan --json` contract."""
-        return {"groups": [list(g) for g in self.groups], "skipped": list(self.skipped)}
+        return {
+            "groups": [list(g) for g in self.groups],
+            "skipped": list(self.skipped),
+            "external": list(self.external),
+        }
 
 
 REPORT_SCHEMA_VERSION = 1

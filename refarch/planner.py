@@ -18,40 +18,63 @@ def plan(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     ignore_dependencies: bool = False,
+    queue_include_external: bool = False,
 ) -> Plan:
     """Order the repo's units for `action`.
 
     Account tiers come first (every unit of tier k before any of tier k+1), dependencies
     inside them. `include`/`exclude` are globs over unit paths; the dependencies of included
-    units are pulled in unless `ignore_dependencies` (then they are listed as assumed).
-    Units with `skip` or an `exclude` block for this action are listed as skipped.
+    units are pulled in unless `ignore_dependencies` (then they are listed as assumed). An
+    `include` that matches nothing selects nothing, with a warning (as Terragrunt does).
+    Dependencies outside the repo root (external units) are read for their outputs but not
+    run, unless `queue_include_external`. Units with `skip` or an `exclude` block for this
+    action are listed as skipped, with the reason; so are, for destroy, units with
+    `prevent_destroy` and everything they depend on (Terragrunt's `run --all destroy`).
     Destroy is the exact reverse order.
     """
     if action not in ACTIONS:
         raise UsageError(f"unknown action {action!r}", hint=f"use one of {', '.join(ACTIONS)}")
     graph = dag.check(repo)
     reverse = action == "destroy"
+    external = {p for p, u in repo.units.items() if u.external}
+    queueable = set(repo.units) if queue_include_external else set(repo.units) - external
 
-    selected = {p for p in repo.units if not include or dag.matches(p, include)}
+    selected = {p for p in queueable if not include or dag.matches(p, include)}
+    warnings: list[str] = []
     if include and not selected:
-        raise UsageError(
-            f"--include {' '.join(include)} matches no unit",
-            hint="patterns are globs over unit paths, e.g. 'dev/*' or 'prod/us-east-1/app'",
-        )
+        warnings.append(f"--include {' '.join(include)} matches no unit: nothing to {action}")
     assumed: set[str] = set()
     needed = dag.ancestors(graph, selected) - selected if include and not reverse else set()
     if ignore_dependencies:
-        assumed |= needed
+        assumed |= needed - external
     else:
-        selected |= needed
-    excluded = {p for p in selected if exclude and dag.matches(p, exclude)}
-    skipped = {p for p in selected if repo.units[p].skipped_for(action)}
-    for path in list(skipped):
+        selected |= needed & queueable
+    reasons: dict[str, str] = {}
+    for path in sorted(selected):
+        unit = repo.units[path]
+        if exclude and dag.matches(path, exclude):
+            reasons[path] = "excluded by --exclude"
+        elif repo.excludes and dag.matches(path, repo.excludes):
+            reasons[path] = "listed in the excludes file"
+        elif unit.skip:
+            reasons[path] = "skip = true"
+        elif unit.skipped_for(action):
+            reasons[path] = f"exclude block for {action}"
+        elif reverse and unit.prevent_destroy:
+            reasons[path] = "prevent_destroy = true"
+    for path in sorted(reasons):
         block = repo.units[path].exclude
         if block is not None and block.exclude_dependencies and block.applies_to(action):
-            skipped |= dag.ancestors(graph, [path]) & selected
-    run = selected - excluded - skipped
-    assumed |= {d for p in run for d in repo.units[p].dependencies if d not in run} - skipped
+            for dep in sorted(dag.ancestors(graph, [path]) & selected):
+                reasons.setdefault(dep, f"a dependency of {path} (exclude_dependencies)")
+        if reverse and repo.units[path].prevent_destroy and reasons[path] == "prevent_destroy = true":
+            for dep in sorted(dag.ancestors(graph, [path]) & selected):
+                reasons.setdefault(dep, f"a dependency of {path}, which has prevent_destroy = true")
+    skipped = set(reasons)
+    run = selected - skipped
+    outside = {d for p in run for d in repo.units[p].dependencies if d not in run}
+    assumed |= outside - skipped - external
+    external_deps = (outside | needed) & external - run
 
     tiers: dict[int, list[str]] = {}
     for path in sorted(run):
@@ -75,7 +98,9 @@ def plan(
                 tier=unit.tier,
                 group=index,
                 waits_for=waits,
-                assumed=tuple(d for d in unit.dependencies if d in assumed) if not reverse else (),
+                assumed=tuple(d for d in unit.dependencies if d in assumed | external_deps)
+                if not reverse
+                else (),
             )
     return Plan(
         repo=repo,
@@ -83,8 +108,11 @@ def plan(
         units=units,
         groups=groups,
         tiers=ordered_tiers,
-        skipped=tuple(sorted(skipped | excluded)),
+        skipped=tuple(sorted(skipped)),
         assumed=tuple(sorted(assumed)),
+        external=tuple(sorted(external_deps)),
+        reasons=reasons,
+        warnings=tuple(warnings),
     )
 
 

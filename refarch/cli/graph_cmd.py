@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from refarch import graph
+from refarch.cli.queue_options import load_options, queue_external, repo_options
 from refarch.repo import load_repo
 
 
@@ -20,10 +22,18 @@ from refarch.repo import load_repo
     show_default=True,
     help="Output format.",
 )
+@queue_external
+@repo_options
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
-def command(directory: str, fmt: str, no_cache: bool) -> None:
-    """Print every unit of the live repo DIRECTORY and its dependency edges."""
-    repo = load_repo(directory, cache=not no_cache)
+def command(
+    directory: str, fmt: str, queue_include_external: bool | None, no_cache: bool, **opts: Any
+) -> None:
+    """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
+    dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
+    --queue-exclude-external leaves them out."""
+    repo = load_repo(directory, cache=not no_cache, **load_options(opts))
+    if queue_include_external is False:
+        repo = graph.without_external(repo)
     if fmt == "json":
         click.echo(json.dumps(graph.to_json(repo), indent=2))
     elif fmt == "dot":

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+from refarch.cli.queue_options import (
+    exclude_option,
+    ignore_dependencies_option,
+    include_option,
+    load_options,
+    queue_external,
+    repo_options,
+)
 from refarch.models import Plan
 from refarch.planner import ACTIONS, plan
 from refarch.repo import load_repo
@@ -13,20 +22,9 @@ from refarch.repo import load_repo
 
 @click.command("plan")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option(
-    "--include",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only units matching this glob (and what they depend on). Repeatable.",
-)
-@click.option(
-    "--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob. Repeatable."
-)
-@click.option(
-    "--ignore-dependencies",
-    is_flag=True,
-    help="With --include, do not pull in dependencies; list them as assumed.",
-)
+@include_option("Only units matching this glob (and what they depend on). Repeatable.")
+@exclude_option("Leave out units matching this glob. Repeatable.")
+@ignore_dependencies_option("With --include, do not pull in dependencies; list them as assumed.")
 @click.option(
     "--action",
     type=click.Choice(ACTIONS),
@@ -35,6 +33,8 @@ from refarch.repo import load_repo
     help="Order for this action (destroy is the reverse order).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@queue_external
+@repo_options
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
 def command(
     directory: str,
@@ -43,17 +43,22 @@ def command(
     ignore_dependencies: bool,
     action: str,
     as_json: bool,
+    queue_include_external: bool | None,
     no_cache: bool,
+    **opts: Any,
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
     result = plan(
-        load_repo(directory, cache=not no_cache),
+        load_repo(directory, cache=not no_cache, **load_options(opts)),
         action,
         include=include,
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
+        queue_include_external=bool(queue_include_external),
     )
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -85,6 +90,13 @@ def render(result: Plan) -> None:
     if result.skipped:
         click.secho("\nskipped:", fg="yellow")
         for path in result.skipped:
+            reason = result.reasons.get(path)
+            click.echo(f"    {path}  ({reason})" if reason else f"    {path}")
+    if result.external:
+        click.secho(
+            "\nexternal, outside DIR (read for outputs, not run; --queue-include-external):", fg="yellow"
+        )
+        for path in result.external:
             click.echo(f"    {path}")
     if result.assumed:
         click.secho("\nassumed already applied (not in this run):", fg="yellow")

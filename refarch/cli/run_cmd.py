@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -20,6 +21,14 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from refarch.cli.queue_options import (
+    exclude_option,
+    ignore_dependencies_option,
+    include_option,
+    load_options,
+    queue_external,
+    repo_options,
+)
 from refarch.engines import ENGINES, make_engine
 from refarch.errors import UsageError
 from refarch.events import RunEvent, RunNotice, UnitFinished, UnitOutput, UnitRetried, UnitStarted
@@ -40,28 +49,18 @@ STATUS_STYLE = {
 
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options every run verb shares."""
-    options = [
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.argument("directory", type=click.Path(exists=True, file_okay=False)),
-        click.option(
-            "--include",
-            multiple=True,
-            metavar="PATTERN",
-            help="Only units matching this glob (and what they depend on).",
-        ),
-        click.option(
-            "--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob."
-        ),
-        click.option(
-            "--ignore-dependencies",
-            is_flag=True,
-            help="With --include, take dependencies as already applied.",
-        ),
+        include_option("Only units matching this glob (and what they depend on)."),
+        exclude_option("Leave out units matching this glob."),
+        ignore_dependencies_option("With --include, take dependencies as already applied."),
         click.option(
             "--parallelism",
             "-j",
             type=click.IntRange(1, 64),
             default=4,
             show_default=True,
+            envvar="TG_PARALLELISM",
             help="Units running at once.",
         ),
         click.option(
@@ -84,6 +83,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "-y",
             "non_interactive",
             is_flag=True,
+            envvar="TG_NON_INTERACTIVE",
             help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
         ),
         click.option(
@@ -97,10 +97,16 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
+        click.option(
+            "--tf-path",
+            envvar="TG_TF_PATH",
+            help="The Terraform binary of the terraform engine (else [engine] terraform_binary).",
+        ),
+        queue_external,
     ]
     for option in reversed(options):
         function = option(function)
-    return function
+    return repo_options(function)
 
 
 def execute(action: str, directory: str, **opts: Any) -> None:
@@ -112,12 +118,22 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         exclude=opts["exclude"],
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
+        queue_include_external=bool(opts["queue_include_external"]),
+        repo_options=load_options(opts),
     )
+    for warning in plan.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for path in plan.skipped:
+        click.echo(f"{action}: skipping {path} ({plan.reasons.get(path, 'excluded')})", err=True)
     if not plan.units:
         click.echo(f"{action}: no unit selected")
         return
     confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
-    engine = make_engine(opts["engine"], plan.repo.settings) if opts["engine"] else None
+    settings = plan.repo.settings
+    if opts["tf_path"]:  # Terragrunt's --tf-path / TG_TF_PATH, as [engine] terraform_binary
+        engine_section = {**settings.section("engine"), "terraform_binary": opts["tf_path"]}
+        settings = replace(settings, sections={**settings.sections, "engine": engine_section})
+    engine = make_engine(opts["engine"], settings) if opts["engine"] else None
     view = RunView(action, len(plan.units), sys.stdout.isatty())
     interrupt = Interrupt()
     restore = install_interrupt(interrupt, view.notice)
@@ -126,7 +142,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
             report = run(
                 plan,
                 action,
-                plan.repo.settings,
+                settings,
                 engine=engine,
                 options=RunOptions(
                     parallelism=opts["parallelism"],

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config.evaluate import Records
-from refarch.models import Dependency, Exclude, Generate, RemoteState, Unit
+from refarch.models import Dependency, ErrorRule, Exclude, Generate, RemoteState, Unit
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 CACHE_FILE = f"units-py{sys.version_info.major}{sys.version_info.minor}.marshal"
 
 
@@ -188,6 +188,10 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
         "locals": unit.locals,
         "files": list(unit.files),
         "digest": unit.digest,
+        "errors": [
+            [e.kind, e.name, list(e.patterns), e.max_attempts, e.sleep_seconds, e.message, e.signals]
+            for e in unit.errors
+        ],
     }
 
 
@@ -233,4 +237,5 @@ def unit_from_dict(data: dict[str, Any]) -> Unit:
         locals=data["locals"],
         files=tuple(data["files"]),
         digest=data["digest"],
+        errors=tuple(ErrorRule(k, n, tuple(p), a, s, m, sig) for k, n, p, a, s, m, sig in data["errors"]),
     )

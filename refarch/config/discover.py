@@ -4,41 +4,57 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from refarch.config.cache import UnitCache, digest_of, records_key
-from refarch.config.evaluate import Loader, Records, UnitContext, read_config
-from refarch.config.hcl import Body, parse_text
+from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
+from refarch.config.hcl import Body, parse_config
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
-from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
+from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
+from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
+from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 UNIT_FILE = "terragrunt.hcl"
+JSON_UNIT_FILE = "terragrunt.hcl.json"  # HCL's JSON syntax; Terragrunt prefers it when both exist
 ACCOUNT_FILE = "account.hcl"
 REGION_FILE = "region.hcl"
 SKIP_DIRS = {"node_modules", "__pycache__"}
+TOOL_DIRS = {".git", ".terraform", ".terragrunt-cache", ".refarch"}  # never searched for units
+EXCLUDES_FILE = ".terragrunt-excludes"
 PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cost more than they save
 
 
-def find_unit_files(root: Path) -> list[Path]:
-    """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)."""
-    return [
-        Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE) for rel in find_unit_folders(root)
-    ]
+def find_unit_files(root: Path, *, hidden: bool = True) -> list[Path]:
+    """Every terragrunt.hcl below root (see find_unit_folders)."""
+    return [unit_file(root / rel if rel != "." else root) for rel in find_unit_folders(root, hidden=hidden)]
 
 
-def find_unit_folders(root: Path) -> list[str]:
-    """The folders (relative, POSIX) that hold a terragrunt.hcl; strings, for speed."""
+def unit_file(folder: Path) -> Path:
+    """The folder's unit config: terragrunt.hcl.json when present (Terragrunt's order), else
+    terragrunt.hcl."""
+    json_file = folder / JSON_UNIT_FILE
+    return json_file if json_file.is_file() else folder / UNIT_FILE
+
+
+def find_unit_folders(root: Path, *, hidden: bool = True) -> list[str]:
+    """The folders (relative, POSIX) that hold a terragrunt.hcl; strings, for speed.
+
+    Hidden folders (`.name`) are searched, as Terragrunt 1.x does, except the tools' own
+    (.git, .terraform, .terragrunt-cache, .refarch); `hidden=False` (--no-hidden) skips them all."""
     found = []
     top = str(root)
     cut = len(top) + 1
     for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-        if UNIT_FILE in files:
+        dirs[:] = sorted(
+            d for d in dirs if d not in SKIP_DIRS and d not in TOOL_DIRS and (hidden or not d.startswith("."))
+        )
+        if UNIT_FILE in files or JSON_UNIT_FILE in files:
             rel = folder[cut:] if len(folder) > len(top) else "."
             found.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)
     return found
@@ -53,18 +69,28 @@ def load_repo(
     cache: bool = True,
     cache_dir: Path | None = None,
     aws_account_id: Callable[[], str] | None = None,
+    hidden: bool = True,
+    excludes_file: str | Path | None = None,
+    features: Mapping[str, str] | None = None,
 ) -> Repo:
     """Read every unit of a live repo. Dependency outputs are mocked (or Unknown).
 
     Parses each file at most once, in `jobs` worker processes when there are many, and keeps
     a cache under `<root>/.refarch/cache` so that an unchanged repo loads without parsing.
+    As Terragrunt: `hidden` folders are searched unless False; the folders listed in
+    `excludes_file` (default `<root>/.terragrunt-excludes`; relative paths from the root) are
+    kept in `Repo.excludes` for the plan to leave out; `features` (name -> value) override
+    feature flags' defaults, on top of TG_FEATURE.
     """
     root = Path(path).resolve()
     if not root.is_dir():
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
     env = dict(os.environ) if env is None else env
+    merged_features = {**parse_features(env.get(FEATURE_ENV, "")), **(features or {})}
+    if features:  # through the env, so that the cache keys units by the flags' values too
+        env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in merged_features.items())}
     settings = settings or load_settings(root, env)
-    unit_folders = find_unit_folders(root)
+    unit_folders = find_unit_folders(root, hidden=hidden)
     if not unit_folders:
         raise ConfigError(
             f"no {UNIT_FILE} found below {path}", hint="pass the root of an infrastructure-live repo"
@@ -79,7 +105,7 @@ def load_repo(
         if hit is not None:
             cached[rel] = hit
         else:
-            todo[rel] = root / rel / UNIT_FILE if rel != "." else root / UNIT_FILE
+            todo[rel] = unit_file(root / rel if rel != "." else root)
     _parse_in_parallel(loader, todo.values(), jobs)
 
     units: dict[str, Unit] = {}
@@ -107,8 +133,33 @@ def load_repo(
         failures.pop(target, None)
     if failures:
         raise failures[min(failures)]
+    _add_external_units(loader, units, settings)
     _check_dependencies(root, units)
-    return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units), settings=settings)
+    return Repo(
+        root=root,
+        units=dict(sorted(units.items())),
+        accounts=_accounts(units),
+        settings=settings,
+        excludes=read_excludes_file(root, excludes_file),
+        features=merged_features,
+    )
+
+
+def read_excludes_file(root: Path, name: str | Path | None) -> tuple[str, ...]:
+    """The folders a Terragrunt excludes file lists (one per line, `#` comments), relative to
+    the root. A missing default file means none; a missing named one is an error."""
+    file = Path(root, name if name is not None else EXCLUDES_FILE)
+    if not file.is_file():
+        if name is None:
+            return ()
+        raise ConfigError(
+            f"excludes file {name} does not exist", hint="pass an existing file to --queue-excludes-file"
+        )
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the excludes file: {exc}", path=str(file)) from None
+    return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
 def evaluate_unit(
@@ -123,11 +174,12 @@ def evaluate_unit(
 
     The runner calls this right before a unit runs, so `inputs` carry real values.
     """
-    loader = Loader(
-        repo.root, env=dict(os.environ) if env is None else env, terraform_command=terraform_command
-    )
+    env = dict(os.environ) if env is None else env
+    if repo.features:
+        env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in repo.features.items())}
+    loader = Loader(repo.root, env=env, terraform_command=terraform_command)
     folder = repo.root / unit_path if unit_path != "." else repo.root
-    unit, _, _ = _evaluate_new_unit(loader, folder / UNIT_FILE, repo.settings, outputs=outputs)
+    unit, _, _ = _evaluate_new_unit(loader, unit_file(folder), repo.settings, outputs=outputs)
     return unit
 
 
@@ -140,6 +192,7 @@ def _evaluate_new_unit(
 ) -> tuple[Unit, dict[str, Any], dict[str, Any]]:
     ctx = UnitContext(loader, file, outputs=outputs)
     unit_dir = file.parent
+    loader.exists(unit_dir / JSON_UNIT_FILE, ctx.records)  # a cached unit notices a new JSON twin
     rel = _unit_path(loader.root, unit_dir)
     account, account_id = _account_of(loader, unit_dir, ctx.records)
     ctx.account_id = account_id
@@ -187,12 +240,13 @@ def _evaluate_new_unit(
         locals=to_plain(config.get("locals") or {}),
         files=tuple(sorted(key["files"])),
         digest=digest_of(key),
+        errors=_errors(config, file, loader),
     )
     meta = {
         "include_targets": [
             _unit_path(loader.root, inc.path.parent)
             for inc in ctx.includes.values()
-            if inc.path.name == UNIT_FILE
+            if inc.path.name in (UNIT_FILE, JSON_UNIT_FILE)
         ]
     }
     return unit, meta, key
@@ -217,6 +271,72 @@ def _string_or_none(value: Any, what: str, file: Path, loader: Loader) -> str | 
     if not isinstance(value, str):
         raise ConfigError(f"{what} must be a string, got {type(value).__name__}", path=loader.rel(file))
     return value
+
+
+def _errors(config: dict[str, Any], file: Path, loader: Loader) -> tuple[ErrorRule, ...]:
+    """The unit's `errors` blocks, checked as Terragrunt checks them, then the older
+    retryable_errors / retry_max_attempts / retry_sleep_interval_sec attributes as one block
+    (retryable_errors replaces Terragrunt's default list, as it did)."""
+    where = loader.rel(file)
+    block = config.get("errors")
+    block = block if isinstance(block, dict) else {}
+    rules = []
+    for kind, key in (("retry", "retryable_errors"), ("ignore", "ignorable_errors")):
+        for name, raw in sorted(_as_dict(block.get(kind)).items()):
+            body = _as_dict(raw)
+            patterns = _patterns(body.get(key), f'errors.{kind} "{name}" {key}', where)
+            if kind == "ignore":
+                signals = to_plain(_as_dict(body.get("signals")))
+                rules.append(
+                    ErrorRule(kind, name, patterns, message=str(body.get("message") or ""), signals=signals)
+                )
+                continue
+            attempts, sleep = body.get("max_attempts"), body.get("sleep_interval_sec", 0)
+            rules.append(
+                ErrorRule(
+                    kind, name, patterns, *_retry_numbers(attempts, sleep, f'errors.retry "{name}"', where)
+                )
+            )
+    legacy = [config.get(k) for k in ("retryable_errors", "retry_max_attempts", "retry_sleep_interval_sec")]
+    if any(v is not None for v in legacy):
+        patterns = (
+            _patterns(legacy[0], "retryable_errors", where)
+            if legacy[0] is not None
+            else TERRAGRUNT_RETRYABLE_ERRORS
+        )
+        attempts = legacy[1] if legacy[1] is not None else 3
+        sleep = legacy[2] if legacy[2] is not None else 5
+        rules.append(
+            ErrorRule(
+                "retry", "retryable_errors", patterns, *_retry_numbers(attempts, sleep, "retry_*", where)
+            )
+        )
+    return tuple(rules)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _patterns(raw: Any, what: str, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ConfigError(f"{what} must be a list of regular expressions", path=where)
+    for pattern in raw:
+        try:
+            re.compile(pattern.removeprefix("!"))
+        except re.error as exc:
+            raise ConfigError(
+                f"{what}: {pattern!r} is not a valid regular expression: {exc}", path=where
+            ) from None
+    return tuple(raw)
+
+
+def _retry_numbers(attempts: Any, sleep: Any, what: str, where: str) -> tuple[int, float]:
+    if isinstance(attempts, bool) or not isinstance(attempts, int | float) or attempts < 1:
+        raise ConfigError(f"{what}: max_attempts must be at least 1, got {attempts!r}", path=where)
+    if isinstance(sleep, bool) or not isinstance(sleep, int | float) or sleep < 0:
+        raise ConfigError(f"{what}: sleep_interval_sec must not be negative, got {sleep!r}", path=where)
+    return int(attempts), float(sleep)
 
 
 def _remote_state(remote: Any, file: Path, loader: Loader) -> RemoteState | None:
@@ -247,8 +367,8 @@ def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, 
     """The account of the nearest account.hcl (account_name, aws_account_id)."""
     path = _nearest(loader, unit_dir, ACCOUNT_FILE, records)
     if path is None:
-        rel = _unit_path(loader.root, unit_dir)
-        return (rel.split("/")[0] if rel != "." else "default"), None
+        parts = [p for p in _unit_path(loader.root, unit_dir).split("/") if p not in (".", "..")]
+        return (parts[0] if parts else "default"), None
     config, read_records = read_config(loader, path, unit_dir)
     records.absorb(read_records)
     local_values = config.get("locals") or {}
@@ -288,20 +408,36 @@ def _dependencies(
     blocks: list[Dependency] = []
 
     def target(raw: Any, where: Path, line: int | None, what: str) -> str:
+        if raw is None or raw == "":
+            # Terragrunt: DependencyInvalidConfigPathError, never a silently dropped edge.
+            raise ConfigError(
+                f"{what} is empty", path=loader.rel(where), line=line, hint="point it at a unit's folder"
+            )
         if not isinstance(raw, str):
             detail = raw.reason if isinstance(raw, Unknown) else type(raw).__name__
             raise ConfigError(
                 f"{what} must be a path known before apply (got {detail})", path=loader.rel(where), line=line
             )
         folder = Path(os.path.normpath(unit_dir / raw))
-        if not loader.exists(folder / UNIT_FILE, ctx.records):
+        if not (
+            loader.exists(folder / UNIT_FILE, ctx.records)
+            or loader.exists(folder / JSON_UNIT_FILE, ctx.records)
+        ):
             raise MissingDependency(rel, _unit_path(loader.root, folder), path=loader.rel(where), line=line)
-        return _unit_path(loader.root, folder)
+        found = _unit_path(loader.root, folder)
+        if found == rel:  # Terragrunt reports a unit depending on itself as a cycle
+            raise DependencyCycle([rel], path=loader.rel(where), line=line)
+        return found
 
     for name, block in sorted((config.get("dependency") or {}).items()):
         scope, _, line = ctx.dependency_blocks[name]
-        path = target(block.get("config_path"), scope.path, line, f'dependency "{name}" config_path')
         enabled = as_bool(block.get("enabled", True))
+        raw = block.get("config_path")
+        if enabled:
+            path = target(raw, scope.path, line, f'dependency "{name}" config_path')
+        else:  # Terragrunt ignores a disabled dependency before it checks the path
+            known = isinstance(raw, str) and raw != ""
+            path = _unit_path(loader.root, Path(os.path.normpath(unit_dir / str(raw)))) if known else ""
         mocks = block.get("mock_outputs")
         allowed = block.get("mock_outputs_allowed_terraform_commands")
         blocks.append(
@@ -322,7 +458,7 @@ def _dependencies(
     where, paths_line = _block_location(ctx, "dependencies")
     for raw in paths:
         edges.append(target(raw, where, paths_line, "dependencies.paths entry"))
-    return tuple(dict.fromkeys(e for e in edges if e != rel)), tuple(blocks)
+    return tuple(dict.fromkeys(edges)), tuple(blocks)
 
 
 def _block_location(ctx: UnitContext, kind: str) -> tuple[Path, int | None]:
@@ -333,6 +469,34 @@ def _block_location(ctx: UnitContext, kind: str) -> tuple[Path, int | None]:
             if item[0] == "block" and item[1] == kind:
                 return path, item[4]
     return ctx.config_path, None
+
+
+def _is_outside(path: str) -> bool:
+    return path == ".." or path.startswith("../")
+
+
+def _add_external_units(loader: Loader, units: dict[str, Unit], settings: Settings) -> None:
+    """Dependencies outside the repo root are external units, as in Terragrunt: read (for their
+    outputs and their own dependencies), never discovered. An external unit takes the earliest
+    tier of the units that depend on it, so the account tiers never make a run wait for it."""
+    todo = sorted({d for u in units.values() for d in u.dependencies if _is_outside(d)})
+    while todo:
+        rel = todo.pop()
+        if rel in units:
+            continue
+        file = unit_file(Path(os.path.normpath(loader.root / rel)))
+        unit, _, _ = _evaluate_new_unit(loader, file, settings)
+        units[rel] = replace(unit, external=True)
+        todo += [d for d in unit.dependencies if _is_outside(d) and d not in units]
+    changed = True
+    while changed:  # lower each external unit's tier to its earliest dependent's
+        changed = False
+        for unit in list(units.values()):
+            for dep in unit.dependencies:
+                target = units.get(dep)
+                if target is not None and target.external and target.tier > unit.tier:
+                    units[dep] = replace(target, tier=unit.tier)
+                    changed = True
 
 
 def _check_dependencies(root: Path, units: Mapping[str, Unit]) -> None:
@@ -366,7 +530,7 @@ def _parse_one(path: str) -> tuple[str, Any, str]:
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return path, parse_text(data.decode("utf-8"), Path(path).name), digest
+        return path, parse_config(data.decode("utf-8"), Path(path).name), digest
     except HclSyntaxError as exc:
         return path, ("error", exc.detail, exc.line, exc.column, exc.hint), digest
     except UnicodeDecodeError:

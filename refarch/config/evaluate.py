@@ -10,7 +10,10 @@ apply (dependency outputs without mocks, run_cmd, ...).
 
 from __future__ import annotations
 
+import base64
+import glob as globlib
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,14 +21,22 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
-from refarch.config.hcl import Body, Expr, parse_text
-from refarch.config.values import Unknown, as_bool, type_name
+from refarch.config.hcl import Body, Expr, parse_config, parse_text, split_template
+from refarch.config.values import Unknown, as_bool, deep_merge, type_name
 from refarch.errors import ConfigError, EvaluationError
+from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 MERGE_STRATEGIES = ("shallow", "deep", "no_merge")
 NOT_MERGED = {"locals", "include"}
 BY_NAME = {"dependency", "generate", "feature"}
 MAX_DEPTH = 64
+FEATURE_ENV = "TG_FEATURE"  # "name=value,name2=value2", as Terragrunt's --feature
+
+
+def parse_features(text: str) -> dict[str, str]:
+    """TG_FEATURE's `name=value,name2=value2` as a map (an entry without `=` is ignored)."""
+    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
+    return {name.strip(): value.strip() for name, value in pairs if name.strip()}
 
 
 @dataclass
@@ -63,11 +74,13 @@ class Loader:
         env: Mapping[str, str],
         parse: Callable[[Path, bytes], Body] | None = None,
         aws_account_id: Callable[[], str] | None = None,
+        aws_account_alias: Callable[[], str] | None = None,
         terraform_command: str = "plan",
     ) -> None:
         self.root = root
+        self.aws_account_alias = aws_account_alias
         self.env = env
-        self._parse = parse or (lambda path, data: parse_text(data.decode("utf-8"), self.rel(path)))
+        self._parse = parse or (lambda path, data: parse_config(data.decode("utf-8"), self.rel(path)))
         self.aws_account_id = aws_account_id
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
@@ -170,8 +183,7 @@ class UnitContext:
         self.records = Records()
         self.includes: dict[str, Include] = {}
         self.dependency_blocks: dict[str, tuple[Scope, Body, int]] = {}
-        self.dependency_definitions: dict[str, list[tuple[Scope, Body, int]]] = {}
-        self.deep = False
+        self.dependency_definitions: dict[str, list[tuple[Scope, Body, int, str | None]]] = {}
         self.dependency_values: dict[str, dict[str, Any]] = {}
         self.resolving: set[str] = set()
         if depth > MAX_DEPTH:
@@ -197,25 +209,23 @@ class UnitContext:
                     path=self.loader.rel(path),
                     hint=f"include that file directly from {child.rel}",
                 )
-        # Dependency blocks of the included files, then the child's own: the child wins, or
-        # with a deep merge all definitions of a name are deep-merged in that order.
-        scopes = [inc.scope for inc in self.includes.values() if inc.merge_strategy != "no_merge"]
-        for scope in [*scopes, child]:
+        for scope in [child, *(inc.scope for inc in self.includes.values())]:
+            assert scope is not None
+            scope.check_source_independent()
+        # Dependency blocks of the included files, then the child's own. Each name is folded
+        # as Terragrunt folds it (handleIncludeForDependency): from the child up to the first
+        # include, a shallow include giving way to what is below it, a deep one deep-merged.
+        merging = [inc for inc in self.includes.values() if inc.merge_strategy != "no_merge"]
+        sources: list[tuple[Scope | None, str | None]] = [(inc.scope, inc.merge_strategy) for inc in merging]
+        for scope, how in [*sources, (child, None)]:
             assert scope is not None
             for name, definition in scope.dependency_blocks().items():
                 self.dependency_blocks[name] = definition
-                self.dependency_definitions.setdefault(name, []).append(definition)
-        self.deep = any(inc.merge_strategy == "deep" for inc in self.includes.values())
+                self.dependency_definitions.setdefault(name, []).append((*definition, how))
 
-        merged: dict[str, Any] = {}
-        strategies = []
         generated: dict[str, Include] = {}
-        for include in self.includes.values():
-            if include.merge_strategy == "no_merge":
-                continue
-            strategies.append(include.merge_strategy)
-            config = self.included_config(include)
-            for name in config.get("generate") or {}:
+        for include in merging:
+            for name in self.included_config(include).get("generate") or {}:
                 if name in generated:
                     raise ConfigError(
                         f'generate "{name}" is defined by two included files '
@@ -226,10 +236,27 @@ class UnitContext:
                         hint="rename one of the generate blocks, or drop one include",
                     )
                 generated[name] = include
-            merged = merge_configs(merged, config, include.merge_strategy)
+        # Terragrunt's handleInclude: the child merged onto the last include, that result onto
+        # the one before, and so on, each step with the strategy of the include merged onto.
         own = child.config()
-        strategy = "deep" if "deep" in strategies else "shallow"
-        merged = merge_configs(merged, own, strategy)
+        merged = own
+        for include in reversed(merging):
+            config = self.included_config(include)
+            clash = sorted(set(_generate_names(config)) & set(_generate_names(merged)))
+            if clash and include.merge_strategy == "shallow":  # Terragrunt: DuplicatedGenerateBlocksError
+                raise ConfigError(
+                    f'generate "{clash[0]}" is defined both in {self.loader.rel(include.path)} and '
+                    "in the config that includes it, and a shallow merge does not override it",
+                    path=child.rel,
+                    line=include.line,
+                    hint='rename one of the blocks, or set merge_strategy = "deep" to override it',
+                )
+            merged = merge_configs(config, merged, include.merge_strategy)
+        if self.dependency_blocks:
+            merged["dependency"] = {
+                name: self.dependency(name, line, scope)
+                for name, (scope, _, line) in self.dependency_blocks.items()
+            }
         merged["locals"] = own.get("locals", {})
         return merged
 
@@ -253,12 +280,14 @@ class UnitContext:
         if name in self.resolving:
             raise EvaluationError(f"dependency {name!r} refers to itself", path=scope.rel, line=line)
         self.resolving.add(name)
-        definitions = self.dependency_definitions.get(name) or [self.dependency_blocks[name]]
-        if not self.deep:
-            definitions = definitions[-1:]
-        value: dict[str, Any] = {}
-        for defining, body, _ in definitions:
-            value = deep_merge(value, defining.block_value(body))
+        value: dict[str, Any] | None = None
+        for defining, body, _, strategy in reversed(self.dependency_definitions[name]):
+            block = defining.block_value(body)
+            if value is None:
+                value = block
+            elif strategy == "deep":
+                value = deep_merge(block, value)
+        assert value is not None
         self.resolving.discard(name)
         value["outputs"] = self.dependency_outputs(name, value)
         self.dependency_values[name] = value
@@ -395,12 +424,31 @@ class Scope:
         return list(self.feature_blocks())
 
     def feature(self, name: str, line: int) -> Any:
+        """A feature flag: its default, or the value `--feature name=value` / TG_FEATURE give
+        (converted to a bool when the default is one, as Terragrunt does)."""
         blocks = self.feature_blocks()
         if name not in blocks:
             raise EvaluationError(f"there is no feature block named {name!r}", path=self.rel, line=line)
         value = self.block_value(blocks[name])
-        override = self.get_env(f"TG_FEATURE_{name}".upper(), None) if False else None
-        value["value"] = override if override is not None else value.get("default")
+        if "default" not in value:
+            raise EvaluationError(
+                f'feature "{name}" has no default value',
+                path=self.rel,
+                line=line,
+                hint="add default = ... to the feature block, as Terragrunt requires",
+            )
+        override = parse_features(self.get_env(FEATURE_ENV, None) or "").get(name)
+        if override is not None and isinstance(value["default"], bool):
+            if override.lower() not in ("true", "false", "1", "0"):
+                raise EvaluationError(
+                    f"feature {name} is a bool, not {override!r}",
+                    path=self.rel,
+                    line=line,
+                    hint="use true or false",
+                )
+            value["value"] = override.lower() in ("true", "1")
+        else:
+            value["value"] = override if override is not None else value["default"]
         return value
 
     # -- structure -----------------------------------------------------------------------------
@@ -436,6 +484,21 @@ class Scope:
                 )
             found.append((labels[0] if labels else "", path, as_bool(expose), strategy, line))
         return found
+
+    def check_source_independent(self) -> None:
+        """terraform.source may not refer to dependency.* (Terragrunt refuses it: the source is
+        needed before any dependency is read), even when mock outputs would make it known."""
+        for item in self.body:
+            if item[0] == "block" and item[1] == "terraform":
+                for sub in item[3]:
+                    if sub[0] == "attr" and sub[1] == "source" and _refers_to(sub[2], "dependency"):
+                        raise ConfigError(
+                            "terraform.source cannot reference dependency outputs: the module "
+                            "source must be known before dependencies are read",
+                            path=self.rel,
+                            line=sub[3],
+                            hint="use a local, include or a read_terragrunt_config value instead",
+                        )
 
     def dependency_blocks(self) -> dict[str, tuple[Scope, Body, int]]:
         blocks = {}
@@ -536,8 +599,21 @@ class Scope:
         return value if value is not None else default
 
 
+def _refers_to(node: Any, name: str) -> bool:
+    """True when the expression reads the variable `name` anywhere (syntactically)."""
+    if isinstance(node, tuple):
+        if len(node) > 1 and node[0] == "var" and node[1] == name:
+            return True
+        return any(_refers_to(child, name) for child in node)
+    return False
+
+
 def _ev_tmpl(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
-    return _render(scope, node[1], env, node[2])
+    parts = node[1]
+    if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][0] not in ("tif", "tfor"):
+        # HCL: a template that is one interpolation only is that value, not converted to a string
+        return scope.value(parts[0], env, node[2])
+    return _render(scope, parts, env, node[2])
 
 
 def _render(scope: Scope, parts: tuple[Any, ...], env: dict[str, Any], line: int) -> Any:
@@ -935,7 +1011,69 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
         loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
     )
     scope.ctx.records.absorb(records)
-    return config
+    return with_terragrunt_defaults(config)
+
+
+# What read_terragrunt_config() returns for what a file leaves out (Terragrunt's
+# TerragruntConfigAsCty): these attributes are always there, empty strings when unset; a
+# terraform, remote_state or dependency block has every field, null when unset.
+ALWAYS_STRINGS = (
+    "terraform_binary",
+    "terraform_version_constraint",
+    "terragrunt_version_constraint",
+    "download_dir",
+    "iam_role",
+    "iam_assume_role_session_name",
+    "iam_web_identity_token",
+)
+TERRAFORM_FIELDS = ("source", "include_in_copy", "exclude_from_copy", "copy_terraform_lock_file")
+SUB_BLOCK_FIELDS = {
+    "extra_arguments": ("arguments", "required_var_files", "optional_var_files", "env_vars", "commands"),
+    "before_hook": ("if", "run_on_error", "suppress_stdout", "working_dir", "commands", "execute"),
+    "after_hook": ("if", "run_on_error", "suppress_stdout", "working_dir", "commands", "execute"),
+    "error_hook": ("suppress_stdout", "working_dir", "commands", "execute", "on_errors"),
+}
+REMOTE_STATE_DEFAULTS = {
+    "disable_init": False,
+    "disable_dependency_optimization": False,
+    "generate": None,
+    "encryption": None,
+}
+DEPENDENCY_FIELDS = (
+    "config_path",
+    "enabled",
+    "skip_outputs",
+    "mock_outputs",
+    "mock_outputs_allowed_terraform_commands",
+    "mock_outputs_merge_with_state",
+    "mock_outputs_merge_strategy_with_state",
+)
+
+
+def with_terragrunt_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as read_terragrunt_config returns it: Terragrunt's defaults filled in, so
+    `cfg.iam_role` or `cfg.terraform.extra_arguments` work on a file that does not set them."""
+    result = dict.fromkeys(ALWAYS_STRINGS, "") | config
+    terraform = result.get("terraform")
+    if isinstance(terraform, dict):
+        filled = dict.fromkeys(TERRAFORM_FIELDS) | terraform
+        for kind, fields in SUB_BLOCK_FIELDS.items():
+            blocks = _as_map(filled.get(kind))
+            filled[kind] = {
+                name: dict.fromkeys(fields) | {"name": name} | (b if isinstance(b, dict) else {})
+                for name, b in blocks.items()
+            }
+        result["terraform"] = filled
+    remote = result.get("remote_state")
+    if isinstance(remote, dict):
+        result["remote_state"] = REMOTE_STATE_DEFAULTS | remote
+    dependencies = result.get("dependency")
+    if isinstance(dependencies, dict):
+        result["dependency"] = {
+            name: dict.fromkeys(DEPENDENCY_FIELDS) | {"name": name} | (d if isinstance(d, dict) else {})
+            for name, d in dependencies.items()
+        }
+    return result
 
 
 def read_config(
@@ -1019,7 +1157,140 @@ def tg_fileexists(scope: Scope, args: list[Any], line: int) -> Any:
     return scope.ctx.loader.exists(scope.resolve_path(str(args[0])), scope.ctx.records)
 
 
+def _read_file(scope: Scope, raw: Any, line: int, name: str) -> bytes:
+    """A file a function reads (relative to the unit's folder), recorded for the cache."""
+    if not isinstance(raw, str):
+        raise scope.error(f"{name}() takes a path, got {type_name(raw)}", line, function=name)
+    path = scope.resolve_path(raw)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise scope.error(f"{name}(): cannot read {raw}: {exc.strerror}", line, function=name) from None
+    scope.ctx.records.files[str(path)] = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def _text(scope: Scope, data: bytes, line: int, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise scope.error(f"{name}(): the file is not UTF-8 text", line, function=name) from None
+
+
+def tg_file(name: str, convert: Callable[[bytes], str] | None) -> Callable[[Scope, list[Any], int], Any]:
+    """file(), filebase64() and the file hash functions: the file's bytes, converted."""
+
+    def call(scope: Scope, args: list[Any], line: int) -> Any:
+        _args(scope, args, 1, 1, line, name)
+        if isinstance(args[0], Unknown):
+            return args[0]
+        data = _read_file(scope, args[0], line, name)
+        return _text(scope, data, line, name) if convert is None else convert(data)
+
+    return call
+
+
+def tg_templatefile(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 2, 2, line, "templatefile")
+    if isinstance(args[0], Unknown) or isinstance(args[1], Unknown):
+        return Unknown("templatefile(...)")
+    if not isinstance(args[1], dict):
+        raise scope.error("templatefile() takes a map of variables", line, function="templatefile")
+    text = _text(scope, _read_file(scope, args[0], line, "templatefile"), line, "templatefile")
+    parts = tuple(split_template(text, scope.rel, line))
+    return _render(scope, parts, dict(args[1]), line)
+
+
+def tg_fileset(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 2, 2, line, "fileset")
+    if not all(isinstance(a, str) for a in args):
+        raise scope.error("fileset() takes a folder and a pattern", line, function="fileset")
+    base = scope.resolve_path(args[0])
+    return sorted(p.relative_to(base).as_posix() for p in base.glob(args[1]) if p.is_file())
+
+
+def tg_mark_as_read(scope: Scope, args: list[Any], line: int) -> Any:
+    _args(scope, args, 1, 1, line, "mark_as_read")
+    return args[0]
+
+
+def tg_mark_glob_as_read(scope: Scope, args: list[Any], line: int) -> Any:
+    """mark_glob_as_read([--terragrunt-boundary DIR,] PATTERN): the files the glob matches
+    (absolute paths), recorded as read. The boundary is accepted and not enforced."""
+    if args and isinstance(args[0], str) and args[0].startswith("--"):
+        args = args[1:] if "=" in args[0] else args[2:]
+    _args(scope, args, 1, 1, line, "mark_glob_as_read")
+    if not isinstance(args[0], str):
+        raise scope.error("mark_glob_as_read() takes a glob pattern", line, function="mark_glob_as_read")
+    pattern = str(scope.resolve_path(args[0]))
+    # an absolute pattern, which Path.glob does not take
+    found = sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p))  # noqa: PTH207
+    for path in found:
+        _read_file(scope, path, line, "mark_glob_as_read")
+    return found
+
+
+def tg_read_tfvars_file(scope: Scope, args: list[Any], line: int) -> Any:
+    """read_tfvars_file(path): the variables of a .tfvars (or .tfvars.json) file as a JSON
+    string, as Terragrunt returns them (use jsondecode() to get the map)."""
+    _args(scope, args, 1, 1, line, "read_tfvars_file")
+    if isinstance(args[0], Unknown):
+        return args[0]
+    text = _text(scope, _read_file(scope, args[0], line, "read_tfvars_file"), line, "read_tfvars_file")
+    path = str(args[0])
+    if path.endswith(".json"):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise scope.error(
+                f"read_tfvars_file(): {path}: {exc.msg}", line, function="read_tfvars_file"
+            ) from None
+    else:
+        body = parse_text(text, path)
+        values = {item[1]: scope.value(item[2], {}, item[3]) for item in body if item[0] == "attr"}
+    return json.dumps(values, separators=(",", ":"), sort_keys=True)
+
+
+def tg_get_working_dir(scope: Scope, args: list[Any], line: int) -> Any:
+    """The folder Terraform runs in: the unit's own without a source; with one, refarch's
+    working copy, which exists only at run time."""
+    for item in scope.body:
+        if item[0] == "block" and item[1] == "terraform" and any(s[1] == "source" for s in item[3]):
+            return Unknown("get_working_dir()")
+    return str(scope.ctx.terragrunt_dir)
+
+
+def tg_get_aws_account_alias(scope: Scope, args: list[Any], line: int) -> Any:
+    getter = scope.ctx.loader.aws_account_alias
+    return getter() if getter else Unknown("get_aws_account_alias()")
+
+
+def tg_get_terragrunt_source_cli_flag(scope: Scope, args: list[Any], line: int) -> Any:
+    return scope.get_env("TG_SOURCE", None) or scope.get_env("TERRAGRUNT_SOURCE", None) or ""
+
+
 TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
+    "file": tg_file("file", None),
+    "filebase64": tg_file("filebase64", lambda data: base64.b64encode(data).decode()),
+    "filemd5": tg_file("filemd5", lambda data: hashlib.md5(data).hexdigest()),  # noqa: S324 - Terraform's
+    "filesha1": tg_file("filesha1", lambda data: hashlib.sha1(data).hexdigest()),  # noqa: S324 - Terraform's
+    "filesha256": tg_file("filesha256", lambda data: hashlib.sha256(data).hexdigest()),
+    "filesha512": tg_file("filesha512", lambda data: hashlib.sha512(data).hexdigest()),
+    "filebase64sha256": tg_file(
+        "filebase64sha256", lambda d: base64.b64encode(hashlib.sha256(d).digest()).decode()
+    ),
+    "filebase64sha512": tg_file(
+        "filebase64sha512", lambda d: base64.b64encode(hashlib.sha512(d).digest()).decode()
+    ),
+    "templatefile": tg_templatefile,
+    "fileset": tg_fileset,
+    "mark_as_read": tg_mark_as_read,
+    "mark_glob_as_read": tg_mark_glob_as_read,
+    "read_tfvars_file": tg_read_tfvars_file,
+    "get_working_dir": tg_get_working_dir,
+    "get_aws_account_alias": tg_get_aws_account_alias,
+    "get_terragrunt_source_cli_flag": tg_get_terragrunt_source_cli_flag,
+    "get_default_retryable_errors": lambda s, a, ln: list(TERRAGRUNT_RETRYABLE_ERRORS),
     "find_in_parent_folders": tg_find_in_parent_folders,
     "read_terragrunt_config": tg_read_terragrunt_config,
     "path_relative_to_include": tg_path_relative_to_include,
@@ -1067,27 +1338,43 @@ TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
 
 # -- merging included configs ----------------------------------------------------------------
 def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) -> dict[str, Any]:
-    """Merge an included (parent) config and a child config the way Terragrunt does."""
+    """Merge a child config onto an included (parent) config, as Terragrunt's Merge (shallow)
+    and DeepMerge do: the child wins; `dependencies` paths always combine; `terraform` keeps
+    extra_arguments and hooks by name; `remote_state` is replaced whole and `generate`,
+    `dependency` and `feature` blocks go by name (deep merge merges the latter two);
+    `inputs` go by top-level key (shallow) or recursively (deep)."""
+    deep = strategy == "deep"
     result = dict(parent)
     for key, value in child.items():
         if key in NOT_MERGED or key not in result:
             result[key] = value
-        elif strategy == "deep":
-            result[key] = deep_merge(result[key], value)
-        elif key == "inputs" or key in BY_NAME:
-            result[key] = {**_as_map(result[key]), **_as_map(value)}
+        elif key == "dependencies":
+            result[key] = _merge_paths(_as_map(result[key]), _as_map(value))
         elif key == "terraform":
-            result[key] = _merge_terraform(_as_map(result[key]), _as_map(value))
+            result[key] = _merge_terraform(_as_map(result[key]), _as_map(value), deep)
+        elif key in ("remote_state", "generate") or (key in BY_NAME | {"inputs"} and not deep):
+            result[key] = value if key == "remote_state" else {**_as_map(result[key]), **_as_map(value)}
+        elif deep:
+            result[key] = deep_merge(result[key], value)
         else:
             result[key] = value
     return result
+
+
+def _generate_names(config: dict[str, Any]) -> list[str]:
+    return list(_as_map(config.get("generate")))
 
 
 def _as_map(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _merge_terraform(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+def _merge_paths(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    paths = [*(parent.get("paths") or []), *(child.get("paths") or [])]
+    return {**parent, **child, "paths": list(dict.fromkeys(p for p in paths if isinstance(p, str | Unknown)))}
+
+
+def _merge_terraform(parent: dict[str, Any], child: dict[str, Any], deep: bool) -> dict[str, Any]:
     result = dict(parent)
     for key, value in child.items():
         if (
@@ -1096,18 +1383,8 @@ def _merge_terraform(parent: dict[str, Any], child: dict[str, Any]) -> dict[str,
             and key in ("extra_arguments", "before_hook", "after_hook", "error_hook")
         ):
             result[key] = {**result[key], **value}
+        elif deep and key in ("include_in_copy", "exclude_from_copy") and isinstance(result.get(key), list):
+            result[key] = [*result[key], *(value if isinstance(value, list) else [])]
         else:
             result[key] = value
     return result
-
-
-def deep_merge(parent: Any, child: Any) -> Any:
-    """Maps merged recursively, lists concatenated, anything else: the child wins."""
-    if isinstance(parent, dict) and isinstance(child, dict):
-        result = dict(parent)
-        for key, value in child.items():
-            result[key] = deep_merge(result[key], value) if key in result else value
-        return result
-    if isinstance(parent, list) and isinstance(child, list):
-        return parent + [v for v in child if v not in parent]
-    return child

@@ -8,20 +8,26 @@ A function raises FunctionError; the evaluator adds the file, line and function 
 from __future__ import annotations
 
 import base64
+import csv
+import datetime
+import gzip
 import hashlib
+import io
 import ipaddress
 import json
 import math
 import platform
 import posixpath
 import re
+import urllib.parse
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from refarch.config.values import Unknown, contains_unknown, type_name
+from refarch.config.values import Unknown, contains_unknown, deep_merge, type_name
 
 
 class FunctionError(Exception):
@@ -462,6 +468,262 @@ def _binary(fn: Callable[[Any, Any], Any]) -> Callable[[list[Any]], Any]:
     return call
 
 
+# -- more of Terraform's pure functions --------------------------------------------------------
+def f_log(args: list[Any]) -> float:
+    _arity(args, 2)
+    return math.log(_num(args[0]), _num(args[1]))
+
+
+def f_parseint(args: list[Any]) -> int:
+    _arity(args, 2)
+    base = int(_num(args[1]))
+    if not 2 <= base <= 62:
+        raise FunctionError("base must be between 2 and 62")
+    try:
+        return int(_str(args[0]), base) if base <= 36 else _parse_base62(_str(args[0]), base)
+    except ValueError:
+        raise FunctionError(f"cannot parse {args[0]!r} as a base {base} integer") from None
+
+
+def _parse_base62(text: str, base: int) -> int:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    value = 0
+    for char in body:
+        digit = digits.find(char)
+        if digit < 0 or digit >= base:
+            raise ValueError(char)
+        value = value * base + digit
+    return sign * value
+
+
+def f_chunklist(args: list[Any]) -> list[Any]:
+    _arity(args, 2)
+    items, size = _list(args[0]), int(_num(args[1]))
+    if size < 0:
+        raise FunctionError("the chunk size must not be negative")
+    if size == 0:
+        return [items]
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def f_matchkeys(args: list[Any]) -> list[Any]:
+    _arity(args, 3)
+    values, keys, search = _list(args[0]), _list(args[1]), _list(args[2])
+    if len(values) != len(keys):
+        raise FunctionError("the values and keys lists must have the same length")
+    return [v for v, k in zip(values, keys, strict=True) if k in search]
+
+
+def f_setintersection(args: list[Any]) -> list[Any]:
+    if not args:
+        raise FunctionError("takes at least one set")
+    first = f_distinct([_list(args[0])])
+    return [x for x in first if all(x in _list(other) for other in args[1:])]
+
+
+def f_setsubtract(args: list[Any]) -> list[Any]:
+    _arity(args, 2)
+    return [x for x in f_distinct([_list(args[0])]) if x not in _list(args[1])]
+
+
+def f_setproduct(args: list[Any]) -> list[Any]:
+    if len(args) < 2:
+        raise FunctionError("takes at least two sets")
+    product: list[list[Any]] = [[]]
+    for arg in args:
+        product = [[*prefix, item] for prefix in product for item in _list(arg)]
+    return product
+
+
+def f_transpose(args: list[Any]) -> dict[str, list[str]]:
+    _arity(args, 1)
+    out: dict[str, list[str]] = {}
+    for key, values in sorted(_map(args[0]).items()):
+        for value in _list(values):
+            out.setdefault(_str(value), []).append(key)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def f_csvdecode(args: list[Any]) -> list[dict[str, str]]:
+    _arity(args, 1)
+    rows = list(csv.reader(io.StringIO(_str(args[0]))))
+    if not rows:
+        raise FunctionError("missing header line")
+    header, body = rows[0], rows[1:]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise FunctionError(f"line {number}: wrong number of fields")
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
+def f_base64gzip(args: list[Any]) -> str:
+    _arity(args, 1)
+    return base64.b64encode(gzip.compress(_str(args[0]).encode(), mtime=0)).decode()
+
+
+def f_textencodebase64(args: list[Any]) -> str:
+    _arity(args, 2)
+    try:
+        return base64.b64encode(_str(args[0]).encode(_str(args[1]))).decode()
+    except LookupError:
+        raise FunctionError(f"unsupported encoding {args[1]!r}") from None
+
+
+def f_textdecodebase64(args: list[Any]) -> str:
+    _arity(args, 2)
+    try:
+        return base64.b64decode(_str(args[0])).decode(_str(args[1]))
+    except LookupError:
+        raise FunctionError(f"unsupported encoding {args[1]!r}") from None
+
+
+def _b64hash(algo: str) -> Callable[[list[Any]], str]:
+    def digest(args: list[Any]) -> str:
+        _arity(args, 1)
+        return base64.b64encode(hashlib.new(algo, _str(args[0]).encode()).digest()).decode()
+
+    return digest
+
+
+def f_cidrnetmask(args: list[Any]) -> str:
+    _arity(args, 1)
+    network = ipaddress.ip_network(_str(args[0]), strict=False)
+    if network.version != 4:
+        raise FunctionError("only IPv4 networks have a netmask")
+    return str(network.netmask)
+
+
+def f_cidrsubnets(args: list[Any]) -> list[str]:
+    if not args:
+        raise FunctionError("takes a prefix and at least one number of new bits")
+    network = ipaddress.ip_network(_str(args[0]), strict=False)
+    current = int(network.network_address)
+    out = []
+    for raw in args[1:]:
+        newbits = int(_num(raw))
+        prefix = network.prefixlen + newbits
+        if newbits < 1 or prefix > network.max_prefixlen:
+            raise FunctionError(f"{newbits} new bits do not fit in {network}")
+        size = 1 << (network.max_prefixlen - prefix)
+        current = (current + size - 1) // size * size  # align to the subnet size
+        subnet = ipaddress.ip_network((current, prefix))
+        if not subnet.subnet_of(network):  # type: ignore[arg-type]  # same IP version
+            raise FunctionError(f"not enough room in {network} for another /{prefix}")
+        out.append(str(subnet))
+        current += size
+    return out
+
+
+def f_uuidv5(args: list[Any]) -> str:
+    _arity(args, 2)
+    namespaces = {"dns": uuid.NAMESPACE_DNS, "url": uuid.NAMESPACE_URL, "oid": uuid.NAMESPACE_OID}
+    namespaces["x500"] = uuid.NAMESPACE_X500
+    raw = _str(args[0])
+    try:
+        namespace = namespaces.get(raw) or uuid.UUID(raw)
+    except ValueError:
+        raise FunctionError(f"namespace must be dns, url, oid, x500 or a UUID, got {raw!r}") from None
+    return str(uuid.uuid5(namespace, _str(args[1])))
+
+
+def _timestamp(value: Any) -> datetime.datetime:
+    text = _str(value, "timestamp")
+    try:
+        stamp = datetime.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise FunctionError(f"not a RFC 3339 timestamp: {text!r}") from None
+    if "T" not in text.upper() or stamp.tzinfo is None:
+        raise FunctionError(f"not a RFC 3339 timestamp: {text!r}")
+    return stamp
+
+
+def _rfc3339(stamp: datetime.datetime) -> str:
+    text = stamp.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def f_timecmp(args: list[Any]) -> int:
+    _arity(args, 2)
+    a, b = _timestamp(args[0]), _timestamp(args[1])
+    return 0 if a == b else (-1 if a < b else 1)
+
+
+_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def f_timeadd(args: list[Any]) -> str:
+    _arity(args, 2)
+    stamp, text = _timestamp(args[0]), _str(args[1], "duration")
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    parts = _DURATION.findall(body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise FunctionError(f"not a duration: {text!r} (e.g. 1h30m, -10s)")
+    seconds = sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    return _rfc3339(stamp + datetime.timedelta(seconds=seconds))
+
+
+_DATE_TOKENS = re.compile(
+    r"'(?:[^']|'')*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|AA|aa|mm|m|ss|s|ZZZZZ|ZZZZ|ZZZ|Z|.", re.S
+)
+
+
+def f_formatdate(args: list[Any]) -> str:
+    _arity(args, 2)
+    spec, stamp = _str(args[0], "format"), _timestamp(args[1])
+    offset = stamp.utcoffset() or datetime.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    hour12 = stamp.hour % 12 or 12
+    values = {
+        "YYYY": f"{stamp.year:04d}",
+        "YY": f"{stamp.year % 100:02d}",
+        "MMMM": stamp.strftime("%B"),
+        "MMM": stamp.strftime("%b"),
+        "MM": f"{stamp.month:02d}",
+        "M": str(stamp.month),
+        "DD": f"{stamp.day:02d}",
+        "D": str(stamp.day),
+        "EEEE": stamp.strftime("%A"),
+        "EEE": stamp.strftime("%a"),
+        "hh": f"{stamp.hour:02d}",
+        "h": str(stamp.hour),
+        "HH": f"{hour12:02d}",
+        "H": str(hour12),
+        "AA": "AM" if stamp.hour < 12 else "PM",
+        "aa": "am" if stamp.hour < 12 else "pm",
+        "mm": f"{stamp.minute:02d}",
+        "m": str(stamp.minute),
+        "ss": f"{stamp.second:02d}",
+        "s": str(stamp.second),
+        "ZZZZZ": f"{sign}{hours:02d}:{mins:02d}",
+        "ZZZZ": f"{sign}{hours:02d}{mins:02d}",
+        "ZZZ": "UTC" if minutes == 0 else f"{sign}{hours:02d}{mins:02d}",
+        "Z": "Z" if minutes == 0 else f"{sign}{hours:02d}:{mins:02d}",
+    }
+    out = []
+    for token in _DATE_TOKENS.findall(spec):
+        if token.startswith("'") and len(token) > 1:
+            out.append(token[1:-1].replace("''", "'"))
+        elif token in values:
+            out.append(values[token])
+        elif token.isalpha():
+            raise FunctionError(f"invalid date format verb {token!r}")
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+def f_deep_merge(args: list[Any]) -> dict[str, Any]:
+    """Terragrunt's deep_merge(): maps merged recursively, lists appended, later arguments win."""
+    result: dict[str, Any] = {}
+    for arg in args:
+        result = deep_merge(result, _map(arg))
+    return result
+
+
 PURE: dict[str, Callable[[list[Any]], Any]] = {
     "format": f_format,
     "formatlist": f_formatlist,
@@ -535,6 +797,33 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
     "basename": _unary(lambda v: posixpath.basename(_str(v))),
     "pathexpand": _unary(lambda v: str(Path(_str(v)).expanduser())),
     "get_platform": lambda a: platform.system().lower(),
+    "log": f_log,
+    "parseint": f_parseint,
+    "pow": _binary(lambda a, b: _num(a) ** _num(b)),
+    "signum": _unary(lambda v: (_num(v) > 0) - (_num(v) < 0)),
+    "chunklist": f_chunklist,
+    "matchkeys": f_matchkeys,
+    "setintersection": f_setintersection,
+    "setsubtract": f_setsubtract,
+    "setproduct": f_setproduct,
+    "transpose": f_transpose,
+    "csvdecode": f_csvdecode,
+    "base64gzip": f_base64gzip,
+    "textencodebase64": f_textencodebase64,
+    "textdecodebase64": f_textdecodebase64,
+    "urlencode": _unary(lambda v: urllib.parse.quote(_str(v), safe="-_.~")),
+    "base64sha256": _b64hash("sha256"),
+    "base64sha512": _b64hash("sha512"),
+    "cidrnetmask": f_cidrnetmask,
+    "cidrsubnets": f_cidrsubnets,
+    "uuidv5": f_uuidv5,
+    "timecmp": f_timecmp,
+    "timeadd": f_timeadd,
+    "formatdate": f_formatdate,
+    # refarch does not track sensitivity: a sensitive value is masked by name in the logs
+    "sensitive": _unary(lambda v: v),
+    "nonsensitive": _unary(lambda v: v),
+    "deep_merge": f_deep_merge,
 }
 
 # Functions whose result depends on the whole value: an Unknown anywhere inside makes the
@@ -579,13 +868,9 @@ OPAQUE = {
     "get_aws_caller_identity_arn",
     "get_aws_caller_identity_user_id",
     "local_exec",
-    "templatefile",
-    "file",
-    "filebase64",
-    "mark_as_read",
     "plantimestamp",
     "bcrypt",
-    "uuidv5",
+    "rsadecrypt",
 }
 
 

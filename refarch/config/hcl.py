@@ -20,6 +20,7 @@ A body is a tuple of ("attr", name, Expr, line) and ("block", type, labels, body
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,11 @@ def parse_text(text: str, path: str = "<string>") -> Body:
         raise
     except (ValueError, IndexError, AttributeError, RecursionError) as exc:
         raise HclSyntaxError(f"unsupported HCL construct: {exc}", path=path) from None
+
+
+def parse_config(text: str, path: str = "<string>") -> Body:
+    """A config file in either syntax: HCL's JSON syntax when the name ends in .json."""
+    return parse_json(text, path) if path.endswith(".json") else parse_text(text, path)
 
 
 def parse_expression(text: str, path: str = "<string>", line: int = 1) -> Expr:
@@ -513,3 +519,91 @@ def _matching_brace(text: str, start: int, path: str, line: int) -> int:
             depth -= 1
         pos += 1
     raise HclSyntaxError("unclosed ${ in heredoc", path=path, line=line)
+
+
+# -- HCL's JSON syntax (terragrunt.hcl.json, root.hcl.json) ------------------------------------
+# Which keys are blocks, and how many labels they take: JSON has no syntax for it, so HCL
+# decodes it with the schema; this is Terragrunt's schema (an `include` without a label is
+# written with the label "" or as a plain object with a `path`).
+JSON_BLOCKS: dict[str, int] = {
+    "include": 1,
+    "locals": 0,
+    "dependency": 1,
+    "dependencies": 0,
+    "terraform": 0,
+    "remote_state": 0,
+    "generate": 1,
+    "feature": 1,
+    "exclude": 0,
+    "errors": 0,
+    "engine": 0,
+    "catalog": 0,
+}
+JSON_SUB_BLOCKS: dict[str, dict[str, int]] = {
+    "terraform": {"extra_arguments": 1, "before_hook": 1, "after_hook": 1, "error_hook": 1},
+    "errors": {"retry": 1, "ignore": 1},
+}
+
+
+def parse_json(text: str, path: str = "<string>") -> Body:
+    """Parse a config in HCL's JSON syntax into the same body AST as parse_text. Strings are
+    templates (`${...}`, `%{...}`), as in HCL; line numbers are those of the top-level keys."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HclSyntaxError(exc.msg, path=path, line=exc.lineno, column=exc.colno) from None
+    if not isinstance(data, dict):
+        raise HclSyntaxError("a JSON config must be an object", path=path, line=1)
+    lines = {key: text.count("\n", 0, text.find(json.dumps(key))) + 1 for key in data}
+    return _json_body(data, JSON_BLOCKS, path, lines)
+
+
+def _json_body(data: dict[str, Any], blocks: dict[str, int], path: str, lines: dict[str, int]) -> Body:
+    items: list[Any] = []
+    for key, value in data.items():
+        line = lines.get(key, 1)
+        if key == "//":
+            continue  # a comment, in HCL's JSON syntax
+        if key not in blocks:
+            items.append(("attr", key, _json_expr(value, path, line), line))
+            continue
+        sub = JSON_SUB_BLOCKS.get(key, {})
+        for labels, body in _json_blocks(key, value, blocks[key], path, line):
+            items.append(("block", key, labels, _json_body(body, sub, path, {}), line))
+    return tuple(items)
+
+
+def _json_blocks(
+    kind: str, value: Any, labels: int, path: str, line: int
+) -> list[tuple[tuple[str, ...], Any]]:
+    values = value if isinstance(value, list) else [value]
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for item in values:
+        if not isinstance(item, dict):
+            raise HclSyntaxError(f"{kind} must be a JSON object", path=path, line=line)
+        if labels == 0 or (kind == "include" and "path" in item):
+            found.append(((), item))
+            continue
+        for label, body in item.items():
+            if not isinstance(body, dict):
+                raise HclSyntaxError(f'{kind} "{label}" must be a JSON object', path=path, line=line)
+            found.append(((label,) if label else (), body))
+    return found
+
+
+def _json_expr(value: Any, path: str, line: int) -> Expr:
+    if isinstance(value, str):
+        parts = split_template(value, path, line)
+        if all(isinstance(p, str) for p in parts):
+            return ("lit", "".join(parts))
+        return ("tmpl", tuple(parts), line)
+    if isinstance(value, list):
+        return ("tuple", tuple(_json_expr(v, path, line) for v in value))
+    if isinstance(value, dict):
+        return (
+            "object",
+            tuple((("key", k), _json_expr(v, path, line)) for k, v in value.items() if k != "//"),
+        )
+    if isinstance(value, float) and value.is_integer():
+        return ("lit", int(value))
+    return ("lit", value)

@@ -69,3 +69,16 @@ def type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return "unknown"
+
+
+def deep_merge(parent: Any, child: Any) -> Any:
+    """Terragrunt's deep merge: maps merged recursively, lists concatenated (mergo's
+    WithAppendSlice), anything else: the child wins."""
+    if isinstance(parent, dict) and isinstance(child, dict):
+        result = dict(parent)
+        for key, value in child.items():
+            result[key] = deep_merge(result[key], value) if key in result else value
+        return result
+    if isinstance(parent, list) and isinstance(child, list):
+        return parent + child
+    return child

@@ -135,6 +135,12 @@ class TerragruntEngine:
         env = dict(job.env)
         env.update(TF_INPUT="0", TF_IN_AUTOMATION="1")
         env[f"{dialect.env_prefix}NON_INTERACTIVE"] = "true"
+        # refarch's retry engine decides, with each unit's errors blocks: Terragrunt's own
+        # automatic retry would multiply the attempts (3 x 3). TERRAGRUNT_AUTO_RETRY=false is
+        # what releases before --terragrunt-no-auto-retry read.
+        env[f"{dialect.env_prefix}NO_AUTO_RETRY"] = "true"
+        if dialect.name == LEGACY:
+            env["TERRAGRUNT_AUTO_RETRY"] = "false"
         # Keep .terragrunt-cache out of the live repo: one download folder per unit.
         env[dialect.download_dir_env] = str(self.download_dir(job))
         if job.refresh_modules:

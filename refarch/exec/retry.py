@@ -15,7 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from refarch.errors import ConfigError
 from refarch.exec.process import ProcessResult
+from refarch.models import ErrorRule
 from refarch.settings import Settings
+from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 BACKOFFS = ("fixed", "exponential")
 # Remedies the runner knows how to apply to the next attempt.
@@ -55,50 +57,103 @@ class RetryRule:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer of decide(): whether to try again, when, why and with which remedy."""
+    """The answer of decide(): whether to try again, when, why and with which remedy; or
+    (a unit's `errors { ignore }` block) that the failure is ignored: the unit succeeds."""
 
     retry: bool
     reason: str
     rule: RetryRule | None = None
     delay: float = 0.0
     remedy: str | None = None
+    ignored: bool = False
+    signals: Mapping[str, Any] = field(default_factory=dict)
 
 
-# Terragrunt's default retryable errors (internal/retry/defaults.go, DefaultRetryableErrors),
-# which it matches against the tool's output and retries 3 times, 5 s apart. We keep its
-# patterns as they are and give them exponential backoff with jitter instead of a fixed sleep.
-TERRAGRUNT_RETRYABLE_ERRORS: tuple[str, ...] = (
-    r"(?s).*Failed to load state.*tcp.*timeout.*",
-    r"(?s).*Failed to load backend.*TLS handshake timeout.*",
-    r"(?s).*Creating metric alarm failed.*request to update this alarm is in progress.*",
-    r"(?s).*Error installing provider.*TLS handshake timeout.*",
-    r"(?s).*Error configuring the backend.*TLS handshake timeout.*",
-    r"(?s).*Error installing provider.*tcp.*timeout.*",
-    r"(?s).*Error installing provider.*tcp.*connection reset by peer.*",
-    r"NoSuchBucket: The specified bucket does not exist",
-    r"(?s).*Error creating SSM parameter: TooManyUpdates:.*",
-    r"(?s).*app.terraform.io.*: 429 Too Many Requests.*",
-    r"(?s).*ssh_exchange_identification.*Connection closed by remote host.*",
-    r"(?s).*Client\.Timeout exceeded while awaiting headers.*",
-    r"(?s).*Could not download module.*The requested URL returned error: 429.*",
-    r"(?s).*net/http: TLS.*handshake timeout.*",
-    r"(?s).*could not query provider registry.*context deadline exceeded.*",
-    r"(?s).*provider.*TLS handshake timeout.*",
-    r"(?s).*provider.*tcp.*timeout.*",
-    r"(?s).*provider.*tcp.*connection reset by peer.*",
-    r"(?s).*provider.*context deadline exceeded.*",
-    r"(?s).*registry.*context deadline exceeded.*",
-    r"(?s).*Failed to resolve provider.*timeout.*",
-    r"(?s).*Failed to resolve provider.*connection reset by peer.*",
-    r"(?s).*Failed to resolve provider.*context deadline exceeded.*",
-    r"(?s).*could not connect to registry.*timeout.*",
-    r"(?s).*could not connect to registry.*connection reset by peer.*",
-    r"(?s).*could not connect to registry.*context deadline exceeded.*",
-    r"(?s).*failed to request discovery document.*context deadline exceeded.*",
-    r"(?s).*Failed to query available provider packages.*timeout.*",
-    r"(?s).*Failed to query available provider packages.*connection reset by peer.*",
-    r"(?s).*Failed to query available provider packages.*context deadline exceeded.*",
-)
+# Terragrunt matches errors blocks against the error text with everything but these
+# characters turned into spaces, and runs of spaces made one (errorconfig.ExtractErrorMessage).
+_ERROR_CLEAN = re.compile(r"[^a-zA-Z0-9./'\"():=\- ]+")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def terragrunt_error_text(text: str) -> str:
+    """The output as Terragrunt's errors blocks see it: colours removed, one cleaned line."""
+    return " ".join(_ERROR_CLEAN.sub(" ", _ANSI.sub("", text)).split())
+
+
+def matches_patterns(patterns: Sequence[str], text: str) -> bool:
+    """Terragrunt's rule: the first pattern found decides; a `!pattern` found means no."""
+    for raw in patterns:
+        negative = raw.startswith("!")
+        if re.search(raw[1:] if negative else raw, text):
+            return not negative
+    return False
+
+
+@dataclass(frozen=True)
+class UnitRetryRule(RetryRule):
+    """A unit's `errors { retry "name" }` block: Terragrunt's patterns over the cleaned text,
+    a fixed sleep between attempts."""
+
+    patterns: tuple[str, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        return matches_patterns(self.patterns, terragrunt_error_text(text))
+
+
+@dataclass(frozen=True)
+class UnitRules:
+    """The rules one unit runs with: what is retried (first match wins) and what is ignored."""
+
+    retry: tuple[RetryRule, ...]
+    ignore: tuple[ErrorRule, ...] = ()
+
+
+def unit_rules(rules: Sequence[RetryRule], errors: Sequence[ErrorRule]) -> UnitRules:
+    """The global rules combined with a unit's errors blocks: its retry blocks come first;
+    when it has any, Terragrunt's default list gives way to them (as in Terragrunt, where an
+    errors block replaces the defaults), refarch's own and refarch.toml's rules stay."""
+    own = tuple(
+        UnitRetryRule(
+            f"errors.retry.{e.name}",
+            re.escape(", ".join(e.patterns)),  # for display: matches() uses the patterns
+            attempts=e.max_attempts,
+            backoff="fixed",
+            delay=e.sleep_seconds,
+            max_delay=e.sleep_seconds,
+            jitter=0.0,
+            origin="unit",
+            patterns=e.patterns,
+        )
+        for e in errors
+        if e.kind == "retry"
+    )
+    rest = tuple(r for r in rules if not (own and r.origin == "terragrunt"))
+    return UnitRules(own + rest, tuple(e for e in errors if e.kind == "ignore"))
+
+
+def decide_for_unit(
+    rules: UnitRules,
+    result: ProcessResult,
+    attempt: int,
+    *,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """decide() for one unit: a failure one of its ignore blocks matches is ignored (the unit
+    succeeds, with the block's message and signals), else its retry rules decide."""
+    if not result.ok and not result.interrupted and rules.ignore:
+        text = terragrunt_error_text(result.output_tail)
+        for block in rules.ignore:
+            if matches_patterns(block.patterns, text):
+                why = f": {block.message}" if block.message else ""
+                return Decision(
+                    False,
+                    f"error ignored by errors.ignore.{block.name}{why}",
+                    ignored=True,
+                    signals=block.signals,
+                )
+    return decide(rules.retry, result, attempt, rand=rand)
 
 
 def _leading_any_free(pattern: str) -> str:
@@ -326,14 +381,14 @@ class Attempted(Generic[T]):
 
 def attempt_loop(
     attempt: Attempt[T],
-    rules: Sequence[RetryRule],
+    decide: Callable[[ProcessResult, int], Decision],
     *,
     sleep: Callable[[float], None],
     on_retry: Callable[[int, Decision], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
-    rand: Callable[[], float] = random.random,
 ) -> Attempted[T]:
-    """Call `attempt` until it succeeds, is interrupted, or no rule allows another try.
+    """Call `attempt` until it succeeds, is interrupted, or `decide` (e.g. a rule catalogue
+    through decide() or decide_for_unit()) allows no other try.
 
     Between attempts: `on_retry(attempt, decision)`, then `sleep(delay)`; a remedy a rule
     names (refresh_modules, wait_for_lock) is passed to every later attempt.
@@ -343,7 +398,7 @@ def attempt_loop(
         result, value = attempt(number, remedies)
         if result.ok or result.interrupted or stop():
             return Attempted(result, value, number, stopped=not result.ok and stop())
-        decision = decide(rules, result, number, rand=rand)
+        decision = decide(result, number)
         if not decision.retry:
             return Attempted(result, value, number, decision)
         if on_retry is not None:

@@ -454,14 +454,23 @@ def load_plan(
     endpoint_url: str | None = None,
     cache: bool = True,
     env: Mapping[str, str] | None = None,
+    queue_include_external: bool = False,
+    repo_options: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
     `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first."""
     env = dict(os.environ) if env is None else dict(env)
     root = Path(directory).resolve()
     settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
-    repo = load_repo(root, env=env, settings=settings, cache=cache)
-    return make_plan(repo, action, include=include, exclude=exclude, ignore_dependencies=ignore_dependencies)
+    repo = load_repo(root, env=env, settings=settings, cache=cache, **(repo_options or {}))
+    return make_plan(
+        repo,
+        action,
+        include=include,
+        exclude=exclude,
+        ignore_dependencies=ignore_dependencies,
+        queue_include_external=queue_include_external,
+    )
 
 
 def _identities(

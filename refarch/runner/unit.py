@@ -6,6 +6,7 @@ runner's (which extra environment a unit gets, e.g. data-store passwords) is pas
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from refarch.engines.workdir import unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
-from refarch.exec.retry import Decision, RetryRule, attempt_loop
+from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
 from refarch.runner.recovery import move_aside, pending_recovery, recover_command, recovery_folder
 from refarch.runner.scheduler import Outcome
@@ -213,15 +214,21 @@ class UnitRunner:
                 UnitRetried(unit.path, number, decision.rule.attempts, retry.rule, retry.delay, retry.remedy)
             )
 
+        own_rules = unit_rules(self.rules, unit.errors)  # its errors { retry / ignore } blocks first
         done = attempt_loop(
             attempt,
-            self.rules,
+            lambda result, number: decide_for_unit(own_rules, result, number, rand=self.rand),
             sleep=self.sleep,
             on_retry=on_retry,
             stop=lambda: self.interrupt.requested.is_set() or bool(rescued_now),
-            rand=self.rand,
         )
         process = done.result
+        if done.decision is not None and done.decision.ignored:  # an errors { ignore } block
+            signals = done.decision.signals
+            why = done.decision.reason + (
+                f"; signals {json.dumps(dict(signals), sort_keys=True)}" if signals else ""
+            )
+            return Outcome(Status.SUCCEEDED, self.session.masker.mask(why))
         if process.ok:
             if done.value is not None:
                 self.session.outputs.put(unit.path, done.value)

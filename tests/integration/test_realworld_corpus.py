@@ -34,21 +34,24 @@ from refarch.planner import plan
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "realworld"
 EXPECT = CORPUS / "_expect"
+# Our own fixtures, one per Terragrunt behaviour refarch follows (same _expect format).
+SEMANTICS = Path(__file__).parent.parent / "fixtures" / "terragrunt_semantics"
 
 
 def _cases() -> list[Any]:
     params = []
-    for folder in sorted(p for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        expect = _expectations(folder.name)
-        marks = []
-        if "xfail" in expect:
-            marks.append(pytest.mark.xfail(strict=True, reason=expect["xfail"]))
-        params.append(pytest.param(folder, expect, id=folder.name, marks=marks))
+    for corpus in (CORPUS, SEMANTICS):
+        for folder in sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith("_")):
+            expect = _expectations(corpus, folder.name)
+            marks = []
+            if "xfail" in expect:
+                marks.append(pytest.mark.xfail(strict=True, reason=expect["xfail"]))
+            params.append(pytest.param(folder, expect, id=f"{corpus.name}/{folder.name}", marks=marks))
     return params
 
 
-def _expectations(name: str) -> dict[str, Any]:
-    file = EXPECT / f"{name}.toml"
+def _expectations(corpus: Path, name: str) -> dict[str, Any]:
+    file = corpus / "_expect" / f"{name}.toml"
     return tomllib.loads(file.read_text()) if file.exists() else {}
 
 
@@ -166,5 +169,6 @@ def test_every_case_is_listed_in_sources() -> None:
 
 
 def test_every_expectation_has_a_case() -> None:
-    orphans = [f.stem for f in EXPECT.glob("*.toml") if not (CORPUS / f.stem).is_dir()]
-    assert not orphans
+    for corpus in (CORPUS, SEMANTICS):
+        orphans = [f.stem for f in (corpus / "_expect").glob("*.toml") if not (corpus / f.stem).is_dir()]
+        assert not orphans

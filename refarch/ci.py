@@ -48,7 +48,8 @@ class CiOptions:
     terragrunt_version: str = "0.77.22"
     python_version: str = "3.12"
     install: str = field(default_factory=lambda: f"refarch=={_refarch_version()}")
-    role_variable: str = "REFARCH_CI_ROLE_ARN"  # a CI variable holding the base role's ARN
+    role_variable: str = "REFARCH_CI_ROLE_ARN"  # CI variable: the ARN of the role apply jobs assume
+    plan_role_variable: str = "REFARCH_CI_PLAN_ROLE_ARN"  # the same for the pull request plan
     region: str = "us-east-1"
     parallelism: int = 4
     granularity: str = "auto"
@@ -61,8 +62,9 @@ class CiOptions:
             )
         if self.engine not in ("terraform", "terragrunt"):
             raise UsageError(f"unknown engine {self.engine!r}", hint="use terraform or terragrunt")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.role_variable):
-            raise UsageError(f"--role-variable {self.role_variable!r} is not a CI variable name")
+        for name in (self.role_variable, self.plan_role_variable):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise UsageError(f"{name!r} is not a CI variable name (letters, digits, _)")
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,11 @@ def _includes(units: Sequence[str], repo_units: Iterable[str], allowed: set[str]
 
 # -- YAML ---------------------------------------------------------------------------------------
 class _Dumper(yaml.SafeDumper):
-    """Block style, keys in the order given, multi-line strings as literal blocks."""
+    """Block style, keys in the order given, multi-line strings as literal blocks, and no
+    `&id001` anchors: each job spelled out in full."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -283,7 +289,7 @@ GITHUB_PLAN_FILE = ".github/workflows/refarch-plan.yml"
 GITHUB_APPLY_FILE = ".github/workflows/refarch-apply.yml"
 
 
-def _github_setup(pipeline: CiPipeline, session: str) -> list[dict[str, Any]]:
+def _github_setup(pipeline: CiPipeline, session: str, role_variable: str) -> list[dict[str, Any]]:
     o = pipeline.options
     steps: list[dict[str, Any]] = [
         {"uses": "actions/setup-python@v6", "with": {"python-version": o.python_version}},
@@ -310,7 +316,7 @@ def _github_setup(pipeline: CiPipeline, session: str) -> list[dict[str, Any]]:
             # GitHub's OIDC token for the base role; refarch assumes each account's role from it
             "uses": "aws-actions/configure-aws-credentials@v6",
             "with": {
-                "role-to-assume": f"${{{{ vars.{o.role_variable} }}}}",
+                "role-to-assume": f"${{{{ vars.{role_variable} }}}}",
                 "role-session-name": session,
                 "aws-region": o.region,
             },
@@ -350,7 +356,7 @@ def github_workflows(pipeline: CiPipeline) -> dict[str, str]:
                 "timeout-minutes": 60,
                 "steps": [
                     {"uses": "actions/checkout@v5", "with": {"fetch-depth": 0}},
-                    *_github_setup(pipeline, "refarch-plan-${{ github.run_id }}"),
+                    *_github_setup(pipeline, "refarch-plan-${{ github.run_id }}", o.plan_role_variable),
                     {
                         # the run's table goes to the job summary ($GITHUB_STEP_SUMMARY)
                         "name": "plan-all of what changed",
@@ -373,7 +379,7 @@ def github_workflows(pipeline: CiPipeline) -> dict[str, str]:
             **({"needs": list(job.needs)} if job.needs else {}),
             "steps": [
                 {"uses": "actions/checkout@v5"},
-                *_github_setup(pipeline, f"refarch-${{{{ github.run_id }}}}-{job.id[:40]}"),
+                *_github_setup(pipeline, f"refarch-${{{{ github.run_id }}}}-{job.id[:40]}", o.role_variable),
                 {"name": f"apply {', '.join(job.accounts)}", "run": _shell(pipeline.apply_argv(job))},
                 _github_artifact(pipeline, f"refarch-{job.id}", f"{REPORTS}/{job.id}.json"),
             ],
@@ -415,17 +421,21 @@ def gitlab_pipeline(pipeline: CiPipeline) -> dict[str, str]:
             "chmod +x /usr/local/bin/terragrunt",
         ]
     before += [
-        # GitLab's OIDC token for the base role, read by boto3 and Terraform's AWS provider
-        'export AWS_WEB_IDENTITY_TOKEN_FILE="$(mktemp)"',  # mode 0600, outside the checkout
-        'printf "%s" "$AWS_ID_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"',
-        f'export AWS_ROLE_ARN="${o.role_variable}"',
-        'export AWS_ROLE_SESSION_NAME="refarch-$CI_PIPELINE_ID-$CI_JOB_ID" AWS_REGION="' + o.region + '"',
+        # GitLab's OIDC token for the base role, as an AWS profile: refarch reads AWS_PROFILE
+        # and keeps it from the tools, which get only each account's own credentials
+        'REFARCH_TOKEN_FILE="$(mktemp)" && printf "%s" "$AWS_ID_TOKEN" > "$REFARCH_TOKEN_FILE"',
+        'export AWS_CONFIG_FILE="$(mktemp)"',
+        "printf '[profile refarch-ci]\\nrole_arn = %s\\nweb_identity_token_file = %s\\n"
+        'role_session_name = refarch-%s-%s\\n\' "$REFARCH_ROLE_ARN" "$REFARCH_TOKEN_FILE" '
+        '"$CI_PIPELINE_ID" "$CI_JOB_ID" > "$AWS_CONFIG_FILE"',
+        f'export AWS_PROFILE=refarch-ci AWS_REGION="{o.region}"',
     ]
     runs = f"{pipeline.directory}/.refarch/runs/" if pipeline.directory != "." else ".refarch/runs/"
     on_branch = [{"if": f'$CI_COMMIT_BRANCH == "{o.branch}"'}]
     doc: dict[str, Any] = {
         "stages": ["plan", *dict.fromkeys(f"tier-{j.tier}" for j in pipeline.jobs)],
-        "variables": {"CI": "true"},
+        # apply jobs assume this role; the merge request's plan job its own (read-only) one
+        "variables": {"CI": "true", "REFARCH_ROLE_ARN": f"${o.role_variable}"},
         ".refarch": {
             "image": f"python:{o.python_version}",
             "id_tokens": {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}},
@@ -435,7 +445,7 @@ def gitlab_pipeline(pipeline: CiPipeline) -> dict[str, str]:
             "extends": ".refarch",
             "stage": "plan",
             "rules": [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}],
-            "variables": {"GIT_DEPTH": "0"},
+            "variables": {"GIT_DEPTH": "0", "REFARCH_ROLE_ARN": f"${o.plan_role_variable}"},
             "script": [
                 'git fetch origin "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"',
                 _shell(pipeline.plan_argv("origin/BASE")).replace(

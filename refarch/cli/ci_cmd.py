@@ -50,7 +50,13 @@ from refarch.repo import load_repo
     "--role-variable",
     default=ci.CiOptions.role_variable,
     show_default=True,
-    help="The CI variable holding the ARN of the role the runners assume with OIDC.",
+    help="The CI variable holding the ARN of the role apply jobs assume with OIDC.",
+)
+@click.option(
+    "--plan-role-variable",
+    default=ci.CiOptions.plan_role_variable,
+    show_default=True,
+    help="The same for the pull request's plan job (a read-only role).",
 )
 @click.option("--region", help="AWS region of the runners' session (default: refarch.toml's).")
 @click.option("--install", help="What the jobs pip-install (default: this refarch version).")
@@ -75,6 +81,7 @@ def command(
     engine: str,
     terraform_version: str,
     role_variable: str,
+    plan_role_variable: str,
     region: str | None,
     install: str | None,
     exclude: tuple[str, ...],
@@ -91,6 +98,7 @@ def command(
         engine=engine,
         terraform_version=terraform_version,
         role_variable=role_variable,
+        plan_role_variable=plan_role_variable,
         region=region or repo.settings.region,
         parallelism=parallelism,
         granularity=granularity,

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from refarch.aws import AWS_EXCEPTIONS
+from refarch.cli import output
 from refarch.errors import RefarchError
 
 # One module per verb, each defining `command` (a click command or group), or `commands`
@@ -17,6 +18,7 @@ from refarch.errors import RefarchError
 VERB_MODULES = [
     "refarch.cli.amis_cmd",
     "refarch.cli.bootstrap_cmd",
+    "refarch.cli.ci_cmd",
     "refarch.cli.demo_cmd",
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",
@@ -30,6 +32,10 @@ VERB_MODULES = [
 class Refarch(click.Group):
     """Runs a command inside the one error boundary: RefarchError -> message + exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["refarch.argv"] = list(args)  # the folders given, to place an annotation's file
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         try:
@@ -37,6 +43,8 @@ class Refarch(click.Group):
         except RefarchError as exc:
             if debug:
                 traceback.print_exc()
+            if output.detect().github:  # an annotation on the file, in the pull request
+                click.echo(output.annotation_for(exc, ctx.meta.get("refarch.argv", ())))
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
         except AWS_EXCEPTIONS as exc:  # a call the library did not wrap: still no traceback

@@ -6,10 +6,9 @@ import signal
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from refarch.cli import output
 from refarch.exec.process import Interrupt
 from refarch.jobs.amis import DEFAULT_ACCOUNT, AmiEvent, AmiRecord, build_amis
 from refarch.repo import load_repo
@@ -81,13 +80,15 @@ def build(
     with the app accounts, and record the ids in .refarch/amis.json and amis.auto.hcl."""
     root = Path(directory).resolve()
     settings = load_settings(root).with_overrides(endpoint_url=endpoint_url)
-    console = Console(highlight=False)
+    out = output.Printer()
 
     def show(event: AmiEvent) -> None:
         if quiet and event.kind == "output":
             return
         style = STYLE[event.kind]
-        console.print(f"[{style}]{event.template}/{event.region}[/] {escape(event.message)}")
+        out.line(
+            f"[{style}]{escape(event.message)}[/]", unit=f"{event.template}/{event.region}", account=account
+        )
 
     interrupt = Interrupt()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupt.request())
@@ -105,16 +106,15 @@ def build(
         )
     finally:
         signal.signal(signal.SIGINT, previous)
-    render(console, record, root)
+    render(out, record, root)
 
 
-def render(console: Console, record: AmiRecord, root: Path) -> None:
+def render(out: output.Printer, record: AmiRecord, root: Path) -> None:
     """The summary: one row per AMI built."""
-    table = Table("template", "region", "shared with", "attempts")
-    table.add_column("AMI", no_wrap=True)
+    table = output.Table(
+        ("template", "region", "shared with", "attempts", "AMI"), right=("attempts",), no_wrap=("AMI",)
+    )
     for b in sorted(record.builds, key=lambda b: (b.template, b.region)):
         table.add_row(b.template, b.region, ", ".join(b.shared_with) or "-", str(b.attempts), b.ami_id)
-    console.print(table)
-    console.print(
-        f"recorded in {record.path.relative_to(root)}; units read {record.hcl_path.relative_to(root)}"
-    )
+    out.table(table)
+    out.line(f"recorded in {record.path.relative_to(root)}; units read {record.hcl_path.relative_to(root)}")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from refarch.cli import output
 from refarch.jobs.bootstrap import BootstrapEvent, BootstrapRecord, bootstrap
 from refarch.provision.record import write_record
 from refarch.repo import load_repo
@@ -51,7 +50,7 @@ def command(
     """Create what DIRECTORY's accounts need before the first apply: state buckets and lock
     tables, key pairs, certificates, the KMS administrator, passwords; find DNS zones.
     Tier by tier, through each account's role; only what is missing or drifted is changed."""
-    console = Console(highlight=False)
+    out = output.Printer()
     settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
     names = [n.strip() for n in accounts.split(",") if n.strip()] if accounts else None
 
@@ -59,7 +58,9 @@ def command(
         if event.kind == "result" and not (event.result and event.result.changes):
             return
         style = STYLE.get(event.kind, "")
-        console.print(f"[{style}]{escape(event.message)}[/]" if style else escape(event.message))
+        # Every line names its account (accounts run in parallel).
+        who = output.account_prefix(event.account, event.message)
+        out.line(f"{who}[{style}]{escape(event.message)}[/]" if style else who + escape(event.message))
 
     record = bootstrap(
         load_repo(directory, settings=settings),
@@ -71,23 +72,25 @@ def command(
     )
     if report is not None:
         write_record(report, record)
-    render(console, record)
+    render(out, record)
 
 
-def render(console: Console, record: BootstrapRecord) -> None:
+def render(out: output.Printer, record: BootstrapRecord) -> None:
     """A table per account, then the changes (or "nothing to do")."""
-    table = Table(title="dry run: nothing was changed" if record.dry_run else "bootstrap")
-    for column in ("account", "id", "status", "created", "updated", "exists"):
-        table.add_column(column)
+    table = output.Table(
+        ("account", "id", "status", "created", "updated", "exists"),
+        title="dry run: nothing was changed" if record.dry_run else "bootstrap",
+        right=("created", "updated", "exists"),
+    )
     for account in record.accounts.values():
         counts = {s: sum(r.status == s for r in account.results) for s in ("created", "updated", "exists")}
         status = "resumed" if account.name in record.resumed else account.status
         table.add_row(account.name, account.id, status, *(str(counts[s]) for s in counts))
-    console.print(table)
+    out.table(table)
     if record.nothing_to_do:
-        console.print("[green]nothing to do[/]: every resource is in place")
+        out.line("[green]nothing to do[/]: every resource is in place")
         return
     verb = "would change" if record.dry_run else "changed"
-    console.print(f"[bold]{verb} ({len(record.changes)}):[/]")
+    out.line(f"[bold]{verb} ({len(record.changes)}):[/]")
     for change in record.changes:
-        console.print(f"  {escape(change)}")
+        out.line(f"  {escape(change)}")

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
+from refarch.cli import output
 from refarch.cli.plan_cmd import render as render_plan
 from refarch.cli.run_cmd import RunView, install_interrupt
 from refarch.events import RunEvent, RunFinished, RunStarted
@@ -37,9 +37,9 @@ def command(directory: str | None, keep: bool, destroy: bool) -> None:
     """Deploy the reference architecture on an embedded AWS (a moto server on 127.0.0.1 with
     five accounts): render a live repo, bootstrap it, build and share an AMI with Packer, and
     apply every unit with Terraform. DIR defaults to .refarch/demo."""
-    view = DemoView(sys.stdout.isatty())
+    view = DemoView()
     interrupt = Interrupt()
-    restore = install_interrupt(interrupt, lambda text: view.console.print(f"[yellow]{escape(text)}[/]"))
+    restore = install_interrupt(interrupt, lambda text: view.out.line(f"[yellow]{escape(text)}[/]"))
     try:
         result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event, interrupt=interrupt)
     finally:
@@ -53,18 +53,18 @@ class DemoView:
     """Renders demo events: a header per stage, bootstrap and AMI steps, the plan, and the
     runs through run_cmd's RunView (progress on a terminal, unit lines in CI)."""
 
-    def __init__(self, tty: bool) -> None:
-        self.tty = tty
-        self.console = Console(highlight=False, soft_wrap=True, no_color=not tty, force_terminal=tty or None)
+    def __init__(self, mode: output.Mode | None = None) -> None:
+        self.out = output.Printer(mode)
+        self.mode = self.out.mode
         self.run_view: RunView | None = None
 
     def on_event(self, event: DemoEvent) -> None:
         payload = event.payload
         if event.kind == "stage":
             number = STAGES.index(event.stage) + 1 if event.stage in STAGES else "-"
-            self.console.print(f"\n[bold cyan]{number}. {escape(event.stage)}[/]  {escape(event.message)}")
+            self.out.line(f"\n[bold cyan]{number}. {escape(event.stage)}[/]  {escape(event.message)}")
         elif event.kind == "note":
-            self.console.print(f"   [yellow]{escape(event.message)}[/]")
+            self.out.line(f"   [yellow]{escape(event.message)}[/]")
         elif event.kind == "plan" and event.stage == "apply":
             render_plan(payload)
         elif event.kind in SHOWN and payload.kind in SHOWN[event.kind]:
@@ -75,13 +75,14 @@ class DemoView:
                 if payload.kind in ("warning", "retry")
                 else "white"
             )
-            self.console.print(f"   [{style}]{escape(event.message)}[/]")
+            who = output.account_prefix(getattr(payload, "account", None), event.message)
+            self.out.line(f"   {who}[{style}]{escape(event.message)}[/]")
         elif event.kind == "run":
             self._run(payload)
 
     def _run(self, event: RunEvent) -> None:
         if isinstance(event, RunStarted):
-            self.run_view = RunView(event.action, len(event.units), self.tty)
+            self.run_view = RunView(event.action, len(event.units), self.mode)
             self.run_view.__enter__()
         elif self.run_view is not None:
             self.run_view.on_event(event)
@@ -102,12 +103,12 @@ class DemoView:
 
         for report in (result.apply, result.destroy):
             if report is not None:
-                RunView(report.action, len(report.units), self.tty).summary(report, show(result.repo_root))
-        out = Console(highlight=False, soft_wrap=True, no_color=not self.tty)
+                RunView(report.action, len(report.units), self.mode).summary(report, show(result.repo_root))
+        out = self.out
         apply = result.apply
         stages = " · ".join(f"{name} {seconds:.1f}s" for name, seconds in result.stages.items())
         verdict = "[green]ok[/]" if result.ok else "[red]failed[/]"
-        out.print(f"\n[bold]refarch demo: {verdict} in {result.duration:.1f}s[/] ({stages})")
+        out.line(f"\n[bold]refarch demo: {verdict} in {result.duration:.1f}s[/] ({stages})")
         rows = [
             ("live repo", show(result.repo_root)),
             (
@@ -141,6 +142,6 @@ class DemoView:
             )
         )
         for name, text in rows:
-            out.print(f"  {name:<13} {text}")
+            out.line(f"  {name:<13} {text}")
         if not result.ok:
-            out.print("  the embedded AWS of this run is gone: run `refarch demo` again rather than resuming")
+            out.line("  the embedded AWS of this run is gone: run `refarch demo` again rather than resuming")

@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from refarch import graph
+from refarch.changes import subrepo
+from refarch.cli import changed
 from refarch.cli.queue_options import load_options, queue_external, repo_options
 from refarch.repo import load_repo
 
@@ -25,8 +27,14 @@ from refarch.repo import load_repo
 @queue_external
 @repo_options
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
+@changed.option
 def command(
-    directory: str, fmt: str, queue_include_external: bool | None, no_cache: bool, **opts: Any
+    directory: str,
+    fmt: str,
+    queue_include_external: bool | None,
+    no_cache: bool,
+    changed_since: str | None,
+    **opts: Any,
 ) -> None:
     """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
@@ -34,6 +42,9 @@ def command(
     repo = load_repo(directory, cache=not no_cache, **load_options(opts))
     if queue_include_external is False:
         repo = graph.without_external(repo)
+    if changed_since:  # only the changed units and their dependents, edges among them
+        _, wanted, _ = changed.narrow(repo, changed_since)
+        repo = subrepo(repo, wanted)
     if fmt == "json":
         click.echo(json.dumps(graph.to_json(repo), indent=2))
     elif fmt == "dot":

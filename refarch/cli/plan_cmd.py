@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from refarch.cli import changed
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -36,6 +37,7 @@ from refarch.repo import load_repo
 @queue_external
 @repo_options
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
+@changed.option
 def command(
     directory: str,
     include: tuple[str, ...],
@@ -45,12 +47,20 @@ def command(
     as_json: bool,
     queue_include_external: bool | None,
     no_cache: bool,
+    changed_since: str | None,
     **opts: Any,
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
+    repo = load_repo(directory, cache=not no_cache, **load_options(opts))
+    if changed_since:
+        _, wanted, nested = changed.narrow(repo, changed_since, include, exclude)
+        if not wanted:
+            click.echo(f"nothing changed since {changed_since}: no unit selected", err=True)
+            return
+        include, exclude, ignore_dependencies = tuple(wanted), tuple(nested), True
     result = plan(
-        load_repo(directory, cache=not no_cache, **load_options(opts)),
+        repo,
         action,
         include=include,
         exclude=exclude,

@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from refarch.cli import changed, output
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -103,6 +102,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="The Terraform binary of the terraform engine (else [engine] terraform_binary).",
         ),
         queue_external,
+        changed.option,
     ]
     for option in reversed(options):
         function = option(function)
@@ -111,6 +111,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def execute(action: str, directory: str, **opts: Any) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
+    if opts.get("changed_since"):
+        narrowed = changed.narrow_run_options(directory, opts)
+        if narrowed is None:
+            return
+        opts = narrowed
     plan = load_plan(
         directory,
         action,
@@ -126,7 +131,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     for path in plan.skipped:
         click.echo(f"{action}: skipping {path} ({plan.reasons.get(path, 'excluded')})", err=True)
     if not plan.units:
-        click.echo(f"{action}: no unit selected")
+        click.echo(f"{action}: no unit selected", err=True)
         return
     confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     settings = plan.repo.settings
@@ -134,7 +139,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         engine_section = {**settings.section("engine"), "terraform_binary": opts["tf_path"]}
         settings = replace(settings, sections={**settings.sections, "engine": engine_section})
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
-    view = RunView(action, len(plan.units), sys.stdout.isatty())
+    view = RunView(action, len(plan.units), accounts={p: u.account for p, u in plan.units.items()})
     interrupt = Interrupt()
     restore = install_interrupt(interrupt, view.notice)
     try:
@@ -212,32 +217,37 @@ def install_interrupt(interrupt: Interrupt, notice: Callable[[str], None]) -> Ca
 
 
 class RunView:
-    """Renders run events: a rich progress bar on a terminal, plain prefixed lines in CI."""
+    """Renders run events: a rich progress line on a terminal; in CI (or without a terminal)
+    one plain line per event with the unit and account in front, and on GitHub Actions each
+    unit's output folded into a group printed when the unit finishes."""
 
-    def __init__(self, action: str, total: int, tty: bool) -> None:
+    GROUP_LINES = 5000  # a unit's lines kept for its GitHub group; the rest are in its log
+
+    def __init__(
+        self,
+        action: str,
+        total: int,
+        mode: output.Mode | None = None,
+        accounts: Mapping[str, str] | None = None,
+    ) -> None:
         self.action = action
-        self.tty = tty
-        self.console = Console(
-            highlight=False,
-            soft_wrap=True,
-            force_terminal=tty or None,
-            no_color=not tty,
-            stderr=action == "output",
-        )
+        self.out = output.Printer(mode, stderr=action == "output")  # stdout: the outputs' JSON only
+        self.mode = self.out.mode
         self.counts = {"done": 0, "running": 0, "failed": 0, "waiting": total}
         self.progress: Progress | None = None
         self.task: Any = None
         self.quiet_stdout = action == "output"  # the outputs are printed as JSON at the end
-        self.err = action == "output"  # then stdout holds nothing but that JSON
+        self.accounts = dict(accounts or {})  # unit -> account
         self.started: set[str] = set()
+        self.buffers: dict[str, list[str]] = {}
 
     def __enter__(self) -> RunView:
-        if self.tty:
+        if self.mode.rich:
             self.progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
-                console=self.console,
+                console=self.out.console,
                 transient=True,
             )
             self.progress.start()
@@ -249,7 +259,7 @@ class RunView:
             self.progress.stop()
 
     def notice(self, text: str) -> None:
-        self.console.print(f"[bold yellow]{escape(text)}[/]", style=None)
+        self.out.line(f"[bold yellow]{escape(text)}[/]")
 
     def _description(self) -> str:
         c = self.counts
@@ -258,39 +268,52 @@ class RunView:
             f"[red]{c['failed']} failed[/] · {c['waiting']} waiting"
         )
 
-    def _print(self, text: str) -> None:
-        if self.tty:
-            self.console.print(text)
-        else:
-            click.echo(Console(no_color=True).render_str(text).plain, err=self.err)
-
     def on_event(self, event: RunEvent) -> None:
         if isinstance(event, UnitOutput):
             if not (self.quiet_stdout and event.stream == "stdout"):
-                self._print(f"[dim]\\[{escape(event.unit)}][/] {escape(event.text)}")
+                self._tool_line(event.unit, event.text)
         elif isinstance(event, UnitStarted):
             self.started.add(event.unit)
+            self.accounts[event.unit] = event.account
             self._move("waiting", "running")
-            self._print(f"[cyan]==> {escape(event.unit)}[/] ({escape(event.account)})")
+            self.out.line(f"[cyan]==> {self.action}[/]", unit=event.unit, account=event.account)
         elif isinstance(event, UnitRetried):
-            self._print(
-                f"[yellow]<-> {escape(event.unit)}: retry after attempt {event.attempt} "
-                f"of {event.attempts} ({escape(event.rule)}), in {event.delay:.1f}s[/]"
+            self.out.line(
+                f"[yellow]<-> retry after attempt {event.attempt} of {event.attempts} "
+                f"({escape(event.rule)}), in {event.delay:.1f}s[/]",
+                unit=event.unit,
+                account=self.accounts.get(event.unit),
             )
         elif isinstance(event, UnitFinished):
             self._finish(event)
         elif isinstance(event, RunNotice):
-            self._print(f"[bold yellow]{escape(event.text)}[/]")
+            self.out.line(f"[bold yellow]{escape(event.text)}[/]", unit=event.unit)
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 
+    def _tool_line(self, unit: str, text: str) -> None:
+        if not self.mode.github:
+            self.out.line(f"[dim]{escape(output.prefix(unit))}[/]{escape(text)}")
+            return
+        buffer = self.buffers.setdefault(unit, [])
+        if len(buffer) < self.GROUP_LINES:
+            buffer.append(text)
+
     def _finish(self, event: UnitFinished) -> None:
-        source = "running" if event.unit in self.started else "waiting"
-        self._move(source, "done" if event.status.ok else "failed")
-        style = STATUS_STYLE.get(event.status, "white")
+        unit, status = event.unit, event.status
+        account = self.accounts.get(unit)
+        self._move("running" if unit in self.started else "waiting", "done" if status.ok else "failed")
+        style = STATUS_STYLE.get(status, "white")
         note = f": {event.message.splitlines()[0]}" if event.message else ""
-        self._print(
-            f"[{style}]<== {escape(event.unit)} {event.status}{escape(note)}[/] ({event.duration:.1f}s)"
+        if self.mode.github and unit in self.buffers:
+            lines = self.buffers.pop(unit)
+            with self.out.group(f"{unit} ({account}): {status}"):
+                for text in lines:
+                    self.out.line(escape(text), unit=unit)
+                if len(lines) >= self.GROUP_LINES:
+                    self.out.line(f"… the rest is in {escape(str(event.log or 'the unit log'))}", unit=unit)
+        self.out.line(
+            f"[{style}]<== {status}{escape(note)}[/] ({event.duration:.1f}s)", unit=unit, account=account
         )
 
     def _move(self, source: str, target: str) -> None:
@@ -298,29 +321,35 @@ class RunView:
         self.counts[target] += 1
 
     def summary(self, report: RunReport, directory: str) -> None:
-        """The end-of-run table, and what to do next."""
-        table = Table(title=f"refarch {report.action}: run {report.run_id}", title_justify="left")
-        for column in ("unit", "account", "status", "attempts", "time", "note"):
-            table.add_column(column, justify="right" if column in ("attempts", "time") else "left")
+        """The end-of-run table, and what to do next (on stderr); on GitHub Actions also the
+        job summary ($GITHUB_STEP_SUMMARY)."""
+        table = output.Table(
+            ("unit", "account", "status", "attempts", "time", "note"),
+            title=f"refarch {report.action}: run {report.run_id}",
+            right=("attempts", "time"),
+        )
         for unit in report.units.values():
             style = STATUS_STYLE.get(unit.status, "white")
             note = unit.message.splitlines()[0] if unit.message else ""
             table.add_row(
-                unit.path,
-                unit.account,
+                escape(unit.path),
+                escape(unit.account),
                 f"[{style}]{unit.status}[/]",
                 str(unit.attempts),
                 f"{unit.duration:.1f}s",
                 escape(note),
             )
-        console = Console(
-            highlight=False, no_color=not self.tty, file=sys.stderr, width=None if self.tty else 160
-        )
-        console.print(table)
+        err = output.Printer(self.mode, stderr=True)
+        err.table(table)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
-        console.print(f"{counts} in {report.duration:.1f}s; ledger {report.ledger_path}")
+        err.line(escape(f"{counts} in {report.duration:.1f}s; ledger {report.ledger_path}"))
+        resume = f"refarch {_verb(report.action)} {directory} --resume {report.run_id}"
         if report.exit_code != 0:
-            console.print(f"resume with: refarch {_verb(report.action)} {directory} --resume {report.run_id}")
+            err.line(escape(f"resume with: {resume}"))
+        summary = output.step_summary_path() if self.mode.github else None
+        if summary is not None:
+            with summary.open("a", encoding="utf-8") as handle:
+                handle.write(table.markdown() + f"\n{counts} in {report.duration:.1f}s\n\n")
 
 
 def _verb(action: str) -> str:

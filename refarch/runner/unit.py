@@ -33,6 +33,13 @@ CALLER_CREDENTIAL_VARS = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",  # web identity (OIDC in CI): the tool would assume the caller's role itself
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",  # ECS/CodeBuild task credentials
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 )
 MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and the ledger
 # Extra environment for a unit's process (e.g. data-store passwords); every value is masked.

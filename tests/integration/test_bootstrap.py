@@ -271,8 +271,15 @@ def test_cli_second_run_says_nothing_to_do(
         "--keys-dir",
         str(keys),
     ]
-    first = CliRunner().invoke(cli, [*argv, "--report", str(report)])
+    first = CliRunner().invoke(cli, [*argv, "--report", str(report)], env={"CI": "true"})
     assert first.exit_code == 0, first.output
+    # In CI every line about one account names it, and the table rows are not wrapped.
+    results = [line for line in first.output.splitlines() if line.endswith((": created", ": exists"))]
+    assert results and all(line.startswith(("[security] ", "[dev] ")) for line in results), results
+    lines = first.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["account", "id", "status"])
+    rows = [line.split() for line in lines[header + 1 : header + 3]]
+    assert [row[0] for row in rows] == ["security", "dev"] and all(len(row) == 6 for row in rows)
     assert "create bucket acme-dev-us-west-2-tf-state in us-west-2" in first.output
     assert json.loads(report.read_text(encoding="utf-8"))["status"] == "done"
     # Private keys went to --keys-dir: owner-only folders and read-only files, never printed.

@@ -72,7 +72,9 @@ class FakeCredentials:
 def go(plan, engine, **kwargs):
     kwargs.setdefault("credentials", FakeCredentials())
     kwargs.setdefault("sleep", lambda _s: None)
-    kwargs.setdefault("base_env", {"PATH": "/usr/bin", "AWS_PROFILE": "caller"})
+    kwargs.setdefault(
+        "base_env", {"PATH": "/usr/bin", "AWS_PROFILE": "caller", "AWS_WEB_IDENTITY_TOKEN_FILE": "/ci/token"}
+    )
     options = {k: kwargs.pop(k) for k in ("parallelism", "fail_fast", "resume", "history") if k in kwargs}
     return run(plan, plan.action, engine=engine, options=RunOptions(**options), **kwargs)
 
@@ -114,6 +116,7 @@ def test_child_env_holds_the_accounts_credentials_not_the_callers(tmp_path):
     go(plan, engine, extra_env=lambda unit: {"TF_VAR_db_password": "data-store-pw"})
     env = next(j.env for j in engine.jobs if j.unit.path == "dev/db")
     assert env["AWS_ACCESS_KEY_ID"] == "key-dev" and "AWS_PROFILE" not in env
+    assert "AWS_WEB_IDENTITY_TOKEN_FILE" not in env  # a CI runner's OIDC identity stays with refarch
     assert env["PATH"] == "/usr/bin" and env["TF_VAR_db_password"] == "data-store-pw"
 
 

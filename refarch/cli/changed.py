@@ -1,0 +1,74 @@
+"""`--changed-since REF` for graph, plan, plan-all, apply and ci: the option and its notices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.markup import escape
+
+from refarch import graph
+from refarch.changes import ChangeSet, changes_since, selection
+from refarch.cli import output
+from refarch.models import Repo
+from refarch.repo import load_repo
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def option(function: F) -> F:
+    """The `--changed-since REF` option."""
+    return click.option(
+        "--changed-since",
+        metavar="REF",
+        help="Only the units whose files, or anything they read, changed in git since REF "
+        "(from its merge base with HEAD), and their dependents; their dependencies are taken "
+        "as applied. A unit deleted since REF is reported, never destroyed.",
+    )(function)
+
+
+def report(change: ChangeSet) -> None:
+    """On stderr (stdout may be JSON): what changed, and what needs a destroy by hand."""
+    out = output.Printer(stderr=True)
+    out.line(
+        escape(
+            f"changed since {change.ref}: {len(change.files)} file(s); {len(change.changed)} unit(s) "
+            f"changed, {len(change.dependents)} dependent(s)"
+        )
+    )
+    for unit in change.deleted:
+        advice = f"run `refarch destroy` on it from a checkout of {change.ref}; refarch never does"
+        out.line(f"[yellow]deleted: needs a destroy[/] ({escape(advice)})", unit=unit)
+        if out.mode.github:
+            text = f"{unit} was deleted since {change.ref} and needs a destroy: {advice}"
+            click.echo(f"::warning title=refarch::{output.workflow_escape(text)}")
+
+
+def narrow(
+    repo: Repo, ref: str, include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> tuple[ChangeSet, list[str], list[str]]:
+    """The change since `ref` and the include/exclude patterns (to use with
+    --ignore-dependencies) selecting its units, within the user's own --include."""
+    change = changes_since(repo, ref)
+    report(change)
+    wanted, nested = selection(change, repo)
+    if include:
+        wanted = [p for p in wanted if graph.matches(p, include)]
+    return change, wanted, [*exclude, *nested]
+
+
+def narrow_run_options(directory: str, opts: dict[str, Any]) -> dict[str, Any] | None:
+    """A run verb's options narrowed to what changed; None when nothing did."""
+    _, include, exclude = narrow(
+        load_repo(directory), opts["changed_since"], opts["include"], opts["exclude"]
+    )
+    if not include:
+        message = f"nothing changed since {opts['changed_since']}: no unit to run"
+        click.echo(message, err=True)
+        summary = output.step_summary_path() if output.detect().github else None
+        if summary is not None:
+            with summary.open("a", encoding="utf-8") as handle:
+                handle.write(f"refarch: {message}\n")
+        return None
+    return {**opts, "include": tuple(include), "exclude": tuple(exclude), "ignore_dependencies": True}

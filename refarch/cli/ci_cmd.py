@@ -1,0 +1,122 @@
+"""`refarch ci github|gitlab DIR`: emit the CI pipeline that plans pull requests and applies."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from refarch import ci
+from refarch.changes import git_toplevel
+from refarch.cli import changed
+from refarch.repo import load_repo
+
+
+@click.command("ci")
+@click.argument("system", type=click.Choice(ci.SYSTEMS))
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the files below this folder (default: the root of DIRECTORY's git repository).",
+)
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the files instead of writing them.")
+@click.option("--force", is_flag=True, help="Replace files refarch did not generate.")
+@click.option("--branch", default="main", show_default=True, help="The branch whose pushes apply.")
+@click.option(
+    "--granularity",
+    type=click.Choice(ci.GRANULARITIES),
+    default="auto",
+    show_default=True,
+    help="One job per account, per tier, or per account unless a tier's accounts "
+    "can only run one after the other (auto).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["terraform", "terragrunt"]),
+    default="terraform",
+    show_default=True,
+    help="The engine the jobs run (each job installs it).",
+)
+@click.option(
+    "--terraform-version",
+    default=ci.CiOptions.terraform_version,
+    show_default=True,
+    help="The Terraform the jobs install.",
+)
+@click.option(
+    "--role-variable",
+    default=ci.CiOptions.role_variable,
+    show_default=True,
+    help="The CI variable holding the ARN of the role apply jobs assume with OIDC.",
+)
+@click.option(
+    "--plan-role-variable",
+    default=ci.CiOptions.plan_role_variable,
+    show_default=True,
+    help="The same for the pull request's plan job (a read-only role).",
+)
+@click.option("--region", help="AWS region of the runners' session (default: refarch.toml's).")
+@click.option("--install", help="What the jobs pip-install (default: this refarch version).")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob.")
+@click.option(
+    "--parallelism",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Units at once per job.",
+)
+@changed.option
+def command(
+    system: str,
+    directory: str,
+    out: Path | None,
+    to_stdout: bool,
+    force: bool,
+    branch: str,
+    granularity: str,
+    engine: str,
+    terraform_version: str,
+    role_variable: str,
+    plan_role_variable: str,
+    region: str | None,
+    install: str | None,
+    exclude: tuple[str, ...],
+    parallelism: int,
+    changed_since: str | None,
+) -> None:
+    """Emit a GitHub Actions or GitLab CI pipeline for the live repo DIRECTORY: a pull request
+    job that plans what changed, and apply jobs, one per account (or tier), whose needs mirror
+    the account tiers and the cross-account dependencies."""
+    repo = load_repo(directory)
+    top = (git_toplevel(repo.root) or Path.cwd()).resolve()
+    options = ci.CiOptions(
+        branch=branch,
+        engine=engine,
+        terraform_version=terraform_version,
+        role_variable=role_variable,
+        plan_role_variable=plan_role_variable,
+        region=region or repo.settings.region,
+        parallelism=parallelism,
+        granularity=granularity,
+        exclude=exclude,
+        **({"install": install} if install else {}),
+    )
+    include: list[str] = []
+    if changed_since:
+        _, include, nested = changed.narrow(repo, changed_since, (), exclude)
+        if not include:
+            click.echo(f"nothing changed since {changed_since}: no pipeline to emit", err=True)
+            return
+        options = replace(options, exclude=tuple(nested))
+    where = Path(os.path.relpath(repo.root, top)).as_posix()  # as the jobs see it
+    files = ci.generate(repo, system, options, directory=where, include=include, changed_since=changed_since)
+    if to_stdout:
+        for name, text in files.items():
+            click.echo(f"# ==> {name} <==\n{text}")
+        return
+    for path in ci.write_files(out or top, files, force=force):
+        click.echo(f"wrote {path}")

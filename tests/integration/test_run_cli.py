@@ -163,7 +163,7 @@ def test_resume_refuses_after_a_unit_changed(world):
 
 
 def test_destroy_walks_the_reverse_order(world):
-    result = world.refarch("destroy", str(world.root), "--non-interactive", "-j", "1", "--non-interactive")
+    result = world.refarch("destroy", str(world.root), "--non-interactive", "-j", "1")
     assert result.returncode == 0, result.stderr
     order = [unit_of(c, world.root) for c in world.calls()]
     assert (
@@ -175,7 +175,7 @@ def test_destroy_walks_the_reverse_order(world):
     assert all(c["argv"][1] == "destroy" for c in world.calls())
     # prevent_destroy on kms-admin keeps it and the iam unit it depends on, as Terragrunt does.
     assert not any(unit.startswith("security/") for unit in order)
-    assert "skipping security/us-east-1/kms-admin (prevent_destroy = true)" in result.stdout
+    assert "skipping security/us-east-1/kms-admin (prevent_destroy = true)" in result.stderr
 
 
 def test_output_prints_every_units_outputs_as_json(world):

@@ -12,6 +12,7 @@ from typing import Any
 from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import Loader, Records, UnitContext, read_config
 from refarch.config.hcl import Body, parse_text
+from refarch.config.stacks import STACK_DIR
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
 from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
@@ -25,7 +26,8 @@ PARALLEL_THRESHOLD = 200  # below this many files to parse, worker processes cos
 
 
 def find_unit_files(root: Path) -> list[Path]:
-    """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)."""
+    """Every terragrunt.hcl below root, skipping hidden folders (.git, .terragrunt-cache...)
+    but not the .terragrunt-stack folders that `refarch stack generate` writes."""
     return [
         Path(root, UNIT_FILE) if rel == "." else Path(root, rel, UNIT_FILE) for rel in find_unit_folders(root)
     ]
@@ -37,7 +39,7 @@ def find_unit_folders(root: Path) -> list[str]:
     top = str(root)
     cut = len(top) + 1
     for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+        dirs[:] = sorted(d for d in dirs if (not d.startswith(".") or d == STACK_DIR) and d not in SKIP_DIRS)
         if UNIT_FILE in files:
             rel = folder[cut:] if len(folder) > len(top) else "."
             found.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)

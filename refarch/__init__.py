@@ -25,6 +25,7 @@ from refarch.repo import load_repo
 from refarch.run.report import RunReport, UnitReport
 from refarch.run.runner import RunEvent
 from refarch.settings import Settings, load_settings
+from refarch.stacks import generate_stacks
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "build_amis",
     "demo",
     "evaluate_unit",
+    "generate_stacks",
     "load_repo",
     "load_settings",
     "plan",

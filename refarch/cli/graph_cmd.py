@@ -7,6 +7,7 @@ import json
 import click
 
 from refarch import graph
+from refarch.cli.stack_cmd import generate_first
 from refarch.repo import load_repo
 
 
@@ -23,6 +24,7 @@ from refarch.repo import load_repo
 @click.option("--no-cache", is_flag=True, help="Re-read every file instead of using .refarch/cache.")
 def command(directory: str, fmt: str, no_cache: bool) -> None:
     """Print every unit of the live repo DIRECTORY and its dependency edges."""
+    generate_first(directory)
     repo = load_repo(directory, cache=not no_cache)
     if fmt == "json":
         click.echo(json.dumps(graph.to_json(repo), indent=2))

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from refarch.cli.stack_cmd import generate_first
 from refarch.models import Plan
 from refarch.plan import ACTIONS, plan
 from refarch.repo import load_repo
@@ -47,6 +48,7 @@ def command(
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
+    generate_first(directory)
     result = plan(
         load_repo(directory, cache=not no_cache),
         action,

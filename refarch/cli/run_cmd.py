@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from refarch.cli.stack_cmd import generate_first
 from refarch.models import Plan
 from refarch.run.engines import ENGINES, make_engine
 from refarch.run.process import Interrupt
@@ -88,6 +89,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def execute(action: str, directory: str, **opts: Any) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
+    generate_first(directory)
     plan = load_plan(
         directory,
         action,

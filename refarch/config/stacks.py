@@ -327,7 +327,14 @@ def generate_stack(
         kept: list[str] = []
         if changed:
             kept = _carry_over(final, mapping.new_tree, root, mapping)
-            _swap(mapping.new_tree, final, staging / "old")
+            try:
+                _swap(mapping.new_tree, final, staging / "old")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot replace {_rel(root, final)}: {exc.strerror}",
+                    path=rel_file,
+                    hint="is another `stack generate` running on this stack? Run it again when it is done",
+                ) from None
         for rel in beside:
             changed |= _sync_into(mapping.beside / rel, stack_dir / rel)
     finally:
@@ -486,7 +493,7 @@ def _check_generated(c: Component, dest: Path, rel: str) -> None:
 
 def _write_values(dest: Path, values: Mapping[str, Any]) -> None:
     """terragrunt.values.hcl, as Terragrunt writes it: a header line, then one attribute per
-    key in sorted order."""
+    key in sorted order. Mode 0600 (Terragrunt: 0644): values may carry secrets."""
     lines = [VALUES_HEADER]
     for key in sorted(values):
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key):
@@ -495,8 +502,9 @@ def _write_values(dest: Path, values: Mapping[str, Any]) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / VALUES_FILE
     target.unlink(missing_ok=True)
-    target.write_text("".join(lines), encoding="utf-8")
-    target.chmod(0o644)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("".join(lines))
 
 
 # -- swapping the new tree in ----------------------------------------------------------------

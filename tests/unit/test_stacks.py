@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import refarch
 from refarch import load_repo
 from refarch.cli import cli
 from refarch.config.stacks import STACK_DIR, generate_stacks, read_stack_file
@@ -99,6 +100,7 @@ def test_the_example_generates_units_and_a_nested_stack_as_terragrunt_does(examp
         "version",
     ]
     assert 'name = "stateful-lambda-service-dev-db"' in lines
+    assert (example / NON_PROD / STACK_DIR / "db/terragrunt.values.hcl").stat().st_mode & 0o777 == 0o600
     # the nested stack: its own terragrunt.stack.hcl, its values, and its units below it
     nested = example / PROD / STACK_DIR / "service"
     assert (nested / "terragrunt.stack.hcl").is_file()
@@ -399,3 +401,13 @@ def test_cli_errors_name_the_stack_file_and_exit_2(small):
     result = CliRunner().invoke(cli, ["plan", str(small)])
     assert result.exit_code == 2
     assert "dev/terragrunt.stack.hcl:1: unit \"a\": path '../../x' is outside" in result.stderr
+
+
+def test_sources_the_fetcher_cannot_fetch_are_config_errors_naming_the_block(small):
+    set_stack(
+        small, 'unit "a" {\n source = "s3::https://bucket.s3.amazonaws.com/units/a.zip"\n path = "x"\n}\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r'dev/terragrunt.stack.hcl:1: unit "a": terraform source .* not supported'
+    ):
+        refarch.generate_stacks(small, env={})

@@ -336,7 +336,7 @@ def generate_stack(
                     hint="is another `stack generate` running on this stack? Run it again when it is done",
                 ) from None
         for rel in beside:
-            changed |= _sync_into(mapping.beside / rel, stack_dir / rel)
+            changed |= _sync_into(mapping.beside / rel, stack_dir / rel, stack_dir, rel_file)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if made_parent:
@@ -573,15 +573,22 @@ def _swap(new: Path, final: Path, aside: Path) -> None:
         new.rename(final)
 
 
-def _sync_into(source: Path, target: Path) -> bool:
+def _sync_into(source: Path, target: Path, stack_dir: Path, rel_file: str) -> bool:
     """Copy a no_dot_terragrunt_stack component's files over the folder beside the stack file
-    (as Terragrunt does: files there that the source lacks are kept). True if anything changed."""
+    (as Terragrunt does: files there that the source lacks are kept). True if anything changed.
+    A folder on the way that is a symlink out of the stack's folder is refused."""
     changed = False
+    fence = stack_dir.resolve()
     for rel, path in _tree(source, runtime=True).items():
         dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.parent.resolve().is_relative_to(fence):
+            raise ConfigError(
+                f"{dest.parent} leads outside the stack's folder (a symlink?); refusing to write there",
+                path=rel_file,
+            )
         if dest.is_file() and not dest.is_symlink() and _same_file(path, dest):
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_symlink():
             dest.unlink()
         shutil.copy2(path, dest)

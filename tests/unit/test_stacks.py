@@ -235,6 +235,21 @@ def test_no_dot_terragrunt_stack_writes_beside_the_stack_file(small):
     assert not generate_stacks(small).changed
 
 
+def test_no_dot_terragrunt_stack_never_writes_through_a_symlink_out_of_the_stack(small, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (small / "dev").mkdir(parents=True, exist_ok=True)
+    (small / "dev/app").symlink_to(outside)
+    set_stack(
+        small,
+        'unit "app" {\n source = "../../catalog/units/app"\n path = "app"\n'
+        " no_dot_terragrunt_stack = true\n}\n",
+    )
+    with pytest.raises(ConfigError, match="leads outside the stack's folder"):
+        generate_stacks(small)
+    assert list(outside.iterdir()) == []
+
+
 def test_disabled_components_are_not_generated(small):
     set_stack(
         small,

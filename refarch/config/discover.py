@@ -12,7 +12,7 @@ from typing import Any
 from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import Loader, Records, UnitContext, read_config
 from refarch.config.hcl import Body, parse_text
-from refarch.config.stacks import STACK_DIR
+from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
 from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
@@ -68,9 +68,7 @@ def load_repo(
     settings = settings or load_settings(root, env)
     unit_folders = find_unit_folders(root)
     if not unit_folders:
-        raise ConfigError(
-            f"no {UNIT_FILE} found below {path}", hint="pass the root of an infrastructure-live repo"
-        )
+        raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
 
@@ -111,6 +109,12 @@ def load_repo(
         raise failures[min(failures)]
     _check_dependencies(root, units)
     return Repo(root=root, units=dict(sorted(units.items())), accounts=_accounts(units), settings=settings)
+
+
+def _no_units_hint(root: Path) -> str:
+    if find_stack_files(root):  # stacks not generated yet: load_repo only reads
+        return "its terragrunt.stack.hcl files are not generated: run `refarch stack generate` first"
+    return "pass the root of an infrastructure-live repo"
 
 
 def evaluate_unit(

@@ -382,6 +382,11 @@ def test_values_without_a_values_file_is_an_error_naming_the_unit(tmp_path):
         load_repo(tmp_path, cache=False)
 
 
+def test_loading_stacks_that_are_not_generated_says_what_to_do(small):
+    with pytest.raises(ConfigError, match="refarch stack generate"):
+        load_repo(small, cache=False)
+
+
 def test_a_left_over_staging_folder_is_never_discovered(small):
     generate_stacks(small)
     leftover = small / "dev/.terragrunt-cache/refarch-stack-x/stack/app"

@@ -124,6 +124,7 @@ def read_stack_file(path: Path, *, root: Path, env: Mapping[str, str]) -> StackC
     body = loader.body(path, ctx.records)
     scope = Scope(ctx, path, body)
     rel = loader.rel(path)
+    scope.namespaces.update(_component_refs(scope, body))
     components = []
     for item in body:
         if item[0] == "attr":
@@ -154,6 +155,28 @@ def read_stack_file(path: Path, *, root: Path, env: Mapping[str, str]) -> StackC
         )
     _validate(components, rel)
     return StackConfig(path=path, components=tuple(components))
+
+
+def _component_refs(scope: Scope, body: Any) -> dict[str, dict[str, Any]]:
+    """`unit.<name>.path` and `stack.<name>.path`, as Terragrunt sets them before it evaluates
+    the blocks: where each block generates to (absolute), from its `path` and
+    `no_dot_terragrunt_stack` alone."""
+    refs: dict[str, dict[str, Any]] = {"unit": {}, "stack": {}}
+    stack_dir = scope.ctx.terragrunt_dir
+    for item in body:
+        if item[0] != "block" or item[1] not in refs or len(item[2]) != 1:
+            continue
+        attrs = {sub[1]: sub for sub in item[3] if sub[0] == "attr"}
+        if "path" not in attrs:
+            continue  # reported when the block is read
+        raw = scope.value(attrs["path"][2], {}, attrs["path"][3])
+        beside = "no_dot_terragrunt_stack" in attrs and scope.value(
+            attrs["no_dot_terragrunt_stack"][2], {}, attrs["no_dot_terragrunt_stack"][3]
+        ) in (True, "true")
+        if isinstance(raw, str):
+            folder = stack_dir if beside else stack_dir / STACK_DIR
+            refs[item[1]][item[2][0]] = {"path": os.path.normpath(folder / raw)}
+    return refs
 
 
 def _component(scope: Scope, kind: str, name: str, block: Any, line: int) -> Component:

@@ -295,6 +295,26 @@ def test_nested_stack_values_name_final_paths_not_the_staging_folder(tmp_path):
     assert unit.inputs["name"] == str(tmp_path / "live" / STACK_DIR / "env")
 
 
+def test_blocks_can_name_where_their_siblings_generate_to(small):
+    set_stack(
+        small,
+        """
+        unit "plain" {
+          source = "../../catalog/units/plain"
+          path   = "plain"
+        }
+        unit "app" {
+          source = "../../catalog/units/app"
+          path   = "app"
+          values = { name = unit.plain.path }
+        }
+        """,
+    )
+    generate_stacks(small)
+    unit = load_repo(small, cache=False).units[f"dev/{STACK_DIR}/app"]
+    assert unit.inputs["name"] == str(small / "dev" / STACK_DIR / "plain")
+
+
 # -- refusals ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("block", "message"),

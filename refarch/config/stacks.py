@@ -450,7 +450,7 @@ def _render(
     return units, stacks, beside
 
 
-def _local_source(source: str, base: Path, where: str, rel: str) -> Path | None:
+def _local_source(source: str, base: Path, where: str, rel: str, line: int | None) -> Path | None:
     """The folder a local source names, or None for a remote one (as Terragrunt decides: a
     path that exists, as written or relative to the stack file's folder, is local)."""
     text = source.split("?", 1)[0]
@@ -464,13 +464,14 @@ def _local_source(source: str, base: Path, where: str, rel: str) -> Path | None:
     raise ConfigError(
         f"{where}: source {source} does not exist",
         path=rel,
+        line=line,
         hint=f"a local source is relative to the folder of the {STACK_FILE}",
     )
 
 
 def _fetch_into(c: Component, base: Path, dest: Path, fetch: Fetcher | None, rel: str) -> None:
     where = f'{c.kind} "{c.name}"'
-    folder = _local_source(c.source, base, where, rel)
+    folder = _local_source(c.source, base, where, rel, c.line)
     if folder is None:
         if fetch is None:
             raise ConfigError(

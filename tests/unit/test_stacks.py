@@ -185,7 +185,7 @@ def test_a_failed_generation_leaves_the_old_tree_as_it_was(small):
         """,
     )
     with pytest.raises(
-        ConfigError, match=r"dev/terragrunt.stack.hcl: unit \"broken\": source .* does not exist"
+        ConfigError, match=r"dev/terragrunt.stack.hcl:6: unit \"broken\": source .* does not exist"
     ):
         generate_stacks(small)
     assert tree(small / "dev" / STACK_DIR) == before

@@ -10,7 +10,7 @@ import os
 
 import click
 
-from refarch.config.stacks import STACK_FILE, GeneratedStack
+from refarch.config.stacks import STACK_FILE, GeneratedStack, StacksResult
 from refarch.stacks import generate_stacks
 
 
@@ -26,6 +26,7 @@ def generate(directory: str) -> None:
     (nested stacks too), as `terragrunt stack generate` does. Each stack file is rendered
     whole before it replaces the old folder; when nothing changed, nothing is written."""
     result = generate_stacks(directory)
+    warn_orphans(result)
     if not result.stacks:
         click.echo(f"no {STACK_FILE} below {directory}: nothing to generate")
         return
@@ -41,9 +42,22 @@ def generate_first(directory: str) -> None:
     stdout stays clean; an unchanged stack says nothing."""
     if os.environ.get("TG_NO_STACK_GENERATE", "").lower() in ("1", "true"):
         return
-    for stack in generate_stacks(directory).stacks:
+    result = generate_stacks(directory)
+    warn_orphans(result)
+    for stack in result.stacks:
         if stack.changed:
             describe(stack, err=True)
+
+
+def warn_orphans(result: StacksResult) -> None:
+    """A .terragrunt-stack left by a deleted stack file still holds units that would run."""
+    for orphan in result.orphans:
+        click.secho(
+            f"warning: {orphan} has no {STACK_FILE} beside it; its units are still read "
+            "(delete the folder if the stack is gone)",
+            fg="yellow",
+            err=True,
+        )
 
 
 def describe(stack: GeneratedStack, *, err: bool) -> None:

@@ -436,6 +436,14 @@ def test_cli_generate_then_graph_generates_first_and_keeps_json_clean(small, mon
     assert "generated" in graph.stderr
 
 
+def test_a_generated_tree_whose_stack_file_is_gone_is_reported(small):
+    generate_stacks(small)
+    (small / "dev/terragrunt.stack.hcl").unlink()
+    assert generate_stacks(small).orphans == (f"dev/{STACK_DIR}",)
+    result = CliRunner().invoke(cli, ["stack", "generate", str(small)])
+    assert f"warning: dev/{STACK_DIR} has no terragrunt.stack.hcl beside it" in result.stderr
+
+
 def test_cli_errors_name_the_stack_file_and_exit_2(small):
     set_stack(small, 'unit "a" {\n source = "../../catalog/units/app"\n path = "../../x"\n}\n')
     result = CliRunner().invoke(cli, ["plan", str(small)])

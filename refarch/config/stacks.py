@@ -603,7 +603,7 @@ def _swap(new: Path, final: Path, aside: Path) -> None:
         final.rename(aside)
         try:
             new.rename(final)
-        except OSError:
+        except BaseException:  # an interrupt too: the old tree must not stay in the staging
             aside.rename(final)
             raise
     else:

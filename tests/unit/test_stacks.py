@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import refarch
 from refarch import load_repo
 from refarch.cli import cli
-from refarch.config.stacks import STACK_DIR, generate_stacks, read_stack_file
+from refarch.config.stacks import STACK_DIR, _swap, generate_stacks, read_stack_file
 from refarch.errors import ConfigError
 from tests.conftest import FIXTURES
 from tests.helpers import write_tree
@@ -459,3 +459,11 @@ def test_sources_the_fetcher_cannot_fetch_are_config_errors_naming_the_block(sma
         ConfigError, match=r'dev/terragrunt.stack.hcl:1: unit "a": terraform source .* not supported'
     ):
         refarch.generate_stacks(small, env={})
+
+
+def test_a_failed_swap_puts_the_old_tree_back(tmp_path):
+    write_tree(tmp_path, {"final/unit/terragrunt.hcl": "inputs = {}\n"})
+    with pytest.raises(OSError):
+        _swap(tmp_path / "missing", tmp_path / "final", tmp_path / "aside")
+    assert (tmp_path / "final/unit/terragrunt.hcl").is_file()
+    assert not (tmp_path / "aside").exists()

@@ -467,3 +467,33 @@ def test_a_failed_swap_puts_the_old_tree_back(tmp_path):
         _swap(tmp_path / "missing", tmp_path / "final", tmp_path / "aside")
     assert (tmp_path / "final/unit/terragrunt.hcl").is_file()
     assert not (tmp_path / "aside").exists()
+
+
+def test_a_nested_stack_can_place_units_beside_its_own_stack_file(tmp_path):
+    write_tree(
+        tmp_path,
+        {
+            "catalog/units/app/terragrunt.hcl": UNIT,
+            "catalog/stacks/env/terragrunt.stack.hcl": """
+                unit "app" {
+                  source                  = "${values.catalog}/units/app"
+                  path                    = "app"
+                  values                  = { name = "beside-nested" }
+                  no_dot_terragrunt_stack = true
+                }
+            """,
+            "live/terragrunt.stack.hcl": """
+                stack "env" {
+                  source = "../catalog/stacks/env"
+                  path   = "env"
+                  values = { catalog = "${get_terragrunt_dir()}/../catalog" }
+                }
+            """,
+        },
+    )
+    result = generate_stacks(tmp_path / "live")
+    assert result.units == (f"{STACK_DIR}/env/app",)
+    assert (
+        load_repo(tmp_path / "live", cache=False).units[f"{STACK_DIR}/env/app"].inputs["name"]
+        == "beside-nested"
+    )

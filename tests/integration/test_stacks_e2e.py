@@ -10,6 +10,7 @@ same git fetcher.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_the_live_stacks_example_generates_plans_and_applies(world, tmp_path):
 
     output = world.refarch("output", str(world.root), *endpoint, "--non-interactive")
     assert output.returncode == 0, output.stderr
-    outputs = json.loads(output.stdout[output.stdout.index("\n{") :])
+    outputs = json.loads(output.stdout[re.search(r"^\{", output.stdout, re.MULTILINE).start() :])
     service = outputs[f"{PROD}/service"]
     assert service["function_name"] == "stateful-lambda-service"
     # the nested stack's values, and the real outputs of the units its dependencies name

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from refarch.jobs.bootstrap import bootstrap
     from refarch.jobs.demo import DemoResult, demo
     from refarch.jobs.deploy import run
+    from refarch.jobs.stacks import generate_stacks
     from refarch.models import (
         Account,
         Action,
@@ -83,6 +84,7 @@ _EXPORTS = {
     "DemoResult": "refarch.jobs.demo",
     "demo": "refarch.jobs.demo",
     "run": "refarch.jobs.deploy",
+    "generate_stacks": "refarch.jobs.stacks",
     **dict.fromkeys(
         (
             "Account",
@@ -145,6 +147,7 @@ __all__ = [
     "build_amis",
     "demo",
     "evaluate_unit",
+    "generate_stacks",
     "load_repo",
     "load_settings",
     "plan",

@@ -11,6 +11,7 @@ from refarch import graph
 from refarch.changes import subrepo
 from refarch.cli import changed
 from refarch.cli.queue_options import load_options, queue_external, repo_options
+from refarch.cli.stack_cmd import generate_first
 from refarch.repo import load_repo
 
 
@@ -39,6 +40,7 @@ def command(
     """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
     --queue-exclude-external leaves them out."""
+    generate_first(directory)
     repo = load_repo(directory, cache=not no_cache, **load_options(opts))
     if queue_include_external is False:
         repo = graph.without_external(repo)

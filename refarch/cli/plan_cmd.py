@@ -16,6 +16,7 @@ from refarch.cli.queue_options import (
     queue_external,
     repo_options,
 )
+from refarch.cli.stack_cmd import generate_first
 from refarch.models import Plan
 from refarch.planner import ACTIONS, plan
 from refarch.repo import load_repo
@@ -52,6 +53,7 @@ def command(
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
+    generate_first(directory)
     repo = load_repo(directory, cache=not no_cache, **load_options(opts))
     if changed_since:
         _, wanted, nested = changed.narrow(repo, changed_since, include, exclude)

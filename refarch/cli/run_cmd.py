@@ -28,6 +28,7 @@ from refarch.cli.queue_options import (
     queue_external,
     repo_options,
 )
+from refarch.cli.stack_cmd import generate_first
 from refarch.engines import ENGINES, make_engine
 from refarch.errors import UsageError
 from refarch.events import RunEvent, RunNotice, UnitFinished, UnitOutput, UnitRetried, UnitStarted
@@ -111,6 +112,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def execute(action: str, directory: str, **opts: Any) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
+    generate_first(directory)
     if opts.get("changed_since"):
         narrowed = changed.narrow_run_options(directory, opts)
         if narrowed is None:

@@ -14,6 +14,7 @@ from typing import Any
 from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
 from refarch.config.hcl import Body, parse_config
+from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
 from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
@@ -52,12 +53,21 @@ def find_unit_folders(root: Path, *, hidden: bool = True) -> list[str]:
     cut = len(top) + 1
     for folder, dirs, files in os.walk(top):
         dirs[:] = sorted(
-            d for d in dirs if d not in SKIP_DIRS and d not in TOOL_DIRS and (hidden or not d.startswith("."))
+            d
+            for d in dirs
+            if d not in SKIP_DIRS
+            and d not in TOOL_DIRS
+            and (hidden or not d.startswith(".") or d == STACK_DIR)
         )
         if UNIT_FILE in files or JSON_UNIT_FILE in files:
             rel = folder[cut:] if len(folder) > len(top) else "."
             found.append(rel.replace(os.sep, "/") if os.sep != "/" else rel)
     return found
+
+
+def _shown(folder: str, hidden: bool) -> bool:
+    """Hidden folders are searched unless --no-hidden; generated stacks always are."""
+    return hidden or not folder.startswith(".") or folder == STACK_DIR
 
 
 def load_repo(
@@ -92,9 +102,7 @@ def load_repo(
     settings = settings or load_settings(root, env)
     unit_folders = find_unit_folders(root, hidden=hidden)
     if not unit_folders:
-        raise ConfigError(
-            f"no {UNIT_FILE} found below {path}", hint="pass the root of an infrastructure-live repo"
-        )
+        raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
 
@@ -160,6 +168,12 @@ def read_excludes_file(root: Path, name: str | Path | None) -> tuple[str, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the excludes file: {exc}", path=str(file)) from None
     return tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
+def _no_units_hint(root: Path) -> str:
+    if find_stack_files(root):  # stacks not generated yet: load_repo only reads
+        return "its terragrunt.stack.hcl files are not generated: run `refarch stack generate` first"
+    return "pass the root of an infrastructure-live repo"
 
 
 def evaluate_unit(

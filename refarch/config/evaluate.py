@@ -367,6 +367,7 @@ class Scope:
                 lambda: list(self.ctx.dependency_blocks),
             ),
             "feature": LazyMap("feature", self.feature, self.feature_names),
+            "values": stack_values(self),
         }
 
     # -- namespaces --------------------------------------------------------------------------
@@ -1334,6 +1335,44 @@ TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
     "fileexists": tg_fileexists,
     "abspath": lambda s, a, ln: str(s.resolve_path(str(a[0]))) if a else "",
 }
+
+
+# -- values: what a terragrunt.stack.hcl gave a generated unit or nested stack ------------------
+VALUES_FILE = "terragrunt.values.hcl"
+
+
+def stack_values(scope: Scope) -> LazyMap:
+    """The `values` namespace, as Terragrunt sets it: the attributes of the
+    terragrunt.values.hcl next to the config being evaluated (written there by `stack
+    generate` from a `unit` or `stack` block's `values`), read when first used."""
+    ctx = scope.ctx
+    path = ctx.terragrunt_dir / VALUES_FILE
+    memo: list[dict[str, Any]] = []
+
+    def load(line: int) -> dict[str, Any]:
+        if not memo:
+            if not ctx.loader.exists(path, ctx.records):
+                raise scope.error(
+                    f"values.* is not available: there is no {VALUES_FILE} in "
+                    f"{ctx.loader.rel(ctx.terragrunt_dir)}",
+                    line,
+                    hint="values come from a terragrunt.stack.hcl unit or stack block; "
+                    "run `refarch stack generate` on the stack, and use the generated unit",
+                )
+            body = ctx.loader.body(path, ctx.records)
+            file_scope = Scope(ctx, path, body)
+            memo.append(
+                {item[1]: file_scope.value(item[2], {}, item[3]) for item in body if item[0] == "attr"}
+            )
+        return memo[0]
+
+    def get(key: str, line: int) -> Any:
+        loaded = load(line)
+        if key not in loaded:
+            raise scope.error(f"values has no key {key!r} (see {ctx.loader.rel(path)})", line)
+        return loaded[key]
+
+    return LazyMap("values", get, lambda: list(load(0)))
 
 
 # -- merging included configs ----------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""`refarch stack generate DIR`: each terragrunt.stack.hcl's .terragrunt-stack, as Terragrunt does.
+
+`generate_first` is what graph, plan and the run verbs do before they load the repo, as
+`terragrunt run --all` generates stacks first.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from refarch.config.stacks import STACK_FILE, GeneratedStack, StacksResult
+from refarch.jobs.stacks import generate_stacks
+
+
+@click.group("stack")
+def command() -> None:
+    """Terragrunt stacks: terragrunt.stack.hcl files and their generated units."""
+
+
+@command.command("generate")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def generate(directory: str) -> None:
+    """Generate every terragrunt.stack.hcl below DIRECTORY into its .terragrunt-stack folder
+    (nested stacks too), as `terragrunt stack generate` does. Each stack file is rendered
+    whole before it replaces the old folder; when nothing changed, nothing is written."""
+    result = generate_stacks(directory)
+    warn_orphans(result)
+    if not result.stacks:
+        click.echo(f"no {STACK_FILE} below {directory}: nothing to generate")
+        return
+    for stack in result.stacks:
+        describe(stack, err=False)
+        for unit in stack.units:
+            click.echo(f"  {unit}")
+
+
+def generate_first(directory: str) -> None:
+    """Generate the stacks below `directory` before it is loaded (skipped when
+    TG_NO_STACK_GENERATE is true, as with Terragrunt). Notes go to stderr, so that JSON on
+    stdout stays clean; an unchanged stack says nothing."""
+    if os.environ.get("TG_NO_STACK_GENERATE", "").lower() in ("1", "true"):
+        return
+    result = generate_stacks(directory)
+    warn_orphans(result)
+    for stack in result.stacks:
+        if stack.changed:
+            describe(stack, err=True)
+
+
+def warn_orphans(result: StacksResult) -> None:
+    """A .terragrunt-stack left by a deleted stack file still holds units that would run."""
+    for orphan in result.orphans:
+        click.secho(
+            f"warning: {orphan} has no {STACK_FILE} beside it; its units are still read "
+            "(delete the folder if the stack is gone)",
+            fg="yellow",
+            err=True,
+        )
+
+
+def describe(stack: GeneratedStack, *, err: bool) -> None:
+    """One line per stack file (and one per state file carried over)."""
+    state = "generated" if stack.changed else "unchanged"
+    nested = f" and {len(stack.stacks)} stack(s)" if stack.stacks else ""
+    click.echo(f"{stack.stack_file}: {state}, {len(stack.units)} unit(s){nested}", err=err)
+    for kept in stack.kept:
+        click.echo(f"  kept {kept} (from the previous generation)", err=err)

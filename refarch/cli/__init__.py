@@ -23,6 +23,7 @@ VERB_MODULES = [
     "refarch.cli.plan_cmd",
     "refarch.cli.run_cmd",
     "refarch.cli.validate_cmd",
+    "refarch.cli.vpn_cmd",
 ]
 
 

@@ -18,6 +18,7 @@ VERB_MODULES = [
     "refarch.cli.amis_cmd",
     "refarch.cli.bootstrap_cmd",
     "refarch.cli.demo_cmd",
+    "refarch.cli.dns_cmd",
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",

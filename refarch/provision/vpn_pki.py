@@ -626,14 +626,25 @@ def issue_client(
         text = render_profile(
             server, leaf, remote=host, port=config.port, proto=config.proto, server_name=config.server_name
         )
+        # The profile first: a name is only recorded as issued once its key is on disk.
+        try:
+            write_atomic(path, text, mode=0o600)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the VPN profile {path}: {exc.strerror or exc}",
+                hint="choose another --out; nothing was issued",
+            ) from None
         issued = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         clients[name] = {**entry, "serial": leaf["serial"], "issued_at": issued}
-        client.put_secret_value(
-            SecretId=config.secret("clients"), SecretString=json.dumps(clients, sort_keys=True)
-        )
+        try:
+            client.put_secret_value(
+                SecretId=config.secret("clients"), SecretString=json.dumps(clients, sort_keys=True)
+            )
+        except botocore.exceptions.ClientError:
+            path.unlink(missing_ok=True)  # never a profile whose serial revoke cannot find
+            raise
     except botocore.exceptions.ClientError as exc:
         raise AwsError(f"could not issue VPN client {name}: {exc}") from None
-    write_atomic(path, text, mode=0o600)
     return ClientProfile(name, leaf["serial"], path, host)
 
 

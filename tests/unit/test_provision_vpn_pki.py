@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 
-from refarch.errors import ConfigError
+from refarch.errors import ConfigError, UsageError
 from refarch.models import Account, Repo, Unit
 from refarch.provision.vpn_pki import (
     VpnConfig,
@@ -86,3 +87,45 @@ def test_vpn_settings_are_checked() -> None:
     repo = _repo({}, {"vpn": {"account": "nope"}})
     with pytest.raises(ConfigError, match="'nope' is not in the live repo"):
         locate(repo, repo.settings)
+
+
+def test_a_name_is_issued_only_with_its_profile_written_and_recorded(tmp_path: Path) -> None:
+    import botocore.exceptions
+    from moto import mock_aws
+
+    from refarch.aws import AwsSessions
+    from refarch.errors import AwsError
+    from refarch.provision.vpn_pki import ensure_vpn_pki, issue_client
+
+    class NoPut(AwsSessions):
+        def client(self, service: str, *args: Any, **kwargs: Any) -> Any:
+            made = super().client(service, *args, **kwargs)
+
+            def deny(model: Any, **_: Any) -> None:
+                if model.name == "PutSecretValue":
+                    raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, model.name)
+
+            made.meta.events.register("before-call.*.*", deny)
+            return made
+
+    settings = settings_from_dict({"vpn": {"account": "shared-services", "remote": "vpn.example"}})
+    repo = Repo(tmp_path, {}, ACCOUNTS, settings)
+    with mock_aws():
+        sessions = AwsSessions(settings)
+        ensure_vpn_pki(
+            sessions.client("secretsmanager", "222222222222", "us-east-1", "shared-services"),
+            sessions.client("kms", "222222222222", "us-east-1", "shared-services"),
+            VpnConfig.from_settings(settings),
+            account_id="222222222222",
+            region="us-east-1",
+        )
+        blocked = tmp_path / "a-file"
+        blocked.write_text("")
+        with pytest.raises(UsageError, match="cannot write the VPN profile"):
+            issue_client(repo, settings, "alice", blocked / "alice.ovpn", sessions=sessions)
+        out = tmp_path / "alice.ovpn"
+        with pytest.raises(AwsError, match="AccessDenied"):
+            issue_client(repo, settings, "alice", out, sessions=NoPut(settings))
+        assert not out.exists()
+        profile = issue_client(repo, settings, "alice", out, sessions=sessions)
+        assert out.stat().st_mode & 0o777 == 0o600 and profile.remote == "vpn.example"

@@ -30,6 +30,7 @@ SECTIONS = {
     "secrets",
     "dns",
     "amis",
+    "vpn",
     "secrets_mask",
 }
 

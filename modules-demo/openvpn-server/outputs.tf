@@ -17,3 +17,8 @@ output "iam_role_arn" {
   description = "ARN of the server's IAM role."
   value       = "arn:aws:iam::000000000000:role/${var.name}"
 }
+
+output "pki_secret_names" {
+  description = "The Secrets Manager secrets the server reads its PKI from."
+  value       = [var.pki_server_secret_name, var.pki_crl_secret_name]
+}

@@ -1,4 +1,6 @@
 # An OpenVPN server with a fixed public IP, its security group and an instance profile.
+# Its PKI comes from Secrets Manager (made by `refarch bootstrap`, see refarch/provision/vpn_pki.py):
+# the AMI's refarch-openvpn-pki copies it at boot and refreshes the CRL every 5 minutes.
 
 terraform {
   required_version = ">= 1.0"
@@ -64,6 +66,75 @@ resource "aws_iam_role_policy_attachment" "ssm" {
   policy_arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  secret_arn_prefix = "arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:secret"
+  server_conf = join("\n", concat([
+    "port ${var.vpn_port}",
+    "proto udp",
+    "dev tun",
+    "ca ca.crt",
+    "cert server.crt",
+    "key server.key",
+    "dh none",
+    "tls-crypt tls-crypt.key",
+    "crl-verify crl.pem",
+    "server ${cidrhost(var.client_cidr, 0)} ${cidrnetmask(var.client_cidr)}",
+    "keepalive 10 120",
+    "data-ciphers AES-256-GCM:AES-128-GCM",
+    "auth SHA256",
+    "user nobody",
+    "group nogroup",
+    "persist-key",
+    "persist-tun",
+    "verb 3",
+  ], [for cidr in var.routed_cidrs : "push \"route ${cidrhost(cidr, 0)} ${cidrnetmask(cidr)}\""]))
+  user_data = <<-EOT
+    #!/bin/bash
+    set -euo pipefail
+    printf 'REGION=%s\nSERVER_SECRET=%s\nCRL_SECRET=%s\n' '${data.aws_region.current.name}' '${var.pki_server_secret_name}' '${var.pki_crl_secret_name}' > /etc/refarch-openvpn.env
+    cat > /etc/openvpn/server/server.conf <<'CONF'
+    ${local.server_conf}
+    CONF
+    /usr/local/bin/refarch-openvpn-pki
+    iptables -t nat -A POSTROUTING -s ${var.client_cidr} -o "$(ip route show default | awk '{print $5; exit}')" -j MASQUERADE
+    netfilter-persistent save
+    systemctl enable --now refarch-openvpn-pki.timer openvpn-server@server
+  EOT
+}
+
+data "aws_iam_policy_document" "pki" {
+  statement {
+    sid     = "ReadThePki"
+    actions = ["secretsmanager:GetSecretValue"]
+    resources = [
+      "${local.secret_arn_prefix}:${var.pki_server_secret_name}-*",
+      "${local.secret_arn_prefix}:${var.pki_crl_secret_name}-*",
+    ]
+  }
+  statement {
+    sid       = "DecryptThePki"
+    actions   = ["kms:Decrypt"]
+    resources = [var.pki_kms_key_arn != "" ? var.pki_kms_key_arn : "*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "pki" {
+  name   = "${var.name}-pki"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.pki.json
+}
+
 resource "aws_iam_instance_profile" "this" {
   name = var.name
   role = aws_iam_role.this.name
@@ -77,6 +148,7 @@ resource "aws_instance" "this" {
   vpc_security_group_ids = [aws_security_group.this.id]
   iam_instance_profile   = aws_iam_instance_profile.this.name
   source_dest_check      = false
+  user_data              = local.user_data
   tags                   = merge(var.tags, { Name = var.name })
 
   root_block_device {

@@ -52,3 +52,33 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "pki_server_secret_name" {
+  description = "Secrets Manager secret with the server's CA, certificate, key and tls-crypt key (made by `refarch bootstrap`)."
+  type        = string
+  default     = "refarch/vpn/server"
+}
+
+variable "pki_crl_secret_name" {
+  description = "Secrets Manager secret with the CRL (`refarch vpn revoke` updates it; the server re-reads it every 5 minutes)."
+  type        = string
+  default     = "refarch/vpn/crl"
+}
+
+variable "pki_kms_key_arn" {
+  description = "Customer-managed KMS key of the PKI secrets (alias/refarch-vpn); empty allows any key through Secrets Manager."
+  type        = string
+  default     = ""
+}
+
+variable "client_cidr" {
+  description = "Addresses handed to VPN clients."
+  type        = string
+  default     = "10.8.0.0/24"
+}
+
+variable "routed_cidrs" {
+  description = "Networks pushed to clients as routes through the VPN (e.g. every VPC's CIDR)."
+  type        = list(string)
+  default     = []
+}

@@ -20,6 +20,7 @@ VERB_MODULES = [
     "refarch.cli.bootstrap_cmd",
     "refarch.cli.ci_cmd",
     "refarch.cli.demo_cmd",
+    "refarch.cli.dns_cmd",
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",
@@ -27,6 +28,7 @@ VERB_MODULES = [
     "refarch.cli.run_cmd",
     "refarch.cli.stack_cmd",
     "refarch.cli.validate_cmd",
+    "refarch.cli.vpn_cmd",
 ]
 
 

@@ -160,6 +160,35 @@ class TerraformEngine:
             return init
         return run_process([self.binary, *args], cwd=workdir.run_dir, env=env, on_line=job.on_line)
 
+    def import_resource(self, job: UnitJob, address: str, resource_id: str) -> EngineResult:
+        """`terraform import ADDRESS ID` into the unit's state (its prepared folder and backend),
+        unless `terraform state list` already has ADDRESS. outputs: {"imported": bool}, None
+        when a step failed (its result is the process)."""
+        workdir = self.prepare(job, self.inputs_for(job))
+        env = self.environment(job, workdir)
+        init = self._run(job, workdir, env, self.init_argv(job, workdir))
+        if not init.ok:
+            return EngineResult(init, None)
+        listed: list[str] = []
+        self.stats.started(job.unit.path)
+        state = run_process(
+            [self.binary, "state", "list"],
+            cwd=workdir.run_dir,
+            env=env,
+            on_line=lambda stream, line: listed.append(line) if stream == "stdout" else None,
+            interrupt=job.interrupt,
+        )
+        if not state.ok and "No state file was found" not in state.output_tail:
+            return EngineResult(state, None)
+        if address in {line.strip() for line in listed}:
+            return EngineResult(state, {"imported": False})
+        argv = [self.binary, "import", *extra_arguments(job.unit, "import", job.repo.root)[0]]
+        argv += ["-input=false", "-no-color"]
+        if job.lock_timeout:
+            argv.append(f"-lock-timeout={job.lock_timeout}")
+        result = self._run(job, workdir, env, [*argv, address, resource_id])
+        return EngineResult(result, {"imported": True} if result.ok else None)
+
     # -- steps ------------------------------------------------------------------------------
     def inputs_for(self, job: UnitJob) -> Mapping[str, Any]:
         """The unit's inputs with its dependencies' real outputs in place of mocks."""

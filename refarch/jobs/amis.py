@@ -39,6 +39,13 @@ from refarch.exec.retry import PACKER_RULES, RetryRule, decide, rules_from_setti
 from refarch.models import Repo
 from refarch.provision import Section, Status
 from refarch.provision.ami_record import RECORD_FILE, AmiStore, write_atomic
+from refarch.provision.ami_retention import (
+    Retention,
+    list_images,
+    plan_retention,
+    referenced_amis,
+    remove_image,
+)
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.repo import load_repo
 from refarch.resources import data_dir
@@ -70,6 +77,7 @@ AMIS_KEYS = (
     "parallelism",
     "vars",
     "templates",
+    "keep",
 )
 
 
@@ -148,6 +156,7 @@ class AmiRecord:
     ids: Mapping[str, Mapping[str, str]]  # template -> region -> AMI id
     path: Path  # .refarch/amis.json
     hcl_path: Path  # amis.auto.hcl
+    retention: Retention | None = None  # what `keep` removed after the builds, if asked
 
     def ami(self, template: str, region: str) -> str:
         """The recorded AMI id of `template` in `region`."""
@@ -176,6 +185,7 @@ class AmisSettings:
     parallelism: int = DEFAULT_PARALLELISM
     vars: Mapping[str, Any] = field(default_factory=dict)  # Packer variables, every template
     templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per template
+    keep: int | None = None  # retention: refarch-built images kept per template and region
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AmisSettings:
@@ -212,6 +222,7 @@ class AmisSettings:
             parallelism=section.integer("parallelism", DEFAULT_PARALLELISM, minimum=1),
             vars=dict(data.get("vars", {})),
             templates={k: dict(v) for k, v in templates.items()},
+            keep=section.integer("keep", 1, minimum=1) if "keep" in data else None,
         )
 
     def kms_key_for(self, region: str) -> str | None:
@@ -532,6 +543,7 @@ def build_amis(
     sleep: Callable[[float], None] = time.sleep,
     env: Mapping[str, str] | None = None,
     interrupt: Interrupt | None = None,
+    keep: int | None = None,
 ) -> AmiRecord:
     """Build `templates` (default: all in the Packer folder) in `account` for each region,
     share them with `share_with` accounts, and record the ids for the units.
@@ -539,7 +551,9 @@ def build_amis(
     Defaults, when an argument is None: `[amis]` of refarch.toml, then regions = where the
     sharing accounts run, share_with = those of dev, stage, prod the repo has, parallelism = 2.
     Every build is attempted even when one fails; the finished ones are recorded, then the
-    failures raised.
+    failures raised. A failed build records nothing: the last good id stays in both files.
+    With `keep` (or `[amis] keep`) and every build done, retention (prune_amis) then removes
+    the older images of the built templates and regions that no unit references.
     """
     repo = _load_repo(repo_or_root, settings)
     root = repo.root
@@ -636,4 +650,71 @@ def build_amis(
             f"({len(builds)} succeeded and are recorded in {RECORD_FILE}):\n{detail}",
             hint=f"see the logs in {root / LOG_DIR}; re-run with only the failed templates",
         )
-    return AmiRecord(tuple(builds), builder.store.ids(), builder.store.path, builder.store.hcl_path)
+    retention = None
+    if keep is not None or config.keep is not None:
+        retention = prune_amis(
+            repo,
+            settings,
+            keep=keep,
+            account=account,
+            templates=chosen,
+            regions=chosen_regions,
+            sessions=sessions,
+        )
+    return AmiRecord(
+        tuple(builds), builder.store.ids(), builder.store.path, builder.store.hcl_path, retention
+    )
+
+
+def prune_amis(
+    repo_or_root: Repo | str | Path,
+    settings: Settings,
+    *,
+    keep: int | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    templates: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+    sessions: AwsSessions | None = None,
+    dry_run: bool = False,
+) -> Retention:
+    """Deregister `account`'s older refarch-built AMIs and delete their snapshots.
+
+    Per template and region the newest `keep` (default `[amis] keep`) stay, and so does every
+    image recorded in .refarch/amis.json or named by a unit's evaluated inputs. Regions default
+    to `[amis] regions` plus those in the record. Images without refarch's tags are not touched.
+    """
+    repo = _load_repo(repo_or_root, settings)
+    config = AmisSettings.from_settings(settings)
+    count = keep if keep is not None else config.keep
+    if count is None or count < 1:
+        raise UsageError(
+            "no retention count" if count is None else f"--keep must be at least 1, not {count}",
+            hint="give --keep N, or set [amis] keep = N in refarch.toml",
+        )
+    account_id = _account_id(repo, account)
+    recorded = AmiStore(repo.root).ids()
+    if regions:
+        chosen_regions = tuple(regions)
+    else:
+        found = {r for by in recorded.values() for r in by} | set(config.regions)
+        chosen_regions = tuple(sorted(found)) or (settings.region,)
+    references = referenced_amis(repo.units.values())
+    recorded_ids = {ami for by in recorded.values() for ami in by.values()}
+    sessions = sessions or AwsSessions(settings)
+    first = sessions.session(account_id, account, chosen_regions[0])
+    sessions.check_account(f"AMI retention in {account}", account_id, first)
+    removed = []
+    kept = []
+    for region in chosen_regions:
+        ec2 = sessions.client("ec2", account_id, region, account)
+        try:
+            images = list_images(ec2, region, templates)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise AwsError(f"could not list the AMIs of {account} in {region}: {exc}") from None
+        remove, keep_these = plan_retention(images, count, recorded=recorded_ids, references=references)
+        for image in remove:
+            if not dry_run:
+                remove_image(ec2, image)
+            removed.append(image)
+        kept.extend(keep_these)
+    return Retention(count, tuple(removed), tuple(kept), dry_run)

@@ -59,6 +59,7 @@ from refarch.provision.secrets import (
     SecretStore,
     ensure_password,
 )
+from refarch.provision.vpn_pki import provision_vpn_pki
 from refarch.settings import Settings
 
 __all__ = ["BootstrapConfig", "BootstrapEvent", "BootstrapRecord", "bootstrap"]
@@ -474,6 +475,7 @@ class _AccountRun:
         self.keypairs(store)
         self.certificates(store)
         self.dns()
+        provision_vpn_pki(self)
 
     def kms_admin(self) -> None:
         kms = self.config.kms_admin

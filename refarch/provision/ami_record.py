@@ -164,14 +164,15 @@ def render_auto_hcl(ids: Mapping[str, Mapping[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename, so a reader never sees half a file."""
+def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Replace `path` with `text` in one rename, so a reader never sees half a file. The
+    file has `mode` before it gets its name (0o600 for anything holding a private key)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        Path(tmp).chmod(0o644)  # ids, not secrets: readable like the rest of the repo
+        Path(tmp).chmod(mode)  # by default ids, not secrets: readable like the rest of the repo
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

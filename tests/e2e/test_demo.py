@@ -30,7 +30,7 @@ pytestmark = [
 
 UNITS = {
     "security": ["iam-groups", "kms-admin", "cloudtrail"],
-    "shared-services": ["vpc", "ecr", "openvpn"],
+    "shared-services": ["vpc", "ecr", "openvpn", "route53"],
     "logs": ["log-archive"],
     "dev": ["vpc", "ecs-cluster", "sample-app"],
     "prod": ["vpc", "ecs-cluster", "sample-app"],
@@ -91,7 +91,7 @@ def test_demo_runs_the_main_job_and_a_second_kept_run_changes_nothing(tmp_path: 
         assert stage in result.output
     assert "tier 3: dev, logs, prod" in result.output  # the plan
     assert "refarch demo: ok in" in result.output
-    assert "13 of 13 succeeded" in result.output
+    assert "14 of 14 succeeded" in result.output
 
     report = json.loads((workdir / "apply-report.json").read_text())
     assert report["status"] == "ok" and report["engine"] == "terraform"
@@ -109,6 +109,7 @@ def test_demo_runs_the_main_job_and_a_second_kept_run_changes_nothing(tmp_path: 
         "password",
         "private-ca",
         "acm-certificate",
+        "vpn-pki",
     } <= kinds
     ami_id = json.loads((workdir / "live/.refarch/amis.json").read_text())
     ami_id = ami_id["amis"]["ecs-node"][REGION]["ami_id"]

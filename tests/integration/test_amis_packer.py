@@ -13,8 +13,8 @@ import pytest
 from refarch.aws import AwsSessions
 from refarch.errors import ProcessFailed
 from refarch.exec.process import run_process
-from refarch.jobs.amis import AmiEvent, build_amis, list_templates
-from refarch.models import Account, Repo
+from refarch.jobs.amis import AmiEvent, build_amis, list_templates, prune_amis
+from refarch.models import Account, Repo, Unit
 from refarch.settings import Settings, settings_from_dict
 from tests.conftest import ACCOUNTS, MotoServer
 
@@ -168,9 +168,8 @@ def test_cli_builds_and_units_receive_the_ids(
         [
             "amis",
             "build",
-            "bastion",
-            "--repo",
             str(root),
+            "bastion",
             "--endpoint-url",
             moto_server.endpoint_url,
             "--regions",
@@ -220,3 +219,46 @@ def test_packers_transient_error_is_retried(moto_server: MotoServer, tmp_path: P
     assert any(e.kind == "retry" and "packer-request-failed" in e.message for e in events)
     log = (tmp_path / record.builds[0].log_path).read_text()
     assert "connection refused" in log and "# refarch: attempt 2" in log
+
+
+def test_retention_removes_exactly_the_unreferenced_images(moto_server: MotoServer, tmp_path: Path) -> None:
+    """Four real builds of one template: the first is named by a unit, the last is recorded;
+    retention with keep=1 (run by the fourth build) removes the two in between, snapshots too."""
+    settings = _settings(tmp_path, moto_server)
+    sessions = AwsSessions(settings)
+    args: dict[str, Any] = {"templates": ["bastion"], "regions": ["us-east-1"], "share_with": []}
+    ids = [
+        build_amis(_repo(tmp_path, settings), settings, **args).ids["bastion"]["us-east-1"] for _ in range(3)
+    ]
+    ec2 = sessions.client("ec2", ACCOUNTS["shared-services"], "us-east-1", "shared-services")
+    snapshots = {
+        i["ImageId"]: [m["Ebs"]["SnapshotId"] for m in i["BlockDeviceMappings"] if "Ebs" in m]
+        for i in ec2.describe_images(ImageIds=ids)["Images"]
+    }
+    assert all(snapshots[i] for i in ids), "moto gives each image its snapshot"
+    someone_elses = ec2.copy_image(SourceImageId=ids[2], SourceRegion="us-east-1", Name="not-refarch")[
+        "ImageId"
+    ]
+    unit = Unit("dev/us-east-1/bastion", "dev", ACCOUNTS["dev"], "us-east-1", inputs={"ami_id": ids[0]})
+    repo = Repo(
+        root=tmp_path, units={unit.path: unit}, accounts=_repo(tmp_path, settings).accounts, settings=settings
+    )
+
+    record = build_amis(repo, settings, keep=1, **args)
+    newest = record.ids["bastion"]["us-east-1"]
+    assert record.retention is not None
+    assert sorted(i.ami_id for i in record.retention.removed) == sorted(ids[1:])
+    assert {k.image.ami_id: k.reason for k in record.retention.kept} == {
+        newest: "newest",
+        ids[0]: "referenced by dev/us-east-1/bastion",
+    }
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+    assert {ids[0], newest, someone_elses} <= left and not left & set(ids[1:])
+    remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert not remaining & {s for i in ids[1:] for s in snapshots[i]}
+    assert set(snapshots[ids[0]]) <= remaining
+    # The recorded id is the newest build's, in both files.
+    assert newest in (tmp_path / "amis.auto.hcl").read_text()
+    # A second pass finds nothing more to remove.
+    again = prune_amis(repo, settings, keep=1, sessions=sessions)
+    assert again.removed == () and len(again.kept) == 2

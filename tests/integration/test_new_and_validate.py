@@ -50,13 +50,13 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "rendered 20 units" in result.output
+    assert "rendered 21 units" in result.output
     return target
 
 
 def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
     repo = load_repo(rendered, cache=False)
-    assert len(repo.units) == 20
+    assert len(repo.units) == 21
     assert {a.name: a.id for a in repo.accounts} == ACCOUNTS
     assert {a.name: a.tier for a in repo.accounts} == {
         "security": 1,
@@ -91,11 +91,11 @@ def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
 def test_validate_is_clean_on_the_rendered_repo(rendered: Path) -> None:
     report = validate_repo(rendered)
     assert report.mismatches == ()
-    assert len(report.checked) == 20 and report.remote == ()
-    assert len(report.modules) == 9
+    assert len(report.checked) == 21 and report.remote == ()
+    assert len(report.modules) == 10
     result = CliRunner().invoke(cli, ["validate", str(rendered)])
     assert result.exit_code == 0, result.output
-    assert "20 unit(s) checked against 9 module(s), 0 mismatch(es)" in result.output
+    assert "21 unit(s) checked against 10 module(s), 0 mismatch(es)" in result.output
 
 
 def test_validate_reports_every_mismatch_with_file_and_line(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_validate_reports_a_missing_module_and_skips_remote_sources(tmp_path: Pa
     )
     assert not (target / "modules").exists()
     report = validate_repo(target)
-    assert report.ok and report.checked == () and len(report.remote) == 13
+    assert report.ok and report.checked == () and len(report.remote) == 14
     shutil.rmtree(target)
     render_live_repo(target, org="acme", accounts=ACCOUNTS, regions=["us-east-1"])
     shutil.rmtree(target / "modules" / "vpc")
@@ -246,7 +246,7 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
                     _apply, Path(evaluated.source), tmp_path / "work" / path, dict(evaluated.inputs)
                 )
             outputs.update({path: job.result() for path, job in jobs.items()})
-    assert len(outputs) == 10
+    assert len(outputs) == 11
     key_arn = outputs["security/us-east-1/kms-admin"]["key_arn"]
     assert key_arn.startswith("arn:aws:kms:demo:111111111111:key/")
     assert outputs["logs/us-east-1/log-archive"]["bucket_name"] == "acme-logs-archive-333333333333"

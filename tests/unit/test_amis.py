@@ -22,9 +22,11 @@ from refarch.jobs.amis import (
     build_amis,
     check_sharing,
     list_templates,
+    prune_amis,
 )
-from refarch.models import Account, Repo
+from refarch.models import Account, Repo, Unit
 from refarch.provision.ami_record import AmiStore, render_auto_hcl
+from refarch.provision.ami_retention import Image, image_from, plan_retention, referenced_amis
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.settings import Settings, settings_from_dict
 from tests.conftest import ACCOUNTS
@@ -408,3 +410,99 @@ def test_default_sharing_names_only_the_app_accounts_the_repo_has(aws: None, tmp
         sleep=lambda _: None,
     )
     assert record.builds[0].shared_with == (ACCOUNTS["dev"], ACCOUNTS["prod"])
+
+
+# -- a failed build, retention -----------------------------------------------------------------
+
+
+def test_a_failed_build_keeps_the_last_good_id(aws: None, tmp_path: Path) -> None:
+    record, _, _ = _run(tmp_path, FakePacker(), templates=["bastion"], regions=["us-east-1"])
+    good = record.ids["bastion"]["us-east-1"]
+    files = [tmp_path / ".refarch" / "amis.json", tmp_path / "amis.auto.hcl"]
+    before = [f.read_bytes() for f in files]
+    with pytest.raises(ProcessFailed):
+        _run(
+            tmp_path,
+            FakePacker(failures=["No AMI was found matching filters"]),
+            templates=["bastion"],
+            regions=["us-east-1"],
+        )
+    assert [f.read_bytes() for f in files] == before
+    assert good in before[1].decode() and "ami-00000000000000000" not in before[1].decode()
+
+
+def _image(ami: str, created: str, template: str = "bastion", region: str = "us-east-1") -> Image:
+    return Image(ami, template, region, f"refarch-{template}", created, created, (f"snap-{ami[4:]}",))
+
+
+def test_retention_keeps_the_newest_the_recorded_and_the_referenced() -> None:
+    images = [
+        _image("ami-00000001", "2026-01-01T00:00:00.000Z"),
+        _image("ami-00000002", "2026-01-02T00:00:00.000Z"),
+        _image("ami-00000003", "2026-01-03T00:00:00.000Z"),
+        _image("ami-00000004", "2026-01-04T00:00:00.000Z"),
+        _image("ami-00000005", "2026-01-01T00:00:00.000Z", template="openvpn"),
+    ]
+    remove, kept = plan_retention(
+        images, 1, recorded={"ami-00000002"}, references={"ami-00000001": ("dev/us-east-1/bastion",)}
+    )
+    assert [i.ami_id for i in remove] == ["ami-00000003"]
+    assert {k.image.ami_id: k.reason for k in kept} == {
+        "ami-00000004": "newest",
+        "ami-00000002": "recorded in .refarch/amis.json",
+        "ami-00000001": "referenced by dev/us-east-1/bastion",
+        "ami-00000005": "newest",  # each template and region keeps its own
+    }
+    remove, _ = plan_retention(images, 3)
+    assert [i.ami_id for i in remove] == ["ami-00000001"]
+
+
+def test_references_are_found_anywhere_in_a_units_inputs() -> None:
+    units = [
+        Unit(
+            "dev/us-east-1/ecs", "dev", None, None, inputs={"cluster": {"amis": ["x ami-0123456789abcdef0"]}}
+        ),
+        Unit("prod/us-east-1/ecs", "prod", None, None, inputs={"ami_id": "ami-0123456789abcdef0"}),
+        Unit("dev/us-east-1/vpc", "dev", None, None, inputs={"name": "not-ami-x", "count": 3}),
+    ]
+    assert referenced_amis(units) == {"ami-0123456789abcdef0": ("dev/us-east-1/ecs", "prod/us-east-1/ecs")}
+
+
+def test_only_refarchs_tagged_images_are_candidates() -> None:
+    tagged = {
+        "ImageId": "ami-00000001",
+        "Tags": [{"Key": "ManagedBy", "Value": "refarch"}, {"Key": "refarch:template", "Value": "bastion"}],
+        "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": "snap-1"}}],
+    }
+    assert image_from(tagged, "us-east-1") == Image(
+        "ami-00000001", "bastion", "us-east-1", "", "", "", ("snap-1",)
+    )
+    assert image_from({**tagged, "Tags": [{"Key": "refarch:template", "Value": "x"}]}, "us-east-1") is None
+
+
+def test_prune_needs_a_count(aws: None, tmp_path: Path) -> None:
+    settings = settings_from_dict({"amis": {"packer_dir": str(PACKER_DIR)}})
+    with pytest.raises(UsageError, match="no retention count") as caught:
+        prune_amis(_repo(tmp_path, settings), settings, sessions=AwsSessions(settings))
+    assert "[amis] keep" in (caught.value.hint or "")
+    with pytest.raises(ConfigError, match="keep"):
+        AmisSettings.from_settings(settings_from_dict({"amis": {"keep": 0}}))
+
+
+def test_cli_takes_the_repo_as_dir(live_repo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    root = tmp_path / "live"
+    shutil.copytree(live_repo, root, ignore=shutil.ignore_patterns(".refarch"))
+    (root / "refarch.toml").write_text("[amis]\nencrypt_boot = true\n")
+    # DIR first, like every other command (the refusal shows the repo's settings were read).
+    result = CliRunner().invoke(cli, ["amis", "build", str(root), "bastion"])
+    assert result.exit_code == 2 and "cannot be launched by other accounts" in result.output
+    result = CliRunner().invoke(cli, ["amis", "build", "bastion"])
+    assert result.exit_code == 2 and "refarch amis build DIR [TEMPLATE...]" in result.output
+    result = CliRunner().invoke(cli, ["amis", "build", "--repo", str(root), "bastion"])
+    assert result.exit_code == 2 and "--repo is deprecated" in result.output

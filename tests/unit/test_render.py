@@ -39,6 +39,7 @@ def test_layout_follows_the_manifest() -> None:
     assert [u for u in units if u.startswith("shared-services/")] == [
         "shared-services/us-east-1/ecr",
         "shared-services/us-east-1/openvpn",
+        "shared-services/us-east-1/route53",
         "shared-services/us-east-1/vpc",
         "shared-services/us-west-2/vpc",
     ]

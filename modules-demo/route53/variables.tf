@@ -1,0 +1,1 @@
+../../modules/route53/variables.tf

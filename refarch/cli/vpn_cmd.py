@@ -1,0 +1,48 @@
+"""`refarch vpn client NAME DIR` / `refarch vpn revoke NAME DIR`: OpenVPN client certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from refarch.provision.vpn_pki import issue_client, revoke_client
+from refarch.repo import load_repo
+from refarch.settings import load_settings
+
+
+@click.group("vpn")
+def command() -> None:
+    """OpenVPN clients: issue a profile, revoke it (the PKI itself is made by `refarch bootstrap`)."""
+
+
+@command.command("client")
+@click.argument("name")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the profile (default: ./NAME.ovpn).",
+)
+@click.option("--remote", help="Server address in the profile (default: [vpn] remote).")
+@click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack).")
+def client(name: str, directory: str, out: Path | None, remote: str | None, endpoint_url: str | None) -> None:
+    """Issue a client certificate for NAME from DIRECTORY's VPN CA and write a ready .ovpn
+    profile (mode 0600: it holds the client's private key, which refarch keeps nowhere else)."""
+    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url)
+    profile = issue_client(load_repo(directory, settings=settings), settings, name, out, remote=remote)
+    click.echo(
+        f"wrote {profile.path} (client {profile.name}, serial {profile.serial}, server {profile.remote})"
+    )
+
+
+@command.command("revoke")
+@click.argument("name")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack).")
+def revoke(name: str, directory: str, endpoint_url: str | None) -> None:
+    """Revoke NAME's client certificate: its serial goes into the CRL the server reads."""
+    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url)
+    done = revoke_client(load_repo(directory, settings=settings), settings, name)
+    click.echo(f"revoked {done.name} (serial {', '.join(done.serials)}); CRL updated in {done.crl_secret}")

@@ -7,6 +7,7 @@ is `plan-all`.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -117,6 +118,10 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         engine_section = {**settings.section("engine"), "terraform_binary": opts["tf_path"]}
         settings = replace(settings, sections={**settings.sections, "engine": engine_section})
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
+    base_env = None
+    if plan.repo.features:  # terragrunt evaluates the config again itself: hand it the flags
+        value = ",".join(f"{k}={v}" for k, v in plan.repo.features.items())
+        base_env = {**os.environ, "TG_FEATURE": value, "TERRAGRUNT_FEATURE": value}
     view = RunView(action, len(plan.units), sys.stdout.isatty())
     interrupt = Interrupt()
     restore = install_interrupt(interrupt, view.notice)
@@ -133,6 +138,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                 fail_fast=opts["fail_fast"],
                 interrupt=interrupt,
                 source_override=Path(opts["source"]).resolve() if opts["source"] else None,
+                base_env=base_env,
             )
     finally:
         restore()

@@ -287,3 +287,18 @@ def test_no_credentials_at_all_is_a_setup_error_before_anything_runs(world):
     assert result.returncode == 2
     assert "no AWS credentials found" in result.stderr and "Traceback" not in result.stderr
     assert world.calls() == []
+
+
+def test_feature_flags_reach_terragrunt(world):
+    result = world.refarch(
+        "plan-all",
+        str(world.root),
+        "--include",
+        "dev/us-east-1/vpc",
+        "--ignore-dependencies",
+        "--feature",
+        "logs=on",
+    )
+    assert result.returncode == 0, result.stderr
+    (call,) = world.calls()
+    assert call["env"]["TERRAGRUNT_FEATURE"] == "logs=on" and call["env"]["TG_FEATURE"] == "logs=on"

@@ -344,6 +344,9 @@ def run(
                 return Outcome(INTERRUPTED, "interrupted")
             decision = decide_for_unit(own_rules, process, attempt, rand=rand)
             if decision.ignored:
+                ledger.write(
+                    "error_ignored", unit=unit.path, reason=decision.reason, signals=decision.signals
+                )
                 signals = (
                     f"; signals {json.dumps(dict(decision.signals), sort_keys=True)}"
                     if decision.signals

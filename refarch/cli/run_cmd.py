@@ -7,6 +7,7 @@ is `plan-all`.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -141,6 +142,10 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         engine_section = {**settings.section("engine"), "terraform_binary": opts["tf_path"]}
         settings = replace(settings, sections={**settings.sections, "engine": engine_section})
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
+    base_env = None
+    if plan.repo.features:  # terragrunt evaluates the config again itself: hand it the flags
+        value = ",".join(f"{k}={v}" for k, v in plan.repo.features.items())
+        base_env = {**os.environ, "TG_FEATURE": value, "TERRAGRUNT_FEATURE": value}
     view = RunView(action, len(plan.units), accounts={p: u.account for p, u in plan.units.items()})
     interrupt = Interrupt()
     restore = install_interrupt(interrupt, view.notice)
@@ -159,6 +164,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                 ),
                 on_event=view.on_event,
                 interrupt=interrupt,
+                base_env=base_env,
             )
     finally:
         restore()

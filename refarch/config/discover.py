@@ -141,7 +141,7 @@ def load_repo(
         failures.pop(target, None)
     if failures:
         raise failures[min(failures)]
-    _add_external_units(loader, units, settings)
+    _add_external_units(loader, units, settings, include_targets)
     _check_dependencies(root, units)
     return Repo(
         root=root,
@@ -485,15 +485,18 @@ def _block_location(ctx: UnitContext, kind: str) -> tuple[Path, int | None]:
     return ctx.config_path, None
 
 
-def _is_outside(path: str) -> bool:
-    return path == ".." or path.startswith("../")
+def _add_external_units(
+    loader: Loader, units: dict[str, Unit], settings: Settings, include_targets: set[str]
+) -> None:
+    """Dependencies that discovery did not find (outside the repo root, or in a hidden folder
+    with --no-hidden) are external units, as in Terragrunt: read (for their outputs and their
+    own dependencies), not queued. An external unit takes the earliest tier of the units that
+    depend on it, so the account tiers never make a run wait for it."""
 
+    def missing(deps: Iterable[str]) -> list[str]:
+        return [d for d in deps if d not in units and d not in include_targets]
 
-def _add_external_units(loader: Loader, units: dict[str, Unit], settings: Settings) -> None:
-    """Dependencies outside the repo root are external units, as in Terragrunt: read (for their
-    outputs and their own dependencies), never discovered. An external unit takes the earliest
-    tier of the units that depend on it, so the account tiers never make a run wait for it."""
-    todo = sorted({d for u in units.values() for d in u.dependencies if _is_outside(d)})
+    todo = sorted(set(missing(d for u in units.values() for d in u.dependencies)))
     while todo:
         rel = todo.pop()
         if rel in units:
@@ -501,7 +504,7 @@ def _add_external_units(loader: Loader, units: dict[str, Unit], settings: Settin
         file = unit_file(Path(os.path.normpath(loader.root / rel)))
         unit, _, _ = _evaluate_new_unit(loader, file, settings)
         units[rel] = replace(unit, external=True)
-        todo += [d for d in unit.dependencies if _is_outside(d) and d not in units]
+        todo += missing(unit.dependencies)
     changed = True
     while changed:  # lower each external unit's tier to its earliest dependent's
         changed = False

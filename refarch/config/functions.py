@@ -724,6 +724,53 @@ def f_deep_merge(args: list[Any]) -> dict[str, Any]:
     return result
 
 
+_SEMVER = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
+_CONSTRAINT = re.compile(r"\s*(~>|>=|<=|!=|=|>|<)?\s*(\S+)\s*")
+
+
+def _semver(text: str) -> tuple[tuple[int, int, int], int, str]:
+    match = _SEMVER.fullmatch(text.strip())
+    if match is None:
+        raise FunctionError(f"invalid version {text!r}")
+    numbers = tuple(int(g or 0) for g in match.groups()[:3])
+    given = sum(1 for g in match.groups()[:3] if g is not None)
+    return (numbers[0], numbers[1], numbers[2]), given, match.group(4) or ""
+
+
+def _version_key(parsed: tuple[tuple[int, int, int], int, str]) -> tuple[tuple[int, int, int], int, str]:
+    numbers, _, pre = parsed
+    return numbers, 0 if pre else 1, pre  # a prerelease sorts before its release
+
+
+def f_constraint_check(args: list[Any]) -> bool:
+    """Terragrunt's constraint_check(version, constraint), with go-version's operators."""
+    _arity(args, 2)
+    version = _semver(_str(args[0]))
+    have = _version_key(version)
+    for part in _str(args[1]).split(","):
+        match = _CONSTRAINT.fullmatch(part)
+        if match is None:
+            raise FunctionError(f"invalid constraint {args[1]!r}")
+        op, target = match.group(1) or "=", _semver(match.group(2))
+        want = _version_key(target)
+        if op == "~>":
+            numbers, given, _ = target
+            upper = (numbers[0] + 1, 0, 0) if given <= 2 else (numbers[0], numbers[1] + 1, 0)
+            ok = want <= have and version[0] < upper
+        else:
+            ok = {
+                "=": have == want,
+                "!=": have != want,
+                ">": have > want,
+                "<": have < want,
+                ">=": have >= want,
+                "<=": have <= want,
+            }[op]
+        if not ok:
+            return False
+    return True
+
+
 PURE: dict[str, Callable[[list[Any]], Any]] = {
     "format": f_format,
     "formatlist": f_formatlist,
@@ -824,6 +871,7 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
     "sensitive": _unary(lambda v: v),
     "nonsensitive": _unary(lambda v: v),
     "deep_merge": f_deep_merge,
+    "constraint_check": f_constraint_check,
 }
 
 # Functions whose result depends on the whole value: an Unknown anywhere inside makes the

@@ -232,6 +232,9 @@ class UnitRunner:
         process = done.result
         if done.decision is not None and done.decision.ignored:  # an errors { ignore } block
             signals = done.decision.signals
+            self.session.ledger.write(
+                "error_ignored", unit=unit.path, reason=done.decision.reason, signals=dict(signals)
+            )
             why = done.decision.reason + (
                 f"; signals {json.dumps(dict(signals), sort_keys=True)}" if signals else ""
             )

@@ -9,6 +9,7 @@ sources, remote state, generate blocks, plan order) or the error it must raise; 
 - units, dependencies, source, backend, iam_role, account, region, generate: exact per unit
 - inputs, remote_state_config: per unit, the listed keys only ("{root}" = the case folder)
 - generate_contents: per unit, {block name: a substring of its contents}
+- errors: per unit, its errors blocks as "kind.name:max_attempts" (retry) or "kind.name" (ignore)
 - plan / plan_destroy: {groups, skipped} of plan(repo) for apply / destroy
 - error (+ error_file): a ConfigError whose message contains these words is required
 - unsupported + unknown_inputs: a function refarch will not run while reading config; the load
@@ -143,6 +144,12 @@ def _check_facts(repo: Repo, plans: dict[str, Any], case: Path, expect: dict[str
         blocks = {g.name: g.contents for g in repo.unit(unit).generate}
         for name, fragment in contents.items():
             assert fragment in blocks[name], (unit, name)
+    for unit, blocks in expect.get("errors", {}).items():
+        found = [
+            f"{e.kind}.{e.name}" + (f":{e.max_attempts}" if e.kind == "retry" else "")
+            for e in repo.unit(unit).errors
+        ]
+        assert found == blocks, unit
     for key, action in (("plan", "apply"), ("plan_destroy", "destroy")):
         wanted = expect.get(key, {})
         if "groups" in wanted:

@@ -333,3 +333,18 @@ def test_a_partial_destroy_names_the_dependents_it_would_break(world):
     )
     assert allowed.returncode == 0, allowed.stderr
     assert [unit_of(c, world.root) for c in world.calls()] == ["dev/us-east-1/vpc"]
+
+
+def test_feature_flags_reach_terragrunt(world):
+    result = world.refarch(
+        "plan-all",
+        str(world.root),
+        "--include",
+        "dev/us-east-1/vpc",
+        "--ignore-dependencies",
+        "--feature",
+        "logs=on",
+    )
+    assert result.returncode == 0, result.stderr
+    (call,) = world.calls()
+    assert call["env"]["TERRAGRUNT_FEATURE"] == "logs=on" and call["env"]["TG_FEATURE"] == "logs=on"

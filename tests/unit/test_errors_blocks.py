@@ -15,6 +15,7 @@ from refarch.engines.terragrunt import TerragruntEngine
 from refarch.exec.process import ProcessResult
 from refarch.exec.retry import DEFAULT_RULES, decide_for_unit, unit_rules
 from refarch.models import ErrorRule, Status
+from refarch.runner.ledger import read_events
 from refarch.runner.run import RunOptions, run
 from refarch.runner.unit import UnitAccess
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
@@ -136,6 +137,9 @@ def test_an_ignore_block_makes_the_unit_succeed_with_its_message(live, tmp_path)
         unit.message
         == 'error ignored by errors.ignore.known: the harmless one, see the runbook; signals {"alert": false}'
     )
+    (ledger,) = (live / ".refarch" / "runs").glob("*.jsonl")
+    (event,) = [e for e in read_events(ledger) if e["event"] == "error_ignored"]
+    assert event["unit"] == "app" and event["signals"] == {"alert": False}
 
 
 def test_legacy_attributes_give_up_after_their_attempts(live, tmp_path):

@@ -198,3 +198,20 @@ def test_session_and_run_time_functions_are_unknown_offline(tmp_path):
     assert ev("get_terragrunt_source_cli_flag()", tmp_path, env={"TG_SOURCE": "/src"}) == "/src"
     assert isinstance(ev('run_cmd("echo", "hi")', tmp_path), Unknown)
     assert isinstance(ev('sops_decrypt_file("x.yaml")', tmp_path), Unknown)
+
+
+@pytest.mark.parametrize(
+    ("version", "constraint", "expected"),
+    [
+        ("1.5.7", ">= 1.2, < 2.0", True),
+        ("2.0.0", ">= 1.2, < 2.0", False),
+        ("1.2.9", "~> 1.2.0", True),
+        ("1.3.0", "~> 1.2.0", False),
+        ("1.9.0", "~> 1.2", True),
+        ("2.0.0", "~> 1.2", False),
+        ("v0.67.16", "!= 0.67.16", False),
+        ("1.0.0-beta1", "< 1.0.0", True),
+    ],
+)
+def test_constraint_check(version, constraint, expected, tmp_path):
+    assert ev(f'constraint_check("{version}", "{constraint}")', tmp_path) is expected

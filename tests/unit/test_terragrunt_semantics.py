@@ -132,8 +132,13 @@ def test_includes_merge_in_terragrunts_order_and_strategies(copy):
 def test_hidden_folders_are_searched_unless_no_hidden(copy):
     root = copy("hidden-folders")
     assert sorted(load_repo(root, cache=False).units) == [".hidden/app", "visible"]
-    assert sorted(load_repo(root, cache=False, hidden=False).units) == ["visible"]
-    result = CliRunner().invoke(cli, ["graph", str(root), "--no-cache", "--no-hidden"])
+    assert not load_repo(root, cache=False).unit(".hidden/app").external
+    no_hidden = load_repo(root, cache=False, hidden=False)
+    assert no_hidden.unit(".hidden/app").external  # reached only as a dependency
+    assert plan(no_hidden).external == (".hidden/app",) and list(plan(no_hidden).units) == ["visible"]
+    result = CliRunner().invoke(
+        cli, ["graph", str(root), "--no-cache", "--no-hidden", "--queue-exclude-external"]
+    )
     assert result.exit_code == 0, result.output
     assert [u["path"] for u in json.loads(result.output)["units"]] == ["visible"]
 

@@ -31,6 +31,7 @@ SECTIONS = {
     "dns",
     "amis",
     "secrets_mask",
+    "preflight",
 }
 
 

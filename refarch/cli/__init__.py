@@ -21,6 +21,7 @@ VERB_MODULES = [
     "refarch.cli.graph_cmd",
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",
+    "refarch.cli.preflight_cmd",
     "refarch.cli.run_cmd",
     "refarch.cli.validate_cmd",
 ]

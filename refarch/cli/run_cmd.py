@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from refarch.cli.preflight_cmd import check_before_apply
 from refarch.models import Plan
 from refarch.run.engines import ENGINES, make_engine
 from refarch.run.process import Interrupt
@@ -80,6 +81,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
+        click.option("--no-preflight", is_flag=True, help="apply: skip `refarch preflight` before it."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -99,6 +101,8 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if not plan.units:
         click.echo(f"{action}: no unit selected")
         return
+    if action == "apply" and not opts["no_preflight"]:
+        check_before_apply(plan)
     confirm(plan, action, opts["non_interactive"])
     engine = make_engine(opts["engine"], plan.repo.settings) if opts["engine"] else None
     view = RunView(action, len(plan.units), sys.stdout.isatty())

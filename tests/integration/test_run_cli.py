@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from refarch.aws import AwsSessions
+from refarch.settings import Settings
 from tests.conftest import ACCOUNTS
 
 pytestmark = pytest.mark.integration
@@ -32,6 +34,10 @@ def world(tmp_path, moto_server):
     (bin_dir / "terragrunt").symlink_to(STAND_IN)
     script = tmp_path / "script.json"
     script.write_text("{}")
+    # What `refarch preflight` (run before apply) finds referenced: the KMS admin user.
+    settings = Settings(endpoint_url=moto_server.endpoint_url)
+    iam = AwsSessions(settings).client("iam", ACCOUNTS["security"], account_name="security")
+    iam.create_user(UserName="kms-admin")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STANDIN_"))}
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",

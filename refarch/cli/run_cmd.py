@@ -211,7 +211,8 @@ class RunView:
         unit, fields = event.unit or "", event.fields
         if event.kind == "line":
             if not (self.quiet_stdout and fields["stream"] == "stdout"):
-                self._print(f"[dim]\\[{escape(unit)}][/] {escape(fields['text'])}")
+                for text in fields["text"].splitlines() or [""]:  # the prefix on every line
+                    self._print(f"[dim]\\[{escape(unit)}][/] {escape(text)}")
         elif event.kind == "unit_start":
             self.started.add(unit)
             self._move("waiting", "running")

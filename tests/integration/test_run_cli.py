@@ -121,6 +121,21 @@ def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
     assert accounts == set(ACCOUNTS.values())
 
 
+def test_apply_checks_references_first_unless_no_preflight(world):
+    unit = world.root / "security/us-east-1/kms-admin/terragrunt.hcl"
+    unit.write_text(unit.read_text().replace("user/kms-admin", "user/nobody"))
+    refused = world.refarch("apply", str(world.root), "--include", "security/*")
+    assert refused.returncode == 2
+    assert "cmk_administrator_iam_arns[0] = arn:aws:iam::111111111111:user/nobody" in refused.stderr
+    assert "apply not started" in refused.stderr and world.calls() == []
+    forced = world.refarch("apply", str(world.root), "--include", "security/*", "--no-preflight")
+    assert forced.returncode == 0, forced.stderr
+    assert {unit_of(c, world.root) for c in world.calls()} == {
+        "security/us-east-1/iam",
+        "security/us-east-1/kms-admin",
+    }
+
+
 def test_wrong_account_is_refused_and_its_dependents_not_run(world):
     unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
     unit.write_text(unit.read_text() + '\niam_role = "arn:aws:iam::999999999999:role/Deploy"\n')

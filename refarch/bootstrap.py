@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,18 @@ __all__ = ["PROVISIONERS", "BootstrapConfig", "BootstrapEvent", "BootstrapRecord
 # The provisioners of one account, in the order they run (`--only` names a subset). A new one
 # (the VPN PKI: "vpn") is a name here and a method of _AccountRun of the same name.
 PROVISIONERS = ("kms", "backend", "passwords", "keypairs", "certs", "dns")
+PROVISIONER_OF = {  # Result.kind -> the provisioner that makes it
+    "kms-admin": "kms",
+    "s3-bucket": "backend",
+    "dynamodb-table": "backend",
+    "password": "passwords",
+    "key-material": "keypairs",
+    "key-pair": "keypairs",
+    "private-ca": "certs",
+    "certificate": "certs",
+    "acm-certificate": "certs",
+    "hosted-zone": "dns",
+}
 
 
 @dataclass(frozen=True)
@@ -266,6 +278,7 @@ class _Bootstrap:
             raise ConfigError(f"account {account.name} has no id")
         entry = AccountRecord(account.name, account.id, item.tier, status="running", digest=item.digest)
         with self.lock:
+            entry.results.extend(self._kept(self.record.accounts.get(account.name)))
             self.record.accounts[account.name] = entry
             self.record.ran.append(account.name)
         self.emit(
@@ -285,6 +298,17 @@ class _Bootstrap:
             self._save()
         self.emit("account-done", account.name, f"{account.name}: {len(entry.changes)} change(s)")
         return account.name, None
+
+    def _kept(self, old: AccountRecord | None) -> list[Result]:
+        """What an `--only` run keeps of the account's previous record: the results of the
+        provisioners it does not run (as found, not as changes of this run)."""
+        if old is None or self.only == PROVISIONERS or self.dry_run:
+            return []
+        return [
+            replace(r, status="exists", changes=(), warnings=())
+            for r in old.results
+            if PROVISIONER_OF.get(r.kind) not in self.only
+        ]
 
     def _failed(self, entry: AccountRecord, error: str) -> tuple[str, str]:
         with self.lock:

@@ -142,3 +142,11 @@ def test_only_limits_the_run_to_the_named_provisioners(tmp_path: Path, moto_serv
     wrong = runner.invoke(cli, [*argv, "--only", "backend,dragons"])
     assert wrong.exit_code == 2
     assert "dragons" in wrong.output and "keypairs" in wrong.output
+
+    # A later --only run keeps what the record knows of the other provisioners.
+    full = bootstrap(repo, settings, sessions=sessions, accounts=["security"])
+    admin = full.outputs["cmk_administrator_iam_arns"]
+    assert admin == [f"arn:aws:iam::{ACCOUNTS['security']}:user/acme-kms-admin"]
+    again = bootstrap(repo, settings, sessions=sessions, only=["backend"], accounts=["security"])
+    assert again.nothing_to_do and again.outputs["cmk_administrator_iam_arns"] == admin
+    assert {r.kind for r in again.accounts["security"].results} >= {"kms-admin", "s3-bucket", "key-pair"}

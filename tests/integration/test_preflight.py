@@ -4,6 +4,7 @@ the command that makes it; apply refuses to start while something is missing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,12 @@ def test_a_deleted_key_pair_is_named_and_apply_does_not_start(world: Any, moto_s
     assert result.exit_code == 2, result.output
     assert "missing     dev/us-east-1/ecs-cluster: keypair_name = acme-default" in result.output
     assert "--only keypairs" in result.output
+    as_json = runner.invoke(
+        cli, ["preflight", str(root), "--endpoint-url", moto_server.endpoint_url, "--json"]
+    )
+    assert as_json.exit_code == 2
+    findings = json.loads(as_json.output)["findings"]
+    assert [f["value"] for f in findings if f["status"] == "missing"] == ["acme-default"]
     applied = runner.invoke(
         cli, ["apply", str(root), "--endpoint-url", moto_server.endpoint_url, "--non-interactive"]
     )

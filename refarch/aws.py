@@ -131,9 +131,12 @@ class AwsSessions:
         account_id: str | None = None,
         region: str | None = None,
         account_name: str | None = None,
+        *,
+        role_arn: str | None = None,
     ) -> Any:
-        """A boto3 client for `service` in the account and region, with the endpoint override."""
-        session = self.session(account_id, account_name, region)
+        """A boto3 client for `service` in the account and region, with the endpoint override
+        (through `role_arn` when given: a unit's own `iam_role`)."""
+        session = self.session(account_id, account_name, region, role_arn=role_arn)
         return self._client_from(session, service, region or self.settings.region)
 
     def _client_from(self, session: boto3.Session, service: str, region: str) -> Any:

@@ -354,7 +354,9 @@ def render_files(
         "primary_region": primary,
         "account_ids": dict(accounts),
         "app_accounts": [a.name for a in live_accounts if a.role == APP_ROLE],
+        # bootstrap.hcl: the names bootstrap makes and the units use (one source of truth).
         "keypair_names": {"openvpn": f"{org}-openvpn", "default": f"{org}-default"},
+        "kms_admin_user": f"{org}-kms-admin",
         "amis": {image: dict.fromkeys(regions, AMI_PLACEHOLDER) for image in manifest.ami_images},
         "modules_note": (
             f"`{modules_source}`"

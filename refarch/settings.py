@@ -32,6 +32,7 @@ SECTIONS = {
     "amis",
     "vpn",
     "secrets_mask",
+    "preflight",
 }
 
 

@@ -25,6 +25,7 @@ VERB_MODULES = [
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",
     "refarch.cli.recover_cmd",
+    "refarch.cli.preflight_cmd",
     "refarch.cli.run_cmd",
     "refarch.cli.stack_cmd",
     "refarch.cli.validate_cmd",

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 
 from refarch.cli import output
-from refarch.jobs.bootstrap import BootstrapEvent, BootstrapRecord, bootstrap
+from refarch.jobs.bootstrap import PROVISIONERS, BootstrapEvent, BootstrapRecord, bootstrap
 from refarch.provision.record import write_record
 from refarch.repo import load_repo
 from refarch.settings import load_settings
@@ -26,6 +26,11 @@ STYLE = {
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--accounts", help="Comma-separated account names (default: every account).")
 @click.option("--dry-run", is_flag=True, help="List the exact changes; make none.")
+@click.option(
+    "--only",
+    metavar="NAME,...",
+    help=f"Run only these provisioners: {','.join(PROVISIONERS)} (default: all).",
+)
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, a VPC endpoint).")
 @click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
 @click.option(
@@ -42,14 +47,16 @@ def command(
     directory: str,
     accounts: str | None,
     dry_run: bool,
+    only: str | None,
     endpoint_url: str | None,
     profile: str | None,
     keys_dir: Path | None,
     report: Path | None,
 ) -> None:
     """Create what DIRECTORY's accounts need before the first apply: state buckets and lock
-    tables, key pairs, certificates, the KMS administrator, passwords; find DNS zones.
-    Tier by tier, through each account's role; only what is missing or drifted is changed."""
+    tables (from remote_state), and the key pairs, certificates, KMS administrator and
+    passwords that bootstrap.hcl (or refarch.toml) names; find DNS zones. Tier by tier,
+    through each account's role; only what is missing or drifted is changed."""
     out = output.Printer()
     settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
     names = [n.strip() for n in accounts.split(",") if n.strip()] if accounts else None
@@ -69,6 +76,7 @@ def command(
         dry_run=dry_run,
         keys_dir=keys_dir,
         on_event=show,
+        only=only.split(",") if only is not None else None,
     )
     if report is not None:
         write_record(report, record)

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from refarch.cli import changed, output
+from refarch.cli.preflight_cmd import check_before_apply
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -105,6 +106,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         queue_external,
         changed.option,
+        click.option("--no-preflight", is_flag=True, help="apply: skip `refarch preflight` before it."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -136,6 +138,8 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if not plan.units:
         click.echo(f"{action}: no unit selected", err=True)
         return
+    if action == "apply" and not opts["no_preflight"]:
+        check_before_apply(plan)
     confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     settings = plan.repo.settings
     if opts["tf_path"]:  # Terragrunt's --tf-path / TG_TF_PATH, as [engine] terraform_binary
@@ -301,7 +305,8 @@ class RunView:
 
     def _tool_line(self, unit: str, text: str) -> None:
         if not self.mode.github:
-            self.out.line(f"[dim]{escape(output.prefix(unit))}[/]{escape(text)}")
+            for line in text.splitlines() or [""]:  # the prefix on every line of a message
+                self.out.line(f"[dim]{escape(output.prefix(unit))}[/]{escape(line)}")
             return
         buffer = self.buffers.setdefault(unit, [])
         if len(buffer) < self.GROUP_LINES:

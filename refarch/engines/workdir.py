@@ -503,9 +503,7 @@ class GitCloner:
             raise ModuleSourceError(
                 None,
                 f"{source.root}{'?ref=' + source.ref if source.ref else ''}",
-                result.stderr_tail.strip().splitlines()[-1]
-                if result.stderr_tail.strip()
-                else f"git exited with {result.returncode}",
+                result.stderr_tail.strip() or f"git exited with {result.returncode}",  # all of it
                 hint="check the URL, the ref and your network/SSH access, "
                 "or pass --source LOCAL_MODULES_DIR to use a local copy",
             )

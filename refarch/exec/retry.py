@@ -38,6 +38,7 @@ class RetryRule:
     jitter: float = 0.2  # +-20% spread so units hitting the same limit do not retry together
     remedy: str | None = None
     origin: str = "refarch"  # "terragrunt" | "refarch" | "user": where the rule comes from
+    hint: str | None = None  # what the user can do when the failure stays (shown, never run)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,6 +68,7 @@ class Decision:
     remedy: str | None = None
     ignored: bool = False
     signals: Mapping[str, Any] = field(default_factory=dict)
+    hint: str | None = None  # of the first matching rule that has one, when not retried
 
 
 # Terragrunt matches errors blocks against the error text with everything but these
@@ -218,7 +220,24 @@ REFARCH_RULES: tuple[RetryRule, ...] = (
     RetryRule("throttled", r"ThrottlingException|Rate exceeded|TooManyRequestsException", attempts=5),
 )
 
-DEFAULT_RULES: tuple[RetryRule, ...] = REFARCH_RULES + TERRAGRUNT_RULES
+# Failures no retry fixes, known only to explain them: after every retry rule (so a transient
+# one is still retried first), attempts = 1. decide() adds the hint of the first rule with one.
+DIAGNOSIS_RULES: tuple[RetryRule, ...] = (
+    RetryRule(
+        "provider-download",
+        r"Failed to query available provider packages|Failed to install provider"
+        r"|Error installing provider|Failed to resolve provider packages"
+        r"|could not connect to registry\.terraform\.io|Failed to request discovery document"
+        r"|Incomplete lock file information for providers",
+        attempts=1,
+        hint="Terraform could not download a provider: check this machine's network (and "
+        "HTTPS_PROXY) to registry.terraform.io, or use a provider mirror (provider_installation "
+        "in ~/.terraformrc or TF_CLI_CONFIG_FILE; `terraform providers mirror DIR` fills one), "
+        "or fill the plugin cache (TF_PLUGIN_CACHE_DIR) beforehand",
+    ),
+)
+
+DEFAULT_RULES: tuple[RetryRule, ...] = REFARCH_RULES + TERRAGRUNT_RULES + DIAGNOSIS_RULES
 
 # Packer's transient failures (refarch.jobs.amis puts them ahead of the defaults for
 # `packer build`; Terraform runs do not use them).
@@ -267,7 +286,9 @@ def decide(
         if not rule.matches(text):
             continue
         if attempt >= rule.attempts:
-            return Decision(False, f"{rule.name}: gave up after {attempt} attempts", rule)
+            hint = next((r.hint for r in rules if r.hint and r.matches(text)), None)
+            reason = f"{rule.name}: gave up after {attempt} attempts" if rule.attempts > 1 else rule.name
+            return Decision(False, f"{reason}; {hint}" if hint else reason, rule, hint=hint)
         return Decision(
             True,
             f"{rule.name}: attempt {attempt} of {rule.attempts} failed, retrying",
@@ -326,7 +347,7 @@ def _rule(raw: Any, index: int, settings: Settings) -> RetryRule:
     where = f"[[retry.rules]] #{index + 1}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table", path=settings.path)
-    allowed = {"name", "pattern", "attempts", "backoff", "delay", "max_delay", "jitter", "remedy"}
+    allowed = {"name", "pattern", "attempts", "backoff", "delay", "max_delay", "jitter", "remedy", "hint"}
     unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(
@@ -358,6 +379,7 @@ def _rule(raw: Any, index: int, settings: Settings) -> RetryRule:
             jitter=float(raw.get("jitter", 0.2)),
             remedy=raw.get("remedy"),
             origin="user",
+            hint=None if raw.get("hint") is None else str(raw["hint"]),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}", path=settings.path) from None

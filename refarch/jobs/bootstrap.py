@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from refarch.provision.certs import (
     ensure_private_ca,
     ensure_public_certificate,
 )
+from refarch.provision.declared import with_declared
 from refarch.provision.dns import DnsConfig, find_zone, public_zones, zone_for
 from refarch.provision.keypairs import KeyPairsConfig, ensure_key_material, ensure_key_pair
 from refarch.provision.kms_admin import (
@@ -62,7 +63,23 @@ from refarch.provision.secrets import (
 from refarch.provision.vpn_pki import provision_vpn_pki
 from refarch.settings import Settings
 
-__all__ = ["BootstrapConfig", "BootstrapEvent", "BootstrapRecord", "bootstrap"]
+__all__ = ["PROVISIONERS", "BootstrapConfig", "BootstrapEvent", "BootstrapRecord", "bootstrap", "parse_only"]
+
+# The provisioners of one account, in the order they run (`--only` names a subset). A new one
+# (the VPN PKI: "vpn") is a name here and a method of _AccountRun of the same name.
+PROVISIONERS = ("kms", "backend", "passwords", "keypairs", "certs", "dns", "vpn")
+PROVISIONER_OF = {  # Result.kind -> the provisioner that makes it
+    "kms-admin": "kms",
+    "s3-bucket": "backend",
+    "dynamodb-table": "backend",
+    "password": "passwords",
+    "key-material": "keypairs",
+    "key-pair": "keypairs",
+    "private-ca": "certs",
+    "certificate": "certs",
+    "acm-certificate": "certs",
+    "hosted-zone": "dns",
+}
 
 
 @dataclass(frozen=True)
@@ -95,7 +112,7 @@ class BootstrapConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BootstrapConfig:
-        section = Section(settings, "bootstrap", ("parallelism",))
+        section = Section(settings, "bootstrap", ("parallelism", "file"))  # file: see declared.py
         return cls(
             backend=BackendConfig.from_settings(settings),
             keypairs=KeyPairsConfig.from_settings(settings),
@@ -128,8 +145,13 @@ def bootstrap(
     sessions: AwsSessions | None = None,
     keys_dir: Path | None = None,
     on_event: EventCallback | None = None,
+    only: Iterable[str] | None = None,
 ) -> BootstrapRecord:
     """Make what the accounts need before the first apply, and return the record of it.
+
+    What to make comes from the repo: state backends from the units' `remote_state`, the rest
+    from `bootstrap.hcl` (the file the units read the same names from) and refarch.toml on
+    top; nothing is made that neither asks for. `only` limits the run to some PROVISIONERS.
 
     Accounts go tier by tier (Settings.tier_of); the accounts of one tier run in parallel.
     Everything is checked and only what differs is changed, so a second run changes nothing.
@@ -138,8 +160,30 @@ def bootstrap(
     again unless what they are asked for changed. Raises BootstrapFailed when an account
     fails (the rest of its tier is let finish, later tiers are not started).
     """
-    run = _Bootstrap(repo, settings, dry_run=dry_run, sessions=sessions, keys_dir=keys_dir, on_event=on_event)
+    run = _Bootstrap(
+        repo,
+        with_declared(repo.root, settings),
+        dry_run=dry_run,
+        sessions=sessions,
+        keys_dir=keys_dir,
+        on_event=on_event,
+        only=parse_only(only),
+    )
     return run.run(accounts)
+
+
+def parse_only(names: Iterable[str] | None) -> tuple[str, ...]:
+    """The provisioners to run, in their order: all of them, or the named ones."""
+    if names is None:
+        return PROVISIONERS
+    wanted = {n.strip() for n in names if n.strip()}
+    unknown = sorted(wanted - set(PROVISIONERS))
+    if unknown or not wanted:
+        raise UsageError(
+            f"unknown provisioner(s): {', '.join(unknown) or '(none given)'}",
+            hint=f"--only takes a comma-separated subset of: {', '.join(PROVISIONERS)}",
+        )
+    return tuple(p for p in PROVISIONERS if p in wanted)
 
 
 class _Bootstrap:
@@ -154,8 +198,10 @@ class _Bootstrap:
         sessions: AwsSessions | None,
         keys_dir: Path | None,
         on_event: EventCallback | None,
+        only: tuple[str, ...] = PROVISIONERS,
     ) -> None:
         self.repo = repo
+        self.only = only
         self.settings = settings
         self.config = BootstrapConfig.from_settings(settings)
         self.dry_run = dry_run
@@ -205,12 +251,13 @@ class _Bootstrap:
                 raise BootstrapFailed(failures, None if self.dry_run else str(self.path))
         self._outputs()
         admins = self.record.outputs.get("cmk_administrator_iam_arns", [])
-        try:
-            require_admins(admins)
-        except ProvisionError:
-            self.record.status = "failed"
-            self._save()
-            raise
+        if self.wants_kms_admin:
+            try:
+                require_admins(admins)
+            except ProvisionError:
+                self.record.status = "failed"
+                self._save()
+                raise
         self.record.status = "dry-run" if self.dry_run else "done"
         self.record.finished_at = now()
         self._save()
@@ -231,6 +278,7 @@ class _Bootstrap:
             raise ConfigError(f"account {account.name} has no id")
         entry = AccountRecord(account.name, account.id, item.tier, status="running", digest=item.digest)
         with self.lock:
+            entry.results.extend(self._kept(self.record.accounts.get(account.name)))
             self.record.accounts[account.name] = entry
             self.record.ran.append(account.name)
         self.emit(
@@ -250,6 +298,17 @@ class _Bootstrap:
             self._save()
         self.emit("account-done", account.name, f"{account.name}: {len(entry.changes)} change(s)")
         return account.name, None
+
+    def _kept(self, old: AccountRecord | None) -> list[Result]:
+        """What an `--only` run keeps of the account's previous record: the results of the
+        provisioners it does not run (as found, not as changes of this run)."""
+        if old is None or self.only == PROVISIONERS or self.dry_run:
+            return []
+        return [
+            replace(r, status="exists", changes=(), warnings=())
+            for r in old.results
+            if PROVISIONER_OF.get(r.kind) not in self.only
+        ]
 
     def _failed(self, entry: AccountRecord, error: str) -> tuple[str, str]:
         with self.lock:
@@ -311,6 +370,7 @@ class _Bootstrap:
                         "tables": [asdict(t) for t in own_tables],
                         "config": asdict(self.config),
                         "keys_dir": str(self.keys_dir),
+                        "only": self.only,
                         "endpoint": self.settings.endpoint_url,
                     },
                     sort_keys=True,
@@ -357,10 +417,15 @@ class _Bootstrap:
     def ca_account(self) -> Account:
         return self.named_account(self.config.certificates.ca_account, "[certificates] ca_account")
 
+    @property
+    def wants_kms_admin(self) -> bool:
+        """The repo asks for a KMS administrator and this run makes or checks it."""
+        return "kms" in self.only and self.config.kms_admin.wanted
+
     def _check_admins_reachable(self, selected: list[Account]) -> None:
         """Refuse before changing anything when no KMS administrator would exist at the end."""
         kms = self.config.kms_admin
-        if not kms.create or not self.repo.accounts:
+        if not self.wants_kms_admin or kms.user is None or not kms.create or not self.repo.accounts:
             return
         account = self.kms_account()
         if account in selected:
@@ -468,18 +533,24 @@ class _AccountRun:
         sessions = self.run.sessions
         session = sessions.session(self.id, self.account.name, self.home)
         sessions.check_account(f"the bootstrap of account {self.account.name}", self.id, session)
-        self.kms_admin()
-        self.backend()
-        store = self.run.store(self.account, self.client)
-        self.passwords()
-        self.keypairs(store)
-        self.certificates(store)
-        self.dns()
-        provision_vpn_pki(self)
+        steps: dict[str, Callable[[], None]] = {
+            "kms": self.kms_admin,
+            "backend": self.backend,
+            "passwords": self.passwords,
+            "keypairs": self.keypairs,
+            "certs": self.certificates,
+            "dns": self.dns,
+            "vpn": lambda: provision_vpn_pki(self),
+        }
+        for name in self.run.only:
+            steps[name]()
+
+    def store(self) -> SecretStore:
+        return self.run.store(self.account, self.client)
 
     def kms_admin(self) -> None:
         kms = self.config.kms_admin
-        if kms.create and self.run.kms_account().name == self.account.name:
+        if kms.makes_user and kms.user and self.run.kms_account().name == self.account.name:
             self.add(ensure_kms_admin(self.client("iam"), kms.user, account_id=self.id, dry_run=self.dry_run))
 
     def backend(self) -> None:
@@ -510,9 +581,11 @@ class _AccountRun:
                     )
                 )
 
-    def keypairs(self, store: SecretStore) -> None:
+    def keypairs(self) -> None:
         config = self.config.keypairs
+        store = self.store() if config.names else None
         for name in config.names:
+            assert store is not None
             public, result = ensure_key_material(
                 store,
                 name,
@@ -534,7 +607,7 @@ class _AccountRun:
                     )
                 )
 
-    def certificates(self, store: SecretStore) -> None:
+    def certificates(self) -> None:
         certs = self.config.certificates
         listed: dict[str, list[dict[str, Any]]] = {}
 
@@ -545,6 +618,7 @@ class _AccountRun:
 
         wanted = certs.accounts is None or self.account.name in certs.accounts
         if certs.private_names and wanted:
+            store = self.store()
             ca = self.run.private_ca(self.add)
             for domain in certs.private_names:
                 leaf, result = ensure_leaf(

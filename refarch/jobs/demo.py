@@ -33,6 +33,7 @@ from refarch.jobs.amis import build_amis, ensure_launch_permissions
 from refarch.jobs.bootstrap import bootstrap
 from refarch.jobs.deploy import run
 from refarch.jobs.embedded_aws import EmbeddedAws, moto_version
+from refarch.jobs.preflight import PreflightFailed, preflight
 from refarch.models import Repo, RunReport
 from refarch.planner import plan as make_plan
 from refarch.provision.ami_record import AmiStore
@@ -54,6 +55,7 @@ ACCOUNTS = {
     "prod": "666666666666",
 }
 AMI_TEMPLATE = "ecs-node"
+AMI_TEMPLATES = (AMI_TEMPLATE, "openvpn")  # every image the units reference (preflight checks)
 AMI_ACCOUNT = "shared-services"
 DEFAULT_WORKDIR = Path(".refarch") / "demo"
 LIVE_DIR = "live"
@@ -81,6 +83,11 @@ accounts = ["dev", "prod"]
 [secrets]
 passwords = ["db_password"]
 accounts = ["dev", "prod"]
+
+# The embedded AWS has no Ubuntu image to start the OpenVPN AMI from: any base will do.
+[amis.templates.openvpn]
+source_ami_name = "amzn2-ami-ecs-hvm-*-x86_64-ebs"
+source_ami_owners = ["amazon"]
 """
 
 
@@ -192,13 +199,16 @@ def demo(
         stages["bootstrap"] = time.monotonic() - mark
 
         mark = time.monotonic()
-        emit.stage("AMI", f"{AMI_TEMPLATE} with Packer in {AMI_ACCOUNT}, shared with dev and prod")
+        emit.stage(
+            "AMI", f"{', '.join(AMI_TEMPLATES)} with Packer in {AMI_ACCOUNT}, shared with dev and prod"
+        )
         tools = _Tools(settings, sessions, tool_env, emit, folder, interrupt or Interrupt())
         ami_id, built = _ami(repo, tools)
         stages["ami"] = time.monotonic() - mark
 
         mark = time.monotonic()
         repo = load_repo(root, env=tool_env, settings=settings)  # amis.auto.hcl has the AMI now
+        _preflight(repo, tools)
         apply, unchanged, apply_report = _run(repo, "apply", tools)
         stages["apply"] = time.monotonic() - mark
 
@@ -362,21 +372,26 @@ class _Tools:
 
 
 def _ami(repo: Repo, tools: _Tools) -> tuple[str, bool]:
-    """The recorded AMI when it still exists and is shared (a kept state), else a new build."""
-    known = AmiStore(repo.root).ids().get(AMI_TEMPLATE, {}).get(REGION)
+    """The recorded AMIs when they still exist and are shared (a kept state), else new builds
+    of every image the units reference (preflight checks them); returns the ecs-node one."""
+    ids = AmiStore(repo.root).ids()
+    known = {template: ids.get(template, {}).get(REGION) for template in AMI_TEMPLATES}
     share = [ACCOUNTS["dev"], ACCOUNTS["prod"]]
-    if known:
+    images = [image for image in known.values() if image]
+    if len(images) == len(known):
         ec2 = tools.sessions.client("ec2", ACCOUNTS[AMI_ACCOUNT], REGION, account_name=AMI_ACCOUNT)
-        if ec2.describe_images(Filters=[{"Name": "image-id", "Values": [known]}])["Images"]:
-            status = ensure_launch_permissions(ec2, known, share)
-            tools.emit.note(
-                f"{AMI_TEMPLATE} {known} exists in {AMI_ACCOUNT} (launch permission: {status}); not rebuilt"
-            )
-            return known, False
+        found = ec2.describe_images(Filters=[{"Name": "image-id", "Values": images}])["Images"]
+        if {i["ImageId"] for i in found} >= set(images):
+            for template, image in known.items():
+                status = ensure_launch_permissions(ec2, str(image), share)
+                tools.emit.note(
+                    f"{template} {image} exists in {AMI_ACCOUNT} (launch permission: {status}); not rebuilt"
+                )
+            return str(known[AMI_TEMPLATE]), False
     record = build_amis(
         repo,
         tools.settings,
-        templates=[AMI_TEMPLATE],
+        templates=list(AMI_TEMPLATES),
         account=AMI_ACCOUNT,
         regions=[REGION],
         share_with=["dev", "prod"],
@@ -386,6 +401,15 @@ def _ami(repo: Repo, tools: _Tools) -> tuple[str, bool]:
         interrupt=tools.interrupt,
     )
     return record.ami(AMI_TEMPLATE, REGION), True
+
+
+def _preflight(repo: Repo, tools: _Tools) -> None:
+    """`refarch preflight` before the apply: a demo whose bootstrap and units disagree fails."""
+    report = preflight(make_plan(repo, "apply"), tools.settings, sessions=tools.sessions, env=tools.env)
+    if not report.ok:
+        raise PreflightFailed(report)
+    found, unknown = len(report.having("found")), len(report.having("not checked"))
+    tools.emit.note(f"preflight: {found} referenced resource(s) found, {unknown} known only after apply")
 
 
 def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, ...], Path]:

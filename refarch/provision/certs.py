@@ -328,8 +328,8 @@ def ensure_public_certificate(
                 "ResourceRecords": [{"Value": record["Value"]}],
             },
         }
-        changes.make(
-            f"write the validation CNAME {record['Name']} in zone {zone_id}",
+        changes.make(  # the same words as the dry run's, which cannot know the record's name
+            f"write the validation CNAME for {domain} in zone {zone_id}",
             lambda: route53.change_resource_record_sets(
                 HostedZoneId=zone_id,
                 ChangeBatch={"Comment": f"ACM validation of {domain}", "Changes": [change]},

@@ -14,15 +14,15 @@ from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code
 from refarch.provision.secrets import SecretStore
 from refarch.settings import Settings
 
-DEFAULT_NAMES = ("openvpn", "default")  # the OpenVPN server's, and everything else's
 KEY_TYPES = ("ed25519", "rsa")
 
 
 @dataclass(frozen=True)
 class KeyPairsConfig:
-    """`[keypairs]`: which key pairs every region of every account gets, and their type."""
+    """`[keypairs]` (and bootstrap.hcl's `keypairs`): which key pairs every region of every
+    account gets, and their type. None unless the repo names some."""
 
-    names: tuple[str, ...] = DEFAULT_NAMES
+    names: tuple[str, ...] = ()
     key_type: str = "ed25519"
     rsa_bits: int = 4096
 
@@ -30,7 +30,7 @@ class KeyPairsConfig:
     def from_settings(cls, settings: Settings) -> KeyPairsConfig:
         section = Section(settings, "keypairs", ("names", "type", "rsa_bits"))
         return cls(
-            names=section.strings("names", DEFAULT_NAMES, pattern=IDENTIFIER),
+            names=section.strings("names", pattern=IDENTIFIER),
             key_type=section.choice("type", "ed25519", KEY_TYPES),
             rsa_bits=section.integer("rsa_bits", 4096, minimum=2048),
         )
@@ -94,56 +94,66 @@ def ensure_key_material(
     dry_run: bool = False,
 ) -> tuple[str | None, Result]:
     """Make the key exist in the store; return its public line (None in a dry run before it
-    exists) and the result. Repairs a half-written entry instead of starting over."""
+    exists) and the result. Repairs a half-written entry instead of starting over.
+
+    A dry run decides exactly as the real run does (which of passphrase, private key and
+    public key are missing) and lists the same changes; only the writes are skipped.
+    """
     private_name, passphrase_name, public_name = secret_names(name)
     ids = {"private_key": store.ref(private_name), "passphrase": store.ref(passphrase_name)}
     changes = ChangeSet(dry_run)
-    if store.exists(private_name) and store.exists(passphrase_name) and store.exists(public_name):
+    has_private, has_passphrase = store.exists(private_name), store.exists(passphrase_name)
+    has_public = store.exists(public_name)
+    if has_private and has_passphrase and has_public:
         return store.read(public_name), Result(
             "key-material", name, "exists", account_id, None, ids, (), (), dry_run
         )
-    if dry_run:
-        changes.make(f"generate {key_type} key {name} and keep it in {store.location}", lambda: None)
-        return None, Result(
-            "key-material", name, "created", account_id, None, ids, tuple(changes.changes), (), dry_run
+    if has_private and not has_passphrase:
+        raise ProvisionError(
+            f"key {name} in {store.location} has a private key but no passphrase",
+            hint=f"delete {store.ref(private_name)} so refarch makes a new key",
         )
-    passphrase = store.read(passphrase_name)
-    private = store.read(private_name)
-    created = private is None
-    key: GeneratedKey | None = None
-    if passphrase is None:
-        if private is not None:
-            raise ProvisionError(
-                f"key {name} in {store.location} has a private key but no passphrase",
-                hint=f"delete {store.ref(private_name)} so refarch makes a new key",
-            )
-        key = generate_key(key_type, rsa_bits)
-        passphrase = key.passphrase
+    made: dict[str, str] = {}  # filled by the writes, in order: passphrase, private, public
+
+    def passphrase() -> str:
+        if "passphrase" not in made:
+            stored = store.read(passphrase_name)
+            if stored is None:
+                key = generate_key(key_type, rsa_bits)
+                made.update(passphrase=key.passphrase, private=key.private_key)
+            else:
+                made["passphrase"] = stored
+        return made["passphrase"]
+
+    def private() -> str:
+        if "private" not in made:
+            stored = store.read(private_name)
+            made["private"] = stored or generate_key(key_type, rsa_bits, passphrase()).private_key
+        return made["private"]
+
+    if not has_passphrase:
         changes.make(
             f"store the passphrase of key {name}",
-            lambda: store.write(passphrase_name, passphrase, description=f"passphrase of key pair {name}"),
+            lambda: store.write(passphrase_name, passphrase(), description=f"passphrase of key pair {name}"),
         )
-    if private is None:
-        fresh = key or generate_key(key_type, rsa_bits, passphrase)
-        private = fresh.private_key
+    if not has_private:
         changes.make(
             f"store the encrypted private key {name}",
-            lambda: store.write(
-                private_name, fresh.private_key, description=f"private key of key pair {name}"
-            ),
+            lambda: store.write(private_name, private(), description=f"private key of key pair {name}"),
         )
-    public = store.read(public_name)
-    if public is None:
-        public = public_from_private(private, passphrase)
-        line = public
-        changes.make(
-            f"store the public key {name}",
-            lambda: store.write(public_name, line, description=f"public key of key pair {name}"),
-        )
-    return public, Result(
+
+    def write_public() -> None:
+        made["public"] = public_from_private(private(), passphrase())
+        store.write(public_name, made["public"], description=f"public key of key pair {name}")
+
+    if has_public:
+        made["public"] = store.read(public_name) or ""
+    else:
+        changes.make(f"store the public key {name}", write_public)
+    return made.get("public") or None, Result(
         "key-material",
         name,
-        changes.status(created),
+        changes.status(not has_private),
         account_id,
         None,
         ids,

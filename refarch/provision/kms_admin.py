@@ -35,18 +35,29 @@ ADMIN_ACTIONS = (
 
 @dataclass(frozen=True)
 class KmsAdminConfig:
-    """`[kms_admin]`: the user to make (and in which account) and any existing admin ARNs."""
+    """`[kms_admin]` (and bootstrap.hcl's `kms_admin`): the user to make (and in which
+    account) and any existing admin ARNs. Nothing unless the repo asks: a `[kms_admin]` table
+    without `user` means the default user name."""
 
-    user: str = DEFAULT_USER
-    account: str | None = None  # None: "security" when the repo has it, else each account
+    user: str | None = None  # None: no administrator user is made
+    account: str | None = None  # None: "security" when the repo has it, else the first by tier
     create: bool = True
     arns: tuple[str, ...] = ()
+
+    @property
+    def wanted(self) -> bool:
+        """True when the repo asks for a KMS administrator at all."""
+        return self.makes_user or bool(self.arns)
+
+    @property
+    def makes_user(self) -> bool:
+        return self.create and self.user is not None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KmsAdminConfig:
         section = Section(settings, "kms_admin", ("user", "account", "create", "arns"))
         config = cls(
-            user=section.string("user", DEFAULT_USER),
+            user=section.string("user", DEFAULT_USER) if section.data else None,
             account=section.optional_string("account"),
             create=section.boolean("create", True),
             arns=section.strings("arns"),

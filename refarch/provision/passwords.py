@@ -17,6 +17,7 @@ from refarch.aws import AwsSessions
 from refarch.engines.workdir import declared_variables, parse_source
 from refarch.errors import ConfigError
 from refarch.models import Repo, Unit
+from refarch.provision.declared import with_declared
 from refarch.provision.secrets import SecretsConfig, password_env
 
 PasswordEnv = Callable[[Unit], Mapping[str, str]]
@@ -24,7 +25,7 @@ PasswordEnv = Callable[[Unit], Mapping[str, str]]
 
 def password_provider(repo: Repo, sessions: AwsSessions) -> PasswordEnv | None:
     """A per-unit provider of `TF_VAR_<password>` values, or None when none are configured."""
-    config = SecretsConfig.from_settings(repo.settings)
+    config = SecretsConfig.from_settings(with_declared(repo.root, repo.settings))  # + bootstrap.hcl
     if not config.passwords:
         return None
 

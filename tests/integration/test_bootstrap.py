@@ -43,6 +43,9 @@ public = ["www.acme.example"]
 [secrets]
 passwords = ["db_password"]
 
+[kms_admin]
+user = "refarch-kms-admin"
+
 [dns]
 domains = ["acme.example"]
 account = "shared-services"

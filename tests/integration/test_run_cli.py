@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from refarch.aws import AwsSessions
+from refarch.settings import Settings
 from tests.conftest import ACCOUNTS
 
 pytestmark = pytest.mark.integration
@@ -32,6 +34,10 @@ def world(tmp_path, moto_server):
     (bin_dir / "terragrunt").symlink_to(STAND_IN)
     script = tmp_path / "script.json"
     script.write_text("{}")
+    # What `refarch preflight` (run before apply) finds referenced: the KMS admin user.
+    settings = Settings(endpoint_url=moto_server.endpoint_url)
+    iam = AwsSessions(settings).client("iam", ACCOUNTS["security"], account_name="security")
+    iam.create_user(UserName="kms-admin")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STANDIN_"))}
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
@@ -115,6 +121,21 @@ def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
     start = json.loads(ledger.read_text().splitlines()[0])
     accounts = {ident["Account"] for ident in start["identities"].values()}
     assert accounts == set(ACCOUNTS.values())
+
+
+def test_apply_checks_references_first_unless_no_preflight(world):
+    unit = world.root / "security/us-east-1/kms-admin/terragrunt.hcl"
+    unit.write_text(unit.read_text().replace("user/kms-admin", "user/nobody"))
+    refused = world.refarch("apply", str(world.root), "--include", "security/*")
+    assert refused.returncode == 2
+    assert "cmk_administrator_iam_arns[0] = arn:aws:iam::111111111111:user/nobody" in refused.stderr
+    assert "apply not started" in refused.stderr and world.calls() == []
+    forced = world.refarch("apply", str(world.root), "--include", "security/*", "--no-preflight")
+    assert forced.returncode == 0, forced.stderr
+    assert {unit_of(c, world.root) for c in world.calls()} == {
+        "security/us-east-1/iam",
+        "security/us-east-1/kms-admin",
+    }
 
 
 def test_wrong_account_is_refused_and_its_dependents_not_run(world):

@@ -44,7 +44,7 @@ def test_rsa_keys_are_an_option() -> None:
 
 def test_config_defaults_and_validation() -> None:
     config = KeyPairsConfig.from_settings(settings_from_dict({}))
-    assert (config.names, config.key_type, config.rsa_bits) == (("openvpn", "default"), "ed25519", 4096)
+    assert (config.names, config.key_type, config.rsa_bits) == ((), "ed25519", 4096)  # none unless named
     with pytest.raises(ConfigError, match=r"refarch.toml: \[keypairs\] type must be one of"):
         KeyPairsConfig.from_settings(settings_from_dict({"keypairs": {"type": "dsa"}}))
     with pytest.raises(ConfigError, match=r"\[keypairs\] rsa_bits must be an integer >= 2048"):
@@ -83,6 +83,18 @@ def test_dry_run_generates_nothing(tmp_path: Path) -> None:
         DirectoryStore(tmp_path / "k"), "vpn", account_id=ACCOUNT, dry_run=True
     )
     assert public is None and result.changes and not (tmp_path / "k").exists()
+
+
+def test_dry_run_lists_the_changes_the_real_run_makes(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path / "k")
+    _, planned = ensure_key_material(store, "vpn", account_id=ACCOUNT, dry_run=True)
+    _, made = ensure_key_material(store, "vpn", account_id=ACCOUNT)
+    assert planned.changes == made.changes and len(made.changes) == 3
+    assert planned.status == made.status == "created"
+    (tmp_path / "k" / secret_names("vpn")[2]).unlink()  # half-written: the public key is gone
+    _, planned = ensure_key_material(store, "vpn", account_id=ACCOUNT, dry_run=True)
+    _, made = ensure_key_material(store, "vpn", account_id=ACCOUNT)
+    assert planned.changes == made.changes == ("store the public key vpn",)
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_missing_and_unreadable_records(tmp_path: Path) -> None:
 
 def test_every_section_is_validated_up_front() -> None:
     config = BootstrapConfig.from_settings(settings_from_dict({}))
-    assert config.parallelism == 4 and config.keypairs.names == ("openvpn", "default")
+    assert config.parallelism == 4 and config.keypairs.names == ()  # none unless the repo names some
     for data, key in (
         ({"bootstrap": {"parallelism": 0}}, r"\[bootstrap\] parallelism"),
         ({"secrets": {"passwords": "db"}}, r"\[secrets\] passwords"),

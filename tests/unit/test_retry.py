@@ -130,3 +130,45 @@ def test_lock_timeout_setting():
     assert lock_timeout_from_settings(ninety) == "90s"
     with pytest.raises(ConfigError):
         lock_timeout_from_settings(settings_from_dict({"retry": {"lock_timeout": "soon"}}))
+
+
+# What Terraform 1.0.3 prints when `init` cannot get a provider (here: from an empty mirror).
+PROVIDER_DOWNLOAD_FAILED = """Initializing provider plugins...
+- Finding hashicorp/aws versions matching "~> 3.0"...
+\u2577
+\u2502 Error: Failed to query available provider packages
+\u2502
+\u2502 Could not retrieve the list of available versions for provider hashicorp/aws: could not
+\u2502 connect to registry.terraform.io: Failed to request discovery document: Get
+\u2502 "https://registry.terraform.io/.well-known/terraform.json": dial tcp: lookup
+\u2502 registry.terraform.io: no such host
+\u2575
+"""
+
+
+def test_a_provider_download_failure_is_not_retried_and_gets_a_hint():
+    decision = decide(DEFAULT_RULES, failed(PROVIDER_DOWNLOAD_FAILED), 1, rand=mid)
+    assert not decision.retry
+    assert decision.rule is not None and decision.rule.name == "provider-download"
+    assert decision.hint is not None and decision.hint in decision.reason
+    assert all(word in decision.hint for word in ("network", "provider mirror", "TF_PLUGIN_CACHE_DIR"))
+
+
+def test_a_transient_provider_failure_is_retried_first_and_explained_when_it_stays():
+    stderr = "Error: Failed to query available provider packages\n\ncontext deadline exceeded"
+    assert decide(DEFAULT_RULES, failed(stderr), 1, rand=mid).retry  # Terragrunt's rule first
+    final = decide(DEFAULT_RULES, failed(stderr), 3, rand=mid)
+    assert not final.retry and final.rule is not None and final.rule.origin == "terragrunt"
+    assert final.hint is not None and "gave up after 3 attempts" in final.reason
+
+
+def test_user_rules_may_carry_a_hint():
+    settings = settings_from_dict(
+        {
+            "retry": {
+                "rules": [{"name": "vpn", "pattern": "no route to host", "attempts": 1, "hint": "connect"}]
+            }
+        }
+    )
+    decision = decide(rules_from_settings(settings), failed("dial tcp: no route to host"), 1)
+    assert (decision.retry, decision.hint, decision.reason) == (False, "connect", "vpn; connect")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from refarch.cli import output
 from refarch.cli.run_cmd import RunView
 from refarch.engines.workdir import GitCloner, ModuleSource
 from refarch.errors import ModuleSourceError
-from refarch.cli import output
 from refarch.events import UnitOutput
 
 TERRAFORM_ERROR = """\u2577

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from refarch import files
 from refarch._callable import make_callable
 from refarch.aws import AwsSessions, new_session
 from refarch.bootstrap import bootstrap
@@ -319,11 +320,7 @@ def claim_workdir(folder: Path) -> None:
 def _fresh_repo(folder: Path, root: Path) -> None:
     """Replace the previous run's repo and records with a newly rendered repo."""
     for name in (LIVE_DIR, STATE_FILE, *REPORTS.values()):
-        path = folder / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        files.remove(folder / name)  # never follows a symlink
     render_live_repo(root, org=ORG, accounts=ACCOUNTS, regions=[REGION], flavour="demo")
     with (root / "refarch.toml").open("a", encoding="utf-8") as toml:
         toml.write(DEMO_SETTINGS)

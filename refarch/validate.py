@@ -19,7 +19,8 @@ from typing import Any
 from refarch.config import evaluate_unit, find_unit_files
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown
-from refarch.errors import ConfigError
+from refarch.errors import ConfigError, UnreadableFile
+from refarch.files import read_text
 from refarch.models import Repo, Unit
 from refarch.settings import Settings, load_settings
 
@@ -90,14 +91,21 @@ def local_module_dir(source: str, unit_dir: Path) -> Path | None:
 
 
 def read_module(folder: Path) -> ModuleInterface:
-    """Parse every .tf file of a module folder for its variable and output blocks."""
-    files = sorted(folder.glob("*.tf"))
+    """Parse every .tf file of a module folder for its variable and output blocks. Like
+    Terraform, a folder named `*.tf` is not a configuration file; a file that is not UTF-8
+    text (or too large, or a FIFO) is a ConfigError naming it and the line."""
+    files = sorted(p for p in folder.glob("*.tf") if not p.is_dir())
     if not files:
         raise ConfigError("no .tf files: not a Terraform module", path=folder)
     variables: dict[str, Variable] = {}
     outputs: set[str] = set()
     for file in files:
-        for item in parse_text(file.read_text(encoding="utf-8"), str(file)):
+        try:
+            text = read_text(file)
+        except UnreadableFile as exc:
+            where = f"{file.name}:{exc.line}" if exc.line else file.name
+            raise ConfigError(f"{where}: {exc.detail}", path=file, line=exc.line) from None
+        for item in parse_text(text, str(file)):
             if item[0] != "block" or len(item[2]) != 1:
                 continue
             kind, (name,), body, line = item[1], item[2], item[3], item[4]
@@ -181,7 +189,7 @@ class _Files:
     def get(self, relative: str) -> tuple[Body, str]:
         if relative not in self.bodies:
             path = self.root / relative
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path, shown=relative)
             self.bodies[relative] = (parse_text(text, relative), text)
         return self.bodies[relative]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,8 @@ os.environ.update(
     AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     AWS_EC2_METADATA_DISABLED="true",  # never look for instance credentials off this machine
     CHECKPOINT_DISABLE="1",  # Terraform and Packer started by tests never call home
+    # refarch's per-user key (it signs the unit cache): one for the test run, not the user's
+    XDG_CONFIG_HOME=tempfile.mkdtemp(prefix="refarch-tests-config-"),
 )
 
 # The accounts the multi-account tests reach through STS assume-role. moto's default

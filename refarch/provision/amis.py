@@ -34,9 +34,10 @@ from refarch.errors import (
     RunInterrupted,
     UsageError,
 )
+from refarch.files import write_atomic
 from refarch.models import Repo
 from refarch.provision import Section, Status
-from refarch.provision.ami_record import RECORD_FILE, AmiStore, write_atomic
+from refarch.provision.ami_record import RECORD_FILE, AmiStore
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.repo import load_repo
 from refarch.resources import data_dir
@@ -491,7 +492,9 @@ class _Builder:
     ) -> tuple[ProcessResult, list[str]]:
         var_file = self.root / VARS_DIR / f"{job.template}.{job.region}.pkrvars.json"
         var_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n")
+        write_atomic(
+            var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n", mode=0o644
+        )
         argv = [
             self.config.packer,
             "build",

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from refarch.aws import AwsSessions
 from refarch.errors import NoCredentials, ProcessFailed, RefarchError, ToolNotFound, UsageError
+from refarch.files import local_dir
 from refarch.models import Plan, Unit
 from refarch.plan import plan as make_plan
 from refarch.repo import load_repo
@@ -225,10 +226,8 @@ def run(
         masker.register_inputs(repo.units[path].inputs)
 
     run_id = new_run_id()
-    log_dir = runs_dir(repo.root) / run_id
-    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    work_root = repo.root / WORK_DIR
-    work_root.mkdir(parents=True, exist_ok=True)
+    log_dir = local_dir(repo.root, "runs", run_id)  # ours alone, or UnsafeLocalState (exit 2)
+    work_root = local_dir(repo.root, WORK_DIR.name)
     ledger = Ledger(runs_dir(repo.root) / f"{run_id}.jsonl")
     emit_lock = threading.Lock()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
@@ -12,7 +12,8 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
-from refarch.errors import AwsError, NoCredentials, WrongAccount
+from refarch.errors import AwsError, ConfigError, NoCredentials, WrongAccount
+from refarch.models import Unit
 from refarch.settings import Settings
 
 CallHook = Callable[[str, str], None]  # (service, operation) for every API call made
@@ -202,6 +203,22 @@ class AwsSessions:
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
+
+
+def refuse_unknown_accounts(units: Iterable[Unit], action: str) -> None:
+    """The wrong-account guard is never silently off: `action` (apply, destroy) is refused
+    for units whose account id is unknown, unless the caller opted out explicitly."""
+    unknown = [unit for unit in units if unit.account_id is None]
+    if not unknown:
+        return
+    listing = "\n".join(f"  {unit.path} (account {unit.account})" for unit in unknown)
+    raise ConfigError(
+        f"refusing to {action} {len(unknown)} unit(s) whose AWS account id is unknown, so the "
+        f"wrong-account guard cannot check them:\n{listing}",
+        hint='add aws_account_id = "111111111111" (the 12-digit id) to the locals of the '
+        "account.hcl above each unit, or pass --allow-unknown-account to run them in whatever "
+        "account the credentials reach",
+    )
 
 
 REAL_KEY_PREFIXES = ("AKIA", "ASIA")

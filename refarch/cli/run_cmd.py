@@ -80,6 +80,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
+        click.option(
+            "--allow-unknown-account",
+            is_flag=True,
+            help="Apply/destroy units whose account.hcl has no aws_account_id (no wrong-account guard).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -95,6 +100,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         exclude=opts["exclude"],
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
+        allow_unknown_account=opts["allow_unknown_account"],
     )
     if not plan.units:
         click.echo(f"{action}: no unit selected")

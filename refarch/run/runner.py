@@ -18,7 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from refarch.aws import AwsSessions
+from refarch.aws import AwsSessions, refuse_unknown_accounts
+from refarch.config.discover import repo_root
 from refarch.errors import NoCredentials, ProcessFailed, RefarchError, ToolNotFound, UsageError
 from refarch.files import local_dir
 from refarch.models import Plan, Unit
@@ -502,14 +503,19 @@ def load_plan(
     endpoint_url: str | None = None,
     cache: bool = True,
     env: Mapping[str, str] | None = None,
+    allow_unknown_account: bool = False,
 ) -> Plan:
     """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
-    `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first."""
+    `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first.
+    apply and destroy refuse units of an unknown account unless `allow_unknown_account`."""
     env = dict(os.environ) if env is None else dict(env)
     root = Path(directory).resolve()
-    settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(repo_root(root), env).with_overrides(endpoint_url=endpoint_url)
     repo = load_repo(root, env=env, settings=settings, cache=cache)
-    return make_plan(repo, action, include=include, exclude=exclude, ignore_dependencies=ignore_dependencies)
+    plan = make_plan(repo, action, include=include, exclude=exclude, ignore_dependencies=ignore_dependencies)
+    if action in ("apply", "destroy") and not allow_unknown_account:
+        refuse_unknown_accounts([repo.units[path] for path in plan.units], action)
+    return plan
 
 
 def _identities(

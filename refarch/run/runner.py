@@ -223,8 +223,10 @@ def run(
         resumed_from = past.run_id
 
     masker = Masker(secrets)
+    masker.register([v for k, v in base.items() if k.startswith("TF_VAR_")])  # the caller's
     for path in selected:
         masker.register_inputs(repo.units[path].inputs)
+        masker.register_env_values(repo.units[path].inputs, base)  # get_env() values
 
     run_id = new_run_id()
     log_dir = local_dir(repo.root, "runs", run_id)  # ours alone, or UnsafeLocalState (exit 2)
@@ -280,6 +282,7 @@ def run(
 
             try:
                 found[dep.name] = cache.get(dep.path, read)
+                masker.register_outputs(found[dep.name])  # those Terraform marks sensitive
             except ProcessFailed:
                 allowed = dep.mock_outputs_allowed_terraform_commands or ()
                 if dep.mock_outputs is None or action not in allowed:
@@ -335,6 +338,7 @@ def run(
             process = result.process
             if process.ok:
                 if result.outputs is not None:
+                    masker.register_outputs(result.outputs)  # those Terraform marks sensitive
                     cache.put(unit.path, result.outputs)
                     record.outputs = result.outputs
                 return Outcome(SUCCEEDED)
@@ -476,7 +480,7 @@ def run(
             interrupted=interrupt.requested.is_set(),
             counts=count_statuses(units),
             outputs={
-                p: masker.mask_data(dict(r.outputs))
+                p: masker.mask_outputs(r.outputs)
                 for p, r in records.items()
                 if r.outputs is not None and action == "output"
             },

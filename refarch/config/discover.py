@@ -14,7 +14,8 @@ from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import Loader, Records, UnitContext, read_config
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, HclSyntaxError, MissingDependency
+from refarch.errors import ConfigError, HclSyntaxError, MissingDependency, UnreadableFile
+from refarch.files import read_bounded
 from refarch.models import Account, Dependency, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
 
@@ -443,7 +444,10 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
 
 # -- parallel parsing ---------------------------------------------------------------------------
 def _parse_one(path: str) -> tuple[str, Any, str]:
-    data = Path(path).read_bytes()
+    try:
+        data = read_bounded(Path(path))
+    except UnreadableFile as exc:
+        return path, ("error", exc.detail, None, None, None), ""
     digest = hashlib.sha256(data).hexdigest()
     try:
         return path, parse_text(data.decode("utf-8"), Path(path).name), digest

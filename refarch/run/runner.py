@@ -375,6 +375,8 @@ def run(
                 return Outcome(INTERRUPTED, "interrupted while waiting to retry")
             if decision.remedy == "refresh_modules":
                 job = replace(job, refresh_modules=True)
+            elif decision.remedy == "refresh_credentials":
+                job = replace(job, env=child_env(unit))  # AwsSessions renews expired keys
             elif decision.remedy == "wait_for_lock":
                 job = replace(job, lock_timeout=lock_timeout)
             attempt += 1

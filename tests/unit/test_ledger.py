@@ -249,3 +249,24 @@ def test_a_second_run_is_ordered_by_the_first_runs_durations(tmp_path):
     first = go(plan, FakeEngine())
     assert first.ok
     assert set(past_durations(tmp_path, "apply")) == set(SPEC)
+
+
+def test_an_expired_token_is_retried_once_with_the_units_credentials_fetched_again(tmp_path):
+    class RenewingCredentials(FakeCredentials):
+        def __init__(self):
+            super().__init__()
+            self.issued = 0
+
+        def for_unit(self, unit):
+            self.issued += 1
+            return UnitAccess({"AWS_ACCESS_KEY_ID": f"key-{self.issued}"}, {"Account": unit.account})
+
+    plan = make_plan({"dev/vpc": ("dev", 2, [])}, root=tmp_path)
+    expired = "Error: ExpiredToken: The security token included in the request is expired"
+    engine = FakeEngine({"dev/vpc": [(1, expired), (1, expired)]})
+    credentials = RenewingCredentials()
+    report = go(plan, engine, credentials=credentials)
+    keys = [job.env["AWS_ACCESS_KEY_ID"] for job in engine.jobs]
+    assert len(keys) == 2 and keys[0] != keys[1]  # once more, with fresh credentials; then it fails
+    assert report.units["dev/vpc"].status == FAILED
+    assert [r.rule for r in report.units["dev/vpc"].retries] == ["credentials-expired"]

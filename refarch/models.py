@@ -88,6 +88,7 @@ class Unit:
     locals: Mapping[str, JSON] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # every file read to evaluate the unit, relative to the root
     digest: str = ""  # hash of the bytes of every file read and of the env vars consulted
+    terraform_binary: str | None = None  # the unit's `terraform_binary` attribute, if set
 
     def skipped_for(self, action: str) -> bool:
         """True when `skip` or the `exclude` block keeps this unit out of `action`."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from refarch.aws import real_credentials_without_endpoint
+from refarch.run.terraform import pinned_terraform_binary
 
 # Refuse to run when real-looking credentials are present without an endpoint override:
 # nothing in this suite may ever reach a real AWS account.
@@ -35,6 +36,11 @@ os.environ.update(
     # refarch's per-user key (it signs the unit cache): one for the test run, not the user's
     XDG_CONFIG_HOME=tempfile.mkdtemp(prefix="refarch-tests-config-"),
 )
+# The tests run the pinned Terraform 1.0.3 of the [demo] extra, explicitly: refarch prefers a
+# terraform on PATH (this machine may have another version), and TG_TF_PATH comes first.
+_PINNED = pinned_terraform_binary()
+if _PINNED is not None:
+    os.environ["TG_TF_PATH"] = _PINNED
 
 # The accounts the multi-account tests reach through STS assume-role. moto's default
 # account (the caller's own) is 123456789012.

@@ -257,6 +257,7 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
         "locals": unit.locals,
         "files": list(unit.files),
         "digest": unit.digest,
+        "terraform_binary": unit.terraform_binary,
     }
 
 
@@ -302,4 +303,5 @@ def unit_from_dict(data: dict[str, Any]) -> Unit:
         locals=data["locals"],
         files=tuple(data["files"]),
         digest=data["digest"],
+        terraform_binary=data.get("terraform_binary"),
     )

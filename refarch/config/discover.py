@@ -238,6 +238,7 @@ def _evaluate_new_unit(
         locals=to_plain(config.get("locals") or {}),
         files=tuple(sorted(key["files"])),
         digest=digest_of(key),
+        terraform_binary=_string_or_none(config.get("terraform_binary"), "terraform_binary", file, loader),
     )
     meta = {
         "include_targets": [

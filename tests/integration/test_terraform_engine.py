@@ -25,7 +25,7 @@ from refarch.errors import ModuleSourceError
 from refarch.models import Dependency, Generate, RemoteState, Repo, Unit
 from refarch.run.engines import EngineResult, UnitJob
 from refarch.run.process import Interrupt
-from refarch.run.terraform import TerraformEngine, default_terraform_binary
+from refarch.run.terraform import TerraformEngine, pinned_terraform_binary
 from refarch.settings import Settings
 from tests.conftest import ACCOUNTS, FIXTURES
 
@@ -195,9 +195,10 @@ def ok(result: EngineResult, harness: Harness, path: str) -> EngineResult:
     return result
 
 
-def test_default_binary_is_the_pinned_terraform() -> None:
+def test_the_tests_run_the_pinned_terraform() -> None:
+    assert TerraformEngine(Settings()).binary == pinned_terraform_binary()  # TG_TF_PATH (conftest)
     version = subprocess.run(
-        [default_terraform_binary(), "version"], capture_output=True, text=True, check=True
+        [str(pinned_terraform_binary()), "version"], capture_output=True, text=True, check=True
     ).stdout
     assert version.startswith("Terraform v1.0.3")
 

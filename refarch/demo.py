@@ -312,6 +312,7 @@ def claim_workdir(folder: Path) -> None:
             f"{folder} is not empty and is not a refarch demo folder (no {MARKER})",
             hint="pass a new or empty folder: the demo replaces its work folder's contents",
         )
+    files.check_local_parent(folder / MARKER)  # under .refarch: 0700 levels, ours alone
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     marker = {"made_by": "refarch demo", "note": "this folder is replaced by the next run"}
     (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")

@@ -172,3 +172,18 @@ def test_signed_payload_verifies_only_with_the_same_key_and_magic():
     assert files.verified_payload(b"m2", b"k" * 32, signed) is None
     assert files.verified_payload(b"m1", b"k" * 32, signed[:-1]) is None
     assert files.verified_payload(b"m1", b"k" * 32, b"") is None
+
+
+def test_folders_refarch_makes_stay_private_under_a_group_writable_umask(tmp_path):
+    from refarch.demo import claim_workdir
+
+    previous = os.umask(0o002)  # Debian/Ubuntu's user-private-group default
+    try:
+        files.write_atomic(tmp_path / "repo" / ".refarch" / "runs" / "x" / "f.json", "{}")
+        claim_workdir(tmp_path / "cwd" / ".refarch" / "demo")
+    finally:
+        os.umask(previous)
+    assert files.local_dir(tmp_path / "repo", "runs", "x") == tmp_path / "repo/.refarch/runs/x"
+    assert files.local_dir(tmp_path / "cwd", "demo") == tmp_path / "cwd/.refarch/demo"
+    for level in (".refarch", ".refarch/runs", ".refarch/runs/x"):
+        assert mode(tmp_path / "repo" / level) == 0o700

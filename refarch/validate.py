@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config import evaluate_unit, find_unit_files
+from refarch.config.discover import repo_root
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown
 from refarch.errors import ConfigError, UnreadableFile
@@ -247,16 +248,17 @@ def validate_repo(
     file and line to fix. A unit that cannot be evaluated is reported too, and the others are
     still checked. Units with remote sources are listed as not checked.
     """
-    root = Path(path).resolve()
-    if not root.is_dir():
+    start = Path(path).resolve()
+    if not start.is_dir():
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
+    root = repo_root(start)  # from a subfolder: its units, evaluated as in the whole repo
     env = dict(os.environ) if env is None else env
     skeleton = Repo(root=root, units={}, accounts=(), settings=settings or load_settings(root, env))
     files = _Files(root)
     outputs = _referenced_outputs(root, files)
     found: dict[_Problem, list[str]] = {}
     units: dict[str, Unit] = {}
-    for unit_file in find_unit_files(root):
+    for unit_file in find_unit_files(start):
         relative = unit_file.parent.relative_to(root).as_posix()
         try:
             units[relative] = evaluate_unit(

@@ -147,6 +147,16 @@ def test_validate_on_a_binary_tf_file_or_a_folder_named_tf(repo: Path) -> None:
     assert "main.tf:2: is not UTF-8 text" in mismatch["detail"]
 
 
+def test_validate_from_a_subfolder_reads_the_repo_root(repo: Path) -> None:
+    (repo / "dev/us-east-1/app/terragrunt.hcl").write_text(
+        REPO["dev/us-east-1/app/terragrunt.hcl"].replace('name = "app"', 'nmae = "app"')
+    )
+    result = invoke("validate", str(repo / "dev" / "us-east-1"), "--json")
+    assert result.exit_code == 2
+    details = {m["path"]: m["detail"] for m in json.loads(result.stdout)["mismatches"]}
+    assert any(path.startswith("dev/us-east-1/app/") and "nmae" in d for path, d in details.items()), details
+
+
 def test_new_into_a_symlink_to_an_empty_folder_renders_into_that_folder(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()

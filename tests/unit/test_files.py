@@ -187,3 +187,18 @@ def test_folders_refarch_makes_stay_private_under_a_group_writable_umask(tmp_pat
     assert files.local_dir(tmp_path / "cwd", "demo") == tmp_path / "cwd/.refarch/demo"
     for level in (".refarch", ".refarch/runs", ".refarch/runs/x"):
         assert mode(tmp_path / "repo" / level) == 0o700
+
+
+def test_the_report_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    from refarch.run.report import RunReport, write_report
+
+    victim = tmp_path / "victim"
+    victim.write_text("theirs")
+    link = tmp_path / "report.json"
+    link.symlink_to(victim)
+    report = RunReport(
+        run_id="r", action="plan", engine="fake", started=0.0, finished=1.0, units={}, ledger_path="l"
+    )
+    write_report(report, link)
+    assert victim.read_text() == "theirs"
+    assert not link.is_symlink() and mode(link) == 0o600

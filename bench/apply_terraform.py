@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from refarch import load_repo, plan  # noqa: E402
 from refarch.aws import AwsSessions  # noqa: E402
-from refarch.engines.terraform import TerraformEngine  # noqa: E402
+from refarch.engines.terraform import TerraformEngine, pinned_terraform_binary  # noqa: E402
 from refarch.events import UnitFinished  # noqa: E402
 from refarch.runner.run import RunOptions, run  # noqa: E402
 from refarch.settings import Settings  # noqa: E402
@@ -162,7 +162,7 @@ def main() -> int:
             started = time.perf_counter()
             repo = load_repo(live, env=base_env, settings=settings, cache=False)
             loaded = time.perf_counter()
-            engine = TerraformEngine(settings)
+            engine = TerraformEngine(settings, binary=pinned_terraform_binary())
             events: list[Any] = []
             report = run(
                 plan(repo, "apply"),

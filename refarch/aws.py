@@ -1,9 +1,11 @@
-"""The one place boto3 sessions are made: endpoint override, assume-role per account, caching."""
+"""The one place boto3 sessions are made: endpoint override, assume-role per account with
+credentials that refresh before they expire, caching."""
 
 from __future__ import annotations
 
+import datetime
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
@@ -11,11 +13,19 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 
-from refarch.errors import AwsError, NoCredentials, WrongAccount
+from refarch.errors import AwsError, ConfigError, NoCredentials, WrongAccount
+from refarch.models import Unit
 from refarch.settings import Settings
 
 CallHook = Callable[[str, str], None]  # (service, operation) for every API call made
+Clock = Callable[[], datetime.datetime]  # now, timezone-aware: when credentials expire
+# STS AssumeRole with these parameters -> its `Credentials` (AccessKeyId, SecretAccessKey,
+# SessionToken, Expiration): the seam a test replaces with a fake STS.
+AssumeRole = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+# The error codes of a request signed with credentials that expired: retried once, fresh.
+EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 
 # What a botocore call can raise: the library turns these into AwsError where it calls AWS,
 # and the CLI's error boundary catches any that still escape.
@@ -28,11 +38,46 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 _LOADER = botocore.loaders.create_loader()
 
 
-def new_session(**kwargs: Any) -> boto3.Session:
-    """A boto3 session sharing the process-wide model loader."""
+def new_session(credentials: Any = None, **kwargs: Any) -> boto3.Session:
+    """A boto3 session sharing the process-wide model loader; with `credentials` (a botocore
+    credentials object, refreshable or not) instead of keys."""
     core = botocore.session.get_session()
     core.register_component("data_loader", _LOADER)
+    if credentials is not None:
+        # botocore's way to hand a session refreshable credentials (set_credentials takes keys)
+        core._credentials = credentials  # type: ignore[attr-defined]
     return boto3.Session(botocore_session=core, **kwargs)
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class AssumedRoleCredentials(RefreshableCredentials):
+    """An assumed role's credentials: botocore assumes the role again before they expire
+    (15 minutes ahead; at the latest 10), so a long run never hands out expired keys."""
+
+    def expire_now(self) -> None:
+        """Take the credentials as expired: the next use assumes the role again (after a
+        request was refused with an expired token although the clock said otherwise)."""
+        with self._refresh_lock:  # type: ignore[attr-defined]
+            self._expiry_time = self._time_fetcher()  # type: ignore[attr-defined]
+
+
+def _expired_token_retry(credentials: AssumedRoleCredentials) -> Callable[..., float | None]:
+    """A `needs-retry` handler: a request refused for an expired token is retried once, at
+    once, with fresh credentials (botocore's standard retries do not retry it)."""
+
+    def needs_retry(response: Any = None, attempts: int = 0, **_: Any) -> float | None:
+        if attempts != 1 or not isinstance(response, tuple) or len(response) != 2:
+            return None
+        parsed = response[1] if isinstance(response[1], dict) else {}
+        if parsed.get("Error", {}).get("Code") not in EXPIRED_TOKEN_CODES:
+            return None
+        credentials.expire_now()
+        return 0.0
+
+    return needs_retry
 
 
 class AwsSessions:
@@ -48,11 +93,15 @@ class AwsSessions:
         *,
         base_session: boto3.Session | None = None,
         on_call: CallHook | None = None,
+        clock: Clock = _utc_now,
+        assume_role: AssumeRole | None = None,
     ) -> None:
         self.settings = settings
         self.endpoint_url = settings.endpoint_url
         self._base = base_session
         self._on_call = on_call
+        self._clock = clock
+        self._assume_role = assume_role
         self._lock = threading.RLock()
         self._sessions: dict[tuple[str | None, str], boto3.Session] = {}
         self._caller: dict[int, dict[str, str]] = {}
@@ -88,13 +137,7 @@ class AwsSessions:
             creds = base.get_credentials()
             if creds is None:
                 raise NoCredentials()
-            frozen = creds.get_frozen_credentials()
-            session = new_session(
-                aws_access_key_id=frozen.access_key,
-                aws_secret_access_key=frozen.secret_key,
-                aws_session_token=frozen.token,
-                region_name=region,
-            )
+            session = new_session(creds, region_name=region)  # the caller's, refreshable if they are
         else:
             role_arn = self.settings.role_arn_for(account_name or account_id, account_id)
             session = self._assume(base, role_arn, region, account_name or account_id)
@@ -103,13 +146,46 @@ class AwsSessions:
         return session
 
     def _assume(self, base: boto3.Session, role_arn: str, region: str, account: str) -> boto3.Session:
-        sts = self._client_from(base, "sts", region)
+        """A session with `role_arn`'s credentials, assumed now and again before they expire."""
         params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "refarch"}
         access = self.settings.accounts.get(account)
         if access and access.external_id:
             params["ExternalId"] = access.external_id
+
+        def fetch() -> dict[str, Any]:
+            creds = self._call_assume_role(base, region, params, account)
+            expiration = creds["Expiration"]
+            if isinstance(expiration, str):
+                expiration = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": expiration.isoformat(),
+            }
+
+        first = fetch()  # now: a role that cannot be assumed is an error here, not later
+        credentials = AssumedRoleCredentials(
+            first["access_key"],
+            first["secret_key"],
+            first["token"],
+            datetime.datetime.fromisoformat(first["expiry_time"]),
+            fetch,
+            "assume-role",
+            time_fetcher=self._clock,
+        )
+        return new_session(credentials, region_name=region)
+
+    def _call_assume_role(
+        self, base: boto3.Session, region: str, params: Mapping[str, Any], account: str
+    ) -> Mapping[str, Any]:
+        role_arn = params["RoleArn"]
         try:
-            creds = sts.assume_role(**params)["Credentials"]
+            if self._assume_role is not None:
+                return self._assume_role(params)
+            sts = self._client_from(base, "sts", region)
+            result: Mapping[str, Any] = sts.assume_role(**params)["Credentials"]
+            return result
         except botocore.exceptions.NoCredentialsError:
             raise NoCredentials(f"no AWS credentials to assume {role_arn} with") from None
         except AWS_EXCEPTIONS as exc:
@@ -117,12 +193,6 @@ class AwsSessions:
                 f"could not assume {role_arn} for account {account}: {exc}",
                 hint="check the role name/pattern in refarch.toml and that your identity may assume it",
             ) from None
-        return new_session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=region,
-        )
 
     # -- clients -------------------------------------------------------------------------
     def client(
@@ -143,6 +213,9 @@ class AwsSessions:
         client = session.client(  # type: ignore[call-overload]
             service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
         )
+        credentials = session.get_credentials()
+        if isinstance(credentials, AssumedRoleCredentials):
+            client.meta.events.register("needs-retry", _expired_token_retry(credentials))
         if self._on_call is not None:
             hook = self._on_call
 
@@ -189,10 +262,12 @@ class AwsSessions:
         *,
         role_arn: str | None = None,
     ) -> dict[str, str]:
-        """Environment variables that hand this account's credentials to a child process."""
+        """Environment variables that hand this account's credentials to a child process:
+        fresh ones (an assumed role's are renewed when they are near their expiry)."""
         session = self.session(account_id, account_name, region, role_arn=role_arn)
         creds = session.get_credentials()
-        assert creds is not None  # session() always sets static credentials
+        if creds is None:
+            raise NoCredentials()
         frozen = creds.get_frozen_credentials()
         env = {
             "AWS_ACCESS_KEY_ID": str(frozen.access_key),
@@ -205,6 +280,22 @@ class AwsSessions:
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
+
+
+def refuse_unknown_accounts(units: Iterable[Unit], action: str) -> None:
+    """The wrong-account guard is never silently off: `action` (apply, destroy) is refused
+    for units whose account id is unknown, unless the caller opted out explicitly."""
+    unknown = [unit for unit in units if unit.account_id is None]
+    if not unknown:
+        return
+    listing = "\n".join(f"  {unit.path} (account {unit.account})" for unit in unknown)
+    raise ConfigError(
+        f"refusing to {action} {len(unknown)} unit(s) whose AWS account id is unknown, so the "
+        f"wrong-account guard cannot check them:\n{listing}",
+        hint='add aws_account_id = "111111111111" (the 12-digit id) to the locals of the '
+        "account.hcl above each unit, or pass --allow-unknown-account to run them in whatever "
+        "account the credentials reach",
+    )
 
 
 REAL_KEY_PREFIXES = ("AKIA", "ASIA")

@@ -219,3 +219,28 @@ class StateAtRisk(RefarchError):
             hint="run it through `refarch apply` (which moves such files to .refarch/recovery/ and says "
             "how to push them), or move them aside yourself; refarch will not delete them",
         )
+
+
+# -- local files (refarch.files) -------------------------------------------------------------
+class UnsafeLocalState(RefarchError):
+    """A folder or file of refarch's local state (`.refarch/`, the cache key) is not this
+    user's alone: someone else could plant a hook, an account id or a state file in it."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | Path, problem: str, fix: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(
+            f"{self.path}: {problem}; refarch trusts only local state that is yours alone", hint=fix
+        )
+
+
+class UnreadableFile(ConfigError):
+    """A file refarch reads is not a regular file (a FIFO, a device, a folder), is larger
+    than refarch reads, or is not UTF-8 text."""
+
+
+class RefarchWarning(UserWarning):
+    """Something was skipped or started anew (a torn ledger line, a cache that failed
+    verification): the library warns, the CLI shows it as a `warning:` line."""

@@ -134,6 +134,7 @@ class Unit:
     digest: str = ""  # hash of the bytes of every file read and of the env vars consulted
     external: bool = False  # outside the repo root: reached only as a dependency ("../x")
     errors: tuple[ErrorRule, ...] = ()  # its errors { retry / ignore } blocks
+    terraform_binary: str | None = None  # the unit's `terraform_binary` attribute, if set
 
     def skipped_for(self, action: str) -> bool:
         """True when `skip` or the `exclude` block keeps this unit out of `action`."""

@@ -443,6 +443,8 @@ def render_live_repo(
     flavour's modules are copied to `<target>/modules` and the units point there.
     """
     target = Path(target)
+    if target.is_symlink():  # render into the folder the link names, keeping the link
+        target = target.resolve()
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} exists and is not a folder")
     if target.is_dir() and any(target.iterdir()) and not force:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from refarch import files
 from refarch.errors import ConfigError
 
 SETTINGS_FILE = "refarch.toml"
@@ -102,8 +103,9 @@ def load_settings(root: Path, env: Mapping[str, str] | None = None) -> Settings:
     path = root / SETTINGS_FILE
     data: dict[str, Any] = {}
     if path.is_file():
+        text = files.read_text(path)  # UnreadableFile (not UTF-8: the line) is a ConfigError
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path=path) from None
     return settings_from_dict(data, path=path if path.is_file() else None, env=env)

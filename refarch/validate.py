@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config import evaluate_unit, find_unit_files
+from refarch.config.discover import repo_root
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown
-from refarch.errors import ConfigError
+from refarch.errors import ConfigError, UnreadableFile
+from refarch.files import read_text
 from refarch.models import Repo, Unit
 from refarch.settings import Settings, load_settings
 
@@ -90,14 +92,21 @@ def local_module_dir(source: str, unit_dir: Path) -> Path | None:
 
 
 def read_module(folder: Path) -> ModuleInterface:
-    """Parse every .tf file of a module folder for its variable and output blocks."""
-    files = sorted(folder.glob("*.tf"))
+    """Parse every .tf file of a module folder for its variable and output blocks. Like
+    Terraform, a folder named `*.tf` is not a configuration file; a file that is not UTF-8
+    text (or too large, or a FIFO) is a ConfigError naming it and the line."""
+    files = sorted(p for p in folder.glob("*.tf") if not p.is_dir())
     if not files:
         raise ConfigError("no .tf files: not a Terraform module", path=folder)
     variables: dict[str, Variable] = {}
     outputs: set[str] = set()
     for file in files:
-        for item in parse_text(file.read_text(encoding="utf-8"), str(file)):
+        try:
+            text = read_text(file)
+        except UnreadableFile as exc:
+            where = f"{file.name}:{exc.line}" if exc.line else file.name
+            raise ConfigError(f"{where}: {exc.detail}", path=file, line=exc.line) from None
+        for item in parse_text(text, str(file)):
             if item[0] != "block" or len(item[2]) != 1:
                 continue
             kind, (name,), body, line = item[1], item[2], item[3], item[4]
@@ -181,7 +190,7 @@ class _Files:
     def get(self, relative: str) -> tuple[Body, str]:
         if relative not in self.bodies:
             path = self.root / relative
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path, shown=relative)
             self.bodies[relative] = (parse_text(text, relative), text)
         return self.bodies[relative]
 
@@ -239,16 +248,17 @@ def validate_repo(
     file and line to fix. A unit that cannot be evaluated is reported too, and the others are
     still checked. Units with remote sources are listed as not checked.
     """
-    root = Path(path).resolve()
-    if not root.is_dir():
+    start = Path(path).resolve()
+    if not start.is_dir():
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
+    root = repo_root(start)  # from a subfolder: its units, evaluated as in the whole repo
     env = dict(os.environ) if env is None else env
     skeleton = Repo(root=root, units={}, accounts=(), settings=settings or load_settings(root, env))
     files = _Files(root)
     outputs = _referenced_outputs(root, files)
     found: dict[_Problem, list[str]] = {}
     units: dict[str, Unit] = {}
-    for unit_file in find_unit_files(root):
+    for unit_file in find_unit_files(start):
         relative = unit_file.parent.relative_to(root).as_posix()
         try:
             units[relative] = evaluate_unit(

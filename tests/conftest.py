@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from refarch.aws import real_credentials_without_endpoint
+from refarch.engines.terraform import pinned_terraform_binary
 
 # Refuse to run when real-looking credentials are present without an endpoint override:
 # nothing in this suite may ever reach a real AWS account.
@@ -31,7 +33,14 @@ os.environ.update(
     AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     AWS_EC2_METADATA_DISABLED="true",  # never look for instance credentials off this machine
     CHECKPOINT_DISABLE="1",  # Terraform and Packer started by tests never call home
+    # refarch's per-user key (it signs the unit cache): one for the test run, not the user's
+    XDG_CONFIG_HOME=tempfile.mkdtemp(prefix="refarch-tests-config-"),
 )
+# The tests run the pinned Terraform 1.0.3 of the [demo] extra, explicitly: refarch prefers a
+# terraform on PATH (this machine may have another version), and TG_TF_PATH comes first.
+_PINNED = pinned_terraform_binary()
+if _PINNED is not None:
+    os.environ["TG_TF_PATH"] = _PINNED
 
 # The accounts the multi-account tests reach through STS assume-role. moto's default
 # account (the caller's own) is 123456789012.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
+import warnings
 from typing import Any
 
 import click
 
 from refarch.aws import AWS_EXCEPTIONS
 from refarch.cli import output
-from refarch.errors import RefarchError
+from refarch.errors import RefarchError, RefarchWarning
 
 # One module per verb, each defining `command` (a click command or group), or `commands`
 # (a list) when one module serves several verbs.
@@ -43,7 +44,10 @@ class Refarch(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", RefarchWarning)
+                warnings.showwarning = _warning_printer(warnings.showwarning)
+                return super().invoke(ctx)
         except RefarchError as exc:
             if debug:
                 traceback.print_exc()
@@ -60,6 +64,18 @@ class Refarch(click.Group):
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             sys.exit(130)
+
+
+def _warning_printer(default: Any) -> Any:
+    """The library's RefarchWarnings as `warning:` lines on stderr; others as Python shows them."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, RefarchWarning):
+            click.secho(f"warning: {message}", fg="yellow", err=True)
+        else:
+            default(message, category, *args, **kwargs)
+
+    return show
 
 
 @click.group(cls=Refarch, context_settings={"help_option_names": ["-h", "--help"]})

@@ -106,6 +106,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         queue_external,
         changed.option,
+        click.option(
+            "--allow-unknown-account",
+            is_flag=True,
+            help="Apply/destroy units whose account.hcl has no aws_account_id (no wrong-account guard).",
+        ),
         click.option("--no-preflight", is_flag=True, help="apply: skip `refarch preflight` before it."),
     ]
     for option in reversed(options):
@@ -130,6 +135,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         endpoint_url=opts["endpoint_url"],
         queue_include_external=bool(opts["queue_include_external"]),
         repo_options=load_options(opts),
+        allow_unknown_account=opts["allow_unknown_account"],
     )
     for warning in plan.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -164,6 +170,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                     parallelism=opts["parallelism"],
                     resume=opts["resume"],
                     fail_fast=opts["fail_fast"],
+                    allow_unknown_account=opts["allow_unknown_account"],
                     source_override=Path(opts["source"]).resolve() if opts["source"] else None,
                 ),
                 on_event=view.on_event,

@@ -7,6 +7,10 @@ when none of what it consulted changed, so the cache is content-addressed in eff
 
 The file is marshal data (plain dicts, lists and strings: fast to load, and unlike pickle it
 runs no code); its name carries the Python version because marshal's format may change.
+It is authenticated: an HMAC-SHA256 with a per-user key (0600, under $XDG_CONFIG_HOME/refarch
+or ~/.config/refarch) precedes the data, so a cache this user did not write (a planted hook,
+a changed account id) fails verification and is discarded with a warning. A unit whose
+values hold a value read from the environment (get_env: often a secret) is not stored.
 """
 
 from __future__ import annotations
@@ -15,16 +19,27 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from refarch import files
 from refarch.config.evaluate import Records
+from refarch.errors import RefarchWarning, UnreadableFile, UnsafeLocalState
 from refarch.models import Dependency, ErrorRule, Exclude, Generate, RemoteState, Unit
 
 CACHE_VERSION = 3
 CACHE_FILE = f"units-py{sys.version_info.major}{sys.version_info.minor}.marshal"
+MAGIC = b"refarch-cache\n"
+MAX_CACHE_BYTES = 512 * 1024 * 1024
+# Environment values shorter than this are not looked for in a unit (a region, "true"):
+# the same threshold as masking.
+MIN_ENV_SECRET = 4
+
+
+def _discard(path: Path, why: str) -> None:
+    warnings.warn(f"{path}: {why}; the unit cache is discarded and rebuilt", RefarchWarning, stacklevel=3)
 
 
 def env_digest(value: str | None) -> str | None:
@@ -53,7 +68,9 @@ def digest_of(key: Mapping[str, Any]) -> str:
 class UnitCache:
     """Load, validate and store cached units for one repo root."""
 
-    def __init__(self, root: Path, cache_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, root: Path, cache_dir: Path, env: Mapping[str, str], *, key: bytes | None = None
+    ) -> None:
         self.root = root
         self._prefix = str(root) + os.sep
         self.path = cache_dir / CACHE_FILE
@@ -62,27 +79,62 @@ class UnitCache:
         self.entries: dict[str, Any] = {}
         self.kept: dict[str, Any] = {}
         self.stored = False
-        try:
-            data = marshal.loads(self.path.read_bytes())  # noqa: S302 - our own 0600 file; marshal builds data, runs no code
-            if isinstance(data, dict) and data.get("version") == CACHE_VERSION:
-                self.manifest, self.entries = data["manifest"], data["units"]
-        except (OSError, ValueError, EOFError, TypeError, KeyError):
-            pass
+        self.key = key
+        self._load()
         self.changed = self._changed()
+
+    def _load(self) -> None:
+        """Read the cache if there is one this user wrote; the folders under .refarch must be
+        ours (UnsafeLocalState otherwise), anything else wrong only costs the cache."""
+        files.check_local_parent(self.path, create=False)
+        if not self.path.exists():
+            return
+        files.check_ours(self.path)
+        if self.key is None:
+            try:
+                self.key = files.user_key()
+            except (OSError, UnsafeLocalState) as exc:
+                _discard(self.path, f"no usable cache key ({exc})")
+                return
+        try:
+            payload = files.verified_payload(
+                MAGIC, self.key, files.read_bounded(self.path, limit=MAX_CACHE_BYTES)
+            )
+        except UnreadableFile as exc:
+            _discard(self.path, exc.detail)
+            return
+        if payload is None:
+            _discard(self.path, "it was not written by refarch as this user (verification failed)")
+            return
+        try:
+            data = marshal.loads(payload)  # noqa: S302 - verified as ours; marshal builds data, runs no code
+            if not (isinstance(data, dict) and data.get("version") == CACHE_VERSION):
+                return  # another refarch's format: rebuilt silently
+            manifest, entries = data["manifest"], data["units"]
+            if not (
+                isinstance(manifest, dict)
+                and all(isinstance(manifest.get(k), dict) for k in ("files", "env", "probes"))
+                and isinstance(entries, dict)
+                and all(isinstance(e, dict) for e in entries.values())
+            ):
+                raise TypeError("wrong shape")
+        except (ValueError, EOFError, TypeError, KeyError) as exc:
+            _discard(self.path, f"it is malformed ({exc})")
+            return
+        self.manifest, self.entries = manifest, entries
 
     def _changed(self) -> dict[str, set[str]]:
         """Which files, env vars and probes differ from the manifest, checked once per load."""
-        files = set()
+        changed = set()
         for rel, digest in self.manifest["files"].items():
             try:
-                with open(self._prefix + rel, "rb") as handle:
-                    now: str | None = hashlib.sha256(handle.read()).hexdigest()
-            except OSError:
+                now: str | None = hashlib.sha256(files.read_bounded(Path(self._prefix + rel))).hexdigest()
+            except UnreadableFile:
                 now = None
             if now != digest:
-                files.add(rel)
+                changed.add(rel)
         return {
-            "files": files,
+            "files": changed,
             "env": {k for k, d in self.manifest["env"].items() if env_digest(self.env.get(k)) != d},
             "probes": {
                 rel
@@ -99,15 +151,33 @@ class UnitCache:
         for kind in ("files", "env", "probes"):
             if self.changed[kind] and not self.changed[kind].isdisjoint(entry[kind]):
                 return None
+        try:
+            unit = unit_from_dict(entry["unit"])
+            meta = entry["meta"]
+        except (KeyError, TypeError, ValueError) as exc:
+            _discard(self.path, f"the entry of {unit_path} is malformed ({exc!r})")
+            self.entries.pop(unit_path, None)
+            return None
         self.kept[unit_path] = entry
-        return unit_from_dict(entry["unit"]), entry["meta"]
+        return unit, meta
 
     def store(self, unit: Unit, key: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Keep `unit` for the next load, unless it holds a value read from the environment
+        (never written in clear to disk: the unit is evaluated again next time instead)."""
+        data = unit_to_dict(unit)
+        values = [self.env.get(name) for name in key["env"]]
+        secret_values = [v for v in values if v is not None and len(v) >= MIN_ENV_SECRET]
+        if secret_values:
+            text = repr(data) + repr(meta)
+            if any(v in text or repr(v)[1:-1] in text for v in secret_values):
+                self.kept.pop(unit.path, None)
+                self.stored = self.stored or unit.path in self.entries
+                return
         self.stored = True
         self.kept[unit.path] = {
             **{kind: list(key[kind]) for kind in ("files", "env", "probes")},
             "key": key,
-            "unit": unit_to_dict(unit),
+            "unit": data,
             "meta": meta,
         }
 
@@ -124,15 +194,14 @@ class UnitCache:
                 for name in entry[kind]:
                     manifest[kind][name] = source[name]
             units[path] = entry
+        payload = marshal.dumps({"version": CACHE_VERSION, "manifest": manifest, "units": units})
         try:
-            # 0700/0600: evaluated inputs may hold values read with get_env (secrets).
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".units-", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                marshal.dump({"version": CACHE_VERSION, "manifest": manifest, "units": units}, handle)
-            Path(tmp).replace(self.path)
-        except OSError:
-            return
+            key = self.key if self.key is not None else files.user_key()
+            files.write_atomic(self.path, files.sign(MAGIC, key, payload), mode=0o600)
+        except (OSError, UnsafeLocalState) as exc:
+            if isinstance(exc, UnsafeLocalState) and files.LOCAL_DIR in Path(exc.path).parts:
+                raise
+            return  # a read-only repo, or no usable key: no cache
 
 
 def unit_to_dict(unit: Unit) -> dict[str, Any]:
@@ -192,6 +261,7 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
             [e.kind, e.name, list(e.patterns), e.max_attempts, e.sleep_seconds, e.message, e.signals]
             for e in unit.errors
         ],
+        "terraform_binary": unit.terraform_binary,
     }
 
 
@@ -238,4 +308,5 @@ def unit_from_dict(data: dict[str, Any]) -> Unit:
         files=tuple(data["files"]),
         digest=data["digest"],
         errors=tuple(ErrorRule(k, n, tuple(p), a, s, m, sig) for k, n, p, a, s, m, sig in data["errors"]),
+        terraform_binary=data.get("terraform_binary"),
     )

@@ -16,7 +16,8 @@ from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, p
 from refarch.config.hcl import Body, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency
+from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency, UnreadableFile
+from refarch.files import read_bounded
 from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
@@ -92,16 +93,17 @@ def load_repo(
     kept in `Repo.excludes` for the plan to leave out; `features` (name -> value) override
     feature flags' defaults, on top of TG_FEATURE.
     """
-    root = Path(path).resolve()
-    if not root.is_dir():
+    start = Path(path).resolve()
+    if not start.is_dir():
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
+    root = repo_root(start)  # from a subfolder: the repo's settings, accounts and guard
     env = dict(os.environ) if env is None else env
     merged_features = {**parse_features(env.get(FEATURE_ENV, "")), **(features or {})}
     if features:  # through the env, so that the cache keys units by the flags' values too
         env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in merged_features.items())}
     settings = settings or load_settings(root, env)
     unit_folders = find_unit_folders(root, hidden=hidden)
-    if not unit_folders:
+    if not any(_is_below(rel, root, start) for rel in unit_folders):
         raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
@@ -139,6 +141,7 @@ def load_repo(
     for target in include_targets:
         units.pop(target, None)
         failures.pop(target, None)
+    units, failures = _within(units, failures, root, start)
     if failures:
         raise failures[min(failures)]
     _add_external_units(loader, units, settings, include_targets)
@@ -198,6 +201,53 @@ def evaluate_unit(
 
 
 # -- one unit ----------------------------------------------------------------------------------
+# -- a subfolder of a repo ------------------------------------------------------------------------
+ROOT_MARKERS = ("root.hcl", "refarch.toml")
+
+
+def repo_root(start: Path) -> Path:
+    """The root of the live repo `start` is in: the nearest folder at or above it holding
+    root.hcl or refarch.toml, else the parent of the nearest account folder (one holding
+    account.hcl) above it, else `start` itself. The search ends at a git repository's top."""
+    start = Path(start).resolve()
+    above_account = None
+    for folder in (start, *start.parents):
+        if any(os.path.isfile(folder / marker) for marker in ROOT_MARKERS):
+            return folder
+        if above_account is None and folder != start and os.path.isfile(folder / ACCOUNT_FILE):
+            above_account = folder.parent
+        if os.path.exists(folder / ".git"):
+            break
+    return above_account or start
+
+
+def _is_below(rel: str, root: Path, start: Path) -> bool:
+    if start == root:
+        return True
+    below = _unit_path(root, start)
+    return rel == below or rel.startswith(below + "/")
+
+
+def _within(
+    units: dict[str, Unit], failures: dict[str, ConfigError], root: Path, start: Path
+) -> tuple[dict[str, Unit], dict[str, ConfigError]]:
+    """Loaded from a subfolder: its units and what they depend on (as `--include` selects),
+    and only the errors of those."""
+    if start == root:
+        return units, failures
+    wanted = [rel for rel in [*units, *failures] if _is_below(rel, root, start)]
+    kept: set[str] = set()
+    while wanted:
+        rel = wanted.pop()
+        if rel not in kept:
+            kept.add(rel)
+            wanted.extend(units[rel].dependencies if rel in units else ())
+    return (
+        {rel: unit for rel, unit in units.items() if rel in kept},
+        {rel: error for rel, error in failures.items() if rel in kept},
+    )
+
+
 def _evaluate_new_unit(
     loader: Loader,
     file: Path,
@@ -255,6 +305,7 @@ def _evaluate_new_unit(
         files=tuple(sorted(key["files"])),
         digest=digest_of(key),
         errors=_errors(config, file, loader),
+        terraform_binary=_string_or_none(config.get("terraform_binary"), "terraform_binary", file, loader),
     )
     meta = {
         "include_targets": [
@@ -398,7 +449,37 @@ def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, 
             path=loader.rel(path),
             hint='aws_account_id = "111111111111"',
         )
+    _check_account(loader, path, name, account_id)
     return name, account_id
+
+
+ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+def _check_account(loader: Loader, path: Path, name: str, account_id: str | None) -> None:
+    """An account id is 12 digits, and an account name is a safe path component (it names
+    folders: keys, records): both checked when the repo is loaded, naming file and line."""
+    lines = {
+        attr[1]: attr[3]
+        for block in loader.bodies[path][0]
+        if block[0] == "block" and block[1] == "locals"
+        for attr in block[3]
+        if attr[0] == "attr"
+    }
+    if account_id is not None and not ACCOUNT_ID.fullmatch(account_id):
+        raise ConfigError(
+            f"aws_account_id {account_id!r} is not a 12-digit AWS account id",
+            path=loader.rel(path),
+            line=lines.get("aws_account_id"),
+            hint='write the account id as a string of 12 digits: aws_account_id = "111111111111"',
+        )
+    if name in ("", ".", "..") or any(c in name for c in "/\\") or not name.isprintable():
+        raise ConfigError(
+            f"account_name {name!r} is not a safe folder name (refarch makes folders named after accounts)",
+            path=loader.rel(path),
+            line=lines.get("account_name"),
+            hint='use letters, digits, "-", "_" and ".": account_name = "dev"',
+        )
 
 
 def _region_of(loader: Loader, unit_dir: Path, records: Records, config: dict[str, Any]) -> str | None:
@@ -544,7 +625,10 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
 
 # -- parallel parsing ---------------------------------------------------------------------------
 def _parse_one(path: str) -> tuple[str, Any, str]:
-    data = Path(path).read_bytes()
+    try:
+        data = read_bounded(Path(path))
+    except UnreadableFile as exc:
+        return path, ("error", exc.detail, None, None, None), ""
     digest = hashlib.sha256(data).hexdigest()
     try:
         return path, parse_config(data.decode("utf-8"), Path(path).name), digest

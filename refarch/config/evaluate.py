@@ -23,7 +23,8 @@ from typing import Any
 from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
 from refarch.config.hcl import Body, Expr, parse_config, parse_text, split_template
 from refarch.config.values import Unknown, as_bool, deep_merge, type_name
-from refarch.errors import ConfigError, EvaluationError
+from refarch.errors import ConfigError, EvaluationError, UnreadableFile
+from refarch.files import read_bounded
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 MERGE_STRATEGIES = ("shallow", "deep", "no_merge")
@@ -99,10 +100,7 @@ class Loader:
         """The parsed body of `path` (parsed at most once per run), recorded as read."""
         cached = self.bodies.get(path)
         if cached is None:
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(f"cannot read: {exc.strerror}", path=self.rel(path)) from None
+            data = read_bounded(path, shown=self.rel(path))  # no FIFO, device or huge file
             try:
                 body = self._parse(path, data)
             except UnicodeDecodeError:
@@ -200,7 +198,10 @@ class UnitContext:
                 raise ConfigError(f"two include blocks are labelled {label!r}", path=child.rel, line=line)
             include = Include(label, path, expose, strategy, line)
             self.includes[label] = include
-            body = self.loader.body(path, self.records)
+            try:
+                body = self.loader.body(path, self.records)
+            except UnreadableFile as exc:
+                raise ConfigError(f"include {label!r}: {exc}", path=child.rel, line=line) from None
             include.scope = Scope(self, path, body, include=include)
             if any(item[0] == "block" and item[1] == "include" for item in body):
                 raise ConfigError(
@@ -1008,9 +1009,14 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
         raise scope.error(
             f"read_terragrunt_config(): {args[0]} does not exist", line, function="read_terragrunt_config"
         )
-    config, records = read_config(
-        loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
-    )
+    try:
+        config, records = read_config(
+            loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
+        )
+    except UnreadableFile as exc:
+        raise scope.error(
+            f"read_terragrunt_config(): {exc}", line, function="read_terragrunt_config"
+        ) from None
     scope.ctx.records.absorb(records)
     return with_terragrunt_defaults(config)
 

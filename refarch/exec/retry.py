@@ -21,7 +21,7 @@ from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
 BACKOFFS = ("fixed", "exponential")
 # Remedies the runner knows how to apply to the next attempt.
-REMEDIES = ("refresh_modules", "wait_for_lock")
+REMEDIES = ("refresh_modules", "wait_for_lock", "refresh_credentials")
 DEFAULT_LOCK_TIMEOUT = "5m"
 
 
@@ -210,6 +210,14 @@ REFARCH_RULES: tuple[RetryRule, ...] = (
         r"InvalidClientTokenId|The security token included in the request is invalid",
         attempts=4,
         delay=10.0,
+    ),
+    RetryRule(
+        "credentials-expired",  # a long run: the unit's keys expired; once, with fresh ones
+        r"ExpiredToken|The security token included in the request is expired|RequestExpired",
+        attempts=2,
+        delay=0.0,
+        jitter=0.0,
+        remedy="refresh_credentials",
     ),
     RetryRule(
         "kms-key-pending",

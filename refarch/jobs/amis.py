@@ -36,9 +36,10 @@ from refarch.errors import (
 )
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult, run_process
 from refarch.exec.retry import PACKER_RULES, RetryRule, decide, rules_from_settings
+from refarch.files import local_dir, write_atomic
 from refarch.models import Repo
 from refarch.provision import Section, Status
-from refarch.provision.ami_record import RECORD_FILE, AmiStore, write_atomic
+from refarch.provision.ami_record import RECORD_FILE, AmiStore
 from refarch.provision.ami_retention import (
     Retention,
     list_images,
@@ -426,7 +427,7 @@ class _Builder:
         self.sessions.check_account(f"AMI {job.template}", self.account_id, session)
         env = self.env(job.region)
         log_path = self.root / LOG_DIR / f"{job.template}.{job.region}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        local_dir(self.root, *LOG_DIR.parts[1:])  # 0700 levels, ours alone
         name = build_name(job.template)
         self.emit("start", job, f"packer build {name} in {job.region} ({self.account})")
         attempt = 0
@@ -501,8 +502,9 @@ class _Builder:
         attempt: int,
     ) -> tuple[ProcessResult, list[str]]:
         var_file = self.root / VARS_DIR / f"{job.template}.{job.region}.pkrvars.json"
-        var_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n")
+        write_atomic(
+            var_file, json.dumps(self.variables(job, build_id), indent=2, sort_keys=True) + "\n", mode=0o644
+        )
         argv = [
             self.config.packer,
             "build",

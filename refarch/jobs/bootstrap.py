@@ -38,7 +38,7 @@ from refarch.provision.certs import (
 )
 from refarch.provision.declared import with_declared
 from refarch.provision.dns import DnsConfig, find_zone, public_zones, zone_for
-from refarch.provision.keypairs import KeyPairsConfig, ensure_key_material, ensure_key_pair
+from refarch.provision.keypairs import KeyPairsConfig, ensure_key_material, ensure_key_pair, key_store_dir
 from refarch.provision.kms_admin import (
     KmsAdminConfig,
     ensure_kms_admin,
@@ -443,7 +443,7 @@ class _Bootstrap:
 
     def store(self, account: Account, client: Callable[..., Any]) -> SecretStore:
         if self.keys_dir is not None:
-            return DirectoryStore(self.keys_dir / account.name)
+            return DirectoryStore(key_store_dir(self.keys_dir, account.name, create=not self.dry_run))
         return SecretsManagerStore(client("secretsmanager"), self.config.secrets.prefix)
 
     def private_ca(self, add: Callable[[Result], None]) -> CertMaterial | None:

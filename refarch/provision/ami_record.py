@@ -14,8 +14,6 @@ which matters because build_amis itself loads the repo):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Protocol
 
 from refarch.config.hcl import Expr, parse_text
 from refarch.errors import ConfigError
+from refarch.files import write_atomic
 
 RECORD_FILE = Path(".refarch") / "amis.json"
 AUTO_HCL = "amis.auto.hcl"
@@ -95,8 +94,9 @@ class AmiStore:
             merged.setdefault(template, {}).update(by)
         hcl = render_auto_hcl(merged)
         with self._lock:
-            write_atomic(self.path, text)
-            write_atomic(self.hcl_path, hcl)
+            # ids, not secrets: readable like the rest of the repo
+            write_atomic(self.path, text, mode=0o644)
+            write_atomic(self.hcl_path, hcl, mode=0o644)
 
 
 def read_auto_hcl(path: Path) -> dict[str, dict[str, str]]:
@@ -162,18 +162,3 @@ def render_auto_hcl(ids: Mapping[str, Mapping[str, str]]) -> str:
         lines.append("    }")
     lines += ["  }", "}", ""]
     return "\n".join(lines)
-
-
-def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Replace `path` with `text` in one rename, so a reader never sees half a file. The
-    file has `mode` before it gets its name (0o600 for anything holding a private key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(mode)  # by default ids, not secrets: readable like the rest of the repo
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

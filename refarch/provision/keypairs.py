@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from refarch import files
 from refarch.errors import ProvisionError
 from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code, tags_list
 from refarch.provision.secrets import SecretStore
@@ -43,6 +45,24 @@ class GeneratedKey:
     private_key: str
     passphrase: str
     public_key: str  # the OpenSSH one-line form EC2 imports
+
+
+def key_store_dir(keys_dir: Path, account: str, *, create: bool = True) -> Path:
+    """One account's folder of private keys inside `--keys-dir`: never outside it (an
+    account named `../x` is refused), and `--keys-dir` itself made 0700 and checked to be
+    this user's alone (UnsafeLocalState otherwise), as it holds private keys."""
+    top = Path(keys_dir).resolve()
+    folder = top / account
+    if folder.resolve().parent != top or account in ("", ".", ".."):
+        raise ProvisionError(
+            f"account name {account!r} would put its keys outside {top}",
+            hint="name the account with letters, digits, '-', '_' and '.' only",
+        )
+    if create:
+        top.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if top.exists():
+        files.check_ours(top)
+    return folder
 
 
 def generate_key(

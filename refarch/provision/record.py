@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refarch.errors import ConfigError
+from refarch import files
+from refarch.errors import ConfigError, UnreadableFile
 from refarch.provision import Result
 
 RECORD_PATH = Path(".refarch") / "bootstrap.json"
@@ -137,36 +136,32 @@ class BootstrapRecord:
 
 
 def write_record(path: Path, record: BootstrapRecord) -> Path:
-    """Write the record atomically (temp file + os.replace), 0600 in a 0700 folder if new."""
-    path = Path(path)
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
+    """Write the record atomically, 0600 (in a 0700 folder if new)."""
     text = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o600)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return files.write_atomic(Path(path), text, mode=0o600)
 
 
 def read_record(path: Path) -> BootstrapRecord | None:
-    """The record at `path`, or None when there is none yet."""
+    """The record at `path`, or None when there is none yet. A record that is not what
+    `write_record` wrote (not JSON, not UTF-8, another shape) is a ConfigError saying so."""
     path = Path(path)
+    files.check_local_parent(path, create=False)
     if not path.is_file():
         return None
+    files.check_ours(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_text(path))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
         if data.get("version") != VERSION:
             raise ValueError(f"version {data.get('version')!r}")
         return BootstrapRecord.from_json(data)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(
-            f"the bootstrap record is unreadable: {exc}",
-            path=path,
-            hint="delete it; the next bootstrap re-checks every account",
-        ) from None
+    except UnreadableFile as exc:
+        detail = exc.detail
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = str(exc) if not isinstance(exc, KeyError) else f"no {exc} field"
+    raise ConfigError(
+        f"the bootstrap record is unreadable: {detail}",
+        path=path,
+        hint="delete it; the next bootstrap re-checks every account",
+    )

@@ -28,9 +28,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from refarch.aws import AwsSessions
 from refarch.errors import AwsError, ConfigError, ProvisionError, UsageError
+from refarch.files import write_atomic
 from refarch.models import Account, Repo
 from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code, tags_list
-from refarch.provision.ami_record import write_atomic
 from refarch.settings import Settings
 
 DEFAULT_PREFIX = "refarch/vpn/"

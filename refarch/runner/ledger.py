@@ -1,7 +1,7 @@
 """The run ledger: one JSON event per line in .refarch/runs/<run-id>.jsonl, for audit and resume.
 
 Each event is appended and flushed on its own, so a crash loses at most the line being
-written; a reader skips a torn last line.
+written; a reader skips a torn, non-UTF-8 or wrong-shaped line with a warning naming it.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ import os
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from refarch.errors import ResumeRefused, UsageError
+from refarch import files
+from refarch.errors import RefarchWarning, ResumeRefused, UnreadableFile, UsageError
 from refarch.models import Plan, Status
 
 RUNS_DIR = Path(".refarch") / "runs"
+MAX_LEDGER_BYTES = 256 * 1024 * 1024
+# The fields resume and the scheduler read, with the types they must have.
+_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "run_start": {"run_id": str, "action": str, "units": list, "digests": dict},
+    "unit_finish": {"unit": str, "status": str},
+}
 
 
 def runs_dir(root: Path) -> Path:
@@ -41,8 +49,9 @@ class Ledger:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        files.check_local_parent(path)  # the runs folder is ours alone, or UnsafeLocalState
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         self._file = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, event: str, **fields: Any) -> None:
@@ -67,16 +76,50 @@ class Ledger:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """Every complete event of a ledger (a torn last line from a crash is skipped)."""
+    """Every complete event of a ledger. A line that is torn (a crash), not UTF-8, not a
+    JSON object or of the wrong shape is skipped with a RefarchWarning naming file and line."""
+    files.check_local_parent(path, create=False)
+    try:
+        data = files.read_bounded(path, limit=MAX_LEDGER_BYTES)
+    except UnreadableFile as exc:
+        raise UsageError(str(exc), hint="move the ledger aside; a new run writes a new one") from None
     events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
             continue
-        if isinstance(record, dict):
-            events.append(record)
+        problem = None
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text"
+        except json.JSONDecodeError:
+            problem = "not a complete JSON line (torn by a crash?)"
+        else:
+            problem = _shape_problem(record)
+        if problem is not None:
+            warnings.warn(f"{path}:{number}: ledger line skipped: {problem}", RefarchWarning, stacklevel=2)
+            continue
+        events.append(record)
     return events
+
+
+def _shape_problem(record: Any) -> str | None:
+    """Why a parsed ledger line is not an event refarch wrote, or None."""
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        return "not an event (a JSON object with an `event` name)"
+    for name, kind in _FIELDS.get(record["event"], {}).items():
+        if name in record and not isinstance(record[name], kind):
+            return f"`{name}` of a {record['event']} event is not a {getattr(kind, '__name__', kind)}"
+    if record["event"] == "unit_finish" and not {"unit", "status"} <= record.keys():
+        return "a unit_finish event without unit and status"
+    if record["event"] == "run_start":
+        if not {"run_id", "action"} <= record.keys():
+            return "a run_start event without run_id and action"
+        if not all(isinstance(u, str) for u in record.get("units", [])):
+            return "`units` of a run_start event is not a list of unit paths"
+        if not all(isinstance(d, str) for d in record.get("digests", {}).values()):
+            return "`digests` of a run_start event is not a map of digests"
+    return None
 
 
 @dataclass(frozen=True)

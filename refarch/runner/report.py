@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from refarch.files import write_atomic
 from refarch.models import Action, RunReport, Status, UnitReport
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import UnitRecord
@@ -80,10 +80,6 @@ def count_statuses(units: Mapping[str, UnitReport]) -> dict[str, int]:
 
 
 def write_report(report: RunReport, path: Path) -> Path:
-    """Write the report as JSON, readable by its owner only (it names logs and accounts)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(report.to_json(), handle, indent=2)
-        handle.write("\n")
-    return path
+    """Write the report as JSON, atomically, readable by its owner only (it names logs and
+    accounts); a symlink at `path` is replaced, never written through."""
+    return write_atomic(path, json.dumps(report.to_json(), indent=2) + "\n", mode=0o600)

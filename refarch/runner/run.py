@@ -20,7 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from refarch.aws import AWS_EXCEPTIONS, AwsSessions
+from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
+from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
 from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
@@ -28,6 +29,7 @@ from refarch.events import RunEventCallback, RunFinished, RunNotice, RunStarted,
 from refarch.exec.masking import Masker
 from refarch.exec.process import Interrupt, capture
 from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
+from refarch.files import local_dir
 from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
@@ -62,6 +64,7 @@ class RunOptions:
     resume: str | None = None  # "last" or a run id: re-run only what did not succeed there
     source_override: Path | None = None  # --source: modules from this folder
     history: bool = True  # order ready units by earlier runs' durations
+    allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
 
 
 class AwsUnitCredentials:
@@ -113,7 +116,9 @@ def run(
     if engine is None:
         name = settings.section("engine").get("name") or default_engine_name(base)
         engine = make_engine(str(name), settings)
-    if credentials is None:
+    if credentials is None:  # refarch's own credentials: its account guard needs every account id
+        if action in (Action.APPLY, Action.DESTROY) and not options.allow_unknown_account:
+            refuse_unknown_accounts([repo.units[path] for path in plan.units], action)
         sessions = sessions or AwsSessions(settings)
         if sessions.base().get_credentials() is None:  # nothing could run: say so up front
             raise NoCredentials()
@@ -132,8 +137,10 @@ def run(
         resumed_from, unfinished = past.run_id, past.unfinished
 
     masker = Masker(secrets)
+    masker.register([v for k, v in base.items() if k.startswith("TF_VAR_")])  # the caller's
     for path in selected:
         masker.register_inputs(repo.units[path].inputs)
+        masker.register_env_values(repo.units[path].inputs, base)  # get_env() values
     run_id = new_run_id()
     with repo_lock(repo.root, f"refarch {action}", run_id) as lock:
         session = RunSession(repo.root, selected, masker=masker, on_event=on_event, run_id=run_id)
@@ -180,8 +187,7 @@ def _run_session(
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
-    work_root = repo.root / WORK_DIR
-    work_root.mkdir(parents=True, exist_ok=True)
+    work_root = local_dir(repo.root, WORK_DIR.name)
     runner = UnitRunner(
         repo=repo,
         action=action,
@@ -281,7 +287,7 @@ def _run_session(
             interrupted=interrupt.requested.is_set(),
             ledger_path=str(session.ledger.path),
             outputs={
-                p: masker.mask_data(dict(r.outputs))
+                p: masker.mask_outputs(r.outputs)
                 for p, r in session.records.items()
                 if r.outputs is not None and action == Action.OUTPUT
             },
@@ -456,14 +462,17 @@ def load_plan(
     env: Mapping[str, str] | None = None,
     queue_include_external: bool = False,
     repo_options: Mapping[str, Any] | None = None,
+    allow_unknown_account: bool = False,
 ) -> Plan:
     """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
-    `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first."""
+    `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first.
+    apply and destroy refuse units of an unknown account unless `allow_unknown_account`
+    (run() checks it again for callers that build their own plan)."""
     env = dict(os.environ) if env is None else dict(env)
     root = Path(directory).resolve()
-    settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(repo_root(root), env).with_overrides(endpoint_url=endpoint_url)
     repo = load_repo(root, env=env, settings=settings, cache=cache, **(repo_options or {}))
-    return make_plan(
+    plan = make_plan(
         repo,
         action,
         include=include,
@@ -471,6 +480,9 @@ def load_plan(
         ignore_dependencies=ignore_dependencies,
         queue_include_external=queue_include_external,
     )
+    if action in (Action.APPLY, Action.DESTROY) and not allow_unknown_account:
+        refuse_unknown_accounts([repo.units[path] for path in plan.units], action)
+    return plan
 
 
 def _identities(

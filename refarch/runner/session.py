@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from refarch.events import RunEvent, RunEventCallback, UnitOutput
 from refarch.exec.masking import Masker
+from refarch.files import local_dir
 from refarch.models import RetryRecord
 from refarch.runner.ledger import Ledger, new_run_id, runs_dir
 
@@ -75,8 +76,7 @@ class RunSession:
     ) -> None:
         self.root = root
         self.run_id = run_id or new_run_id()
-        self.log_dir = runs_dir(root) / self.run_id
-        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.log_dir = local_dir(root, "runs", self.run_id)  # ours alone, or UnsafeLocalState
         self.ledger = Ledger(runs_dir(root) / f"{self.run_id}.jsonl")
         self.masker = masker
         self.outputs = OutputCache()

@@ -150,6 +150,7 @@ class UnitRunner:
 
             try:
                 found[dep.name] = self.session.outputs.get(dep.path, read)
+                self.session.masker.register_outputs(found[dep.name])  # those Terraform marks sensitive
             except ProcessFailed:
                 allowed = dep.mock_outputs_allowed_terraform_commands or ()
                 if dep.mock_outputs is None or self.action not in allowed:
@@ -200,6 +201,8 @@ class UnitRunner:
                 refresh_modules="refresh_modules" in remedies,
                 lock_timeout=self.lock_timeout if "wait_for_lock" in remedies else None,
             )
+            if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
+                this = replace(this, env=self.child_env(unit))
             result = self.engine.execute(this)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
@@ -241,6 +244,7 @@ class UnitRunner:
             return Outcome(Status.SUCCEEDED, self.session.masker.mask(why))
         if process.ok:
             if done.value is not None:
+                self.session.masker.register_outputs(done.value)  # those Terraform marks sensitive
                 self.session.outputs.put(unit.path, done.value)
                 record.outputs = done.value
             return Outcome(Status.SUCCEEDED)

@@ -289,6 +289,7 @@ def test_cli_second_run_says_nothing_to_do(
     key_file = keys / "dev" / "keypairs" / "openvpn" / "private-key"
     assert key_file.stat().st_mode & 0o777 == 0o400
     assert (keys / "dev").stat().st_mode & 0o777 == 0o700
+    assert keys.stat().st_mode & 0o777 == 0o700  # --keys-dir itself, as the README says
     assert "PRIVATE KEY" not in first.output
     second = CliRunner().invoke(cli, argv)
     assert second.exit_code == 0, second.output

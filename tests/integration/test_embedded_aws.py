@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from refarch.aws import new_session
-from refarch.errors import UsageError
+from refarch.errors import UnsafeLocalState
 from refarch.jobs.embedded_aws import EmbeddedAws
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_a_state_others_may_write_is_refused(tmp_path: Path) -> None:
     with EmbeddedAws() as aws:
         aws.save(path)
         os.chmod(path, 0o666)  # noqa: S103 - the refusal under test
-        with pytest.raises(UsageError, match="not yours alone"):
+        with pytest.raises(UnsafeLocalState, match="writable by group or others"):
             aws.restore(path, note=pytest.fail)
 
 
@@ -58,3 +58,39 @@ def test_an_unreadable_state_starts_anew_with_a_note(tmp_path: Path) -> None:
     with EmbeddedAws() as aws:
         assert not aws.restore(path, note=notes.append)
     assert "starting anew" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not a pickle",
+        b"refarch-demo-aws\n" + b"\x00" * 40,  # the demo's header, a wrong signature
+        __import__("pickle").dumps(["a list, not the demo's state"]),
+        __import__("pickle").dumps({"moto": "5", "backends": 3}),
+    ],
+)
+def test_a_state_the_demo_did_not_write_is_never_unpickled(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "aws.pickle"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    notes: list[str] = []
+    with EmbeddedAws() as aws:
+        assert not aws.restore(path, note=notes.append)
+    assert notes == [
+        "the saved embedded AWS is not what the demo wrote (it fails verification): starting anew"
+    ]
+
+
+def test_a_signed_state_of_the_wrong_shape_starts_anew(tmp_path: Path) -> None:
+    import pickle
+
+    from refarch import embedded_aws, files
+
+    path = tmp_path / "aws.pickle"
+    for data in ([1, 2], {"moto": embedded_aws.moto_version(), "backends": {("no.such.module", "x"): {}}}):
+        path.write_bytes(files.sign(embedded_aws.MAGIC, files.user_key(), pickle.dumps(data)))
+        path.chmod(0o600)
+        notes: list[str] = []
+        with EmbeddedAws() as aws:
+            assert not aws.restore(path, note=notes.append)
+        assert "starting anew" in notes[0]

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from refarch.cli import cli
 from refarch.config import evaluate_unit
-from refarch.engines.terraform import default_terraform_binary
+from refarch.engines.terraform import pinned_terraform_binary
 from refarch.planner import plan
 from refarch.render import FLAVOURS, render_live_repo
 from refarch.repo import load_repo
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 # The suite's accounts without stage: five accounts, like the demo.
 ACCOUNTS = {name: id_ for name, id_ in ALL_ACCOUNTS.items() if name != "stage"}
 ACCOUNTS_ARG = ",".join(f"{k}={v}" for k, v in ACCOUNTS.items())
-TERRAFORM = default_terraform_binary()
+TERRAFORM = pinned_terraform_binary() or "terraform"  # the Terraform 1.0.3 the modules target
 
 
 @pytest.fixture(scope="module", params=["aws", "demo"])

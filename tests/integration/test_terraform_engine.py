@@ -22,7 +22,7 @@ import pytest
 
 from refarch.aws import AwsSessions
 from refarch.engines import EngineResult, UnitJob
-from refarch.engines.terraform import TerraformEngine, default_terraform_binary
+from refarch.engines.terraform import TerraformEngine, pinned_terraform_binary
 from refarch.errors import ModuleSourceError
 from refarch.exec.process import Interrupt
 from refarch.models import Dependency, Generate, RemoteState, Repo, Unit
@@ -195,9 +195,10 @@ def ok(result: EngineResult, harness: Harness, path: str) -> EngineResult:
     return result
 
 
-def test_default_binary_is_the_pinned_terraform() -> None:
+def test_the_tests_run_the_pinned_terraform() -> None:
+    assert TerraformEngine(Settings()).binary == pinned_terraform_binary()  # TG_TF_PATH (conftest)
     version = subprocess.run(
-        [default_terraform_binary(), "version"], capture_output=True, text=True, check=True
+        [str(pinned_terraform_binary()), "version"], capture_output=True, text=True, check=True
     ).stdout
     assert version.startswith("Terraform v1.0.3")
 

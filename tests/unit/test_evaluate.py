@@ -5,7 +5,14 @@ import pytest
 from refarch import load_repo
 from refarch.config import evaluate_unit
 from refarch.config.cache import CACHE_FILE
-from refarch.errors import ConfigError, DependencyCycle, EvaluationError, HclSyntaxError, MissingDependency
+from refarch.errors import (
+    ConfigError,
+    DependencyCycle,
+    EvaluationError,
+    HclSyntaxError,
+    MissingDependency,
+    RefarchWarning,
+)
 from tests.helpers import write_tree
 
 ROOT = """
@@ -361,24 +368,32 @@ def test_cache_reuses_units_and_notices_changes(tmp_path):
     assert "common.hcl" in load_repo(tmp_path, env={}).unit("u").files
 
 
-def test_cache_is_private_and_keys_env_by_hash(tmp_path):
-    import marshal
-
-    write_tree(tmp_path, {"u/terragrunt.hcl": 'inputs = {\n  p = get_env("DB_PASSWORD")\n}\n'})
-    load_repo(tmp_path, env={"DB_PASSWORD": "hunter2-very-secret"})
+def test_cache_is_private_and_never_holds_an_env_value_in_clear(tmp_path):
+    write_tree(
+        tmp_path,
+        {
+            "u/terragrunt.hcl": 'inputs = {\n  p = get_env("DB_PASSWORD")\n}\n',
+            "v/terragrunt.hcl": 'inputs = {\n  r = get_env("REGION_NAME", "us-east-1")\n}\n',
+        },
+    )
+    env = {"DB_PASSWORD": "hunter2-very-secret"}  # REGION_NAME unset: v is cached
+    load_repo(tmp_path, env=env)
     cache = tmp_path / ".refarch/cache" / CACHE_FILE
     assert cache.stat().st_mode & 0o777 == 0o600
     assert cache.parent.stat().st_mode & 0o777 == 0o700
-    manifest = marshal.loads(cache.read_bytes())["manifest"]  # noqa: S302
-    assert "DB_PASSWORD" in manifest["env"]
-    assert "hunter2-very-secret" not in repr(manifest)
+    data = cache.read_bytes()
+    assert b"hunter2-very-secret" not in data and b"us-east-1" in data
+    # the unit holding the env value is evaluated again (not cached), with the new value
+    again = load_repo(tmp_path, env={**env, "DB_PASSWORD": "another-secret"})
+    assert again.unit("u").inputs["p"] == "another-secret"
 
 
 def test_cache_survives_a_corrupt_file(tmp_path):
     write_tree(tmp_path, {"u/terragrunt.hcl": "inputs = { a = 1 }\n"})
     load_repo(tmp_path, env={})
     (tmp_path / ".refarch/cache" / CACHE_FILE).write_bytes(b"\x00garbage")
-    assert load_repo(tmp_path, env={}).unit("u").inputs == {"a": 1}
+    with pytest.warns(RefarchWarning, match="verification failed"):
+        assert load_repo(tmp_path, env={}).unit("u").inputs == {"a": 1}
 
 
 def test_cache_reuses_unchanged_units_when_one_file_changes(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from refarch.engines import EngineResult
-from refarch.errors import ResumeRefused, UsageError, WrongAccount
+from refarch.errors import RefarchWarning, ResumeRefused, UsageError, WrongAccount
 from refarch.events import UnitRetried
 from refarch.exec.process import ProcessResult
 from refarch.models import Dependency, Status
@@ -86,7 +86,8 @@ def test_ledger_appends_whole_lines_and_reader_skips_a_torn_one(tmp_path):
         ledger.write("unit_start", unit="a")
     with path.open("a") as handle:
         handle.write('{"event": "unit_fin')  # a crash mid-line
-    assert [e["event"] for e in read_events(path)] == ["run_start", "unit_start"]
+    with pytest.warns(RefarchWarning, match=r"r\.jsonl:3: ledger line skipped: not a complete JSON line"):
+        assert [e["event"] for e in read_events(path)] == ["run_start", "unit_start"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -259,3 +260,24 @@ def test_a_second_run_is_ordered_by_the_first_runs_durations(tmp_path):
     first = go(plan, FakeEngine())
     assert first.ok
     assert set(past_durations(tmp_path, "apply")) == set(SPEC)
+
+
+def test_an_expired_token_is_retried_once_with_the_units_credentials_fetched_again(tmp_path):
+    class RenewingCredentials(FakeCredentials):
+        def __init__(self):
+            super().__init__()
+            self.issued = 0
+
+        def for_unit(self, unit):
+            self.issued += 1
+            return UnitAccess({"AWS_ACCESS_KEY_ID": f"key-{self.issued}"}, {"Account": unit.account})
+
+    plan = make_plan({"dev/vpc": ("dev", 2, [])}, root=tmp_path)
+    expired = "Error: ExpiredToken: The security token included in the request is expired"
+    engine = FakeEngine({"dev/vpc": [(1, expired), (1, expired)]})
+    credentials = RenewingCredentials()
+    report = go(plan, engine, credentials=credentials)
+    keys = [job.env["AWS_ACCESS_KEY_ID"] for job in engine.jobs]
+    assert len(keys) == 2 and keys[0] != keys[1]  # once more, with fresh credentials; then it fails
+    assert report.units["dev/vpc"].status == Status.FAILED
+    assert [r.rule for r in report.units["dev/vpc"].retries] == ["credentials-expired"]

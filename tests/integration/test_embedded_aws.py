@@ -84,7 +84,8 @@ def test_a_state_the_demo_did_not_write_is_never_unpickled(tmp_path: Path, conte
 def test_a_signed_state_of_the_wrong_shape_starts_anew(tmp_path: Path) -> None:
     import pickle
 
-    from refarch import embedded_aws, files
+    from refarch import files
+    from refarch.jobs import embedded_aws
 
     path = tmp_path / "aws.pickle"
     for data in ([1, 2], {"moto": embedded_aws.moto_version(), "backends": {("no.such.module", "x"): {}}}):

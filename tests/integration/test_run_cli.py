@@ -126,11 +126,13 @@ def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
 def test_apply_checks_references_first_unless_no_preflight(world):
     unit = world.root / "security/us-east-1/kms-admin/terragrunt.hcl"
     unit.write_text(unit.read_text().replace("user/kms-admin", "user/nobody"))
-    refused = world.refarch("apply", str(world.root), "--include", "security/*")
+    refused = world.refarch("apply", str(world.root), "--non-interactive", "--include", "security/*")
     assert refused.returncode == 2
     assert "cmk_administrator_iam_arns[0] = arn:aws:iam::111111111111:user/nobody" in refused.stderr
     assert "apply not started" in refused.stderr and world.calls() == []
-    forced = world.refarch("apply", str(world.root), "--include", "security/*", "--no-preflight")
+    forced = world.refarch(
+        "apply", str(world.root), "--non-interactive", "--include", "security/*", "--no-preflight"
+    )
     assert forced.returncode == 0, forced.stderr
     assert {unit_of(c, world.root) for c in world.calls()} == {
         "security/us-east-1/iam",

@@ -73,7 +73,8 @@ def test_a_pem_input_env_values_and_sensitive_outputs_never_appear(harness: Harn
     stream: list[str] = []
 
     def collect(event: Any) -> None:
-        stream.append(json.dumps({"kind": event.kind, **{k: str(v) for k, v in event.fields.items()}}))
+        fields = {k: str(v) for k, v in vars(event).items()}
+        stream.append(json.dumps({"kind": type(event).__name__, **fields}))
 
     applied = run(
         plan(repo, "apply"), "apply", harness.settings, engine=engine, base_env=env, on_event=collect

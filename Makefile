@@ -41,6 +41,7 @@ bench: setup
 	$(PY) bench/apply_terraform.py
 	$(PY) bench/scheduler.py
 	$(PY) bench/bootstrap.py
+	$(PY) bench/provider_cache.py
 	$(PY) bench/stacks.py
 
 # The main job on an embedded AWS (moto on 127.0.0.1); records in .refarch/demo/.

@@ -22,6 +22,7 @@ from typing import Any
 
 from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
+from refarch.engines.provider_cache import cache_dir, init_lock, requirements
 from refarch.engines.workdir import (
     MODULE_DIR,
     GitCloner,
@@ -136,6 +137,7 @@ class TerraformEngine:
         evaluate: Evaluator | None = None,
         git: GitCloner | None = None,
         env: Mapping[str, str] | None = None,
+        provider_cache: bool | None = None,
     ) -> None:
         self._explicit = binary is not None
         self.binary = binary or default_terraform_binary(settings, env)
@@ -144,6 +146,11 @@ class TerraformEngine:
         self._dialects: dict[str, str] = {}
         self._dialect_lock = threading.Lock()
         self.stats = EngineStats()
+        section = settings.section("engine") if settings is not None else {}
+        self.provider_cache = bool(
+            section.get("provider_cache", True) if provider_cache is None else provider_cache
+        )
+        self.plugin_cache_dir: str | None = section.get("plugin_cache_dir")
 
     # -- the Engine protocol --------------------------------------------------------------
     def execute(self, job: UnitJob) -> EngineResult:
@@ -276,7 +283,8 @@ class TerraformEngine:
             CHECKPOINT_DISABLE="1",  # no version check call to checkpoint.hashicorp.com
             TF_DATA_DIR=str(workdir.data_dir),
         )
-        env.setdefault("TF_PLUGIN_CACHE_DIR", str(workdir.plugin_cache_dir))
+        if self.provider_cache:  # one per machine (engines/provider_cache.py); the user's wins
+            env["TF_PLUGIN_CACHE_DIR"] = str(cache_dir(job.env, self.plugin_cache_dir))
         return env
 
     def init_argv(self, job: UnitJob, workdir: WorkDir) -> list[str]:
@@ -337,12 +345,31 @@ class TerraformEngine:
             if not before.ok:
                 return before
         self.stats.started(job.unit.path)
-        result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt)
+        result = self._spawn(job, workdir, env, argv)
         for hook in hooks(job.unit, "after_hook", command, workdir.run_dir):
             if result.ok or hook.run_on_error:
                 after = self._hook(job, hook, env)
                 if result.ok and not after.ok:
                     result = after
+        return result
+
+    def _spawn(
+        self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str], argv: Sequence[str]
+    ) -> ProcessResult:
+        """Run one Terraform process; an `init` holds the provider cache's lock (shared once
+        its providers are in the cache), since Terraform does not lock the cache itself."""
+        if argv[1] != "init" or not env.get("TF_PLUGIN_CACHE_DIR"):
+            return run_process(
+                argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt
+            )
+        cli_config = Path(env.get("TF_CLI_CONFIG_FILE") or os.devnull)
+        installs = cli_config.read_text(encoding="utf-8", errors="replace") if cli_config.is_file() else ""
+        cache = Path(env["TF_PLUGIN_CACHE_DIR"])
+        with init_lock(cache, requirements(workdir.run_dir), installs) as ok:
+            result = run_process(
+                argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt
+            )
+            ok[0] = result.ok
         return result
 
     def _hook(self, job: UnitJob, hook: Hook, env: Mapping[str, str]) -> ProcessResult:

@@ -13,7 +13,6 @@ Layout under `work_root` (default `<repo>/.refarch/work`, mode 0700):
   module/<subdir>/   where terraform runs: generated files and terraform.tfvars.json
   backend.hcl        the partial backend configuration (`init -backend-config=`)
   tfdata/            TF_DATA_DIR: kept between runs so a second init is quick
-.plugin-cache/       TF_PLUGIN_CACHE_DIR shared by every unit
 .sources/            git clones, one per (url, ref)
 ```
 """
@@ -41,7 +40,6 @@ BACKEND_CONFIG_FILE = "backend.hcl"
 BACKEND_STUB_FILE = "refarch_backend.tf.json"
 MODULE_DIR = "module"
 DATA_DIR = "tfdata"
-PLUGIN_CACHE_DIR = ".plugin-cache"
 SOURCES_DIR = ".sources"
 # Never copied from a module source: caches and state of other tools, and our own work tree.
 COPY_IGNORE = (".git", ".terraform", ".terragrunt-cache", ".refarch", "*.tfstate", "*.tfstate.*")
@@ -301,7 +299,6 @@ class WorkDir:
     root: Path
     run_dir: Path
     data_dir: Path
-    plugin_cache_dir: Path
     backend_config: Path | None  # passed as `init -backend-config=FILE`, when refarch wrote one
     tfvars: Path
     dropped_inputs: tuple[str, ...]  # inputs the module does not declare (left out)
@@ -402,13 +399,10 @@ def prepare_workdir(
     tfvars, dropped = write_tfvars(run_dir, inputs)
     data_dir = root / DATA_DIR
     data_dir.mkdir(exist_ok=True)
-    plugin_cache = work_root / PLUGIN_CACHE_DIR
-    plugin_cache.mkdir(exist_ok=True)
     return WorkDir(
         root=root,
         run_dir=run_dir,
         data_dir=data_dir,
-        plugin_cache_dir=plugin_cache,
         backend_config=backend_config,
         tfvars=tfvars,
         dropped_inputs=dropped,

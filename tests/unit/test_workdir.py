@@ -211,7 +211,7 @@ def test_prepare_copies_the_source_root_and_runs_in_the_subdir(tmp_path: Path) -
     assert (work.run_dir.parent / "common.tf").is_file()  # the whole root, as Terragrunt does
     assert not (work.run_dir / ".terraform").exists()
     assert stat.S_IMODE(work.root.stat().st_mode) == 0o700
-    assert work.data_dir.is_dir() and work.plugin_cache_dir.is_dir()
+    assert work.data_dir.is_dir()
 
 
 def test_prepare_writes_partial_backend_config_and_a_stub_block(tmp_path: Path) -> None:

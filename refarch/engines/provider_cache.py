@@ -1,0 +1,90 @@
+"""One provider cache per machine, safe under parallel `terraform init`.
+
+Real repos spend most of `init` unpacking the same providers into every unit. Terraform's
+plugin cache (TF_PLUGIN_CACHE_DIR) lets each unit link one shared copy instead, but Terraform
+does not lock it: two inits installing the same provider at once can leave a half-written
+copy that both then use. refarch puts a readers-writer lock (flock) on the cache: an init
+that may install into it holds the lock alone; an init whose provider requirements were
+already installed by an earlier init (a marker per requirement set, written after that init
+succeeded) shares the lock, so warm inits run in parallel and only link.
+
+The cache is `$TF_PLUGIN_CACHE_DIR` when the user set one, else `[engine] plugin_cache_dir`,
+else `$XDG_CACHE_HOME/refarch/plugins` (`~/.cache/refarch/plugins`): one per user and
+machine, shared by every repo. It holds executables, so it is trusted only if it is this
+user's alone (refarch.files.check_ours). Lock files (`.terraform.lock.hcl`) are part of the
+requirement set: a unit that pins other hashes gets its own exclusive first init.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from refarch.files import check_ours
+
+LOCK_FILE = ".refarch-lock"
+WARM_DIR = ".refarch-warm"  # one empty file per requirement set already installed
+# A block `required_providers { ... }` (one level of nested braces inside), and the provider
+# prefixes of resource and data types (`aws_s3_bucket` -> aws): what decides the providers.
+_REQUIRED = re.compile(r"required_providers\s*\{(?:[^{}]|\{[^{}]*\})*\}", re.S)
+_TYPED = re.compile(r'^\s*(?:resource|data)\s+"?([A-Za-z0-9]+)_', re.M)
+_PROVIDER = re.compile(r'^\s*provider\s+"?([A-Za-z0-9_-]+)"?\s*\{', re.M)
+
+
+def cache_dir(env: Mapping[str, str], configured: str | None = None) -> Path:
+    """Where the machine's provider cache is (see the module docstring for the order)."""
+    if env.get("TF_PLUGIN_CACHE_DIR"):
+        return Path(env["TF_PLUGIN_CACHE_DIR"])
+    if configured:
+        return Path(configured).expanduser()
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "refarch" / "plugins"
+
+
+def requirements(run_dir: Path) -> str | None:
+    """A digest of what `init` in `run_dir` installs: its required_providers blocks, the
+    providers its resources imply, its lock file and the CLI configuration's installation
+    methods; None for a module that needs no provider (nothing to lock for)."""
+    parts: list[str] = []
+    for path in sorted(run_dir.glob("*.tf")) + sorted(run_dir.glob("*.tf.json")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        parts += _REQUIRED.findall(text)
+        parts += sorted(set(_TYPED.findall(text)) | set(_PROVIDER.findall(text)))
+        if path.name.endswith(".tf.json") and ('"resource"' in text or '"provider"' in text):
+            parts.append(text)  # JSON syntax: keep it whole rather than parse it here
+    if not parts:
+        return None
+    lock = run_dir / ".terraform.lock.hcl"
+    if lock.is_file():
+        parts.append(lock.read_text(encoding="utf-8", errors="replace"))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def init_lock(cache: Path, key: str | None, cli_config: str = "") -> Iterator[list[bool]]:
+    """Hold the cache's lock for one `init`: shared when `key`'s providers are known to be in
+    the cache, else exclusive. The caller sets `ok[0] = True` after a successful init, which
+    marks `key` as installed. A module without providers takes no lock."""
+    ok = [False]
+    if key is None:
+        yield ok
+        return
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_ours(cache)
+    key = hashlib.sha256(f"{key}\n{cli_config}".encode()).hexdigest()[:24]
+    marker = cache / WARM_DIR / key
+    fd = os.open(cache / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        exclusive = not marker.exists()
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield ok
+        if exclusive and ok[0]:
+            marker.parent.mkdir(exist_ok=True, mode=0o700)
+            marker.touch()
+    finally:
+        os.close(fd)  # releases the flock

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import tomllib
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,9 @@ MAX_ACCOUNT_NAME = 24
 MAX_BUCKET = 63
 
 
+OPTIONAL_ARGUMENTS = ("domain",)  # `refarch new` arguments a kind may require
+
+
 @dataclass(frozen=True)
 class DependencySpec:
     """One `dependency` of a unit kind: on `kind`, in the account with `role` (None: the same)."""
@@ -60,6 +63,7 @@ class UnitKind:
     regions: str  # "primary" or "all"
     dependencies: tuple[DependencySpec, ...] = ()
     mock_outputs: Mapping[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # arguments without which the kind is not rendered
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ def load_manifest(templates_dir: Path = TEMPLATES_DIR) -> Manifest:
         scope = entry.get("regions", "primary")
         if scope not in REGION_SCOPES:
             raise fail(f"[kinds.{name}] regions must be one of {list(REGION_SCOPES)}")
+        requires = tuple(entry.get("requires", ()))
+        if not set(requires) <= set(OPTIONAL_ARGUMENTS):
+            raise fail(f"[kinds.{name}] requires must be a subset of {list(OPTIONAL_ARGUMENTS)}")
         deps = []
         for dep_name, target in dict(entry.get("dependencies", {})).items():
             role, _, kind = str(target).rpartition(":")
@@ -124,6 +131,7 @@ def load_manifest(templates_dir: Path = TEMPLATES_DIR) -> Manifest:
             regions=scope,
             dependencies=tuple(deps),
             mock_outputs=dict(entry.get("mock_outputs", {})),
+            requires=requires,
         )
     for spec in kinds.values():
         for dep in spec.dependencies:
@@ -224,14 +232,19 @@ class _Unit:
         return f"{self.account.name}/{self.region}/{self.kind.name}"
 
 
-def _layout(manifest: Manifest, accounts: Sequence[LiveAccount], regions: Sequence[str]) -> list[_Unit]:
-    """Every unit to render, in account, region, manifest order; dependencies checked."""
+def _layout(
+    manifest: Manifest, accounts: Sequence[LiveAccount], regions: Sequence[str], given: Iterable[str] = ()
+) -> list[_Unit]:
+    """Every unit to render, in account, region, manifest order; dependencies checked. A kind
+    that requires an optional argument (`--domain`) is rendered only when it was `given`."""
     units = [
         _Unit(account, region, kind)
         for account in accounts
         for region in regions
         for kind in manifest.kinds.values()
-        if account.role in kind.roles and (kind.regions == "all" or region == regions[0])
+        if account.role in kind.roles
+        and (kind.regions == "all" or region == regions[0])
+        and set(kind.requires) <= set(given)
     ]
     paths = {unit.path for unit in units}
     for unit in units:
@@ -336,18 +349,20 @@ def render_files(
     """Every file of the live repo (POSIX path -> text), without the modules; writes nothing."""
     manifest = load_manifest(templates_dir)
     regions = list(regions)
+    given = ["domain"] if domain else []
     domain = domain or f"{org}.internal"
     _check_arguments(org, accounts, regions, domain, flavour, manifest.required_roles)
     live_accounts = [
         LiveAccount(name, account_id, account_role(name), index)
         for index, (name, account_id) in enumerate(accounts.items())
     ]
-    units = _layout(manifest, live_accounts, regions)
+    units = _layout(manifest, live_accounts, regions, given)
     renderer = _Renderer(templates_dir)
     primary = regions[0]
     base: dict[str, Any] = {
         "org": org,
         "domain": domain,
+        "dns_domains": [domain] if given else [],  # bootstrap.hcl: the zone to find and import
         "flavour": flavour,
         "role_name": ROLE_NAME,
         "regions": regions,

@@ -47,6 +47,7 @@ from refarch.settings import Settings, load_settings
 __all__ = ["DemoEvent", "DemoResult", "demo"]
 
 ORG = "acme"
+DOMAIN = "acme-demo.example"  # its route53 unit applies offline; bootstrap finds no such zone
 REGION = "us-east-1"
 ACCOUNTS = {
     "security": "111111111111",
@@ -332,7 +333,7 @@ def _fresh_repo(folder: Path, root: Path) -> None:
     """Replace the previous run's repo and records with a newly rendered repo."""
     for name in (LIVE_DIR, STATE_FILE, *REPORTS.values()):
         files.remove(folder / name)  # never follows a symlink
-    render_live_repo(root, org=ORG, accounts=ACCOUNTS, regions=[REGION], flavour="demo")
+    render_live_repo(root, org=ORG, accounts=ACCOUNTS, regions=[REGION], domain=DOMAIN, flavour="demo")
     with (root / "refarch.toml").open("a", encoding="utf-8") as toml:
         toml.write(DEMO_SETTINGS)
 

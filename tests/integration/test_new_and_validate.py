@@ -173,7 +173,7 @@ def test_validate_reports_a_missing_module_and_skips_remote_sources(tmp_path: Pa
     )
     assert not (target / "modules").exists()
     report = validate_repo(target)
-    assert report.ok and report.checked == () and len(report.remote) == 14
+    assert report.ok and report.checked == () and len(report.remote) == 13  # no --domain: no route53
     shutil.rmtree(target)
     render_live_repo(target, org="acme", accounts=ACCOUNTS, regions=["us-east-1"])
     shutil.rmtree(target / "modules" / "vpc")
@@ -246,7 +246,7 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
                     _apply, Path(evaluated.source), tmp_path / "work" / path, dict(evaluated.inputs)
                 )
             outputs.update({path: job.result() for path, job in jobs.items()})
-    assert len(outputs) == 11
+    assert len(outputs) == 10
     key_arn = outputs["security/us-east-1/kms-admin"]["key_arn"]
     assert key_arn.startswith("arn:aws:kms:demo:111111111111:key/")
     assert outputs["logs/us-east-1/log-archive"]["bucket_name"] == "acme-logs-archive-333333333333"

@@ -39,7 +39,6 @@ def test_layout_follows_the_manifest() -> None:
     assert [u for u in units if u.startswith("shared-services/")] == [
         "shared-services/us-east-1/ecr",
         "shared-services/us-east-1/openvpn",
-        "shared-services/us-east-1/route53",
         "shared-services/us-east-1/vpc",
         "shared-services/us-west-2/vpc",
     ]
@@ -278,3 +277,14 @@ def test_module_source_forms() -> None:
     )
     assert module_source("vpc", "/srv/modules") == "/srv/modules/vpc"
     assert module_source("vpc", "../infra-modules") == f"{root}/../infra-modules/vpc"
+
+
+def test_the_route53_unit_and_its_zone_come_only_with_a_domain() -> None:
+    """Without --domain no public zone is rendered (an apply would create one for a made-up
+    name); with it, the unit and bootstrap.hcl's zone to import name the same domain."""
+    without = render_files(**ARGS)
+    assert not any("/route53/" in path for path in without)
+    assert "domains = []" in without["bootstrap.hcl"]
+    with_domain = render_files(**{**ARGS, "domain": "acme.com"})
+    assert "shared-services/us-east-1/route53/terragrunt.hcl" in with_domain
+    assert 'domains = ["acme.com"]' in with_domain["bootstrap.hcl"]

@@ -31,6 +31,7 @@ from refarch.errors import AwsError, ConfigError, ProvisionError, UsageError
 from refarch.files import write_atomic
 from refarch.models import Account, Repo
 from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code, tags_list
+from refarch.provision.certs import make_ca as make_private_ca
 from refarch.settings import Settings
 
 DEFAULT_PREFIX = "refarch/vpn/"
@@ -160,24 +161,10 @@ def _key_usage(*, sign_certs: bool = False, key_agreement: bool = False) -> x509
 
 
 def make_ca(common_name: str = DEFAULT_CA_NAME) -> dict[str, str]:
-    """A new self-signed OpenVPN CA (EC P-256): {certificate, private_key} in PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(sign_certs=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return {"certificate": _pem_cert(cert), "private_key": _pem_key(key)}
+    """A new self-signed OpenVPN CA, {certificate, private_key} in PEM: the same kind of CA
+    as bootstrap's private CA (EC P-256, signs leaf certificates only, ten years)."""
+    ca = make_private_ca(common_name)
+    return {"certificate": ca.certificate, "private_key": ca.private_key}
 
 
 def _load_ca(ca: Mapping[str, str]) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:

@@ -35,7 +35,7 @@ from refarch.errors import (
     UsageError,
 )
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult, run_process
-from refarch.exec.retry import PACKER_RULES, RetryRule, decide, rules_from_settings
+from refarch.exec.retry import PACKER_RULES, RetryRule, attempt_loop, decide, rules_from_settings
 from refarch.files import local_dir, write_atomic
 from refarch.models import Repo
 from refarch.provision import Section, Status
@@ -431,31 +431,35 @@ class _Builder:
         local_dir(self.root, *LOG_DIR.parts[1:])  # 0700 levels, ours alone
         name = build_name(job.template)
         self.emit("start", job, f"packer build {name} in {job.region} ({self.account})")
-        attempt = 0
-        while True:
-            attempt += 1
-            build_id = _new_build_id()
-            result, lines = self.attempt(job, name, build_id, env, log_path=log_path, attempt=attempt)
-            if result.ok:
-                break
-            if result.interrupted:
-                self.emit("failed", job, "interrupted")
-                raise RunInterrupted(
-                    f"packer build of {job.template} in {job.region} was interrupted",
-                    hint=f"Packer was let clean up its temporary instance; see {log_path}",
-                )
-            decision = decide(self.rules, result, attempt)
-            if not decision.retry:
-                errors = parse_errors(lines) or [result.output_tail[-2000:]]
-                self.emit("failed", job, errors[-1])
-                raise ProcessFailed(
-                    result.argv,
-                    result.cwd,
-                    result.returncode,
-                    "\n".join(errors) + f"\n(full log: {log_path})",
-                )
-            self.emit("retry", job, f"{decision.reason}; next attempt in {decision.delay:.0f}s")
-            self.sleep(decision.delay)
+        build_ids: list[str] = []
+
+        def one(number: int, _remedies: frozenset[str]) -> tuple[ProcessResult, list[str]]:
+            build_ids.append(_new_build_id())
+            return self.attempt(job, name, build_ids[-1], env, log_path=log_path, attempt=number)
+
+        done = attempt_loop(  # the same loop as a unit's attempts, with Packer's rules
+            one,
+            lambda result, number: decide(self.rules, result, number),
+            sleep=self.sleep,
+            on_retry=lambda _n, d: self.emit("retry", job, f"{d.reason}; next attempt in {d.delay:.0f}s"),
+            stop=lambda: self.interrupt is not None and self.interrupt.requested.is_set(),
+        )
+        result, lines, attempt, build_id = done.result, done.value, done.attempts, build_ids[-1]
+        if result.interrupted or (done.stopped and not result.ok):
+            self.emit("failed", job, "interrupted")
+            raise RunInterrupted(
+                f"packer build of {job.template} in {job.region} was interrupted",
+                hint=f"Packer was let clean up its temporary instance; see {log_path}",
+            )
+        if not result.ok:
+            errors = parse_errors(lines) or [result.output_tail[-2000:]]
+            self.emit("failed", job, errors[-1])
+            raise ProcessFailed(
+                result.argv,
+                result.cwd,
+                result.returncode,
+                "\n".join(errors) + f"\n(full log: {log_path})",
+            )
         ids = parse_artifact_ids(lines).get(name, {})
         ami_id = ids.get(job.region)
         if ami_id is None:

@@ -204,6 +204,7 @@ def _run_session(
         extra_env=extra_env,
         source_override=options.source_override,
         endpoint_url=settings.endpoint_url,
+        resuming=resumed_from is not None,
     )
 
     def on_finish(path: str, outcome: Outcome) -> None:

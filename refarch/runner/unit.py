@@ -20,7 +20,13 @@ from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
-from refarch.runner.recovery import move_aside, pending_recovery, recover_command, recovery_folder
+from refarch.runner.recovery import (
+    move_aside,
+    pending_recovery,
+    push_back,
+    recover_command,
+    recovery_folder,
+)
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import lock_record, who_am_i
@@ -82,6 +88,7 @@ class UnitRunner:
     source_override: Path | None = None
     endpoint_url: str | None = None
     who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
+    resuming: bool = False  # --resume: push moved-aside state back before running its unit
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -178,12 +185,32 @@ class UnitRunner:
         self.session.emit(RunNotice(text, job.unit.path))
         return moved
 
+    def push_waiting(self, job: UnitJob, waiting: list[Path]) -> list[Path]:
+        """--resume: push the unit's moved-aside state back (oldest first), record each push
+        in the ledger and say so; returns what is still waiting (after a failed push)."""
+        path = job.unit.path
+        for pushed in push_back(self.engine, job, waiting):
+            run = pushed.file.parent.parent.name
+            event = "state_pushed" if pushed.ok else "state_push_failed"
+            self.session.ledger.write(event, unit=path, file=str(pushed.file), rescued_by=run)
+            if pushed.ok:
+                text = f"pushed back the state that run {run} could not save ({pushed.file}), then resumed"
+            else:
+                last = (pushed.message.strip().splitlines() or ["terraform state push failed"])[-1]
+                text = (
+                    f"could not push back the state kept in {pushed.file}: {self.session.masker.mask(last)}"
+                )
+            self.session.emit(RunNotice(text, path))
+        return pending_recovery(self.repo.root, path)
+
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
         if not getattr(self.engine, "resolves_dependencies", False):
             job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path))
         self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
         waiting = pending_recovery(self.repo.root, unit.path)
+        if waiting and self.action != Action.OUTPUT and self.resuming:
+            waiting = self.push_waiting(job, waiting)
         if waiting and self.action != Action.OUTPUT:
             command = recover_command(self.repo.root, waiting[0].parent.parent.name, unit.path)
             return Outcome(

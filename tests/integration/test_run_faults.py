@@ -42,6 +42,21 @@ def one_unit_plan(harness: Harness, path: str, size: int) -> Plan:
     return make_plan(harness.repo, "apply")
 
 
+def apply(
+    harness: Harness, plan: Plan, engine: TerraformEngine, events: list[Any], resume: str | None = None
+) -> RunReport:
+    options = RunOptions(resume=resume, history=False)
+    return run(
+        plan,
+        "apply",
+        harness.settings,
+        engine=engine,
+        base_env=harness.base_env,
+        on_event=events.append,
+        options=options,
+    )
+
+
 def apply_with_backend_failing_mid_apply(
     harness: Harness, plan: Plan, engine: TerraformEngine, events: list[Any]
 ) -> RunReport:
@@ -57,15 +72,7 @@ def apply_with_backend_failing_mid_apply(
 
     breaker = threading.Thread(target=break_the_backend_once_locked, daemon=True)
     breaker.start()
-    report = run(
-        plan,
-        "apply",
-        harness.settings,
-        engine=engine,
-        base_env=harness.base_env,
-        on_event=events.append,
-        options=RunOptions(history=False),
-    )
+    report = apply(harness, plan, engine, events)
     breaker.join(5)
     s3.delete_bucket_policy(Bucket=bucket_for("security"))
     return report
@@ -120,15 +127,7 @@ def test_resume_pushes_the_waiting_state_back_itself_then_runs_the_unit(harness:
     kept = Path(failed.units[path].recovery[0])
 
     events: list[Any] = []
-    resumed = run(
-        plan,
-        "apply",
-        harness.settings,
-        engine=engine,
-        base_env=harness.base_env,
-        on_event=events.append,
-        options=RunOptions(resume="last", history=False),
-    )
+    resumed = apply(harness, plan, engine, events, resume="last")
     assert resumed.ok, resumed.units[path].message
     assert pending_recovery(harness.root, path) == []
     assert not kept.exists() and kept.with_name("errored.tfstate.pushed").is_file()  # kept, renamed

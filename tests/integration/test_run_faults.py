@@ -3,6 +3,7 @@ state survives a backend that fails mid-apply, and `refarch recover` pushes it b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 import threading
@@ -275,3 +276,54 @@ def test_resume_releases_exactly_the_locks_its_dead_run_left(harness: Harness) -
     assert any(isinstance(e, RunNotice) and "released the state lock id-ours" in e.text for e in events)
     ledger_events = read_events(Path(report.ledger_path or ""))
     assert [e["unit"] for e in ledger_events if e["event"] == "lock_released"] == ["security/us-east-1/ours"]
+
+
+def test_a_lock_left_by_a_killed_terraform_is_released_by_the_run_itself(harness: Harness) -> None:
+    """An OOM-killed (SIGKILLed) Terraform cannot release its state lock: the run that started
+    it releases it when the attempt fails (same Who, taken during the attempt), so neither
+    --resume nor a plain apply finds a stranded lock."""
+    import os
+    import signal
+
+    path = "security/us-east-1/slow"
+    plan = one_unit_plan(harness, path, 700)
+    binary = os.path.realpath(TerraformEngine(harness.settings).binary_for(plan.repo.units[path]))
+
+    def kill_terraform_once_locked() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not harness.locks("security"):
+            time.sleep(0.05)
+        for pid in descendants(os.getpid()):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/exe") == binary:
+                    os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_terraform_once_locked, daemon=True)
+    killer.start()
+    events: list[Any] = []
+    report = apply(harness, plan, TerraformEngine(harness.settings), events)
+    killer.join(5)
+    assert report.units[path].status == Status.FAILED
+    assert harness.locks("security") == []
+    assert any(isinstance(e, RunNotice) and "released the state lock" in e.text for e in events)
+    ledger = read_events(Path(report.ledger_path or ""))
+    assert [e["unit"] for e in ledger if e["event"] == "lock_released"] == [path]
+    again = apply(harness, plan, TerraformEngine(harness.settings), [])
+    assert again.ok, again.units[path].message
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            stat_line = (entry / "stat").read_text()
+            children.setdefault(int(stat_line[stat_line.rindex(")") + 2 :].split()[1]), []).append(
+                int(entry.name)
+            )
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found

@@ -1170,9 +1170,10 @@ def _read_file(scope: Scope, raw: Any, line: int, name: str) -> bytes:
         raise scope.error(f"{name}() takes a path, got {type_name(raw)}", line, function=name)
     path = scope.resolve_path(raw)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise scope.error(f"{name}(): cannot read {raw}: {exc.strerror}", line, function=name) from None
+        data = read_bounded(path)  # a FIFO, a device or a huge file is refused, never waited on
+    except UnreadableFile as exc:
+        why = exc.detail.removeprefix("cannot read: ")
+        raise scope.error(f"{name}(): cannot read {raw}: {why}", line, function=name) from None
     scope.ctx.records.files[str(path)] = hashlib.sha256(data).hexdigest()
     return data
 

@@ -32,6 +32,8 @@ from typing import Any
 
 from refarch.errors import ConfigError, ModuleSourceError, StateAtRisk
 from refarch.exec.process import ProcessResult, run_process
+from refarch.files import chmod as chmod_no_follow
+from refarch.files import remove
 from refarch.hcl_text import hcl_value
 from refarch.models import Generate, RemoteState, Unit
 
@@ -377,13 +379,13 @@ def prepare_workdir(
     work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = work_root / unit_slug(unit.path)
     root.mkdir(exist_ok=True, mode=0o700)
-    root.chmod(0o700)
+    chmod_no_follow(root, 0o700)  # a symlink planted here is refused, never followed
     module = root / MODULE_DIR
-    if module.exists():
+    if os.path.lexists(module):
         stranded = find_state_files(module)
         if stranded:
             raise StateAtRisk(unit.path, stranded)
-        shutil.rmtree(module)
+        remove(module)  # a symlink inside (or the folder itself) is unlinked, never followed
     shutil.copytree(src_root, module, ignore=shutil.ignore_patterns(*COPY_IGNORE), symlinks=True)
     run_dir = _inside(module, source.subdir or ".", unit=unit.path, what="the source //subdir")
     if not run_dir.is_dir():
@@ -479,8 +481,7 @@ class GitCloner:
                 return target
             sources_dir.mkdir(parents=True, exist_ok=True)
             partial = sources_dir / f"{key}.partial"
-            if partial.exists():
-                shutil.rmtree(partial)
+            remove(partial)
             self._git(source, ["clone", "--quiet", source.root, str(partial)], sources_dir, git_env)
             if source.ref:
                 self._git(

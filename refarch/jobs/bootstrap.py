@@ -61,6 +61,7 @@ from refarch.provision.secrets import (
     ensure_password,
 )
 from refarch.provision.vpn_pki import provision_vpn_pki
+from refarch.runner.repo_lock import repo_lock
 from refarch.settings import Settings
 
 __all__ = ["PROVISIONERS", "BootstrapConfig", "BootstrapEvent", "BootstrapRecord", "bootstrap", "parse_only"]
@@ -159,6 +160,9 @@ def bootstrap(
     dry run); when the previous run failed or was killed, accounts it finished are not done
     again unless what they are asked for changed. Raises BootstrapFailed when an account
     fails (the rest of its tier is let finish, later tiers are not started).
+
+    Holds the repo lock (runner.repo_lock) while it works, not in a dry run: an apply,
+    destroy or bootstrap already running on the repo makes it raise RepoBusy at once.
     """
     run = _Bootstrap(
         repo,
@@ -169,7 +173,12 @@ def bootstrap(
         on_event=on_event,
         only=parse_only(only),
     )
-    return run.run(accounts)
+    if dry_run:
+        return run.run(accounts)
+    with repo_lock(repo.root, "refarch bootstrap") as lock:
+        if lock.notice:
+            run.emit("warning", None, lock.notice)
+        return run.run(accounts)
 
 
 def parse_only(names: Iterable[str] | None) -> tuple[str, ...]:

@@ -4,16 +4,20 @@ When Terraform cannot save state (the backend became unreachable mid-apply) it w
 `errored.tfstate` in its working folder. The unit runner moves every such file to
 `.refarch/recovery/<run-id>/<unit>/` (0600 files in 0700 folders) before any attempt could
 rebuild that folder, records it in the ledger, and stops retrying the unit (another apply
-would fork the state). `refarch recover DIR` pushes the files back with `terraform state push`.
+would fork the state). `refarch recover DIR` pushes the files back with `terraform state push`,
+and so does `--resume` before it runs such a unit again (push_back).
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from refarch.engines import Engine, UnitJob
 from refarch.engines.workdir import unit_slug
+from refarch.errors import RefarchError
 
 RECOVERY_DIR = Path(".refarch") / "recovery"
 PUSHED_SUFFIX = ".pushed"  # a file pushed back is renamed, never deleted
@@ -54,11 +58,13 @@ def pending_recovery(root: Path, unit: str) -> list[Path]:
     folder = root / RECOVERY_DIR
     if not folder.is_dir():
         return []
-    return sorted(
+    found = [
         p
         for p in folder.glob(f"*/{unit_slug(unit)}/*")
         if p.is_file() and ".tfstate" in p.name and not p.name.endswith(PUSHED_SUFFIX)
-    )
+    ]
+    # Oldest first: run ids sort by time, and within a run a later file was moved later.
+    return sorted(found, key=lambda p: (p.parent.parent.name, p.stat().st_mtime_ns, p.name))
 
 
 def mark_pushed(path: Path) -> Path:
@@ -66,3 +72,30 @@ def mark_pushed(path: Path) -> Path:
     done = path.with_name(path.name + PUSHED_SUFFIX)
     path.rename(done)
     return done
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """One moved-aside state file and how pushing it back went."""
+
+    unit: str
+    file: Path  # renamed *.pushed when ok
+    ok: bool
+    message: str
+
+
+def push_back(engine: Engine, job: UnitJob, files: Iterable[Path]) -> list[PushResult]:
+    """`terraform state push FILE` for each file in turn, in the unit's working folder and
+    through its backend; a pushed file is renamed `*.pushed`. Stops at the first failure
+    (a later file must not be pushed over a state that is still missing)."""
+    results: list[PushResult] = []
+    for file in files:
+        try:
+            result = engine.terraform_command(job, ["state", "push", str(file)])
+            ok, message = result.ok, result.output_tail[-2000:]
+        except RefarchError as exc:
+            ok, message = False, str(exc)
+        results.append(PushResult(job.unit.path, mark_pushed(file) if ok else file, ok, message))
+        if not ok:
+            break
+    return results

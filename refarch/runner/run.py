@@ -162,6 +162,7 @@ def run(
             rand=rand,
             notice=lock.notice,
             stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions else [],
+            lock_reader=_lock_reader(sessions) if sessions else None,
         )
 
 
@@ -184,6 +185,7 @@ def _run_session(
     rand: Callable[[], float],
     notice: str | None,
     stale: list[StaleLock],
+    lock_reader: LockReader | None = None,
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -204,6 +206,8 @@ def _run_session(
         extra_env=extra_env,
         source_override=options.source_override,
         endpoint_url=settings.endpoint_url,
+        resuming=resumed_from is not None,
+        lock_reader=lock_reader,
     )
 
     def on_finish(path: str, outcome: Outcome) -> None:

@@ -22,6 +22,7 @@ from refarch.models import Unit
 # Reads the lock item of `lock` (a ledger record) in the unit's account; None when absent.
 LockReader = Callable[[Unit, Mapping[str, Any]], Mapping[str, Any] | None]
 CLOCK_SKEW = 300.0  # seconds: a lock "created" this long before the unit started is still its
+ATTEMPT_SKEW = 2.0  # seconds: same machine, same clock; only rounding of `Created` to allow for
 
 
 def who_am_i() -> str:
@@ -61,15 +62,41 @@ def stale_locks(
         lock = start.get("lock")
         if not isinstance(lock, Mapping) or path not in units:
             continue
-        item = read(units[path], lock)
-        if item is None:
+        parsed = _lock_info(read(units[path], lock))
+        if parsed is None:
             continue
-        try:
-            info = json.loads(str(item.get("Info", "")))
-            created = datetime.fromisoformat(str(info["Created"]).replace("Z", "+00:00")).timestamp()
-        except (ValueError, KeyError, TypeError):
-            continue
+        info, created = parsed
         started = float(start.get("ts", 0))
         if info.get("Who") == lock.get("who") and created >= started - CLOCK_SKEW and info.get("ID"):
             found.append(StaleLock(path, str(info["ID"]), info))
     return found
+
+
+def left_by_attempt(
+    unit: Unit, lock: Mapping[str, Any], item: Mapping[str, Any] | None, started: float, ended: float
+) -> StaleLock | None:
+    """The lock (`item`, as read after the attempt) that an attempt of `unit` running from
+    `started` to `ended` took and left behind (its Terraform was killed, or could not reach
+    the backend to unlock): same Who as ours, created while the attempt ran. The caller
+    holds the repo lock and its Terraform has exited, so nobody else can be using it."""
+    parsed = _lock_info(item)
+    if parsed is None:
+        return None
+    info, created = parsed
+    if info.get("Who") != lock.get("who") or not info.get("ID"):
+        return None
+    if not started - ATTEMPT_SKEW <= created <= ended + ATTEMPT_SKEW:
+        return None
+    return StaleLock(unit.path, str(info["ID"]), info)
+
+
+def _lock_info(item: Mapping[str, Any] | None) -> tuple[dict[str, Any], float] | None:
+    """Terraform's lock info of a DynamoDB lock item, and when it was created."""
+    if item is None:
+        return None
+    try:
+        info = json.loads(str(item.get("Info", "")))
+        created = datetime.fromisoformat(str(info["Created"]).replace("Z", "+00:00")).timestamp()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (info, created) if isinstance(info, dict) else None

@@ -20,10 +20,16 @@ from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
-from refarch.runner.recovery import move_aside, pending_recovery, recover_command, recovery_folder
+from refarch.runner.recovery import (
+    move_aside,
+    pending_recovery,
+    push_back,
+    recover_command,
+    recovery_folder,
+)
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
-from refarch.runner.state_locks import lock_record, who_am_i
+from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
 
 # Credentials of the caller never reach a unit's process: it gets its account's only.
 CALLER_CREDENTIAL_VARS = (
@@ -42,6 +48,9 @@ CALLER_CREDENTIAL_VARS = (
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 )
 MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and the ledger
+LOCK_BUSY = "Error acquiring the state lock"  # Terraform's words: the lock was someone else's
+UNLOCK_FAILED = "Error releasing the state lock"  # ... and: it could not reach the backend to unlock
+RELEASE_TRIES, RELEASE_DELAY = 12, 5.0  # how long to wait for the backend to release a lock left
 # Extra environment for a unit's process (e.g. data-store passwords); every value is masked.
 ExtraEnv = Callable[[Unit], Mapping[str, str]]
 
@@ -82,6 +91,8 @@ class UnitRunner:
     source_override: Path | None = None
     endpoint_url: str | None = None
     who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
+    resuming: bool = False  # --resume: push moved-aside state back before running its unit
+    lock_reader: LockReader | None = None  # reads a unit's state lock: release what an attempt left
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -178,12 +189,67 @@ class UnitRunner:
         self.session.emit(RunNotice(text, job.unit.path))
         return moved
 
+    def release_left_lock(self, job: UnitJob, started: float, process: ProcessResult) -> None:
+        """After a failed attempt: release the state lock its Terraform took and left (killed,
+        or the backend unreachable when it tried to unlock), so that no lock is stranded.
+        Only a lock with our Who, created while the attempt ran, and never when Terraform
+        said the lock was someone else's; a backend still unreachable is waited for a while."""
+        lock = lock_record(job.unit, self.who)
+        output = process.output_tail
+        if lock is None or self.lock_reader is None or LOCK_BUSY in output:
+            return
+        ended = time.time()
+        tries = RELEASE_TRIES if UNLOCK_FAILED in output else 1
+        path = job.unit.path
+        for number in range(tries):
+            if number:
+                self.sleep(RELEASE_DELAY)
+            if self.interrupt.requested.is_set():
+                break
+            try:
+                item = self.lock_reader(job.unit, lock)
+                left = left_by_attempt(job.unit, lock, item, started, ended)
+                if left is None:
+                    continue  # not ours, not there, or the backend cannot be read yet
+                released = self.engine.terraform_command(job, ["force-unlock", "-force", left.lock_id]).ok
+            except RefarchError:  # no credentials for the account just now: as unreadable
+                continue
+            event = "lock_released" if released else "lock_release_failed"
+            self.session.ledger.write(event, unit=path, lock=dict(left.info))
+            if released:
+                text = f"released the state lock {left.lock_id} that the failed attempt's Terraform left"
+                self.session.emit(RunNotice(text, path))
+                return
+        if UNLOCK_FAILED in output:
+            text = f"Terraform could not release the state lock of {path}; see its log"
+            self.session.emit(RunNotice(text, path))
+
+    def push_waiting(self, job: UnitJob, waiting: list[Path]) -> list[Path]:
+        """--resume: push the unit's moved-aside state back (oldest first), record each push
+        in the ledger and say so; returns what is still waiting (after a failed push)."""
+        path = job.unit.path
+        for pushed in push_back(self.engine, job, waiting):
+            run = pushed.file.parent.parent.name
+            event = "state_pushed" if pushed.ok else "state_push_failed"
+            self.session.ledger.write(event, unit=path, file=str(pushed.file), rescued_by=run)
+            if pushed.ok:
+                text = f"pushed back the state that run {run} could not save ({pushed.file}), then resumed"
+            else:
+                last = (pushed.message.strip().splitlines() or ["terraform state push failed"])[-1]
+                text = (
+                    f"could not push back the state kept in {pushed.file}: {self.session.masker.mask(last)}"
+                )
+            self.session.emit(RunNotice(text, path))
+        return pending_recovery(self.repo.root, path)
+
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
         if not getattr(self.engine, "resolves_dependencies", False):
             job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path))
         self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
         waiting = pending_recovery(self.repo.root, unit.path)
+        if waiting and self.action != Action.OUTPUT and self.resuming:
+            waiting = self.push_waiting(job, waiting)
         if waiting and self.action != Action.OUTPUT:
             command = recover_command(self.repo.root, waiting[0].parent.parent.name, unit.path)
             return Outcome(
@@ -203,9 +269,11 @@ class UnitRunner:
             )
             if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
                 this = replace(this, env=self.child_env(unit))
+            started = time.time()
             result = self.engine.execute(this)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
+                self.release_left_lock(job, started, result.process)
             return result.process, result.outputs
 
         def on_retry(number: int, decision: Decision) -> None:

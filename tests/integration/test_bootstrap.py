@@ -294,3 +294,39 @@ def test_cli_second_run_says_nothing_to_do(
     second = CliRunner().invoke(cli, argv)
     assert second.exit_code == 0, second.output
     assert "nothing to do" in second.output
+
+
+def test_bootstrap_holds_the_repo_lock_and_is_refused_while_another_run_holds_it(
+    live: tuple[Repo, Settings], moto_server: MotoServer
+) -> None:
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+    from refarch.runner.repo_lock import RepoBusy, repo_lock
+
+    repo, settings = live
+    # While an apply holds the repo, `refarch bootstrap` is refused at once, naming it.
+    with repo_lock(repo.root, "refarch apply", "run-of-someone-else"):
+        calls = Calls()
+        with pytest.raises(RepoBusy, match="run-of-someone-else"):
+            bootstrap(repo, settings, sessions=AwsSessions(settings, on_call=calls))
+        assert calls.mutating == [] and not (repo.root / RECORD_PATH).exists()
+        argv = ["bootstrap", str(repo.root), "--endpoint-url", moto_server.endpoint_url]
+        refused = CliRunner().invoke(cli, [*argv, "--accounts", "security"], env={"CI": "true"})
+        assert refused.exit_code == 2, refused.output
+        assert "refarch apply" in refused.output and "run-of-someone-else" in refused.output
+
+    # While bootstrap works, an apply (or another bootstrap) on the repo is refused.
+    refusals: list[str] = []
+
+    def try_to_take_it(event: BootstrapEvent) -> None:
+        if event.kind == "account-start" and not refusals:
+            try:
+                with repo_lock(repo.root, "refarch apply"):
+                    refusals.append("taken")
+            except RepoBusy as exc:
+                refusals.append(str(exc))
+
+    record = bootstrap(repo, settings, accounts=["security"], on_event=try_to_take_it)
+    assert record.status == "done"
+    assert len(refusals) == 1 and "refarch bootstrap" in refusals[0]

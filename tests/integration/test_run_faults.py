@@ -3,6 +3,7 @@ state survives a backend that fails mid-apply, and `refarch recover` pushes it b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 import threading
@@ -15,7 +16,7 @@ import pytest
 
 from refarch.engines.terraform import TerraformEngine
 from refarch.events import RunNotice
-from refarch.models import Plan, Status
+from refarch.models import Plan, RunReport, Status
 from refarch.planner import plan as make_plan
 from refarch.runner.ledger import read_events
 from refarch.runner.recovery import pending_recovery
@@ -42,9 +43,26 @@ def one_unit_plan(harness: Harness, path: str, size: int) -> Plan:
     return make_plan(harness.repo, "apply")
 
 
-def test_a_state_terraform_could_not_save_is_moved_aside_reported_and_pushed_back(harness: Harness) -> None:
-    path = "security/us-east-1/slow"
-    plan = one_unit_plan(harness, path, 700)
+def apply(
+    harness: Harness, plan: Plan, engine: TerraformEngine, events: list[Any], resume: str | None = None
+) -> RunReport:
+    options = RunOptions(resume=resume, history=False)
+    return run(
+        plan,
+        "apply",
+        harness.settings,
+        engine=engine,
+        base_env=harness.base_env,
+        on_event=events.append,
+        options=options,
+    )
+
+
+def apply_with_backend_failing_mid_apply(
+    harness: Harness, plan: Plan, engine: TerraformEngine, events: list[Any]
+) -> RunReport:
+    """An apply whose backend refuses state writes once Terraform holds the lock (so it can
+    only keep its state in errored.tfstate); the backend works again afterwards."""
     s3 = harness.client("s3", "security")
 
     def break_the_backend_once_locked() -> None:
@@ -55,19 +73,20 @@ def test_a_state_terraform_could_not_save_is_moved_aside_reported_and_pushed_bac
 
     breaker = threading.Thread(target=break_the_backend_once_locked, daemon=True)
     breaker.start()
-    events: list[Any] = []
-    engine = TerraformEngine(harness.settings)
-    report = run(
-        plan,
-        "apply",
-        harness.settings,
-        engine=engine,
-        base_env=harness.base_env,
-        on_event=events.append,
-        options=RunOptions(history=False),
-    )
+    report = apply(harness, plan, engine, events)
     breaker.join(5)
     s3.delete_bucket_policy(Bucket=bucket_for("security"))
+    return report
+
+
+def test_a_state_terraform_could_not_save_is_moved_aside_reported_and_pushed_back(harness: Harness) -> None:
+    path = "security/us-east-1/slow"
+    plan = one_unit_plan(harness, path, 700)
+    s3 = harness.client("s3", "security")
+
+    events: list[Any] = []
+    engine = TerraformEngine(harness.settings)
+    report = apply_with_backend_failing_mid_apply(harness, plan, engine, events)
 
     unit = report.units[path]
     assert unit.status == Status.FAILED and unit.attempts == 1  # never retried: it would fork
@@ -98,6 +117,34 @@ def test_a_state_terraform_could_not_save_is_moved_aside_reported_and_pushed_bac
     final = run(plan, "apply", harness.settings, engine=engine, base_env=harness.base_env)
     assert final.ok, final.units[path].message
     assert LOCK_TABLE and harness.locks("security") == []
+
+
+def test_resume_pushes_the_waiting_state_back_itself_then_runs_the_unit(harness: Harness) -> None:
+    path = "security/us-east-1/slow"
+    plan = one_unit_plan(harness, path, 700)
+    engine = TerraformEngine(harness.settings)
+    failed = apply_with_backend_failing_mid_apply(harness, plan, engine, [])
+    assert failed.units[path].status == Status.FAILED and len(failed.units[path].recovery) == 1
+    kept = Path(failed.units[path].recovery[0])
+
+    events: list[Any] = []
+    resumed = apply(harness, plan, engine, events, resume="last")
+    assert resumed.ok, resumed.units[path].message
+    assert pending_recovery(harness.root, path) == []
+    assert not kept.exists() and kept.with_name("errored.tfstate.pushed").is_file()  # kept, renamed
+    notices = [e.text for e in events if isinstance(e, RunNotice) and e.unit == path]
+    assert any(f"pushed back the state that run {failed.run_id} could not save" in t for t in notices)
+    ledger = read_events(Path(resumed.ledger_path or ""))
+    names = [e["event"] for e in ledger if e.get("unit") == path]
+    assert names.index("state_pushed") < names.index("attempt")  # pushed first, then run
+    pushed = next(e for e in ledger if e["event"] == "state_pushed")
+    assert pushed["file"].endswith("errored.tfstate.pushed") and pushed["rescued_by"] == failed.run_id
+    s3 = harness.client("s3", "security")
+    state = json.loads(
+        s3.get_object(Bucket=bucket_for("security"), Key=f"{path}/terraform.tfstate")["Body"].read()
+    )
+    assert state["outputs"]["work"]["value"] == sum(i * j for i in range(700) for j in range(700))
+    assert harness.locks("security") == []
 
 
 SLOW_UNIT = """
@@ -229,3 +276,54 @@ def test_resume_releases_exactly_the_locks_its_dead_run_left(harness: Harness) -
     assert any(isinstance(e, RunNotice) and "released the state lock id-ours" in e.text for e in events)
     ledger_events = read_events(Path(report.ledger_path or ""))
     assert [e["unit"] for e in ledger_events if e["event"] == "lock_released"] == ["security/us-east-1/ours"]
+
+
+def test_a_lock_left_by_a_killed_terraform_is_released_by_the_run_itself(harness: Harness) -> None:
+    """An OOM-killed (SIGKILLed) Terraform cannot release its state lock: the run that started
+    it releases it when the attempt fails (same Who, taken during the attempt), so neither
+    --resume nor a plain apply finds a stranded lock."""
+    import os
+    import signal
+
+    path = "security/us-east-1/slow"
+    plan = one_unit_plan(harness, path, 700)
+    binary = os.path.realpath(TerraformEngine(harness.settings).binary_for(plan.repo.units[path]))
+
+    def kill_terraform_once_locked() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not harness.locks("security"):
+            time.sleep(0.05)
+        for pid in descendants(os.getpid()):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/exe") == binary:
+                    os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_terraform_once_locked, daemon=True)
+    killer.start()
+    events: list[Any] = []
+    report = apply(harness, plan, TerraformEngine(harness.settings), events)
+    killer.join(5)
+    assert report.units[path].status == Status.FAILED
+    assert harness.locks("security") == []
+    assert any(isinstance(e, RunNotice) and "released the state lock" in e.text for e in events)
+    ledger = read_events(Path(report.ledger_path or ""))
+    assert [e["unit"] for e in ledger if e["event"] == "lock_released"] == [path]
+    again = apply(harness, plan, TerraformEngine(harness.settings), [])
+    assert again.ok, again.units[path].message
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            stat_line = (entry / "stat").read_text()
+            children.setdefault(int(stat_line[stat_line.rindex(")") + 2 :].split()[1]), []).append(
+                int(entry.name)
+            )
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found

@@ -61,3 +61,18 @@ def test_a_unit_file_that_is_a_fifo_is_a_clear_error(tmp_path: Path) -> None:
     fifo(root / "app" / "terragrunt.hcl")
     result = plan_in_thread(root)
     assert result.exit_code == 2 and "app/terragrunt.hcl: is a FIFO" in result.output
+
+
+@pytest.mark.parametrize("make", [fifo, device, oversized], ids=["fifo", "device", "oversized"])
+@pytest.mark.parametrize(
+    "call", ['file("../data.txt")', 'filebase64("../data.txt")', 'templatefile("../data.txt", {})']
+)
+def test_a_file_function_on_an_unreadable_file_is_a_clear_error(tmp_path: Path, make, call: str) -> None:  # type: ignore[no-untyped-def]
+    unit = f"locals {{\n  data = {call}\n}}\n"
+    root = write_tree(tmp_path / "live", {"root.hcl": "", "app/terragrunt.hcl": unit})
+    make(root / "data.txt")
+    result = plan_in_thread(root)
+    assert result.exit_code == 2, result.output
+    function = call.split("(", maxsplit=1)[0]
+    assert f"app/terragrunt.hcl:2: {function}(): cannot read ../data.txt: is " in result.output
+    assert any(word in result.output for word in ("FIFO", "device", "more than the"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import warnings
 from collections.abc import Mapping
@@ -515,3 +516,32 @@ def test_hooks_run_around_the_commands_they_name(tmp_path: Path) -> None:
     failing = replace(job, env={**job.env, "FAIL_apply": "1"})
     assert not engine.execute(failing).process.ok
     assert record.read_text().split("\n")[:-1] == ["init", "before apply", "apply", "cleanup"]
+
+
+def test_rebuilding_the_working_folder_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    from refarch.errors import UnsafeLocalState
+
+    make_repo(tmp_path)
+    outside = tmp_path / "someone-elses"
+    outside.mkdir(mode=0o755)
+    (outside / "precious").write_text("keep me")
+    outside.chmod(0o755)
+    work = prepare(tmp_path, unit())
+    # A link inside the module copy: unlinked with the copy, its target untouched.
+    (work.run_dir / "planted").symlink_to(outside)
+    work = prepare(tmp_path, unit())
+    assert not (work.run_dir / "planted").exists() and (outside / "precious").read_text() == "keep me"
+    # The module copy itself replaced by a link: the link goes, the folder it names stays.
+    module = work.root / "module"
+    shutil.rmtree(module)
+    module.symlink_to(outside)
+    work = prepare(tmp_path, unit())
+    assert not module.is_symlink() and (module / "vpc" / "main.tf").is_file()
+    assert sorted(p.name for p in outside.iterdir()) == ["precious"]
+    # The unit's folder replaced by a link: refused, and the folder it names keeps its mode.
+    shutil.rmtree(work.root)
+    work.root.symlink_to(outside)
+    with pytest.raises(UnsafeLocalState, match="symbolic link"):
+        prepare(tmp_path, unit())
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+    assert sorted(p.name for p in outside.iterdir()) == ["precious"]

@@ -172,6 +172,8 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                     fail_fast=opts["fail_fast"],
                     allow_unknown_account=opts["allow_unknown_account"],
                     source_override=Path(opts["source"]).resolve() if opts["source"] else None,
+                    out_dir=Path(opts["out_dir"]) if opts.get("out_dir") else None,
+                    plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
                 ),
                 on_event=view.on_event,
                 interrupt=interrupt,
@@ -376,13 +378,27 @@ def _verb(action: str) -> str:
     return "plan-all" if action == "plan" else action
 
 
-def _command(action: str, verb: str, summary: str) -> click.Command:
+def _command(action: str, verb: str, summary: str, *extra: Callable[[Any], Any]) -> click.Command:
     @run_options
     def command(directory: str, **opts: Any) -> None:
         execute(action, directory, **opts)
 
+    for option in extra:
+        command = option(command)
     command.__doc__ = summary
     return click.command(verb, help=summary)(command)
+
+
+PLAN_DIR = click.option(
+    "--plan-dir",
+    type=click.Path(file_okay=False),
+    help="Apply exactly the plans `plan-all --out-dir` saved there (no new plan); stale ones are refused.",
+)
+OUT_DIR = click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Keep each unit's plan and a JSON and markdown summary there (created 0700) for `apply --plan-dir`.",
+)
 
 
 commands = [
@@ -391,12 +407,14 @@ commands = [
         "apply",
         "Apply every unit of DIRECTORY: account tiers first, each unit "
         "as soon as what it depends on is applied.",
+        PLAN_DIR,
     ),
     _command(
         "plan",
         "plan-all",
         "Run `terraform plan` on every unit of DIRECTORY (to see the "
         "deployment order instead, use `refarch plan`).",
+        OUT_DIR,
     ),
     _command("destroy", "destroy", "Destroy every unit of DIRECTORY, in the reverse order."),
     _command("output", "output", "Print the outputs of every unit of DIRECTORY as JSON."),

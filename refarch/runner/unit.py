@@ -21,6 +21,7 @@ from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
 from refarch.runner.recovery import move_aside, pending_recovery, recover_command, recovery_folder
+from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import lock_record, who_am_i
@@ -81,6 +82,7 @@ class UnitRunner:
     extra_env: ExtraEnv | None = None
     source_override: Path | None = None
     endpoint_url: str | None = None
+    saved_plans: SavedPlans | None = None  # plan --out-dir / apply --plan-dir
     who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
 
     def __call__(self, path: str) -> Outcome:
@@ -180,7 +182,12 @@ class UnitRunner:
 
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
-        if not getattr(self.engine, "resolves_dependencies", False):
+        from_plan = self.saved_plans is not None and self.action == Action.APPLY
+        if self.saved_plans is not None:  # its inputs are in the saved plan: no outputs to read
+            if from_plan and not self.saved_plans.has_changes(unit.path):
+                return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+            job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
+        if not getattr(self.engine, "resolves_dependencies", False) and not from_plan:
             job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path))
         self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
         waiting = pending_recovery(self.repo.root, unit.path)
@@ -204,6 +211,8 @@ class UnitRunner:
             if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
                 this = replace(this, env=self.child_env(unit))
             result = self.engine.execute(this)
+            if result.process.ok and result.plan is not None and self.saved_plans is not None:
+                self.saved_plans.save(unit, result.plan)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
             return result.process, result.outputs

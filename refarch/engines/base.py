@@ -56,6 +56,19 @@ class EngineResult:
     plan: PlanChanges | None = None  # what the saved plan changes (a plan with job.plan_file)
 
 
+def stdout_kept(on_line: LineCallback, lines: list[str]) -> LineCallback:
+    """A line callback that keeps stdout in `lines` (in memory only: `output -json` and
+    `show -json` print every value, secrets included) and passes stderr on to `on_line`."""
+
+    def keep(stream: str, line: str) -> None:
+        if stream == "stdout":
+            lines.append(line)
+        else:
+            on_line(stream, line)
+
+    return keep
+
+
 class Engine(Protocol):
     """Runs units. `execute` is one attempt; retries and ordering belong to the runner.
 

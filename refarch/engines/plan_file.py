@@ -58,16 +58,22 @@ def changes_of(document: Mapping[str, Any]) -> PlanChanges:
     return PlanChanges(**counts, outputs=outputs, terraform_version=str(version) if version else None)
 
 
-def parse_show_json(lines: Sequence[str]) -> PlanChanges | None:
-    """`changes_of` the JSON document in `lines` (a wrapper's log lines before it are
-    skipped); None when they hold no such document."""
+def json_object(lines: Sequence[str]) -> dict[str, Any] | None:
+    """The JSON object a tool printed as `lines` (a wrapper's log lines before it are
+    skipped); None when they hold none."""
     text = "\n".join(lines)
     start = text.find("{")
     try:
         document = json.loads(text[start:]) if start >= 0 else None
     except json.JSONDecodeError:
         return None
-    return changes_of(document) if isinstance(document, Mapping) else None
+    return document if isinstance(document, dict) else None
+
+
+def parse_show_json(lines: Sequence[str]) -> PlanChanges | None:
+    """`changes_of` the `terraform show -json` document in `lines`; None when there is none."""
+    document = json_object(lines)
+    return changes_of(document) if document is not None else None
 
 
 def prior_state(plan_file: Path) -> tuple[int, str] | None:

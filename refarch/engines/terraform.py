@@ -22,6 +22,7 @@ from typing import Any
 
 from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
+from refarch.engines.base import stdout_kept
 from refarch.engines.plan_file import parse_show_json
 from refarch.engines.workdir import (
     MODULE_DIR,
@@ -366,12 +367,7 @@ class TerraformEngine:
         assert job.plan_file is not None
         argv = [self.binary_for(job.unit), "show", "-json", "-no-color", str(job.plan_file)]
         lines: list[str] = []
-
-        def keep(stream: str, line: str) -> None:
-            if stream == "stdout":
-                lines.append(line)
-            else:
-                job.on_line(stream, line)
+        keep = stdout_kept(job.on_line, lines)
 
         self.stats.started(job.unit.path)
         shown = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)
@@ -394,12 +390,7 @@ class TerraformEngine:
             return _not_started(argv, workdir.run_dir), None
         env = {**env, **extra_arguments(job.unit, "output", job.repo.root)[1]}
         lines: list[str] = []
-
-        def keep(stream: str, line: str) -> None:
-            if stream == "stdout":
-                lines.append(line)
-            else:
-                job.on_line(stream, line)
+        keep = stdout_kept(job.on_line, lines)
 
         self.stats.started(job.unit.path, output_read=True)
         result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)

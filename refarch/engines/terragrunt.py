@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -10,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refarch.engines.base import ACTIONS, EngineResult, UnitJob
-from refarch.engines.plan_file import parse_show_json
+from refarch.engines.base import ACTIONS, EngineResult, UnitJob, stdout_kept
+from refarch.engines.plan_file import json_object, parse_show_json
 from refarch.engines.workdir import find_state_files, unit_slug
 from refarch.errors import ConfigError, ProcessFailed, ToolNotFound, UsageError
 from refarch.exec.process import ProcessResult, capture, run_process
@@ -179,15 +178,12 @@ class TerragruntEngine:
         Its stdout holds every planned value, secrets included: counted in memory, never logged."""
         argv, env = self.command(job, "show")
         stdout: list[str] = []
-
-        def keep(stream: str, line: str) -> None:
-            if stream == "stdout":
-                stdout.append(line)
-            else:
-                job.on_line(stream, line)
-
         shown = run_process(
-            argv, cwd=job.repo.root / job.unit.path, env=env, on_line=keep, interrupt=job.interrupt
+            argv,
+            cwd=job.repo.root / job.unit.path,
+            env=env,
+            on_line=stdout_kept(job.on_line, stdout),
+            interrupt=job.interrupt,
         )
         changes = parse_show_json(stdout) if shown.ok else None
         if changes is None:
@@ -237,12 +233,7 @@ class TerragruntEngine:
 
 def _parse_outputs(lines: Sequence[str]) -> dict[str, Any] | None:
     """`output -json` text -> {name: value}; None if it is not that document."""
-    text = "\n".join(lines)
-    start = text.find("{")
-    try:
-        document = json.loads(text[start:]) if start >= 0 else None
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(document, dict):
+    document = json_object(lines)
+    if document is None:
         return None
     return {k: v.get("value") if isinstance(v, dict) else v for k, v in document.items()}

@@ -184,6 +184,12 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if opts["report_path"]:
         write_report(report, Path(opts["report_path"]))
     view.summary(report, directory)
+    if opts.get("out_dir") and (Path(opts["out_dir"]) / "summary.md").is_file():
+        click.echo(
+            f"plans saved in {opts['out_dir']} (summary.md for the pull request); apply exactly them "
+            f"with: refarch apply {directory} --plan-dir {opts['out_dir']}",
+            err=True,
+        )
     if action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     sys.exit(report.exit_code)

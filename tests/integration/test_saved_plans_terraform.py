@@ -78,6 +78,7 @@ def test_plan_all_saves_plans_and_apply_applies_exactly_them(harness: Harness, t
         harness, "plan-all", str(harness.root), "--engine", "terraform", "--out-dir", str(plans)
     )
     assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert f"--plan-dir {plans}" in planned.stderr  # what to run next
     assert stat.S_IMODE(plans.stat().st_mode) == 0o700
     for path in (NEW, KEPT):
         assert stat.S_IMODE(plan_path(plans, path).stat().st_mode) == 0o600

@@ -78,9 +78,11 @@ def unit_summary(
     state: tuple[int, str] | None,
     refarch_version: str,
     created: float,
+    mocked: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One unit's summary: what its plan changes, and what it was made from (the unit's
-    configuration digest, the state serial/lineage, the versions)."""
+    configuration digest, the state serial/lineage, the versions, the dependencies whose
+    mock outputs stood in for real ones)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "unit": unit.path,
@@ -91,6 +93,7 @@ def unit_summary(
         "digest": unit.digest,
         "state_serial": state[0] if state else None,
         "state_lineage": state[1] if state else None,
+        "mocked_dependencies": sorted(set(mocked)),
         "terraform_version": changes.terraform_version,
         "refarch_version": refarch_version,
         "created": _timestamp(created),
@@ -196,6 +199,11 @@ def stale_reasons(
             problems[unit.path] = "its configuration changed since the plan was made"
         elif found.get("has_changes") and not plan_files.get(unit.path):
             problems[unit.path] = "its plan file is missing"
+        elif found.get("has_changes") and found.get("mocked_dependencies"):
+            problems[unit.path] = (
+                f"it was planned with the mock outputs of {', '.join(found['mocked_dependencies'])} "
+                "(not applied yet): apply that first"
+            )
     return problems
 
 
@@ -223,7 +231,7 @@ class SavedPlans:
             remove(plan_path(self.folder, path))
             remove(summary_path(self.folder, path))
 
-    def save(self, unit: Unit, changes: PlanChanges) -> dict[str, Any]:
+    def save(self, unit: Unit, changes: PlanChanges, *, mocked: Sequence[str] = ()) -> dict[str, Any]:
         """After a successful `plan -out`: the plan file made 0600, its summary written."""
         plan_file = self.plan_file(unit.path)
         chmod(plan_file, 0o600)
@@ -234,6 +242,7 @@ class SavedPlans:
             state=prior_state(plan_file),
             refarch_version=self.refarch_version,
             created=time.time(),
+            mocked=mocked,
         )
         write_atomic(summary_path(self.folder, unit.path), json.dumps(document, indent=2) + "\n")
         return document

@@ -136,3 +136,37 @@ def test_a_plan_made_stale_by_another_apply_is_refused_with_what_to_do(
     assert "plan again (refarch plan-all DIR --out-dir PLANDIR)" in unit.message
     assert state(harness, KEPT)["serial"] == serial  # nothing applied
     assert harness.locks("security") == []
+
+
+MOCKED_CONSUMER = """
+include "root" {
+  path = find_in_parent_folders("root.hcl")
+}
+
+terraform {
+  source = "../../../../modules//consumer"
+}
+
+dependency "echo" {
+  config_path                             = "../new"
+  mock_outputs                            = { greeting = "mock", details = { size = 0 } }
+  mock_outputs_allowed_terraform_commands = ["plan"]
+}
+
+inputs = {
+  upstream_greeting = dependency.echo.outputs.greeting
+  upstream_details  = dependency.echo.outputs.details
+}
+"""
+
+
+def test_a_plan_made_with_mock_outputs_is_never_applied(harness: Harness, tmp_path: Path) -> None:
+    consumer = "security/us-east-1/consumer"
+    write_live(harness.root, {NEW: ECHO_UNIT % "new", consumer: MOCKED_CONSUMER})
+    plans = tmp_path / "plans"
+    report = go(harness, "plan", out_dir=plans)
+    assert report.ok, {p: u.message for p, u in report.units.items()}
+    assert json.loads(summary_path(plans, consumer).read_text())["mocked_dependencies"] == [NEW]
+    with pytest.raises(StalePlan, match=f"planned with the mock outputs of {NEW}"):
+        go(harness, "apply", plan_dir=plans)
+    assert harness.state_keys("security") == []

@@ -152,12 +152,19 @@ def test_stale_reasons_name_each_unit_that_may_not_be_applied():
         "d": {"schema_version": 1, "digest": "d1", "has_changes": True},
         "e": {"schema_version": 1, "digest": "d1", "has_changes": False},
     }
-    files = {"a": True, "b": True, "d": False, "e": False}
-    reasons = stale_reasons([fine, changed, missing, no_file, quiet], saved, files)
+    saved["f"] = {
+        "schema_version": 1,
+        "digest": "d1",
+        "has_changes": True,
+        "mocked_dependencies": ["dev/vpc"],
+    }
+    files = {"a": True, "b": True, "d": False, "e": False, "f": True}
+    reasons = stale_reasons([fine, changed, missing, no_file, quiet, unit("f")], saved, files)
     assert reasons == {
         "b": "its configuration changed since the plan was made",
         "c": "no saved plan (it was not planned, or its plan failed)",
         "d": "its plan file is missing",
+        "f": "it was planned with the mock outputs of dev/vpc (not applied yet): apply that first",
     }
 
 

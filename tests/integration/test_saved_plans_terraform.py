@@ -23,7 +23,13 @@ from refarch.models import Plan, RunReport, Status
 from refarch.planner import plan as make_plan
 from refarch.runner.run import RunOptions, run
 from refarch.runner.saved_plans import NOTHING_TO_APPLY, plan_path, summary_path
-from tests.integration.test_terraform_engine import ECHO_UNIT, Harness, bucket_for, write_live
+from tests.integration.test_terraform_engine import (
+    CONSUMER_UNIT,
+    ECHO_UNIT,
+    Harness,
+    bucket_for,
+    write_live,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -138,26 +144,10 @@ def test_a_plan_made_stale_by_another_apply_is_refused_with_what_to_do(
     assert harness.locks("security") == []
 
 
-MOCKED_CONSUMER = """
-include "root" {
-  path = find_in_parent_folders("root.hcl")
-}
-
-terraform {
-  source = "../../../../modules//consumer"
-}
-
-dependency "echo" {
-  config_path                             = "../new"
-  mock_outputs                            = { greeting = "mock", details = { size = 0 } }
-  mock_outputs_allowed_terraform_commands = ["plan"]
-}
-
-inputs = {
-  upstream_greeting = dependency.echo.outputs.greeting
-  upstream_details  = dependency.echo.outputs.details
-}
-"""
+# The consumer unit, with mocks allowed for plan while its dependency has no outputs yet.
+MOCKED_CONSUMER = (CONSUMER_UNIT % "../new").replace(
+    "  mock_outputs = ", '  mock_outputs_allowed_terraform_commands = ["plan"]\n  mock_outputs = '
+)
 
 
 def test_a_plan_made_with_mock_outputs_is_never_applied(harness: Harness, tmp_path: Path) -> None:

@@ -148,7 +148,7 @@ class UnitRunner:
                 continue
             if dep.path not in self.repo.units:
                 found[dep.name] = dict(dep.mock_outputs or {})
-                mocked.append(dep.path)
+                mocked.extend([dep.path] if dep.mock_outputs else [])
                 continue
             target = self.repo.units[dep.path]
 

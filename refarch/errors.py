@@ -195,6 +195,23 @@ class ResumeRefused(RefarchError):
         )
 
 
+class StalePlan(RefarchError):
+    """`apply --plan-dir` found units without a plan it may apply: none was saved, or the
+    unit changed since its plan was made. Nothing ran."""
+
+    exit_code = 2
+
+    def __init__(self, plan_dir: str | Path, problems: Mapping[str, str], command: str) -> None:
+        self.plan_dir = str(plan_dir)
+        self.problems = dict(problems)
+        listing = "\n".join(f"  {unit}: {why}" for unit, why in sorted(self.problems.items()))
+        super().__init__(
+            f"refusing to apply the saved plans in {self.plan_dir}: "
+            f"{len(self.problems)} unit(s) have no plan that is still valid:\n{listing}",
+            hint=f"plan again ({command}), review the new plans, then apply them; nothing was applied",
+        )
+
+
 class ModuleSourceError(RefarchError):
     """A unit's `terraform.source` cannot be fetched or does not hold the module folder."""
 

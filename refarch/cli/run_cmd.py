@@ -172,6 +172,8 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                     fail_fast=opts["fail_fast"],
                     allow_unknown_account=opts["allow_unknown_account"],
                     source_override=Path(opts["source"]).resolve() if opts["source"] else None,
+                    out_dir=Path(opts["out_dir"]) if opts.get("out_dir") else None,
+                    plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
                 ),
                 on_event=view.on_event,
                 interrupt=interrupt,
@@ -182,6 +184,12 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if opts["report_path"]:
         write_report(report, Path(opts["report_path"]))
     view.summary(report, directory)
+    if opts.get("out_dir") and (Path(opts["out_dir"]) / "summary.md").is_file():
+        click.echo(
+            f"plans saved in {opts['out_dir']} (summary.md for the pull request); apply exactly them "
+            f"with: refarch apply {directory} --plan-dir {opts['out_dir']}",
+            err=True,
+        )
     if action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     sys.exit(report.exit_code)
@@ -376,13 +384,27 @@ def _verb(action: str) -> str:
     return "plan-all" if action == "plan" else action
 
 
-def _command(action: str, verb: str, summary: str) -> click.Command:
+def _command(action: str, verb: str, summary: str, *extra: Callable[[Any], Any]) -> click.Command:
     @run_options
     def command(directory: str, **opts: Any) -> None:
         execute(action, directory, **opts)
 
+    for option in extra:
+        command = option(command)
     command.__doc__ = summary
     return click.command(verb, help=summary)(command)
+
+
+PLAN_DIR = click.option(
+    "--plan-dir",
+    type=click.Path(file_okay=False),
+    help="Apply exactly the plans `plan-all --out-dir` saved there (no new plan); stale ones are refused.",
+)
+OUT_DIR = click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Keep each unit's plan and a JSON and markdown summary there (created 0700) for `apply --plan-dir`.",
+)
 
 
 commands = [
@@ -391,12 +413,14 @@ commands = [
         "apply",
         "Apply every unit of DIRECTORY: account tiers first, each unit "
         "as soon as what it depends on is applied.",
+        PLAN_DIR,
     ),
     _command(
         "plan",
         "plan-all",
         "Run `terraform plan` on every unit of DIRECTORY (to see the "
         "deployment order instead, use `refarch plan`).",
+        OUT_DIR,
     ),
     _command("destroy", "destroy", "Destroy every unit of DIRECTORY, in the reverse order."),
     _command("output", "output", "Print the outputs of every unit of DIRECTORY as JSON."),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from refarch.engines.plan_file import PlanChanges
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.models import Repo, Unit
 
@@ -40,6 +41,10 @@ class UnitJob:
     endpoint_url: str | None = None
     refresh_modules: bool = False  # a retry remedy: TERRAGRUNT_SOURCE_UPDATE / init -upgrade
     lock_timeout: str | None = None  # e.g. "5m": how long terraform waits for a state lock
+    # Saved plans: with "plan", write the plan to this file (`-out`, an absolute path) and
+    # report what it changes (EngineResult.plan); with "apply", apply exactly this plan file
+    # (`terraform apply PLANFILE`: no new plan).
+    plan_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,20 @@ class EngineResult:
 
     process: ProcessResult  # the failing step, or the last step
     outputs: Mapping[str, Any] | None  # the unit's outputs after a successful apply, if read
+    plan: PlanChanges | None = None  # what the saved plan changes (a plan with job.plan_file)
+
+
+def stdout_kept(on_line: LineCallback, lines: list[str]) -> LineCallback:
+    """A line callback that keeps stdout in `lines` (in memory only: `output -json` and
+    `show -json` print every value, secrets included) and passes stderr on to `on_line`."""
+
+    def keep(stream: str, line: str) -> None:
+        if stream == "stdout":
+            lines.append(line)
+        else:
+            on_line(stream, line)
+
+    return keep
 
 
 class Engine(Protocol):

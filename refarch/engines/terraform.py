@@ -22,6 +22,8 @@ from typing import Any
 
 from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
+from refarch.engines.base import stdout_kept
+from refarch.engines.plan_file import parse_show_json
 from refarch.engines.provider_cache import cache_dir, init_lock, requirements
 from refarch.engines.workdir import (
     MODULE_DIR,
@@ -178,6 +180,8 @@ class TerraformEngine:
         if job.interrupt.requested.is_set():
             return EngineResult(_not_started(argv, workdir.run_dir), None)
         result = self._run(job, workdir, env, argv)
+        if result.ok and job.action == "plan" and job.plan_file is not None:
+            return self._show(job, workdir, env, result)
         if not result.ok or job.action != "apply":
             return EngineResult(result, None)
         read, outputs = self._output(job, workdir, env)
@@ -310,6 +314,10 @@ class TerraformEngine:
         argv += ["-input=false", "-no-color"]
         if job.lock_timeout:
             argv.append(f"-lock-timeout={job.lock_timeout}")
+        if job.plan_file is not None and job.action == "plan":
+            argv.append(f"-out={job.plan_file}")
+        elif job.plan_file is not None and job.action == "apply":
+            argv.append(str(job.plan_file))  # exactly the saved plan: no new one is made
         return argv
 
     def dialect(self, env: Mapping[str, str], binary: str | None = None) -> str:
@@ -378,6 +386,27 @@ class TerraformEngine:
             hook.execute, cwd=hook.working_dir, env=env, on_line=job.on_line, interrupt=job.interrupt
         )
 
+    def _show(
+        self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str], plan: ProcessResult
+    ) -> EngineResult:
+        """After `plan -out`: what the saved plan changes, from `terraform show -json PLANFILE`.
+        Its stdout holds every planned value, secrets included: counted in memory, never logged."""
+        assert job.plan_file is not None
+        argv = [self.binary_for(job.unit), "show", "-json", "-no-color", str(job.plan_file)]
+        lines: list[str] = []
+        keep = stdout_kept(job.on_line, lines)
+
+        self.stats.started(job.unit.path)
+        shown = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)
+        if not shown.ok:
+            return EngineResult(_without_stdout(shown), None)
+        changes = parse_show_json(lines)
+        if changes is None:
+            return EngineResult(
+                _replace_failed(shown, "terraform show -json did not print a plan document"), None
+            )
+        return EngineResult(plan, None, plan=changes)
+
     def _output(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]
     ) -> tuple[ProcessResult, dict[str, Any] | None]:
@@ -388,12 +417,7 @@ class TerraformEngine:
             return _not_started(argv, workdir.run_dir), None
         env = {**env, **extra_arguments(job.unit, "output", job.repo.root)[1]}
         lines: list[str] = []
-
-        def keep(stream: str, line: str) -> None:
-            if stream == "stdout":
-                lines.append(line)
-            else:
-                job.on_line(stream, line)
+        keep = stdout_kept(job.on_line, lines)
 
         self.stats.started(job.unit.path, output_read=True)
         result = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)

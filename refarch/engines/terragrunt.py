@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -10,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refarch.engines.base import ACTIONS, EngineResult, UnitJob
+from refarch.engines.base import ACTIONS, EngineResult, UnitJob, stdout_kept
+from refarch.engines.plan_file import json_object, parse_show_json
 from refarch.engines.workdir import find_state_files, unit_slug
 from refarch.errors import ConfigError, ProcessFailed, ToolNotFound, UsageError
 from refarch.exec.process import ProcessResult, capture, run_process
@@ -76,6 +76,7 @@ TERRAFORM_ARGS = {
     "plan": ("plan", "-input=false", "-no-color"),
     "destroy": ("destroy", "-auto-approve", "-input=false", "-no-color"),
     "output": ("output", "-json", "-no-color"),
+    "show": ("show", "-json", "-no-color"),  # of a saved plan (job.plan_file)
 }
 
 
@@ -125,8 +126,15 @@ class TerragruntEngine:
             raise UsageError(f"unknown action {action!r}", hint=f"use one of {', '.join(ACTIONS)}")
         dialect = self.dialect(job.env, job.repo.root)
         terraform_args = list(TERRAFORM_ARGS[action])
-        if job.lock_timeout and action != "output":
+        if job.lock_timeout and action not in ("output", "show"):
             terraform_args.append(f"-lock-timeout={job.lock_timeout}")
+        # Terraform runs in the download folder, not the unit's: the plan file's path is absolute.
+        if job.plan_file is not None and action == "plan":
+            terraform_args.append(f"-out={job.plan_file.resolve()}")
+        elif job.plan_file is not None and action == "apply":
+            terraform_args.append(str(job.plan_file.resolve()))  # exactly the saved plan
+        elif job.plan_file is not None and action == "show":
+            terraform_args.append(str(job.plan_file.resolve()))
         flags: list[str] = []
         if job.source_override is not None:
             flags += [dialect.source_flag, str(job.source_override)]
@@ -161,7 +169,32 @@ class TerragruntEngine:
             argv, cwd=job.repo.root / job.unit.path, env=env, on_line=on_line, interrupt=job.interrupt
         )
         outputs = _parse_outputs(stdout) if result.ok and job.action == "output" else None
+        if result.ok and job.action == "plan" and job.plan_file is not None:
+            return self._show(job, result)
         return EngineResult(result, outputs)
+
+    def _show(self, job: UnitJob, plan: ProcessResult) -> EngineResult:
+        """After `plan -out`: what the saved plan changes (`terragrunt show -json PLANFILE`).
+        Its stdout holds every planned value, secrets included: counted in memory, never logged."""
+        argv, env = self.command(job, "show")
+        stdout: list[str] = []
+        shown = run_process(
+            argv,
+            cwd=job.repo.root / job.unit.path,
+            env=env,
+            on_line=stdout_kept(job.on_line, stdout),
+            interrupt=job.interrupt,
+        )
+        changes = parse_show_json(stdout) if shown.ok else None
+        if changes is None:
+            why = "terragrunt show -json did not print a plan document" if shown.ok else shown.stderr_tail
+            return EngineResult(
+                ProcessResult(
+                    shown.argv, shown.cwd, shown.returncode or 1, "", why, shown.duration, shown.interrupted
+                ),
+                None,
+            )
+        return EngineResult(plan, None, plan=changes)
 
     def download_dir(self, job: UnitJob) -> Path:
         """Where Terragrunt keeps this unit's .terragrunt-cache: outside the live repo."""
@@ -200,12 +233,7 @@ class TerragruntEngine:
 
 def _parse_outputs(lines: Sequence[str]) -> dict[str, Any] | None:
     """`output -json` text -> {name: value}; None if it is not that document."""
-    text = "\n".join(lines)
-    start = text.find("{")
-    try:
-        document = json.loads(text[start:]) if start >= 0 else None
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(document, dict):
+    document = json_object(lines)
+    if document is None:
         return None
     return {k: v.get("value") if isinstance(v, dict) else v for k, v in document.items()}

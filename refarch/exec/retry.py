@@ -243,6 +243,14 @@ DIAGNOSIS_RULES: tuple[RetryRule, ...] = (
         "in ~/.terraformrc or TF_CLI_CONFIG_FILE; `terraform providers mirror DIR` fills one), "
         "or fill the plugin cache (TF_PLUGIN_CACHE_DIR) beforehand",
     ),
+    RetryRule(
+        "saved-plan-stale",
+        r"Saved plan is stale",
+        attempts=1,
+        hint="the unit's state changed after its saved plan was made (another apply ran): "
+        "the plan was not applied; plan again (refarch plan-all DIR --out-dir PLANDIR), review "
+        "it, then apply the new plans",
+    ),
 )
 
 DEFAULT_RULES: tuple[RetryRule, ...] = REFARCH_RULES + TERRAGRUNT_RULES + DIAGNOSIS_RULES

@@ -33,6 +33,7 @@ from refarch.files import local_dir
 from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
+from refarch.runner import saved_plans
 from refarch.runner.ledger import (
     find_ledger,
     load_run,
@@ -65,6 +66,8 @@ class RunOptions:
     source_override: Path | None = None  # --source: modules from this folder
     history: bool = True  # order ready units by earlier runs' durations
     allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
+    out_dir: Path | None = None  # plan: keep each unit's plan and summaries here (saved_plans)
+    plan_dir: Path | None = None  # apply: exactly the plans saved here, refused when stale
 
 
 class AwsUnitCredentials:
@@ -135,6 +138,10 @@ def run(
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
+    saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version())
+    if saved is not None and action == Action.APPLY:  # before anything runs
+        command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
+        saved.check([repo.units[p] for p in selected if p not in done], command)
 
     masker = Masker(secrets)
     masker.register([v for k, v in base.items() if k.startswith("TF_VAR_")])  # the caller's
@@ -143,6 +150,8 @@ def run(
         masker.register_env_values(repo.units[path].inputs, base)  # get_env() values
     run_id = new_run_id()
     with repo_lock(repo.root, f"refarch {action}", run_id) as lock:
+        if saved is not None and action == Action.PLAN:
+            saved.clear(p for p in selected if p not in done)
         session = RunSession(repo.root, selected, masker=masker, on_event=on_event, run_id=run_id)
         return _run_session(
             plan,
@@ -163,6 +172,7 @@ def run(
             notice=lock.notice,
             stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions else [],
             lock_reader=_lock_reader(sessions) if sessions else None,
+            saved=saved,
         )
 
 
@@ -186,6 +196,7 @@ def _run_session(
     notice: str | None,
     stale: list[StaleLock],
     lock_reader: LockReader | None = None,
+    saved: saved_plans.SavedPlans | None = None,
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -208,6 +219,7 @@ def _run_session(
         endpoint_url=settings.endpoint_url,
         resuming=resumed_from is not None,
         lock_reader=lock_reader,
+        saved_plans=saved,
     )
 
     def on_finish(path: str, outcome: Outcome) -> None:
@@ -304,6 +316,9 @@ def _run_session(
             duration=round(report.duration, 3),
         )
         session.close()
+    if saved is not None and action == Action.PLAN:
+        command = f"refarch apply {_shown(repo.root)} --plan-dir {_shown(saved.folder)}"
+        saved.write_summary(report, apply_command=command)
     session.emit(RunFinished(report))
     return report
 
@@ -512,6 +527,14 @@ def _git_commit(root: Path, env: Mapping[str, str]) -> str | None:
     except ToolNotFound:
         return None
     return result.stdout_tail.strip() if result.ok else None
+
+
+def _shown(path: Path) -> str:
+    """`path` as a user typed it: relative to the working folder when it lies below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
 
 
 def _version() -> str:

@@ -27,6 +27,7 @@ from refarch.runner.recovery import (
     recover_command,
     recovery_folder,
 )
+from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
@@ -90,6 +91,7 @@ class UnitRunner:
     extra_env: ExtraEnv | None = None
     source_override: Path | None = None
     endpoint_url: str | None = None
+    saved_plans: SavedPlans | None = None  # plan --out-dir / apply --plan-dir
     who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
     resuming: bool = False  # --resume: push moved-aside state back before running its unit
     lock_reader: LockReader | None = None  # reads a unit's state lock: release what an attempt left
@@ -145,28 +147,36 @@ class UnitRunner:
             endpoint_url=self.endpoint_url,
         )
 
-    def dependency_outputs(self, unit: Unit, log_path: Path) -> dict[str, Mapping[str, Any]]:
-        """Each enabled dependency's outputs, read once per run (mocks where allowed)."""
+    def dependency_outputs(
+        self, unit: Unit, log_path: Path, mocked: list[str] | None = None
+    ) -> dict[str, Mapping[str, Any]]:
+        """Each enabled dependency's outputs, read once per run (mocks where allowed; the
+        dependencies whose mocks were used are added to `mocked`)."""
         found: dict[str, Mapping[str, Any]] = {}
+        mocked = [] if mocked is None else mocked
         for dep in unit.dependency_blocks:
             if not dep.enabled or dep.skip_outputs:
                 continue
             if dep.path not in self.repo.units:
                 found[dep.name] = dict(dep.mock_outputs or {})
+                mocked.extend([dep.path] if dep.mock_outputs else [])
                 continue
             target = self.repo.units[dep.path]
 
             def read(target: Unit = target) -> Mapping[str, Any]:
                 return self.engine.read_outputs(self.job(target, "output", log_path, lambda _s, _l: None))
 
+            allowed = dep.mock_outputs_allowed_terraform_commands or ()
             try:
                 found[dep.name] = self.session.outputs.get(dep.path, read)
                 self.session.masker.register_outputs(found[dep.name])  # those Terraform marks sensitive
             except ProcessFailed:
-                allowed = dep.mock_outputs_allowed_terraform_commands or ()
                 if dep.mock_outputs is None or self.action not in allowed:
                     raise
-                found[dep.name] = dict(dep.mock_outputs)
+                found[dep.name] = {}
+            if not found[dep.name] and dep.mock_outputs is not None and self.action in allowed:
+                found[dep.name] = dict(dep.mock_outputs)  # not applied yet, as Terragrunt does
+                mocked.append(dep.path)
         return found
 
     def rescue_state(self, job: UnitJob, record: UnitRecord) -> list[Path]:
@@ -244,8 +254,14 @@ class UnitRunner:
 
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
-        if not getattr(self.engine, "resolves_dependencies", False):
-            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path))
+        from_plan = self.saved_plans is not None and self.action == Action.APPLY
+        if self.saved_plans is not None:  # its inputs are in the saved plan: no outputs to read
+            if from_plan and not self.saved_plans.has_changes(unit.path):
+                return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+            job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
+        mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
+        if not getattr(self.engine, "resolves_dependencies", False) and not from_plan:
+            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path, mocked))
         self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
         waiting = pending_recovery(self.repo.root, unit.path)
         if waiting and self.action != Action.OUTPUT and self.resuming:
@@ -271,6 +287,8 @@ class UnitRunner:
                 this = replace(this, env=self.child_env(unit))
             started = time.time()
             result = self.engine.execute(this)
+            if result.process.ok and result.plan is not None and self.saved_plans is not None:
+                self.saved_plans.save(unit, result.plan, mocked=mocked)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)

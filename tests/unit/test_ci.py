@@ -146,6 +146,16 @@ def test_github_workflows_plan_pull_requests_and_apply_the_branch():
     run = next(s for s in plan_doc["jobs"]["plan"]["steps"] if "plan-all" in s.get("run", ""))
     assert '--changed-since "origin/$BASE_REF"' in run["run"]
     assert plan_doc["jobs"]["plan"]["steps"][0]["with"]["fetch-depth"] == 0
+    # saved plans: the markdown summary is the job summary; the artifact keeps the summaries
+    # but not the binary plans, which can hold secrets
+    assert "--out-dir refarch-plans" in run["run"]
+    steps = plan_doc["jobs"]["plan"]["steps"]
+    post = next(s for s in steps if s.get("name") == "post the plan summary")
+    assert (
+        post["if"] == "always()" and 'cat refarch-plans/summary.md >> "$GITHUB_STEP_SUMMARY"' in post["run"]
+    )
+    kept = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))["with"]["path"]
+    assert "refarch-plans/\n" in kept and "!refarch-plans/*.tfplan" in kept
     assert files[ci.GITHUB_APPLY_FILE].startswith(ci.GENERATED_MARK)
     # deterministic: the same repo gives the same text
     assert files == ci.generate(repo, "github", ci.CiOptions(branch="trunk"), directory="infra/live")
@@ -161,6 +171,9 @@ def test_gitlab_pipeline_uses_id_tokens_resource_groups_and_needs():
     assert doc["apply-logs"]["stage"] == "tier-3"
     assert doc["stages"] == ["plan", "tier-1", "tier-2", "tier-3"]
     assert doc["refarch-plan"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert "--out-dir refarch-plans" in doc["refarch-plan"]["script"][-1]
+    assert "refarch-plans/" in doc["refarch-plan"]["artifacts"]["paths"]
+    assert doc["refarch-plan"]["artifacts"]["exclude"] == ["refarch-plans/*.tfplan"]
 
 
 def test_bad_options_are_usage_errors():

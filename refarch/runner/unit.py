@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refarch.engines import Engine, UnitJob
-from refarch.engines.workdir import unit_slug
+from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
@@ -52,6 +52,7 @@ MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and th
 LOCK_BUSY = "Error acquiring the state lock"  # Terraform's words: the lock was someone else's
 UNLOCK_FAILED = "Error releasing the state lock"  # ... and: it could not reach the backend to unlock
 RELEASE_TRIES, RELEASE_DELAY = 12, 5.0  # how long to wait for the backend to release a lock left
+LEFTOVER_WAIT = 600.0  # seconds a dead run's tools get to stop (the watchdog's grace period)
 # Extra environment for a unit's process (e.g. data-store passwords); every value is masked.
 ExtraEnv = Callable[[Unit], Mapping[str, str]]
 
@@ -199,6 +200,25 @@ class UnitRunner:
         self.session.emit(RunNotice(text, job.unit.path))
         return moved
 
+    def wait_for_leftovers(self, unit: Unit) -> list[int]:
+        """Wait until no process works in the unit's working folder any more: the tools of a
+        run that died (SIGKILL, OOM) stop there after their watchdog's SIGINT, and a working
+        folder is never shared between two runs. Returns those still there after the wait."""
+        folder = self.work_root / unit_slug(unit.path)
+        if not folder.is_dir():
+            return []
+        waiting = processes_in(folder)
+        if not waiting:
+            return []
+        text = f"waiting for the tools of a run that died to stop in {folder} (pids {waiting})"
+        self.session.ledger.write("waiting_for_leftovers", unit=unit.path, pids=waiting)
+        self.session.emit(RunNotice(text, unit.path))
+        deadline = time.monotonic() + LEFTOVER_WAIT
+        while waiting and time.monotonic() < deadline and not self.interrupt.requested.is_set():
+            self.interrupt.requested.wait(0.2)
+            waiting = processes_in(folder)
+        return waiting
+
     def release_left_lock(self, job: UnitJob, started: float, process: ProcessResult) -> None:
         """After a failed attempt: release the state lock its Terraform took and left (killed,
         or the backend unreachable when it tried to unlock), so that no lock is stranded.
@@ -262,6 +282,13 @@ class UnitRunner:
         mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
         if not getattr(self.engine, "resolves_dependencies", False) and not from_plan:
             job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path, mocked))
+        leftover = self.wait_for_leftovers(unit)
+        if leftover:
+            return Outcome(
+                Status.FAILED,
+                f"processes of a run that died still work in {self.work_root / unit_slug(unit.path)} "
+                f"(pids {', '.join(map(str, leftover))}): wait for them to stop, then resume",
+            )
         self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
         waiting = pending_recovery(self.repo.root, unit.path)
         if waiting and self.action != Action.OUTPUT and self.resuming:

@@ -327,3 +327,19 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             queue.append(child)
     return found
+
+
+def test_a_missing_hook_binary_fails_its_unit_only_and_every_started_unit_finishes(harness: Harness) -> None:
+    hooked = harness.add_unit("security/us-east-1/hooked", "security", "echo", {"name": "x"})
+    hook = {"check": {"commands": ["apply"], "execute": ["refarch-no-such-tool", "--check"]}}
+    harness.units[hooked.path] = replace(hooked, terraform={"before_hook": hook})
+    harness.add_unit("security/us-east-1/plain", "security", "echo", {"name": "y"})
+    report = apply(harness, make_plan(harness.repo, "apply"), TerraformEngine(harness.settings), [])
+    failed = report.units[hooked.path]
+    assert failed.status == Status.FAILED and "refarch-no-such-tool" in failed.message
+    assert report.units["security/us-east-1/plain"].status == Status.SUCCEEDED  # the run went on
+    ledger = read_events(Path(report.ledger_path or ""))
+    started = sorted(e["unit"] for e in ledger if e["event"] == "unit_start")
+    finished = sorted(e["unit"] for e in ledger if e["event"] == "unit_finish")
+    assert started == finished == sorted(report.units)
+    assert ledger[-1]["event"] == "run_finish" and harness.locks("security") == []

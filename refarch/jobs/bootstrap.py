@@ -75,6 +75,7 @@ PROVISIONER_OF = {  # Result.kind -> the provisioner that makes it
     "s3-bucket": "backend",
     "dynamodb-table": "backend",
     "ledger-table": "ledger",
+    "ledger-bucket": "ledger",
     "password": "passwords",
     "key-material": "keypairs",
     "key-pair": "keypairs",

@@ -4,6 +4,7 @@ recovery) and the S3 bucket of the unit logs (versioned, encrypted, private)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from refarch.errors import ProvisionError
@@ -114,5 +115,5 @@ def ensure_ledger(
             dry_run=dry_run,
             wait_delay=wait_delay,
         ),
-        ensure_bucket(s3, bucket, owned=owned, dry_run=dry_run),
+        replace(ensure_bucket(s3, bucket, owned=owned, dry_run=dry_run), kind="ledger-bucket"),
     ]

@@ -11,6 +11,7 @@ The unit logs (already masked) go to `s3://<bucket>/<prefix><run-id>/<unit>.log`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -209,6 +210,7 @@ class DynamoLedgerStore:
     # -- reading ---------------------------------------------------------------------------
     def _query(self, pk: str, **kwargs: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        first_only = kwargs.pop("paginate", False)  # a filtered query: the first match, over pages
         params: dict[str, Any] = {
             "TableName": self.place.table,
             "KeyConditionExpression": "pk = :pk" + kwargs.pop("and_sk", ""),
@@ -220,7 +222,7 @@ class DynamoLedgerStore:
             while True:
                 page = self.dynamodb.query(**params)
                 items += [_from_item(i) for i in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page or "Limit" in params:
+                if "LastEvaluatedKey" not in page or "Limit" in params or (first_only and items):
                     return items
                 params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except AWS_EXCEPTIONS as exc:
@@ -259,6 +261,25 @@ class DynamoLedgerStore:
                 hint=f"known runs: {', '.join(known[-5:])}" if known else "run without --resume first",
             )
         return ref
+
+    def last_of(self, action: str, units: list[str]) -> str:
+        """`--resume last` with the shared ledger: the newest run of `action` on exactly these
+        units (the same CI job), not the newest run of the repo (another job's, in a fan-out)."""
+        rows = self._query(
+            f"repo#{self.place.repo}",
+            ScanIndexForward=False,
+            FilterExpression="#slice = :slice",
+            ExpressionAttributeNames={"#slice": "slice"},
+            values={":slice": {"S": slice_key(action, units)}},
+            paginate=True,
+        )
+        if not rows:
+            raise UsageError(
+                f"no earlier {action} of these {len(units)} unit(s) of {self.place.repo} in the shared "
+                f"ledger ({self.place.describe()})",
+                hint="name it: --resume RUN_ID (`refarch history DIR` lists them), or run without --resume",
+            )
+        return str(rows[0]["run_id"])
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         events = []
@@ -320,6 +341,7 @@ class DynamoLedger:
                 "sk": f"run#{self.run_id}",
                 "run_id": self.run_id,
                 "action": str(fields.get("action", "")),
+                "slice": slice_key(str(fields.get("action", "")), list(fields.get("units", []))),
                 "ts": record["ts"],
                 "host": str(fields.get("host", "")),
             }
@@ -364,6 +386,11 @@ class DynamoLedger:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def slice_key(action: str, units: list[str]) -> str:
+    """What identifies one CI job's runs: the action and the exact set of units."""
+    return hashlib.sha256(json.dumps([action, sorted(units)]).encode()).hexdigest()[:32]
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:

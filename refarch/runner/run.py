@@ -141,7 +141,10 @@ def run(
     resumed_from = None
     unfinished: Mapping[str, Mapping[str, Any]] = {}
     if options.resume is not None:
-        past = load_run(repo.root, options.resume, store=store)
+        ref = options.resume
+        if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
+            ref = store.last_of(action, list(plan.units))
+        past = load_run(repo.root, ref, store=store)
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
@@ -152,6 +155,9 @@ def run(
         masker.register_inputs(repo.units[path].inputs)
         masker.register_env_values(repo.units[path].inputs, base)  # get_env() values
     run_id = new_run_id()
+    # The run being resumed is known gone: by the repo lock on this machine; with the shared
+    # ledger (another runner may have run it) only by the account locks apply/destroy hold.
+    gone = not isinstance(store, DynamoLedgerStore) or action in (Action.APPLY, Action.DESTROY)
     who = _who(sessions, base)
     if sessions is not None:  # CloudTrail shows the run and its caller on every assumed role
         caller = who.get("actor") or who.get("caller", "").rsplit("/", 1)[-1] or who["user"]
@@ -180,7 +186,7 @@ def run(
             sleep=sleep,
             rand=rand,
             notices=[n for n in (lock.notice, *released) if n],
-            stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions else [],
+            stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions and gone else [],
             who=who,
         )
 

@@ -21,7 +21,7 @@ import pytest
 
 from refarch.aws import AwsSessions
 from refarch.config import load_repo
-from refarch.errors import ConfigError
+from refarch.errors import ConfigError, UsageError
 from refarch.jobs.bootstrap import bootstrap
 from refarch.models import Plan, Status
 from refarch.provision.backend import BucketSpec
@@ -146,6 +146,45 @@ def test_two_clones_share_one_history_and_resume_continues_on_the_other_runner(
     # Each runner keeps its own local ledger as before, with the same events.
     local = read_events(Path(first.ledger_path or ""))
     assert [e["event"] for e in local] == [e["event"] for e in store.events(first.run_id)]
+
+
+def test_resume_last_is_this_jobs_last_run_not_another_jobs_newer_one(
+    tmp_path: Path, settings: Settings
+) -> None:
+    sessions = make_ledger(settings)
+    dev_job = replace(
+        clone_plan(tmp_path / "a" / "live", settings),
+        units={
+            p: u
+            for p, u in clone_plan(tmp_path / "a" / "live", settings).units.items()
+            if p.startswith("dev/")
+        },
+    )
+    security_job = replace(
+        dev_job, units={"security/iam": clone_plan(tmp_path, settings).units["security/iam"]}
+    )
+    failed = go(dev_job, FakeEngine({"dev/app": [(1, "Error: boom")]}), sessions)
+    newer = go(
+        replace(security_job, repo=replace(security_job.repo, root=tmp_path / "b" / "live")),
+        FakeEngine(),
+        sessions,
+    )
+    assert failed.run_id < newer.run_id
+    engine = FakeEngine()
+    rerun = go(
+        replace(dev_job, repo=replace(dev_job.repo, root=tmp_path / "c" / "live")),
+        engine,
+        sessions,
+        resume="last",
+    )
+    assert rerun.resumed_from == failed.run_id and [j.unit.path for j in engine.jobs] == ["dev/app"]
+    with pytest.raises(UsageError, match="no earlier apply of these 2 unit"):
+        go(
+            replace(dev_job, units=dict(list(dev_job.units.items())[:2])),
+            FakeEngine(),
+            sessions,
+            resume="last",
+        )
 
 
 def test_audit_export_writes_every_event_as_json_lines_atomically(tmp_path: Path, settings: Settings) -> None:

@@ -286,6 +286,7 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
     applies: Counter[str] = Counter()
     starts: Counter[str] = Counter()
     notices = []
+    state_locks = 0
     for events in runs.values():
         for event in events:
             if event["event"] == "unit_finish" and event["status"] == "succeeded":
@@ -294,6 +295,8 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
                 starts[event["unit"]] += 1
             elif event["event"] == "notice":
                 notices.append(event["text"])
+            elif event["event"] == "lock_released":
+                state_locks += 1
     crossed = cross_account_outputs(session, endpoint)
     return {
         "jobs": len(jobs),
@@ -310,6 +313,7 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
         "victim": victim,
         "victim_runners": next(j.attempts for j in jobs if j.id == victim),
         "lock_notices": [n for n in notices if "released the lock on account" in n],
+        "state_locks_released": state_locks,
         "cross_account_outputs": crossed,
         "wall_s": wall,
     }
@@ -369,14 +373,17 @@ def show(f: dict[str, Any]) -> int:
         print(f"  job {job:<22} needs {', '.join(needs) or '-'}")
     print(f"  wall time                {f['wall_s']:8.1f} s")
     print(f"  applies per unit         {f['applies_per_unit']}  (exactly once: {'yes' if once else 'NO'})")
-    print(f"  unit starts              {f['unit_starts']:8d}  (one more per unit cut off by the kill)")
+    print(
+        f"  unit starts              {f['unit_starts']:8d}  (a unit the kill cut off starts again on resume)"
+    )
     print(f"  runs in the shared ledger{f['runs_in_ledger']:7d}")
     print(f"  duplicate job refused    {f['refusals']:8d}  (exit codes {f['duplicate_exit_codes']})")
     print(
         f"  jobs killed / resumed    {f['kills']:4d} / {f['resumed']}  "
         f"({f['victim']} on {' then '.join(f['victim_runners'])})"
     )
-    print(f"  dead locks taken over    {len(f['lock_notices']):8d}")
+    print(f"  dead account locks freed {len(f['lock_notices']):8d}  (the killed run's, with a notice)")
+    print(f"  state locks released     {f['state_locks_released']:8d}  (left by the killed run's Terraform)")
     print(
         f"  outputs across accounts  {'yes' if crossed else 'NO'}  "
         f"({len(f['cross_account_outputs'])} accounts read security's through state)"

@@ -27,12 +27,15 @@ def test_role_sessions_are_named_after_the_run_and_caller_within_awss_limits():
 
 
 def test_assumed_roles_and_their_renewals_carry_the_runs_session_name():
-    sessions, _clock, sts = fake_sessions()
+    sessions, clock, sts = fake_sessions()
     sessions.credentials_env("444444444444", role_arn=ROLE)
     assert sts.calls[-1]["RoleSessionName"] == "refarch"  # before any run names them
     name = sessions.name_sessions(RUN, "alice@example.com")
     sessions.credentials_env("444444444444", role_arn="arn:aws:iam::444444444444:role/other")
     assert sts.calls[-1]["RoleSessionName"] == name == f"refarch-{RUN}-alice@example.com"
+    clock.advance(minutes=55)  # the first role's credentials are renewed: under the run's name now
+    sessions.credentials_env("444444444444", role_arn=ROLE)
+    assert sts.calls[-1]["RoleArn"] == ROLE and sts.calls[-1]["RoleSessionName"] == name
 
 
 def test_ci_context_reads_github_and_gitlab_variables():

@@ -44,6 +44,7 @@ bench: setup
 	$(PY) bench/provider_cache.py
 	$(PY) bench/stacks.py
 	$(PY) bench/faults.py
+	$(PY) bench/fanout.py
 
 # The main job on an embedded AWS (moto on 127.0.0.1); records in .refarch/demo/.
 demo: setup

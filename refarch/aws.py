@@ -4,6 +4,7 @@ credentials that refresh before they expire, caching."""
 from __future__ import annotations
 
 import datetime
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -31,6 +32,10 @@ EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "Reque
 # and the CLI's error boundary catches any that still escape.
 AWS_EXCEPTIONS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
+# AWS's limits on an assumed role's session name (RoleSessionName): CloudTrail shows it.
+SESSION_NAME_MAX = 64
+_SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
+
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 # One botocore data loader for every session: each boto3.Session otherwise parses the service
@@ -47,6 +52,17 @@ def new_session(credentials: Any = None, **kwargs: Any) -> boto3.Session:
         # botocore's way to hand a session refreshable credentials (set_credentials takes keys)
         core._credentials = credentials  # type: ignore[attr-defined]
     return boto3.Session(botocore_session=core, **kwargs)
+
+
+def role_session_name(run_id: str | None, caller: str | None) -> str:
+    """`refarch-<run-id>-<caller>` within AWS's 64 characters and charset ([\\w+=,.@-]), so
+    CloudTrail names the run and who started it; the caller is cut first, then the run id."""
+    parts = ["refarch"]
+    for part in (run_id, caller):
+        cleaned = _SESSION_NAME_CHARS.sub("-", part or "").strip("-")
+        if cleaned:
+            parts.append(cleaned)
+    return "-".join(parts)[:SESSION_NAME_MAX].rstrip("-")
 
 
 def _utc_now() -> datetime.datetime:
@@ -105,6 +121,14 @@ class AwsSessions:
         self._lock = threading.RLock()
         self._sessions: dict[tuple[str | None, str], boto3.Session] = {}
         self._caller: dict[int, dict[str, str]] = {}
+        self.session_name = "refarch"  # RoleSessionName of every role assumed (name_sessions)
+
+    def name_sessions(self, run_id: str | None, caller: str | None) -> str:
+        """Name the role sessions assumed from now on (and every renewal) after the run and
+        its caller, so CloudTrail shows who; returns the name."""
+        with self._lock:
+            self.session_name = role_session_name(run_id, caller)
+            return self.session_name
 
     # -- sessions ------------------------------------------------------------------------
     def base(self) -> boto3.Session:
@@ -147,13 +171,14 @@ class AwsSessions:
 
     def _assume(self, base: boto3.Session, role_arn: str, region: str, account: str) -> boto3.Session:
         """A session with `role_arn`'s credentials, assumed now and again before they expire."""
-        params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "refarch"}
+        params: dict[str, Any] = {"RoleArn": role_arn}
         access = self.settings.accounts.get(account)
         if access and access.external_id:
             params["ExternalId"] = access.external_id
 
         def fetch() -> dict[str, Any]:
-            creds = self._call_assume_role(base, region, params, account)
+            named = {**params, "RoleSessionName": self.session_name}  # the run's, when renewed too
+            creds = self._call_assume_role(base, region, named, account)
             expiration = creds["Expiration"]
             if isinstance(expiration, str):
                 expiration = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))

@@ -34,6 +34,7 @@ SECTIONS = {
     "vpn",
     "secrets_mask",
     "preflight",
+    "ledger",
 }
 
 

@@ -18,11 +18,13 @@ from refarch.errors import RefarchError, RefarchWarning
 # (a list) when one module serves several verbs.
 VERB_MODULES = [
     "refarch.cli.amis_cmd",
+    "refarch.cli.audit_cmd",
     "refarch.cli.bootstrap_cmd",
     "refarch.cli.ci_cmd",
     "refarch.cli.demo_cmd",
     "refarch.cli.dns_cmd",
     "refarch.cli.graph_cmd",
+    "refarch.cli.history_cmd",
     "refarch.cli.new_cmd",
     "refarch.cli.plan_cmd",
     "refarch.cli.recover_cmd",

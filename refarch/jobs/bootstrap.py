@@ -45,6 +45,7 @@ from refarch.provision.kms_admin import (
     find_kms_admin,
     require_admins,
 )
+from refarch.provision.ledger import ensure_ledger
 from refarch.provision.record import (
     RECORD_PATH,
     AccountRecord,
@@ -61,6 +62,7 @@ from refarch.provision.secrets import (
     ensure_password,
 )
 from refarch.provision.vpn_pki import provision_vpn_pki
+from refarch.runner.ledger_dynamodb import LedgerConfig, ledger_account, ledger_place
 from refarch.runner.repo_lock import repo_lock
 from refarch.settings import Settings
 
@@ -68,11 +70,13 @@ __all__ = ["PROVISIONERS", "BootstrapConfig", "BootstrapEvent", "BootstrapRecord
 
 # The provisioners of one account, in the order they run (`--only` names a subset). A new one
 # (the VPN PKI: "vpn") is a name here and a method of _AccountRun of the same name.
-PROVISIONERS = ("kms", "backend", "passwords", "keypairs", "certs", "dns", "vpn")
+PROVISIONERS = ("kms", "backend", "ledger", "passwords", "keypairs", "certs", "dns", "vpn")
 PROVISIONER_OF = {  # Result.kind -> the provisioner that makes it
     "kms-admin": "kms",
     "s3-bucket": "backend",
     "dynamodb-table": "backend",
+    "ledger-table": "ledger",
+    "ledger-bucket": "ledger",
     "password": "passwords",
     "key-material": "keypairs",
     "key-pair": "keypairs",
@@ -545,6 +549,7 @@ class _AccountRun:
         steps: dict[str, Callable[[], None]] = {
             "kms": self.kms_admin,
             "backend": self.backend,
+            "ledger": self.ledger,
             "passwords": self.passwords,
             "keypairs": self.keypairs,
             "certs": self.certificates,
@@ -571,6 +576,33 @@ class _AccountRun:
                 )
         for table in self.item.tables:
             self.add(ensure_lock_table(self.client("dynamodb", table.region), table, dry_run=self.dry_run))
+
+    def ledger(self) -> None:
+        """The shared ledger's table and log bucket, in the ledger account (`[ledger]`)."""
+        config = LedgerConfig.from_settings(self.run.settings)
+        if not config.shared:
+            return
+        _, account_id = ledger_account(self.run.repo, config, self.run.settings)
+        if account_id != self.id:
+            return
+        place = ledger_place(self.run.repo, self.run.settings)
+        backend = self.config.backend
+        spec = BucketSpec(
+            place.bucket,
+            place.region,
+            self.id,
+            enforce_tls=backend.tls_policy_applies(self.run.settings.endpoint_url),
+            tags=backend.tags,
+            tls_note="" if backend.tls_policy_applies(self.run.settings.endpoint_url) else "not applied",
+        )
+        for result in ensure_ledger(
+            self.client("dynamodb", place.region),
+            self.client("s3", place.region),
+            table=place.table,
+            bucket=spec,
+            dry_run=self.dry_run,
+        ):
+            self.add(result)
 
     def passwords(self) -> None:
         secrets = self.config.secrets

@@ -2,6 +2,9 @@
 
 Each event is appended and flushed on its own, so a crash loses at most the line being
 written; a reader skips a torn, non-UTF-8 or wrong-shaped line with a warning naming it.
+A LedgerStore is where the ledgers of a repo live: this folder (LocalLedgerStore, the
+default) or a DynamoDB table every runner shares (ledger_dynamodb.py); resume, history and
+the scheduler's durations read through it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from refarch import files
 from refarch.errors import RefarchWarning, ResumeRefused, UnreadableFile, UsageError
@@ -53,6 +56,15 @@ class Ledger:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         self._file = os.fdopen(fd, "a", encoding="utf-8")
+
+    @property
+    def location(self) -> str:
+        """Where the run's history is, for the report and messages."""
+        return str(self.path)
+
+    def attach_log(self, unit: str, path: Path) -> str | None:
+        """A local ledger keeps the unit's log where it is: nothing to upload."""
+        return None
 
     def write(self, event: str, **fields: Any) -> None:
         """Append one event and flush it to the OS."""
@@ -127,7 +139,7 @@ class PastRun:
     """What a ledger says about a finished (or crashed) run, as much as resume needs."""
 
     run_id: str
-    path: Path
+    path: Path | str  # the local ledger file, or where the shared ledger keeps the run
     action: str
     units: tuple[str, ...]
     digests: Mapping[str, str]
@@ -136,15 +148,83 @@ class PastRun:
     unfinished: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # unit -> unit_start
 
 
-def past_durations(root: Path, action: str, *, runs: int = 5) -> dict[str, float]:
+class LedgerWriter(Protocol):
+    """One run's ledger as the runner writes it (Ledger, or the shared DynamoDB ledger)."""
+
+    @property
+    def location(self) -> str: ...
+
+    def write(self, event: str, **fields: Any) -> None: ...
+
+    def attach_log(self, unit: str, path: Path) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+class LedgerStore(Protocol):
+    """Where a repo's ledgers live: every run's events, by run id (ids sort by start time)."""
+
+    @property
+    def name(self) -> str:
+        """local | dynamodb"""
+        ...
+
+    def open(self, run_id: str) -> LedgerWriter:
+        """A writer for a new run."""
+        ...
+
+    def find(self, ref: str) -> str:
+        """The run id of `ref` ("last" = the newest run); UsageError when unknown."""
+        ...
+
+    def run_ids(self, since: str | None = None) -> list[str]:
+        """Every run id, oldest first; only those started at or after `since` (a run id prefix)."""
+        ...
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """Every event of run `run_id`, in the order written."""
+        ...
+
+    def location(self, run_id: str) -> Path | str:
+        """Where run `run_id` is kept, for messages."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalLedgerStore:
+    """The default store: one JSONL file per run under `<repo>/.refarch/runs/`."""
+
+    root: Path
+    name: str = "local"
+
+    def open(self, run_id: str) -> LedgerWriter:
+        return Ledger(runs_dir(self.root) / f"{run_id}.jsonl")
+
+    def find(self, ref: str) -> str:
+        return find_ledger(self.root, ref).stem
+
+    def run_ids(self, since: str | None = None) -> list[str]:
+        folder = runs_dir(self.root)
+        ids = sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+        return [i for i in ids if since is None or i >= since]
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        return read_events(find_ledger(self.root, run_id))
+
+    def location(self, run_id: str) -> Path | str:
+        return runs_dir(self.root) / f"{run_id}.jsonl"
+
+
+def past_durations(
+    root: Path, action: str, *, runs: int = 5, store: LedgerStore | None = None
+) -> dict[str, float]:
     """How long each unit took when it last succeeded, from the newest `runs` ledgers of
     `action`: the scheduler starts the longest remaining path first with it."""
-    folder = runs_dir(root)
-    ledgers = sorted(folder.glob("*.jsonl"), reverse=True) if folder.is_dir() else []
+    chosen: LedgerStore = store or LocalLedgerStore(root)
     durations: dict[str, float] = {}
     seen = 0
-    for path in ledgers:
-        events = read_events(path)
+    for run_id in reversed(chosen.run_ids()):
+        events = chosen.events(run_id)
         if not events or events[0].get("event") != "run_start" or events[0].get("action") != action:
             continue
         for event in events:
@@ -180,10 +260,12 @@ def find_ledger(root: Path, ref: str) -> Path:
     return path
 
 
-def load_run(root: Path, ref: str) -> PastRun:
-    """Read the ledger of run `ref` into a PastRun."""
-    path = find_ledger(root, ref)
-    events = read_events(path)
+def load_run(root: Path, ref: str, *, store: LedgerStore | None = None) -> PastRun:
+    """Read the ledger of run `ref` into a PastRun (from `store`, default the local one)."""
+    chosen: LedgerStore = store or LocalLedgerStore(root)
+    run_id = chosen.find(ref)
+    path = chosen.location(run_id)
+    events = chosen.events(run_id)
     start = next((e for e in events if e.get("event") == "run_start"), None)
     if start is None:
         raise UsageError(
@@ -203,6 +285,32 @@ def load_run(root: Path, ref: str) -> PastRun:
         statuses=statuses,
         unfinished=unfinished,
     )
+
+
+# -- who ran it ---------------------------------------------------------------------------
+
+
+def ci_context(env: Mapping[str, str]) -> dict[str, str]:
+    """Who and where from the CI's own variables (GitHub Actions, GitLab CI): the actor, the
+    job's URL, the branch and the commit; empty outside CI."""
+    found: dict[str, str] = {}
+    if env.get("GITHUB_ACTIONS") or env.get("GITHUB_RUN_ID"):
+        found["ci"] = "github"
+        server, repository, run = (
+            env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+        )
+        if repository and run:
+            found["job_url"] = f"{server or 'https://github.com'}/{repository}/actions/runs/{run}"
+        found["actor"] = env.get("GITHUB_ACTOR", "")
+        found["branch"] = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME", "")
+        found["commit"] = env.get("GITHUB_SHA", "")
+    elif env.get("GITLAB_CI") or env.get("CI_JOB_URL"):
+        found["ci"] = "gitlab"
+        found["job_url"] = env.get("CI_JOB_URL", "")
+        found["actor"] = env.get("GITLAB_USER_LOGIN", "")
+        found["branch"] = env.get("CI_COMMIT_REF_NAME", "")
+        found["commit"] = env.get("CI_COMMIT_SHA", "")
+    return {k: v for k, v in found.items() if v}
 
 
 def resume_selection(past: PastRun, plan: Plan) -> frozenset[str]:

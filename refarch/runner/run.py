@@ -9,12 +9,14 @@ gets (data-store passwords) — comes from the caller.
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import os
 import random
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -34,7 +36,10 @@ from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
+from refarch.runner.account_locks import AccountLocks, accounts_of
 from refarch.runner.ledger import (
+    LedgerStore,
+    ci_context,
     find_ledger,
     load_run,
     new_run_id,
@@ -42,6 +47,7 @@ from refarch.runner.ledger import (
     read_events,
     resume_selection,
 )
+from refarch.runner.ledger_dynamodb import DynamoLedgerStore, store_for
 from refarch.runner.recovery import mark_pushed
 from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
@@ -104,13 +110,16 @@ def run(
     interrupt: Interrupt | None = None,
     base_env: Mapping[str, str] | None = None,
     rand: Callable[[], float] = random.random,
+    ledger_store: LedgerStore | None = None,
 ) -> RunReport:
     """Run `action` (apply, plan, destroy, output) on every unit of `plan`.
 
     Units start as soon as what they wait for succeeded (`Plan.ready_after`), at most
     `options.parallelism` at once. Seams: `engine`, `credentials` (or `sessions`), `sleep`
     (between retries; default: a wait that an interrupt cuts short), `interrupt` (the CLI's
-    Ctrl-C), `base_env` (default os.environ), `extra_env` (per-unit secrets, masked).
+    Ctrl-C), `base_env` (default os.environ), `extra_env` (per-unit secrets, masked),
+    `ledger_store` (default: what `[ledger]` says; with the shared DynamoDB ledger, apply and
+    destroy hold a lock on each account of the run while it runs).
     """
     action = _run_action(action or plan.action, plan)
     repo = plan.repo
@@ -128,13 +137,17 @@ def run(
         credentials = AwsUnitCredentials(sessions)
     _check_tool(engine, base)
     interrupt = interrupt or Interrupt()
+    store = ledger_store or store_for(repo, settings, sessions, base)
 
     selected = list(plan.units)
     done: frozenset[str] = frozenset()
     resumed_from = None
     unfinished: Mapping[str, Mapping[str, Any]] = {}
     if options.resume is not None:
-        past = load_run(repo.root, options.resume)
+        ref = options.resume
+        if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
+            ref = store.last_of(action, list(plan.units))
+        past = load_run(repo.root, ref, store=store)
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
@@ -149,10 +162,22 @@ def run(
         masker.register_inputs(repo.units[path].inputs)
         masker.register_env_values(repo.units[path].inputs, base)  # get_env() values
     run_id = new_run_id()
-    with repo_lock(repo.root, f"refarch {action}", run_id) as lock:
+    # The run being resumed is known gone: by the repo lock on this machine; with the shared
+    # ledger (another runner may have run it) only by the account locks apply/destroy hold.
+    gone = not isinstance(store, DynamoLedgerStore) or action in (Action.APPLY, Action.DESTROY)
+    who = _who(sessions, base)
+    if sessions is not None:  # CloudTrail shows the run and its caller on every assumed role
+        caller = who.get("actor") or who.get("caller", "").rsplit("/", 1)[-1] or who["user"]
+        who["session_name"] = sessions.name_sessions(run_id, caller)
+    with (
+        repo_lock(repo.root, f"refarch {action}", run_id) as lock,
+        _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as released,
+    ):
         if saved is not None and action == Action.PLAN:
             saved.clear(p for p in selected if p not in done)
-        session = RunSession(repo.root, selected, masker=masker, on_event=on_event, run_id=run_id)
+        session = RunSession(
+            repo.root, selected, masker=masker, on_event=on_event, run_id=run_id, store=store
+        )
         return _run_session(
             plan,
             action,
@@ -169,11 +194,32 @@ def run(
             extra_env=extra_env,
             sleep=sleep,
             rand=rand,
-            notice=lock.notice,
-            stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions else [],
+            notices=[n for n in (lock.notice, *released) if n],
+            stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions and gone else [],
+            who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
             saved=saved,
         )
+
+
+@contextlib.contextmanager
+def _account_locks(
+    store: LedgerStore, action: Action, units: list[Unit], run_id: str, who: Mapping[str, str]
+) -> Iterator[list[str]]:
+    """With the shared ledger, apply and destroy hold a lock on each account of the run
+    (account_locks.py); yields the notices of dead runs' locks released on the way."""
+    if not isinstance(store, DynamoLedgerStore) or action not in (Action.APPLY, Action.DESTROY):
+        yield []
+        return
+    locks = AccountLocks(
+        store.dynamodb,
+        store.place.table,
+        run_id=run_id,
+        expiry=store.place.lock_expiry,
+        job_url=who.get("job_url"),
+    )
+    with locks.held(accounts_of([(u.account_id, u.account) for u in units])) as notices:
+        yield notices
 
 
 def _run_session(
@@ -193,8 +239,9 @@ def _run_session(
     extra_env: ExtraEnv | None,
     sleep: Callable[[float], None] | None,
     rand: Callable[[], float],
-    notice: str | None,
+    notices: list[str],
     stale: list[StaleLock],
+    who: Mapping[str, str],
     lock_reader: LockReader | None = None,
     saved: saved_plans.SavedPlans | None = None,
 ) -> RunReport:
@@ -224,6 +271,12 @@ def _run_session(
 
     def on_finish(path: str, outcome: Outcome) -> None:
         record = session.records[path]
+        log_uri = session.ledger.attach_log(path, Path(record.log_path)) if record.log_path else None
+        audit = {
+            "action": str(action),
+            "account": repo.units[path].account,
+            "digest": repo.units[path].digest,
+        }
         fields = {
             "status": outcome.status,
             "message": outcome.message,
@@ -232,7 +285,13 @@ def _run_session(
             "log": record.log_path,
             "blocked_by": outcome.blocked_by,
         }
-        session.ledger.write("unit_finish", unit=path, **{**fields, "duration": round(record.duration, 3)})
+        session.ledger.write(
+            "unit_finish",
+            unit=path,
+            **{**fields, "duration": round(record.duration, 3)},
+            **audit,
+            **({"log_uri": log_uri} if log_uri else {}),
+        )
         session.emit(UnitFinished(path, **fields))  # type: ignore[arg-type]
 
     started = time.time()
@@ -245,7 +304,10 @@ def _run_session(
             action=action,
             engine=engine.name,
             repo=str(repo.root),
-            git_commit=_git_commit(repo.root, base),
+            git_commit=who.get("commit") or _git_commit(repo.root, base),
+            git_branch=who.get("branch") or _git_branch(repo.root, base),
+            who={k: v for k, v in who.items() if k not in ("commit", "branch")},
+            ledger_backend=session.store.name,
             refarch_version=_version(),
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -263,11 +325,11 @@ def _run_session(
                 engine.name,
                 tuple(selected),
                 tuple(sorted(done)),
-                str(session.ledger.path),
+                session.ledger.location,
                 identities,
             )
         )
-        if notice:
+        for notice in notices:
             session.ledger.write("notice", text=notice)
             session.emit(RunNotice(notice))
         for lock in stale:  # left by the run being resumed, which is gone (we hold the repo lock)
@@ -283,7 +345,7 @@ def _run_session(
             fail_fast=options.fail_fast,
             interrupt=interrupt,
             on_finish=on_finish,
-            durations=past_durations(repo.root, action) if options.history else None,
+            durations=past_durations(repo.root, action, store=session.store) if options.history else None,
         )
     finally:
         if interrupt.requested.is_set():
@@ -301,7 +363,7 @@ def _run_session(
             done_before=done,
             resumed_from=resumed_from,
             interrupted=interrupt.requested.is_set(),
-            ledger_path=str(session.ledger.path),
+            ledger_path=session.ledger.location,
             outputs={
                 p: masker.mask_outputs(r.outputs)
                 for p, r in session.records.items()
@@ -535,6 +597,32 @@ def _shown(path: Path) -> str:
         return str(Path(path).relative_to(Path.cwd())) or "."
     except ValueError:
         return str(path)
+
+
+def _git_branch(root: Path, env: Mapping[str, str]) -> str | None:
+    try:
+        result = capture(["git", "-C", str(root), "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, env=env)
+    except ToolNotFound:
+        return None
+    branch = result.stdout_tail.strip() if result.ok else ""
+    return branch if branch and branch != "HEAD" else None  # HEAD: a detached checkout
+
+
+def _who(sessions: AwsSessions | None, env: Mapping[str, str]) -> dict[str, str]:
+    """Who runs this, for the audit trail: the CI's actor, job URL, branch and commit, the
+    local user and host, and the base AWS identity (before any role is assumed)."""
+    who = {"user": _user(), "host": socket.gethostname(), **ci_context(env)}
+    if sessions is not None:
+        with contextlib.suppress(RefarchError):  # no identity: the units fail on it, saying why
+            who["caller"] = sessions.caller_identity(sessions.base())["Arn"]
+    return who
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _version() -> str:

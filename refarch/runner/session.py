@@ -18,7 +18,7 @@ from refarch.events import RunEvent, RunEventCallback, UnitOutput
 from refarch.exec.masking import Masker
 from refarch.files import local_dir
 from refarch.models import RetryRecord
-from refarch.runner.ledger import Ledger, new_run_id, runs_dir
+from refarch.runner.ledger import LedgerStore, LocalLedgerStore, new_run_id
 
 
 @dataclass
@@ -63,7 +63,8 @@ class OutputCache:
 
 
 class RunSession:
-    """The run id, its ledger and log folder under `<repo>/.refarch/runs/`, and its events."""
+    """The run id, its ledger and log folder under `<repo>/.refarch/runs/`, and its events.
+    The ledger comes from `store` (the local JSONL folder by default, or the shared one)."""
 
     def __init__(
         self,
@@ -73,11 +74,13 @@ class RunSession:
         masker: Masker,
         on_event: RunEventCallback | None = None,
         run_id: str | None = None,
+        store: LedgerStore | None = None,
     ) -> None:
         self.root = root
         self.run_id = run_id or new_run_id()
         self.log_dir = local_dir(root, "runs", self.run_id)  # ours alone, or UnsafeLocalState
-        self.ledger = Ledger(runs_dir(root) / f"{self.run_id}.jsonl")
+        self.store = store or LocalLedgerStore(root)  # [ledger] backend: local or dynamodb
+        self.ledger = self.store.open(self.run_id)
         self.masker = masker
         self.outputs = OutputCache()
         self.records = {path: UnitRecord() for path in units}

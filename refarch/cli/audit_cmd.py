@@ -1,0 +1,28 @@
+"""`refarch audit export DIR --out FILE`: every event of every run as JSON lines (a nightly backup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from refarch.runner.history import export_audit, open_store, parse_since
+
+
+@click.group("audit")
+def command() -> None:
+    """The audit trail of a live repo's runs."""
+
+
+@command.command("export")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The JSON lines file."
+)
+@click.option("--since", metavar="WHEN", help="Only runs since then: 2026-11-30, 12h, 7d.")
+@click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
+def export(directory: str, out: Path, since: str | None, endpoint_url: str | None) -> None:
+    """Write every event of every run of DIRECTORY (each with its run_id) to FILE as JSON
+    lines, atomically and readable by you alone; schedulable as the nightly backup."""
+    count = export_audit(open_store(directory, endpoint_url=endpoint_url), out, since=parse_since(since))
+    click.echo(f"{count} event(s) written to {out}", err=True)

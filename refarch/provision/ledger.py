@@ -1,0 +1,119 @@
+"""The shared ledger's home: its DynamoDB table (pk/sk, on-demand, encrypted, point-in-time
+recovery) and the S3 bucket of the unit logs (versioned, encrypted, private)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from refarch.errors import ProvisionError
+from refarch.provision import ChangeSet, Result, tags_list
+from refarch.provision.backend import BucketSpec, ensure_bucket
+
+KMS_ENCRYPTION = {"Enabled": True, "SSEType": "KMS"}
+KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+
+
+def ensure_ledger_table(
+    dynamodb: Any,
+    name: str,
+    *,
+    account_id: str,
+    region: str,
+    tags: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+    wait_delay: int = 2,
+) -> Result:
+    """Make the ledger table exist as refarch's runs and account locks need it: partition key
+    `pk`, sort key `sk` (strings), on-demand, KMS-encrypted, point-in-time recovery on."""
+    changes = ChangeSet(dry_run)
+    try:
+        table = dynamodb.describe_table(TableName=name)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        table = None
+    created = table is None
+    if table is None:
+        params: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "KeySchema": KEY_SCHEMA,
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": KMS_ENCRYPTION,
+            "Tags": tags_list(tags or {}),
+        }
+
+        def create() -> None:
+            dynamodb.create_table(**params)
+            dynamodb.get_waiter("table_exists").wait(
+                TableName=name, WaiterConfig={"Delay": wait_delay, "MaxAttempts": 60}
+            )
+
+        changes.make(f"create ledger table {name} in {region}", create)
+        arn = f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"
+    else:
+        arn = table["TableArn"]
+        if table.get("KeySchema") != KEY_SCHEMA:
+            raise ProvisionError(
+                f"table {name} in account {account_id} {region} exists without the pk/sk keys the "
+                "refarch ledger needs",
+                hint="set another [ledger] table in refarch.toml",
+            )
+        if table.get("SSEDescription", {}).get("Status") not in ("ENABLED", "ENABLING"):
+            changes.make(
+                f"enable KMS server-side encryption on {name}",
+                lambda: dynamodb.update_table(
+                    TableName=name, SSESpecification={"Enabled": True, "SSEType": "KMS"}
+                ),
+            )
+    enabled = False
+    if not created:
+        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        status = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+        enabled = status == "ENABLED"
+    if not enabled:
+        changes.make(
+            f"enable point-in-time recovery on {name}",
+            lambda: dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            ),
+        )
+    return Result(
+        "ledger-table",
+        name,
+        changes.status(created),
+        account_id,
+        region,
+        {"arn": arn, "table": name},
+        tuple(changes.changes),
+        (),
+        dry_run,
+    )
+
+
+def ensure_ledger(
+    dynamodb: Any,
+    s3: Any,
+    *,
+    table: str,
+    bucket: BucketSpec,
+    owned: set[str] | None = None,
+    dry_run: bool = False,
+    wait_delay: int = 2,
+) -> list[Result]:
+    """The ledger table and the unit-log bucket, each made or brought back into line."""
+    return [
+        ensure_ledger_table(
+            dynamodb,
+            table,
+            account_id=bucket.account_id,
+            region=bucket.region,
+            tags=bucket.tags,
+            dry_run=dry_run,
+            wait_delay=wait_delay,
+        ),
+        replace(ensure_bucket(s3, bucket, owned=owned, dry_run=dry_run), kind="ledger-bucket"),
+    ]

@@ -316,7 +316,7 @@ class SecretsSettings(Section):
     NAME: ClassVar[str] = "secrets"
     passwords: tuple[str, ...] = setting(
         (),
-        doc="password names (TF_VAR_<name> for the units)",
+        doc="password names (`TF_VAR_<name>` for the units)",
         pattern=IDENTIFIER,
         wanted="a name such as db_password",
     )
@@ -349,7 +349,7 @@ class AmisSettings(Section):
     NAME: ClassVar[str] = "amis"
     packer: str = setting("packer", doc="Packer binary")
     packer_dir: Path | None = setting(  # noqa: RUF009 - setting() is field() with metadata
-        None, doc="folder of the templates, relative to refarch.toml; unset: <repo>/packer, else refarch's"
+        None, doc="folder of the templates, relative to refarch.toml; unset: `<repo>/packer`, else refarch's"
     )
     regions: tuple[str, ...] = setting((), doc="regions to build in; unset: the settings' region")
     share_with: tuple[str, ...] | None = setting(None, doc="accounts the images are shared with")
@@ -364,7 +364,7 @@ class AmisSettings(Section):
     parallelism: int = setting(DEFAULT_AMI_PARALLELISM, doc="builds at once", minimum=1)
     vars: Mapping[str, Any] = setting(doc="Packer variables for every template", factory=dict)
     templates: Mapping[str, Mapping[str, Any]] = setting(
-        doc="Packer variables per template ([amis.templates.<name>])", factory=dict
+        doc="Packer variables per template (`[amis.templates.<name>]`)", factory=dict
     )
     keep: int | None = setting(None, doc="refarch-built images kept per template and region", minimum=1)
 
@@ -470,7 +470,7 @@ CORE_DOCS = {
     "profile": ("str", "AWS profile of the identity that assumes each account's role"),
     "role_name": ("str", "role assumed in each account"),
     "role_arn": ("str", "pattern of the role ARN: {account_id}, {role_name}, {account_name}"),
-    "accounts": ("table of tables", "per-account access: [accounts.<name>] role_arn, external_id"),
+    "accounts": ("table of tables", "per-account access: `[accounts.<name>]` role_arn, external_id"),
 }
 
 
@@ -867,14 +867,13 @@ class EffectiveSetting:
 
 def effective(settings: Settings) -> list[EffectiveSetting]:
     """Every setting with its value (TOML-shaped; null when unset) and source, core keys first."""
-    rows = [EffectiveSetting("path", None if settings.path is None else str(settings.path), DEFAULT)]
+    rows: list[EffectiveSetting] = []
     for key in CORE_KEYS:
         rows.append(_row(settings, key, _plain(getattr(settings, key))))
     for name, cls in SECTION_TYPES.items():
         section = getattr(settings, name)
         for key, item, _ in section_fields(cls):
             rows.append(_row(settings, f"{name}.{key}", _plain(getattr(section, item.name))))
-    rows[0] = replace(rows[0], source=FILE if settings.path else DEFAULT)
     return rows
 
 
@@ -900,6 +899,16 @@ def settings_reference() -> list[tuple[str, str, str, str]]:
             rows.extend(_reference_rows(PreflightRuleSettings, "preflight.rules[]"))
     rows[7:7] = _reference_rows(AccountAccess, "accounts.<name>")
     return rows
+
+
+def reference_markdown() -> str:
+    """The README's table of every refarch.toml key (`settings_reference()` as Markdown)."""
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for key, kind, default, doc in settings_reference():
+        shown = default if default in ("(unset)", "required") else f"`{default}`"
+        cells = (f"`{key}`", kind, shown, doc)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _reference_rows(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
@@ -939,6 +948,7 @@ def key_lines(text: str) -> dict[str, int]:
         if header:
             name = _unquote(header.group(2))
             if header.group(1) == "[[":
+                found.setdefault(name, number)  # the array itself: its first table
                 counts[name] = counts.get(name, -1) + 1
                 name = f"{name}[{counts[name]}]"
             else:

@@ -30,7 +30,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -655,11 +655,18 @@ def _tiers(raw: Any, context: Context) -> tuple[tuple[str, ...], ...]:
 # -- the validator ----------------------------------------------------------------------------------
 
 
-def section_fields(cls: type) -> Iterator[tuple[str, dataclasses.Field[Any], Any]]:
+_FIELDS: dict[type, tuple[tuple[str, dataclasses.Field[Any], Any], ...]] = {}
+
+
+def section_fields(cls: type) -> tuple[tuple[str, dataclasses.Field[Any], Any], ...]:
     """(TOML key, field, resolved type) of each setting of a section dataclass."""
-    hints = typing.get_type_hints(cls)
-    for item in dataclasses.fields(cls):
-        yield item.metadata.get("key") or item.name, item, hints[item.name]
+    if cls not in _FIELDS:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        _FIELDS[cls] = tuple(
+            (item.metadata.get("key") or item.name, item, hints[item.name]) for item in fields
+        )
+    return _FIELDS[cls]
 
 
 def build(cls: type[T], data: Any, context: Context, dotted: str) -> T:

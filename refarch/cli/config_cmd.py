@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from refarch.provision.declared import with_declared
 from refarch.settings import EffectiveSetting, effective, load_settings
 
 SCHEMA_VERSION = 1
@@ -29,6 +28,8 @@ def show(
 ) -> None:
     """Print every setting of the live repo DIRECTORY with its effective value and where it
     came from: default, refarch.toml (with the line), bootstrap.hcl, environment or flag."""
+    from refarch.provision.declared import with_declared  # noqa: PLC0415 - evaluator only when run
+
     root = Path(directory)
     settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, region=region, profile=profile)
     rows = effective(with_declared(root, settings))

@@ -56,7 +56,6 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 IAM_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(user|role|root)(/.*)?$")
 LOCK_TIMEOUT = re.compile(r"^\d+[smh]$")
-KEY_TYPES = ("ed25519", "rsa")
 DEFAULT_CA_NAME = "refarch internal CA"
 DEFAULT_KMS_ADMIN_USER = "refarch-kms-admin"
 DEFAULT_SECRETS_PREFIX = "refarch/"

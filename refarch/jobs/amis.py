@@ -54,7 +54,6 @@ from refarch.settings import AmisSettings, Settings
 
 TEMPLATE_SUFFIX = ".pkr.hcl"
 SHARED_TEMPLATE_FILES = ("common",)  # loaded with every template, not a template itself
-COMMUNICATORS = ("ssh", "none")
 LOG_DIR = Path(".refarch") / "logs" / "amis"
 VARS_DIR = Path(".refarch") / "amis"
 CACHE_DIR = Path(".refarch") / "cache" / "packer"
@@ -65,20 +64,6 @@ AWS_MANAGED_EBS_KEY = re.compile(r"^(?:arn:aws[\w-]*:kms:[\w-]+:\d{12}:)?alias/a
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Environment variables a Packer child inherits; everything else is set explicitly.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR")
-AMIS_KEYS = (
-    "packer",
-    "packer_dir",
-    "regions",
-    "share_with",
-    "encrypt_boot",
-    "kms_key_id",
-    "tags",
-    "communicator",
-    "parallelism",
-    "vars",
-    "templates",
-    "keep",
-)
 
 
 def packer_rules(settings: Settings) -> tuple[RetryRule, ...]:
@@ -168,6 +153,9 @@ class AmiRecord:
                 path=self.path,
                 hint=f"run `refarch amis build {template} --regions {region}`",
             ) from None
+
+
+# -- templates, accounts, refusal rules -------------------------------------------------------
 
 
 def default_packer_dir(root: Path) -> Path | None:

@@ -21,6 +21,7 @@ VERB_MODULES = [
     "refarch.cli.audit_cmd",
     "refarch.cli.bootstrap_cmd",
     "refarch.cli.ci_cmd",
+    "refarch.cli.config_cmd",
     "refarch.cli.demo_cmd",
     "refarch.cli.dns_cmd",
     "refarch.cli.graph_cmd",

@@ -149,8 +149,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     settings = plan.repo.settings
     if opts["tf_path"]:  # Terragrunt's --tf-path / TG_TF_PATH, as [engine] terraform_binary
-        engine_section = {**settings.section("engine"), "terraform_binary": opts["tf_path"]}
-        settings = replace(settings, sections={**settings.sections, "engine": engine_section})
+        settings = replace(settings, engine=replace(settings.engine, terraform_binary=opts["tf_path"]))
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
     base_env = None
     if plan.repo.features:  # terragrunt evaluates the config again itself: hand it the flags

@@ -75,7 +75,7 @@ def default_terraform_binary(settings: Settings | None = None, env: Mapping[str,
     env = os.environ if env is None else env
     if env.get("TG_TF_PATH"):
         return env["TG_TF_PATH"]
-    configured = settings.section("engine").get("terraform_binary") if settings is not None else None
+    configured = settings.engine.terraform_binary if settings is not None else None
     if configured:
         return str(configured)
     for name in ("terraform", "tofu"):
@@ -148,11 +148,10 @@ class TerraformEngine:
         self._dialects: dict[str, str] = {}
         self._dialect_lock = threading.Lock()
         self.stats = EngineStats()
-        section = settings.section("engine") if settings is not None else {}
-        self.provider_cache = bool(
-            section.get("provider_cache", True) if provider_cache is None else provider_cache
-        )
-        self.plugin_cache_dir: str | None = section.get("plugin_cache_dir")
+        engine = settings.engine if settings is not None else None
+        wanted = (engine.provider_cache if engine else True) if provider_cache is None else provider_cache
+        self.provider_cache = wanted  # False: Terraform's own behaviour, a copy per unit
+        self.plugin_cache_dir = engine.plugin_cache_dir if engine else None
 
     # -- the Engine protocol --------------------------------------------------------------
     def execute(self, job: UnitJob) -> EngineResult:

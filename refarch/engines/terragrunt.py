@@ -14,7 +14,7 @@ from refarch.engines.plan_file import json_object, parse_show_json
 from refarch.engines.workdir import find_state_files, unit_slug
 from refarch.errors import ConfigError, ProcessFailed, ToolNotFound, UsageError
 from refarch.exec.process import ProcessResult, capture, run_process
-from refarch.settings import Settings
+from refarch.settings import EngineSettings, Settings
 
 # -- terragrunt -------------------------------------------------------------------------------
 LEGACY = "legacy"  # before 0.73: `--terragrunt-*` flags, `TERRAGRUNT_*` variables
@@ -95,13 +95,13 @@ class TerragruntEngine:
     def __init__(
         self, settings: Settings | None = None, *, binary: str | None = None, dialect: str | None = None
     ) -> None:
-        section = settings.section("engine") if settings is not None else {}
-        self.binary = binary or str(section.get("terragrunt_binary", "terragrunt"))
-        self.pass_iam_role = bool(section.get("terragrunt_pass_iam_role", True))
-        forced = dialect or section.get("terragrunt_dialect")
+        engine = settings.engine if settings is not None else EngineSettings()
+        self.binary = binary or engine.terragrunt_binary
+        self.pass_iam_role = engine.terragrunt_pass_iam_role
+        forced = dialect or engine.terragrunt_dialect
         if forced is not None and forced not in DIALECTS:
             raise ConfigError(
-                f"[engine] terragrunt_dialect must be one of {sorted(DIALECTS)}",
+                f"unknown Terragrunt dialect {forced!r}: use one of {sorted(DIALECTS)}",
                 path=settings.path if settings else None,
             )
         self._dialect: Dialect | None = DIALECTS[forced] if forced else None

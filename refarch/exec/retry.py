@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from refarch.errors import ConfigError
 from refarch.exec.process import ProcessResult
 from refarch.models import ErrorRule
 from refarch.settings import Settings
@@ -22,7 +21,6 @@ from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 BACKOFFS = ("fixed", "exponential")
 # Remedies the runner knows how to apply to the next attempt.
 REMEDIES = ("refresh_modules", "wait_for_lock", "refresh_credentials")
-DEFAULT_LOCK_TIMEOUT = "5m"
 
 
 @dataclass(frozen=True)
@@ -324,81 +322,31 @@ def rules_from_settings(settings: Settings) -> tuple[RetryRule, ...]:
     [[retry.rules]]
     name = "flaky-registry"
     pattern = "registry.example.com.*503"
-    attempts = 4              # optional: backoff, delay, max_delay, jitter, remedy
+    attempts = 4              # optional: backoff, delay, max_delay, jitter, remedy, hint
     ```
+    (validated when the settings are read: refarch.settings.RetrySettings)
     """
-    section = settings.section("retry")
-    unknown = set(section) - {"defaults", "rules", "lock_timeout"}
-    if unknown:
-        raise ConfigError(
-            f"[retry]: unknown key(s) {', '.join(sorted(unknown))}",
-            path=settings.path,
-            hint="known keys: defaults, lock_timeout, rules",
+    user = tuple(
+        RetryRule(
+            name=rule.name or f"user-{index + 1}",
+            pattern=rule.pattern,
+            attempts=rule.attempts,
+            backoff=rule.backoff,
+            delay=rule.delay,
+            max_delay=rule.max_delay,
+            jitter=rule.jitter,
+            remedy=rule.remedy,
+            origin="user",
+            hint=rule.hint,
         )
-    user = tuple(_rule(raw, i, settings) for i, raw in enumerate(_list(section, settings)))
-    defaults = section.get("defaults", True)
-    return user + (DEFAULT_RULES if defaults else ())
+        for index, rule in enumerate(settings.retry.rules)
+    )
+    return user + (DEFAULT_RULES if settings.retry.defaults else ())
 
 
 def lock_timeout_from_settings(settings: Settings) -> str:
     """How long a retried attempt waits for a state lock (`[retry] lock_timeout`)."""
-    value = settings.section("retry").get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
-    if not (isinstance(value, str) and re.fullmatch(r"\d+[smh]", value)):
-        raise ConfigError(f"[retry] lock_timeout must look like '5m', got {value!r}", path=settings.path)
-    return value
-
-
-def _list(section: Mapping[str, Any], settings: Settings) -> Iterable[Any]:
-    raw = section.get("rules", [])
-    if not isinstance(raw, list):
-        raise ConfigError(
-            "[retry] rules must be an array of tables",
-            path=settings.path,
-            hint="write each rule as [[retry.rules]]",
-        )
-    return raw
-
-
-def _rule(raw: Any, index: int, settings: Settings) -> RetryRule:
-    where = f"[[retry.rules]] #{index + 1}"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table", path=settings.path)
-    allowed = {"name", "pattern", "attempts", "backoff", "delay", "max_delay", "jitter", "remedy", "hint"}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
-            path=settings.path,
-            hint=f"known keys: {', '.join(sorted(allowed))}",
-        )
-    if not isinstance(raw.get("pattern"), str):
-        raise ConfigError(f"{where} needs a `pattern` (a regular expression)", path=settings.path)
-    try:
-        re.compile(raw["pattern"])
-    except re.error as exc:
-        raise ConfigError(f"{where}: pattern is not a valid regex: {exc}", path=settings.path) from None
-    if raw.get("backoff", "exponential") not in BACKOFFS:
-        raise ConfigError(f"{where}: backoff must be one of {', '.join(BACKOFFS)}", path=settings.path)
-    if raw.get("remedy") is not None and raw["remedy"] not in REMEDIES:
-        raise ConfigError(f"{where}: remedy must be one of {', '.join(REMEDIES)}", path=settings.path)
-    attempts = raw.get("attempts", 3)
-    if not isinstance(attempts, int) or attempts < 1:
-        raise ConfigError(f"{where}: attempts must be a positive integer", path=settings.path)
-    try:
-        return RetryRule(
-            name=str(raw.get("name", f"user-{index + 1}")),
-            pattern=raw["pattern"],
-            attempts=attempts,
-            backoff=raw.get("backoff", "exponential"),
-            delay=float(raw.get("delay", 5.0)),
-            max_delay=float(raw.get("max_delay", 60.0)),
-            jitter=float(raw.get("jitter", 0.2)),
-            remedy=raw.get("remedy"),
-            origin="user",
-            hint=None if raw.get("hint") is None else str(raw["hint"]),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}", path=settings.path) from None
+    return settings.retry.lock_timeout
 
 
 T = TypeVar("T")

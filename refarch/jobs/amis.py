@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -38,7 +38,7 @@ from refarch.exec.process import Interrupt, LineCallback, ProcessResult, run_pro
 from refarch.exec.retry import PACKER_RULES, RetryRule, attempt_loop, decide, rules_from_settings
 from refarch.files import local_dir, write_atomic
 from refarch.models import Repo
-from refarch.provision import Section, Status
+from refarch.provision import Status
 from refarch.provision.ami_record import RECORD_FILE, AmiStore
 from refarch.provision.ami_retention import (
     Retention,
@@ -50,36 +50,20 @@ from refarch.provision.ami_retention import (
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.repo import load_repo
 from refarch.resources import data_dir
-from refarch.settings import Settings
+from refarch.settings import AmisSettings, Settings
 
 TEMPLATE_SUFFIX = ".pkr.hcl"
 SHARED_TEMPLATE_FILES = ("common",)  # loaded with every template, not a template itself
-COMMUNICATORS = ("ssh", "none")
 LOG_DIR = Path(".refarch") / "logs" / "amis"
 VARS_DIR = Path(".refarch") / "amis"
 CACHE_DIR = Path(".refarch") / "cache" / "packer"
 DEFAULT_ACCOUNT = "shared-services"
 DEFAULT_SHARE_WITH = ("dev", "stage", "prod")
-DEFAULT_PARALLELISM = 2
 # The default (AWS-managed) EBS key cannot be granted to other accounts.
 AWS_MANAGED_EBS_KEY = re.compile(r"^(?:arn:aws[\w-]*:kms:[\w-]+:\d{12}:)?alias/aws/ebs$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Environment variables a Packer child inherits; everything else is set explicitly.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR")
-AMIS_KEYS = (
-    "packer",
-    "packer_dir",
-    "regions",
-    "share_with",
-    "encrypt_boot",
-    "kms_key_id",
-    "tags",
-    "communicator",
-    "parallelism",
-    "vars",
-    "templates",
-    "keep",
-)
 
 
 def packer_rules(settings: Settings) -> tuple[RetryRule, ...]:
@@ -169,68 +153,6 @@ class AmiRecord:
                 path=self.path,
                 hint=f"run `refarch amis build {template} --regions {region}`",
             ) from None
-
-
-@dataclass(frozen=True)
-class AmisSettings:
-    """`[amis]` of refarch.toml. Arguments of build_amis() override these."""
-
-    packer: str = "packer"
-    packer_dir: Path | None = None
-    regions: tuple[str, ...] = ()
-    share_with: tuple[str, ...] | None = None
-    encrypt_boot: bool = False
-    kms_key_id: str | Mapping[str, str] | None = None  # one key, or one per region
-    tags: Mapping[str, str] = field(default_factory=dict)
-    communicator: str | None = None  # None: "none" with an endpoint (emulator), else "ssh"
-    parallelism: int = DEFAULT_PARALLELISM
-    vars: Mapping[str, Any] = field(default_factory=dict)  # Packer variables, every template
-    templates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per template
-    keep: int | None = None  # retention: refarch-built images kept per template and region
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AmisSettings:
-        """Validate `[amis]`; errors name refarch.toml and the key."""
-        section = Section(settings, "amis", AMIS_KEYS)
-        data = section.data
-        packer_dir = None
-        if "packer_dir" in data:
-            base = settings.path.parent if settings.path else Path.cwd()
-            packer_dir = base / section.string("packer_dir", "packer")
-        kms = data.get("kms_key_id")
-        if kms is not None and not (
-            (isinstance(kms, str) and kms)
-            or (isinstance(kms, dict) and all(isinstance(v, str) and v for v in kms.values()))
-        ):
-            raise section.error("kms_key_id", "a key id/ARN/alias, or a table region -> key")
-        for key in ("vars", "templates"):
-            if not isinstance(data.get(key, {}), dict):
-                raise section.error(key, "a table")
-        templates = data.get("templates", {})
-        if not all(isinstance(v, dict) for v in templates.values()):
-            raise section.error("templates", "a table of tables: [amis.templates.<name>]")
-        return cls(
-            packer=section.string("packer", "packer"),
-            packer_dir=packer_dir,
-            regions=section.strings("regions"),
-            share_with=section.strings("share_with") if "share_with" in data else None,
-            encrypt_boot=section.boolean("encrypt_boot", False),
-            kms_key_id=kms,
-            tags=section.string_table("tags"),
-            communicator=section.choice("communicator", "ssh", COMMUNICATORS)
-            if "communicator" in data
-            else None,
-            parallelism=section.integer("parallelism", DEFAULT_PARALLELISM, minimum=1),
-            vars=dict(data.get("vars", {})),
-            templates={k: dict(v) for k, v in templates.items()},
-            keep=section.integer("keep", 1, minimum=1) if "keep" in data else None,
-        )
-
-    def kms_key_for(self, region: str) -> str | None:
-        """The KMS key for boot volumes in `region`."""
-        if isinstance(self.kms_key_id, Mapping):
-            return self.kms_key_id.get(region)
-        return self.kms_key_id
 
 
 # -- templates, accounts, refusal rules -------------------------------------------------------
@@ -564,7 +486,7 @@ def build_amis(
     """
     repo = _load_repo(repo_or_root, settings)
     root = repo.root
-    config = AmisSettings.from_settings(settings)
+    config = settings.amis
     packer_dir = config.packer_dir or default_packer_dir(root)
     if packer_dir is None or not packer_dir.is_dir():
         raise ConfigError(
@@ -691,7 +613,7 @@ def prune_amis(
     to `[amis] regions` plus those in the record. Images without refarch's tags are not touched.
     """
     repo = _load_repo(repo_or_root, settings)
-    config = AmisSettings.from_settings(settings)
+    config = settings.amis
     count = keep if keep is not None else config.keep
     if count is None or count < 1:
         raise UsageError(

@@ -21,11 +21,9 @@ from refarch.config import evaluate_unit
 from refarch.config.values import UNKNOWN_PREFIX, Unknown
 from refarch.errors import ConfigError, NoCredentials, RefarchError
 from refarch.models import Plan, Repo, Unit
-from refarch.provision import Section, error_code
+from refarch.provision import error_code
 from refarch.provision.declared import with_declared
-from refarch.provision.keypairs import KeyPairsConfig
-from refarch.provision.kms_admin import KmsAdminConfig
-from refarch.settings import Settings
+from refarch.settings import SETTINGS_FILE, Settings, line_of
 
 __all__ = [
     "CATALOGUE",
@@ -185,31 +183,18 @@ class PreflightConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PreflightConfig:
-        section = Section(settings, "preflight", ("rules", "ignore"))
-        extra = section.data.get("rules", [])
-        if not isinstance(extra, list) or not all(isinstance(r, dict) for r in extra):
-            raise section.error("rules", "a list of tables ([[preflight.rules]])")
-        rules = []
-        for entry in extra:
-            kind, inputs, pattern = entry.get("kind"), entry.get("inputs", []), entry.get("pattern")
-            unknown = set(entry) - {"kind", "inputs", "pattern"}
-            if kind not in KINDS or unknown or not (inputs or pattern):
+        """The user's rules (validated with the settings) ahead of the catalogue."""
+        section = settings.preflight
+        for index, rule in enumerate(section.rules):
+            if rule.kind not in KINDS:
+                key = f"preflight.rules[{index}].kind"
                 raise ConfigError(
-                    f"[[preflight.rules]] {entry!r}: needs kind (one of {', '.join(KINDS)}) and "
-                    "inputs (name globs) or pattern (a regex over values), nothing else",
-                    path=section.path,
+                    f"{key} must be one of {', '.join(KINDS)}, not {rule.kind!r}",
+                    path=settings.path or SETTINGS_FILE,
+                    line=line_of(settings.lines, key),
                 )
-            if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-                raise section.error("rules", "tables whose inputs is a list of globs")
-            if pattern is not None:
-                try:
-                    re.compile(str(pattern))
-                except re.error as exc:
-                    raise ConfigError(
-                        f"[[preflight.rules]] pattern {pattern!r}: {exc}", path=section.path
-                    ) from None
-            rules.append(ReferenceRule(str(kind), tuple(inputs), None if pattern is None else str(pattern)))
-        return cls(rules=(*rules, *CATALOGUE), ignore=section.strings("ignore"))
+        rules = tuple(ReferenceRule(r.kind, r.inputs, r.pattern) for r in section.rules)
+        return cls(rules=(*rules, *CATALOGUE), ignore=section.ignore)
 
 
 # -- finding references (pure) ----------------------------------------------------------------
@@ -312,8 +297,8 @@ class _Checker:
         self.repo = repo
         self.sessions = sessions
         self.accounts = {a.id: a.name for a in repo.accounts if a.id}
-        self.keypairs = set(KeyPairsConfig.from_settings(settings).names)
-        kms = KmsAdminConfig.from_settings(settings)
+        self.keypairs = set(settings.keypairs.names)
+        kms = settings.kms_admin
         self.kms_admin = kms.user if kms.makes_user else None
         self.cache: dict[tuple[str | None, str | None, str, str], tuple[str, str]] = {}
         self.guarded: set[tuple[str | None, str | None]] = set()

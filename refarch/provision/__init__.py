@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 import botocore.exceptions
 
 from refarch.errors import ConfigError
+from refarch.settings import IDENTIFIER as IDENTIFIER  # re-exported
 from refarch.settings import SETTINGS_FILE, Settings
 
 Status = Literal["created", "exists", "updated"]
@@ -114,11 +115,11 @@ def tags_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(merged.items())]
 
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
 class Section:
-    """Typed, validated reads of one refarch.toml table; errors name the file and the key."""
+    """Typed, validated reads of one refarch.toml table; errors name the file and the key.
+
+    Superseded by the typed sections of refarch.settings (`settings.bootstrap`, ...): kept
+    only while jobs/bootstrap.py still reads `[bootstrap]` through it."""
 
     def __init__(self, settings: Settings, name: str, known: Iterable[str]) -> None:
         self.name = name

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from refarch.errors import ConfigError, ProvisionError
 from refarch.models import Unit
-from refarch.provision import ChangeSet, Result, Section, error_code, tags_list
-from refarch.settings import Settings
+from refarch.provision import ChangeSet, Result, error_code, tags_list
+from refarch.settings import BackendSettings
 
 # The remote_state.config keys refarch reads, with Terragrunt's meaning.
 BUCKET_KEYS = (
@@ -40,36 +40,7 @@ PUBLIC_ACCESS_BLOCK = {
 }
 
 
-@dataclass(frozen=True)
-class BackendConfig:
-    """`[backend]` of refarch.toml: defaults for every state bucket and lock table."""
-
-    tags: Mapping[str, str] = field(default_factory=dict)
-    kms_key_id: str | None = None
-    enforce_tls: str = "auto"  # auto: skip the TLS-only policy on a plain-http endpoint
-    point_in_time_recovery: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BackendConfig:
-        section = Section(
-            settings, "backend", ("tags", "kms_key_id", "enforce_tls", "point_in_time_recovery")
-        )
-        enforce = section.data.get("enforce_tls", "auto")
-        if enforce not in ("auto", True, False):
-            raise section.error("enforce_tls", '"auto", true or false')
-        return cls(
-            tags=section.string_table("tags"),
-            kms_key_id=section.optional_string("kms_key_id"),
-            enforce_tls={True: "always", False: "never"}.get(enforce, "auto"),
-            point_in_time_recovery=section.boolean("point_in_time_recovery", True),
-        )
-
-    def tls_policy_applies(self, endpoint_url: str | None) -> bool:
-        """False when the TLS-only policy would lock everyone out: a plain-http endpoint
-        (an emulator or local proxy) can never satisfy aws:SecureTransport."""
-        if self.enforce_tls == "auto":
-            return not (endpoint_url or "").lower().startswith("http://")
-        return self.enforce_tls == "always"
+BackendConfig = BackendSettings  # `[backend]` of refarch.toml, read by refarch.settings
 
 
 @dataclass(frozen=True)

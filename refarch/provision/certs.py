@@ -14,57 +14,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from refarch.errors import ProvisionError
-from refarch.provision import ChangeSet, Result, Section, tags_list
-from refarch.provision.dns import DOMAIN
+from refarch.provision import ChangeSet, Result, tags_list
 from refarch.provision.secrets import SecretStore
-from refarch.settings import Settings
+from refarch.settings import DEFAULT_CA_NAME, CertificatesSettings
 
 CLOUDFRONT_REGION = "us-east-1"  # CloudFront only uses certificates from this region
-DEFAULT_CA_NAME = "refarch internal CA"
 CA_YEARS = 10
 LIVE_STATUSES = ("PENDING_VALIDATION", "ISSUED", "INACTIVE")
 
 
-@dataclass(frozen=True)
-class CertsConfig:
-    """`[certificates]`: internal and CloudFront names (private CA), public names (ACM-issued)."""
-
-    internal: tuple[str, ...] = ()
-    cloudfront: tuple[str, ...] = ()
-    public: tuple[str, ...] = ()
-    ca_account: str | None = None  # None: "security" when the repo has it, else each account
-    ca_name: str = DEFAULT_CA_NAME
-    validity_days: int = 365
-    accounts: tuple[str, ...] | None = None  # None: every account gets the internal ones
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CertsConfig:
-        section = Section(
-            settings,
-            "certificates",
-            ("internal", "cloudfront", "public", "ca_account", "ca_name", "validity_days", "accounts"),
-        )
-        names = {
-            key: tuple(n.lower() for n in section.strings(key))
-            for key in ("internal", "cloudfront", "public")
-        }
-        for key, values in names.items():
-            for name in values:
-                if not DOMAIN.match(name.removeprefix("*.")):
-                    raise section.error(key, "a list of DNS names (a leading *. is allowed)")
-        return cls(
-            names["internal"],
-            names["cloudfront"],
-            names["public"],
-            ca_account=section.optional_string("ca_account"),
-            ca_name=section.string("ca_name", DEFAULT_CA_NAME),
-            validity_days=section.integer("validity_days", 365, minimum=1),
-            accounts=section.strings("accounts") if "accounts" in section.data else None,
-        )
-
-    @property
-    def private_names(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*self.internal, *self.cloudfront)))
+CertsConfig = CertificatesSettings  # `[certificates]` of refarch.toml, read by refarch.settings
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 from refarch.config.evaluate import Loader, read_config
 from refarch.config.values import contains_unknown, to_plain, type_name
 from refarch.errors import ConfigError
-from refarch.settings import Settings
+from refarch.settings import DECLARED, FILE, Settings, to_toml
 
 REPO_FILE = "bootstrap.hcl"
 # Locals of bootstrap.hcl that are read as a refarch.toml section of the same name.
@@ -94,14 +94,29 @@ def merge_sections(declared: Mapping[str, Any], toml: Mapping[str, Mapping[str, 
 
 
 def with_declared(root: Path, settings: Settings, env: Mapping[str, str] | None = None) -> Settings:
-    """`settings` with what the repo's bootstrap.hcl declares merged into its sections.
+    """`settings` with what the repo's bootstrap.hcl declares merged into its sections (and
+    recorded as their source, for `refarch config show`).
 
     The file's name can be changed with `[bootstrap] file` in refarch.toml.
     """
-    file = settings.section("bootstrap").get("file", REPO_FILE)
-    if not isinstance(file, str) or not file:
-        raise ConfigError("[bootstrap] file must be a path relative to the repo root", path=settings.path)
-    declared = declared_sections(root, file, env)
+    declared = declared_sections(root, settings.bootstrap.file, env)
     if not declared:
         return settings
-    return replace(settings, sections=merge_sections(declared, settings.sections))
+    toml = {name: toml_keys(settings, name) for name in declared}
+    merged = merge_sections(declared, toml)
+    sources = dict(settings.sources)
+    for name, section in declared.items():
+        for key in section:
+            if f"{name}.{key}" not in sources:
+                sources[f"{name}.{key}"] = DECLARED
+    return replace(settings, sections=merged, sources=sources)
+
+
+def toml_keys(settings: Settings, name: str) -> dict[str, Any]:
+    """What refarch.toml itself says in `[name]`: the keys it was the source of (or, for
+    Settings made in code, every key not at its default)."""
+    table = to_toml(getattr(settings, name))
+    said = {k for k in table if settings.sources.get(f"{name}.{k}") == FILE}
+    if not any(key.startswith(f"{name}.") for key in settings.sources):
+        said = set(settings.section(name))
+    return {k: v for k, v in table.items() if k in said}

@@ -4,7 +4,6 @@ state of the unit that manages them (refarch dns import)."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,35 +17,11 @@ from refarch.engines.workdir import unit_slug
 from refarch.errors import AwsError, ConfigError, ProcessFailed
 from refarch.exec.process import Interrupt, LineCallback
 from refarch.models import Repo, Unit
-from refarch.provision import Result, Section
-from refarch.settings import Settings
+from refarch.provision import Result
+from refarch.settings import DEFAULT_DNS_ADDRESS as DEFAULT_ADDRESS
+from refarch.settings import DnsSettings, Settings
 
-DEFAULT_ADDRESS = "aws_route53_zone.primary_domain"
-DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-@dataclass(frozen=True)
-class DnsConfig:
-    """`[dns]`: the public domains, where their zones are, and which unit imports them."""
-
-    domains: tuple[str, ...] = ()
-    account: str | None = None  # None: look in every account being bootstrapped
-    unit: str | None = None  # None: the account's unit whose folder is called route53
-    address: str = DEFAULT_ADDRESS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DnsConfig:
-        section = Section(settings, "dns", ("domains", "account", "unit", "address"))
-        domains = tuple(d.lower().rstrip(".") for d in section.strings("domains"))
-        for domain in domains:
-            if not DOMAIN.match(domain):
-                raise section.error("domains", "a list of DNS names such as example.com")
-        return cls(
-            domains,
-            section.optional_string("account"),
-            section.optional_string("unit"),
-            section.string("address", DEFAULT_ADDRESS),
-        )
+DnsConfig = DnsSettings  # `[dns]` of refarch.toml, read by refarch.settings
 
 
 def public_zones(route53: Any) -> dict[str, str]:
@@ -165,7 +140,7 @@ def import_zones(
     Else the engine (default: the terraform engine) runs `terraform import ADDRESS ZONE_ID`
     in the unit's prepared folder with its backend, unless the state already has ADDRESS.
     """
-    config = DnsConfig.from_settings(settings)
+    config = settings.dns
     sessions = sessions or AwsSessions(settings)
     if engine is None:
         from refarch.engines.terraform import TerraformEngine  # noqa: PLC0415 - only when importing

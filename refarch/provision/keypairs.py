@@ -12,30 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from refarch import files
 from refarch.errors import ProvisionError
-from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code, tags_list
+from refarch.provision import ChangeSet, Result, error_code, tags_list
 from refarch.provision.secrets import SecretStore
-from refarch.settings import Settings
+from refarch.settings import KeypairsSettings
 
-KEY_TYPES = ("ed25519", "rsa")
-
-
-@dataclass(frozen=True)
-class KeyPairsConfig:
-    """`[keypairs]` (and bootstrap.hcl's `keypairs`): which key pairs every region of every
-    account gets, and their type. None unless the repo names some."""
-
-    names: tuple[str, ...] = ()
-    key_type: str = "ed25519"
-    rsa_bits: int = 4096
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KeyPairsConfig:
-        section = Section(settings, "keypairs", ("names", "type", "rsa_bits"))
-        return cls(
-            names=section.strings("names", pattern=IDENTIFIER),
-            key_type=section.choice("type", "ed25519", KEY_TYPES),
-            rsa_bits=section.integer("rsa_bits", 4096, minimum=2048),
-        )
+KeyPairsConfig = KeypairsSettings  # `[keypairs]` of refarch.toml, read by refarch.settings
 
 
 @dataclass(frozen=True)

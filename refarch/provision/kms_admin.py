@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from refarch.errors import ConfigError, ProvisionError
-from refarch.provision import ChangeSet, Result, Section, error_code, tags_list
-from refarch.settings import Settings
+from refarch.errors import ProvisionError
+from refarch.provision import ChangeSet, Result, error_code, tags_list
+from refarch.settings import DEFAULT_KMS_ADMIN_USER as DEFAULT_USER
+from refarch.settings import KmsAdminSettings
 
-DEFAULT_USER = "refarch-kms-admin"
 POLICY_NAME = "refarch-kms-administration"
-IAM_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(user|role|root)(/.*)?$")
 # What a key administrator does, without being able to use keys to encrypt or decrypt.
 ADMIN_ACTIONS = (
     "kms:Create*",
@@ -33,45 +30,7 @@ ADMIN_ACTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class KmsAdminConfig:
-    """`[kms_admin]` (and bootstrap.hcl's `kms_admin`): the user to make (and in which
-    account) and any existing admin ARNs. Nothing unless the repo asks: a `[kms_admin]` table
-    without `user` means the default user name."""
-
-    user: str | None = None  # None: no administrator user is made
-    account: str | None = None  # None: "security" when the repo has it, else the first by tier
-    create: bool = True
-    arns: tuple[str, ...] = ()
-
-    @property
-    def wanted(self) -> bool:
-        """True when the repo asks for a KMS administrator at all."""
-        return self.makes_user or bool(self.arns)
-
-    @property
-    def makes_user(self) -> bool:
-        return self.create and self.user is not None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KmsAdminConfig:
-        section = Section(settings, "kms_admin", ("user", "account", "create", "arns"))
-        config = cls(
-            user=section.string("user", DEFAULT_USER) if section.data else None,
-            account=section.optional_string("account"),
-            create=section.boolean("create", True),
-            arns=section.strings("arns"),
-        )
-        for arn in config.arns:
-            if not IAM_ARN.match(arn):
-                raise section.error("arns", "a list of IAM user/role ARNs")
-        if not config.create and not config.arns:
-            raise ConfigError(
-                "[kms_admin] create = false and no arns: no KMS administrator would exist",
-                path=section.path,
-                hint="set create = true, or list the administrators in [kms_admin] arns",
-            )
-        return config
+KmsAdminConfig = KmsAdminSettings  # `[kms_admin]` of refarch.toml, read by refarch.settings
 
 
 def admin_policy() -> dict[str, Any]:

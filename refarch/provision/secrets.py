@@ -6,16 +6,14 @@ import os
 import secrets
 import string
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from refarch.errors import ProvisionError
-from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code, tags_list
-from refarch.settings import Settings
+from refarch.provision import ChangeSet, Result, error_code, tags_list
+from refarch.settings import DEFAULT_SECRETS_PREFIX as DEFAULT_PREFIX
+from refarch.settings import SecretsSettings, Settings
 
-DEFAULT_PREFIX = "refarch/"
-MIN_PASSWORD_LENGTH = 32
 # No quote, slash, @ or space: RDS, MySQL and PostgreSQL all accept the rest in a password.
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.+=!*#%"
 
@@ -127,24 +125,7 @@ def generate_password(length: int) -> str:
             return value
 
 
-@dataclass(frozen=True)
-class SecretsConfig:
-    """`[secrets]`: the data-store passwords to keep, and the secret name prefix."""
-
-    passwords: tuple[str, ...] = ()
-    length: int = 40
-    prefix: str = DEFAULT_PREFIX
-    accounts: tuple[str, ...] | None = None  # None: every account
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SecretsConfig:
-        section = Section(settings, "secrets", ("passwords", "length", "prefix", "accounts"))
-        return cls(
-            passwords=section.strings("passwords", pattern=IDENTIFIER),
-            length=section.integer("length", 40, minimum=MIN_PASSWORD_LENGTH),
-            prefix=section.string("prefix", DEFAULT_PREFIX),
-            accounts=section.strings("accounts") if "accounts" in section.data else None,
-        )
+SecretsConfig = SecretsSettings  # `[secrets]` of refarch.toml, read by refarch.settings
 
 
 def password_secret(name: str) -> str:
@@ -206,7 +187,7 @@ def password_env(
     if not wanted:
         return {}
     settings: Settings = sessions.settings
-    prefix = SecretsConfig.from_settings(settings).prefix
+    prefix = settings.secrets.prefix
     store = SecretsManagerStore(
         sessions.client("secretsmanager", account_id, region, account_name=account_name), prefix
     )

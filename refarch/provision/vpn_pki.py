@@ -30,73 +30,19 @@ from refarch.aws import AwsSessions
 from refarch.errors import AwsError, ConfigError, ProvisionError, UsageError
 from refarch.files import write_atomic
 from refarch.models import Account, Repo
-from refarch.provision import IDENTIFIER, ChangeSet, Result, Section, error_code, tags_list
+from refarch.provision import IDENTIFIER, ChangeSet, Result, error_code, tags_list
 from refarch.provision.certs import make_ca as make_private_ca
-from refarch.settings import Settings
+from refarch.settings import DEFAULT_VPN_CA_NAME as DEFAULT_CA_NAME
+from refarch.settings import VPN_LEAF_DAYS as LEAF_DAYS
+from refarch.settings import Settings, VpnSettings
 
-DEFAULT_PREFIX = "refarch/vpn/"
-DEFAULT_KEY_ALIAS = "alias/refarch-vpn"
-DEFAULT_SERVER_NAME = "refarch-openvpn-server"
-DEFAULT_CA_NAME = "refarch OpenVPN CA"
 UNIT_FOLDER = "openvpn"  # a unit in a folder of this name means the repo runs a VPN server
 CA_DAYS = 3650
-LEAF_DAYS = 825
 TLS_CRYPT_BYTES = 256  # OpenVPN static key V1: 2048 bits, 16 lines of 32 hex digits
 PARTS = ("ca", "server", "crl", "clients")
 
 
-@dataclass(frozen=True)
-class VpnConfig:
-    """`[vpn]`: whether and where the PKI is kept, and what client profiles connect to."""
-
-    enabled: bool | None = None  # None: when the repo has an `openvpn` unit
-    account: str | None = None  # None: the openvpn unit's account, else shared-services
-    region: str | None = None  # None: the openvpn unit's region, else the default region
-    prefix: str = DEFAULT_PREFIX
-    kms_key_alias: str = DEFAULT_KEY_ALIAS
-    server_name: str = DEFAULT_SERVER_NAME
-    ca_name: str = DEFAULT_CA_NAME
-    client_days: int = LEAF_DAYS
-    remote: str | None = None  # host (or IP) client profiles connect to
-    port: int = 1194
-    proto: str = "udp"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> VpnConfig:
-        keys = (
-            "enabled",
-            "account",
-            "region",
-            "prefix",
-            "kms_key_alias",
-            "server_name",
-            "ca_name",
-            "client_days",
-            "remote",
-            "port",
-            "proto",
-        )
-        section = Section(settings, "vpn", keys)
-        alias = section.string("kms_key_alias", DEFAULT_KEY_ALIAS)
-        if not alias.startswith("alias/"):
-            raise section.error("kms_key_alias", "a KMS alias such as alias/refarch-vpn")
-        return cls(
-            enabled=section.boolean("enabled", True) if "enabled" in section.data else None,
-            account=section.optional_string("account"),
-            region=section.optional_string("region"),
-            prefix=section.string("prefix", DEFAULT_PREFIX),
-            kms_key_alias=alias,
-            server_name=section.string("server_name", DEFAULT_SERVER_NAME),
-            ca_name=section.string("ca_name", DEFAULT_CA_NAME),
-            client_days=section.integer("client_days", LEAF_DAYS, minimum=1),
-            remote=section.optional_string("remote"),
-            port=section.integer("port", 1194, minimum=1),
-            proto=section.choice("proto", "udp", ("udp", "tcp")),
-        )
-
-    def secret(self, part: str) -> str:
-        """The Secrets Manager name of one part (ca, server, crl, clients)."""
-        return f"{self.prefix}{part}"
+VpnConfig = VpnSettings  # `[vpn]` of refarch.toml, read by refarch.settings
 
 
 @dataclass(frozen=True)
@@ -109,7 +55,7 @@ class VpnLocation:
 
 def locate(repo: Repo, settings: Settings, config: VpnConfig | None = None) -> VpnLocation | None:
     """The VPN account and region, or None when the repo asks for no VPN."""
-    config = config or VpnConfig.from_settings(settings)
+    config = config or settings.vpn
     unit = next(
         (
             u
@@ -483,7 +429,7 @@ class AccountRun(Protocol):
 def provision_vpn_pki(account_run: AccountRun) -> None:
     """Bootstrap's hook: make the VPN PKI when this is the VPN account (see `locate`)."""
     repo, settings = account_run.run.repo, account_run.run.settings
-    config = VpnConfig.from_settings(settings)
+    config = settings.vpn
     where = locate(repo, settings, config)
     if where is None or where.account.name != account_run.account.name:
         return
@@ -564,7 +510,7 @@ def render_profile(
 
 
 def _vpn_clients(repo: Repo, settings: Settings, sessions: AwsSessions | None) -> tuple[VpnConfig, Any, str]:
-    config = VpnConfig.from_settings(settings)
+    config = settings.vpn
     where = locate(repo, settings, config)
     if where is None:
         raise UsageError(

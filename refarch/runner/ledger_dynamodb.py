@@ -53,39 +53,17 @@ class LedgerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LedgerConfig:
-        data = dict(settings.section("ledger"))
-        where = settings.path or SETTINGS_FILE
-        unknown = set(data) - set(KEYS)
-        if unknown:
-            raise ConfigError(
-                f"[ledger] has unknown key(s): {', '.join(sorted(unknown))}",
-                path=where,
-                hint=f"known keys of [ledger]: {', '.join(KEYS)}",
-            )
-        for key in KEYS:
-            if key in data and key != "lock_expiry" and not (isinstance(data[key], str) and data[key]):
-                raise ConfigError(f"[ledger] {key} must be a non-empty string, not {data[key]!r}", path=where)
-        if data.get("backend", "local") not in BACKENDS:
-            raise ConfigError(
-                f"[ledger] backend must be one of {', '.join(BACKENDS)}, not {data['backend']!r}", path=where
-            )
-        if "table" in data and not _TABLE_NAME.match(data["table"]):
-            raise ConfigError(f"[ledger] table {data['table']!r} is not a DynamoDB table name", path=where)
-        expiry = data.get("lock_expiry", DEFAULT_LOCK_EXPIRY)
-        if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 60:
-            raise ConfigError(
-                f"[ledger] lock_expiry must be an integer >= 60 (seconds), not {expiry!r}", path=where
-            )
-        prefix = str(data.get("prefix", DEFAULT_PREFIX))
+        """`[ledger]`, validated by refarch.settings (file, dotted key and line on errors)."""
+        ledger = settings.ledger
         return cls(
-            backend=str(data.get("backend", "local")),
-            table=str(data.get("table", DEFAULT_TABLE)),
-            account=data.get("account"),
-            region=data.get("region"),
-            bucket=data.get("bucket"),
-            prefix=prefix if prefix.endswith("/") else prefix + "/",
-            repo=data.get("repo"),
-            lock_expiry=expiry,
+            backend=ledger.backend,
+            table=ledger.table,
+            account=ledger.account,
+            region=ledger.region,
+            bucket=ledger.bucket,
+            prefix=ledger.prefix if ledger.prefix.endswith("/") else ledger.prefix + "/",
+            repo=ledger.repo,
+            lock_expiry=ledger.lock_expiry,
         )
 
     @property

@@ -126,7 +126,7 @@ def run(
     settings = settings or repo.settings
     base = dict(os.environ if base_env is None else base_env)
     if engine is None:
-        name = settings.section("engine").get("name") or default_engine_name(base)
+        name = settings.engine.name or default_engine_name(base)
         engine = make_engine(str(name), settings)
     if credentials is None:  # refarch's own credentials: its account guard needs every account id
         if action in (Action.APPLY, Action.DESTROY) and not options.allow_unknown_account:
@@ -420,7 +420,7 @@ def recover(
     if not wanted:
         return []
     if engine is None:
-        name = settings.section("engine").get("name") or default_engine_name(base)
+        name = settings.engine.name or default_engine_name(base)
         engine = make_engine(str(name), settings)
     if credentials is None:
         credentials = AwsUnitCredentials(sessions or AwsSessions(settings))

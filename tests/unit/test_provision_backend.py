@@ -152,7 +152,7 @@ def test_tls_policy_is_skipped_on_a_plain_http_endpoint() -> None:
 
 
 def test_backend_section_is_validated() -> None:
-    with pytest.raises(ConfigError, match=r"refarch.toml: \[backend\] enforce_tls must be"):
+    with pytest.raises(ConfigError, match=r"refarch.toml: backend.enforce_tls must be"):
         BackendConfig.from_settings(settings_from_dict({"backend": {"enforce_tls": "yes"}}))
     with pytest.raises(ConfigError, match="unknown key"):
         BackendConfig.from_settings(settings_from_dict({"backend": {"tagz": {}}}))

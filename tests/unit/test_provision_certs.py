@@ -45,9 +45,9 @@ def test_config_validation() -> None:
         )
     )
     assert config.private_names == ("*.internal.acme.local", "cdn.acme.example")
-    with pytest.raises(ConfigError, match=r"\[certificates\] public must be a list of DNS"):
+    with pytest.raises(ConfigError, match=r"certificates.public\[0\] must be a DNS"):
         CertsConfig.from_settings(settings_from_dict({"certificates": {"public": ["no spaces"]}}))
-    with pytest.raises(ConfigError, match=r"\[certificates\] has unknown key"):
+    with pytest.raises(ConfigError, match=r"unknown key certificates.leafs"):
         CertsConfig.from_settings(settings_from_dict({"certificates": {"leafs": []}}))
 
 

@@ -14,7 +14,7 @@ from refarch.settings import settings_from_dict
 def test_config_validation() -> None:
     config = DnsConfig.from_settings(settings_from_dict({"dns": {"domains": ["Acme.Example."]}}))
     assert config.domains == ("acme.example",)
-    with pytest.raises(ConfigError, match=r"\[dns\] domains must be a list of DNS names"):
+    with pytest.raises(ConfigError, match=r"dns.domains\[0\] must be a DNS name"):
         DnsConfig.from_settings(settings_from_dict({"dns": {"domains": ["not a domain"]}}))
 
 

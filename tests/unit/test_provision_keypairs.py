@@ -45,9 +45,9 @@ def test_rsa_keys_are_an_option() -> None:
 def test_config_defaults_and_validation() -> None:
     config = KeyPairsConfig.from_settings(settings_from_dict({}))
     assert (config.names, config.key_type, config.rsa_bits) == ((), "ed25519", 4096)  # none unless named
-    with pytest.raises(ConfigError, match=r"refarch.toml: \[keypairs\] type must be one of"):
+    with pytest.raises(ConfigError, match=r"refarch.toml: keypairs.type must be one of"):
         KeyPairsConfig.from_settings(settings_from_dict({"keypairs": {"type": "dsa"}}))
-    with pytest.raises(ConfigError, match=r"\[keypairs\] rsa_bits must be an integer >= 2048"):
+    with pytest.raises(ConfigError, match=r"keypairs.rsa_bits must be an integer >= 2048"):
         KeyPairsConfig.from_settings(settings_from_dict({"keypairs": {"rsa_bits": 1024}}))
 
 

@@ -34,7 +34,7 @@ def test_policy_manages_keys_but_cannot_use_them() -> None:
 def test_config_refuses_to_leave_no_administrator() -> None:
     with pytest.raises(ConfigError, match="no KMS administrator would exist"):
         KmsAdminConfig.from_settings(settings_from_dict({"kms_admin": {"create": False}}))
-    with pytest.raises(ConfigError, match=r"\[kms_admin\] arns must be a list of IAM"):
+    with pytest.raises(ConfigError, match=r"kms_admin.arns\[0\] must be an IAM"):
         KmsAdminConfig.from_settings(settings_from_dict({"kms_admin": {"arns": ["bob"]}}))
     config = KmsAdminConfig.from_settings(
         settings_from_dict(

@@ -54,9 +54,9 @@ def test_every_section_is_validated_up_front() -> None:
     config = BootstrapConfig.from_settings(settings_from_dict({}))
     assert config.parallelism == 4 and config.keypairs.names == ()  # none unless the repo names some
     for data, key in (
-        ({"bootstrap": {"parallelism": 0}}, r"\[bootstrap\] parallelism"),
-        ({"secrets": {"passwords": "db"}}, r"\[secrets\] passwords"),
-        ({"dns": {"zones": []}}, r"\[dns\] has unknown key"),
+        ({"bootstrap": {"parallelism": 0}}, r"bootstrap.parallelism"),
+        ({"secrets": {"passwords": "db"}}, r"secrets.passwords"),
+        ({"dns": {"zones": []}}, r"unknown key dns.zones"),
     ):
         with pytest.raises(ConfigError, match=r"refarch.toml: " + key):
             BootstrapConfig.from_settings(settings_from_dict(data))

@@ -36,9 +36,9 @@ def test_config_validation() -> None:
         settings_from_dict({"secrets": {"passwords": ["db_password"], "length": 48}})
     )
     assert (config.passwords, config.length, config.prefix) == (("db_password",), 48, "refarch/")
-    with pytest.raises(ConfigError, match=r"\[secrets\] length must be an integer >= 32"):
+    with pytest.raises(ConfigError, match=r"secrets.length must be an integer >= 32"):
         SecretsConfig.from_settings(settings_from_dict({"secrets": {"length": 16}}))
-    with pytest.raises(ConfigError, match=r"\[secrets\] passwords must be a list of names"):
+    with pytest.raises(ConfigError, match=r"secrets.passwords\[0\] must be a name"):
         SecretsConfig.from_settings(settings_from_dict({"secrets": {"passwords": ["db pass"]}}))
 
 

@@ -18,6 +18,8 @@ from refarch.models import Repo, Unit
 if TYPE_CHECKING:
     import networkx as nx
 
+GRAPH_SCHEMA_VERSION = 1  # of `refarch graph --format json`: schemas/graph.schema.json
+
 
 def build_graph(units: Mapping[str, Unit]) -> nx.DiGraph[str]:
     """Edges run dependency -> dependent, so a topological order is an apply order."""
@@ -131,8 +133,9 @@ def without_external(repo: Repo) -> Repo:
 
 # -- exports ------------------------------------------------------------------------------------
 def to_json(repo: Repo) -> dict[str, object]:
-    """The `refarch graph --format json` contract."""
+    """The `refarch graph --format json` contract (schemas/graph.schema.json)."""
     return {
+        "schema_version": GRAPH_SCHEMA_VERSION,
         "units": [
             {
                 "path": u.path,
@@ -149,7 +152,7 @@ def to_json(repo: Repo) -> dict[str, object]:
                 else {"backend": u.remote_state.backend, "config": dict(u.remote_state.config)},
             }
             for u in repo.units.values()
-        ]
+        ],
     }
 
 

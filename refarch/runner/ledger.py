@@ -23,6 +23,8 @@ from refarch.errors import RefarchWarning, ResumeRefused, UnreadableFile, UsageE
 from refarch.models import Plan, Status
 
 RUNS_DIR = Path(".refarch") / "runs"
+# Every event carries it, so each line reads on its own: schemas/ledger-event.schema.json.
+LEDGER_SCHEMA_VERSION = 1
 MAX_LEDGER_BYTES = 256 * 1024 * 1024
 # The fields resume and the scheduler read, with the types they must have.
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -56,7 +58,12 @@ class Ledger:
 
     def write(self, event: str, **fields: Any) -> None:
         """Append one event and flush it to the OS."""
-        record = {"ts": round(self._clock(), 3), "event": event, **fields}
+        record = {
+            "schema_version": LEDGER_SCHEMA_VERSION,
+            "ts": round(self._clock(), 3),
+            "event": event,
+            **fields,
+        }
         line = json.dumps(record, default=str, sort_keys=False)
         with self._lock:
             if self._file.closed:

@@ -177,7 +177,7 @@ def test_refarch_graph_on_a_cached_repo_imports_no_heavy_library(tmp_path):
     import sys
 
     live = tmp_path / "live"
-    shutil.copytree(PACKAGE.parent / "tests/fixtures/live", live)
+    shutil.copytree(PACKAGE.parent / "tests/fixtures/live", live, ignore=shutil.ignore_patterns(".refarch"))
     code = (
         "import sys\n"
         "from refarch.cli import main\n"

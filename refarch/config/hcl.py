@@ -59,6 +59,11 @@ def _parser() -> Lark:
     )
 
 
+def load_parser() -> None:
+    """Import lark and build the parser now (before forking parse workers, which inherit it)."""
+    _parser()
+
+
 def parse_text(text: str, path: str = "<string>") -> Body:
     """Parse HCL text into a body AST; raise HclSyntaxError with the file, line and column."""
     from lark.exceptions import LarkError, UnexpectedInput  # noqa: PLC0415 - loaded by _parser()

@@ -250,3 +250,31 @@ def test_a_user_script_passes_mypy_strict(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_error_boundary_still_catches_aws_errors_without_importing_boto3_up_front():
+    """botocore loads lazily now: an AWS error the library did not wrap is still one line and
+    exit 1, and any other exception still propagates."""
+    import botocore.exceptions
+    import click
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    def denied():
+        error = {"Error": {"Code": "AccessDenied", "Message": "no"}}
+        raise botocore.exceptions.ClientError(error, "GetObject")
+
+    def broken():
+        raise ValueError("a bug")
+
+    cli.add_command(click.Command("test-denied", callback=denied))
+    cli.add_command(click.Command("test-broken", callback=broken))
+    try:
+        result = CliRunner().invoke(cli, ["test-denied"])
+        bug = CliRunner().invoke(cli, ["test-broken"])
+    finally:
+        cli.commands.pop("test-denied")
+        cli.commands.pop("test-broken")
+    assert result.exit_code == 1 and "error: AWS: " in result.output and "AccessDenied" in result.output
+    assert isinstance(bug.exception, ValueError)

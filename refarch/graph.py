@@ -1,4 +1,8 @@
-"""The only networkx importer: the unit DAG, its checks (cycles, tiers), selection and exports."""
+"""The only networkx importer: the unit DAG, its checks (cycles, tiers), selection and exports.
+
+networkx (80 ms to import) loads only when a graph is built: checking a repo and exporting
+it (`refarch graph`) need none.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,21 @@ import fnmatch
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from refarch.errors import ConfigError, DependencyCycle
 from refarch.models import Repo, Unit
 
+if TYPE_CHECKING:
+    import networkx as nx
+
+GRAPH_SCHEMA_VERSION = 1  # of `refarch graph --format json`: schemas/graph.schema.json
+
 
 def build_graph(units: Mapping[str, Unit]) -> nx.DiGraph[str]:
     """Edges run dependency -> dependent, so a topological order is an apply order."""
+    import networkx as nx  # noqa: PLC0415 - see the module's docstring
+
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(units)
     for unit in units.values():
@@ -24,20 +34,27 @@ def build_graph(units: Mapping[str, Unit]) -> nx.DiGraph[str]:
 
 def check(repo: Repo, graph: nx.DiGraph[str] | None = None) -> nx.DiGraph[str]:
     """Raise ConfigError for a dependency cycle or a dependency on a later account tier."""
-    graph = build_graph(repo.units) if graph is None else graph
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = []
-    if cycle:
+    validate(repo)
+    return build_graph(repo.units) if graph is None else graph
+
+
+def validate(repo: Repo) -> None:
+    """check() without building a networkx graph: ConfigError for a dependency cycle (the
+    whole cycle, found with networkx only then) or a dependency on a later account tier."""
+    dependents = _dependents(repo.units)
+    if _has_cycle(repo.units, dependents):
+        import networkx as nx  # noqa: PLC0415 - see the module's docstring
+
         # find_cycle walks dependency -> dependent; print it as "depends on" arrows.
-        nodes = [edge[0] for edge in cycle]
+        nodes = [edge[0] for edge in nx.find_cycle(build_graph(repo.units))]
         nodes.reverse()
         start = nodes.index(min(nodes))
         raise DependencyCycle(nodes[start:] + nodes[:start])
-    for dep, dependent in graph.edges:
-        a, b = repo.units[dep], repo.units[dependent]
-        if a.tier > b.tier:
+    for dep, children in dependents.items():  # the order of the graph's edges
+        for child in children:
+            a, b = repo.units[dep], repo.units[child]
+            if a.tier <= b.tier:
+                continue
             raise ConfigError(
                 f"{b.path} (account {b.account}, tier {b.tier}) depends on {a.path} "
                 f"(account {a.account}, tier {a.tier}), which deploys in a later tier",
@@ -45,7 +62,29 @@ def check(repo: Repo, graph: nx.DiGraph[str] | None = None) -> nx.DiGraph[str]:
                 hint="move the dependency's account to an earlier tier in refarch.toml, "
                 "or remove the dependency",
             )
-    return graph
+
+
+def _dependents(units: Mapping[str, Unit]) -> dict[str, list[str]]:
+    """Each unit's direct dependents, in the order build_graph adds the edges."""
+    dependents: dict[str, list[str]] = {path: [] for path in units}
+    for path, unit in units.items():
+        for dep in dict.fromkeys(unit.dependencies):
+            dependents.setdefault(dep, []).append(path)
+    return dependents
+
+
+def _has_cycle(units: Mapping[str, Unit], dependents: Mapping[str, list[str]]) -> bool:
+    """Kahn's algorithm: a cycle leaves units that never become ready."""
+    waiting = {path: sum(1 for dep in set(unit.dependencies) if dep in units) for path, unit in units.items()}
+    ready = [path for path, count in waiting.items() if count == 0]
+    done = 0
+    while ready:
+        done += 1
+        for child in dependents.get(ready.pop(), ()):
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    return done < len(units)
 
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
@@ -59,6 +98,8 @@ def matches(path: str, patterns: Iterable[str]) -> bool:
 
 def ancestors(graph: nx.DiGraph[str], nodes: Iterable[str]) -> set[str]:
     """Everything the nodes depend on, transitively."""
+    import networkx as nx  # noqa: PLC0415 - see the module's docstring
+
     found: set[str] = set()
     for node in nodes:
         found |= nx.ancestors(graph, node)
@@ -67,6 +108,8 @@ def ancestors(graph: nx.DiGraph[str], nodes: Iterable[str]) -> set[str]:
 
 def tier_generations(graph: nx.DiGraph[str], tiers: Sequence[Sequence[str]]) -> list[list[str]]:
     """Groups that may run in parallel: tier by tier, dependency generations inside a tier."""
+    import networkx as nx  # noqa: PLC0415 - see the module's docstring
+
     groups: list[list[str]] = []
     for tier in tiers:
         sub = graph.subgraph(tier)
@@ -90,8 +133,9 @@ def without_external(repo: Repo) -> Repo:
 
 # -- exports ------------------------------------------------------------------------------------
 def to_json(repo: Repo) -> dict[str, object]:
-    """The `refarch graph --format json` contract."""
+    """The `refarch graph --format json` contract (schemas/graph.schema.json)."""
     return {
+        "schema_version": GRAPH_SCHEMA_VERSION,
         "units": [
             {
                 "path": u.path,
@@ -108,7 +152,7 @@ def to_json(repo: Repo) -> dict[str, object]:
                 else {"backend": u.remote_state.backend, "config": dict(u.remote_state.config)},
             }
             for u in repo.units.values()
-        ]
+        ],
     }
 
 

@@ -218,15 +218,18 @@ class Plan:
         return tuple(dict.fromkeys((*planned.waits_for, *previous)))
 
     def to_json(self) -> dict[str, JSON]:
-        """The `refarch plan --json` contract."""
+        """The `refarch plan --json` contract (schemas/plan.schema.json)."""
         return {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "action": self.action,
             "groups": [list(g) for g in self.groups],
             "skipped": list(self.skipped),
             "external": list(self.external),
         }
 
 
-REPORT_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 1  # of `refarch plan --json`: schemas/plan.schema.json
+REPORT_SCHEMA_VERSION = 1  # of `--report FILE.json`: schemas/report.schema.json
 
 
 @dataclass(frozen=True)

@@ -13,5 +13,5 @@ def load_repo(path: str | Path, **options: Any) -> Repo:
     """Read every unit (see `refarch.config.load_repo` for options), then reject dependency
     cycles and dependencies on later account tiers."""
     repo = config.load_repo(path, **options)
-    graph.check(repo)
+    graph.validate(repo)
     return repo

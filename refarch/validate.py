@@ -26,6 +26,7 @@ from refarch.models import Repo, Unit
 from refarch.settings import Settings, load_settings
 
 UNIT_FILE = "terragrunt.hcl"
+VALIDATE_SCHEMA_VERSION = 1  # of `refarch validate --json`: schemas/validate.schema.json
 _Problem = tuple[str, int | None, str]  # (file, line, detail)
 _REMOTE = re.compile(r"^([a-z0-9]+::|[a-z][a-z0-9+.-]*://|git@|(github|bitbucket)\.org/|github\.com/)")
 
@@ -81,6 +82,19 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.mismatches
+
+    def to_json(self) -> dict[str, Any]:
+        """The `refarch validate --json` contract (schemas/validate.schema.json)."""
+        return {
+            "schema_version": VALIDATE_SCHEMA_VERSION,
+            "ok": self.ok,
+            "mismatches": [
+                {"path": m.path, "line": m.line, "detail": m.detail, "units": list(m.units)}
+                for m in self.mismatches
+            ],
+            "checked": list(self.checked),
+            "remote": list(self.remote),
+        }
 
 
 def local_module_dir(source: str, unit_dir: Path) -> Path | None:

@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
-from rich.markup import escape
 
 from refarch import graph
 from refarch.changes import ChangeSet, changes_since, selection
 from refarch.cli import output
+from refarch.cli.output import escape
 from refarch.models import Repo
 from refarch.repo import load_repo
 

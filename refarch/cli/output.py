@@ -14,12 +14,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table as RichTable
-from rich.text import Text
+
+if TYPE_CHECKING:  # rich (20 ms to import) loads when something is printed with it
+    from rich.console import Console
+    from rich.table import Table as RichTable
 
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -45,9 +46,18 @@ def detect(env: Mapping[str, str] | None = None, tty: bool | None = None) -> Mod
     return Mode(plain=ci or not tty, github=env.get("GITHUB_ACTIONS", "").lower() == "true")
 
 
+def escape(markup: str) -> str:
+    """Text made safe to put in rich markup (rich's own escape)."""
+    from rich.markup import escape as rich_escape  # noqa: PLC0415 - see TYPE_CHECKING above
+
+    return rich_escape(markup)
+
+
 def console(mode: Mode, *, stderr: bool = False) -> Console:
     """A rich console for `mode`: colour and live rendering on a terminal only, and in plain
     mode no width limit (a long line is one line in a CI log, never wrapped)."""
+    from rich.console import Console  # noqa: PLC0415 - see TYPE_CHECKING above
+
     if mode.plain:
         return Console(
             stderr=stderr,
@@ -62,6 +72,8 @@ def console(mode: Mode, *, stderr: bool = False) -> Console:
 
 def plain_text(markup: str) -> str:
     """Rich markup without its styles."""
+    from rich.text import Text  # noqa: PLC0415 - see TYPE_CHECKING above
+
     return Text.from_markup(markup).plain
 
 
@@ -134,6 +146,8 @@ class Table:
         self.rows.append(cells)
 
     def to_rich(self) -> RichTable:
+        from rich.table import Table as RichTable  # noqa: PLC0415 - see TYPE_CHECKING above
+
         table = RichTable(title=self.title, title_justify="left")
         for name in self.columns:
             table.add_column(

@@ -18,20 +18,7 @@ def command(directory: str, as_json: bool) -> None:
     Exits 2 when anything does not match."""
     report = validate_repo(directory)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "mismatches": [
-                        {"path": m.path, "line": m.line, "detail": m.detail, "units": list(m.units)}
-                        for m in report.mismatches
-                    ],
-                    "checked": list(report.checked),
-                    "remote": list(report.remote),
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(report.to_json(), indent=2))
     else:
         for mismatch in report.mismatches:
             click.secho(str(mismatch), fg="red", err=True)

@@ -6,14 +6,13 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from refarch.config.cache import UnitCache, digest_of, records_key
 from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
-from refarch.config.hcl import Body, parse_config
+from refarch.config.hcl import Body, load_parser, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency, UnreadableFile
@@ -644,6 +643,9 @@ def _parse_in_parallel(loader: Loader, files: Iterable[Path], jobs: int | None) 
     if jobs <= 1 or len(files) < PARALLEL_THRESHOLD:
         return  # parsed lazily, in this process, as units are evaluated
     chunk = max(1, len(files) // (jobs * 8))
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - multiprocessing: cold loads only
+
+    load_parser()  # once here, not once per worker: forked workers inherit it
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for path, body, digest in pool.map(_parse_one, [str(f) for f in files], chunksize=chunk):
             if isinstance(body, tuple) and body and body[0] == "error":

@@ -25,8 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from refarch.config.values import Unknown, contains_unknown, deep_merge, type_name
 
 
@@ -452,6 +450,16 @@ def _hash(algo: str) -> Callable[[list[Any]], str]:
     return digest
 
 
+def _yaml(name: str, *args: Any, **kwargs: Any) -> Any:
+    """yaml.safe_load / safe_dump, its errors as ValueError; PyYAML loads on first use."""
+    import yaml  # noqa: PLC0415 - most repos never call yamldecode: keep it off the startup path
+
+    try:
+        return getattr(yaml, name)(*args, **kwargs)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
 def _unary(fn: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
     def call(args: list[Any]) -> Any:
         _arity(args, 1)
@@ -830,8 +838,8 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
     "anytrue": _unary(lambda v: any(x is True or x == "true" for x in _list(v))),
     "jsonencode": _unary(lambda v: json.dumps(v, separators=(",", ":"), sort_keys=True)),
     "jsondecode": f_jsondecode,
-    "yamldecode": _unary(lambda v: yaml.safe_load(_str(v))),
-    "yamlencode": _unary(lambda v: yaml.safe_dump(v, sort_keys=True)),
+    "yamldecode": _unary(lambda v: _yaml("safe_load", _str(v))),
+    "yamlencode": _unary(lambda v: _yaml("safe_dump", v, sort_keys=True)),
     "base64encode": _unary(lambda v: base64.b64encode(_str(v).encode()).decode()),
     "base64decode": _unary(lambda v: base64.b64decode(_str(v)).decode()),
     "md5": _hash("md5"),
@@ -941,6 +949,5 @@ def call_pure(name: str, args: list[Any]) -> Any:
         ZeroDivisionError,
         UnicodeError,
         re.error,
-        yaml.YAMLError,
     ) as exc:
         raise FunctionError(str(exc) or type(exc).__name__) from None

@@ -23,14 +23,15 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Any
-
-import hcl2
-from hcl2.postlexer import PostLexer
-from lark import Lark, Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from typing import TYPE_CHECKING, Any
 
 from refarch.errors import HclSyntaxError
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedInput
+else:  # lark (25 ms to import) loads with the parser, on the first parse: a warm cache needs none
+    Token = Tree = None
 
 Expr = tuple[Any, ...]
 Body = tuple[Any, ...]
@@ -43,7 +44,13 @@ _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 def _parser() -> Lark:
     """python-hcl2's own grammar and post-lexer, without position propagation on trees:
     line numbers are taken from tokens, which always carry them, and parsing is faster."""
-    return Lark.open(
+    global Token, Tree  # the compiler's isinstance checks, bound on first use
+    import hcl2  # noqa: PLC0415 - see the TYPE_CHECKING imports above
+    import lark  # noqa: PLC0415
+    from hcl2.postlexer import PostLexer  # noqa: PLC0415
+
+    Token, Tree = lark.Token, lark.Tree  # type: ignore[misc]
+    return lark.Lark.open(
         str(Path(hcl2.__file__).parent / "hcl2.lark"),
         parser="lalr",
         postlex=PostLexer(),
@@ -52,8 +59,15 @@ def _parser() -> Lark:
     )
 
 
+def load_parser() -> None:
+    """Import lark and build the parser now (before forking parse workers, which inherit it)."""
+    _parser()
+
+
 def parse_text(text: str, path: str = "<string>") -> Body:
     """Parse HCL text into a body AST; raise HclSyntaxError with the file, line and column."""
+    from lark.exceptions import LarkError, UnexpectedInput  # noqa: PLC0415 - loaded by _parser()
+
     try:
         tree: Tree[Any] = _parser().parse(text + "\n")
     except UnexpectedInput as exc:
@@ -91,6 +105,8 @@ def parse_expression(text: str, path: str = "<string>", line: int = 1) -> Expr:
 
 
 def _syntax_detail(exc: UnexpectedInput) -> str:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken  # noqa: PLC0415
+
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         if token.type == "$END":

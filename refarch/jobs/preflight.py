@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 FOUND, MISSING, NOT_CHECKED = "found", "missing", "not checked"
+PREFLIGHT_SCHEMA_VERSION = 1  # of `refarch preflight --json`: schemas/preflight.schema.json
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,13 @@ class PreflightReport:
         return not self.missing
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "units": list(self.units), "findings": [f.to_json() for f in self.findings]}
+        """The `refarch preflight --json` contract (schemas/preflight.schema.json)."""
+        return {
+            "schema_version": PREFLIGHT_SCHEMA_VERSION,
+            "ok": self.ok,
+            "units": list(self.units),
+            "findings": [f.to_json() for f in self.findings],
+        }
 
 
 class PreflightFailed(RefarchError):

@@ -13,7 +13,7 @@ from refarch.errors import ConfigError, UnreadableFile
 from refarch.provision import Result
 
 RECORD_PATH = Path(".refarch") / "bootstrap.json"
-VERSION = 1
+VERSION = 1  # the record's schema_version: schemas/bootstrap-record.schema.json
 
 
 def now() -> str:
@@ -106,7 +106,7 @@ class BootstrapRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": VERSION,
+            "schema_version": VERSION,
             "status": self.status,
             "dry_run": self.dry_run,
             "endpoint_url": self.endpoint_url,
@@ -153,8 +153,9 @@ def read_record(path: Path) -> BootstrapRecord | None:
         data = json.loads(files.read_text(path))
         if not isinstance(data, dict):
             raise TypeError(f"a JSON {type(data).__name__}, not an object")
-        if data.get("version") != VERSION:
-            raise ValueError(f"version {data.get('version')!r}")
+        version = data.get("schema_version", data.get("version"))  # `version` until schemas/ came
+        if version != VERSION:
+            raise ValueError(f"schema_version {version!r}")
         return BootstrapRecord.from_json(data)
     except UnreadableFile as exc:
         detail = exc.detail

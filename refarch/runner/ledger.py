@@ -26,6 +26,8 @@ from refarch.errors import RefarchWarning, ResumeRefused, UnreadableFile, UsageE
 from refarch.models import Plan, Status
 
 RUNS_DIR = Path(".refarch") / "runs"
+# Every event carries it, so each line reads on its own: schemas/ledger-event.schema.json.
+LEDGER_SCHEMA_VERSION = 1
 MAX_LEDGER_BYTES = 256 * 1024 * 1024
 # The fields resume and the scheduler read, with the types they must have.
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -40,9 +42,10 @@ def runs_dir(root: Path) -> Path:
 
 
 def new_run_id(now: float | None = None) -> str:
-    """A sortable, unique id: UTC time to the second plus a random suffix."""
+    """A sortable, unique id: UTC time to the millisecond plus a random suffix."""
     stamp = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
-    return f"{stamp:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    # Milliseconds too: ids sort in the order runs started, even two in one second ("last").
+    return f"{stamp:%Y%m%dT%H%M%S}{stamp.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 class Ledger:
@@ -68,7 +71,12 @@ class Ledger:
 
     def write(self, event: str, **fields: Any) -> None:
         """Append one event and flush it to the OS."""
-        record = {"ts": round(self._clock(), 3), "event": event, **fields}
+        record = {
+            "schema_version": LEDGER_SCHEMA_VERSION,
+            "ts": round(self._clock(), 3),
+            "event": event,
+            **fields,
+        }
         line = json.dumps(record, default=str, sort_keys=False)
         with self._lock:
             if self._file.closed:

@@ -29,12 +29,9 @@ from refarch.models import Repo
 from refarch.runner.ledger import Ledger, LedgerStore, LedgerWriter, LocalLedgerStore, runs_dir
 from refarch.settings import SETTINGS_FILE, Settings
 
-BACKENDS = ("local", "dynamodb")
-KEYS = ("backend", "table", "account", "region", "bucket", "prefix", "repo", "lock_expiry")
 DEFAULT_TABLE = "refarch-ledger"
 DEFAULT_PREFIX = "refarch/runs/"
 DEFAULT_LOCK_EXPIRY = 900  # seconds without a heartbeat after which an account lock is dead
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _USERINFO = re.compile(r"(?<=//)[^@/]+@")  # https://user:token@host/... -> https://host/...
 
 

@@ -28,6 +28,7 @@ from refarch.provision.record import RECORD_PATH, read_record
 from refarch.provision.secrets import password_env
 from refarch.settings import Settings, load_settings
 from tests.conftest import ACCOUNTS, FIXTURES, MotoServer
+from tests.unit.test_contracts import check as check_contract
 
 pytestmark = pytest.mark.integration
 
@@ -189,6 +190,7 @@ def test_cold_run_provisions_every_account_and_second_run_changes_nothing(
     assert path.stat().st_mode & 0o777 == 0o600
     text = path.read_text(encoding="utf-8")
     assert "PRIVATE KEY" not in text
+    check_contract("bootstrap-record", json.loads(text))  # schemas/bootstrap-record.schema.json
     env = password_env(sessions, ACCOUNTS["dev"], "us-east-1", ["db_password"])
     assert len(env["TF_VAR_db_password"]) >= 32
     assert env["TF_VAR_db_password"] not in text

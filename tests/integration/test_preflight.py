@@ -21,6 +21,7 @@ from refarch.planner import plan
 from refarch.render import render_live_repo
 from refarch.settings import Settings, load_settings
 from tests.conftest import ACCOUNTS, MotoServer
+from tests.unit.test_contracts import check as check_contract
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +114,7 @@ def test_a_deleted_key_pair_is_named_and_apply_does_not_start(world: Any, moto_s
         cli, ["preflight", str(root), "--endpoint-url", moto_server.endpoint_url, "--json"]
     )
     assert as_json.exit_code == 2
+    check_contract("preflight", json.loads(as_json.output))  # schemas/preflight.schema.json
     findings = json.loads(as_json.output)["findings"]
     assert [f["value"] for f in findings if f["status"] == "missing"] == ["acme-default"]
     applied = runner.invoke(

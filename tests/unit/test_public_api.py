@@ -97,21 +97,99 @@ def test_graph_and_plan_touch_neither_aws_nor_processes():
         assert "refarch.aws" not in mods and "refarch.exec.process" not in mods
 
 
+def walk_commands(group, prefix=()):
+    """Every command below `group` (loading the lazy ones), with its argv."""
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield [*prefix, name], command
+        if isinstance(command, click.Group):
+            yield from walk_commands(command, [*prefix, name])
+
+
 def test_every_command_has_help_text():
     from click.testing import CliRunner
 
     from refarch.cli import cli
 
-    def walk(group, prefix):
-        for name, command in group.commands.items():
-            yield [*prefix, name], command
-            if hasattr(command, "commands"):
-                yield from walk(command, [*prefix, name])
-
-    for argv, command in walk(cli, []):
+    listed = CliRunner().invoke(cli, ["--help"]).output
+    walked = list(walk_commands(cli))
+    assert len(walked) > 20
+    for argv, command in walked:
         assert (command.help or "").strip(), f"refarch {' '.join(argv)} has no help text"
         result = CliRunner().invoke(cli, [*argv, "--help"])
         assert result.exit_code == 0, argv
+        if len(argv) == 1:
+            assert f"\n  {argv[0]} " in listed, f"refarch --help does not list {argv[0]}"
+
+
+def test_the_command_table_matches_each_commands_own_help():
+    """`refarch --help` lists COMMANDS' summaries without importing the verbs: each must be
+    the start of its command's real help, and every verb module must be in the table."""
+    import importlib
+    import re
+
+    from refarch.cli import COMMANDS, load_command
+
+    def words(text):
+        return " ".join(text.split())
+
+    for name, (module, summary) in COMMANDS.items():
+        command = load_command(name)
+        assert command.name == name
+        assert words(command.help or "").startswith(words(summary)), (
+            f"COMMANDS[{name!r}]'s summary is not the start of the help of refarch.cli.{module}"
+        )
+    for path in sorted((PACKAGE / "cli").glob("*_cmd.py")):
+        module = importlib.import_module(f"refarch.cli.{path.stem}")
+        for command in getattr(module, "commands", [module.command]):
+            assert COMMANDS.get(command.name, ("",))[0] == path.stem, (
+                f"refarch.cli.{path.stem} defines {command.name!r}: add it to COMMANDS in cli/__init__.py"
+            )
+    assert all(re.fullmatch(r"[a-z][a-z-]*", name) for name in COMMANDS)
+
+
+def test_refarch_help_imports_no_heavy_library():
+    """The verbs load lazily: `refarch --help` (and `import refarch.cli`) costs click and
+    refarch.errors, not boto3, networkx, jinja2, rich or lark."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from refarch.cli import main\n"
+        "sys.argv = ['refarch', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('boto3', 'botocore', 'networkx', 'jinja2', 'rich', 'lark', 'hcl2', 'moto', 'yaml')\n"
+        "print('loaded:', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Commands:" in out.stdout and "graph" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "loaded: []"
+
+
+def test_refarch_graph_on_a_cached_repo_imports_no_heavy_library(tmp_path):
+    """A warm `refarch graph` reads the discovery cache: no networkx, HCL parser, rich or boto3."""
+    import shutil
+    import subprocess
+    import sys
+
+    live = tmp_path / "live"
+    shutil.copytree(PACKAGE.parent / "tests/fixtures/live", live, ignore=shutil.ignore_patterns(".refarch"))
+    code = (
+        "import sys\n"
+        "from refarch.cli import main\n"
+        f"sys.argv = ['refarch', 'graph', {str(live)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('boto3', 'botocore', 'networkx', 'jinja2', 'rich', 'lark', 'hcl2', 'moto')\n"
+        "print('loaded:', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    for _ in range(2):  # the first run fills .refarch/cache
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert '"units"' in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "loaded: []"
 
 
 def test_only_aws_py_makes_sessions_others_may_only_catch_botocore_errors():
@@ -172,3 +250,31 @@ def test_a_user_script_passes_mypy_strict(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_error_boundary_still_catches_aws_errors_without_importing_boto3_up_front():
+    """botocore loads lazily now: an AWS error the library did not wrap is still one line and
+    exit 1, and any other exception still propagates."""
+    import botocore.exceptions
+    import click
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    def denied():
+        error = {"Error": {"Code": "AccessDenied", "Message": "no"}}
+        raise botocore.exceptions.ClientError(error, "GetObject")
+
+    def broken():
+        raise ValueError("a bug")
+
+    cli.add_command(click.Command("test-denied", callback=denied))
+    cli.add_command(click.Command("test-broken", callback=broken))
+    try:
+        result = CliRunner().invoke(cli, ["test-denied"])
+        bug = CliRunner().invoke(cli, ["test-broken"])
+    finally:
+        cli.commands.pop("test-denied")
+        cli.commands.pop("test-broken")
+    assert result.exit_code == 1 and "error: AWS: " in result.output and "AccessDenied" in result.output
+    assert isinstance(bug.exception, ValueError)

@@ -346,7 +346,7 @@ def test_ledger_settings_are_checked() -> None:
     # refarch.settings checks [ledger] when the settings are made (file, dotted key, line)
     with pytest.raises(ConfigError, match=r'ledger.backend must be one of "local", "dynamodb"'):
         Settings(sections={"ledger": {"backend": "s3"}})
-    with pytest.raises(ConfigError, match=r"unknown key ledger.tabel"):
+    with pytest.raises(ConfigError, match=r"unknown key ledger\.tabel"):
         Settings(sections={"ledger": {"tabel": "x"}})
-    with pytest.raises(ConfigError, match="ledger.lock_expiry"):
+    with pytest.raises(ConfigError, match=r"ledger\.lock_expiry"):
         Settings(sections={"ledger": {"lock_expiry": 5}})

@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/scheduler.py
 	$(PY) bench/bootstrap.py
 	$(PY) bench/stacks.py
+	$(PY) bench/process.py
 
 # The main job on an embedded AWS (moto on 127.0.0.1); records in .refarch/demo/.
 demo: setup

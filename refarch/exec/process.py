@@ -22,6 +22,9 @@ What is not `sh`, and why:
   checked before the fork, which leaves only exotic exec failures (a corrupt binary).
 - sh with `_bg=True` makes the child ignore SIGHUP, and unlike subprocess it leaves SIGXFSZ
   ignored as Python set it; `_preexec_fn` puts both back to their defaults.
+- sh logs each command line (INFO) and the first bytes of each output chunk (DEBUG), before
+  the caller's masking: its "sh" logger is set to WARNING, so nothing of a tool's arguments
+  or output reaches a user's logging.
 - sh splits lines on "\\n" only; a lone "\\r" (progress output) also ends a line here, as
   text-mode pipes did before (universal newlines).
 """
@@ -29,6 +32,7 @@ What is not `sh`, and why:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -110,6 +114,7 @@ def run_process(
     """
     import sh  # noqa: PLC0415 - here, not at the top: its import (asyncio) costs ~50 ms
 
+    logging.getLogger("sh").setLevel(logging.WARNING)  # its INFO/DEBUG records carry argv and raw output
     argv = [str(a) for a in argv]
     started = time.monotonic()
     binary = _resolve(argv[0], env, cwd)

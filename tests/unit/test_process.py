@@ -1,3 +1,4 @@
+import logging
 import os
 import signal
 import sys
@@ -280,6 +281,14 @@ def test_sh_leaves_a_zombie_when_exec_fails_so_run_process_checks_before_the_for
     _pid, status = os.waitpid(left[0], 0)  # what sh does not do: the child is a zombie by now
     assert os.waitstatus_to_exitcode(status) == 255  # sh's child exits 255 when exec fails
     assert set(children_of_this_process()) - before == set()
+
+
+def test_neither_arguments_nor_output_reach_logging(tmp_path, caplog, leaves_nothing_behind):
+    """sh logs the command line and raw output chunks; they are unmasked, so they stay out."""
+    caplog.set_level(logging.DEBUG)
+    result = run_process(["echo", "--password=hunter2"], cwd=tmp_path, env=PATH, guard=False)
+    assert result.stdout_tail == "--password=hunter2"
+    assert "hunter2" not in caplog.text
 
 
 def test_sh_is_used_and_only_by_the_process_module():

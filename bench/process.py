@@ -6,7 +6,8 @@ new session, stdout and stderr on pipes, one reader thread per pipe, text-mode l
 is measured without the guard (as `capture` runs git) and, on fewer processes, under
 refarch/exec/guard.py (as every tool runs). sh forks the interpreter itself where subprocess
 uses vfork, so the cost grows with the parent's memory: the second table repeats the
-measure in a parent that has loaded the libraries of a real run. Figures only.
+measure in a parent that has loaded the libraries of a real run. The last row is a tool
+that prints 100,000 lines (sh's reader costs more per line). Figures only.
 
     python bench/process.py [--count N]
 """
@@ -87,11 +88,16 @@ def per_process(argv: list[str], count: int) -> tuple[float, float]:
 
 def table(count: int) -> None:
     guarded = [sys.executable, "-I", str(GUARD), TRUE]
-    rows = [("`true`", [TRUE], count), ("`true` under guard.py", guarded, max(count // 4, 1))]
-    print(f"{'':28}{'subprocess':>14}{'sh':>10}{'sh - subprocess':>18}")
+    talker = [sys.executable, "-c", "for i in range(100000): print('line', i, 'x' * 60)"]
+    rows = [
+        ("`true`", [TRUE], count),
+        ("`true` under guard.py", guarded, max(count // 4, 1)),
+        ("100,000 lines of output", talker, 5),  # the cost per line, as a plan's output
+    ]
+    print(f"{'':32}{'subprocess':>13}{'sh':>11}{'sh - subprocess':>18}")
     for label, argv, n in rows:
         old, new = per_process(argv, n)
-        print(f"{label + f' x{n}':28}{old:>11.2f} ms{new:>7.2f} ms{new - old:>+15.2f} ms")
+        print(f"{label + f' x{n}':32}{old:>10.1f} ms{new:>8.1f} ms{new - old:>+15.1f} ms")
 
 
 def main() -> None:

@@ -151,6 +151,15 @@ def test_stdin_data_reaches_the_tool_and_then_end_of_file(tmp_path, leaves_nothi
     assert result.ok and result.stdout_tail == f"{len(text)} last"
 
 
+def test_stdin_data_the_tool_does_not_read_is_not_an_error(tmp_path, leaves_nothing_behind):
+    """The tool exits without reading: the rest of the input is dropped (with subprocess the
+    write raised BrokenPipeError out of run_process)."""
+    result = run_process(
+        [sys.executable, "-c", "print('bye')"], cwd=tmp_path, env={}, stdin_data="x" * 5_000_000
+    )
+    assert result.ok and result.stdout_tail == "bye"
+
+
 def test_without_stdin_data_the_tool_reads_end_of_file_at_once(tmp_path, leaves_nothing_behind):
     result = run_process(
         [sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"], cwd=tmp_path, env={}

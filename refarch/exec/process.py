@@ -14,7 +14,7 @@ What is not `sh`, and why:
 - sh forks the Python interpreter and runs Python code in the child before exec (subprocess
   does it in C, with vfork); that is slower (bench/process.py on 2 shared cores: +3 to 6 ms
   a process from a bare interpreter, +15 to 37 ms from a 260 MB parent, as fork copies its
-  page tables; about +4 us a line of output; small beside a Terraform command) and, in a
+  page tables; +1.5 to 4 us a line of output; small beside a Terraform command) and, in a
   process with threads (the scheduler, sh's own reader threads), safe only while nothing
   in the child takes a lock another thread held at the fork (amoffat/sh#607; Python 3.12
   warns about it). sh's child takes none unless a caller adds a `_preexec_fn`, and ours

@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/faults.py
 	$(PY) bench/fanout.py
 	$(PY) bench/startup.py
+	$(PY) bench/process.py
 
 # The main job on an embedded AWS (moto on 127.0.0.1); records in .refarch/demo/.
 demo: setup

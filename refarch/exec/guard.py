@@ -25,7 +25,10 @@ POLL_SECONDS = 0.2
 
 def main(argv: list[str]) -> int:
     parent = os.getppid()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C / refarch's SIGINT reach the tool itself
+    # Ctrl-C / refarch's SIGINT reach the tool itself; the watchdog survives them with a handler
+    # that does nothing, not SIG_IGN, which the tool would inherit (exec resets only handlers):
+    # a tool that does not catch SIGINT (a shell script, `sleep`) must still stop on it.
+    signal.signal(signal.SIGINT, _ignore)
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     orphaned = threading.Event()
 
@@ -54,7 +57,8 @@ def main(argv: list[str]) -> int:
             _signal(child, signal.SIGINT)
         elif stopping_since is not None and time.monotonic() - stopping_since > GRACE_SECONDS:
             _signal(child, signal.SIGKILL)
-        time.sleep(POLL_SECONDS)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(POLL_SECONDS)  # returns as soon as the tool ends, not at the next poll
     for thread in pumps:
         thread.join(timeout=5)
     code = child.returncode
@@ -62,6 +66,10 @@ def main(argv: list[str]) -> int:
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     return code
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """SIGINT is for the tool; the watchdog ends when the tool does."""
 
 
 def _signal(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -1,18 +1,44 @@
 """The only module that spawns processes: argv lists, explicit cwd/env, streamed, interruptible.
 
-Uses `subprocess` rather than `sh`: we need the child in its own process group (so one
-forwarded SIGINT reaches terraform once, not twice via the terminal), stdout and stderr read
-line by line into one log in arrival order, and a bounded tail kept for retry matching; `sh`
-hides the Popen handle that the group signalling needs.
+Processes start through `sh` (DESIGN.md names it): `_new_session` puts the tool in its own
+session and process group, so one forwarded SIGINT reaches Terraform once, not twice via the
+terminal, and `.signal_group()` stops the tool and its children together; `_out`/`_err`
+callbacks get whole lines, read by sh's one output thread in arrival order; `_env`, `_cwd`
+and `_in` are given explicitly; `_ok_code` takes every exit status, so a failing tool is a
+ProcessResult, never an exception.
+
+What is not `sh`, and why:
+- guard.py, the watchdog each tool runs under, keeps `subprocess`: it is a script run as
+  `python -I guard.py TOOL ...` that must start fast with nothing but the standard library
+  (importing sh costs about 50 ms, mostly asyncio, per tool started).
+- sh forks the Python interpreter and runs Python code in the child before exec (subprocess
+  does it in C, with vfork); that is slower (bench/process.py on 2 shared cores: +3 to 6 ms
+  a process from a bare interpreter, +15 to 37 ms from a 260 MB parent, as fork copies its
+  page tables; +1.5 to 4 us a line of output; small beside a Terraform command) and, in a
+  process with threads (the scheduler, sh's own reader threads), safe only while nothing
+  in the child takes a lock another thread held at the fork (amoffat/sh#607; Python 3.12
+  warns about it). sh's child takes none unless a caller adds a `_preexec_fn`, and ours
+  only resets a signal.
+- When exec itself fails, sh raises ForkException without reaping the child, which stays a
+  zombie (tests/unit/test_process.py shows it). So the binary and the working directory are
+  checked before the fork, which leaves only exotic exec failures (a corrupt binary).
+- sh with `_bg=True` makes the child ignore SIGHUP, and unlike subprocess it leaves SIGXFSZ
+  ignored as Python set it; `_preexec_fn` puts both back to their defaults.
+- sh logs each command line (INFO) and the first bytes of each output chunk (DEBUG), before
+  the caller's masking: its "sh" logger is set to WARNING, so nothing of a tool's arguments
+  or output reaches a user's logging.
+- sh splits lines on "\\n" only; a lone "\\r" (progress output) also ends a line here, as
+  text-mode pipes did before (universal newlines).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -20,13 +46,18 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
 
 from refarch.errors import ToolNotFound
+
+if TYPE_CHECKING:
+    from sh import RunningCommand
 
 GUARD = Path(__file__).with_name("guard.py")  # the watchdog each tool runs under
 LineCallback = Callable[[str, str], None]  # (stream "stdout" | "stderr", line without newline)
 TAIL_LINES = 400
+EVERY_EXIT_CODE = tuple(range(-64, 256))  # exit statuses and deaths by signal: none raises
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -83,83 +114,75 @@ def run_process(
     With `guard`, the tool runs under refarch/exec/guard.py, which stops it the same way
     if refarch itself dies.
     """
+    import sh  # noqa: PLC0415 - here, not at the top: its import (asyncio) costs ~50 ms
+
+    logging.getLogger("sh").setLevel(logging.WARNING)  # its INFO/DEBUG records carry argv and raw output
     argv = [str(a) for a in argv]
     started = time.monotonic()
-    spawned = argv
-    if guard:
-        binary = _resolve(argv[0], env)
-        spawned = [sys.executable, "-I", str(GUARD), binary, *argv[1:]]
-    try:
-        proc = subprocess.Popen(
-            spawned,
-            cwd=str(cwd),
-            env=dict(env),
-            stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ToolNotFound(argv[0], hint=f"install {argv[0]} or set its path in refarch.toml") from None
-    if stdin_data is not None and proc.stdin is not None:
-        proc.stdin.write(stdin_data)
-        proc.stdin.close()
-
+    binary = _resolve(argv[0], env, cwd)
+    program, args = (sys.executable, ["-I", str(GUARD), binary, *argv[1:]]) if guard else (binary, argv[1:])
     stdout_tail: deque[str] = deque(maxlen=TAIL_LINES)
     stderr_tail: deque[str] = deque(maxlen=TAIL_LINES)
-    write_lock = threading.Lock()
     log = log_path.open("a", encoding="utf-8") if log_path else None
-    done = threading.Event()
-    interrupted = threading.Event()
 
-    def pump(stream: IO[str], name: str, tail: deque[str]) -> None:
-        for raw in stream:
-            line = raw.rstrip("\n")
-            tail.append(line)
-            with write_lock:
+    failed: list[BaseException] = []  # the first error of on_line, raised once the tool ends
+
+    def reader(name: str, tail: deque[str]) -> Callable[[str], None]:
+        def on_chunk(chunk: str) -> None:  # sh's output thread: one line, in arrival order
+            for line in _LINE_BREAK.split(chunk.removesuffix("\n").removesuffix("\r")):
+                tail.append(line)
                 if log:
                     log.write(line + "\n")
                     log.flush()
-                if on_line:
-                    on_line(name, line)
+                if on_line and not failed:
+                    try:
+                        on_line(name, line)
+                    except Exception as exc:  # keep reading, or the tool blocks on a full pipe
+                        failed.append(exc)
 
-    def watch() -> None:
-        if interrupt is None:
-            return
-        while not done.is_set():
-            if interrupt.requested.wait(0.1):
-                interrupted.set()
-                _signal_group(proc, signal.SIGINT)
-                while not done.is_set():
-                    if interrupt.forced.wait(0.1):
-                        _signal_group(proc, signal.SIGKILL)
-                        return
-                return
+        return on_chunk
 
-    assert proc.stdout is not None and proc.stderr is not None
-    readers = [
-        threading.Thread(target=pump, args=(proc.stdout, "stdout", stdout_tail), daemon=True),
-        threading.Thread(target=pump, args=(proc.stderr, "stderr", stderr_tail), daemon=True),
-        threading.Thread(target=watch, daemon=True),
-    ]
-    for thread in readers:
-        thread.start()
     try:
-        returncode = proc.wait()
-    finally:
-        done.set()
-        for thread in readers:
-            thread.join(timeout=5)
+        with open(os.devnull, "rb") as devnull:  # noqa: PTH123 - sh hands its fd to the child
+            proc: RunningCommand = sh.Command(program)(
+                *args,
+                _cwd=str(cwd),
+                _env=dict(env),
+                _in=devnull if stdin_data is None else stdin_data,
+                _out=reader("stdout", stdout_tail),
+                _err=reader("stderr", stderr_tail),
+                _bg=True,
+                _bg_exc=False,
+                _new_session=True,
+                _tty_out=False,
+                _ok_code=EVERY_EXIT_CODE,
+                _encoding="utf-8",
+                _decode_errors="replace",
+                _preexec_fn=_default_signals,
+                _return_cmd=True,
+            )
+    except BaseException:
         if log:
             log.close()
+        raise
+    watcher, interrupted, done = None, threading.Event(), threading.Event()
+    if interrupt is not None:
+        watcher = threading.Thread(target=_watch, args=(proc, interrupt, interrupted, done), daemon=True)
+        watcher.start()
+    try:
+        proc.wait()  # reaps the child and joins sh's reader threads: every line has arrived
+    finally:
+        done.set()
+        if watcher:
+            watcher.join()
+        if log:
+            log.close()
+    if failed:
+        raise failed[0]
     return ProcessResult(
         argv=tuple(argv),
         cwd=str(cwd),
-        returncode=returncode,
+        returncode=proc.exit_code,
         stdout_tail="\n".join(stdout_tail),
         stderr_tail="\n".join(stderr_tail),
         duration=time.monotonic() - started,
@@ -167,21 +190,52 @@ def run_process(
     )
 
 
-def _resolve(binary: str, env: Mapping[str, str]) -> str:
-    """The path of `binary` as the child's own PATH finds it (what exec would run)."""
+def _watch(
+    proc: RunningCommand, interrupt: Interrupt, interrupted: threading.Event, done: threading.Event
+) -> None:
+    """SIGINT to the process group on the first request, SIGKILL on the second."""
+    while not done.is_set():
+        if interrupt.requested.wait(0.1):
+            interrupted.set()
+            _signal_group(proc, signal.SIGINT, done)
+            while not done.is_set():
+                if interrupt.forced.wait(0.1):
+                    _signal_group(proc, signal.SIGKILL, done)
+                    return
+            return
+
+
+def _signal_group(proc: RunningCommand, sig: signal.Signals, done: threading.Event) -> None:
+    if done.is_set() or proc.process.exit_code is not None:  # reaped: its pid may be reused
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.signal_group(sig)
+
+
+def _default_signals() -> None:  # pragma: no cover - runs in the forked child, before exec
+    """What subprocess's restore_signals does, and undoing sh's SIGHUP ignore for `_bg`."""
+    for sig in (signal.SIGHUP, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _resolve(binary: str, env: Mapping[str, str], cwd: str | Path) -> str:
+    """The path of `binary` as the child's own PATH finds it (what exec would run).
+
+    Checked before the fork: a failed exec inside sh leaves a zombie (see the docstring).
+    A missing working directory is ToolNotFound too, as the callers expect of a failed start.
+    """
+    hint = f"install {binary} or set its path in refarch.toml"
+    if not Path(cwd).is_dir():
+        raise ToolNotFound(binary, hint=f"{hint} (and check that {cwd} exists)")
     if os.sep in binary:
-        if Path(binary).is_file() and os.access(binary, os.X_OK):
-            return binary
+        path = Path(cwd, binary)  # a relative path is relative to the child's directory
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
     else:
         found = shutil.which(binary, path=env.get("PATH", os.defpath))
         if found:
-            return found
-    raise ToolNotFound(binary, hint=f"install {binary} or set its path in refarch.toml")
-
-
-def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
+            return str(Path(cwd, found))
+    raise ToolNotFound(binary, hint=hint)
 
 
 def capture(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str]) -> ProcessResult:

@@ -185,9 +185,12 @@ def test_sigkill_of_refarch_mid_apply_leaves_no_lock_and_resume_finishes(harness
     )
     first = cli(harness, "apply", str(harness.root), "--non-interactive", "--engine", "terraform", "-j", "1")
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not harness.locks("security"):
+    while time.monotonic() < deadline and not harness.locks("security") and first.poll() is None:
         time.sleep(0.05)
-    assert harness.locks("security"), "the apply never took the lock"
+    if not harness.locks("security"):  # say why: the run's own words
+        first.kill()
+        out, err = first.communicate(timeout=30)
+        pytest.fail(f"the apply never took the lock (exit {first.returncode}):\n{out}\n{err}")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     deadline = time.monotonic() + 60

@@ -181,7 +181,7 @@ def test_sigkill_of_refarch_mid_apply_leaves_no_lock_and_resume_finishes(harness
 
     write_live(
         harness.root,
-        {"security/us-east-1/slow": SLOW_UNIT % 700, "security/us-east-1/echo": ECHO_UNIT % "after"},
+        {"security/us-east-1/slow": SLOW_UNIT % 1000, "security/us-east-1/echo": ECHO_UNIT % "after"},
     )
     first = cli(harness, "apply", str(harness.root), "--non-interactive", "--engine", "terraform", "-j", "1")
     deadline = time.monotonic() + 90

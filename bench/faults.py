@@ -452,7 +452,13 @@ class Bench:
     def recoveries(self) -> Counter[str]:
         """What refarch did by itself on the way, from every ledger: states moved aside and
         pushed back, state locks released."""
-        wanted = ("state_rescued", "state_pushed", "lock_released", "lock_release_failed")
+        wanted = (
+            "state_rescued",
+            "state_pushed",
+            "lock_released",
+            "lock_release_failed",
+            "waiting_for_leftovers",
+        )
         seen: Counter[str] = Counter()
         for ledger in sorted(runs_dir(self.live).glob("*.jsonl")):
             seen.update(e["event"] for e in read_events(ledger) if e.get("event") in wanted)
@@ -506,7 +512,8 @@ def main() -> int:
         print(
             f"refarch by itself: {done['state_rescued']} states moved aside, {done['state_pushed']} pushed "
             f"back by --resume, {done['lock_released']} state locks released "
-            f"({done['lock_release_failed']} releases failed)"
+            f"({done['lock_release_failed']} releases failed), waited {done['waiting_for_leftovers']} times "
+            "for a dead run's Terraform to stop"
         )
         print(f"wall time                  {time.monotonic() - started:7.1f} s")
         bad = locks or lost or again or bench.manual or bench.completed != number

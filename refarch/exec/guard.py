@@ -63,7 +63,8 @@ def main(argv: list[str]) -> int:
         thread.join(timeout=5)
     code = child.returncode
     if code < 0:  # die of the same signal, so that refarch sees what the tool saw
-        signal.signal(-code, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL/SIGSTOP cannot be set, only sent
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     return code
 

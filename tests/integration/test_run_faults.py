@@ -181,14 +181,17 @@ def test_sigkill_of_refarch_mid_apply_leaves_no_lock_and_resume_finishes(harness
 
     write_live(
         harness.root,
-        {"security/us-east-1/slow": SLOW_UNIT % 700, "security/us-east-1/echo": ECHO_UNIT % "after"},
+        {"security/us-east-1/slow": SLOW_UNIT % 1000, "security/us-east-1/echo": ECHO_UNIT % "after"},
     )
     first = cli(harness, "apply", str(harness.root), "--non-interactive", "--engine", "terraform", "-j", "1")
     slow_lock = f"{bucket_for('security')}/security/us-east-1/slow/terraform.tfstate"
     deadline = time.monotonic() + 240  # echo may run first (-j 1): wait for the slow unit's lock
-    while time.monotonic() < deadline and slow_lock not in harness.locks("security"):
+    while time.monotonic() < deadline and slow_lock not in harness.locks("security") and first.poll() is None:
         time.sleep(0.05)
-    assert slow_lock in harness.locks("security"), "the slow apply never took its lock"
+    if slow_lock not in harness.locks("security"):  # say why: the run's own words
+        first.kill()
+        out, err = first.communicate(timeout=30)
+        pytest.fail(f"the slow apply never took its lock (exit {first.returncode}):\n{out}\n{err}")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     deadline = time.monotonic() + 240  # a bound, not a timing: CI machines may be slow

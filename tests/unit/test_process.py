@@ -348,3 +348,13 @@ def test_guard_survives_sigint_but_passes_it_on(tmp_path, leaves_nothing_behind)
     )
     assert lines == ["up", "tool got SIGINT"], lines
     assert result.returncode == 4 and result.interrupted
+
+
+def test_a_tool_killed_by_sigkill_is_reported_as_such_not_as_a_traceback(tmp_path):
+    """The watchdog dies of the signal its tool died of, SIGKILL included (it cannot be set)."""
+    result = run_process(
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+        cwd=tmp_path,
+        env={},
+    )
+    assert result.returncode == -9 and "Traceback" not in result.output_tail

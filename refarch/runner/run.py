@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import os
 import random
 import shutil
@@ -199,6 +200,8 @@ def run(
             who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
             saved=saved,
+            dead_units=unfinished if gone else (),
+            digest_repair=_digest_repair(sessions) if sessions else None,
         )
 
 
@@ -244,6 +247,8 @@ def _run_session(
     who: Mapping[str, str],
     lock_reader: LockReader | None = None,
     saved: saved_plans.SavedPlans | None = None,
+    dead_units: Iterable[str] = (),
+    digest_repair: Callable[[Unit], str | None] | None = None,
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -266,6 +271,8 @@ def _run_session(
         endpoint_url=settings.endpoint_url,
         resuming=resumed_from is not None,
         lock_reader=lock_reader,
+        dead_units=frozenset(dead_units),
+        digest_repair=digest_repair,
         saved_plans=saved,
     )
 
@@ -460,6 +467,31 @@ def recover(
             results.append(Pushed(unit, kept, ok, session.masker.mask(message)))
         session.close()
     return results
+
+
+def _digest_repair(sessions: AwsSessions) -> Callable[[Unit], str | None]:
+    """Sets a unit's state digest (`<bucket>/<key>-md5` in its lock table) to the MD5 of its
+    state object in S3; returns the digest, or None when the unit has no such backend."""
+
+    def repair(unit: Unit) -> str | None:
+        config = unit.remote_state.config if unit.remote_state and unit.remote_state.backend == "s3" else {}
+        bucket, key, table = config.get("bucket"), config.get("key"), config.get("dynamodb_table")
+        if not (isinstance(bucket, str) and isinstance(key, str) and isinstance(table, str)):
+            return None
+        region = str(config.get("region") or unit.region or "") or None
+        s3 = sessions.client("s3", unit.account_id, region, unit.account)
+        dynamodb = sessions.client("dynamodb", unit.account_id, region, unit.account)
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            dynamodb.put_item(
+                TableName=table, Item={"LockID": {"S": f"{bucket}/{key}-md5"}, "Digest": {"S": digest}}
+            )
+        except AWS_EXCEPTIONS:
+            return None
+        return digest
+
+    return repair
 
 
 def _lock_reader(sessions: AwsSessions) -> LockReader:

@@ -48,6 +48,9 @@ CALLER_CREDENTIAL_VARS = (
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 )
+# Terraform's S3 backend when the state's digest in DynamoDB is not that of the state in S3.
+DIGEST_MISMATCH = "does not have the expected content"
+DIGEST_REPAIRED = RetryRule("state-digest-repaired", DIGEST_MISMATCH, attempts=2, backoff="fixed", delay=0.0)
 MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and the ledger
 LOCK_BUSY = "Error acquiring the state lock"  # Terraform's words: the lock was someone else's
 UNLOCK_FAILED = "Error releasing the state lock"  # ... and: it could not reach the backend to unlock
@@ -96,6 +99,10 @@ class UnitRunner:
     who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
     resuming: bool = False  # --resume: push moved-aside state back before running its unit
     lock_reader: LockReader | None = None  # reads a unit's state lock: release what an attempt left
+    # --resume: units the dead run started and never finished, and what rewrites a unit's
+    # state digest to match its state in S3 (a Terraform killed between the two writes).
+    dead_units: frozenset[str] = frozenset()
+    digest_repair: Callable[[Unit], str | None] | None = None
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -254,6 +261,29 @@ class UnitRunner:
             text = f"Terraform could not release the state lock of {path}; see its log"
             self.session.emit(RunNotice(text, path))
 
+    def repair_digest(self, unit: Unit, process: ProcessResult) -> bool:
+        """--resume, for a unit the dead run left unfinished: when Terraform says the state in
+        S3 does not match the digest in DynamoDB (it was killed between writing the one and
+        the other), write the digest of what is in S3, as Terraform's own message says to do
+        by hand; recorded in the ledger and said. Never for a unit of a live or unknown run."""
+        if self.digest_repair is None or unit.path not in self.dead_units:
+            return False
+        if DIGEST_MISMATCH not in process.output_tail:
+            return False
+        try:
+            digest = self.digest_repair(unit)
+        except RefarchError:
+            return False
+        if digest is None:
+            return False
+        self.session.ledger.write("state_digest_repaired", unit=unit.path, digest=digest)
+        text = (
+            f"{unit.path}: its state digest in DynamoDB did not match its state in S3 (the dead run's "
+            f"Terraform was killed between the two writes); set it to {digest} and tried again"
+        )
+        self.session.emit(RunNotice(text, unit.path))
+        return True
+
     def push_waiting(self, job: UnitJob, waiting: list[Path]) -> list[Path]:
         """--resume: push the unit's moved-aside state back (oldest first), record each push
         in the ledger and say so; returns what is still waiting (after a failed push)."""
@@ -301,6 +331,7 @@ class UnitRunner:
                 f"back with `{command}` before running {unit.path}",
             )
         rescued_now: list[Path] = []
+        repaired: list[int] = []  # the attempt after which the state digest was repaired
 
         def attempt(number: int, remedies: frozenset[str]) -> tuple[ProcessResult, Mapping[str, Any] | None]:
             record.attempts = number
@@ -319,7 +350,14 @@ class UnitRunner:
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)
+                if not repaired and self.repair_digest(unit, result.process):
+                    repaired.append(number)
             return result.process, result.outputs
+
+        def decide(result: ProcessResult, number: int) -> Decision:
+            if repaired and repaired[-1] == number:  # once: the digest now matches the state
+                return Decision(True, "state digest repaired", DIGEST_REPAIRED, delay=0.0)
+            return decide_for_unit(own_rules, result, number, rand=self.rand)
 
         def on_retry(number: int, decision: Decision) -> None:
             assert decision.rule is not None
@@ -340,7 +378,7 @@ class UnitRunner:
         own_rules = unit_rules(self.rules, unit.errors)  # its errors { retry / ignore } blocks first
         done = attempt_loop(
             attempt,
-            lambda result, number: decide_for_unit(own_rules, result, number, rand=self.rand),
+            decide,
             sleep=self.sleep,
             on_retry=on_retry,
             stop=lambda: self.interrupt.requested.is_set() or bool(rescued_now),

@@ -4,6 +4,7 @@ state survives a backend that fails mid-apply, and `refarch recover` pushes it b
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import stat
 import threading
@@ -347,3 +348,54 @@ def test_a_missing_hook_binary_fails_its_unit_only_and_every_started_unit_finish
     finished = sorted(e["unit"] for e in ledger if e["event"] == "unit_finish")
     assert started == finished == sorted(report.units)
     assert ledger[-1]["event"] == "run_finish" and harness.locks("security") == []
+
+
+def test_resume_repairs_a_state_digest_its_dead_run_left_behind(harness: Harness) -> None:
+    """A Terraform killed between writing its state to S3 and its digest to DynamoDB leaves
+    them disagreeing, and every later init fails. --resume of that run (and only a resume, for
+    a unit the dead run left unfinished) sets the digest to that of the state in S3."""
+    from refarch import load_repo
+    from refarch.runner.ledger import Ledger, runs_dir
+    from tests.integration.test_terraform_engine import ECHO_UNIT, write_live
+
+    path = "security/us-east-1/echo"
+    write_live(harness.root, {path: ECHO_UNIT % "before"})
+    repo = load_repo(harness.root, env=harness.base_env, settings=harness.settings, cache=False)
+    engine = TerraformEngine(harness.settings)
+    assert run(
+        make_plan(repo, "apply"), "apply", harness.settings, engine=engine, base_env=harness.base_env
+    ).ok
+    digest_id = f"{bucket_for('security')}/{path}/terraform.tfstate-md5"
+    dynamo = harness.client("dynamodb", "security")
+    good = dynamo.get_item(TableName=LOCK_TABLE, Key={"LockID": {"S": digest_id}})["Item"]["Digest"]["S"]
+    dynamo.put_item(TableName=LOCK_TABLE, Item={"LockID": {"S": digest_id}, "Digest": {"S": "0" * 32}})
+
+    plan = make_plan(repo, "apply")
+    plain = run(plan, "apply", harness.settings, engine=engine, base_env=harness.base_env)
+    assert plain.units[path].status == Status.FAILED  # not a resume: the mismatch is reported, not touched
+    assert "does not have the expected content" in plain.units[path].message
+
+    dead = "20261130T000000000Z-dead01"
+    with Ledger(runs_dir(harness.root) / f"{dead}.jsonl") as ledger:
+        ledger.write(
+            "run_start", run_id=dead, action="apply", units=[path], digests={path: repo.units[path].digest}
+        )
+        ledger.write("unit_start", unit=path)
+    events: list[Any] = []
+    resumed = run(
+        plan,
+        "apply",
+        harness.settings,
+        engine=engine,
+        base_env=harness.base_env,
+        on_event=events.append,
+        options=RunOptions(resume=dead),
+    )
+    assert resumed.units[path].status == Status.SUCCEEDED, resumed.units[path].message
+    key = f"{path}/terraform.tfstate"
+    state = harness.client("s3", "security").get_object(Bucket=bucket_for("security"), Key=key)
+    now = dynamo.get_item(TableName=LOCK_TABLE, Key={"LockID": {"S": digest_id}})["Item"]["Digest"]["S"]
+    assert now == hashlib.md5(state["Body"].read(), usedforsecurity=False).hexdigest()  # in step again
+    assert any(isinstance(e, RunNotice) and "state digest" in e.text for e in events)
+    ledger_events = read_events(Path(resumed.ledger_path or ""))
+    assert [e["digest"] for e in ledger_events if e["event"] == "state_digest_repaired"] == [good]

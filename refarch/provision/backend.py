@@ -511,22 +511,7 @@ def ensure_lock_table(
         if missing:
             changes.make(f"tag {name}", lambda: dynamodb.tag_resource(ResourceArn=arn, Tags=missing))
     if spec.point_in_time_recovery:
-        enabled = False
-        if not created:
-            backups = dynamodb.describe_continuous_backups(TableName=name)
-            enabled = (
-                backups["ContinuousBackupsDescription"]
-                .get("PointInTimeRecoveryDescription", {})
-                .get("PointInTimeRecoveryStatus")
-                == "ENABLED"
-            )
-        if not enabled:
-            changes.make(
-                f"enable point-in-time recovery on {name}",
-                lambda: dynamodb.update_continuous_backups(
-                    TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-                ),
-            )
+        ensure_point_in_time_recovery(dynamodb, name, changes, created=created)
     return Result(
         "dynamodb-table",
         name,
@@ -538,3 +523,20 @@ def ensure_lock_table(
         (),
         dry_run,
     )
+
+
+def ensure_point_in_time_recovery(dynamodb: Any, name: str, changes: ChangeSet, *, created: bool) -> None:
+    """Turn on a table's point-in-time recovery unless it is on (a table just created is not)."""
+    enabled = False
+    if not created:
+        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        enabled = (
+            backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+        )
+    if not enabled:
+        changes.make(
+            f"enable point-in-time recovery on {name}",
+            lambda: dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            ),
+        )

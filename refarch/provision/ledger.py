@@ -9,7 +9,7 @@ from typing import Any
 
 from refarch.errors import ProvisionError
 from refarch.provision import ChangeSet, Result, tags_list
-from refarch.provision.backend import BucketSpec, ensure_bucket
+from refarch.provision.backend import BucketSpec, ensure_bucket, ensure_point_in_time_recovery
 
 KMS_ENCRYPTION = {"Enabled": True, "SSEType": "KMS"}
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
@@ -69,18 +69,7 @@ def ensure_ledger_table(
                     TableName=name, SSESpecification={"Enabled": True, "SSEType": "KMS"}
                 ),
             )
-    enabled = False
-    if not created:
-        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
-        status = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
-        enabled = status == "ENABLED"
-    if not enabled:
-        changes.make(
-            f"enable point-in-time recovery on {name}",
-            lambda: dynamodb.update_continuous_backups(
-                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-            ),
-        )
+    ensure_point_in_time_recovery(dynamodb, name, changes, created=created)
     return Result(
         "ledger-table",
         name,

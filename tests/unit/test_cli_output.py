@@ -45,10 +45,10 @@ def test_markdown_table_for_a_job_summary_escapes_pipes():
 
 
 def events(unit="dev/us-east-1/app"):
-    yield UnitStarted(unit, "dev", "/tmp/x.log")
+    yield UnitStarted(unit, "dev", "runs/x.log")
     yield UnitOutput(unit, "stdout", "Apply complete! " + LONG)
     yield UnitRetried(unit, attempt=1, attempts=3, rule="throttling", delay=2.0, remedy=None)
-    yield UnitFinished(unit, Status.SUCCEEDED, "", attempts=2, duration=1.5, log="/tmp/x.log")
+    yield UnitFinished(unit, Status.SUCCEEDED, "", attempts=2, duration=1.5, log="runs/x.log")
 
 
 def run_view(mode, capsys):
@@ -93,7 +93,7 @@ def report():
         finished=now,
         units={long_path: UnitReport(long_path, "dev", Status.FAILED, 1, 2.0, message="boom | bang")},
         counts={"failed": 1},
-        ledger_path="/tmp/ledger.jsonl",
+        ledger_path="runs/ledger.jsonl",
     )
 
 

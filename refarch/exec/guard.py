@@ -25,6 +25,11 @@ POLL_SECONDS = 0.2
 
 def main(argv: list[str]) -> int:
     parent = os.getppid()
+    # The tool starts with the dispositions refarch gives every child (process.DEFAULT_SIGNALS),
+    # even when the watchdog itself was started with some ignored: Popen resets only SIGPIPE
+    # and SIGXFSZ, and exec keeps an ignored SIGQUIT or SIGHUP.
+    for sig in (signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
     # Ctrl-C / refarch's SIGINT reach the tool itself; the watchdog survives them with a handler
     # that does nothing, not SIG_IGN, which the tool would inherit (exec resets only handlers):
     # a tool that does not catch SIGINT (a shell script, `sleep`) must still stop on it.

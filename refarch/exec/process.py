@@ -22,8 +22,11 @@ What is not `sh`, and why:
 - When exec itself fails, sh raises ForkException without reaping the child, which stays a
   zombie (tests/unit/test_process.py shows it). So the binary and the working directory are
   checked before the fork, which leaves only exotic exec failures (a corrupt binary).
-- sh with `_bg=True` makes the child ignore SIGHUP, and unlike subprocess it leaves SIGXFSZ
-  ignored as Python set it; `_preexec_fn` puts both back to their defaults.
+- Every child starts with SIGINT, SIGQUIT, SIGHUP, SIGPIPE and SIGXFSZ at their defaults,
+  whatever refarch inherited: a shell starts a background job with SIGINT and SIGQUIT
+  ignored, `nohup` ignores SIGHUP, sh's `_bg=True` ignores SIGHUP, Python ignores SIGPIPE
+  and SIGXFSZ; an ignored disposition survives exec, so a tool (and the guard) started
+  that way would never stop on the signal meant for it. `_preexec_fn` resets all five.
 - sh logs each command line (INFO) and the first bytes of each output chunk (DEBUG), before
   the caller's masking: its "sh" logger is set to WARNING, so nothing of a tool's arguments
   or output reaches a user's logging.
@@ -212,9 +215,12 @@ def _signal_group(proc: RunningCommand, sig: signal.Signals, done: threading.Eve
         proc.signal_group(sig)
 
 
+DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)
+
+
 def _default_signals() -> None:  # pragma: no cover - runs in the forked child, before exec
-    """What subprocess's restore_signals does, and undoing sh's SIGHUP ignore for `_bg`."""
-    for sig in (signal.SIGHUP, signal.SIGXFSZ):
+    """Every child starts with DEFAULT_SIGNALS at their defaults (see the module docstring)."""
+    for sig in DEFAULT_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
 
 

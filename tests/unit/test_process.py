@@ -1,6 +1,7 @@
 import logging
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from refarch.errors import ToolNotFound
-from refarch.exec.process import Interrupt, run_process
+from refarch.exec.process import DEFAULT_SIGNALS, Interrupt, run_process
 
 
 def test_streams_whole_lines_to_callback_and_log(tmp_path):
@@ -206,12 +207,49 @@ def test_interrupt_stops_a_tool_that_does_not_catch_sigint(tmp_path, leaves_noth
     assert result.interrupted and result.returncode == -signal.SIGINT
 
 
+def ignored_signals(status_line):
+    mask = int(status_line.split()[1], 16)
+    return {sig.name for sig in signal.Signals if mask & (1 << (sig - 1))}
+
+
 @pytest.mark.parametrize("guard", [False, True])
 def test_the_tool_starts_with_default_signal_dispositions(tmp_path, guard, leaves_nothing_behind):
     result = run_process(["grep", "SigIgn", "/proc/self/status"], cwd=tmp_path, env=PATH, guard=guard)
-    ignored = int(result.stdout_tail.split()[1], 16)
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
-        assert not ignored & (1 << (sig - 1)), f"the tool starts with {sig.name} ignored"
+    assert not ignored_signals(result.stdout_tail) & {s.name for s in DEFAULT_SIGNALS}
+
+
+def test_the_guard_starts_with_default_signal_dispositions(tmp_path, leaves_nothing_behind):
+    """The watchdog itself: only what Python sets for itself (SIGPIPE, SIGXFSZ) is ignored."""
+    result = run_process(["sh", "-c", "grep SigIgn /proc/$PPID/status"], cwd=tmp_path, env=PATH)
+    assert not ignored_signals(result.stdout_tail) & {"SIGINT", "SIGQUIT", "SIGHUP"}
+
+
+def test_default_signal_dispositions_hold_when_refarch_starts_with_signals_ignored(tmp_path):
+    """As a background job of a script (SIGINT, SIGQUIT ignored), under nohup (SIGHUP), with no
+    standard input: the checks above, in a pytest started that way (about 1.5 s)."""
+
+    def ignore():  # runs in the forked child
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+
+    probe = subprocess.run(
+        ["grep", "SigIgn", "/proc/self/status"], preexec_fn=ignore, capture_output=True, text=True, check=True
+    )
+    assert {"SIGINT", "SIGQUIT", "SIGHUP"} <= ignored_signals(probe.stdout)  # the start is as described
+    checks = f"{__file__}::test_the_tool_starts_with_default_signal_dispositions"
+    guard = f"{__file__}::test_the_guard_starts_with_default_signal_dispositions"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", checks, guard],
+        preexec_fn=ignore,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
 
 
 def test_an_error_in_on_line_is_raised_once_the_tool_has_ended(tmp_path, leaves_nothing_behind):

@@ -162,6 +162,7 @@ class Repo:
     settings: Settings
     excludes: tuple[str, ...] = ()  # folders listed in .terragrunt-excludes (--queue-excludes-file)
     features: Mapping[str, str] = field(default_factory=dict)  # --feature / TG_FEATURE values
+    warnings: tuple[str, ...] = ()  # e.g. a placeholder account id, read as unknown (file:line first)
 
     def unit(self, path: str) -> Unit:
         """The unit at `path` (relative, POSIX form)."""

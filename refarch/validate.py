@@ -78,6 +78,7 @@ class ValidationReport:
     checked: tuple[str, ...]  # units whose module is local
     remote: tuple[str, ...] = ()  # units whose source is remote (not checked)
     modules: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()  # e.g. a placeholder account id (validate touches no AWS)
 
     @property
     def ok(self) -> bool:
@@ -272,11 +273,12 @@ def validate_repo(
     outputs = _referenced_outputs(root, files)
     found: dict[_Problem, list[str]] = {}
     units: dict[str, Unit] = {}
+    warnings: list[str] = []
     for unit_file in find_unit_files(start):
         relative = unit_file.parent.relative_to(root).as_posix()
         try:
             units[relative] = evaluate_unit(
-                skeleton, relative, outputs=outputs, env=env, terraform_command="validate"
+                skeleton, relative, outputs=outputs, env=env, terraform_command="validate", warnings=warnings
             )
         except ConfigError as exc:
             error = (exc.path or f"{relative}/{UNIT_FILE}", exc.line, exc.detail)
@@ -324,6 +326,7 @@ def validate_repo(
         checked=tuple(checked),
         remote=tuple(remote),
         modules=tuple(sorted(_rel(root, p) for p in modules)),
+        warnings=tuple(dict.fromkeys(warnings)),
     )
 
 

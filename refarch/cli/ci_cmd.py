@@ -10,7 +10,7 @@ import click
 
 from refarch import ci
 from refarch.changes import git_toplevel
-from refarch.cli import changed
+from refarch.cli import changed, output
 from refarch.repo import load_repo
 
 
@@ -91,7 +91,8 @@ def command(
     """Emit a GitHub Actions or GitLab CI pipeline for the live repo DIRECTORY: a pull request
     job that plans what changed, and apply jobs, one per account (or tier), whose needs mirror
     the account tiers and the cross-account dependencies."""
-    repo = load_repo(directory)
+    repo = load_repo(directory, touches_aws=False)
+    output.warn(repo.warnings)
     top = (git_toplevel(repo.root) or Path.cwd()).resolve()
     options = ci.CiOptions(
         branch=branch,

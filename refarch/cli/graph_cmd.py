@@ -9,7 +9,7 @@ import click
 
 from refarch import graph
 from refarch.changes import subrepo
-from refarch.cli import changed
+from refarch.cli import changed, output
 from refarch.cli.queue_options import load_options, queue_external, repo_options
 from refarch.cli.stack_cmd import generate_first
 from refarch.repo import load_repo
@@ -41,7 +41,8 @@ def command(
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
     --queue-exclude-external leaves them out."""
     generate_first(directory)
-    repo = load_repo(directory, cache=not no_cache, **load_options(opts))
+    repo = load_repo(directory, cache=not no_cache, touches_aws=False, **load_options(opts))
+    output.warn(repo.warnings)
     if queue_include_external is False:
         repo = graph.without_external(repo)
     if changed_since:  # only the changed units and their dependents, edges among them

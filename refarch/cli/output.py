@@ -25,6 +25,12 @@ if TYPE_CHECKING:  # rich (20 ms to import) loads when something is printed with
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
+def warn(messages: Sequence[str]) -> None:
+    """`warning:` lines on stderr (stdout stays clean for JSON)."""
+    for message in messages:
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
 @dataclass(frozen=True)
 class Mode:
     """Which way to write: `plain` lines (CI or no terminal), and GitHub's workflow commands."""

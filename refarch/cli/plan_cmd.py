@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from refarch.cli import changed
+from refarch.cli import changed, output
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -54,7 +54,8 @@ def command(
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
     generate_first(directory)
-    repo = load_repo(directory, cache=not no_cache, **load_options(opts))
+    repo = load_repo(directory, cache=not no_cache, touches_aws=False, **load_options(opts))
+    output.warn(repo.warnings)
     if changed_since:
         _, wanted, nested = changed.narrow(repo, changed_since, include, exclude)
         if not wanted:
@@ -69,8 +70,7 @@ def command(
         ignore_dependencies=ignore_dependencies,
         queue_include_external=bool(queue_include_external),
     )
-    for warning in result.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    output.warn(result.warnings)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -82,6 +82,8 @@ def render(result: Plan) -> None:
     count = len(result.units)
     click.secho(f"{result.action}: {count} unit(s) in {len(result.groups)} group(s)", bold=True)
     tier = None
+    present = sorted({unit.tier for unit in result.units.values()})
+    earlier = dict(zip(present[1:], present, strict=False))  # tier -> the tier before it in this plan
     for index, group in enumerate(result.groups, start=1):
         first = result.units[group[0]]
         if first.tier != tier:
@@ -94,8 +96,8 @@ def render(result: Plan) -> None:
         for path in group:
             unit = result.units[path]
             why = f"waits for {', '.join(unit.waits_for)}" if unit.waits_for else "no dependencies"
-            if result.action != "destroy" and unit.tier > 1 and index > 1:
-                why += f"; after tier {unit.tier - 1}"
+            if result.action != "destroy" and unit.tier in earlier:
+                why += f"; after tier {earlier[unit.tier]}"
             if unit.assumed:
                 why += f"; assumes {', '.join(unit.assumed)} already applied"
             click.echo(f"    {path}  ({unit.account})  {why}")

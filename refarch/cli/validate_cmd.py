@@ -6,6 +6,7 @@ import json
 
 import click
 
+from refarch.cli import output
 from refarch.validate import validate_repo
 
 
@@ -17,6 +18,7 @@ def command(directory: str, as_json: bool) -> None:
     names, required ones missing) and dependency.X.outputs.Y against X's module outputs.
     Exits 2 when anything does not match."""
     report = validate_repo(directory)
+    output.warn(report.warnings)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -82,6 +82,7 @@ def load_repo(
     hidden: bool = True,
     excludes_file: str | Path | None = None,
     features: Mapping[str, str] | None = None,
+    touches_aws: bool = True,
 ) -> Repo:
     """Read every unit of a live repo. Dependency outputs are mocked (or Unknown).
 
@@ -90,7 +91,9 @@ def load_repo(
     As Terragrunt: `hidden` folders are searched unless False; the folders listed in
     `excludes_file` (default `<root>/.terragrunt-excludes`; relative paths from the root) are
     kept in `Repo.excludes` for the plan to leave out; `features` (name -> value) override
-    feature flags' defaults, on top of TG_FEATURE.
+    feature flags' defaults, on top of TG_FEATURE. With `touches_aws=False` (graph, plan, ci:
+    nothing reaches AWS) an account id that is a placeholder ("replaceme") is unknown (None)
+    and named once in `Repo.warnings`, instead of the error an apply gets.
     """
     start = Path(path).resolve()
     if not start.is_dir():
@@ -120,6 +123,7 @@ def load_repo(
     units: dict[str, Unit] = {}
     include_targets: set[str] = set()
     failures: dict[str, ConfigError] = {}
+    account_problems: dict[str, list[Any]] = {}  # unit -> [file, line, value]
     for rel in unit_folders:
         if rel in cached:
             unit, meta = cached[rel]
@@ -133,6 +137,8 @@ def load_repo(
                 unit_cache.store(unit, key, meta)
         units[rel] = unit
         include_targets.update(meta["include_targets"])
+        if meta.get("account_problem"):
+            account_problems[rel] = meta["account_problem"]
     if unit_cache:
         unit_cache.save()
     # A terragrunt.hcl that other units include (the old root layout) is not a unit itself:
@@ -143,6 +149,13 @@ def load_repo(
     units, failures = _within(units, failures, root, start)
     if failures:
         raise failures[min(failures)]
+    problems = sorted(
+        {tuple(account_problems[rel]) for rel in units if rel in account_problems},
+        key=lambda p: (p[0], p[1] or 0, p[2]),
+    )
+    invalid = [problem for problem in problems if problem[2] is not None]  # missing: refused at apply
+    if invalid and touches_aws:
+        raise _account_id_error(*invalid[0])
     _add_external_units(loader, units, settings, include_targets)
     _check_dependencies(root, units)
     return Repo(
@@ -152,6 +165,7 @@ def load_repo(
         settings=settings,
         excludes=read_excludes_file(root, excludes_file),
         features=merged_features,
+        warnings=tuple(_account_id_warning(*problem) for problem in problems),
     )
 
 
@@ -185,17 +199,25 @@ def evaluate_unit(
     outputs: Mapping[str, Mapping[str, Any]] | None = None,
     env: Mapping[str, str] | None = None,
     terraform_command: str = "apply",
+    warnings: list[str] | None = None,
 ) -> Unit:
     """Evaluate one unit again, with the real outputs of its dependencies (by block name).
 
-    The runner calls this right before a unit runs, so `inputs` carry real values.
+    The runner calls this right before a unit runs, so `inputs` carry real values. Given a
+    `warnings` list (a caller that does not touch AWS), a placeholder account id is added to
+    it and the unit's account id is None, instead of an error.
     """
     env = dict(os.environ) if env is None else env
     if repo.features:
         env = {**env, FEATURE_ENV: ",".join(f"{k}={v}" for k, v in repo.features.items())}
     loader = Loader(repo.root, env=env, terraform_command=terraform_command)
     folder = repo.root / unit_path if unit_path != "." else repo.root
-    unit, _, _ = _evaluate_new_unit(loader, unit_file(folder), repo.settings, outputs=outputs)
+    unit, meta, _ = _evaluate_new_unit(loader, unit_file(folder), repo.settings, outputs=outputs)
+    if meta.get("account_problem"):
+        if warnings is None and meta["account_problem"][2] is not None:
+            raise _account_id_error(*meta["account_problem"])
+        if warnings is not None:
+            warnings.append(_account_id_warning(*meta["account_problem"]))
     return unit
 
 
@@ -257,7 +279,7 @@ def _evaluate_new_unit(
     unit_dir = file.parent
     loader.exists(unit_dir / JSON_UNIT_FILE, ctx.records)  # a cached unit notices a new JSON twin
     rel = _unit_path(loader.root, unit_dir)
-    account, account_id = _account_of(loader, unit_dir, ctx.records)
+    account, account_id, account_problem = _account_of(loader, unit_dir, ctx.records)
     ctx.account_id = account_id
     config = ctx.evaluate()
     region = _region_of(loader, unit_dir, ctx.records, config)
@@ -311,7 +333,8 @@ def _evaluate_new_unit(
             _unit_path(loader.root, inc.path.parent)
             for inc in ctx.includes.values()
             if inc.path.name in (UNIT_FILE, JSON_UNIT_FILE)
-        ]
+        ],
+        "account_problem": account_problem,
     }
     return unit, meta, key
 
@@ -427,12 +450,13 @@ def _nearest(loader: Loader, folder: Path, name: str, records: Records) -> Path 
     return Path(found) if found is not None and os.path.isfile(found) else None
 
 
-def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, str | None]:
-    """The account of the nearest account.hcl (account_name, aws_account_id)."""
+def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, str | None, list[Any] | None]:
+    """The account of the nearest account.hcl (account_name, aws_account_id), and the
+    [file, line, value] of an aws_account_id that is not 12 digits or missing (value None)."""
     path = _nearest(loader, unit_dir, ACCOUNT_FILE, records)
     if path is None:
         parts = [p for p in _unit_path(loader.root, unit_dir).split("/") if p not in (".", "..")]
-        return (parts[0] if parts else "default"), None
+        return (parts[0] if parts else "default"), None, None
     config, read_records = read_config(loader, path, unit_dir)
     records.absorb(read_records)
     local_values = config.get("locals") or {}
@@ -448,16 +472,21 @@ def _account_of(loader: Loader, unit_dir: Path, records: Records) -> tuple[str, 
             path=loader.rel(path),
             hint='aws_account_id = "111111111111"',
         )
-    _check_account(loader, path, name, account_id)
-    return name, account_id
+    problem = _check_account(loader, path, name, account_id, declared="aws_account_id" in local_values)
+    return name, None if problem else account_id, problem
 
 
 ACCOUNT_ID = re.compile(r"\d{12}")
 
 
-def _check_account(loader: Loader, path: Path, name: str, account_id: str | None) -> None:
+def _check_account(
+    loader: Loader, path: Path, name: str, account_id: str | None, *, declared: bool = True
+) -> list[Any] | None:
     """An account id is 12 digits, and an account name is a safe path component (it names
-    folders: keys, records): both checked when the repo is loaded, naming file and line."""
+    folders: keys, records): both checked when the repo is loaded, naming file and line. A
+    bad name is an error; a bad or missing id (value None) is returned as [file, line, value]:
+    only AWS needs it."""
+    blocks = [block[4] for block in loader.bodies[path][0] if block[0] == "block" and block[1] == "locals"]
     lines = {
         attr[1]: attr[3]
         for block in loader.bodies[path][0]
@@ -465,13 +494,6 @@ def _check_account(loader: Loader, path: Path, name: str, account_id: str | None
         for attr in block[3]
         if attr[0] == "attr"
     }
-    if account_id is not None and not ACCOUNT_ID.fullmatch(account_id):
-        raise ConfigError(
-            f"aws_account_id {account_id!r} is not a 12-digit AWS account id",
-            path=loader.rel(path),
-            line=lines.get("aws_account_id"),
-            hint='write the account id as a string of 12 digits: aws_account_id = "111111111111"',
-        )
     if name in ("", ".", "..") or any(c in name for c in "/\\") or not name.isprintable():
         raise ConfigError(
             f"account_name {name!r} is not a safe folder name (refarch makes folders named after accounts)",
@@ -479,6 +501,33 @@ def _check_account(loader: Loader, path: Path, name: str, account_id: str | None
             line=lines.get("account_name"),
             hint='use letters, digits, "-", "_" and ".": account_name = "dev"',
         )
+    if not declared:
+        return [loader.rel(path), blocks[0] if blocks else None, None]
+    if account_id is not None and not ACCOUNT_ID.fullmatch(account_id):
+        return [loader.rel(path), lines.get("aws_account_id"), account_id]
+    return None
+
+
+def _account_id_error(path: str, line: int | None, value: str) -> ConfigError:
+    return ConfigError(
+        f"aws_account_id {value!r} is not a 12-digit AWS account id",
+        path=path,
+        line=line,
+        hint='write the account id as a string of 12 digits: aws_account_id = "111111111111"',
+    )
+
+
+def _account_id_warning(path: str, line: int | None, value: str | None) -> str:
+    where = f"{path}:{line}" if line else path
+    if value is None:
+        return (
+            f"{where}: no aws_account_id in these locals; read as unknown here, but apply and "
+            "destroy refuse (the wrong-account guard cannot check the account) until it is set"
+        )
+    return (
+        f"{where}: aws_account_id {value!r} is not a 12-digit AWS account id; read as unknown "
+        "here, but apply, destroy and bootstrap refuse until it is the real id"
+    )
 
 
 def _region_of(loader: Loader, unit_dir: Path, records: Records, config: dict[str, Any]) -> str | None:

@@ -82,9 +82,12 @@ def test_an_account_id_must_be_twelve_digits(tmp_path: Path, account_id: str) ->
         tmp_path / "live",
         dev_account=f'locals {{\n  account_name = "dev"\n  aws_account_id = {account_id}\n}}\n',
     )
-    result = CliRunner().invoke(cli, ["plan", str(root)])
+    result = CliRunner().invoke(cli, ["apply", str(root), "--non-interactive"])
     assert result.exit_code == 2
     assert "dev/account.hcl:3: aws_account_id" in result.output and "12-digit" in result.output
+    result = CliRunner().invoke(cli, ["plan", str(root)])  # reading touches no AWS: a warning
+    assert result.exit_code == 0
+    assert "warning: dev/account.hcl:3: aws_account_id" in result.output and "refuse" in result.output
 
 
 @pytest.mark.parametrize("name", ["../x", "..", "a/b", ""])

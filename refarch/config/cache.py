@@ -29,7 +29,7 @@ from refarch.config.evaluate import Records
 from refarch.errors import RefarchWarning, UnreadableFile, UnsafeLocalState
 from refarch.models import Dependency, ErrorRule, Exclude, Generate, RemoteState, Unit
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: repeated attributes and single blocks are refused when parsed
 CACHE_FILE = f"units-py{sys.version_info.major}{sys.version_info.minor}.marshal"
 MAGIC = b"refarch-cache\n"
 MAX_CACHE_BYTES = 512 * 1024 * 1024

@@ -91,8 +91,38 @@ def parse_text(text: str, path: str = "<string>") -> Body:
 
 
 def parse_config(text: str, path: str = "<string>") -> Body:
-    """A config file in either syntax: HCL's JSON syntax when the name ends in .json."""
-    return parse_json(text, path) if path.endswith(".json") else parse_text(text, path)
+    """A Terragrunt config file in either syntax (HCL's JSON syntax when the name ends in
+    .json), with Terragrunt's rule that some blocks appear at most once (SINGLE_BLOCKS)."""
+    body = parse_json(text, path) if path.endswith(".json") else parse_text(text, path)
+    _check_single_blocks(body, path)
+    return body
+
+
+# Blocks a Terragrunt config has at most one of: Terragrunt decodes each into one struct
+# field ("Duplicate terraform block") and refuses a second locals block; the others
+# (dependency, feature, generate, include, unit, stack, extra_arguments, hooks) repeat.
+SINGLE_BLOCKS = frozenset(
+    ("locals", "terraform", "remote_state", "catalog", "engine", "dependencies", "exclude", "errors")
+)
+UNIQUE_LABELS = frozenset(("generate",))  # "Detected generate blocks with the same name"
+
+
+def _check_single_blocks(body: Body, path: str) -> None:
+    seen: dict[tuple[str, ...], int] = {}
+    for item in body:
+        if item[0] != "block" or item[1] not in SINGLE_BLOCKS | UNIQUE_LABELS:
+            continue
+        key = (item[1], *item[2]) if item[1] in UNIQUE_LABELS else (item[1],)
+        if key in seen:
+            what = " ".join((item[1], *(f'"{label}"' for label in item[2])))
+            raise HclSyntaxError(
+                f"duplicate {what} block: one is already defined at {path}:{seen[key]}; "
+                f"Terragrunt allows only one {what} block in a file",
+                path=path,
+                line=item[4],
+                hint=f"merge the two blocks (lines {seen[key]} and {item[4]}) into one",
+            )
+        seen[key] = item[4]
 
 
 def parse_expression(text: str, path: str = "<string>", line: int = 1) -> Expr:
@@ -181,10 +211,21 @@ class _Compiler:
 
     def body(self, tree: Tree[Any]) -> Body:
         items: list[Any] = []
+        set_at: dict[str, int] = {}
         for child in _trees(tree):
             if child.data == "attribute":
                 name_node, expr = _trees(child)
-                items.append(("attr", self.name(name_node), self.expr(expr), _line(child)))
+                name, line = self.name(name_node), _line(child)
+                if name in set_at:  # HCL's "Attribute redefined", in every body
+                    raise HclSyntaxError(
+                        f'attribute "{name}" redefined: it was already set at {self.path}:{set_at[name]}; '
+                        "each attribute may be set only once",
+                        path=self.path,
+                        line=line,
+                        hint=f"keep one of the two (lines {set_at[name]} and {line}), or merge their values",
+                    )
+                set_at[name] = line
+                items.append(("attr", name, self.expr(expr), line))
             elif child.data == "block":
                 parts = _trees(child)
                 block_type = self.name(parts[0])
@@ -564,8 +605,16 @@ JSON_SUB_BLOCKS: dict[str, dict[str, int]] = {
 def parse_json(text: str, path: str = "<string>") -> Body:
     """Parse a config in HCL's JSON syntax into the same body AST as parse_text. Strings are
     templates (`${...}`, `%{...}`), as in HCL; line numbers are those of the top-level keys."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        for key in keys:
+            if keys.count(key) > 1:  # HCL's JSON syntax: "Duplicate argument"
+                raise HclSyntaxError(f'"{key}" is defined twice in one object', path=path)
+        return dict(pairs)
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as exc:
         raise HclSyntaxError(exc.msg, path=path, line=exc.lineno, column=exc.colno) from None
     if not isinstance(data, dict):

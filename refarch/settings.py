@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from refarch import files
 from refarch.errors import ConfigError
+from refarch.patterns import PatternError, compile_pattern
 
 SETTINGS_FILE = "refarch.toml"
 DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("security",), ("shared-services",), ("*",))
@@ -183,9 +184,9 @@ class RetryRuleSettings(Section):
 
     def finish(self, data: Mapping[str, Any], context: Context) -> RetryRuleSettings:
         try:
-            re.compile(self.pattern)
-        except re.error as exc:
-            raise Invalid("pattern", f"a valid regular expression ({exc})") from None
+            compile_pattern(self.pattern, dot_matches_newline=True)
+        except PatternError as exc:
+            raise Invalid("pattern", f"a valid RE2 regular expression ({exc})") from None
         return self
 
 
@@ -425,9 +426,9 @@ class PreflightRuleSettings(Section):
             raise Invalid("inputs", "given (name globs), or a pattern")
         if self.pattern is not None:
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise Invalid("pattern", f"a valid regular expression ({exc})") from None
+                compile_pattern(self.pattern)
+            except PatternError as exc:
+                raise Invalid("pattern", f"a valid RE2 regular expression ({exc})") from None
         return self
 
 

@@ -18,6 +18,7 @@ from refarch.config.values import Unknown, as_bool, to_plain
 from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency, UnreadableFile
 from refarch.files import read_bounded
 from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
+from refarch.patterns import PatternError, compile_pattern
 from refarch.settings import Settings, load_settings
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
@@ -410,8 +411,8 @@ def _patterns(raw: Any, what: str, where: str) -> tuple[str, ...]:
         raise ConfigError(f"{what} must be a list of regular expressions", path=where)
     for pattern in raw:
         try:
-            re.compile(pattern.removeprefix("!"))
-        except re.error as exc:
+            compile_pattern(pattern.removeprefix("!"))
+        except PatternError as exc:
             raise ConfigError(
                 f"{what}: {pattern!r} is not a valid regular expression: {exc}", path=where
             ) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime
+import functools
 import gzip
 import hashlib
 import io
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.config.values import Unknown, contains_unknown, deep_merge, type_name
+from refarch.patterns import compile_pattern
 
 
 class FunctionError(Exception):
@@ -149,14 +151,14 @@ def f_replace(args: list[Any]) -> str:
     _arity(args, 3)
     text, search, repl = (_str(a) for a in args)
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
-        return re.sub(search[1:-1], lambda m: _go_expand(repl, m), text)
+        return compile_pattern(search[1:-1]).sub(lambda m: _go_expand(repl, m), text)  # type: ignore[no-any-return]
     return text.replace(search, repl)
 
 
 _GO_TEMPLATE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
 
 
-def _go_expand(template: str, match: re.Match[str]) -> str:
+def _go_expand(template: str, match: Any) -> str:
     """Go's Regexp.Expand, as Terraform's replace() uses: $1, ${1}, $name, ${name}, $$;
     a name is the longest run of letters, digits and _, and an unknown group is empty."""
 
@@ -166,7 +168,7 @@ def _go_expand(template: str, match: re.Match[str]) -> str:
             return "$"
         try:
             group = match.group(int(name)) if name.isdigit() else match.group(name)
-        except IndexError:
+        except (IndexError, KeyError):
             return ""
         return group or ""
 
@@ -214,13 +216,13 @@ def f_trimsuffix(args: list[Any]) -> str:
 
 def f_regex(args: list[Any]) -> Any:
     _arity(args, 2)
-    match = re.search(_str(args[0]), _str(args[1]))
+    match = compile_pattern(_str(args[0])).search(_str(args[1]))
     if match is None:
         raise FunctionError("pattern did not match")
     return _regex_result(match)
 
 
-def _regex_result(match: re.Match[str]) -> Any:
+def _regex_result(match: Any) -> Any:
     if match.re.groupindex:
         return dict(match.groupdict())
     if match.re.groups:
@@ -230,7 +232,7 @@ def _regex_result(match: re.Match[str]) -> Any:
 
 def f_regexall(args: list[Any]) -> list[Any]:
     _arity(args, 2)
-    return [_regex_result(m) for m in re.finditer(_str(args[0]), _str(args[1]))]
+    return [_regex_result(m) for m in compile_pattern(_str(args[0])).finditer(_str(args[1]))]
 
 
 def f_indent(args: list[Any]) -> str:
@@ -434,12 +436,72 @@ def f_cidrhost(args: list[Any]) -> str:
     return str(network[num])
 
 
-def f_jsondecode(args: list[Any]) -> Any:
+# Bounds of jsondecode / yamldecode / csvdecode: the text, the nesting of lists and maps, and
+# the values a YAML document holds once its aliases are expanded (a 500-byte "billion laughs"
+# document expands to 10^9 values, and every later walk over the value would take forever).
+MAX_DECODE_BYTES = 8 << 20
+MAX_DECODE_DEPTH = 128
+MAX_DECODE_VALUES = 1_000_000
+
+
+def _decode_input(args: list[Any]) -> str:
     _arity(args, 1)
+    text = _str(args[0])
+    if len(text) > MAX_DECODE_BYTES:
+        raise FunctionError(
+            f"the text is {len(text)} characters long; at most {MAX_DECODE_BYTES} are decoded"
+        )
+    return text
+
+
+def _too_deep() -> FunctionError:
+    return FunctionError(f"lists and maps nested more than {MAX_DECODE_DEPTH} deep")
+
+
+def _check_shape(root: Any, children: Callable[[Any], list[Any]], aliases: str = "") -> None:
+    """Refuse a value nested beyond MAX_DECODE_DEPTH or holding more than MAX_DECODE_VALUES
+    values once shared parts are counted each time they appear; a part that contains itself
+    is refused too. Iterative and linear in the distinct parts, whatever they expand to."""
+    done: dict[int, tuple[int, int]] = {}  # id -> (values, depth)
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            parts = [done[id(child)] for child in children(node)]
+            values = 1 + sum(v for v, _ in parts)
+            depth = 1 + max((d for _, d in parts), default=0)
+            if depth > MAX_DECODE_DEPTH:
+                raise _too_deep()
+            if values > MAX_DECODE_VALUES:
+                raise FunctionError(f"expands to more than {MAX_DECODE_VALUES} values{aliases}")
+            done[key] = (values, depth)
+            open_.discard(key)
+        elif key not in done:
+            if key in open_:
+                raise FunctionError(f"a value contains itself{aliases}")
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children(node) if id(child) not in done)
+
+
+def _plain_children(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return list(value.values())
+    return value if isinstance(value, list) else []
+
+
+def f_jsondecode(args: list[Any]) -> Any:
+    text = _decode_input(args)
     try:
-        return json.loads(_str(args[0]))
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FunctionError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _too_deep() from None
+    _check_shape(value, _plain_children)
+    return value
 
 
 def _hash(algo: str) -> Callable[[list[Any]], str]:
@@ -451,13 +513,60 @@ def _hash(algo: str) -> Callable[[list[Any]], str]:
 
 
 def _yaml(name: str, *args: Any, **kwargs: Any) -> Any:
-    """yaml.safe_load / safe_dump, its errors as ValueError; PyYAML loads on first use."""
+    """yaml.safe_dump, its errors as ValueError; PyYAML loads on first use."""
     import yaml  # noqa: PLC0415 - most repos never call yamldecode: keep it off the startup path
 
     try:
         return getattr(yaml, name)(*args, **kwargs)
     except yaml.YAMLError as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+@functools.cache
+def _yaml_loader() -> type:
+    """PyYAML's SafeLoader that stops composing at MAX_DECODE_DEPTH (it composes recursively)."""
+    import yaml  # noqa: PLC0415 - see _yaml
+
+    class Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DECODE_DEPTH:
+                    raise _too_deep()
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return Loader
+
+
+def f_yamldecode(args: list[Any]) -> Any:
+    """yaml.safe_load of one document, its node graph checked (_check_shape) before any
+    value is built: aliases are shared nodes there, so a bomb is refused in linear time."""
+    import yaml  # noqa: PLC0415 - see _yaml
+
+    def children(node: Any) -> list[Any]:
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return []
+
+    loader = _yaml_loader()(_decode_input(args))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_shape(node, children, aliases=" (YAML aliases expanded)")
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    except RecursionError:
+        raise _too_deep() from None
+    finally:
+        loader.dispose()
 
 
 def _unary(fn: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
@@ -554,8 +663,10 @@ def f_transpose(args: list[Any]) -> dict[str, list[str]]:
 
 
 def f_csvdecode(args: list[Any]) -> list[dict[str, str]]:
-    _arity(args, 1)
-    rows = list(csv.reader(io.StringIO(_str(args[0]))))
+    try:
+        rows = list(csv.reader(io.StringIO(_decode_input(args))))
+    except csv.Error as exc:  # e.g. a field over csv's limit (128 KiB)
+        raise FunctionError(f"not valid CSV: {exc}") from None
     if not rows:
         raise FunctionError("missing header line")
     header, body = rows[0], rows[1:]
@@ -838,7 +949,7 @@ PURE: dict[str, Callable[[list[Any]], Any]] = {
     "anytrue": _unary(lambda v: any(x is True or x == "true" for x in _list(v))),
     "jsonencode": _unary(lambda v: json.dumps(v, separators=(",", ":"), sort_keys=True)),
     "jsondecode": f_jsondecode,
-    "yamldecode": _unary(lambda v: _yaml("safe_load", _str(v))),
+    "yamldecode": f_yamldecode,
     "yamlencode": _unary(lambda v: _yaml("safe_dump", v, sort_keys=True)),
     "base64encode": _unary(lambda v: base64.b64encode(_str(v).encode()).decode()),
     "base64decode": _unary(lambda v: base64.b64decode(_str(v)).decode()),

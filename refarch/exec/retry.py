@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from refarch.exec.process import ProcessResult
 from refarch.models import ErrorRule
+from refarch.patterns import Pattern, compile_pattern
 from refarch.settings import Settings
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
@@ -37,10 +38,10 @@ class RetryRule:
     remedy: str | None = None
     origin: str = "refarch"  # "terragrunt" | "refarch" | "user": where the rule comes from
     hint: str | None = None  # what the user can do when the failure stays (shown, never run)
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    regex: Pattern = field(init=False, repr=False, compare=False)  # RE2: linear in the output
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern, re.DOTALL))
+        object.__setattr__(self, "regex", compile_pattern(self.pattern, dot_matches_newline=True))
 
     def matches(self, text: str) -> bool:
         """True when the pattern is found anywhere in `text`."""
@@ -86,7 +87,7 @@ def matches_patterns(patterns: Sequence[str], text: str) -> bool:
     """Terragrunt's rule: the first pattern found decides; a `!pattern` found means no."""
     for raw in patterns:
         negative = raw.startswith("!")
-        if re.search(raw[1:] if negative else raw, text):
+        if compile_pattern(raw[1:] if negative else raw).search(text):
             return not negative
     return False
 

@@ -21,6 +21,7 @@ from refarch.config import evaluate_unit
 from refarch.config.values import UNKNOWN_PREFIX, Unknown
 from refarch.errors import ConfigError, NoCredentials, RefarchError
 from refarch.models import Plan, Repo, Unit
+from refarch.patterns import compile_pattern
 from refarch.provision import error_code
 from refarch.provision.declared import with_declared
 from refarch.settings import SETTINGS_FILE, Settings, line_of
@@ -52,7 +53,7 @@ class ReferenceRule:
         return any(fnmatch.fnmatchcase(name, glob) for glob in self.inputs)
 
     def shapes(self, value: str) -> bool:
-        return self.pattern is not None and re.match(self.pattern, value) is not None
+        return self.pattern is not None and compile_pattern(self.pattern).match(value) is not None
 
 
 ARN = r"^arn:aws[a-z-]*:"

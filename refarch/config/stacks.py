@@ -22,6 +22,7 @@ import fnmatch
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -50,6 +51,13 @@ KEPT_FILES = ("*.tfstate", "*.tfstate.*", ".terraform.lock.hcl")
 ATTRIBUTES = {"source", "path", "values", "no_dot_terragrunt_stack", "no_validation", "enabled"}
 NOT_YET = {"update_source_with_cas", "mutable", "autoinclude", "expansion"}
 MAX_LEVELS = 64
+# Folders nothing is ever generated into (any letter case: .GIT is .git on macOS): git's own
+# (a hook there runs on the next commit) and refarch's (its records are trusted).
+FORBIDDEN_DIRS = frozenset((".git", ".refarch"))
+# What one stack file may generate, its nested stacks included: copies of sources and values.
+MAX_GENERATED_BYTES = 256 << 20
+MAX_GENERATED_FILES = 20_000
+_COPY_CHUNK = 1 << 20
 
 Fetcher = Callable[[str], Path]  # a remote source -> the local folder it names (after `//`)
 
@@ -302,6 +310,14 @@ def _relative_path(c: Component, rel: str) -> str:
             line=c.line,
             hint=f'a generated unit or stack must stay inside the stack; use a path like "{c.name}"',
         )
+    forbidden = [part for part in parts if part.lower() in FORBIDDEN_DIRS]
+    if forbidden:
+        raise ConfigError(
+            f"{where}: path {c.path!r} goes into {forbidden[0]}: refarch never generates there",
+            path=rel,
+            line=c.line,
+            hint="generate into a folder of its own, such as the block's name",
+        )
     if c.no_dot_terragrunt_stack and (norm == "." or parts[0] == STACK_DIR):
         raise ConfigError(
             f"{where}: with no_dot_terragrunt_stack, path {c.path!r} would be the stack's own "
@@ -394,6 +410,7 @@ class _Mapping:
         self.new_tree.mkdir()
         self.beside.mkdir()
         self.pairs = [(self.new_tree, stack_dir / STACK_DIR), (self.beside, stack_dir)]
+        self.budget = _Budget()
 
     def final(self, path: Path) -> Path:
         for staged, real in self.pairs:
@@ -443,10 +460,10 @@ def _render(
                     continue
                 rel_path = _relative_path(c, _rel(root, file))
                 dest = (own_dir if c.no_dot_terragrunt_stack else dot_dir) / rel_path
-                _fetch_into(c, file.parent, dest, fetch, _rel(root, file))
+                _fetch_into(c, file.parent, dest, fetch, _rel(root, file), mapping.budget)
                 _check_generated(c, dest, _rel(root, file))
                 if c.values is not None:
-                    _write_values(dest, mapping.value(c.values))
+                    _write_values(dest, mapping.value(c.values), mapping.budget)
                 (units if c.kind == "unit" else stacks).append(_rel(root, mapping.final(dest)))
                 if own_dir == mapping.beside and c.no_dot_terragrunt_stack:
                     beside.append(rel_path)
@@ -482,7 +499,9 @@ def _local_source(source: str, base: Path, where: str, rel: str, line: int | Non
     )
 
 
-def _fetch_into(c: Component, base: Path, dest: Path, fetch: Fetcher | None, rel: str) -> None:
+def _fetch_into(
+    c: Component, base: Path, dest: Path, fetch: Fetcher | None, rel: str, budget: _Budget
+) -> None:
     where = f'{c.kind} "{c.name}"'
     folder = _local_source(c.source, base, where, rel, c.line)
     if folder is None:
@@ -499,10 +518,89 @@ def _fetch_into(c: Component, base: Path, dest: Path, fetch: Fetcher | None, rel
             raise ConfigError(f"{where}: {exc.message}", path=rel, line=c.line, hint=exc.hint) from None
     if not folder.is_dir():
         raise ConfigError(f"{where}: source {c.source} is not a folder", path=rel, line=c.line)
+
+    def copy(source: str, target: str) -> None:
+        try:
+            _copy_regular(Path(source), Path(target), budget)
+        except _NotRegular:
+            raise ConfigError(
+                f"{where}: {c.source} holds {Path(source).relative_to(folder)}, a device, pipe or socket "
+                "(or a link to one): not copied",
+                path=rel,
+                line=c.line,
+                hint="a source folder holds only files, folders and links to them",
+            ) from None
+        except _OverBudget as exc:
+            raise ConfigError(f"{where}: {exc}", path=rel, line=c.line) from None
+
+    not_copied = shutil.ignore_patterns(*NOT_COPIED)
+
+    def ignore(current: str, names: list[str]) -> set[str]:
+        here = Path(current).resolve()
+        for name in names:  # copytree follows links to folders: one to a folder above loops
+            link = Path(current, name)
+            if link.is_symlink() and link.is_dir() and here.is_relative_to(link.resolve()):
+                raise ConfigError(
+                    f"{where}: {c.source} holds {link.relative_to(folder)}, a link to a folder that "
+                    "contains it: copying it would never end",
+                    path=rel,
+                    line=c.line,
+                )
+        return set(not_copied(current, names))
+
     try:
-        shutil.copytree(folder, dest, ignore=shutil.ignore_patterns(*NOT_COPIED), dirs_exist_ok=True)
+        shutil.copytree(folder, dest, ignore=ignore, copy_function=copy, dirs_exist_ok=True)
     except (OSError, shutil.Error) as exc:
         raise ConfigError(f"{where}: cannot copy {c.source}: {exc}", path=rel, line=c.line) from None
+
+
+class _NotRegular(Exception):
+    pass
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    """The bytes and files one stack file has generated so far, against the bounds."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.files = 0
+
+    def take(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+        if self.files > MAX_GENERATED_FILES:
+            raise _OverBudget(f"the stack would generate more than {MAX_GENERATED_FILES} files")
+        if self.bytes > MAX_GENERATED_BYTES:
+            raise _OverBudget(f"the stack would generate more than {MAX_GENERATED_BYTES >> 20} MiB")
+
+
+def _copy_regular(source: Path, target: Path, budget: _Budget | None = None) -> None:
+    """Copy one regular file (a link to one is followed), its permission bits with it.
+    Opened before it is checked, without blocking: a device, a pipe or a socket, or a link
+    to one, is _NotRegular and never read (/dev/zero would never end, a pipe would hang)."""
+    fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(str(source))
+        if budget is not None:
+            budget.take(info.st_size)
+        os.set_blocking(fd, True)
+        with target.open("wb") as out:
+            remaining = info.st_size  # what stat said: a file growing meanwhile is cut there
+            while remaining > 0:
+                chunk = os.read(fd, min(_COPY_CHUNK, remaining))
+                if not chunk:
+                    break
+                out.write(chunk)
+                remaining -= len(chunk)
+        target.chmod(stat.S_IMODE(info.st_mode) & 0o777)
+    finally:
+        os.close(fd)
 
 
 def _check_generated(c: Component, dest: Path, rel: str) -> None:
@@ -528,7 +626,7 @@ def _check_generated(c: Component, dest: Path, rel: str) -> None:
         )
 
 
-def _write_values(dest: Path, values: Mapping[str, Any]) -> None:
+def _write_values(dest: Path, values: Mapping[str, Any], budget: _Budget | None = None) -> None:
     """terragrunt.values.hcl, as Terragrunt writes it: a header line, then one attribute per
     key in sorted order. Mode 0600 (Terragrunt: 0644): values may carry secrets."""
     lines = [VALUES_HEADER]
@@ -536,12 +634,18 @@ def _write_values(dest: Path, values: Mapping[str, Any]) -> None:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key):
             raise ConfigError(f"values key {key!r} is not a valid attribute name")
         lines.append(f"{key} = {hcl_value(values[key])}\n")
+    text = "".join(lines)
+    if budget is not None:
+        try:
+            budget.take(len(text.encode()))
+        except _OverBudget as exc:
+            raise ConfigError(str(exc)) from None
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / VALUES_FILE
     target.unlink(missing_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("".join(lines))
+        handle.write(text)
 
 
 # -- swapping the new tree in ----------------------------------------------------------------
@@ -592,8 +696,9 @@ def _carry_over(old: Path, new: Path, root: Path, mapping: _Mapping) -> list[str
         target = new / rel
         if _is_kept(rel) and not target.exists() and not path.is_symlink():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            kept.append(_rel(root, mapping.final(target)))
+            with contextlib.suppress(_NotRegular):  # a pipe named like state is no state
+                _copy_regular(path, target)
+                kept.append(_rel(root, mapping.final(target)))
     return kept
 
 
@@ -613,24 +718,35 @@ def _swap(new: Path, final: Path, aside: Path) -> None:
 def _sync_into(source: Path, target: Path, stack_dir: Path, rel_file: str) -> bool:
     """Copy a no_dot_terragrunt_stack component's files over the folder beside the stack file
     (as Terragrunt does: files there that the source lacks are kept). True if anything changed.
-    A folder on the way that is a symlink out of the stack's folder is refused."""
+    A folder on the way that is a symlink out of the stack's folder, or into a .git or
+    .refarch folder, is refused before anything is made there."""
     changed = False
     fence = stack_dir.resolve()
     for rel, path in _tree(source, runtime=True).items():
         dest = target / rel
+        _check_fenced(dest.parent, fence, rel_file)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if not dest.parent.resolve().is_relative_to(fence):
-            raise ConfigError(
-                f"{dest.parent} leads outside the stack's folder (a symlink?); refusing to write there",
-                path=rel_file,
-            )
+        _check_fenced(dest.parent, fence, rel_file)  # made now: a link on the way is resolved
         if dest.is_file() and not dest.is_symlink() and _same_file(path, dest):
             continue
         if dest.is_symlink():
             dest.unlink()
-        shutil.copy2(path, dest)
+        _copy_regular(path, dest)  # the staging copy: regular files only
         changed = True
     return changed
+
+
+def _check_fenced(folder: Path, fence: Path, rel_file: str) -> None:
+    """`folder` (as far as it exists, links resolved) is inside `fence` and not in a
+    FORBIDDEN_DIRS folder there."""
+    real = folder.resolve()
+    inside = real.is_relative_to(fence)
+    if not inside or any(p.lower() in FORBIDDEN_DIRS for p in real.relative_to(fence).parts):
+        where = "outside the stack's folder" if not inside else "into a .git or .refarch folder"
+        raise ConfigError(
+            f"{folder} leads {where} (a symlink?); refusing to write there",
+            path=rel_file,
+        )
 
 
 def _rel(root: Path, path: Path) -> str:

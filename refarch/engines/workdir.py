@@ -200,6 +200,9 @@ def backend_block(backend: str, config: Mapping[str, Any], *, json_syntax: bool 
 
 
 # -- generated files ---------------------------------------------------------------------------
+MAX_GENERATED_FILE_BYTES = 16 << 20  # a generate block's contents (a file of configuration)
+
+
 def write_generated(run_dir: Path, block: Generate, *, unit: str) -> Path | None:
     """Write one `generate` block into the working folder, honouring `if_exists`.
 
@@ -209,6 +212,12 @@ def write_generated(run_dir: Path, block: Generate, *, unit: str) -> Path | None
     """
     if block.disable:
         return None
+    size = len(block.contents.encode("utf-8", errors="replace"))
+    if size > MAX_GENERATED_FILE_BYTES:
+        raise ConfigError(
+            f'unit {unit}: generate "{block.name}" would write {size} bytes to {block.path}; '
+            f"at most {MAX_GENERATED_FILE_BYTES >> 20} MiB are generated into one file",
+        )
     target = _inside(run_dir, block.path, unit=unit, what=f'generate "{block.name}"')
     if target.exists():
         if block.if_exists == "skip":

@@ -1,6 +1,6 @@
 """refarch stops on SIGTERM and frees its repo lock; a pathological pattern from configuration
 cannot hang it (RE2 matches in linear time). The `world` of test_run_cli: a subprocess, moto
-for STS, the terragrunt stand-in. About 6 s in all."""
+for STS, the terragrunt stand-in. About 15 s in all (three refarch runs, moto started once)."""
 
 import fcntl
 import os

@@ -33,7 +33,15 @@ from refarch.cli.queue_options import (
 from refarch.cli.stack_cmd import generate_first
 from refarch.engines import ENGINES, make_engine
 from refarch.errors import UsageError
-from refarch.events import RunEvent, RunNotice, UnitFinished, UnitOutput, UnitRetried, UnitStarted
+from refarch.events import (
+    AccountLockTrouble,
+    RunEvent,
+    RunNotice,
+    UnitFinished,
+    UnitOutput,
+    UnitRetried,
+    UnitStarted,
+)
 from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
@@ -314,6 +322,11 @@ class RunView:
             self._finish(event)
         elif isinstance(event, RunNotice):
             self.out.line(f"[bold yellow]{escape(event.text)}[/]", unit=event.unit)
+        elif isinstance(event, AccountLockTrouble):
+            what = "lost the lock" if event.lost else "could not renew the lock"
+            then = f"; {event.unit} and every unit after it not started" if event.unit else ""
+            text = f"{what} on account {event.account}: {event.reason}{then}"
+            self.out.line(f"[bold red]{escape(text)}[/]")
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 

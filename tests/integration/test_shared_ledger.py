@@ -26,7 +26,7 @@ from refarch.jobs.bootstrap import bootstrap
 from refarch.models import Plan, Status
 from refarch.provision.backend import BucketSpec
 from refarch.provision.ledger import ensure_ledger
-from refarch.runner.account_locks import AccountBusy, AccountLocks
+from refarch.runner.account_locks import AccountBusy, AccountLockLost, AccountLocks, process_identity
 from refarch.runner.history import export_audit, history, open_store, parse_since
 from refarch.runner.ledger import read_events
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, LedgerConfig, ledger_place, store_for
@@ -228,6 +228,7 @@ def hold(sessions: AwsSessions, key: str, **holder: Any) -> None:
         "pid": {"N": str(holder.get("pid", 4242))},
         "since": {"S": "2026-11-30T10:00:00+00:00"},
         "heartbeat": {"N": repr(holder.get("heartbeat", 1e12))},
+        **{k: {"S": holder[k]} for k in ("boot_id", "pid_ns", "started") if k in holder},
     }
     sessions.client("dynamodb").put_item(TableName=TABLE, Item=item)
 
@@ -288,7 +289,7 @@ def test_lock_of_a_gone_process_on_this_host_is_dead_a_live_one_is_not(settings:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     mine = AccountLocks(dynamodb, TABLE, run_id="r-1", expiry=900, host="this-host")  # real pid checks
-    hold(sessions, "111111111111", host="this-host", pid=dead.pid, run_id="r-dead")
+    hold(sessions, "111111111111", host="this-host", pid=dead.pid, run_id="r-dead", **process_identity())
     notices = mine.acquire({"111111111111": "security"})
     assert notices and f"its process {dead.pid} on this host is gone" in notices[0]
 
@@ -304,6 +305,104 @@ def test_lock_of_a_gone_process_on_this_host_is_dead_a_live_one_is_not(settings:
     assert "no heartbeat" in late.acquire({"111111111111": "security"})[0]  # 2e9: long after the beat
     mine.release()  # not its lock any more: the new holder's stays
     assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["r-3"]
+
+
+def test_a_live_holder_in_another_pid_namespace_or_boot_is_not_judged_by_its_pid(
+    settings: Settings,
+) -> None:
+    """Same host name, a pid that is gone here: dead only in this boot and pid namespace,
+    and only if the pid is not another process now (its start time)."""
+    sessions = make_ledger(settings)
+    dynamodb = sessions.client("dynamodb")
+    me = process_identity()
+    assert me["boot_id"] and me["started"]
+    mine = AccountLocks(dynamodb, TABLE, run_id="r-1", expiry=900, host="this-host", alive=lambda _p: False)
+    for other in ({"pid_ns": "pid:[1]"}, {"boot_id": "another-boot"}, {"pid_ns": "", "boot_id": ""}):
+        hold(sessions, "111111111111", host="this-host", run_id="r-live", **{**me, **other})
+        with pytest.raises(AccountBusy, match="run r-live"):
+            mine.acquire({"111111111111": "security"})
+    reused = AccountLocks(dynamodb, TABLE, run_id="r-2", expiry=900, host="this-host")
+    hold(
+        sessions, "111111111111", host="this-host", pid=os.getpid(), run_id="r-old", **{**me, "started": "1"}
+    )
+    notices = reused.acquire({"111111111111": "security"})  # our pid, a process that started later
+    assert "the pid is another process's now" in notices[0]
+    assert reused.replaced[0].proven and reused.proven_dead("r-old")
+    holder = reused.holder("111111111111") or {}
+    assert {k: holder[k] for k in me} == me and holder["pid"] == os.getpid()
+
+
+def test_a_run_that_lost_its_lock_starts_no_more_units_and_says_so(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Fencing: before each unit the run renews its account lock with a conditional write.
+    Another run takes the dev lock while dev/vpc runs: dev/db and dev/app never start."""
+    sessions = make_ledger(settings)
+
+    class Stolen(FakeEngine):
+        def execute(self, job: Any) -> Any:
+            if job.unit.path == "dev/vpc":  # the lock expired while this run was paused; taken
+                hold(sessions, "name:dev", run_id="20261130T120000Z-newer", host="runner-2")
+            return super().execute(job)
+
+    engine = Stolen()
+    events: list[Any] = []
+    report = run(
+        clone_plan(tmp_path / "live", settings),
+        "apply",
+        settings,
+        engine=engine,
+        credentials=FakeCredentials(),
+        sessions=sessions,
+        sleep=lambda _s: None,
+        base_env=CI_ENV,
+        options=RunOptions(parallelism=1),
+        on_event=events.append,
+    )
+    assert report.exit_code == 1
+    assert "dev/db" not in [j.unit.path for j in engine.jobs]
+    assert report.units["dev/db"].status == Status.NOT_RUN
+    assert "lost the lock on account dev" in report.units["dev/db"].message
+    lost = [e for e in read_events(Path(report.ledger_path or "")) if e["event"] == "account_lock_lost"]
+    assert [(e["account"], e["unit"]) for e in lost] == [("dev", "dev/db")]
+    assert "run 20261130T120000Z-newer (host runner-2) holds it now" in lost[0]["reason"]
+    shown = [e for e in events if type(e).__name__ == "AccountLockTrouble"]
+    assert shown and shown[0].lost and shown[0].unit == "dev/db"
+    assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["20261130T120000Z-newer"]  # not ours to free
+
+
+def test_resume_of_a_run_whose_lock_only_expired_leaves_its_state_locks_alone(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The run being resumed was silent past the expiry (paused, not known dead): its locks
+    are taken, but nothing it may still hold is forced; the run says so."""
+    sessions = make_ledger(settings)
+    first = go(
+        clone_plan(tmp_path / "runner-1" / "live", settings),
+        FakeEngine({"dev/db": [(1, "Error: x")]}),
+        sessions,
+    )
+    hold(sessions, "name:dev", run_id=first.run_id, heartbeat=1000.0, host="runner-1")  # as if still there
+    resumed = go(clone_plan(tmp_path / "runner-2" / "live", settings), FakeEngine(), sessions, resume="last")
+    assert resumed.ok
+    notices = [e["text"] for e in read_events(Path(resumed.ledger_path or "")) if e["event"] == "notice"]
+    assert any(f"run {first.run_id} may still be alive" in n for n in notices)
+
+
+def test_a_failed_or_lost_heartbeat_is_reported_and_fences(settings: Settings) -> None:
+    sessions = make_ledger(settings)
+    troubles: list[tuple[str, str, bool]] = []
+    mine = AccountLocks(sessions.client("dynamodb"), TABLE, run_id="r-1", expiry=900)
+    mine.on_trouble = lambda *t: troubles.append(t)
+    mine.acquire({"name:dev": "dev"})
+    mine.confirm("name:dev")  # still ours
+    hold(sessions, "name:dev", run_id="r-2")
+    mine.heartbeat()
+    assert troubles == [("dev", "run r-2 (host runner-9) holds it now", True)]
+    with pytest.raises(AccountLockLost, match="lost the lock on account dev"):
+        mine.confirm("name:dev")
+    mine.release()
+    assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["r-2"]
 
 
 # -- bootstrap ---------------------------------------------------------------------------

@@ -159,7 +159,14 @@ def run(
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
-    saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version())
+    saved = saved_plans.for_run(
+        action,
+        options.out_dir,
+        options.plan_dir,
+        _version(),
+        repo_root=repo.root,
+        source_override=options.source_override,
+    )
     if saved is not None and action == Action.APPLY:  # before anything runs
         command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
         saved.check([repo.units[p] for p in selected if p not in done], command)

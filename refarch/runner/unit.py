@@ -27,7 +27,7 @@ from refarch.runner.recovery import (
     recover_command,
     recovery_folder,
 )
-from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans
+from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans, outputs_digest, stale_outputs
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
@@ -187,6 +187,26 @@ class UnitRunner:
                 mocked.append(dep.path)
         return found
 
+    def stale_inputs(self, unit: Unit, saved: SavedPlans, log_path: Path) -> str | None:
+        """apply --plan-dir: why the unit's saved plan is stale because the outputs of its
+        dependencies are not those it was planned with (an earlier unit of this apply, or
+        another run, changed them), or None."""
+        recorded = saved.planned_outputs(unit.path)
+        if not recorded:
+            return None
+        again = f"plan it again (refarch plan-all DIR --out-dir {saved.folder})"
+        try:
+            now = output_digests(unit, self.dependency_outputs(unit, log_path))
+        except RefarchError as exc:
+            return f"saved plan is stale: the outputs of its dependencies cannot be read ({exc}); {again}"
+        changed = stale_outputs(recorded, now)
+        if not changed:
+            return None
+        return (
+            f"saved plan is stale: the outputs of {', '.join(changed)} changed since it was made "
+            f"(applied since, maybe earlier in this run); {again}"
+        )
+
     def rescue_state(self, job: UnitJob, record: UnitRecord) -> list[Path]:
         """Move the state files Terraform left in the unit's working folders to
         .refarch/recovery/<run>/<unit>/, record them, and say how to push them back."""
@@ -305,13 +325,23 @@ class UnitRunner:
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
         from_plan = self.saved_plans is not None and self.action == Action.APPLY
-        if self.saved_plans is not None:  # its inputs are in the saved plan: no outputs to read
-            if from_plan and not self.saved_plans.has_changes(unit.path):
+        if self.saved_plans is not None and from_plan:  # its inputs are in the saved plan
+            stale = self.stale_inputs(unit, self.saved_plans, log_path)
+            if stale is not None:
+                return Outcome(Status.FAILED, stale)
+            if not self.saved_plans.has_changes(unit.path):
                 return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+        if self.saved_plans is not None:
             job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
         mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
-        if not getattr(self.engine, "resolves_dependencies", False) and not from_plan:
-            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path, mocked))
+        planned_with: dict[str, str] = {}  # plan --out-dir: digests of the outputs it used
+        if not from_plan and (
+            not getattr(self.engine, "resolves_dependencies", False) or self.saved_plans is not None
+        ):
+            found = self.dependency_outputs(unit, log_path, mocked)
+            planned_with = output_digests(unit, found)
+            if not getattr(self.engine, "resolves_dependencies", False):
+                job = replace(job, dependency_outputs=found)
         leftover = self.wait_for_leftovers(unit)
         if leftover:
             return Outcome(
@@ -346,7 +376,7 @@ class UnitRunner:
             started = time.time()
             result = self.engine.execute(this)
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
-                self.saved_plans.save(unit, result.plan, mocked=mocked)
+                self.saved_plans.save(unit, result.plan, mocked=mocked, dependency_outputs=planned_with)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)
@@ -416,3 +446,9 @@ class UnitRunner:
             Status.FAILED,
             self.session.masker.mask(f"exit code {process.returncode}{reason}\n{tail}".rstrip()),
         )
+
+
+def output_digests(unit: Unit, found: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each dependency's outputs (by block name, as `dependency_outputs` gives them) as a
+    digest, by the dependency's path."""
+    return {dep.path: outputs_digest(found[dep.name]) for dep in unit.dependency_blocks if dep.name in found}

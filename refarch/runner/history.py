@@ -67,24 +67,25 @@ def open_store(
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:
-    """`--since`: an ISO date or time (UTC unless it says otherwise), or an age: 30m, 12h, 7d, 2w."""
+    """`--since`: an ISO date or time (UTC unless it says otherwise), or an age: 30m, 12h, 7d, 2w.
+    A blank value (an empty CI variable) is an error, not "since forever"."""
     if text is None:
         return None
     now = time.time() if now is None else now
+    hint = "use e.g. 2026-11-30, 2026-11-30T08:00, 12h or 7d"
+    if not text.strip():
+        raise UsageError("--since is empty", hint=hint + ", or leave --since out for every run")
     match = _AGO.match(text.strip())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return now - delta.total_seconds()
     try:
+        if match:
+            delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return max(0.0, now - delta.total_seconds())
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r} is neither a date/time nor an age",
-            hint="use e.g. 2026-11-30, 2026-11-30T08:00, 12h or 7d",
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return max(0.0, moment.timestamp())
+    except (ValueError, OverflowError):
+        raise UsageError(f"--since {text!r} is neither a date/time nor an age", hint=hint) from None
 
 
 def _run_prefix(since: float | None) -> str | None:

@@ -21,14 +21,14 @@ import pytest
 
 from refarch.aws import AwsSessions
 from refarch.config import load_repo
-from refarch.errors import ConfigError, UsageError
+from refarch.errors import ConfigError, RefarchWarning, UsageError
 from refarch.jobs.bootstrap import bootstrap
 from refarch.models import Plan, Status
 from refarch.provision.backend import BucketSpec
 from refarch.provision.ledger import ensure_ledger
 from refarch.runner.account_locks import AccountBusy, AccountLockLost, AccountLocks, process_identity
 from refarch.runner.history import export_audit, history, open_store, parse_since
-from refarch.runner.ledger import read_events
+from refarch.runner.ledger import load_run, read_events
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, LedgerConfig, ledger_place, store_for
 from refarch.runner.run import RunOptions, run
 from refarch.settings import Settings, load_settings
@@ -198,6 +198,79 @@ def test_audit_export_writes_every_event_as_json_lines_atomically(tmp_path: Path
     assert {line["run_id"] for line in lines} == {report.run_id}
     assert lines[0]["event"] == "run_start" and lines[-1]["event"] == "run_finish"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_an_event_over_the_item_limit_is_split_and_read_back_whole(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A run_start of 2,600 units (about 700 KB of JSON, over DynamoDB's 400 KB an item) is
+    stored in parts and read back as one event: history and --resume see who and what."""
+    make_ledger(settings)
+    store = store_for(clone_plan(tmp_path / "live", settings).repo, settings)
+    assert isinstance(store, DynamoLedgerStore)
+    units = [f"prod/us-east-1/service-{n:04d}/" + "x" * 150 for n in range(2600)]
+    run_id = "20261201T100000000Z-big001"
+    with store.open(run_id) as ledger:
+        ledger.write(
+            "run_start", run_id=run_id, action="apply", units=units, digests=dict.fromkeys(units, "d" * 64)
+        )
+        ledger.write("unit_finish", unit=units[-1], status="succeeded", action="apply", account="prod")
+        assert ledger.failed == 0
+    events = store.events(run_id)
+    assert [e["event"] for e in events] == ["run_start", "unit_finish"]
+    assert events[0]["units"] == units and len(json.dumps(events[0])) > 400_000
+    past = load_run(tmp_path / "live", run_id, store=store)
+    assert past.units == tuple(units) and past.statuses == {units[-1]: "succeeded"}
+    assert [r.unit for r in history(store)] == [units[-1]]
+
+
+def test_malformed_items_in_the_shared_table_are_skipped_naming_table_and_key(
+    tmp_path: Path, settings: Settings
+) -> None:
+    sessions = make_ledger(settings)
+    report = go(clone_plan(tmp_path / "live", settings), FakeEngine(), sessions)
+    store = store_for(clone_plan(tmp_path / "live", settings).repo, settings)
+    dynamodb = sessions.client("dynamodb")
+    run_pk = {"S": f"run#{report.run_id}"}
+    bad = [
+        {"pk": run_pk, "sk": {"S": "000000900"}, "body": {"S": "abc"}},
+        {
+            "pk": run_pk,
+            "sk": {"S": "000000901"},
+            "body": {"S": json.dumps({"event": "unit_finish", "unit": "u", "status": "failed", "ts": "abc"})},
+        },
+        {"pk": run_pk, "sk": {"S": "000000902"}, "body": {"N": "7"}},
+        {"pk": run_pk, "sk": {"S": "000000903"}, "body": {"S": "{"}, "parts": {"N": "3"}},
+        {
+            "pk": run_pk,
+            "sk": {"S": "000000904"},
+            "body": {"S": json.dumps({"event": "unit_start", "ts": 1, "unit": []})},
+        },
+        {"pk": {"S": "repo#github.com/acme/live"}, "sk": {"S": "run#zzz"}, "ts": {"S": "abc"}},
+    ]
+    for item in bad:
+        dynamodb.put_item(TableName=TABLE, Item=item)
+    with pytest.warns(RefarchWarning) as caught:
+        rows = history(store)
+        past = load_run(tmp_path / "live", "last", store=store)
+    assert past.run_id == report.run_id and {r.run_id for r in rows} == {report.run_id}
+    said = [str(w.message) for w in caught]
+    assert any(
+        f"table {TABLE}, item pk='run#{report.run_id}' sk='000000901'" in m and "`ts` 'abc'" in m
+        for m in said
+    )
+    assert any("sk='000000903'" in m and "3 parts, 2 of them missing" in m for m in said)
+    assert any("sk='run#zzz'" in m and "run index item" in m for m in said)
+    assert len({m for m in said if "sk='00000090" in m}) == 5
+
+
+def test_since_values_are_checked() -> None:
+    with pytest.raises(UsageError, match="--since is empty"):
+        parse_since("  ")
+    for text in ("abc", "99999999999999d", "2026-13-01"):
+        with pytest.raises(UsageError, match="neither a date/time nor an age"):
+            parse_since(text)
+    assert parse_since("1w", now=1e6) == 1e6 - 7 * 86400 and parse_since("0001-01-01") == 0.0
 
 
 def test_a_run_without_the_table_is_refused_before_anything_starts(

@@ -15,7 +15,7 @@ from typing import Any
 
 from refarch.aws import AwsSessions
 from refarch.config.discover import repo_root
-from refarch.errors import UsageError
+from refarch.errors import OutputNotWritten, UnsafeLocalState, UsageError
 from refarch.files import write_atomic
 from refarch.repo import load_repo
 from refarch.runner.ledger import LedgerStore, LocalLedgerStore
@@ -142,5 +142,10 @@ def export_audit(store: LedgerStore, out: Path, *, since: float | None = None) -
     for run_id, events in _runs(store, since):
         for event in events:
             lines.append(json.dumps({"run_id": run_id, **event}, default=str, sort_keys=True))
-    write_atomic(out, "".join(line + "\n" for line in lines))
+    try:
+        write_atomic(out, "".join(line + "\n" for line in lines))
+    except OSError as exc:
+        raise OutputNotWritten("audit export", out, exc.strerror or str(exc)) from None
+    except UnsafeLocalState as exc:
+        raise OutputNotWritten("audit export", out, exc.message) from None
     return len(lines)

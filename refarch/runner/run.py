@@ -415,7 +415,11 @@ def _run_session(
         session.close()
     if saved is not None and action == Action.PLAN:
         command = f"refarch apply {_shown(repo.root)} --plan-dir {_shown(saved.folder)}"
-        saved.write_summary(report, apply_command=command)
+        try:
+            saved.write_summary(report, apply_command=command)
+        except (OSError, RefarchError) as exc:  # the run is over: said, never a lost report
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            session.emit(RunNotice(f"could not write the plan summary in {saved.folder}: {detail}"))
     session.emit(RunFinished(report))
     return report
 

@@ -105,6 +105,20 @@ def test_a_line_whose_ts_is_not_a_time_is_skipped_naming_the_line(tmp_path):
     assert "r.jsonl:3" in said[1] and "`unit` of a unit_start event" in said[1]
 
 
+def test_an_unwritable_audit_export_is_a_clear_error(tmp_path):
+    from refarch.errors import OutputNotWritten
+    from refarch.runner.history import export_audit
+    from refarch.runner.ledger import LocalLedgerStore
+
+    report = go(make_plan(SPEC, root=tmp_path), FakeEngine())
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(
+        OutputNotWritten, match=r"could not write the audit export .*a-file/out\.jsonl"
+    ) as refused:
+        export_audit(LocalLedgerStore(tmp_path), tmp_path / "a-file" / "out.jsonl")
+    assert refused.value.exit_code == 2 and report.ok
+
+
 def test_a_run_records_start_attempts_retries_and_finish(tmp_path):
     plan = make_plan(SPEC, root=tmp_path)
     engine = FakeEngine({"dev/vpc": [(1, "Error: net/http: TLS handshake timeout")]})

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -299,6 +300,8 @@ def _run_session(
         dead_units=frozenset(dead_units),
         digest_repair=digest_repair,
         saved_plans=saved,
+        # before each unit is scheduled, and again right before its tool runs
+        fence=_fence(locks, repo, session) if locks is not None else None,
     )
 
     def on_finish(path: str, outcome: Outcome) -> None:
@@ -378,7 +381,7 @@ def _run_session(
             interrupt=interrupt,
             on_finish=on_finish,
             durations=past_durations(repo.root, action, store=session.store) if options.history else None,
-            gate=_fence(locks, repo, session) if locks is not None else None,
+            gate=runner.fence,
         )
     finally:
         if locks is not None:
@@ -434,13 +437,20 @@ def _fence(locks: AccountLocks, repo: Repo, session: RunSession) -> Gate:
 
     locks.on_trouble = trouble
 
+    said: set[str] = set()
+    guard = threading.Lock()
+
     def gate(path: str) -> str | None:
         unit = repo.units[path]
         try:
             locks.confirm(lock_key(unit.account_id, unit.account))
         except AccountLockLost as exc:
-            session.ledger.write("account_lock_lost", account=exc.account, reason=exc.reason, unit=path)
-            session.emit(AccountLockTrouble(exc.account, exc.reason, True, path))
+            with guard:
+                first = exc.account not in said
+                said.add(exc.account)
+            if first:  # once per account: every later unit is refused for the same reason
+                session.ledger.write("account_lock_lost", account=exc.account, reason=exc.reason, unit=path)
+                session.emit(AccountLockTrouble(exc.account, exc.reason, True, path))
             return f"this run lost the lock on account {exc.account} ({exc.reason})"
         return None
 

@@ -76,6 +76,14 @@ class UnitCredentials(Protocol):
         ...
 
 
+class Fenced(RefarchError):
+    """The run lost the account lock of the unit it was about to run: nothing more starts."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"stopped before running Terraform: {reason}")
+
+
 @dataclass(frozen=True)
 class UnitRunner:
     """Runs `action` on one unit at a time, for the scheduler: `runner(path) -> Outcome`."""
@@ -103,6 +111,9 @@ class UnitRunner:
     # state digest to match its state in S3 (a Terraform killed between the two writes).
     dead_units: frozenset[str] = frozenset()
     digest_repair: Callable[[Unit], str | None] | None = None
+    # apply/destroy with account locks: asked right before each attempt runs the tool; None,
+    # or why this run may not (it lost the unit's account lock while it was paused).
+    fence: Callable[[str], str | None] | None = None
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -121,6 +132,10 @@ class UnitRunner:
         with self.session.unit_log(path, log_path) as on_line:
             try:
                 outcome = self._attempts(unit, record, log_path, on_line)
+            except Fenced as exc:
+                on_line("stderr", str(exc))
+                status = Status.NOT_RUN if record.attempts == 0 else Status.FAILED
+                outcome = Outcome(status, f"not started: {exc.reason}" if record.attempts == 0 else str(exc))
             except RefarchError as exc:  # a missing hook binary too: this unit fails, the run goes on
                 message = self.session.masker.mask(str(exc))
                 on_line("stderr", message)
@@ -364,6 +379,8 @@ class UnitRunner:
         repaired: list[int] = []  # the attempt after which the state digest was repaired
 
         def attempt(number: int, remedies: frozenset[str]) -> tuple[ProcessResult, Mapping[str, Any] | None]:
+            if self.fence is not None and (refused := self.fence(unit.path)) is not None:
+                raise Fenced(refused)  # the last moment before the tool: it must still be ours
             record.attempts = number
             self.session.ledger.write("attempt", unit=unit.path, attempt=number)
             this = replace(

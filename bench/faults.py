@@ -338,6 +338,14 @@ def terraforms_in(folder: Path, binary: str) -> list[int]:
     return found
 
 
+def runner_env(tmp: Path, endpoint: str) -> dict[str, str]:
+    """The environment of a refarch process the bench starts: fake credentials, moto only."""
+    quiet = dict.fromkeys(("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"), os.devnull)
+    region = dict.fromkeys(("AWS_REGION", "AWS_DEFAULT_REGION"), "us-east-1")
+    where = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "PYTHONPATH": str(ROOT)}
+    return {**where, **FAKE, **region, **quiet, "AWS_ENDPOINT_URL": endpoint, "CI": "true"}
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, tmp: Path, proxy: Proxy, direct: AwsSessions) -> None:
         self.args = args
@@ -352,18 +360,7 @@ class Bench:
         self.manual: list[str] = []
         self.chains: list[list[str]] = []  # per round: its run ids, in order
         self.invocations = 0
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp),
-            **FAKE,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_ENDPOINT_URL": proxy.endpoint_url,
-            "CI": "true",
-            "PYTHONPATH": str(ROOT),
-        }
+        self.env = runner_env(tmp, proxy.endpoint_url)
 
     def runs(self) -> set[str]:
         folder = runs_dir(self.live)
@@ -534,18 +531,7 @@ class LockBench:
         self.direct = direct
         self.terraform = pinned_terraform_binary() or "terraform"
         self.clones = [write_lock_repo(tmp / f"runner-{n}", self.terraform) for n in (1, 2)]
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp),
-            **FAKE,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_ENDPOINT_URL": endpoint,
-            "CI": "true",
-            "PYTHONPATH": str(ROOT),
-        }
+        self.env = runner_env(tmp, endpoint)
         self.stolen: list[str] = []  # locks a runner took while their holder was alive
         self.unlocked: list[str] = []  # Terraform attempts of a run that no longer held its lock
         self.notes: list[str] = []

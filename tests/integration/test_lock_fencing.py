@@ -24,6 +24,7 @@ from refarch.runner.account_locks import AccountLocks
 from refarch.runner.ledger import read_events
 from tests.conftest import MotoServer
 from tests.integration.test_shared_ledger import BUCKET, TABLE, lock_items, make_ledger, shared_settings
+from tests.unit.test_contracts import check
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +105,8 @@ def test_a_paused_run_past_its_heartbeat_starts_no_more_units_after_waking(
     assert "not_run" in result["statuses"].values()
     events = read_events(Path(result["ledger"]))
     lost = [e for e in events if e["event"] == "account_lock_lost"]
+    for event in events:
+        check("ledger-event", event)  # account_lock_lost (and heartbeat_failed, when a beat came first)
     assert len(lost) == 1 and "run 20261206T000000000Z-newer1" in lost[0]["reason"]
     assert [i["run_id"]["S"] for i in lock_items(sessions)] == [thief.run_id]  # the newer run's, kept
     thief.release()

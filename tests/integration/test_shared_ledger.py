@@ -33,6 +33,7 @@ from refarch.runner.ledger_dynamodb import DynamoLedgerStore, LedgerConfig, ledg
 from refarch.runner.run import RunOptions, run
 from refarch.settings import Settings, load_settings
 from tests.conftest import ACCOUNTS, FIXTURES, MotoServer
+from tests.unit.test_contracts import check
 from tests.unit.test_ledger import SPEC, FakeCredentials, FakeEngine
 from tests.unit.test_scheduler import make_plan
 
@@ -439,6 +440,7 @@ def test_a_run_that_lost_its_lock_starts_no_more_units_and_says_so(
     lost = [e for e in read_events(Path(report.ledger_path or "")) if e["event"] == "account_lock_lost"]
     assert [(e["account"], e["unit"]) for e in lost] == [("dev", "dev/db")]
     assert "run 20261130T120000Z-newer (host runner-2) holds it now" in lost[0]["reason"]
+    check("ledger-event", lost[0])
     shown = [e for e in events if type(e).__name__ == "AccountLockTrouble"]
     assert shown and shown[0].lost and shown[0].unit == "dev/db"
     assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["20261130T120000Z-newer"]  # not ours to free

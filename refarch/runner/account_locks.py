@@ -61,8 +61,9 @@ class AccountBusy(RefarchError):
         )
         super().__init__(
             f"account {account} is being changed by another refarch run: {who or 'holder unknown'}",
-            hint="wait for that run to finish; a lock whose run died is released when its host sees "
-            "the pid gone, or when its heartbeat is older than [ledger] lock_expiry",
+            hint="wait for that run to finish; a lock whose run died is released when a runner in the "
+            "same host, boot and pid namespace sees its process gone, or when its heartbeat is older "
+            "than [ledger] lock_expiry",
         )
 
 

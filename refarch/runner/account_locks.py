@@ -28,6 +28,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.aws import AWS_EXCEPTIONS
-from refarch.errors import AwsError, RefarchError
+from refarch.errors import AwsError, RefarchError, RefarchWarning
 
 SORT_KEY = "lock"
 
@@ -258,7 +259,23 @@ class AccountLocks:
             raise _aws_error("could not read an account lock", exc) from None
         if not found:
             return None
-        return {k: (v["S"] if "S" in v else _number(v.get("N", "0"))) for k, v in found.items()}
+        holder: dict[str, Any] = {}
+        for name, typed in found.items():
+            value = _value(typed)
+            if value is not None:
+                holder[name] = value
+        kinds = {"run_id": str, "host": str, "pid": int, "heartbeat": int | float}
+        wrong = sorted(n for n, kind in kinds.items() if not isinstance(holder.get(n), kind))
+        if wrong:  # edited by hand, or not refarch's: never judged dead, never taken
+            warnings.warn(
+                f"shared ledger table {self.table}, item pk='lock#{key}' sk='{SORT_KEY}': an account "
+                f"lock without a valid {', '.join(wrong)}; it never expires: delete that item once "
+                "you know no run holds the account",
+                RefarchWarning,
+                stacklevel=2,
+            )
+            holder = {n: v for n, v in holder.items() if n not in wrong}
+        return holder
 
     def gone(self, holder: Mapping[str, Any]) -> str | None:
         """Why the holder's process is known gone, or None when it may be alive: only a
@@ -416,8 +433,19 @@ def accounts_of(units: Sequence[tuple[str | None, str]]) -> dict[str, str]:
     return {lock_key(account_id, name): name for account_id, name in units}
 
 
-def _number(text: str) -> int | float:
-    return int(text) if text.lstrip("-").isdigit() else float(text)
+def _value(typed: Any) -> str | int | float | None:
+    """A string or number attribute of a lock item; None for anything else."""
+    if not isinstance(typed, Mapping):
+        return None
+    if isinstance(typed.get("S"), str):
+        return str(typed["S"])
+    text = typed.get("N")
+    if not isinstance(text, str):
+        return None
+    try:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return None
 
 
 def _key(key: str) -> dict[str, Any]:

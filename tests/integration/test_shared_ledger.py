@@ -464,6 +464,25 @@ def test_resume_of_a_run_whose_lock_only_expired_leaves_its_state_locks_alone(
     assert any(f"run {first.run_id} may still be alive" in n for n in notices)
 
 
+def test_a_malformed_lock_item_is_never_taken_and_says_which(settings: Settings) -> None:
+    sessions = make_ledger(settings)
+    item = {
+        "pk": {"S": "lock#name:dev"},
+        "sk": {"S": "lock"},
+        "run_id": {"S": "r-hand"},
+        "host": {"S": "this-host"},
+        "pid": {"S": "not-a-pid"},
+        "heartbeat": {"BOOL": True},
+    }
+    sessions.client("dynamodb").put_item(TableName=TABLE, Item=item)
+    locks = AccountLocks(sessions.client("dynamodb"), TABLE, run_id="r-1", expiry=900, clock=lambda: 2e9)
+    with pytest.warns(
+        RefarchWarning, match=f"table {TABLE}, item pk='lock#name:dev' sk='lock'.*heartbeat, pid"
+    ):
+        with pytest.raises(AccountBusy, match="run r-hand"):
+            locks.acquire({"name:dev": "dev"})
+
+
 def test_a_failed_or_lost_heartbeat_is_reported_and_fences(settings: Settings) -> None:
     sessions = make_ledger(settings)
     troubles: list[tuple[str, str, bool]] = []

@@ -20,7 +20,21 @@ unit's state object in S3 with the outputs of the last round), units applied aga
 had succeeded (from the ledgers), manual steps needed (a run that failed with no fault in it,
 or a round that needed anything but `--resume last`).
 
-    python bench/faults.py [--faults N] [--seed S] [--parallelism N]
+Then three faults of the shared ledger, its account locks and the VPN PKI (a small repo of
+chained slow units in the same moto, `[ledger] backend = "dynamodb"`, two clones as two
+runners), each with a figure that must be 0:
+  paused run       a run SIGSTOPped past its lock expiry (60 s, the least refarch allows);
+                   another runner takes the silent lock and applies; SIGCONT: the paused run
+                   must start no Terraform attempt after waking (applies without a lock)
+  pid namespaces   while a run holds its locks, a second runner with the same host name in
+                   another pid namespace (`unshare --pid --fork`, with and without
+                   `--mount-proc`; as root) must be refused, and the other way round (locks
+                   stolen from live runs)
+  VPN issue/revoke eight `refarch vpn client` and six `refarch vpn revoke` processes at once
+                   (revocations lost: a revoked serial missing from the last CRL or the index;
+                   serials lost: an issued profile whose serial the index does not hold)
+
+    python bench/faults.py [--faults N] [--seed S] [--parallelism N] [--only random|locks]
 """
 
 from __future__ import annotations
@@ -324,6 +338,14 @@ def terraforms_in(folder: Path, binary: str) -> list[int]:
     return found
 
 
+def runner_env(tmp: Path, endpoint: str) -> dict[str, str]:
+    """The environment of a refarch process the bench starts: fake credentials, moto only."""
+    quiet = dict.fromkeys(("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"), os.devnull)
+    region = dict.fromkeys(("AWS_REGION", "AWS_DEFAULT_REGION"), "us-east-1")
+    where = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "PYTHONPATH": str(ROOT)}
+    return {**where, **FAKE, **region, **quiet, "AWS_ENDPOINT_URL": endpoint, "CI": "true"}
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, tmp: Path, proxy: Proxy, direct: AwsSessions) -> None:
         self.args = args
@@ -338,18 +360,7 @@ class Bench:
         self.manual: list[str] = []
         self.chains: list[list[str]] = []  # per round: its run ids, in order
         self.invocations = 0
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp),
-            **FAKE,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_ENDPOINT_URL": proxy.endpoint_url,
-            "CI": "true",
-            "PYTHONPATH": str(ROOT),
-        }
+        self.env = runner_env(tmp, proxy.endpoint_url)
 
     def runs(self) -> set[str]:
         folder = runs_dir(self.live)
@@ -472,12 +483,278 @@ class Bench:
             time.sleep(0.2)
 
 
+# -- the shared ledger's locks and the VPN PKI ------------------------------------------------
+LOCK_EXPIRY = 60  # the least [ledger] lock_expiry refarch accepts
+LOCK_UNITS = ("dev/us-east-1/lock-1", "dev/us-east-1/lock-2", "dev/us-east-1/lock-3", "dev/us-east-1/lock-4")
+LEDGER_TABLE = "refarch-ledger"
+
+
+def write_lock_repo(base: Path, terraform: str) -> Path:
+    """A repo of four chained slow units in dev, which holds the shared ledger and the VPN PKI."""
+    live = base / "live"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "modules", base / "modules", dirs_exist_ok=True)
+    live.mkdir(parents=True)
+    (live / "root.hcl").write_text(ROOT_HCL)
+    (live / "refarch.toml").write_text(
+        f'[engine]\nterraform_binary = "{terraform}"\n\n'
+        '[ledger]\nbackend = "dynamodb"\naccount = "dev"\nrepo = "bench/locks"\n'
+        f"lock_expiry = {LOCK_EXPIRY}\n\n"
+        '[vpn]\naccount = "dev"\nremote = "vpn.bench.example"\n'
+    )
+    for account in ("dev",):
+        (live / account / "us-east-1").mkdir(parents=True)
+        (live / account / "account.hcl").write_text(
+            f'locals {{\n  account_name = "{account}"\n  aws_account_id = "{ACCOUNTS[account]}"\n}}\n'
+        )
+        (live / account / "us-east-1" / "region.hcl").write_text('locals {\n  aws_region = "us-east-1"\n}\n')
+    previous = None
+    for number, path in enumerate(LOCK_UNITS, start=1):
+        folder = live / path
+        folder.mkdir(parents=True)
+        lines = [
+            'include "root" {\n  path = find_in_parent_folders("root.hcl")\n}',
+            'terraform {\n  source = "../../../../modules//slow"\n}',
+            f"inputs = {{\n  size = {260 + number}\n}}",
+        ]
+        if previous:
+            lines.insert(2, f'dependencies {{\n  paths = ["../{previous}"]\n}}')
+        folder.joinpath("terragrunt.hcl").write_text("\n\n".join(lines) + "\n")
+        previous = folder.name
+    return live
+
+
+class LockBench:
+    """The lock and PKI faults: two clones of one small repo, the shared ledger in moto."""
+
+    def __init__(self, tmp: Path, endpoint: str, direct: AwsSessions) -> None:
+        self.tmp = tmp
+        self.direct = direct
+        self.terraform = pinned_terraform_binary() or "terraform"
+        self.clones = [write_lock_repo(tmp / f"runner-{n}", self.terraform) for n in (1, 2)]
+        self.env = runner_env(tmp, endpoint)
+        self.stolen: list[str] = []  # locks a runner took while their holder was alive
+        self.unlocked: list[str] = []  # Terraform attempts of a run that no longer held its lock
+        self.notes: list[str] = []
+        self.logs: dict[int, Path] = {}  # background applies: pid -> output file
+        from refarch.provision.backend import BucketSpec  # noqa: PLC0415 - only this part needs it
+        from refarch.provision.ledger import ensure_ledger  # noqa: PLC0415
+
+        ensure_ledger(
+            client(direct, "dynamodb", "dev"),
+            client(direct, "s3", "dev"),
+            table=LEDGER_TABLE,
+            bucket=BucketSpec("bench-locks-ledger", "us-east-1", ACCOUNTS["dev"], enforce_tls=False),
+            wait_delay=0,
+        )
+
+    def argv(self, clone: int, *args: str, prefix: tuple[str, ...] = ()) -> list[str]:
+        main = [sys.executable, "-c", "from refarch.cli import main; main()"]
+        return [*prefix, *main, *args[:1], str(self.clones[clone]), *args[1:]]
+
+    def apply(self, clone: int, prefix: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+        """`refarch apply` of one clone in the background, its output in a file (a pipe
+        nobody reads while it is paused could fill)."""
+        argv = self.argv(
+            clone, "apply", "--non-interactive", "--engine", "terraform", "-j", "1", prefix=prefix
+        )
+        log = self.tmp / f"apply-{len(self.logs) + 1}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        self.logs[process.pid] = log
+        return process
+
+    def finish(self, process: subprocess.Popen[str]) -> str:
+        """Wait for a background apply: its output."""
+        process.wait(timeout=600)
+        return self.logs[process.pid].read_text(errors="replace")
+
+    def ledgers(self, clone: int) -> list[Path]:
+        folder = runs_dir(self.clones[clone])
+        return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+    def wait_for_unit_start(
+        self, clone: int, process: subprocess.Popen[str], since: set[Path]
+    ) -> Path | None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            for ledger in set(self.ledgers(clone)) - since:
+                if any(e.get("event") == "attempt" for e in read_events(ledger)):
+                    return ledger
+            time.sleep(0.1)
+        return None
+
+    def paused_run(self) -> None:
+        """A run stopped past its lock expiry; another runner applies; the first wakes up."""
+        before = set(self.ledgers(0))
+        first = self.apply(0)
+        ledger = self.wait_for_unit_start(0, first, before)
+        if ledger is None:
+            self.notes.append(f"paused run: the first run never started a unit: {self.finish(first)[-500:]}")
+            return
+        first.send_signal(signal.SIGSTOP)
+        print(f"  paused run: SIGSTOP, waiting {LOCK_EXPIRY + 5} s (past the lock expiry)", flush=True)
+        time.sleep(LOCK_EXPIRY + 5)
+        second = self.apply(1)
+        out = self.finish(second)
+        print(f"  paused run: the other runner exit {second.returncode}: {out.strip().splitlines()[-1][:90]}")
+        woke = time.time()
+        first.send_signal(signal.SIGCONT)
+        out = self.finish(first)
+        print(f"  paused run: woken, exit {first.returncode}: {out.strip().splitlines()[-1][:90]}")
+        events = read_events(ledger)
+        late = [e for e in events if e.get("event") == "attempt" and float(e.get("ts", 0)) > woke]
+        self.unlocked += [f"paused run: {e.get('unit')} after waking" for e in late]
+        said = [e["event"] for e in events if e["event"] in ("account_lock_lost", "heartbeat_failed")]
+        print(f"  paused run: the woken run's ledger says {sorted(set(said)) or 'nothing about its lock'}")
+
+    def pid_namespaces(self) -> None:
+        """Same host name, other pid namespaces: a live holder is never judged by its pid."""
+        unshare = shutil.which("unshare")
+        if os.geteuid() != 0 or unshare is None:
+            self.notes.append("pid namespaces: skipped (needs root and unshare)")
+            return
+        cases = (
+            ("holder here, runner in a new pid namespace", (), (unshare, "--pid", "--fork")),
+            (
+                "holder here, runner in a new pid namespace with its own /proc",
+                (),
+                (unshare, "--pid", "--fork", "--mount-proc"),
+            ),
+            (
+                "holder in a new pid namespace with its own /proc, runner here",
+                (unshare, "--pid", "--fork", "--mount-proc"),
+                (),
+            ),
+        )
+        for name, holder_prefix, runner_prefix in cases:
+            before = set(self.ledgers(0))
+            holder = self.apply(0, holder_prefix)
+            if self.wait_for_unit_start(0, holder, before) is None:
+                self.notes.append(
+                    f"pid namespaces ({name}): the holder never started: {self.finish(holder)[-300:]}"
+                )
+                continue
+            argv = self.argv(1, "apply", "--non-interactive", "--engine", "terraform", prefix=runner_prefix)
+            runner = subprocess.run(
+                argv, env=self.env, capture_output=True, text=True, timeout=600, check=False
+            )
+            refused = runner.returncode == 2 and "is being changed by another refarch run" in runner.stderr
+            if not refused:
+                self.stolen.append(f"{name}: exit {runner.returncode}")
+            out = self.finish(holder)
+            verdict = "refused" if refused else "TOOK THE LOCK"
+            print(f"  pid namespaces, {name}: second runner {verdict}, holder exit {holder.returncode}")
+            if holder.returncode != 0:
+                self.notes.append(f"pid namespaces ({name}): the holder failed: {out[-300:]}")
+
+    def vpn(self) -> tuple[int, int]:
+        """Concurrent issue and revoke through the CLI: (revocations lost, serials lost)."""
+        from cryptography import x509  # noqa: PLC0415 - only this part needs it
+
+        from refarch.provision.vpn_pki import ensure_vpn_pki  # noqa: PLC0415
+        from refarch.settings import load_settings  # noqa: PLC0415
+
+        live = self.clones[0]
+        settings = load_settings(live, {"AWS_ENDPOINT_URL": self.env["AWS_ENDPOINT_URL"]})
+        secrets = client(self.direct, "secretsmanager", "dev")
+        ensure_vpn_pki(
+            secrets,
+            client(self.direct, "kms", "dev"),
+            settings.vpn,
+            account_id=ACCOUNTS["dev"],
+            region="us-east-1",
+        )
+        profiles = self.tmp / "profiles"
+        profiles.mkdir()
+
+        def cli(verb: str, name: str, *more: str) -> subprocess.Popen[str]:  # refarch vpn VERB NAME DIR
+            argv = [
+                sys.executable,
+                "-c",
+                "from refarch.cli import main; main()",
+                "vpn",
+                verb,
+                name,
+                str(live),
+                *more,
+            ]
+            return subprocess.Popen(
+                argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+
+        doomed = [f"old-{n}" for n in range(6)]
+        for name in doomed:
+            cli("client", name, "--out", str(profiles / f"{name}.ovpn")).communicate(timeout=300)
+        fresh = [f"new-{n}" for n in range(8)]
+        started = [cli("revoke", name) for name in doomed]
+        started += [cli("client", name, "--out", str(profiles / f"{name}.ovpn")) for name in fresh]
+        failed = [p.communicate(timeout=300)[0][-200:] for p in started if p.wait() != 0]
+        if failed:
+            self.notes.append(f"vpn: {len(failed)} command(s) failed: {failed[:2]}")
+
+        def serial(name: str) -> str:
+            text = (profiles / f"{name}.ovpn").read_text()
+            pem = text.split("<cert>\n", 1)[1].split("</cert>", 1)[0]
+            return format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+
+        def current(name: str) -> str:
+            return str(secrets.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"])
+
+        index = json.loads(current(settings.vpn.secret("clients")))
+        crl = x509.load_pem_x509_crl(current(settings.vpn.secret("crl")).encode())
+        listed = {format(r.serial_number, "x") for r in crl}
+        revocations_lost = sum(
+            1
+            for name in doomed
+            if serial(name) not in listed
+            or index.get(name, {}).get("serial")
+            or serial(name) not in {r["serial"] for r in index.get(name, {}).get("revoked", [])}
+        )
+        serials_lost = sum(1 for name in fresh if index.get(name, {}).get("serial") != serial(name))
+        print(
+            f"  vpn: {len(doomed)} revoked and {len(fresh)} issued at once, {len(failed)} command(s) failed"
+        )
+        return revocations_lost, serials_lost
+
+
+def lock_faults(aws: EmbeddedAws, tmp: Path) -> bool:
+    """The lock and PKI faults (see the module's docstring); prints the figures. True: all 0."""
+    started = time.monotonic()
+    direct = sessions_for(aws.endpoint_url)
+    with contextlib.suppress(Exception):  # made already when the random faults ran first
+        make_backends(direct)
+    bench = LockBench(tmp / "locks", aws.endpoint_url, direct)
+    print("paused run past its lock expiry", flush=True)
+    bench.paused_run()
+    print("two runners, one host name, separate pid namespaces", flush=True)
+    bench.pid_namespaces()
+    print("concurrent VPN issue and revoke", flush=True)
+    revocations_lost, serials_lost = bench.vpn()
+    print()
+    print(f"locks stolen from live runs {len(bench.stolen):3d}  {bench.stolen[:3] if bench.stolen else ''}")
+    unlocked = bench.unlocked
+    print(f"applies without a lock      {len(unlocked):3d}  {unlocked[:3] if unlocked else ''}")
+    print(f"revocations lost            {revocations_lost:3d}")
+    print(f"serials lost                {serials_lost:3d}")
+    for note in bench.notes:
+        print(f"note: {note}")
+    print(f"wall time                  {time.monotonic() - started:7.1f} s")
+    return not (bench.stolen or bench.unlocked or revocations_lost or serials_lost)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", type=int, default=30)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--only", choices=("random", "locks"), default=None)
     args = parser.parse_args()
+    if args.only == "locks":
+        if pinned_terraform_binary() is None:
+            print("bench/faults.py needs the pinned Terraform of the [demo] extra (make setup)")
+            return 1
+        with EmbeddedAws() as aws, tempfile.TemporaryDirectory(prefix="refarch-faults-") as tmp:
+            return 0 if lock_faults(aws, Path(tmp)) else 1
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1_000_000)
     if pinned_terraform_binary() is None:
@@ -517,6 +794,9 @@ def main() -> int:
         )
         print(f"wall time                  {time.monotonic() - started:7.1f} s")
         bad = locks or lost or again or bench.manual or bench.completed != number
+        if args.only != "random":
+            print()
+            bad = not lock_faults(aws, Path(tmp)) or bad
         return 1 if bad else 0
 
 

@@ -253,6 +253,25 @@ class UnsafeLocalState(RefarchError):
         )
 
 
+class OutputNotWritten(RefarchError):
+    """A file refarch was asked to write (a run report, an audit export) could not be
+    written: names the file, what went wrong and, after a run, how the run itself ended."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, path: str | Path, detail: str, *, run_exit_code: int | None = None) -> None:
+        self.path = str(path)
+        self.detail = detail
+        self.run_exit_code = run_exit_code
+        after = "" if run_exit_code is None else f" (the run itself ended with exit code {run_exit_code})"
+        super().__init__(
+            f"could not write the {what} {self.path}: {detail}{after}",
+            hint="choose a path in a folder you can write (an existing one, yours), and run again"
+            if run_exit_code is None
+            else "the ledger has every event of the run (`refarch history`); write it elsewhere next time",
+        )
+
+
 class UnreadableFile(ConfigError):
     """A file refarch reads is not a regular file (a FIFO, a device, a folder), is larger
     than refarch reads, or is not UTF-8 text."""

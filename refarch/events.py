@@ -34,6 +34,18 @@ class RunNotice:
 
 
 @dataclass(frozen=True)
+class AccountLockTrouble:
+    """A heartbeat of an account lock failed, or the lock is lost (`lost`: another run holds
+    it now, or it was released); with `unit`, the run refused to start it and starts nothing
+    more."""
+
+    account: str
+    reason: str
+    lost: bool
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
 class UnitStarted:
     """A unit's first attempt is about to start."""
 
@@ -83,5 +95,14 @@ class RunFinished:
     report: RunReport
 
 
-RunEvent = RunStarted | RunNotice | UnitStarted | UnitOutput | UnitRetried | UnitFinished | RunFinished
+RunEvent = (
+    RunStarted
+    | RunNotice
+    | AccountLockTrouble
+    | UnitStarted
+    | UnitOutput
+    | UnitRetried
+    | UnitFinished
+    | RunFinished
+)
 RunEventCallback = Callable[[RunEvent], None]

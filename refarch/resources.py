@@ -21,5 +21,5 @@ def data_dir(name: str) -> Path:
 
 def schema_path(name: str) -> Path:
     """The JSON Schema of the contract `name` (graph, plan, report, ledger-event,
-    bootstrap-record, preflight, validate): `schemas/<name>.schema.json`."""
+    bootstrap-record, preflight, validate, saved-plan): `schemas/<name>.schema.json`."""
     return data_dir("schemas") / f"{name}.schema.json"

@@ -32,8 +32,16 @@ from refarch.cli.queue_options import (
 )
 from refarch.cli.stack_cmd import generate_first
 from refarch.engines import ENGINES, make_engine
-from refarch.errors import UsageError
-from refarch.events import RunEvent, RunNotice, UnitFinished, UnitOutput, UnitRetried, UnitStarted
+from refarch.errors import OutputNotWritten, UsageError
+from refarch.events import (
+    AccountLockTrouble,
+    RunEvent,
+    RunNotice,
+    UnitFinished,
+    UnitOutput,
+    UnitRetried,
+    UnitStarted,
+)
 from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
@@ -180,9 +188,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
             )
     finally:
         restore()
-    if opts["report_path"]:
-        write_report(report, Path(opts["report_path"]))
-    view.summary(report, directory)
+    view.summary(report, directory)  # first: whatever fails to be written next, the user sees how it went
     if opts.get("out_dir") and (Path(opts["out_dir"]) / "summary.md").is_file():
         click.echo(
             f"plans saved in {opts['out_dir']} (summary.md for the pull request); apply exactly them "
@@ -191,6 +197,11 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         )
     if action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
+    if opts["report_path"]:
+        try:
+            write_report(report, Path(opts["report_path"]))
+        except OutputNotWritten as exc:  # the run is over: its exit code stays the run's
+            click.secho(f"error: {exc}", fg="red", err=True)
     sys.exit(report.exit_code)
 
 
@@ -314,6 +325,11 @@ class RunView:
             self._finish(event)
         elif isinstance(event, RunNotice):
             self.out.line(f"[bold yellow]{escape(event.text)}[/]", unit=event.unit)
+        elif isinstance(event, AccountLockTrouble):
+            what = "lost the lock" if event.lost else "could not renew the lock"
+            then = f"; {event.unit} and every unit after it not started" if event.unit else ""
+            text = f"{what} on account {event.account}: {event.reason}{then}"
+            self.out.line(f"[bold red]{escape(text)}[/]")
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 
@@ -375,8 +391,13 @@ class RunView:
             err.line(escape(f"resume with: {resume}"))
         summary = output.step_summary_path() if self.mode.github else None
         if summary is not None:
-            with summary.open("a", encoding="utf-8") as handle:
-                handle.write(table.markdown() + f"\n{counts} in {report.duration:.1f}s\n\n")
+            try:
+                with summary.open("a", encoding="utf-8") as handle:
+                    handle.write(table.markdown() + f"\n{counts} in {report.duration:.1f}s\n\n")
+            except OSError as exc:
+                err.line(
+                    escape(f"warning: could not add to the job summary {summary}: {exc.strerror or exc}")
+                )
 
 
 def _verb(action: str) -> str:

@@ -46,10 +46,12 @@ from refarch.provision.ami_retention import (
     plan_retention,
     referenced_amis,
     remove_image,
+    repo_tags,
 )
 from refarch.provision.packer_output import human_line, parse_artifact_ids, parse_errors
 from refarch.repo import load_repo
 from refarch.resources import data_dir
+from refarch.runner.ledger_dynamodb import repo_name
 from refarch.settings import AmisSettings, Settings
 
 TEMPLATE_SUFFIX = ".pkr.hcl"
@@ -207,6 +209,12 @@ def check_sharing(
     )
 
 
+def repo_identity(repo: Repo, settings: Settings, env: Mapping[str, str] | None = None) -> str:
+    """What names this live repo on the images it builds: `[ledger] repo`, else git's origin
+    URL without credentials, else the folder's name (as the shared ledger names it)."""
+    return settings.ledger.repo or repo_name(repo.root, dict(os.environ if env is None else env))
+
+
 def _account_id(repo: Repo, name: str) -> str:
     if ACCOUNT_ID.match(name):
         return name
@@ -297,6 +305,7 @@ class _Builder:
         base_env: Mapping[str, str],
         interrupt: Interrupt | None,
         store: AmiStore,
+        repo_identity: str,
     ) -> None:
         self.root = root
         self.packer_dir = packer_dir
@@ -314,6 +323,7 @@ class _Builder:
         self.base_env = base_env
         self.interrupt = interrupt
         self.store = store
+        self.repo_identity = repo_identity  # tagged on every image: whose it is
 
     def emit(self, kind: EventKind, job: _Job, message: str) -> None:
         if self.on_event is not None:
@@ -330,7 +340,7 @@ class _Builder:
             ami_users=list(self.share_ids),
             encrypt_boot=self.config.encrypt_boot,
             kms_key_id=self.config.kms_key_for(job.region) or "",
-            tags={**self.config.tags, **dict(values.get("tags", {}))},
+            tags={**self.config.tags, **dict(values.get("tags", {})), **repo_tags(self.repo_identity)},
         )
         return values
 
@@ -551,6 +561,7 @@ def build_amis(
         base_env=base_env,
         interrupt=interrupt,
         store=AmiStore(root),
+        repo_identity=repo_identity(repo, settings, env),
     )
     jobs = [_Job(t, r) for t in chosen for r in chosen_regions]
     workers = parallelism or config.parallelism
@@ -589,6 +600,7 @@ def build_amis(
             templates=chosen,
             regions=chosen_regions,
             sessions=sessions,
+            env=env,
         )
     return AmiRecord(
         tuple(builds), builder.store.ids(), builder.store.path, builder.store.hcl_path, retention
@@ -605,12 +617,14 @@ def prune_amis(
     regions: Sequence[str] | None = None,
     sessions: AwsSessions | None = None,
     dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Retention:
     """Deregister `account`'s older refarch-built AMIs and delete their snapshots.
 
     Per template and region the newest `keep` (default `[amis] keep`) stay, and so does every
     image recorded in .refarch/amis.json or named by a unit's evaluated inputs. Regions default
-    to `[amis] regions` plus those in the record. Images without refarch's tags are not touched.
+    to `[amis] regions` plus those in the record. Only images tagged with this repo's identity
+    (`repo_identity`) are candidates: another repo's, or untagged ones, are never touched.
     """
     repo = _load_repo(repo_or_root, settings)
     config = settings.amis
@@ -637,7 +651,7 @@ def prune_amis(
     for region in chosen_regions:
         ec2 = sessions.client("ec2", account_id, region, account)
         try:
-            images = list_images(ec2, region, templates)
+            images = list_images(ec2, region, templates, repo=repo_identity(repo, settings, env))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise AwsError(f"could not list the AMIs of {account} in {region}: {exc}") from None
         remove, keep_these = plan_retention(images, count, recorded=recorded_ids, references=references)

@@ -1,11 +1,14 @@
 """AMI retention: deregister older refarch-built images (and delete their snapshots) nobody uses.
 
 An image is refarch's when Packer tagged it (`ManagedBy = refarch`, `refarch:template`, see
-packer/common.pkr.hcl). Per template and region the newest `keep` images stay, and so does
-every image a unit's evaluated inputs name (an `ami-...` anywhere in them) and the id recorded
-in `.refarch/amis.json` (the last good build, which `amis.auto.hcl` hands to the units). The
-rest are deregistered and their EBS snapshots deleted. Images without refarch's tags are never
-touched.
+packer/common.pkr.hcl), and this repo's when it also carries the repo's identity
+(`refarch:repo`, the git origin without credentials or `[ledger] repo`; `refarch:org` its
+owner): several live repos may build into one account. Per template and region the newest
+`keep` of this repo's images stay, and so does every image a unit's evaluated inputs name (an
+`ami-...` anywhere in them) and the id recorded in `.refarch/amis.json` (the last good build,
+which `amis.auto.hcl` hands to the units). The rest are deregistered and their EBS snapshots
+deleted. Images without this repo's tags (another repo's, or built before refarch tagged the
+repo) are never touched.
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ AMI_IN_TEXT = re.compile(r"\bami-[0-9a-f]{8,17}\b")
 MANAGED_BY = ("ManagedBy", "refarch")
 TEMPLATE_TAG = "refarch:template"
 BUILD_TAG = "refarch:build"
+REPO_TAG = "refarch:repo"
+ORG_TAG = "refarch:org"
+
+
+def repo_tags(identity: str) -> dict[str, str]:
+    """The tags that say which live repo built an image: its identity (e.g.
+    `github.com/acme/infrastructure-live`) and its owner (`acme`; "" when it has none)."""
+    parts = [p for p in identity.replace(":", "/").split("/") if p]
+    org = parts[-2] if len(parts) >= 2 else ""
+    return {REPO_TAG: identity[:256], ORG_TAG: org[:256]}
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class Image:
     created: str  # CreationDate (ISO 8601, sorts as text)
     build: str  # the refarch:build tag (a timestamp-prefixed id)
     snapshots: tuple[str, ...]
+    repo: str = ""  # the refarch:repo tag: the live repo that built it ("" before it was tagged)
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ def image_from(description: Mapping[str, Any], region: str) -> Image | None:
         created=str(description.get("CreationDate", "")),
         build=str(tags.get(BUILD_TAG, "")),
         snapshots=snapshots,
+        repo=str(tags.get(REPO_TAG) or ""),
     )
 
 
@@ -131,14 +146,21 @@ def plan_retention(
     return remove, kept
 
 
-def list_images(ec2: Any, region: str, templates: Iterable[str] | None = None) -> list[Image]:
-    """The account's own refarch-built images in `region` (optionally of some templates)."""
+def list_images(
+    ec2: Any, region: str, templates: Iterable[str] | None = None, *, repo: str | None = None
+) -> list[Image]:
+    """The account's own refarch-built images in `region` (optionally of some templates, and
+    only those `repo` built)."""
     filters = [{"Name": f"tag:{MANAGED_BY[0]}", "Values": [MANAGED_BY[1]]}]
+    if repo is not None:
+        filters.append({"Name": f"tag:{REPO_TAG}", "Values": [repo]})
     wanted = set(templates) if templates is not None else None
     images = []
     for description in ec2.describe_images(Owners=["self"], Filters=filters).get("Images", []):
         image = image_from(description, region)
-        if image is not None and (wanted is None or image.template in wanted):
+        if image is None or (wanted is not None and image.template not in wanted):
+            continue
+        if repo is None or image.repo == repo:  # the filter, checked again here
             images.append(image)
     return images
 

@@ -8,17 +8,27 @@ certificate and key, tls-crypt key, as JSON) and `<prefix>crl` (the PEM CRL, re-
 server on every change). `<prefix>ca` (CA certificate and key) and `<prefix>clients` (the index
 of issued client certificates: name -> serial) stay with refarch. Client keys are never stored:
 `issue_client` writes them into the `.ovpn` profile only.
+
+The client index is changed by compare-and-swap, so concurrent `vpn client` / `vpn revoke`
+lose no serial and no revocation: the new index is put as a version with a staging label of
+its own, then AWSCURRENT is moved to it from the version that was read (Secrets Manager
+refuses the move when AWSCURRENT is elsewhere by then: someone else wrote first, so read,
+change and try again). The CRL is written from the index, and written again until the index
+did not change while it was being made: the last CRL written always lists every revocation.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import random
 import secrets
-from collections.abc import Mapping
+import time
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import botocore.exceptions
 from cryptography import x509
@@ -27,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from refarch.aws import AwsSessions
-from refarch.errors import AwsError, ConfigError, ProvisionError, UsageError
+from refarch.errors import AwsError, ConfigError, ProvisionError, RefarchError, UsageError
 from refarch.files import write_atomic
 from refarch.models import Account, Repo
 from refarch.provision import IDENTIFIER, ChangeSet, Result, error_code, tags_list
@@ -40,6 +50,9 @@ UNIT_FOLDER = "openvpn"  # a unit in a folder of this name means the repo runs a
 CA_DAYS = 3650
 TLS_CRYPT_BYTES = 256  # OpenVPN static key V1: 2048 bits, 16 lines of 32 hex digits
 PARTS = ("ca", "server", "crl", "clients")
+PENDING_STAGE = "refarch-pending"  # the label of an index version written, not yet current
+_T = TypeVar("_T")
+SWAP_ATTEMPTS = 20  # reads and writes of the client index before giving up under contention
 
 
 VpnConfig = VpnSettings  # `[vpn]` of refarch.toml, read by refarch.settings
@@ -223,18 +236,31 @@ def _describe(client: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
-def _read(client: Any, name: str) -> str | None:
+def _read_version(client: Any, name: str) -> tuple[str, str] | None:
+    """The current value of secret `name` and its version id. AWSCURRENT is asked for by
+    name: moto's default read does not follow a label moved by UpdateSecretVersionStage."""
     try:
-        return str(client.get_secret_value(SecretId=name)["SecretString"])
+        found = client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return None
         raise
+    return str(found["SecretString"]), str(found["VersionId"])
+
+
+def _read(client: Any, name: str) -> str | None:
+    found = _read_version(client, name)
+    return None if found is None else found[0]
 
 
 def _read_json(client: Any, name: str) -> dict[str, Any]:
-    text = _read(client, name)
-    if text is None:
+    return _read_json_version(client, name)[0]
+
+
+def _read_json_version(client: Any, name: str) -> tuple[dict[str, Any], str]:
+    found = _read_version(client, name)
+    text = None if found is None else found[0]
+    if found is None or text is None:
         raise ProvisionError(
             f"the VPN PKI secret {name} does not exist",
             hint="run `refarch bootstrap DIR` first: it creates the VPN PKI",
@@ -247,7 +273,61 @@ def _read_json(client: Any, name: str) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ProvisionError(f"the VPN PKI secret {name} is not a JSON object")
-    return data
+    return data, found[1]
+
+
+def _swap(client: Any, name: str, text: str, expected: str) -> str | None:
+    """Make `text` the current value of secret `name` if version `expected` still is; the
+    new version id, or None when another writer came first."""
+    token = str(uuid.uuid4())
+    client.put_secret_value(
+        SecretId=name, ClientRequestToken=token, SecretString=text, VersionStages=[PENDING_STAGE]
+    )
+    try:
+        client.update_secret_version_stage(
+            SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=expected
+        )
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "InvalidParameterException":  # AWSCURRENT is on another version now
+            return None
+        raise
+    return token
+
+
+def update_index(
+    client: Any,
+    name: str,
+    change: Callable[[dict[str, Any]], _T],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _T:
+    """Apply `change` (which edits the index in place, or raises) to the client index in
+    secret `name` by compare-and-swap: on a concurrent write, read again and redo it."""
+    for attempt in range(SWAP_ATTEMPTS):
+        clients, version = _read_json_version(client, name)
+        result = change(clients)
+        if _swap(client, name, json.dumps(clients, sort_keys=True), version) is not None:
+            return result
+        sleep(random.uniform(0, 0.05 * (attempt + 1)))  # noqa: S311 - jitter, not a secret
+    raise ProvisionError(
+        f"the VPN client index {name} kept changing while this command wrote it ({SWAP_ATTEMPTS} tries)",
+        hint="another `refarch vpn client` or `vpn revoke` is running; try again",
+    )
+
+
+def publish_crl(client: Any, config: VpnConfig, ca: Mapping[str, str]) -> None:
+    """Write the CRL from the client index, again until the index did not change meanwhile:
+    whoever writes last has seen every revocation committed before its write."""
+    for _ in range(SWAP_ATTEMPTS):
+        clients, version = _read_json_version(client, config.secret("clients"))
+        crl = make_crl(ca, revoked_serials(clients))
+        client.put_secret_value(SecretId=config.secret("crl"), SecretString=crl)
+        if _read_json_version(client, config.secret("clients"))[1] == version:
+            return
+    raise ProvisionError(
+        f"the VPN client index kept changing while the CRL {config.secret('crl')} was written",
+        hint="run `refarch vpn revoke` again once the other VPN commands have finished",
+    )
 
 
 def ensure_kms_key(kms: Any, alias: str, *, changes: ChangeSet) -> str | None:
@@ -547,13 +627,7 @@ def issue_client(
     try:
         ca = _read_json(client, config.secret("ca"))
         server = _read_json(client, config.secret("server"))
-        clients = _read_json(client, config.secret("clients"))
-        entry = clients.get(name, {})
-        if entry.get("serial"):
-            raise UsageError(
-                f"VPN client {name} already has a valid certificate (serial {entry['serial']})",
-                hint=f"revoke it first (`refarch vpn revoke {name} DIR`), or choose another name",
-            )
+        _not_issued(name, _read_json(client, config.secret("clients")))
         leaf = make_leaf(ca, name, server=False, days=config.client_days)
         path = Path(out) if out else Path.cwd() / f"{name}.ovpn"
         text = render_profile(
@@ -568,17 +642,39 @@ def issue_client(
                 hint="choose another --out; nothing was issued",
             ) from None
         issued = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        clients[name] = {**entry, "serial": leaf["serial"], "issued_at": issued}
+
+        def record(clients: dict[str, Any]) -> None:
+            entry = _not_issued(name, clients)  # again: another `vpn client` may have come first
+            clients[name] = {**entry, "serial": leaf["serial"], "issued_at": issued}
+
         try:
-            client.put_secret_value(
-                SecretId=config.secret("clients"), SecretString=json.dumps(clients, sort_keys=True)
-            )
-        except botocore.exceptions.ClientError:
-            path.unlink(missing_ok=True)  # never a profile whose serial revoke cannot find
+            update_index(client, config.secret("clients"), record)
+        except (botocore.exceptions.ClientError, RefarchError):
+            _remove_if_ours(path, text)  # never a profile whose serial revoke cannot find
             raise
     except botocore.exceptions.ClientError as exc:
         raise AwsError(f"could not issue VPN client {name}: {exc}") from None
     return ClientProfile(name, leaf["serial"], path, host)
+
+
+def _not_issued(name: str, clients: Mapping[str, Any]) -> dict[str, Any]:
+    """`name`'s index entry, when it holds no valid certificate (else a UsageError)."""
+    entry = dict(clients.get(name, {}))
+    if entry.get("serial"):
+        raise UsageError(
+            f"VPN client {name} already has a valid certificate (serial {entry['serial']})",
+            hint=f"revoke it first (`refarch vpn revoke {name} DIR`), or choose another name",
+        )
+    return entry
+
+
+def _remove_if_ours(path: Path, text: str) -> None:
+    """Delete the profile this command wrote, unless another command has replaced it."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def revoke_client(
@@ -587,8 +683,9 @@ def revoke_client(
     """Revoke `name`'s certificate: mark it in the client index and rewrite the CRL secret
     (the server's timer copies it to its `crl-verify` file)."""
     config, client, _ = _vpn_clients(repo, settings, sessions)
-    try:
-        clients = _read_json(client, config.secret("clients"))
+    when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+    def mark(clients: dict[str, Any]) -> str:
         entry = clients.get(name)
         if not entry or not entry.get("serial"):
             raise UsageError(
@@ -596,16 +693,16 @@ def revoke_client(
                 hint="known clients: "
                 + (", ".join(sorted(c for c in clients if clients[c].get("serial"))) or "none"),
             )
-        when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         serial = str(entry["serial"])
         clients[name] = {
             "revoked": [*entry.get("revoked", []), {"serial": serial, "revoked_at": when}],
         }
-        crl = make_crl(_read_json(client, config.secret("ca")), revoked_serials(clients))
-        client.put_secret_value(SecretId=config.secret("crl"), SecretString=crl)
-        client.put_secret_value(
-            SecretId=config.secret("clients"), SecretString=json.dumps(clients, sort_keys=True)
-        )
+        return serial
+
+    try:
+        ca = _read_json(client, config.secret("ca"))
+        serial = update_index(client, config.secret("clients"), mark)
+        publish_crl(client, config, ca)
     except botocore.exceptions.ClientError as exc:
         raise AwsError(f"could not revoke VPN client {name}: {exc}") from None
     return Revocation(name, (serial,), config.secret("crl"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from refarch.aws import AwsSessions
 from refarch.config.discover import repo_root
-from refarch.errors import UsageError
+from refarch.errors import OutputNotWritten, UnsafeLocalState, UsageError
 from refarch.files import write_atomic
 from refarch.repo import load_repo
 from refarch.runner.ledger import LedgerStore, LocalLedgerStore
@@ -67,24 +67,25 @@ def open_store(
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:
-    """`--since`: an ISO date or time (UTC unless it says otherwise), or an age: 30m, 12h, 7d, 2w."""
+    """`--since`: an ISO date or time (UTC unless it says otherwise), or an age: 30m, 12h, 7d, 2w.
+    A blank value (an empty CI variable) is an error, not "since forever"."""
     if text is None:
         return None
     now = time.time() if now is None else now
+    hint = "use e.g. 2026-11-30, 2026-11-30T08:00, 12h or 7d"
+    if not text.strip():
+        raise UsageError("--since is empty", hint=hint + ", or leave --since out for every run")
     match = _AGO.match(text.strip())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return now - delta.total_seconds()
     try:
+        if match:
+            delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return max(0.0, now - delta.total_seconds())
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r} is neither a date/time nor an age",
-            hint="use e.g. 2026-11-30, 2026-11-30T08:00, 12h or 7d",
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return max(0.0, moment.timestamp())
+    except (ValueError, OverflowError):
+        raise UsageError(f"--since {text!r} is neither a date/time nor an age", hint=hint) from None
 
 
 def _run_prefix(since: float | None) -> str | None:
@@ -141,5 +142,10 @@ def export_audit(store: LedgerStore, out: Path, *, since: float | None = None) -
     for run_id, events in _runs(store, since):
         for event in events:
             lines.append(json.dumps({"run_id": run_id, **event}, default=str, sort_keys=True))
-    write_atomic(out, "".join(line + "\n" for line in lines))
+    try:
+        write_atomic(out, "".join(line + "\n" for line in lines))
+    except OSError as exc:
+        raise OutputNotWritten("audit export", out, exc.strerror or str(exc)) from None
+    except UnsafeLocalState as exc:
+        raise OutputNotWritten("audit export", out, exc.message) from None
     return len(lines)

@@ -10,6 +10,7 @@ the scheduler's durations read through it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import threading
@@ -33,6 +34,7 @@ MAX_LEDGER_BYTES = 256 * 1024 * 1024
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run_start": {"run_id": str, "action": str, "units": list, "digests": dict},
     "unit_finish": {"unit": str, "status": str},
+    "unit_start": {"unit": str},
 }
 
 
@@ -115,7 +117,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             problem = "not a complete JSON line (torn by a crash?)"
         else:
-            problem = _shape_problem(record)
+            problem = shape_problem(record)
         if problem is not None:
             warnings.warn(f"{path}:{number}: ledger line skipped: {problem}", RefarchWarning, stacklevel=2)
             continue
@@ -123,8 +125,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _shape_problem(record: Any) -> str | None:
-    """Why a parsed ledger line is not an event refarch wrote, or None."""
+def shape_problem(record: Any) -> str | None:
+    """Why a parsed ledger record (a local line, a shared table's item) is not an event
+    refarch wrote, or None."""
     if not isinstance(record, dict) or not isinstance(record.get("event"), str):
         return "not an event (a JSON object with an `event` name)"
     for name, kind in _FIELDS.get(record["event"], {}).items():
@@ -139,6 +142,9 @@ def _shape_problem(record: Any) -> str | None:
             return "`units` of a run_start event is not a list of unit paths"
         if not all(isinstance(d, str) for d in record.get("digests", {}).values()):
             return "`digests` of a run_start event is not a map of digests"
+    ts = record.get("ts", 0)
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+        return f"its `ts` {ts!r} is not a time (seconds since 1970)"
     return None
 
 

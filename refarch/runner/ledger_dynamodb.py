@@ -4,9 +4,14 @@
   `repo#<repo>`  one item per run (sort key `run#<run-id>`): the index `--resume last`,
                  `refarch history` and the scheduler's durations read, newest last;
   `run#<run-id>` the run's events (sort key: a zero-padded sequence), the same records the
-                 local JSONL ledger holds, which each runner also keeps as before;
+                 local JSONL ledger holds, which each runner also keeps as before; an event
+                 over one item's size (a run_start of thousands of units) is split: its
+                 further parts (`<seq>.<part>`) are written first, then the head item with
+                 `parts`, so a reader sees all of it or none;
   `lock#<account>` the account locks of account_locks.py.
 The unit logs (already masked) go to `s3://<bucket>/<prefix><run-id>/<unit>.log`.
+Every item read back is checked like a local ledger line: one that is not what refarch
+writes is skipped with a warning naming the table and its key.
 """
 
 from __future__ import annotations
@@ -26,13 +31,24 @@ from refarch.aws import AWS_EXCEPTIONS, AwsSessions
 from refarch.errors import ConfigError, RefarchError, RefarchWarning, UsageError
 from refarch.exec.process import capture
 from refarch.models import Repo
-from refarch.runner.ledger import Ledger, LedgerStore, LedgerWriter, LocalLedgerStore, runs_dir
+from refarch.runner.ledger import (
+    Ledger,
+    LedgerStore,
+    LedgerWriter,
+    LocalLedgerStore,
+    runs_dir,
+    shape_problem,
+)
 from refarch.settings import SETTINGS_FILE, Settings
 
 DEFAULT_TABLE = "refarch-ledger"
 DEFAULT_PREFIX = "refarch/runs/"
 DEFAULT_LOCK_EXPIRY = 900  # seconds without a heartbeat after which an account lock is dead
 _USERINFO = re.compile(r"(?<=//)[^@/]+@")  # https://user:token@host/... -> https://host/...
+PART_CHARS = 350_000  # of an event's JSON (ASCII) per item: DynamoDB takes 400 KB an item
+_HEAD = re.compile(r"^\d{9}$")
+_PART = re.compile(r"^(\d{9})\.(\d{4})$")
+_RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -215,11 +231,13 @@ class DynamoLedgerStore:
                 and_sk=" AND sk >= :since",
                 values={":since": {"S": f"run#{since}"}},
             )
-        return sorted(str(r["run_id"]) for r in rows if "run_id" in r)
+        return sorted(str(r["run_id"]) for r in self._index(rows))
 
     def find(self, ref: str) -> str:
         if ref == "last":
-            rows = self._query(f"repo#{self.place.repo}", ScanIndexForward=False, Limit=1)
+            pk = f"repo#{self.place.repo}"
+            rows = self._index(self._query(pk, ScanIndexForward=False, Limit=25))
+            rows = rows or self._index(self._query(pk, ScanIndexForward=False))  # past broken items
             if not rows:
                 raise UsageError(
                     f"no earlier run of {self.place.repo} in the shared ledger ({self.place.describe()})",
@@ -248,6 +266,7 @@ class DynamoLedgerStore:
             values={":slice": {"S": slice_key(action, units)}},
             paginate=True,
         )
+        rows = self._index(rows)
         if not rows:
             raise UsageError(
                 f"no earlier {action} of these {len(units)} unit(s) of {self.place.repo} in the shared "
@@ -256,16 +275,64 @@ class DynamoLedgerStore:
             )
         return str(rows[0]["run_id"])
 
+    def _index(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The run index rows that are what refarch writes; the others skipped, said."""
+        kept = []
+        for row in rows:
+            run_id = row.get("run_id")
+            if isinstance(run_id, str) and _RUN_ID.match(run_id) and row.get("sk") == f"run#{run_id}":
+                kept.append(row)
+            else:
+                self._skipped(row, "a run index item without a valid run_id")
+        return kept
+
     def events(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's events in order: split events joined, each checked like a local line."""
+        rows = self._query(f"run#{run_id}")
+        parts: dict[tuple[str, int], str] = {}
+        for row in rows:
+            found = _PART.match(str(row.get("sk", "")))
+            if found and isinstance(row.get("body"), str):
+                parts[(found.group(1), int(found.group(2)))] = row["body"]
         events = []
-        for row in self._query(f"run#{run_id}"):
-            try:
-                record = json.loads(str(row.get("body", "")))
-            except json.JSONDecodeError:
+        for row in rows:
+            sk = str(row.get("sk", ""))
+            if _PART.match(sk):
                 continue
-            if isinstance(record, dict) and isinstance(record.get("event"), str):
+            record, problem = self._event(row, sk, parts)
+            if problem is not None:
+                self._skipped(row, problem)
+            elif record is not None:
                 events.append(record)
         return events
+
+    def _event(
+        self, row: Mapping[str, Any], sk: str, parts: Mapping[tuple[str, int], str]
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        if not _HEAD.match(sk):
+            return None, "not an event item (its sort key is no sequence number)"
+        body, count = row.get("body"), row.get("parts", 1)
+        if not isinstance(body, str):
+            return None, "an event item without a text body"
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+            return None, f"its `parts` {count!r} is not a count of parts"
+        missing = [n for n in range(1, count) if (sk, n) not in parts]
+        if missing:
+            return None, f"an event split in {count} parts, {len(missing)} of them missing"
+        text = body + "".join(parts[(sk, n)] for n in range(1, count))
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError:
+            return None, "its body is not JSON"
+        return record, shape_problem(record)
+
+    def _skipped(self, row: Mapping[str, Any], problem: str) -> None:
+        key = f"pk={str(row.get('pk', '?'))[:200]!r} sk={str(row.get('sk', '?'))[:60]!r}"
+        warnings.warn(
+            f"shared ledger table {self.place.table}, item {key}: skipped: {problem}",
+            RefarchWarning,
+            stacklevel=3,
+        )
 
     def location(self, run_id: str) -> str:
         return f"dynamodb://{self.place.table}/run#{run_id}"
@@ -296,17 +363,23 @@ class DynamoLedger:
     def write(self, event: str, **fields: Any) -> None:
         self.local.write(event, **fields)
         record = {"ts": round(time.time(), 3), "event": event, **fields}
-        body = json.dumps(record, default=str)
+        body = json.dumps(record, default=str)  # ASCII: one character, one byte
         with self._lock:
             self._seq += 1
             seq = self._seq
+        chunks = [body[i : i + PART_CHARS] for i in range(0, len(body), PART_CHARS)]
+        for number, chunk in enumerate(chunks[1:], start=1):  # the head last: all or nothing
+            if not self._put({"pk": f"run#{self.run_id}", "sk": f"{seq:09d}.{number:04d}", "body": chunk}):
+                return
         item: dict[str, Any] = {
             "pk": f"run#{self.run_id}",
             "sk": f"{seq:09d}",
             "event": event,
             "ts": record["ts"],
-            "body": body,
+            "body": chunks[0],
         }
+        if len(chunks) > 1:
+            item["parts"] = len(chunks)
         if isinstance(fields.get("unit"), str):
             item["unit"] = fields["unit"]
         self._put(item)
@@ -335,11 +408,13 @@ class DynamoLedger:
             return None
         return uri
 
-    def _put(self, item: Mapping[str, Any]) -> None:
+    def _put(self, item: Mapping[str, Any]) -> bool:
         try:
             self.store.put(item)
         except AWS_EXCEPTIONS as exc:
             self._failed(f"an event: {_short(exc)}")
+            return False
+        return True
 
     def _failed(self, what: str) -> None:
         with self._lock:
@@ -386,7 +461,10 @@ def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
         if "S" in typed:
             values[key] = typed["S"]
         elif "N" in typed:
-            number = float(typed["N"])
+            try:
+                number = float(typed["N"])
+            except (TypeError, ValueError):
+                continue  # not a number: the shape checks say what is missing
             values[key] = int(number) if number.is_integer() and "." not in typed["N"] else number
     return values
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from refarch.errors import OutputNotWritten, RefarchError
 from refarch.files import write_atomic
 from refarch.models import Action, RunReport, Status, UnitReport
 from refarch.runner.scheduler import Outcome
@@ -81,5 +82,13 @@ def count_statuses(units: Mapping[str, UnitReport]) -> dict[str, int]:
 
 def write_report(report: RunReport, path: Path) -> Path:
     """Write the report as JSON, atomically, readable by its owner only (it names logs and
-    accounts); a symlink at `path` is replaced, never written through."""
-    return write_atomic(path, json.dumps(report.to_json(), indent=2) + "\n", mode=0o600)
+    accounts); a symlink at `path` is replaced, never written through. OutputNotWritten
+    (naming the run's own exit code) when it cannot be written."""
+    try:
+        return write_atomic(path, json.dumps(report.to_json(), indent=2) + "\n", mode=0o600)
+    except OSError as exc:
+        raise OutputNotWritten(
+            "run report", path, exc.strerror or str(exc), run_exit_code=report.exit_code
+        ) from None
+    except RefarchError as exc:  # a folder on the way that is not ours
+        raise OutputNotWritten("run report", path, exc.message, run_exit_code=report.exit_code) from None

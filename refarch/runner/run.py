@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,16 +29,23 @@ from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
 from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
-from refarch.events import RunEventCallback, RunFinished, RunNotice, RunStarted, UnitFinished
+from refarch.events import (
+    AccountLockTrouble,
+    RunEventCallback,
+    RunFinished,
+    RunNotice,
+    RunStarted,
+    UnitFinished,
+)
 from refarch.exec.masking import Masker
 from refarch.exec.process import Interrupt, capture
 from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
 from refarch.files import local_dir
-from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
+from refarch.models import RUN_ACTIONS, Action, Plan, Repo, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
-from refarch.runner.account_locks import AccountLocks, accounts_of
+from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, lock_key
 from refarch.runner.ledger import (
     LedgerStore,
     ci_context,
@@ -52,7 +60,7 @@ from refarch.runner.ledger_dynamodb import DynamoLedgerStore, store_for
 from refarch.runner.recovery import mark_pushed
 from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
-from refarch.runner.scheduler import Outcome, plan_waits, schedule
+from refarch.runner.scheduler import Gate, Outcome, plan_waits, schedule
 from refarch.runner.session import RunSession
 from refarch.runner.state_locks import LockReader, StaleLock, stale_locks
 from refarch.runner.unit import ExtraEnv, UnitAccess, UnitCredentials, UnitRunner
@@ -152,7 +160,14 @@ def run(
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
-    saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version())
+    saved = saved_plans.for_run(
+        action,
+        options.out_dir,
+        options.plan_dir,
+        _version(),
+        repo_root=repo.root,
+        source_override=options.source_override,
+    )
     if saved is not None and action == Action.APPLY:  # before anything runs
         command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
         saved.check([repo.units[p] for p in selected if p not in done], command)
@@ -172,8 +187,17 @@ def run(
         who["session_name"] = sessions.name_sessions(run_id, caller)
     with (
         repo_lock(repo.root, f"refarch {action}", run_id) as lock,
-        _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as released,
+        _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as locks,
     ):
+        released = [n for n in (lock.notice, *(locks.notices if locks else ())) if n]
+        if locks is not None and resumed_from is not None and not locks.proven_dead(resumed_from):
+            # Its lock was taken for silence alone: a paused run may wake up, and the state
+            # locks its Terraform holds are never forced.
+            gone = False
+            released.append(
+                f"run {resumed_from} may still be alive (its account lock expired, its process "
+                "is not known gone): its state locks are left alone"
+            )
         if saved is not None and action == Action.PLAN:
             saved.clear(p for p in selected if p not in done)
         session = RunSession(
@@ -195,24 +219,25 @@ def run(
             extra_env=extra_env,
             sleep=sleep,
             rand=rand,
-            notices=[n for n in (lock.notice, *released) if n],
+            notices=released,
             stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions and gone else [],
             who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
             saved=saved,
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
+            locks=locks,
         )
 
 
 @contextlib.contextmanager
 def _account_locks(
     store: LedgerStore, action: Action, units: list[Unit], run_id: str, who: Mapping[str, str]
-) -> Iterator[list[str]]:
+) -> Iterator[AccountLocks | None]:
     """With the shared ledger, apply and destroy hold a lock on each account of the run
-    (account_locks.py); yields the notices of dead runs' locks released on the way."""
+    (account_locks.py); yields them (their `notices`: dead runs' locks released on the way)."""
     if not isinstance(store, DynamoLedgerStore) or action not in (Action.APPLY, Action.DESTROY):
-        yield []
+        yield None
         return
     locks = AccountLocks(
         store.dynamodb,
@@ -221,8 +246,8 @@ def _account_locks(
         expiry=store.place.lock_expiry,
         job_url=who.get("job_url"),
     )
-    with locks.held(accounts_of([(u.account_id, u.account) for u in units])) as notices:
-        yield notices
+    with locks.held(accounts_of([(u.account_id, u.account) for u in units])):
+        yield locks
 
 
 def _run_session(
@@ -249,6 +274,7 @@ def _run_session(
     saved: saved_plans.SavedPlans | None = None,
     dead_units: Iterable[str] = (),
     digest_repair: Callable[[Unit], str | None] | None = None,
+    locks: AccountLocks | None = None,
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -274,6 +300,8 @@ def _run_session(
         dead_units=frozenset(dead_units),
         digest_repair=digest_repair,
         saved_plans=saved,
+        # before each unit is scheduled, and again right before its tool runs
+        fence=_fence(locks, repo, session) if locks is not None else None,
     )
 
     def on_finish(path: str, outcome: Outcome) -> None:
@@ -353,8 +381,11 @@ def _run_session(
             interrupt=interrupt,
             on_finish=on_finish,
             durations=past_durations(repo.root, action, store=session.store) if options.history else None,
+            gate=runner.fence,
         )
     finally:
+        if locks is not None:
+            locks.on_trouble = None
         if interrupt.requested.is_set():
             session.ledger.write("run_interrupted")
         report = build_report(
@@ -387,9 +418,43 @@ def _run_session(
         session.close()
     if saved is not None and action == Action.PLAN:
         command = f"refarch apply {_shown(repo.root)} --plan-dir {_shown(saved.folder)}"
-        saved.write_summary(report, apply_command=command)
+        try:
+            saved.write_summary(report, apply_command=command)
+        except (OSError, RefarchError) as exc:  # the run is over: said, never a lost report
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            session.emit(RunNotice(f"could not write the plan summary in {saved.folder}: {detail}"))
     session.emit(RunFinished(report))
     return report
+
+
+def _fence(locks: AccountLocks, repo: Repo, session: RunSession) -> Gate:
+    """Before each unit: this run must still hold its account's lock (a conditional write);
+    a failed heartbeat is recorded and shown as it happens."""
+
+    def trouble(account: str, reason: str, lost: bool) -> None:
+        session.ledger.write("heartbeat_failed", account=account, reason=reason, lost=lost)
+        session.emit(AccountLockTrouble(account, reason, lost))
+
+    locks.on_trouble = trouble
+
+    said: set[str] = set()
+    guard = threading.Lock()
+
+    def gate(path: str) -> str | None:
+        unit = repo.units[path]
+        try:
+            locks.confirm(lock_key(unit.account_id, unit.account))
+        except AccountLockLost as exc:
+            with guard:
+                first = exc.account not in said
+                said.add(exc.account)
+            if first:  # once per account: every later unit is refused for the same reason
+                session.ledger.write("account_lock_lost", account=exc.account, reason=exc.reason, unit=path)
+                session.emit(AccountLockTrouble(exc.account, exc.reason, True, path))
+            return f"this run lost the lock on account {exc.account} ({exc.reason})"
+        return None
+
+    return gate
 
 
 @dataclass(frozen=True)

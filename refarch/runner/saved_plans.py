@@ -5,31 +5,115 @@ The folder (PLANDIR) holds, per unit, `<slug>.tfplan` (Terraform's binary plan: 
 secrets) and `<slug>.json` (what it changes, and what it was made from); for the run,
 `summary.json` and `summary.md` (a pull-request comment). The folder is 0700, every file 0600.
 The summaries and the markdown are pure functions of data; the few file helpers are here too.
+
+A saved plan is bound to what it was made from: its summary records the plan file's SHA-256,
+the SHA-256 of every file of the unit's module tree (a local source, or the unit folder; the
+configuration files the unit read are in its digest) and a digest of each dependency's outputs
+it was planned with. `apply --plan-dir` refuses, before anything runs, a plan file that is not
+the one planned, or a unit whose configuration or module changed; and before applying each
+unit it compares its dependencies' outputs now (an earlier unit of the same apply may have
+changed them) with those it was planned with: a difference makes the plan stale (re-plan),
+never "no changes".
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import os
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from refarch.engines.plan_file import PlanChanges, prior_state
-from refarch.engines.workdir import unit_slug
+from refarch.engines.workdir import COPY_IGNORE, parse_source, unit_slug
 from refarch.errors import RefarchError, StalePlan, UsageError
 from refarch.files import check_ours, chmod, read_text, remove, write_atomic
 from refarch.models import Action, RunReport, Unit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: plan_sha256, module_files, dependency_outputs
 PLAN_SUFFIX = ".tfplan"
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 COUNTS = ("add", "change", "destroy", "outputs")
 NOTHING_TO_APPLY = "the saved plan has no changes: nothing applied"
+CHUNK = 1 << 20
+ROW_SKIPS = ("schema_version", "unit", "account", "module_files")  # summary.json: a digest instead
+
+
+def file_sha256(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes (never through a symlink), or None when it is missing."""
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def module_root(unit: Unit, repo_root: Path, source_override: Path | None = None) -> Path | None:
+    """The folder whose tree is copied as the unit's module (the part of a local source
+    before `//`, the override, or the unit folder); None for a git source, whose `?ref=`
+    is part of the unit's configuration digest."""
+    unit_dir = (repo_root / unit.path).resolve()
+    if source_override is not None:
+        return Path(source_override).expanduser().resolve()
+    if not unit.source:
+        return unit_dir
+    source = parse_source(unit.source)
+    if source.kind != "local":
+        return None
+    path = Path(source.root).expanduser()
+    return (path if path.is_absolute() else unit_dir / path).resolve()
+
+
+def module_files(root: Path | None) -> dict[str, str] | None:
+    """SHA-256 of every file of the module tree at `root` (relative POSIX path -> digest),
+    as refarch copies it (without .terraform, .terragrunt-cache, state files...); a symlink
+    counts by its target's name, never followed."""
+    if root is None:
+        return None
+    found: dict[str, str] = {}
+    for path in _tree(root):
+        relative = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            found[relative] = "symlink:" + str(path.readlink())
+        else:
+            found[relative] = file_sha256(path) or "unreadable"
+    return found
+
+
+def _tree(root: Path) -> Iterator[Path]:
+    def ignored(name: str) -> bool:
+        return any(fnmatch.fnmatch(name, pattern) for pattern in COPY_IGNORE)
+
+    for folder, dirs, files in os.walk(root):  # never follows a symlinked folder
+        base = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not ignored(d))
+        for name in sorted(files):
+            if not ignored(name):
+                yield base / name
+        for name in dirs:
+            if (base / name).is_symlink():
+                yield base / name
+
+
+def outputs_digest(outputs: Mapping[str, Any]) -> str:
+    """A digest of one dependency's outputs (the summary keeps no output values)."""
+    text = json.dumps(outputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def changed_files(then: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """The files added, removed or changed between two module_files maps."""
+    return sorted(name for name in set(then) | set(now) if then.get(name) != now.get(name))
 
 
 def prepare_folder(path: Path) -> Path:
@@ -79,9 +163,13 @@ def unit_summary(
     refarch_version: str,
     created: float,
     mocked: Sequence[str] = (),
+    plan_sha256: str | None = None,
+    modules: Mapping[str, str] | None = None,
+    dependency_outputs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One unit's summary: what its plan changes, and what it was made from (the unit's
-    configuration digest, the state serial/lineage, the versions, the dependencies whose
+    configuration digest, the plan file's SHA-256, its module's files, the digests of its
+    dependencies' outputs, the state serial/lineage, the versions, the dependencies whose
     mock outputs stood in for real ones)."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -94,6 +182,9 @@ def unit_summary(
         "state_serial": state[0] if state else None,
         "state_lineage": state[1] if state else None,
         "mocked_dependencies": sorted(set(mocked)),
+        "plan_sha256": plan_sha256,
+        "module_files": None if modules is None else dict(sorted(modules.items())),
+        "dependency_outputs": dict(sorted((dependency_outputs or {}).items())),
         "terraform_version": changes.terraform_version,
         "refarch_version": refarch_version,
         "created": _timestamp(created),
@@ -110,7 +201,15 @@ def run_summary(
         saved = units.get(path) if result.status.ok else None
         row: dict[str, Any] = {"unit": path, "account": result.account, "status": str(result.status)}
         if saved is not None:
-            row.update({k: v for k, v in saved.items() if k not in ("schema_version", "unit", "account")})
+            row.update(
+                {
+                    k: v
+                    for k, v in saved.items()
+                    if k not in ("schema_version", "unit", "account", "module_files")
+                }
+            )
+            files = saved.get("module_files")
+            row["module_digest"] = outputs_digest(files) if isinstance(files, dict) else None
         else:
             first = result.message.splitlines()[0] if result.message else ""
             row["message"] = first if not result.status.ok else "no plan summary was saved"
@@ -184,27 +283,49 @@ def markdown(summary: Mapping[str, Any], *, apply_command: str | None = None) ->
 
 
 def stale_reasons(
-    units: Iterable[Unit], saved: Mapping[str, Mapping[str, Any] | None], plan_files: Mapping[str, bool]
+    units: Iterable[Unit],
+    saved: Mapping[str, Mapping[str, Any] | None],
+    plan_files: Mapping[str, str | None],
+    modules: Mapping[str, Mapping[str, str] | None] | None = None,
 ) -> dict[str, str]:
-    """Why each unit may not be applied from PLANDIR (pure): no summary, no plan file, an
-    unknown summary format, or a configuration that changed since the plan was made."""
+    """Why each unit may not be applied from PLANDIR (pure): no summary, no plan file or
+    another one than was planned (`plan_files`: each file's SHA-256, None when missing), an
+    unknown summary format, a configuration or module (`modules`: module_files now) that
+    changed since the plan was made."""
     problems: dict[str, str] = {}
     for unit in units:
         found = saved.get(unit.path)
+        now = (modules or {}).get(unit.path)
+        then = found.get("module_files") if found is not None else None
         if found is None:
             problems[unit.path] = "no saved plan (it was not planned, or its plan failed)"
         elif found.get("schema_version") != SCHEMA_VERSION:
-            problems[unit.path] = f"its plan summary has schema_version {found.get('schema_version')!r}"
+            problems[unit.path] = (
+                f"its plan summary has schema_version {found.get('schema_version')!r} "
+                f"(this refarch writes {SCHEMA_VERSION}): plan again"
+            )
         elif found.get("digest") != unit.digest:
             problems[unit.path] = "its configuration changed since the plan was made"
+        elif isinstance(then, dict) and now is not None and (changed := changed_files(then, now)):
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            problems[unit.path] = f"its module changed since the plan was made ({shown})"
         elif found.get("has_changes") and not plan_files.get(unit.path):
             problems[unit.path] = "its plan file is missing"
+        elif found.get("has_changes") and plan_files.get(unit.path) != found.get("plan_sha256"):
+            problems[unit.path] = (
+                "its plan file is not the one that was planned (its SHA-256 differs from the summary's)"
+            )
         elif found.get("has_changes") and found.get("mocked_dependencies"):
             problems[unit.path] = (
                 f"it was planned with the mock outputs of {', '.join(found['mocked_dependencies'])} "
                 "(not applied yet): apply that first"
             )
     return problems
+
+
+def stale_outputs(recorded: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """The dependencies whose outputs differ from those a plan was made with."""
+    return sorted(dep for dep in set(recorded) | set(now) if recorded.get(dep) != now.get(dep))
 
 
 # -- the folder ------------------------------------------------------------------------------
@@ -216,6 +337,8 @@ class SavedPlans:
     folder: Path
     refarch_version: str
     checked: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    repo_root: Path | None = None  # where units' module folders are found (the run's repo)
+    source_override: Path | None = None  # --source: the module tree of every unit
 
     def plan_file(self, unit_path: str) -> Path:
         return plan_path(self.folder, unit_path)
@@ -224,6 +347,16 @@ class SavedPlans:
         """apply: whether the unit's checked plan changes anything (unknown: True)."""
         return bool(self.checked.get(unit_path, {}).get("has_changes", True))
 
+    def planned_outputs(self, unit_path: str) -> dict[str, str]:
+        """apply: the digests of the dependency outputs the unit's plan was made with."""
+        found = self.checked.get(unit_path, {}).get("dependency_outputs")
+        return dict(found) if isinstance(found, dict) else {}
+
+    def modules(self, unit: Unit) -> dict[str, str] | None:
+        if self.repo_root is None:
+            return None
+        return module_files(module_root(unit, self.repo_root, self.source_override))
+
     def clear(self, unit_paths: Iterable[str]) -> None:
         """Remove the units' earlier plans and summaries before they are planned again: a plan
         that fails now must not leave an older one to apply."""
@@ -231,7 +364,14 @@ class SavedPlans:
             remove(plan_path(self.folder, path))
             remove(summary_path(self.folder, path))
 
-    def save(self, unit: Unit, changes: PlanChanges, *, mocked: Sequence[str] = ()) -> dict[str, Any]:
+    def save(
+        self,
+        unit: Unit,
+        changes: PlanChanges,
+        *,
+        mocked: Sequence[str] = (),
+        dependency_outputs: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """After a successful `plan -out`: the plan file made 0600, its summary written."""
         plan_file = self.plan_file(unit.path)
         chmod(plan_file, 0o600)
@@ -243,6 +383,9 @@ class SavedPlans:
             refarch_version=self.refarch_version,
             created=time.time(),
             mocked=mocked,
+            plan_sha256=file_sha256(plan_file),
+            modules=self.modules(unit),
+            dependency_outputs=dependency_outputs,
         )
         write_atomic(summary_path(self.folder, unit.path), json.dumps(document, indent=2) + "\n")
         return document
@@ -261,8 +404,8 @@ class SavedPlans:
         """Before anything runs: every unit has a plan made from its current configuration;
         else StalePlan naming each one. Keeps the summaries for `has_changes`."""
         saved = {u.path: self.load(u.path) for u in units}
-        files = {u.path: self.plan_file(u.path).is_file() for u in units}
-        problems = stale_reasons(units, saved, files)
+        files = {u.path: file_sha256(self.plan_file(u.path)) for u in units}
+        problems = stale_reasons(units, saved, files, {u.path: self.modules(u) for u in units})
         if problems:
             raise StalePlan(self.folder, problems, command)
         self.checked = {path: found for path, found in saved.items() if found is not None}
@@ -278,7 +421,13 @@ class SavedPlans:
 
 
 def for_run(
-    action: Action, out_dir: Path | None, plan_dir: Path | None, refarch_version: str
+    action: Action,
+    out_dir: Path | None,
+    plan_dir: Path | None,
+    refarch_version: str,
+    *,
+    repo_root: Path | None = None,
+    source_override: Path | None = None,
 ) -> SavedPlans | None:
     """The run's SavedPlans: `out_dir` only with plan, `plan_dir` only with apply."""
     if out_dir is not None and plan_dir is not None:
@@ -288,11 +437,11 @@ def for_run(
     if out_dir is not None:
         if action != Action.PLAN:
             raise UsageError(f"--out-dir saves plans: it goes with plan-all, not {action}")
-        return SavedPlans(prepare_folder(out_dir), refarch_version)
+        return SavedPlans(prepare_folder(out_dir), refarch_version, {}, repo_root, source_override)
     if plan_dir is not None:
         if action != Action.APPLY:
             raise UsageError(f"--plan-dir applies saved plans: it goes with apply, not {action}")
-        return SavedPlans(open_folder(plan_dir), refarch_version)
+        return SavedPlans(open_folder(plan_dir), refarch_version, {}, repo_root, source_override)
     return None
 
 

@@ -5,7 +5,8 @@ units run at once; among ready units the one with the longest path of work behin
 first (by durations from earlier runs when known, else by counting units), which keeps the
 makespan near the critical path. A unit that fails stops
 everything that waits for it (reported as not run, naming what it waited for); the rest runs
-to the end unless `fail_fast`.
+to the end unless `fail_fast`. A `gate` asked before each unit starts can stop the run: it
+starts nothing more (a run that lost an account lock), what is running finishes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Outcome:
 
 UnitTask = Callable[[str], Outcome]
 StartHook = Callable[[str], None]
+Gate = Callable[[str], str | None]  # before a unit starts: None, or why nothing more may start
 FinishHook = Callable[[str, Outcome], None]
 
 
@@ -51,6 +53,7 @@ def schedule(
     on_start: StartHook | None = None,
     on_finish: FinishHook | None = None,
     durations: Mapping[str, float] | None = None,
+    gate: Gate | None = None,
 ) -> dict[str, Outcome]:
     """Run `task(unit)` for every unit of `order`, each once what it `waits` for succeeded.
 
@@ -108,6 +111,9 @@ def schedule(
                 _, _, unit = heapq.heappop(ready)
                 if unit in outcomes:
                     continue
+                if gate is not None and (refused := gate(unit)) is not None:
+                    stopped = f"not started: {refused}"
+                    break
                 if on_start is not None:
                     on_start(unit)
                 running[pool.submit(task, unit)] = unit

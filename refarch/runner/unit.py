@@ -27,7 +27,7 @@ from refarch.runner.recovery import (
     recover_command,
     recovery_folder,
 )
-from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans
+from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans, outputs_digest, stale_outputs
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
@@ -76,6 +76,14 @@ class UnitCredentials(Protocol):
         ...
 
 
+class Fenced(RefarchError):
+    """The run lost the account lock of the unit it was about to run: nothing more starts."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"stopped before running Terraform: {reason}")
+
+
 @dataclass(frozen=True)
 class UnitRunner:
     """Runs `action` on one unit at a time, for the scheduler: `runner(path) -> Outcome`."""
@@ -103,6 +111,9 @@ class UnitRunner:
     # state digest to match its state in S3 (a Terraform killed between the two writes).
     dead_units: frozenset[str] = frozenset()
     digest_repair: Callable[[Unit], str | None] | None = None
+    # apply/destroy with account locks: asked right before each attempt runs the tool; None,
+    # or why this run may not (it lost the unit's account lock while it was paused).
+    fence: Callable[[str], str | None] | None = None
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -121,6 +132,10 @@ class UnitRunner:
         with self.session.unit_log(path, log_path) as on_line:
             try:
                 outcome = self._attempts(unit, record, log_path, on_line)
+            except Fenced as exc:
+                on_line("stderr", str(exc))
+                status = Status.NOT_RUN if record.attempts == 0 else Status.FAILED
+                outcome = Outcome(status, f"not started: {exc.reason}" if record.attempts == 0 else str(exc))
             except RefarchError as exc:  # a missing hook binary too: this unit fails, the run goes on
                 message = self.session.masker.mask(str(exc))
                 on_line("stderr", message)
@@ -186,6 +201,26 @@ class UnitRunner:
                 found[dep.name] = dict(dep.mock_outputs)  # not applied yet, as Terragrunt does
                 mocked.append(dep.path)
         return found
+
+    def stale_inputs(self, unit: Unit, saved: SavedPlans, log_path: Path) -> str | None:
+        """apply --plan-dir: why the unit's saved plan is stale because the outputs of its
+        dependencies are not those it was planned with (an earlier unit of this apply, or
+        another run, changed them), or None."""
+        recorded = saved.planned_outputs(unit.path)
+        if not recorded:
+            return None
+        again = f"plan it again (refarch plan-all DIR --out-dir {saved.folder})"
+        try:
+            now = output_digests(unit, self.dependency_outputs(unit, log_path))
+        except RefarchError as exc:
+            return f"saved plan is stale: the outputs of its dependencies cannot be read ({exc}); {again}"
+        changed = stale_outputs(recorded, now)
+        if not changed:
+            return None
+        return (
+            f"saved plan is stale: the outputs of {', '.join(changed)} changed since it was made "
+            f"(applied since, maybe earlier in this run); {again}"
+        )
 
     def rescue_state(self, job: UnitJob, record: UnitRecord) -> list[Path]:
         """Move the state files Terraform left in the unit's working folders to
@@ -305,13 +340,23 @@ class UnitRunner:
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
         job = self.job(unit, self.action, log_path, on_line)
         from_plan = self.saved_plans is not None and self.action == Action.APPLY
-        if self.saved_plans is not None:  # its inputs are in the saved plan: no outputs to read
-            if from_plan and not self.saved_plans.has_changes(unit.path):
+        if self.saved_plans is not None and from_plan:  # its inputs are in the saved plan
+            stale = self.stale_inputs(unit, self.saved_plans, log_path)
+            if stale is not None:
+                return Outcome(Status.FAILED, stale)
+            if not self.saved_plans.has_changes(unit.path):
                 return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+        if self.saved_plans is not None:
             job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
         mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
-        if not getattr(self.engine, "resolves_dependencies", False) and not from_plan:
-            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path, mocked))
+        planned_with: dict[str, str] = {}  # plan --out-dir: digests of the outputs it used
+        if not from_plan and (
+            not getattr(self.engine, "resolves_dependencies", False) or self.saved_plans is not None
+        ):
+            found = self.dependency_outputs(unit, log_path, mocked)
+            planned_with = output_digests(unit, found)
+            if not getattr(self.engine, "resolves_dependencies", False):
+                job = replace(job, dependency_outputs=found)
         leftover = self.wait_for_leftovers(unit)
         if leftover:
             return Outcome(
@@ -334,6 +379,8 @@ class UnitRunner:
         repaired: list[int] = []  # the attempt after which the state digest was repaired
 
         def attempt(number: int, remedies: frozenset[str]) -> tuple[ProcessResult, Mapping[str, Any] | None]:
+            if self.fence is not None and (refused := self.fence(unit.path)) is not None:
+                raise Fenced(refused)  # the last moment before the tool: it must still be ours
             record.attempts = number
             self.session.ledger.write("attempt", unit=unit.path, attempt=number)
             this = replace(
@@ -346,7 +393,7 @@ class UnitRunner:
             started = time.time()
             result = self.engine.execute(this)
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
-                self.saved_plans.save(unit, result.plan, mocked=mocked)
+                self.saved_plans.save(unit, result.plan, mocked=mocked, dependency_outputs=planned_with)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)
@@ -416,3 +463,9 @@ class UnitRunner:
             Status.FAILED,
             self.session.masker.mask(f"exit code {process.returncode}{reason}\n{tail}".rstrip()),
         )
+
+
+def output_digests(unit: Unit, found: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each dependency's outputs (by block name, as `dependency_outputs` gives them) as a
+    digest, by the dependency's path."""
+    return {dep.path: outputs_digest(found[dep.name]) for dep in unit.dependency_blocks if dep.name in found}

@@ -239,6 +239,25 @@ def test_retention_removes_exactly_the_unreferenced_images(moto_server: MotoServ
     someone_elses = ec2.copy_image(SourceImageId=ids[2], SourceRegion="us-east-1", Name="not-refarch")[
         "ImageId"
     ]
+    # Every build says whose it is; another live repo's build of the same template in the same
+    # account, and one built before refarch tagged the repo, are never candidates.
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[ids[0]])["Images"][0]["Tags"]}
+    assert tags["refarch:repo"] == tmp_path.name and tags["refarch:template"] == "bastion"
+    others = []
+    for name, extra in (
+        ("other-repo", [{"Key": "refarch:repo", "Value": "github.com/acme/other-live"}]),
+        ("legacy", []),
+    ):
+        other = ec2.copy_image(SourceImageId=ids[0], SourceRegion="us-east-1", Name=name)["ImageId"]
+        refarch_tags = [
+            {"Key": "ManagedBy", "Value": "refarch"},
+            {"Key": "refarch:template", "Value": "bastion"},
+        ]
+        ec2.create_tags(Resources=[other], Tags=refarch_tags + extra)
+        others.append(other)
+    dry = prune_amis(_repo(tmp_path, settings), settings, keep=1, sessions=sessions, dry_run=True)
+    assert dry.dry_run and {i.ami_id for i in dry.removed} == set(ids[:2])  # listed, not removed
+    assert set(ids) <= {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
     unit = Unit("dev/us-east-1/bastion", "dev", ACCOUNTS["dev"], "us-east-1", inputs={"ami_id": ids[0]})
     repo = Repo(
         root=tmp_path, units={unit.path: unit}, accounts=_repo(tmp_path, settings).accounts, settings=settings
@@ -253,7 +272,7 @@ def test_retention_removes_exactly_the_unreferenced_images(moto_server: MotoServ
         ids[0]: "referenced by dev/us-east-1/bastion",
     }
     left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
-    assert {ids[0], newest, someone_elses} <= left and not left & set(ids[1:])
+    assert {ids[0], newest, someone_elses, *others} <= left and not left & set(ids[1:])
     remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert not remaining & {s for i in ids[1:] for s in snapshots[i]}
     assert set(snapshots[ids[0]]) <= remaining

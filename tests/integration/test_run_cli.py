@@ -92,6 +92,17 @@ def unit_of(call, root):
     return str(Path(call["cwd"]).relative_to(root))
 
 
+def test_an_unwritable_report_is_said_after_the_summary_and_the_exit_code_is_the_runs(world, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = world.refarch("apply", str(world.root), "--non-interactive", "--report", str(blocker / "r.json"))
+    assert result.returncode == 0, result.stderr  # every unit applied: the run succeeded
+    assert "Traceback" not in result.stderr
+    summary = result.stderr.index("16 succeeded")
+    error = result.stderr.index(f"error: could not write the run report {blocker / 'r.json'}")
+    assert summary < error and "(the run itself ended with exit code 0)" in result.stderr
+
+
 def test_apply_runs_every_unit_in_its_account_and_reports(world, tmp_path):
     result = world.refarch(
         "apply", str(world.root), "--non-interactive", "--report", str(tmp_path / "r.json"), "-j", "3"

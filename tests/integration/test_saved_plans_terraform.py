@@ -30,6 +30,7 @@ from tests.integration.test_terraform_engine import (
     bucket_for,
     write_live,
 )
+from tests.unit.test_contracts import check
 
 pytestmark = pytest.mark.integration
 
@@ -100,13 +101,20 @@ def test_plan_all_saves_plans_and_apply_applies_exactly_them(harness: Harness, t
     text = (plans / "summary.md").read_text()
     assert f"| `{NEW}` | security | 0 | 0 | 0 | 3 |" in text and f"- `{KEPT}` (security)" in text
 
-    # What is applied is the plan, not the module as it is now: a change to the module after
-    # the plan (not part of the unit's configuration) does not reach the state.
+    # A plan is bound to its module's files: a change to the module after the plan is
+    # refused before anything runs, naming the file.
     module = harness.root.parent / "modules" / "echo" / "main.tf"
-    module.write_text(module.read_text() + '\noutput "added_later" {\n  value = "x"\n}\n')
-    applied = refarch(
-        harness, "apply", str(harness.root), "--engine", "terraform", "--plan-dir", str(plans), "-y"
+    original = module.read_text()
+    module.write_text(original + '\noutput "added_later" {\n  value = "x"\n}\n')
+    command = ["apply", str(harness.root), "--engine", "terraform", "--plan-dir", str(plans), "-y"]
+    refused = refarch(harness, *command)
+    assert (
+        refused.returncode == 2
+        and "its module changed since the plan was made (echo/main.tf)" in refused.stderr
     )
+    assert state(harness, KEPT)["serial"] == kept_serial
+    module.write_text(original)
+    applied = refarch(harness, *command)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert NOTHING_TO_APPLY in applied.stderr
     outputs = state(harness, NEW)["outputs"]
@@ -160,3 +168,29 @@ def test_a_plan_made_with_mock_outputs_is_never_applied(harness: Harness, tmp_pa
     with pytest.raises(StalePlan, match=f"planned with the mock outputs of {NEW}"):
         go(harness, "apply", plan_dir=plans)
     assert harness.state_keys("security") == []
+
+
+def test_a_plan_whose_dependency_an_earlier_apply_changed_is_stale_not_no_changes(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The consumer's plan (no changes) was made with new's old outputs; applying new's plan
+    changes them in the same run: the consumer is reported stale (re-plan), never "nothing
+    applied"."""
+    consumer = "security/us-east-1/consumer"
+    write_live(harness.root, {NEW: ECHO_UNIT % "new", consumer: CONSUMER_UNIT % "../new"})
+    assert go(harness, "apply").ok
+    serial = state(harness, consumer)["serial"]
+    (harness.root / NEW / "terragrunt.hcl").write_text(ECHO_UNIT % "renamed")
+    plans = tmp_path / "plans"
+    assert go(harness, "plan", out_dir=plans).ok
+    saved = json.loads(summary_path(plans, consumer).read_text())
+    assert saved["has_changes"] is False and list(saved["dependency_outputs"]) == [NEW]
+    assert set(saved["module_files"]) >= {"consumer/main.tf", "echo/main.tf"}
+    check("saved-plan", saved)
+
+    report = go(harness, "apply", plan_dir=plans)
+    assert report.units[NEW].status == Status.SUCCEEDED
+    unit = report.units[consumer]
+    assert unit.status == Status.FAILED and NOTHING_TO_APPLY not in unit.message
+    assert f"saved plan is stale: the outputs of {NEW} changed since it was made" in unit.message
+    assert state(harness, consumer)["serial"] == serial and report.exit_code == 1

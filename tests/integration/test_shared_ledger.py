@@ -21,18 +21,19 @@ import pytest
 
 from refarch.aws import AwsSessions
 from refarch.config import load_repo
-from refarch.errors import ConfigError, UsageError
+from refarch.errors import ConfigError, RefarchWarning, UsageError
 from refarch.jobs.bootstrap import bootstrap
 from refarch.models import Plan, Status
 from refarch.provision.backend import BucketSpec
 from refarch.provision.ledger import ensure_ledger
-from refarch.runner.account_locks import AccountBusy, AccountLocks
+from refarch.runner.account_locks import AccountBusy, AccountLockLost, AccountLocks, process_identity
 from refarch.runner.history import export_audit, history, open_store, parse_since
-from refarch.runner.ledger import read_events
+from refarch.runner.ledger import load_run, read_events
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, LedgerConfig, ledger_place, store_for
 from refarch.runner.run import RunOptions, run
 from refarch.settings import Settings, load_settings
 from tests.conftest import ACCOUNTS, FIXTURES, MotoServer
+from tests.unit.test_contracts import check
 from tests.unit.test_ledger import SPEC, FakeCredentials, FakeEngine
 from tests.unit.test_scheduler import make_plan
 
@@ -200,6 +201,79 @@ def test_audit_export_writes_every_event_as_json_lines_atomically(tmp_path: Path
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
+def test_an_event_over_the_item_limit_is_split_and_read_back_whole(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A run_start of 2,600 units (about 700 KB of JSON, over DynamoDB's 400 KB an item) is
+    stored in parts and read back as one event: history and --resume see who and what."""
+    make_ledger(settings)
+    store = store_for(clone_plan(tmp_path / "live", settings).repo, settings)
+    assert isinstance(store, DynamoLedgerStore)
+    units = [f"prod/us-east-1/service-{n:04d}/" + "x" * 150 for n in range(2600)]
+    run_id = "20261201T100000000Z-big001"
+    with store.open(run_id) as ledger:
+        ledger.write(
+            "run_start", run_id=run_id, action="apply", units=units, digests=dict.fromkeys(units, "d" * 64)
+        )
+        ledger.write("unit_finish", unit=units[-1], status="succeeded", action="apply", account="prod")
+        assert ledger.failed == 0
+    events = store.events(run_id)
+    assert [e["event"] for e in events] == ["run_start", "unit_finish"]
+    assert events[0]["units"] == units and len(json.dumps(events[0])) > 400_000
+    past = load_run(tmp_path / "live", run_id, store=store)
+    assert past.units == tuple(units) and past.statuses == {units[-1]: "succeeded"}
+    assert [r.unit for r in history(store)] == [units[-1]]
+
+
+def test_malformed_items_in_the_shared_table_are_skipped_naming_table_and_key(
+    tmp_path: Path, settings: Settings
+) -> None:
+    sessions = make_ledger(settings)
+    report = go(clone_plan(tmp_path / "live", settings), FakeEngine(), sessions)
+    store = store_for(clone_plan(tmp_path / "live", settings).repo, settings)
+    dynamodb = sessions.client("dynamodb")
+    run_pk = {"S": f"run#{report.run_id}"}
+    bad = [
+        {"pk": run_pk, "sk": {"S": "000000900"}, "body": {"S": "abc"}},
+        {
+            "pk": run_pk,
+            "sk": {"S": "000000901"},
+            "body": {"S": json.dumps({"event": "unit_finish", "unit": "u", "status": "failed", "ts": "abc"})},
+        },
+        {"pk": run_pk, "sk": {"S": "000000902"}, "body": {"N": "7"}},
+        {"pk": run_pk, "sk": {"S": "000000903"}, "body": {"S": "{"}, "parts": {"N": "3"}},
+        {
+            "pk": run_pk,
+            "sk": {"S": "000000904"},
+            "body": {"S": json.dumps({"event": "unit_start", "ts": 1, "unit": []})},
+        },
+        {"pk": {"S": "repo#github.com/acme/live"}, "sk": {"S": "run#zzz"}, "ts": {"S": "abc"}},
+    ]
+    for item in bad:
+        dynamodb.put_item(TableName=TABLE, Item=item)
+    with pytest.warns(RefarchWarning) as caught:
+        rows = history(store)
+        past = load_run(tmp_path / "live", "last", store=store)
+    assert past.run_id == report.run_id and {r.run_id for r in rows} == {report.run_id}
+    said = [str(w.message) for w in caught]
+    assert any(
+        f"table {TABLE}, item pk='run#{report.run_id}' sk='000000901'" in m and "`ts` 'abc'" in m
+        for m in said
+    )
+    assert any("sk='000000903'" in m and "3 parts, 2 of them missing" in m for m in said)
+    assert any("sk='run#zzz'" in m and "run index item" in m for m in said)
+    assert len({m for m in said if "sk='00000090" in m}) == 5
+
+
+def test_since_values_are_checked() -> None:
+    with pytest.raises(UsageError, match="--since is empty"):
+        parse_since("  ")
+    for text in ("abc", "99999999999999d", "2026-13-01"):
+        with pytest.raises(UsageError, match="neither a date/time nor an age"):
+            parse_since(text)
+    assert parse_since("1w", now=1e6) == 1e6 - 7 * 86400 and parse_since("0001-01-01") == 0.0
+
+
 def test_a_run_without_the_table_is_refused_before_anything_starts(
     tmp_path: Path, settings: Settings
 ) -> None:
@@ -228,6 +302,7 @@ def hold(sessions: AwsSessions, key: str, **holder: Any) -> None:
         "pid": {"N": str(holder.get("pid", 4242))},
         "since": {"S": "2026-11-30T10:00:00+00:00"},
         "heartbeat": {"N": repr(holder.get("heartbeat", 1e12))},
+        **{k: {"S": holder[k]} for k in ("boot_id", "pid_ns", "started") if k in holder},
     }
     sessions.client("dynamodb").put_item(TableName=TABLE, Item=item)
 
@@ -288,7 +363,7 @@ def test_lock_of_a_gone_process_on_this_host_is_dead_a_live_one_is_not(settings:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     mine = AccountLocks(dynamodb, TABLE, run_id="r-1", expiry=900, host="this-host")  # real pid checks
-    hold(sessions, "111111111111", host="this-host", pid=dead.pid, run_id="r-dead")
+    hold(sessions, "111111111111", host="this-host", pid=dead.pid, run_id="r-dead", **process_identity())
     notices = mine.acquire({"111111111111": "security"})
     assert notices and f"its process {dead.pid} on this host is gone" in notices[0]
 
@@ -304,6 +379,124 @@ def test_lock_of_a_gone_process_on_this_host_is_dead_a_live_one_is_not(settings:
     assert "no heartbeat" in late.acquire({"111111111111": "security"})[0]  # 2e9: long after the beat
     mine.release()  # not its lock any more: the new holder's stays
     assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["r-3"]
+
+
+def test_a_live_holder_in_another_pid_namespace_or_boot_is_not_judged_by_its_pid(
+    settings: Settings,
+) -> None:
+    """Same host name, a pid that is gone here: dead only in this boot and pid namespace,
+    and only if the pid is not another process now (its start time)."""
+    sessions = make_ledger(settings)
+    dynamodb = sessions.client("dynamodb")
+    me = process_identity()
+    assert me["boot_id"] and me["started"]
+    mine = AccountLocks(dynamodb, TABLE, run_id="r-1", expiry=900, host="this-host", alive=lambda _p: False)
+    for other in ({"pid_ns": "pid:[1]"}, {"boot_id": "another-boot"}, {"pid_ns": "", "boot_id": ""}):
+        hold(sessions, "111111111111", host="this-host", run_id="r-live", **{**me, **other})
+        with pytest.raises(AccountBusy, match="run r-live"):
+            mine.acquire({"111111111111": "security"})
+    reused = AccountLocks(dynamodb, TABLE, run_id="r-2", expiry=900, host="this-host")
+    hold(
+        sessions, "111111111111", host="this-host", pid=os.getpid(), run_id="r-old", **{**me, "started": "1"}
+    )
+    notices = reused.acquire({"111111111111": "security"})  # our pid, a process that started later
+    assert "the pid is another process's now" in notices[0]
+    assert reused.replaced[0].proven and reused.proven_dead("r-old")
+    holder = reused.holder("111111111111") or {}
+    assert {k: holder[k] for k in me} == me and holder["pid"] == os.getpid()
+
+
+def test_a_run_that_lost_its_lock_starts_no_more_units_and_says_so(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Fencing: before each unit the run renews its account lock with a conditional write.
+    Another run takes the dev lock while dev/vpc runs: dev/db and dev/app never start."""
+    sessions = make_ledger(settings)
+
+    class Stolen(FakeEngine):
+        def execute(self, job: Any) -> Any:
+            if job.unit.path == "dev/vpc":  # the lock expired while this run was paused; taken
+                hold(sessions, "name:dev", run_id="20261130T120000Z-newer", host="runner-2")
+            return super().execute(job)
+
+    engine = Stolen()
+    events: list[Any] = []
+    report = run(
+        clone_plan(tmp_path / "live", settings),
+        "apply",
+        settings,
+        engine=engine,
+        credentials=FakeCredentials(),
+        sessions=sessions,
+        sleep=lambda _s: None,
+        base_env=CI_ENV,
+        options=RunOptions(parallelism=1),
+        on_event=events.append,
+    )
+    assert report.exit_code == 1
+    assert "dev/db" not in [j.unit.path for j in engine.jobs]
+    assert report.units["dev/db"].status == Status.NOT_RUN
+    assert "lost the lock on account dev" in report.units["dev/db"].message
+    lost = [e for e in read_events(Path(report.ledger_path or "")) if e["event"] == "account_lock_lost"]
+    assert [(e["account"], e["unit"]) for e in lost] == [("dev", "dev/db")]
+    assert "run 20261130T120000Z-newer (host runner-2) holds it now" in lost[0]["reason"]
+    check("ledger-event", lost[0])
+    shown = [e for e in events if type(e).__name__ == "AccountLockTrouble"]
+    assert shown and shown[0].lost and shown[0].unit == "dev/db"
+    assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["20261130T120000Z-newer"]  # not ours to free
+
+
+def test_resume_of_a_run_whose_lock_only_expired_leaves_its_state_locks_alone(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The run being resumed was silent past the expiry (paused, not known dead): its locks
+    are taken, but nothing it may still hold is forced; the run says so."""
+    sessions = make_ledger(settings)
+    first = go(
+        clone_plan(tmp_path / "runner-1" / "live", settings),
+        FakeEngine({"dev/db": [(1, "Error: x")]}),
+        sessions,
+    )
+    hold(sessions, "name:dev", run_id=first.run_id, heartbeat=1000.0, host="runner-1")  # as if still there
+    resumed = go(clone_plan(tmp_path / "runner-2" / "live", settings), FakeEngine(), sessions, resume="last")
+    assert resumed.ok
+    notices = [e["text"] for e in read_events(Path(resumed.ledger_path or "")) if e["event"] == "notice"]
+    assert any(f"run {first.run_id} may still be alive" in n for n in notices)
+
+
+def test_a_malformed_lock_item_is_never_taken_and_says_which(settings: Settings) -> None:
+    sessions = make_ledger(settings)
+    item = {
+        "pk": {"S": "lock#name:dev"},
+        "sk": {"S": "lock"},
+        "run_id": {"S": "r-hand"},
+        "host": {"S": "this-host"},
+        "pid": {"S": "not-a-pid"},
+        "heartbeat": {"BOOL": True},
+    }
+    sessions.client("dynamodb").put_item(TableName=TABLE, Item=item)
+    locks = AccountLocks(sessions.client("dynamodb"), TABLE, run_id="r-1", expiry=900, clock=lambda: 2e9)
+    with pytest.warns(
+        RefarchWarning, match=f"table {TABLE}, item pk='lock#name:dev' sk='lock'.*heartbeat, pid"
+    ):
+        with pytest.raises(AccountBusy, match="run r-hand"):
+            locks.acquire({"name:dev": "dev"})
+
+
+def test_a_failed_or_lost_heartbeat_is_reported_and_fences(settings: Settings) -> None:
+    sessions = make_ledger(settings)
+    troubles: list[tuple[str, str, bool]] = []
+    mine = AccountLocks(sessions.client("dynamodb"), TABLE, run_id="r-1", expiry=900)
+    mine.on_trouble = lambda *t: troubles.append(t)
+    mine.acquire({"name:dev": "dev"})
+    mine.confirm("name:dev")  # still ours
+    hold(sessions, "name:dev", run_id="r-2")
+    mine.heartbeat()
+    assert troubles == [("dev", "run r-2 (host runner-9) holds it now", True)]
+    with pytest.raises(AccountLockLost, match="lost the lock on account dev"):
+        mine.confirm("name:dev")
+    mine.release()
+    assert [i["run_id"]["S"] for i in lock_items(sessions)] == ["r-2"]
 
 
 # -- bootstrap ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from refarch.cli import cli
 from refarch.config import load_repo
 from refarch.jobs.bootstrap import bootstrap
 from refarch.models import Repo
+from refarch.provision.vpn_pki import ensure_vpn_pki, issue_client, revoke_client
 from refarch.settings import Settings, load_settings
 from tests.conftest import ACCOUNTS, FIXTURES, MotoServer
 from tests.integration.test_bootstrap import Calls
@@ -50,7 +52,8 @@ def _secrets(settings: Settings) -> Any:
 
 
 def _json(settings: Settings, name: str) -> dict[str, Any]:
-    return dict(json.loads(_secrets(settings).get_secret_value(SecretId=name)["SecretString"]))
+    current = _secrets(settings).get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+    return dict(json.loads(current["SecretString"]))
 
 
 def _crl(settings: Settings) -> x509.CertificateRevocationList:
@@ -156,3 +159,43 @@ def test_client_profile_verifies_against_the_stored_ca_and_revoke_fills_the_crl(
     calls = Calls()
     bootstrap(repo, settings, accounts=ACCOUNTS_RUN, sessions=AwsSessions(settings, on_call=calls))
     assert calls.mutating == []
+
+
+def test_concurrent_issue_and_revoke_lose_no_serial_and_no_revocation(
+    live: tuple[Repo, Settings], tmp_path: Path
+) -> None:
+    """Eight `vpn client` and four `vpn revoke` at once, each with its own AWS session: the
+    index holds every serial issued and every revocation, and the last CRL lists them all."""
+    repo, settings = live
+    sessions = AwsSessions(settings)
+    ensure_vpn_pki(
+        _secrets(settings),
+        sessions.client("kms", SHARED, "us-east-1", "shared-services"),
+        settings.vpn,
+        account_id=SHARED,
+        region="us-east-1",
+    )
+    doomed = {f"old{i}": issue_client(repo, settings, f"old{i}", tmp_path / f"old{i}.ovpn") for i in range(4)}
+    issued: dict[str, str] = {}
+    revoked: dict[str, str] = {}
+
+    def issue(name: str) -> None:
+        issued[name] = issue_client(
+            repo, settings, name, tmp_path / f"{name}.ovpn", sessions=AwsSessions(settings)
+        ).serial
+
+    def revoke(name: str) -> None:
+        revoked[name] = revoke_client(repo, settings, name, sessions=AwsSessions(settings)).serials[0]
+
+    jobs = [(issue, f"new{i}") for i in range(8)] + [(revoke, name) for name in doomed]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        for future in [pool.submit(job, name) for job, name in jobs]:
+            future.result()
+
+    index = _json(settings, "refarch/vpn/clients")
+    assert {n: index[n]["serial"] for n in issued} == issued  # no lost serial
+    assert all(not index[n].get("serial") for n in doomed)  # no revocation undone
+    assert {n: index[n]["revoked"][0]["serial"] for n in doomed} == {n: p.serial for n, p in doomed.items()}
+    crl = _crl(settings)
+    listed = {format(r.serial_number, "x") for r in crl}
+    assert listed == {p.serial for p in doomed.values()}

@@ -480,6 +480,20 @@ def test_only_refarchs_tagged_images_are_candidates() -> None:
     assert image_from({**tagged, "Tags": [{"Key": "refarch:template", "Value": "x"}]}, "us-east-1") is None
 
 
+def test_images_say_which_repo_built_them() -> None:
+    from refarch.provision.ami_retention import repo_tags
+
+    assert repo_tags("github.com/acme/infrastructure-live") == {
+        "refarch:repo": "github.com/acme/infrastructure-live",
+        "refarch:org": "acme",
+    }
+    assert repo_tags("git@gitlab.example:platform/live") == {
+        "refarch:repo": "git@gitlab.example:platform/live",
+        "refarch:org": "platform",
+    }
+    assert repo_tags("live")["refarch:org"] == ""
+
+
 def test_prune_needs_a_count(aws: None, tmp_path: Path) -> None:
     settings = settings_from_dict({"amis": {"packer_dir": str(PACKER_DIR)}})
     with pytest.raises(UsageError, match="no retention count") as caught:

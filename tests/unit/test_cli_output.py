@@ -138,3 +138,17 @@ def test_no_annotation_outside_github_actions(tmp_path):
 def test_annotation_escapes_its_properties_and_message():
     text = output.error_annotation("50% done\nnext", path="a,b:c.hcl", line=3, workspace="/")
     assert text == "::error file=a%2Cb%3Ac.hcl,line=3,title=refarch::50%25 done%0Anext"
+
+
+def test_a_failed_or_lost_account_lock_is_a_line_on_screen(capsys):
+    from refarch.events import AccountLockTrouble
+
+    view = RunView("apply", 2, output.Mode(plain=True))
+    with view:
+        view.on_event(AccountLockTrouble("dev", "could not renew it: timeout", lost=False))
+        view.on_event(AccountLockTrouble("dev", "run r-2 (host ci-7) holds it now", lost=True, unit="dev/db"))
+    assert capsys.readouterr().out.splitlines() == [
+        "could not renew the lock on account dev: could not renew it: timeout",
+        "lost the lock on account dev: run r-2 (host ci-7) holds it now; dev/db and every unit after it "
+        "not started",
+    ]

@@ -20,7 +20,7 @@ from refarch import graph, models, resources, validate
 from refarch.cli import cli
 from refarch.jobs import preflight
 from refarch.provision import record
-from refarch.runner import ledger
+from refarch.runner import ledger, saved_plans
 from refarch.runner.ledger import find_ledger, read_events
 from refarch.runner.report import write_report
 from tests.helpers import write_tree
@@ -39,6 +39,7 @@ VERSIONS = {
     "bootstrap-record": record.VERSION,
     "preflight": preflight.PREFLIGHT_SCHEMA_VERSION,
     "validate": validate.VALIDATE_SCHEMA_VERSION,
+    "saved-plan": saved_plans.SCHEMA_VERSION,
 }
 
 

@@ -91,6 +91,34 @@ def test_ledger_appends_whole_lines_and_reader_skips_a_torn_one(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_line_whose_ts_is_not_a_time_is_skipped_naming_the_line(tmp_path):
+    path = tmp_path / "runs" / "r.jsonl"
+    with Ledger(path, clock=lambda: 1.0) as ledger:
+        ledger.write("run_start", run_id="r", action="apply")
+    with path.open("a") as handle:
+        handle.write('{"event": "unit_finish", "unit": "a", "status": "failed", "ts": "abc"}\n')
+        handle.write('{"event": "unit_start", "unit": ["a"], "ts": 2}\n')
+    with pytest.warns(RefarchWarning) as caught:
+        assert [e["event"] for e in read_events(path)] == ["run_start"]
+    said = [str(w.message) for w in caught]
+    assert "r.jsonl:2: ledger line skipped: its `ts` 'abc' is not a time" in said[0]
+    assert "r.jsonl:3" in said[1] and "`unit` of a unit_start event" in said[1]
+
+
+def test_an_unwritable_audit_export_is_a_clear_error(tmp_path):
+    from refarch.errors import OutputNotWritten
+    from refarch.runner.history import export_audit
+    from refarch.runner.ledger import LocalLedgerStore
+
+    report = go(make_plan(SPEC, root=tmp_path), FakeEngine())
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(
+        OutputNotWritten, match=r"could not write the audit export .*a-file/out\.jsonl"
+    ) as refused:
+        export_audit(LocalLedgerStore(tmp_path), tmp_path / "a-file" / "out.jsonl")
+    assert refused.value.exit_code == 2 and report.ok
+
+
 def test_a_run_records_start_attempts_retries_and_finish(tmp_path):
     plan = make_plan(SPEC, root=tmp_path)
     engine = FakeEngine({"dev/vpc": [(1, "Error: net/http: TLS handshake timeout")]})

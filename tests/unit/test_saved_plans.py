@@ -16,13 +16,18 @@ from refarch.models import RunReport, Status, Unit, UnitReport
 from refarch.runner.run import RunOptions, run
 from refarch.runner.saved_plans import (
     NOTHING_TO_APPLY,
+    SCHEMA_VERSION,
+    changed_files,
     markdown,
+    module_files,
     plan_path,
     run_summary,
+    stale_outputs,
     stale_reasons,
     summary_path,
     unit_summary,
 )
+from tests.unit.test_contracts import check
 from tests.unit.test_engine_terragrunt import STAND_IN, VPC, Credentials, job, live, stand_in  # noqa: F401
 
 MYSQL = "dev/us-east-1/mysql"
@@ -146,26 +151,57 @@ def test_stale_reasons_name_each_unit_that_may_not_be_applied():
         unit("d"),
         unit("e"),
     )
+    v = SCHEMA_VERSION
+    mod = {"main.tf": "m1", "variables.tf": "v1"}
     saved = {
-        "a": {"schema_version": 1, "digest": "d1", "has_changes": True},
-        "b": {"schema_version": 1, "digest": "d1", "has_changes": True},
-        "d": {"schema_version": 1, "digest": "d1", "has_changes": True},
-        "e": {"schema_version": 1, "digest": "d1", "has_changes": False},
+        "a": {
+            "schema_version": v,
+            "digest": "d1",
+            "has_changes": True,
+            "plan_sha256": "p-a",
+            "module_files": mod,
+        },
+        "b": {"schema_version": v, "digest": "d1", "has_changes": True},
+        "d": {"schema_version": v, "digest": "d1", "has_changes": True},
+        "e": {"schema_version": v, "digest": "d1", "has_changes": False},
+        "f": {
+            "schema_version": v,
+            "digest": "d1",
+            "has_changes": True,
+            "plan_sha256": "p-f",
+            "mocked_dependencies": ["dev/vpc"],
+        },
+        "g": {"schema_version": v, "digest": "d1", "has_changes": True, "plan_sha256": "p-g"},
+        "h": {"schema_version": v, "digest": "d1", "has_changes": False, "module_files": mod},
+        "old": {"schema_version": 1, "digest": "d1", "has_changes": True},
     }
-    saved["f"] = {
-        "schema_version": 1,
-        "digest": "d1",
-        "has_changes": True,
-        "mocked_dependencies": ["dev/vpc"],
-    }
-    files = {"a": True, "b": True, "d": False, "e": False, "f": True}
-    reasons = stale_reasons([fine, changed, missing, no_file, quiet, unit("f")], saved, files)
+    files = {"a": "p-a", "b": "p-b", "d": None, "e": None, "f": "p-f", "g": "p-a", "h": None, "old": "x"}
+    modules = {"a": dict(mod), "h": {"main.tf": "m2", "outputs.tf": "o1"}}
+    units = [fine, changed, missing, no_file, quiet, unit("f"), unit("g"), unit("h"), unit("old")]
+    reasons = stale_reasons(units, saved, files, modules)
     assert reasons == {
         "b": "its configuration changed since the plan was made",
         "c": "no saved plan (it was not planned, or its plan failed)",
         "d": "its plan file is missing",
         "f": "it was planned with the mock outputs of dev/vpc (not applied yet): apply that first",
+        "g": "its plan file is not the one that was planned (its SHA-256 differs from the summary's)",
+        "h": "its module changed since the plan was made (main.tf, outputs.tf, variables.tf)",
+        "old": f"its plan summary has schema_version 1 (this refarch writes {v}): plan again",
     }
+
+
+def test_module_files_hash_the_tree_refarch_copies_and_never_follow_links(tmp_path):
+    (tmp_path / "vpc").mkdir()
+    (tmp_path / "vpc" / "main.tf").write_text("resource x {}")
+    (tmp_path / ".terraform").mkdir()
+    (tmp_path / ".terraform" / "junk").write_text("ignored")
+    (tmp_path / "terraform.tfstate").write_text("{}")
+    (tmp_path / "link").symlink_to("/etc")
+    files = module_files(tmp_path)
+    assert set(files) == {"vpc/main.tf", "link"} and files["link"] == "symlink:/etc"
+    (tmp_path / "vpc" / "main.tf").write_text("resource y {}")
+    assert changed_files(files, module_files(tmp_path)) == ["vpc/main.tf"]
+    assert stale_outputs({"dev/vpc": "a", "dev/db": "b"}, {"dev/vpc": "a", "dev/db": "c"}) == ["dev/db"]
 
 
 # -- the terragrunt engine, through the stand-in -----------------------------------------------
@@ -222,7 +258,8 @@ def run_saved(live, stand_in, action, **options):  # noqa: F811
 
 
 def test_plan_then_apply_exactly_those_plans_through_run(live, stand_in, tmp_path):  # noqa: F811
-    stand_in.script({VPC: {"output_changes": {"id": {"actions": ["create"]}}}})  # mysql: nothing
+    vpc = {"output_changes": {"id": {"actions": ["create"]}}, "outputs": {"vpc_id": "vpc-1"}}
+    stand_in.script({VPC: vpc})  # mysql: nothing
     plans = tmp_path / "plans"
     report = run_saved(live, stand_in, "plan", out_dir=plans)
     assert report.ok, {p: u.message for p, u in report.units.items()}
@@ -238,10 +275,58 @@ def test_plan_then_apply_exactly_those_plans_through_run(live, stand_in, tmp_pat
 
     before = len(stand_in.calls())
     applied = run_saved(live, stand_in, "apply", plan_dir=plans)
-    assert applied.ok
+    assert applied.ok, {p: u.message for p, u in applied.units.items()}
     assert applied.units[MYSQL].message == NOTHING_TO_APPLY
     calls = stand_in.calls()[before:]
-    assert [(c["command"], c["plan_file"]) for c in calls] == [("apply", str(plan_path(plans, VPC)))]
+    assert [(c["command"], c["plan_file"]) for c in calls if c["command"] != "output"] == [
+        ("apply", str(plan_path(plans, VPC)))
+    ]
+
+
+def test_a_plan_whose_dependency_outputs_changed_is_stale_never_no_changes(live, stand_in, tmp_path):  # noqa: F811
+    """mysql was planned (no changes) with vpc's outputs; the apply of vpc changes them:
+    mysql's plan is reported stale, not applied as "nothing to apply"."""
+    stand_in.script(
+        {VPC: {"output_changes": {"id": {"actions": ["update"]}}, "outputs": {"vpc_id": "vpc-1"}}}
+    )
+    plans = tmp_path / "plans"
+    assert run_saved(live, stand_in, "plan", out_dir=plans).ok
+    recorded = json.loads(summary_path(plans, MYSQL).read_text())
+    assert list(recorded["dependency_outputs"]) == [VPC] and len(recorded["plan_sha256"]) == 64
+    assert recorded["module_files"] is None  # a git source: its ?ref= is in the unit digest
+    check("saved-plan", recorded)
+    stand_in.script({VPC: {"outputs": {"vpc_id": "vpc-2"}}})  # what applying vpc did
+    applied = run_saved(live, stand_in, "apply", plan_dir=plans)
+    unit = applied.units[MYSQL]
+    assert unit.status == Status.FAILED and unit.message != NOTHING_TO_APPLY
+    assert f"saved plan is stale: the outputs of {VPC} changed since it was made" in unit.message
+    assert applied.exit_code == 1
+
+
+def test_swapped_plan_files_and_changed_modules_are_refused_before_anything_runs(live, stand_in, tmp_path):  # noqa: F811
+    stand_in.script({p: {"output_changes": {"id": {"actions": ["create"]}}} for p in (VPC, MYSQL)})
+    plans = tmp_path / "plans"
+    assert run_saved(live, stand_in, "plan", out_dir=plans).ok
+    a, b = plan_path(plans, VPC), plan_path(plans, MYSQL)
+    a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_bytes + b"x")
+    b.write_bytes(a_bytes + b"y")
+    before = len(stand_in.calls())
+    with pytest.raises(StalePlan) as refused:
+        run_saved(live, stand_in, "apply", plan_dir=plans)
+    assert str(refused.value).count("its plan file is not the one that was planned") == 2
+    assert len(stand_in.calls()) == before
+
+    modules = tmp_path / "modules"  # a local module tree (--source): every file is bound
+    (modules / "vpc").mkdir(parents=True)
+    (modules / "vpc" / "main.tf").write_text('variable "cidr_block" {}\n')
+    assert run_saved(live, stand_in, "plan", out_dir=plans, source_override=modules).ok
+    (modules / "vpc" / "main.tf").write_text('variable "cidr_block" { default = "x" }\n')
+    before = len(stand_in.calls())
+    with pytest.raises(StalePlan) as refused:
+        run_saved(live, stand_in, "apply", plan_dir=plans, source_override=modules)
+    assert "its module changed since the plan was made (vpc/main.tf)" in str(refused.value)
+    assert len(stand_in.calls()) == before
 
 
 def test_apply_refuses_before_anything_runs_when_a_unit_changed_or_has_no_plan(live, stand_in, tmp_path):  # noqa: F811

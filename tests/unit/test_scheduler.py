@@ -193,3 +193,18 @@ def test_hooks_see_every_start_and_finish():
         on_finish=lambda u, o: finishes.append((u, o.status)),
     )
     assert starts == ["a"] and finishes == [("a", Status.FAILED), ("b", Status.NOT_RUN)]
+
+
+def test_a_gate_that_refuses_stops_every_later_start_and_names_why():
+    plan = make_plan({"a": ("x", 1, []), "b": ("x", 2, ["a"]), "c": ("x", 3, ["b"])})
+    task, started = recording_task()
+    asked = []
+
+    def gate(unit):
+        asked.append(unit)
+        return "this run lost the lock on account x" if unit == "b" else None
+
+    outcomes = schedule(list(plan.units), plan_waits(plan), task, parallelism=1, gate=gate)
+    assert started == ["a"] and asked == ["a", "b"]
+    assert outcomes["b"].status == outcomes["c"].status == Status.NOT_RUN
+    assert outcomes["b"].message == "not started: this run lost the lock on account x"

@@ -180,21 +180,6 @@ class RunInterrupted(RefarchError):
     exit_code = 130
 
 
-class ResumeRefused(RefarchError):
-    """`--resume` would re-run a repo that changed since the run it resumes."""
-
-    exit_code = 2
-
-    def __init__(self, run_id: str, changed: Sequence[str]) -> None:
-        self.run_id = run_id
-        self.changed = tuple(changed)
-        listing = "\n".join(f"  {c}" for c in self.changed)
-        super().__init__(
-            f"refusing to resume run {run_id}: these units changed since it ran:\n{listing}",
-            hint="start a new run (drop --resume), or restore the units as they were",
-        )
-
-
 class StalePlan(RefarchError):
     """`apply --plan-dir` found units without a plan it may apply: none was saved, or the
     unit changed since its plan was made. Nothing ran."""

@@ -38,6 +38,7 @@ from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
 from refarch.planner import dependents_outside
+from refarch.runner.ledger import resume_verb
 from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions, load_plan
 
@@ -71,7 +72,17 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="terragrunt (default when on PATH) or terraform.",
         ),
-        click.option("--resume", metavar="last|RUN_ID", help="Re-run only what did not succeed in that run."),
+        click.option(
+            "--resume",
+            metavar="last|RUN_ID",
+            help="Re-run what did not succeed in that run (last: the last run of this verb), "
+            "with the configuration as it is now.",
+        ),
+        click.option(
+            "--rerun-changed",
+            is_flag=True,
+            help="With --resume, also re-run units that succeeded then and whose files changed since.",
+        ),
         click.option(
             "--report",
             "report_path",
@@ -168,6 +179,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                 options=RunOptions(
                     parallelism=opts["parallelism"],
                     resume=opts["resume"],
+                    rerun_changed=opts["rerun_changed"],
                     fail_fast=opts["fail_fast"],
                     allow_unknown_account=opts["allow_unknown_account"],
                     source_override=Path(opts["source"]).resolve() if opts["source"] else None,
@@ -370,17 +382,13 @@ class RunView:
         err.table(table)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
         err.line(escape(f"{counts} in {report.duration:.1f}s; ledger {report.ledger_path}"))
-        resume = f"refarch {_verb(report.action)} {directory} --resume {report.run_id}"
+        resume = f"refarch {resume_verb(report.action)} {directory} --resume {report.run_id}"
         if report.exit_code != 0:
             err.line(escape(f"resume with: {resume}"))
         summary = output.step_summary_path() if self.mode.github else None
         if summary is not None:
             with summary.open("a", encoding="utf-8") as handle:
                 handle.write(table.markdown() + f"\n{counts} in {report.duration:.1f}s\n\n")
-
-
-def _verb(action: str) -> str:
-    return "plan-all" if action == "plan" else action
 
 
 def _command(action: str, verb: str, summary: str, *extra: Callable[[Any], Any]) -> click.Command:

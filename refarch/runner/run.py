@@ -40,13 +40,16 @@ from refarch.runner import saved_plans
 from refarch.runner.account_locks import AccountLocks, accounts_of
 from refarch.runner.ledger import (
     LedgerStore,
+    ResumeSelection,
     ci_context,
     find_ledger,
+    last_of_action,
     load_run,
     new_run_id,
     past_durations,
     read_events,
     resume_selection,
+    resume_verb,
 )
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, store_for
 from refarch.runner.recovery import mark_pushed
@@ -69,7 +72,8 @@ class RunOptions:
 
     parallelism: int = 4
     fail_fast: bool = False
-    resume: str | None = None  # "last" or a run id: re-run only what did not succeed there
+    resume: str | None = None  # "last" (of this action) or a run id: re-run what did not succeed
+    rerun_changed: bool = False  # resume: also re-run units that succeeded and changed since
     source_override: Path | None = None  # --source: modules from this folder
     history: bool = True  # order ready units by earlier runs' durations
     allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
@@ -144,14 +148,21 @@ def run(
     done: frozenset[str] = frozenset()
     resumed_from = None
     unfinished: Mapping[str, Mapping[str, Any]] = {}
+    resume_notices: list[str] = []
+    if options.rerun_changed and options.resume is None:
+        raise UsageError("--rerun-changed only applies to a resumed run", hint="add --resume last")
     if options.resume is not None:
         ref = options.resume
         if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
             ref = store.last_of(action, list(plan.units))
+        elif ref == "last":  # the last run of this action, not a plan-all before an apply
+            ref = last_of_action(store, action)
         past = load_run(repo.root, ref, store=store)
-        done = resume_selection(past, plan)
+        resumed = resume_selection(past, plan, rerun_changed=options.rerun_changed)
+        done = resumed.done
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
+        resume_notices = _resume_notices(resumed, action, repo.root, past.run_id)
     saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version())
     if saved is not None and action == Action.APPLY:  # before anything runs
         command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
@@ -195,7 +206,7 @@ def run(
             extra_env=extra_env,
             sleep=sleep,
             rand=rand,
-            notices=[n for n in (lock.notice, *released) if n],
+            notices=[n for n in (lock.notice, *released, *resume_notices) if n],
             stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions and gone else [],
             who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
@@ -203,6 +214,19 @@ def run(
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
         )
+
+
+def _resume_notices(resumed: ResumeSelection, action: Action, root: Path, run_id: str) -> list[str]:
+    """Say which units succeeded in the resumed run and changed since: re-run, or kept."""
+    if not resumed.changed:
+        return []
+    listing = ", ".join(resumed.changed)
+    if resumed.rerun:
+        return [f"changed since they succeeded, run again (--rerun-changed): {listing}"]
+    return [
+        f"changed since they succeeded, not run again: {listing} (to run them too: "
+        f"refarch {resume_verb(action)} {_shown(root)} --resume {run_id} --rerun-changed)"
+    ]
 
 
 @contextlib.contextmanager

@@ -173,16 +173,20 @@ def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
     assert statuses["dev/us-east-1/vpc"] == "done_before"
 
 
-def test_resume_refuses_after_a_unit_changed(world):
+def test_resume_continues_after_the_fix(world):
     world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: boom"}})
     assert world.refarch("apply", str(world.root), "--non-interactive", "--include", "dev/*").returncode == 1
-    unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
-    unit.write_text(unit.read_text() + "\n# edited\n")
+    for name in ("vpc", "mysql"):  # the fix (mysql failed); vpc succeeded and changed too
+        unit = world.root / f"dev/us-east-1/{name}/terragrunt.hcl"
+        unit.write_text(unit.read_text() + "\n# edited\n")
+    before = len(world.calls())
     result = world.refarch(
         "apply", str(world.root), "--non-interactive", "--include", "dev/*", "--resume", "last"
     )
-    assert result.returncode == 2
-    assert "dev/us-east-1/vpc (files changed)" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "changed since they succeeded, not run again: dev/us-east-1/vpc" in result.stdout + result.stderr
+    rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:])
+    assert rerun == ["dev/us-east-1/app", "dev/us-east-1/mysql"]
 
 
 def test_destroy_walks_the_reverse_order(world):

@@ -370,13 +370,14 @@ def _run_session(
                 on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {resumed_from}"))
         outcomes = schedule(
             [p for p in selected if p not in done],
-            plan_waits(plan, selected),
+            plan_waits(plan, selected, tiers=action != Action.PLAN),  # plans change nothing
             runner,
             parallelism=options.parallelism,
             fail_fast=options.fail_fast,
             interrupt=interrupt,
             on_finish=on_finish,
             durations=past_durations(repo.root, action, store=session.store) if options.history else None,
+            after_failure=action == Action.PLAN,
         )
     finally:
         if interrupt.requested.is_set():

@@ -156,12 +156,16 @@ class UnitRunner:
         )
 
     def dependency_outputs(
-        self, unit: Unit, log_path: Path, mocked: list[str] | None = None
+        self, unit: Unit, log_path: Path, mocked: list[str] | None = None, missing: list[str] | None = None
     ) -> dict[str, Mapping[str, Any]]:
-        """Each enabled dependency's outputs, read once per run (mocks where allowed; the
-        dependencies whose mocks were used are added to `mocked`)."""
+        """Each enabled dependency's outputs, read once per run. A dependency without outputs
+        (never applied) gives its `mock_outputs` where allowed, as Terragrunt does: for every
+        command when `mock_outputs_allowed_terraform_commands` is not set. The dependencies
+        whose mocks were used are added to `mocked`; those with neither outputs nor mocks to
+        `missing`."""
         found: dict[str, Mapping[str, Any]] = {}
         mocked = [] if mocked is None else mocked
+        missing = [] if missing is None else missing
         for dep in unit.dependency_blocks:
             if not dep.enabled or dep.skip_outputs:
                 continue
@@ -174,17 +178,20 @@ class UnitRunner:
             def read(target: Unit = target) -> Mapping[str, Any]:
                 return self.engine.read_outputs(self.job(target, "output", log_path, lambda _s, _l: None))
 
-            allowed = dep.mock_outputs_allowed_terraform_commands or ()
+            allowed = dep.mock_outputs_allowed_terraform_commands
+            may_mock = dep.mock_outputs is not None and (allowed is None or self.action in allowed)
             try:
                 found[dep.name] = self.session.outputs.get(dep.path, read)
                 self.session.masker.register_outputs(found[dep.name])  # those Terraform marks sensitive
             except ProcessFailed:
-                if dep.mock_outputs is None or self.action not in allowed:
+                if not may_mock:
                     raise
                 found[dep.name] = {}
-            if not found[dep.name] and dep.mock_outputs is not None and self.action in allowed:
-                found[dep.name] = dict(dep.mock_outputs)  # not applied yet, as Terragrunt does
+            if not found[dep.name] and may_mock:
+                found[dep.name] = dict(dep.mock_outputs or {})  # not applied yet, as Terragrunt does
                 mocked.append(dep.path)
+            elif not found[dep.name]:
+                missing.append(dep.path)
         return found
 
     def rescue_state(self, job: UnitJob, record: UnitRecord) -> list[Path]:
@@ -310,8 +317,15 @@ class UnitRunner:
                 return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
             job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
         mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
+        missing: list[str] = []  # dependencies with neither outputs nor mocks
         if not getattr(self.engine, "resolves_dependencies", False) and not from_plan:
-            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path, mocked))
+            job = replace(job, dependency_outputs=self.dependency_outputs(unit, log_path, mocked, missing))
+        if missing and self.action == Action.PLAN:  # a plan needs them: say what to apply first
+            return Outcome(
+                Status.NOT_RUN,
+                f"waits for {', '.join(missing)} to be applied (no outputs yet, and no mock_outputs)",
+                blocked_by=missing[0],
+            )
         leftover = self.wait_for_leftovers(unit)
         if leftover:
             return Outcome(
@@ -398,6 +412,8 @@ class UnitRunner:
                 self.session.masker.register_outputs(done.value)  # those Terraform marks sensitive
                 self.session.outputs.put(unit.path, done.value)
                 record.outputs = done.value
+            if mocked and self.action == Action.PLAN:
+                return Outcome(Status.SUCCEEDED, f"plan on mock outputs of {', '.join(mocked)}")
             return Outcome(Status.SUCCEEDED)
         if done.stopped and not process.interrupted and done.decision is not None and done.decision.retry:
             return Outcome(Status.INTERRUPTED, "interrupted while waiting to retry")

@@ -276,7 +276,8 @@ def test_a_failed_plan_leaves_no_older_plan_to_apply(live, stand_in, tmp_path): 
     again = run_saved(live, stand_in, "plan", out_dir=plans)
     assert again.units[VPC].status == Status.FAILED
     assert not plan_path(plans, VPC).exists() and not summary_path(plans, VPC).exists()
-    assert "**Not planned (2)" in (plans / "summary.md").read_text()  # mysql waited for it
+    # mysql depends on vpc: its plan reads vpc's state, so a failed vpc plan holds it back no more
+    assert "**Not planned (1)" in (plans / "summary.md").read_text()
     with pytest.raises(StalePlan):
         run_saved(live, stand_in, "apply", plan_dir=plans)
 

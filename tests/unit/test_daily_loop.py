@@ -1,0 +1,88 @@
+"""The daily loop through run() with a fake engine: plans past a failure, plans on mocks,
+what waits for an apply (issue 19.2, 19.5's mock_outputs rule)."""
+
+from dataclasses import replace
+
+from refarch.models import Dependency, Status
+from tests.unit.test_ledger import SPEC, FakeEngine, go
+from tests.unit.test_scheduler import make_plan
+
+
+class NoStateEngine(FakeEngine):
+    """A fake engine whose units in `empty` have never been applied: no outputs."""
+
+    def __init__(self, script=None, empty=()):
+        super().__init__(script)
+        self.empty = set(empty)
+
+    def read_outputs(self, job):
+        super().read_outputs(job)
+        return {} if job.unit.path in self.empty else {"read": job.unit.path}
+
+
+def with_blocks(plan, blocks):
+    units = dict(plan.repo.units)
+    for path, deps in blocks.items():
+        units[path] = replace(units[path], dependency_blocks=tuple(deps))
+    return replace(plan, repo=replace(plan.repo, units=units))
+
+
+def test_plan_all_is_not_held_back_by_tiers_or_an_unrelated_failure(tmp_path):
+    plan = make_plan(SPEC, root=tmp_path, action="plan")
+    engine = FakeEngine({"security/iam": [(1, "Error: provider failed")], "dev/vpc": [(1, "Error: x")]})
+    report = go(plan, engine)
+    assert report.units["security/iam"].status == Status.FAILED
+    # dev/db depends on dev/vpc, whose plan failed: a plan reads state, so it still plans
+    planned = sorted(j.unit.path for j in engine.jobs)
+    assert planned == ["dev/app", "dev/db", "dev/vpc", "security/iam"]
+    assert report.units["dev/app"].status == Status.SUCCEEDED
+
+
+def test_plan_uses_mocks_when_a_dependency_has_no_outputs_else_waits_for_its_apply(tmp_path):
+    plan = with_blocks(
+        make_plan(SPEC, root=tmp_path, action="plan"),
+        {
+            "dev/db": [Dependency("vpc", "dev/vpc", mock_outputs={"vpc_id": "mock"})],
+            "dev/app": [Dependency("db", "dev/db")],
+        },
+    )
+    engine = NoStateEngine(empty={"dev/vpc", "dev/db"})
+    report = go(plan, engine)
+    db = next(j for j in engine.jobs if j.unit.path == "dev/db")
+    assert db.dependency_outputs == {"vpc": {"vpc_id": "mock"}}
+    assert report.units["dev/db"].status == Status.SUCCEEDED
+    assert report.units["dev/db"].message == "plan on mock outputs of dev/vpc"
+    app = report.units["dev/app"]
+    assert app.status == Status.NOT_RUN and app.blocked_by == "dev/db"
+    assert app.message.startswith("waits for dev/db to be applied")
+    assert "dev/app" not in [j.unit.path for j in engine.jobs]
+
+
+def test_mock_outputs_without_allowed_commands_serve_every_command(tmp_path):
+    # Terragrunt: no mock_outputs_allowed_terraform_commands means the mocks are allowed for
+    # every command when the dependency has no outputs (apply here).
+    blocks = {"dev/db": [Dependency("vpc", "dev/vpc", mock_outputs={"vpc_id": "mock"})]}
+    plan = with_blocks(
+        make_plan({"dev/vpc": ("dev", 1, []), "dev/db": ("dev", 1, ["dev/vpc"])}, root=tmp_path), blocks
+    )
+    engine = NoStateEngine(empty={"dev/vpc"})
+    report = go(plan, engine)
+    assert report.exit_code == 0
+    db = next(j for j in engine.jobs if j.unit.path == "dev/db")
+    assert db.dependency_outputs == {"vpc": {"vpc_id": "mock"}}
+    # ... and only the listed commands when the list is set
+    blocks = {
+        "dev/db": [
+            Dependency(
+                "vpc",
+                "dev/vpc",
+                mock_outputs={"vpc_id": "mock"},
+                mock_outputs_allowed_terraform_commands=("plan",),
+            )
+        ]
+    }
+    plan = with_blocks(plan, blocks)
+    engine = NoStateEngine(empty={"dev/vpc"})
+    go(plan, engine)
+    db = next(j for j in engine.jobs if j.unit.path == "dev/db")
+    assert db.dependency_outputs == {"vpc": {}}

@@ -103,6 +103,22 @@ class UsageError(RefarchError):
     exit_code = 2
 
 
+class DependencyNotApplied(RefarchError):
+    """Selected units need outputs from dependencies outside the selection that have none
+    (never applied): the run stopped before starting anything."""
+
+    exit_code = 2
+
+    def __init__(self, needs: Mapping[str, Sequence[str]], command: str) -> None:
+        self.needs = {dep: tuple(units) for dep, units in needs.items()}
+        self.command = command
+        listing = "\n".join(f"  {dep} (needed by {', '.join(units)})" for dep, units in self.needs.items())
+        super().__init__(
+            f"nothing was started: these dependencies outside the selection have no outputs yet:\n{listing}",
+            hint=f"apply them first or with the selection: {command}",
+        )
+
+
 class WrongAccount(RefarchError):
     """The credentials belong to another account than the unit expects."""
 

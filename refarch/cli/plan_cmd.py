@@ -15,6 +15,7 @@ from refarch.cli.queue_options import (
     load_options,
     queue_external,
     repo_options,
+    with_dependencies_option,
 )
 from refarch.cli.stack_cmd import generate_first
 from refarch.models import Plan
@@ -26,7 +27,8 @@ from refarch.repo import load_repo
 @click.argument("directory", type=click.Path(file_okay=False))
 @include_option("Only units matching this glob (and what they depend on). Repeatable.")
 @exclude_option("Leave out units matching this glob. Repeatable.")
-@ignore_dependencies_option("With --include, do not pull in dependencies; list them as assumed.")
+@ignore_dependencies_option("Never run dependencies outside the selection (the default).")
+@with_dependencies_option
 @click.option(
     "--action",
     type=click.Choice(ACTIONS),
@@ -47,6 +49,7 @@ def command(
     action: str,
     as_json: bool,
     queue_include_external: bool | None,
+    with_dependencies: bool,
     no_cache: bool,
     changed_since: str | None,
     **opts: Any,
@@ -68,6 +71,7 @@ def command(
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
         queue_include_external=bool(queue_include_external),
+        with_dependencies=with_dependencies,
     )
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -111,6 +115,9 @@ def render(result: Plan) -> None:
         for path in result.external:
             click.echo(f"    {path}")
     if result.assumed:
-        click.secho("\nassumed already applied (not in this run):", fg="yellow")
+        click.secho(
+            "\nread, not run (outside the selection, taken as applied; --with-dependencies runs them):",
+            fg="yellow",
+        )
         for path in result.assumed:
             click.echo(f"    {path}")

@@ -66,13 +66,20 @@ def ignore_dependencies_option(help_text: str) -> Callable[[Callable[..., Any]],
     )
 
 
+with_dependencies_option = click.option(
+    "--with-dependencies",
+    is_flag=True,
+    help="Also run the dependencies of the selected units that are outside the selection "
+    "(by default they are read for their outputs, never run).",
+)
+
 queue_external = click.option(
     "--queue-include-external/--queue-exclude-external",
     "queue_include_external",
     default=None,
     envvar="TG_QUEUE_INCLUDE_EXTERNAL",
-    help="Also run dependencies outside DIR (external units); by default they are only read "
-    "for their outputs and shown as external.",
+    help="Also run dependencies outside DIR (external units) and outside --include; by default "
+    "they are only read for their outputs and shown as external.",
 )
 
 

@@ -29,6 +29,7 @@ from refarch.cli.queue_options import (
     load_options,
     queue_external,
     repo_options,
+    with_dependencies_option,
 )
 from refarch.cli.stack_cmd import generate_first
 from refarch.engines import ENGINES, make_engine
@@ -56,7 +57,8 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.argument("directory", type=click.Path(exists=True, file_okay=False)),
         include_option("Only units matching this glob (and what they depend on)."),
         exclude_option("Leave out units matching this glob."),
-        ignore_dependencies_option("With --include, take dependencies as already applied."),
+        ignore_dependencies_option("Never run dependencies outside the selection (the default)."),
+        with_dependencies_option,
         click.option(
             "--parallelism",
             "-j",
@@ -145,6 +147,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
         queue_include_external=bool(opts["queue_include_external"]),
+        with_dependencies=opts["with_dependencies"],
         repo_options=load_options(opts),
         allow_unknown_account=opts["allow_unknown_account"],
     )

@@ -230,8 +230,9 @@ def _is_below(rel: str, root: Path, start: Path) -> bool:
 def _within(
     units: dict[str, Unit], failures: dict[str, ConfigError], root: Path, start: Path
 ) -> tuple[dict[str, Unit], dict[str, ConfigError]]:
-    """Loaded from a subfolder: its units and what they depend on (as `--include` selects),
-    and only the errors of those."""
+    """Loaded from a subfolder: its units and what they depend on, and only the errors of
+    those. The dependencies outside the subfolder are external units, as in Terragrunt: read
+    for their outputs, not run (unless --with-dependencies / --queue-include-external)."""
     if start == root:
         return units, failures
     wanted = [rel for rel in [*units, *failures] if _is_below(rel, root, start)]
@@ -242,7 +243,11 @@ def _within(
             kept.add(rel)
             wanted.extend(units[rel].dependencies if rel in units else ())
     return (
-        {rel: unit for rel, unit in units.items() if rel in kept},
+        {
+            rel: unit if _is_below(rel, root, start) else replace(unit, external=True)
+            for rel, unit in units.items()
+            if rel in kept
+        },
         {rel: error for rel, error in failures.items() if rel in kept},
     )
 

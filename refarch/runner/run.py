@@ -27,7 +27,7 @@ from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
 from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
-from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
+from refarch.errors import DependencyNotApplied, NoCredentials, RefarchError, ToolNotFound, UsageError
 from refarch.events import RunEventCallback, RunFinished, RunNotice, RunStarted, UnitFinished
 from refarch.exec.masking import Masker
 from refarch.exec.process import Interrupt, capture
@@ -300,6 +300,18 @@ def _run_session(
         saved_plans=saved,
     )
 
+    if action == Action.APPLY:  # before anything starts: what the selection reads must exist
+        needs = _outputs_missing(runner, plan, [p for p in selected if p not in done])
+        if needs:
+            session.ledger.write("run_refused", needs=needs)
+            session.close()
+            shown = _shown(repo.root)
+            includes = " ".join(f"--include {dep}" for dep in needs)
+            raise DependencyNotApplied(
+                needs,
+                f"refarch apply {shown} {includes} (first), or this command with --with-dependencies",
+            )
+
     def on_finish(path: str, outcome: Outcome) -> None:
         record = session.records[path]
         log_uri = session.ledger.attach_log(path, Path(record.log_path)) if record.log_path else None
@@ -415,6 +427,34 @@ def _run_session(
         saved.write_summary(report, apply_command=command)
     session.emit(RunFinished(report))
     return report
+
+
+def _outputs_missing(runner: UnitRunner, plan: Plan, units: list[str]) -> dict[str, list[str]]:
+    """The dependencies outside the run whose outputs the run's units need (no mocks allowed
+    for apply) and that have none: {dependency: the units that need it}. Each is read once;
+    the run's units get the values read here."""
+    running = set(units)
+    needs: dict[str, list[str]] = {}
+    for path in units:
+        for dep in plan.repo.units[path].dependency_blocks:
+            if not dep.enabled or dep.skip_outputs or dep.path in running or dep.path not in plan.repo.units:
+                continue
+            allowed = dep.mock_outputs_allowed_terraform_commands
+            if dep.mock_outputs is not None and (allowed is None or Action.APPLY in allowed):
+                continue
+            target = plan.repo.units[dep.path]
+            log = runner.session.log_path(unit_slug(dep.path))
+
+            def read(target: Unit = target, log: Path = log) -> Mapping[str, Any]:
+                return runner.engine.read_outputs(runner.job(target, "output", log, lambda _s, _l: None))
+
+            try:
+                found = runner.session.outputs.get(dep.path, read)
+            except RefarchError:  # no backend, no state yet: nothing to read
+                found = {}
+            if not found:
+                needs.setdefault(dep.path, []).append(path)
+    return needs
 
 
 @dataclass(frozen=True)
@@ -601,9 +641,12 @@ def load_plan(
     queue_include_external: bool = False,
     repo_options: Mapping[str, Any] | None = None,
     allow_unknown_account: bool = False,
+    with_dependencies: bool = False,
 ) -> Plan:
     """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
     `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first.
+    The units of `directory` (narrowed by `include`) run; their dependencies outside it are
+    read, not run, unless `with_dependencies`.
     apply and destroy refuse units of an unknown account unless `allow_unknown_account`
     (run() checks it again for callers that build their own plan)."""
     env = dict(os.environ) if env is None else dict(env)
@@ -617,6 +660,7 @@ def load_plan(
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
         queue_include_external=queue_include_external,
+        with_dependencies=with_dependencies,
     )
     if action in (Action.APPLY, Action.DESTROY) and not allow_unknown_account:
         refuse_unknown_accounts([repo.units[path] for path in plan.units], action)

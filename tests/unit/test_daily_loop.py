@@ -3,6 +3,9 @@ what waits for an apply (issue 19.2, 19.5's mock_outputs rule)."""
 
 from dataclasses import replace
 
+import pytest
+
+from refarch.errors import DependencyNotApplied
 from refarch.models import Dependency, Status
 from tests.unit.test_ledger import SPEC, FakeEngine, go
 from tests.unit.test_scheduler import make_plan
@@ -86,3 +89,22 @@ def test_mock_outputs_without_allowed_commands_serve_every_command(tmp_path):
     go(plan, engine)
     db = next(j for j in engine.jobs if j.unit.path == "dev/db")
     assert db.dependency_outputs == {"vpc": {}}
+
+
+def test_a_selected_unit_whose_outside_dependency_has_no_outputs_stops_the_run_first(tmp_path):
+    spec = {"dev/vpc": ("dev", 1, []), "dev/db": ("dev", 1, ["dev/vpc"]), "dev/app": ("dev", 1, [])}
+    full = with_blocks(make_plan(spec, root=tmp_path), {"dev/db": [Dependency("vpc", "dev/vpc")]})
+    selection = replace(
+        full, units={k: v for k, v in full.units.items() if k != "dev/vpc"}, tiers=(("dev/db", "dev/app"),)
+    )
+    engine = NoStateEngine(empty={"dev/vpc"})
+    with pytest.raises(DependencyNotApplied) as caught:
+        go(selection, engine)
+    assert caught.value.needs == {"dev/vpc": ("dev/db",)}
+    assert "--include dev/vpc" in caught.value.command and "--with-dependencies" in caught.value.command
+    assert engine.jobs == []  # nothing started
+    # applied before: its outputs are read (once) and handed over, it is not run
+    engine = NoStateEngine()
+    report = go(selection, engine)
+    assert report.exit_code == 0 and sorted(j.unit.path for j in engine.jobs) == ["dev/app", "dev/db"]
+    assert engine.reads == ["dev/vpc"]

@@ -239,10 +239,14 @@ def test_queue_flag_aliases_and_tg_variables_in_plan(copy):
         assert result.exit_code == 0, result.output
         return sorted(p for g in json.loads(result.output)["groups"] for p in g)
 
-    assert units(["--queue-include-dir", "b"]) == ["a", "b"]
+    # Terragrunt >= 0.97: an include no longer pulls in dependencies (--queue-strict-include
+    # is a no-op); --queue-include-external (refarch's --with-dependencies) does
+    assert units(["--queue-include-dir", "b"]) == ["b"]
+    assert units(["--queue-include-dir", "b", "--queue-include-external"]) == ["a", "b"]
+    assert units(["--queue-include-dir", "b", "--with-dependencies"]) == ["a", "b"]
     assert units(["--queue-include-dir", "b", "--queue-strict-include"]) == ["b"]
     assert units(["--queue-exclude-dir", "c"]) == ["a", "b"]
-    assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b,c"}) == ["a", "b", "c/nested"]
+    assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b,c"}) == ["b", "c/nested"]
     assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b", "TG_QUEUE_STRICT_INCLUDE": "true"}) == ["b"]
     assert units([], env={"TG_QUEUE_EXCLUDE_DIR": "a,b"}) == ["c/nested"]
     assert units([], env={"TG_FEATURE": "unused=1"}) == ["a", "b", "c/nested"]

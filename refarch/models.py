@@ -278,6 +278,7 @@ class RunReport:
     counts: Mapping[str, int] = field(default_factory=dict)
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # `output` action
     output_reads: tuple[str, ...] = ()  # units whose outputs were read for their dependents
+    terraform: Mapping[str, str] = field(default_factory=dict)  # the Terraform that ran: path, version
 
     @property
     def ok(self) -> bool:
@@ -313,6 +314,7 @@ class RunReport:
             "resumed_from": self.resumed_from,
             "counts": dict(self.counts),
             "output_reads": list(self.output_reads),
+            "terraform": dict(self.terraform),
             "units": [
                 {
                     "path": u.path,

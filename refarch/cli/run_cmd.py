@@ -34,7 +34,15 @@ from refarch.cli.queue_options import (
 from refarch.cli.stack_cmd import generate_first
 from refarch.engines import ENGINES, make_engine
 from refarch.errors import UsageError
-from refarch.events import RunEvent, RunNotice, UnitFinished, UnitOutput, UnitRetried, UnitStarted
+from refarch.events import (
+    RunEvent,
+    RunNotice,
+    RunStarted,
+    UnitFinished,
+    UnitOutput,
+    UnitRetried,
+    UnitStarted,
+)
 from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
@@ -115,7 +123,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--tf-path",
             envvar="TG_TF_PATH",
-            help="The Terraform binary of the terraform engine (else [engine] terraform_binary).",
+            help="The Terraform binary (before [engine] terraform_binary; TG_TF_PATH comes after it).",
         ),
         queue_external,
         changed.option,
@@ -162,7 +170,7 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         check_before_apply(plan)
     confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     settings = plan.repo.settings
-    if opts["tf_path"]:  # Terragrunt's --tf-path / TG_TF_PATH, as [engine] terraform_binary
+    if opts["tf_path"] and _given("tf_path"):  # --tf-path beats [engine]; TG_TF_PATH does not
         settings = replace(settings, engine=replace(settings.engine, terraform_binary=opts["tf_path"]))
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
     base_env = None
@@ -207,6 +215,14 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     sys.exit(report.exit_code)
+
+
+def _given(name: str) -> bool:
+    """True when the option was typed on the command line (not from its variable)."""
+    context = click.get_current_context(silent=True)
+    return (
+        context is not None and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    )
 
 
 def confirm(plan: Plan, action: str, non_interactive: bool, allow_broken_dependents: bool = False) -> None:
@@ -329,6 +345,8 @@ class RunView:
             self._finish(event)
         elif isinstance(event, RunNotice):
             self.out.line(f"[bold yellow]{escape(event.text)}[/]", unit=event.unit)
+        elif isinstance(event, RunStarted):
+            self.out.line(f"[bold]{escape(run_header(event))}[/]")
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 
@@ -392,6 +410,18 @@ class RunView:
         if summary is not None:
             with summary.open("a", encoding="utf-8") as handle:
                 handle.write(table.markdown() + f"\n{counts} in {report.duration:.1f}s\n\n")
+
+
+def run_header(event: RunStarted) -> str:
+    """The run's first line: what runs, with which engine and which Terraform."""
+    count = len(event.units) - len(event.done_before)
+    text = f"refarch {resume_verb(event.action)}: run {event.run_id}, {count} unit(s), engine {event.engine}"
+    tf = event.terraform
+    if tf.get("path"):
+        text += (
+            f", Terraform {tf.get('version') or '(version unknown)'} ({tf['path']}, from {tf.get('source')})"
+        )
+    return text
 
 
 def _command(action: str, verb: str, summary: str, *extra: Callable[[Any], Any]) -> click.Command:

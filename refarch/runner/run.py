@@ -141,6 +141,9 @@ def run(
             raise NoCredentials()
         credentials = AwsUnitCredentials(sessions)
     _check_tool(engine, base)
+    terraform = _terraform_of(engine, settings, base)
+    if engine.name == "terragrunt" and terraform.get("path") and not base.get("TG_TF_PATH"):
+        base = {**base, "TG_TF_PATH": terraform["path"], "TERRAGRUNT_TFPATH": terraform["path"]}
     interrupt = interrupt or Interrupt()
     store = ledger_store or store_for(repo, settings, sessions, base)
 
@@ -213,6 +216,7 @@ def run(
             saved=saved,
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
+            terraform=terraform,
         )
 
 
@@ -273,6 +277,7 @@ def _run_session(
     saved: saved_plans.SavedPlans | None = None,
     dead_units: Iterable[str] = (),
     digest_repair: Callable[[Unit], str | None] | None = None,
+    terraform: Mapping[str, str] | None = None,
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -346,6 +351,7 @@ def _run_session(
             run_id=session.run_id,
             action=action,
             engine=engine.name,
+            terraform=dict(terraform or {}),
             repo=str(repo.root),
             git_commit=who.get("commit") or _git_commit(repo.root, base),
             git_branch=who.get("branch") or _git_branch(repo.root, base),
@@ -370,6 +376,7 @@ def _run_session(
                 tuple(sorted(done)),
                 session.ledger.location,
                 identities,
+                dict(terraform or {}),
             )
         )
         for notice in notices:
@@ -414,6 +421,7 @@ def _run_session(
                 if r.outputs is not None and action == Action.OUTPUT
             },
             output_reads=session.outputs.reads,
+            terraform=terraform,
         )
         session.ledger.write(
             "run_finish",
@@ -591,6 +599,23 @@ def _release(runner: UnitRunner, lock: StaleLock, dead_run: str | None) -> None:
             lock.unit,
         )
     )
+
+
+def _terraform_of(engine: Engine, settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    """The Terraform the run's units use, stated: path, version and why that one (a unit's own
+    `terraform_binary` aside). The terragrunt engine is handed the same one (TG_TF_PATH)
+    unless the caller set TG_TF_PATH itself. Empty for engines that are neither."""
+    from refarch.engines.terraform import resolve_terraform  # noqa: PLC0415 - only for runs
+
+    describe = getattr(engine, "describe", None)
+    if callable(describe):
+        return dict(describe(env).to_json())
+    if engine.name != "terragrunt":
+        return {}
+    resolved = resolve_terraform(settings, env)
+    if resolved.source == "not found":
+        return {}
+    return resolved.with_version(env).to_json()
 
 
 def _check_tool(engine: Engine, env: Mapping[str, str]) -> None:

@@ -126,6 +126,7 @@ def run_summary(
         "terraform_versions": sorted(
             {str(r["terraform_version"]) for r in planned if r.get("terraform_version")}
         ),
+        "terraform": dict(report.terraform),  # the binary that made them: path, version, source
         "complete": report.ok,
         "has_changes": any(r["has_changes"] for r in planned),
         "totals": {

@@ -1,12 +1,18 @@
 """The daily loop through run() with a fake engine: plans past a failure, plans on mocks,
 what waits for an apply (issue 19.2, 19.5's mock_outputs rule)."""
 
+import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from refarch.cli.run_cmd import run_header
 from refarch.errors import DependencyNotApplied
+from refarch.events import RunStarted
 from refarch.models import Dependency, Status
+from refarch.runner.ledger import read_events
 from tests.unit.test_ledger import SPEC, FakeEngine, go
 from tests.unit.test_scheduler import make_plan
 
@@ -108,3 +114,41 @@ def test_a_selected_unit_whose_outside_dependency_has_no_outputs_stops_the_run_f
     report = go(selection, engine)
     assert report.exit_code == 0 and sorted(j.unit.path for j in engine.jobs) == ["dev/app", "dev/db"]
     assert engine.reads == ["dev/vpc"]
+
+
+def test_the_terraform_of_a_run_is_stated_in_the_header_ledger_and_report(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    terraform = bin_dir / "terraform"
+    terraform.write_text('#!/bin/sh\necho \'{"terraform_version": "1.11.4"}\'\n')
+    terraform.chmod(0o755)
+
+    class TerragruntLike(FakeEngine):
+        name = "terragrunt"
+
+    engine, events = TerragruntLike(), []
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    report = go(make_plan(SPEC, root=tmp_path), engine, base_env=env, on_event=events.append)
+    stated = {"path": str(terraform), "version": "1.11.4", "source": "PATH"}
+    assert report.terraform == stated and report.to_json()["terraform"] == stated
+    start = next(e for e in read_events(Path(report.ledger_path)) if e["event"] == "run_start")
+    assert start["terraform"] == stated
+    header = run_header(next(e for e in events if isinstance(e, RunStarted)))
+    assert f"Terraform 1.11.4 ({terraform}, from PATH)" in header
+    # terragrunt is handed the same Terraform
+    assert all(job.env["TG_TF_PATH"] == str(terraform) for job in engine.jobs)
+
+
+def test_config_show_states_the_terraform_the_runs_use(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    (tmp_path / "refarch.toml").write_text('[engine]\nterraform_binary = "/opt/tf/terraform"\n')
+    result = CliRunner().invoke(cli, ["config", "show", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    stated = json.loads(result.output)["terraform"]
+    assert stated["path"] == "/opt/tf/terraform" and stated["source"] == "[engine] terraform_binary"
+    monkeypatch.setenv("TG_TF_PATH", "/opt/other/terraform")  # the explicit setting still wins
+    result = CliRunner().invoke(cli, ["config", "show", str(tmp_path)])
+    assert "# Terraform the runs use: /opt/tf/terraform" in result.output

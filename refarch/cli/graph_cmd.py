@@ -40,7 +40,7 @@ def command(
     """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
     --queue-exclude-external leaves them out."""
-    generate_first(directory)
+    generate_first(directory, skip=opts["no_stack_generate"])
     repo = load_repo(directory, cache=not no_cache, **load_options(opts))
     if queue_include_external is False:
         repo = graph.without_external(repo)

@@ -56,7 +56,7 @@ def command(
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
-    generate_first(directory)
+    generate_first(directory, skip=opts["no_stack_generate"])
     repo = load_repo(directory, cache=not no_cache, **load_options(opts))
     if changed_since:
         _, wanted, nested = changed.narrow(repo, changed_since, include, exclude)

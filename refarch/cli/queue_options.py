@@ -84,7 +84,8 @@ queue_external = click.option(
 
 
 def repo_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--no-hidden, --queue-excludes-file and --feature: how the live repo is read."""
+    """--no-hidden, --queue-excludes-file, --no-stack-generate and --feature: how the live
+    repo is read."""
     options = [
         click.option(
             "--no-hidden",
@@ -97,6 +98,12 @@ def repo_options(function: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(dir_okay=False),
             envvar="TG_QUEUE_EXCLUDES_FILE",
             help="A file listing folders to leave out, one a line [default: DIR/.terragrunt-excludes].",
+        ),
+        click.option(
+            "--no-stack-generate",
+            is_flag=True,
+            envvar="TG_NO_STACK_GENERATE",
+            help="Do not generate the terragrunt.stack.hcl files first (use what .terragrunt-stack holds).",
         ),
         click.option(
             "--feature",

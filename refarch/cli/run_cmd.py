@@ -141,7 +141,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def execute(action: str, directory: str, **opts: Any) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
-    generate_first(directory)
+    generate_first(directory, skip=opts["no_stack_generate"])
     if opts.get("changed_since"):
         narrowed = changed.narrow_run_options(directory, opts)
         if narrowed is None:

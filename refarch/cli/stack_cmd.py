@@ -36,11 +36,11 @@ def generate(directory: str) -> None:
             click.echo(f"  {unit}")
 
 
-def generate_first(directory: str) -> None:
-    """Generate the stacks below `directory` before it is loaded (skipped when
-    TG_NO_STACK_GENERATE is true, as with Terragrunt). Notes go to stderr, so that JSON on
-    stdout stays clean; an unchanged stack says nothing."""
-    if os.environ.get("TG_NO_STACK_GENERATE", "").lower() in ("1", "true"):
+def generate_first(directory: str, *, skip: bool = False) -> None:
+    """Generate the stacks below `directory` before it is loaded (skipped with
+    --no-stack-generate / TG_NO_STACK_GENERATE, as with Terragrunt). Notes go to stderr, so
+    that JSON on stdout stays clean; an unchanged stack says nothing."""
+    if skip or os.environ.get("TG_NO_STACK_GENERATE", "").lower() in ("1", "true"):
         return
     result = generate_stacks(directory)
     warn_orphans(result)

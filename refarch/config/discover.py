@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,14 @@ from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, p
 from refarch.config.hcl import Body, load_parser, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency, UnreadableFile
+from refarch.errors import (
+    ConfigError,
+    DependencyCycle,
+    HclSyntaxError,
+    MissingDependency,
+    RefarchWarning,
+    UnreadableFile,
+)
 from refarch.files import read_bounded
 from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
@@ -103,7 +111,17 @@ def load_repo(
     settings = settings or load_settings(root, env)
     unit_folders = find_unit_folders(root, hidden=hidden)
     if not any(_is_below(rel, root, start) for rel in unit_folders):
-        raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
+        if not find_stack_files(start):
+            raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
+        # Terragrunt: stacks not generated (--no-stack-generate, or an empty .terragrunt-stack)
+        # are no units, and a run of no units succeeds.
+        warnings.warn(
+            f"{path}: its terragrunt.stack.hcl files are not generated, so it has no units "
+            "(`refarch stack generate` generates them)",
+            RefarchWarning,
+            stacklevel=2,
+        )
+        unit_folders = []
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
 

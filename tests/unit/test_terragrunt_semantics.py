@@ -226,6 +226,11 @@ def test_read_terragrunt_config_has_terragrunts_defaults(copy):
         "lock_file": None,
         "disable_init": False,
         "vpc_enabled": None,
+        # a generate block as Terragrunt decodes it
+        "gen_if_disabled": "skip",
+        "gen_comment": "# ",
+        "gen_signature": False,
+        "gen_disable": False,
     }
 
 

@@ -11,7 +11,7 @@ from refarch import graph
 from refarch.changes import subrepo
 from refarch.cli import changed
 from refarch.cli.queue_options import load_options, queue_external, repo_options
-from refarch.cli.stack_cmd import generate_first
+from refarch.cli.stack_generate import generate_first
 from refarch.repo import load_repo
 
 

@@ -17,7 +17,7 @@ from refarch.cli.queue_options import (
     repo_options,
     with_dependencies_option,
 )
-from refarch.cli.stack_cmd import generate_first
+from refarch.cli.stack_generate import generate_first
 from refarch.models import Plan
 from refarch.planner import ACTIONS, plan
 from refarch.repo import load_repo

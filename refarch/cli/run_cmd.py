@@ -31,7 +31,7 @@ from refarch.cli.queue_options import (
     repo_options,
     with_dependencies_option,
 )
-from refarch.cli.stack_cmd import generate_first
+from refarch.cli.stack_generate import generate_first
 from refarch.engines import ENGINES, make_engine
 from refarch.errors import UsageError
 from refarch.events import (
@@ -139,8 +139,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return repo_options(function)
 
 
-def execute(action: str, directory: str, **opts: Any) -> None:
-    """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
+def execute(
+    action: str, directory: str, *, present: Callable[[RunReport], None] | None = None, **opts: Any
+) -> None:
+    """Plan, confirm, run with a live view, print the summary, exit with the run's code.
+    `present` prints the outputs of an `output` run (default: JSON by unit path)."""
     generate_first(directory, skip=opts["no_stack_generate"])
     if opts.get("changed_since"):
         narrowed = changed.narrow_run_options(directory, opts)
@@ -212,7 +215,9 @@ def execute(action: str, directory: str, **opts: Any) -> None:
             f"with: refarch apply {directory} --plan-dir {opts['out_dir']}",
             err=True,
         )
-    if action == "output" and report.outputs:
+    if action == "output" and present is not None:
+        present(report)
+    elif action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     sys.exit(report.exit_code)
 

@@ -149,6 +149,13 @@ def read_stack_file(path: Path, *, root: Path, env: Mapping[str, str]) -> StackC
         _, kind, labels, block, line = item
         if kind == "locals":
             continue
+        if kind == "include":  # as Terragrunt documents it: stack files have no includes
+            raise ConfigError(
+                "include blocks are not supported in a terragrunt.stack.hcl (Terragrunt refuses them too)",
+                path=rel,
+                line=line,
+                hint="share configuration by nesting stacks (a stack block), or with locals",
+            )
         if kind not in ("unit", "stack"):
             raise ConfigError(
                 f"{kind} blocks in a terragrunt.stack.hcl are not supported by refarch",

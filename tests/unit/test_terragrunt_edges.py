@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from refarch import load_repo, plan
 from refarch.cli import cli
 from refarch.config.stacks import generate_stacks
-from refarch.errors import ConfigError
+from refarch.errors import ConfigError, UsageError
 from tests.unit.test_daily_loop import NoStateEngine
 from tests.unit.test_ledger import go
 
@@ -84,3 +84,62 @@ def test_a_no_validation_unit_whose_source_holds_a_stack_generates_it(copy):
         ".terragrunt-stack/unit1/app1/code",
         ".terragrunt-stack/stack1/stack1/.terragrunt-stack/unit2/app1/code",
     }
+
+
+# -- stack clean / output / run ----------------------------------------------------------------
+STACK_TREE = {
+    "live/terragrunt.stack.hcl": (
+        'unit "app" {\n  source = "../units/app"\n  path   = "app"\n}\n'
+        'stack "nested" {\n  source = "../stacks/nested"\n  path   = "nested"\n}\n'
+    ),
+    # relative to where the nested stack file lands: live/.terragrunt-stack/nested
+    "stacks/nested/terragrunt.stack.hcl": 'unit "db" {\n  source = "../../../units/db"\n  path = "db"\n}\n',
+    "units/app/terragrunt.hcl": 'inputs = { name = "app" }\n',
+    "units/db/terragrunt.hcl": 'inputs = { name = "db" }\n',
+}
+
+
+def test_stack_output_names_units_as_terragrunt_does_and_clean_removes_what_generate_made(tmp_path):
+    from refarch.jobs.stacks import clean_stacks, lookup, stack_outputs
+    from tests.helpers import write_tree
+
+    root = write_tree(tmp_path, STACK_TREE)
+    live = root / "live"
+    generate_stacks(live)
+    (root / "root.hcl").write_text("")  # the repo root: unit paths are relative to it
+    by_path = {
+        "live/.terragrunt-stack/app": {"id": "app-1"},
+        "live/.terragrunt-stack/nested/.terragrunt-stack/db": {"endpoint": "db:5432"},
+    }
+    shown = stack_outputs(live, by_path)
+    assert shown == {"app": {"id": "app-1"}, "nested": {"db": {"endpoint": "db:5432"}}}
+    assert lookup(shown, "nested.db.endpoint") == "db:5432"
+    with pytest.raises(UsageError, match=r"no output 'app\.nope'"):
+        lookup(shown, "app.nope")
+    result = CliRunner().invoke(cli, ["stack", "clean", str(root)])
+    assert result.exit_code == 0, result.output
+    assert f"Deleting stack directory: {live / '.terragrunt-stack'}" in result.stderr
+    assert not (live / ".terragrunt-stack").exists()
+    assert clean_stacks(root) == []
+
+
+def test_stack_run_and_output_take_the_run_options():
+    for verb in ("run", "output"):
+        shown = CliRunner().invoke(cli, ["stack", verb, "--help"])
+        assert shown.exit_code == 0 and "--no-stack-generate" in shown.output
+    assert (
+        "Usage: cli stack output [OPTIONS] DIRECTORY [KEY]"
+        in CliRunner().invoke(cli, ["stack", "output", "--help"]).output
+    )
+
+
+def test_an_include_in_a_stack_file_is_refused_as_terragrunt_does(tmp_path):
+    from tests.helpers import write_tree
+
+    root = write_tree(
+        tmp_path,
+        {**STACK_TREE, "live/terragrunt.stack.hcl": 'include "root" {\n  path = "x.hcl"\n}\n'},
+    )
+    with pytest.raises(ConfigError, match="Terragrunt refuses them too") as caught:
+        generate_stacks(root / "live")
+    assert caught.value.line == 1

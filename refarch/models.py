@@ -256,6 +256,7 @@ class UnitReport:
     message: str = ""  # why it failed / was not run (already masked)
     blocked_by: str | None = None  # for not_run: the dependency it waited for
     recovery: tuple[str, ...] = ()  # Terraform state files moved to .refarch/recovery/
+    changes: Mapping[str, int] | None = None  # what it changed: add, change, destroy (Terraform's count)
 
     @property
     def ok(self) -> bool:
@@ -330,6 +331,7 @@ class RunReport:
                     "message": u.message,
                     "blocked_by": u.blocked_by,
                     "recovery": list(u.recovery),
+                    "changes": dict(u.changes) if u.changes is not None else None,
                     **({"outputs": self.outputs[u.path]} if u.path in self.outputs else {}),
                 }
                 for u in self.units.values()

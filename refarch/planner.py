@@ -47,6 +47,10 @@ def plan(
     warnings: list[str] = []
     if include and not selected:
         warnings.append(f"--include {' '.join(include)} matches no unit: nothing to {action}")
+    elif include:  # each pattern that matches nothing is a typo to point at
+        for pattern in include:
+            if not any(dag.matches(p, [pattern]) for p in repo.units):
+                warnings.append(f"--include {pattern} matches no unit")
     assumed: set[str] = set()
     needed = dag.ancestors(graph, selected) - selected if pull and not reverse else set()
     selected |= needed & (set(repo.units) if with_dependencies else queueable)

@@ -23,7 +23,10 @@ class CommaList(click.ParamType[str]):
     envvar_list_splitter = ","
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        return str(value).strip()
+        text = str(value).strip()
+        if not text:  # `--include "$VAR"` with an empty VAR would otherwise select everything
+            self.fail("an empty pattern: name the units (is a CI variable empty?)", param, ctx)
+        return text
 
 
 def include_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

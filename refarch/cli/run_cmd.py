@@ -395,7 +395,7 @@ class RunView:
         )
         for unit in report.units.values():
             style = STATUS_STYLE.get(unit.status, "white")
-            note = unit.message.splitlines()[0] if unit.message else ""
+            note = unit.message.splitlines()[0] if unit.message else changes_note(unit.changes)
             table.add_row(
                 escape(unit.path),
                 escape(unit.account),
@@ -415,6 +415,15 @@ class RunView:
         if summary is not None:
             with summary.open("a", encoding="utf-8") as handle:
                 handle.write(table.markdown() + f"\n{counts} in {report.duration:.1f}s\n\n")
+
+
+def changes_note(changes: Mapping[str, int] | None) -> str:
+    """A unit's changes for the summary table: "no changes", or "+1 ~0 -2" (add, change, destroy)."""
+    if changes is None:
+        return ""
+    if not any(changes.values()):
+        return "no changes"
+    return f"+{changes.get('add', 0)} ~{changes.get('change', 0)} -{changes.get('destroy', 0)}"
 
 
 def run_header(event: RunStarted) -> str:

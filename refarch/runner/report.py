@@ -55,6 +55,7 @@ def build_report(
             message=outcome.message,
             blocked_by=outcome.blocked_by,
             recovery=tuple(str(f) for f in record.rescued),
+            changes=record.changes if path not in done_before else None,
         )
     return RunReport(
         run_id=run_id,

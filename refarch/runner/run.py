@@ -339,6 +339,7 @@ def _run_session(
             **{**fields, "duration": round(record.duration, 3)},
             **audit,
             **({"log_uri": log_uri} if log_uri else {}),
+            **({"changes": record.changes} if record.changes is not None else {}),
         )
         session.emit(UnitFinished(path, **fields))  # type: ignore[arg-type]
 

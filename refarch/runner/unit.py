@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refarch.engines import Engine, UnitJob
+from refarch.engines.base import resource_changes
 from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
@@ -408,6 +409,8 @@ class UnitRunner:
             )
             return Outcome(Status.SUCCEEDED, self.session.masker.mask(why))
         if process.ok:
+            if self.action in (Action.APPLY, Action.DESTROY, Action.PLAN):
+                record.changes = resource_changes(process.output_tail)
             if done.value is not None:
                 self.session.masker.register_outputs(done.value)  # those Terraform marks sensitive
                 self.session.outputs.put(unit.path, done.value)

@@ -152,3 +152,74 @@ def test_config_show_states_the_terraform_the_runs_use(tmp_path, monkeypatch):
     monkeypatch.setenv("TG_TF_PATH", "/opt/other/terraform")  # the explicit setting still wins
     result = CliRunner().invoke(cli, ["config", "show", str(tmp_path)])
     assert "# Terraform the runs use: /opt/tf/terraform" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--include", ""], ["--include", "  "], ["--changed-since", ""], ["--changed-since", " "]],
+)
+def test_an_empty_or_blank_selector_is_a_usage_error(args, tmp_path):
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    for verb in ("plan", "plan-all"):
+        result = CliRunner().invoke(cli, [verb, str(tmp_path), *args])
+        assert result.exit_code == 2, result.output
+        assert "empty" in result.output
+
+
+def test_each_include_pattern_that_matches_nothing_is_warned_about(tmp_path):
+    from refarch.planner import plan
+
+    repo = make_plan(SPEC, root=tmp_path).repo
+    result = plan(repo, include=["dev/vpc", "dev/nothere"])
+    assert list(result.units) == ["dev/vpc"]
+    assert result.warnings == ("--include dev/nothere matches no unit",)
+
+
+def test_terraforms_summary_line_gives_what_changed():
+    from refarch.engines.base import resource_changes
+
+    def counts(add, change, destroy):
+        return {"add": add, "change": change, "destroy": destroy}
+
+    colours = "\x1b[0m\x1b[1m\x1b[32m"
+    applied = f"vpc: Creating...\n{colours}Apply complete! Resources: 2 added, 1 changed, 0 destroyed."
+    assert resource_changes(applied) == counts(2, 1, 0)
+    imported = "Apply complete! Resources: 1 imported, 0 added, 0 changed, 0 destroyed."
+    assert resource_changes(imported) == counts(0, 0, 0)
+    assert resource_changes("Destroy complete! Resources: 3 destroyed.") == counts(0, 0, 3)
+    assert resource_changes("Plan: 1 to add, 0 to change, 2 to destroy.") == counts(1, 0, 2)
+    assert resource_changes("No changes. Your infrastructure matches the configuration.") == counts(0, 0, 0)
+    assert resource_changes("apply complete") is None
+
+
+def test_the_report_and_ledger_tell_a_no_op_apply_from_a_change(tmp_path):
+    from refarch.cli.run_cmd import changes_note
+    from refarch.engines import EngineResult
+    from refarch.exec.process import ProcessResult
+
+    said = {
+        "dev/vpc": "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.",
+        "dev/db": "Apply complete! Resources: 3 added, 0 changed, 1 destroyed.",
+    }
+
+    class Talking(FakeEngine):
+        def execute(self, job):
+            self.jobs.append(job)
+            text = said.get(job.unit.path, "apply complete")
+            return EngineResult(ProcessResult(("fake", job.action), "/", 0, text, "", 0.0), None)
+
+    spec = {"dev/vpc": ("dev", 1, []), "dev/db": ("dev", 1, ["dev/vpc"]), "dev/app": ("dev", 1, [])}
+    report = go(make_plan(spec, root=tmp_path), Talking())
+    assert report.units["dev/vpc"].changes == {"add": 0, "change": 0, "destroy": 0}
+    assert report.units["dev/db"].changes == {"add": 3, "change": 0, "destroy": 1}
+    assert report.units["dev/app"].changes is None  # the tool did not say
+    units = {u["path"]: u for u in report.to_json()["units"]}
+    assert units["dev/db"]["changes"] == {"add": 3, "change": 0, "destroy": 1}
+    finishes = {e["unit"]: e for e in read_events(Path(report.ledger_path)) if e["event"] == "unit_finish"}
+    assert finishes["dev/vpc"]["changes"] == {"add": 0, "change": 0, "destroy": 0}
+    assert "changes" not in finishes["dev/app"]
+    assert changes_note(report.units["dev/vpc"].changes) == "no changes"
+    assert changes_note(report.units["dev/db"].changes) == "+3 ~0 -1"

@@ -145,7 +145,8 @@ class NoCredentials(AwsError):
     def __init__(self, detail: str = "no AWS credentials found") -> None:
         super().__init__(
             detail,
-            hint="set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            hint="set AWS_PROFILE (or `profile` in refarch.toml), or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY",
         )
 
 

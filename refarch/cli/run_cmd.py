@@ -169,9 +169,10 @@ def execute(
     if not plan.units:
         click.echo(f"{action}: no unit selected", err=True)
         return
+    # Consent first: nobody waits through the preflight's lookups to be asked.
+    confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     if action == "apply" and not opts["no_preflight"]:
         check_before_apply(plan)
-    confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     settings = plan.repo.settings
     if opts["tf_path"] and _given("tf_path"):  # --tf-path beats [engine]; TG_TF_PATH does not
         settings = replace(settings, engine=replace(settings.engine, terraform_binary=opts["tf_path"]))

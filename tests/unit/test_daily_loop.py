@@ -223,3 +223,42 @@ def test_the_report_and_ledger_tell_a_no_op_apply_from_a_change(tmp_path):
     assert "changes" not in finishes["dev/app"]
     assert changes_note(report.units["dev/vpc"].changes) == "no changes"
     assert changes_note(report.units["dev/db"].changes) == "+3 ~0 -1"
+
+
+def test_the_preflight_hint_for_an_ami_uses_dir_and_shares_only_with_other_accounts(tmp_path):
+    from refarch.jobs.preflight import Reference, _Checker
+    from refarch.settings import Settings
+
+    repo = make_plan(SPEC, root=tmp_path).repo
+    checker = _Checker(repo, Settings(), sessions=None)
+
+    def hint(account):
+        return checker._remedy(Reference("u", "ami_id", "ami", "ami-0abc1234", account, None, "us-east-1"))
+
+    assert hint("dev") == f"refarch amis build {tmp_path} --regions us-east-1 --share-with dev"
+    # the account that builds the images owns them: nothing to share
+    assert hint("shared-services") == f"refarch amis build {tmp_path} --regions us-east-1"
+
+
+def test_apply_asks_for_consent_before_the_preflight(tmp_path, monkeypatch):
+    import shutil as sh
+
+    from click.testing import CliRunner
+
+    from refarch.cli import cli, run_cmd
+    from refarch.errors import NoCredentials, UsageError
+
+    live = tmp_path / "live"
+    sh.copytree(Path(__file__).parent.parent / "fixtures" / "live", live)
+    order = []
+    monkeypatch.setattr(run_cmd, "confirm", lambda *a, **k: order.append("consent"))
+
+    def preflight(plan):
+        order.append("preflight")
+        raise UsageError("stop here")
+
+    monkeypatch.setattr(run_cmd, "check_before_apply", preflight)
+    result = CliRunner().invoke(cli, ["apply", str(live), "--include", "dev/*", "--no-stack-generate"])
+    assert result.exit_code == 2 and order == ["consent", "preflight"], result.output
+    # the no-credentials hint names no flag that apply lacks
+    assert "--profile" not in (NoCredentials().hint or "")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from refarch.jobs.vpn import vpn_remote
 from refarch.provision.vpn_pki import issue_client, revoke_client
 from refarch.repo import load_repo
 from refarch.settings import load_settings
@@ -25,13 +26,18 @@ def command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the profile (default: ./NAME.ovpn).",
 )
-@click.option("--remote", help="Server address in the profile (default: [vpn] remote).")
+@click.option(
+    "--remote",
+    help="Server address in the profile (default: [vpn] remote, else the openvpn unit's public_ip).",
+)
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack).")
 def client(name: str, directory: str, out: Path | None, remote: str | None, endpoint_url: str | None) -> None:
     """Issue a client certificate for NAME from DIRECTORY's VPN CA and write a ready .ovpn
     profile (mode 0600: it holds the client's private key, which refarch keeps nowhere else)."""
     settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url)
-    profile = issue_client(load_repo(directory, settings=settings), settings, name, out, remote=remote)
+    repo = load_repo(directory, settings=settings)
+    remote = remote or vpn_remote(repo, settings)  # as documented: the openvpn unit's public_ip
+    profile = issue_client(repo, settings, name, out, remote=remote)
     click.echo(
         f"wrote {profile.path} (client {profile.name}, serial {profile.serial}, server {profile.remote})"
     )

@@ -305,7 +305,7 @@ def _run_session(
         saved_plans=saved,
     )
 
-    if action == Action.APPLY:  # before anything starts: what the selection reads must exist
+    if action == Action.APPLY and saved is None:  # before anything starts: what it reads must exist
         needs = _outputs_missing(runner, plan, [p for p in selected if p not in done])
         if needs:
             session.ledger.write("run_refused", needs=needs)

@@ -225,6 +225,19 @@ class SavedPlans:
         """apply: whether the unit's checked plan changes anything (unknown: True)."""
         return bool(self.checked.get(unit_path, {}).get("has_changes", True))
 
+    def applied_by(self, unit_path: str) -> str | None:
+        """apply: the run that already applied the unit's checked plan, if one did."""
+        found = self.checked.get(unit_path, {}).get("applied_by")
+        return str(found) if found else None
+
+    def mark_applied(self, unit_path: str, run_id: str) -> None:
+        """After its plan was applied: said in its summary, so that applying the folder again
+        reports the unit as applied instead of failing on Terraform's "stale plan"."""
+        document = self.load(unit_path)
+        if document is not None:
+            document["applied_by"] = run_id
+            write_atomic(summary_path(self.folder, unit_path), json.dumps(document, indent=2) + "\n")
+
     def clear(self, unit_paths: Iterable[str]) -> None:
         """Remove the units' earlier plans and summaries before they are planned again: a plan
         that fails now must not leave an older one to apply."""

@@ -316,6 +316,9 @@ class UnitRunner:
         if self.saved_plans is not None:  # its inputs are in the saved plan: no outputs to read
             if from_plan and not self.saved_plans.has_changes(unit.path):
                 return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+            applied_by = self.saved_plans.applied_by(unit.path) if from_plan else None
+            if applied_by is not None:  # this folder was applied before: nothing left to apply
+                return Outcome(Status.SUCCEEDED, f"its saved plan was already applied by run {applied_by}")
             job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
         mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
         missing: list[str] = []  # dependencies with neither outputs nor mocks
@@ -362,6 +365,8 @@ class UnitRunner:
             result = self.engine.execute(this)
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
                 self.saved_plans.save(unit, result.plan, mocked=mocked)
+            if result.process.ok and from_plan and self.saved_plans is not None:
+                self.saved_plans.mark_applied(unit.path, self.session.run_id)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)

@@ -262,3 +262,27 @@ def test_apply_asks_for_consent_before_the_preflight(tmp_path, monkeypatch):
     assert result.exit_code == 2 and order == ["consent", "preflight"], result.output
     # the no-credentials hint names no flag that apply lacks
     assert "--profile" not in (NoCredentials().hint or "")
+
+
+def test_vpn_client_defaults_remote_to_the_openvpn_units_public_ip(tmp_path):
+    from refarch.jobs.vpn import vpn_remote
+    from refarch.models import RunReport
+    from refarch.settings import Settings
+
+    spec = {"mgmt/openvpn": ("shared-services", 1, []), "dev/vpc": ("dev", 2, [])}
+    repo = make_plan(spec, root=tmp_path).repo
+    asked = []
+
+    def read(order):
+        asked.append(list(order.units))
+        return RunReport(
+            "r", "output", "fake", 0, 0, {}, outputs={"mgmt/openvpn": {"public_ip": "203.0.113.7"}}
+        )
+
+    assert vpn_remote(repo, Settings(), read=read) == "203.0.113.7"
+    assert asked == [["mgmt/openvpn"]]  # only that unit's outputs are read
+    configured = Settings(sections={"vpn": {"remote": "vpn.example.com"}})
+    assert vpn_remote(repo, configured, read=read) == "vpn.example.com" and len(asked) == 1
+    assert (
+        vpn_remote(make_plan({"dev/vpc": ("dev", 1, [])}, root=tmp_path).repo, Settings(), read=read) is None
+    )

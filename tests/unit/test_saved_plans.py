@@ -243,6 +243,12 @@ def test_plan_then_apply_exactly_those_plans_through_run(live, stand_in, tmp_pat
     calls = stand_in.calls()[before:]
     assert [(c["command"], c["plan_file"]) for c in calls] == [("apply", str(plan_path(plans, VPC)))]
 
+    # the same folder again: applied already, said so (not "failed ... stale"), nothing runs
+    before = len(stand_in.calls())
+    again = run_saved(live, stand_in, "apply", plan_dir=plans)
+    assert again.ok and len(stand_in.calls()) == before
+    assert again.units[VPC].message == f"its saved plan was already applied by run {applied.run_id}"
+
 
 def test_apply_refuses_before_anything_runs_when_a_unit_changed_or_has_no_plan(live, stand_in, tmp_path):  # noqa: F811
     plans = tmp_path / "plans"

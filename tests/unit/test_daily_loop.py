@@ -286,3 +286,25 @@ def test_vpn_client_defaults_remote_to_the_openvpn_units_public_ip(tmp_path):
     assert (
         vpn_remote(make_plan({"dev/vpc": ("dev", 1, [])}, root=tmp_path).repo, Settings(), read=read) is None
     )
+
+
+def test_bootstrap_dry_run_says_what_it_would_make_never_done_or_created(capsys):
+    from refarch.cli import output
+    from refarch.cli.bootstrap_cmd import render
+    from refarch.provision import Result
+    from refarch.provision.record import AccountRecord, BootstrapRecord
+
+    results = [
+        Result(
+            "s3-bucket", "b", "created", "1", "us-east-1", changes=("create bucket b", "enable versioning")
+        ),
+        Result("dynamodb-table", "t", "created", "1", "us-east-1", changes=("create lock table t",)),
+        Result("key-pair", "k", "exists", "1", "us-east-1"),
+    ]
+    account = AccountRecord("dev", "1", 2, status="done", results=results)
+    record = BootstrapRecord(status="dry-run", dry_run=True, accounts={"dev": account}, ran=["dev"])
+    render(output.Printer(output.Mode(plain=True)), record)
+    shown = capsys.readouterr().out
+    assert "would create" in shown and "dry run" in shown
+    assert " done " not in shown and "| created" not in shown
+    assert "would change 2 resource(s), 3 change(s):" in shown

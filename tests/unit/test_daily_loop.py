@@ -308,3 +308,28 @@ def test_bootstrap_dry_run_says_what_it_would_make_never_done_or_created(capsys)
     assert "would create" in shown and "dry run" in shown
     assert " done " not in shown and "| created" not in shown
     assert "would change 2 resource(s), 3 change(s):" in shown
+
+
+def test_every_hint_names_flags_that_its_verb_has():
+    """`refarch VERB [SUB] ... --flag` anywhere in refarch's messages: the flag exists on that
+    verb (a hint once sent users to `refarch plan --resume`, which plan does not have)."""
+    import re
+
+    import click
+
+    from refarch.cli import COMMANDS, load_command
+
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    checked, wrong = 0, []
+    for file in sorted((Path(__file__).parents[2] / "refarch").rglob("*.py")):
+        for found in re.finditer(r"refarch ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?([^`\"\n]*)", file.read_text()):
+            verb, sub, rest = found.groups()
+            if verb not in COMMANDS:
+                continue
+            command = load_command(verb)
+            if isinstance(command, click.Group) and sub in command.commands:
+                command = command.commands[sub]
+            names = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+            checked += 1
+            wrong += [f"{file.name}: {found.group(0)} ({f})" for f in flag.findall(rest) if f not in names]
+    assert checked > 50 and not wrong, wrong

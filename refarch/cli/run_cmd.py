@@ -59,14 +59,29 @@ STATUS_STYLE = {
 }
 
 
-def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every run verb shares."""
-    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+APPLY, PLAN, DESTROY, OUTPUT = "apply", "plan", "destroy", "output"
+CHANGING = frozenset({APPLY, DESTROY})  # what asks for consent and guards accounts
+
+
+def run_options(function: Callable[..., Any], action: str | None = None) -> Callable[..., Any]:
+    """The options of a run verb: those `action` uses (all of them when None, for `stack run
+    ACTION`)."""
+    Option = Callable[[Callable[..., Any]], Callable[..., Any]]
+    only: dict[int, frozenset[str]] = {}  # option's index -> the actions that use it
+
+    def used_by(option: Option, *actions: str) -> Option:
+        only[len(options)] = frozenset(actions)
+        return option
+
+    options: list[Option] = []
+    options += [
         click.argument("directory", type=click.Path(exists=True, file_okay=False)),
-        include_option("Only units matching this glob (and what they depend on)."),
+        include_option("Only units matching this glob (their dependencies are read, not run)."),
         exclude_option("Leave out units matching this glob."),
         ignore_dependencies_option("Never run dependencies outside the selection (the default)."),
-        with_dependencies_option,
+    ]
+    options.append(used_by(with_dependencies_option, APPLY, PLAN, OUTPUT))
+    options += [
         click.option(
             "--parallelism",
             "-j",
@@ -82,38 +97,76 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="terragrunt (default when on PATH) or terraform.",
         ),
-        click.option(
-            "--resume",
-            metavar="last|RUN_ID",
-            help="Re-run what did not succeed in that run (last: the last run of this verb), "
-            "with the configuration as it is now.",
-        ),
-        click.option(
-            "--rerun-changed",
-            is_flag=True,
-            help="With --resume, also re-run units that succeeded then and whose files changed since.",
-        ),
+    ]
+    options.append(
+        used_by(
+            click.option(
+                "--resume",
+                metavar="last|RUN_ID",
+                help="Re-run what did not succeed in that run (last: the last run of this verb), "
+                "with the configuration as it is now.",
+            ),
+            APPLY,
+            PLAN,
+            DESTROY,
+        )
+    )
+    options.append(
+        used_by(
+            click.option(
+                "--rerun-changed",
+                is_flag=True,
+                help="With --resume, also re-run units that succeeded then and whose files changed since.",
+            ),
+            APPLY,
+            PLAN,
+            DESTROY,
+        )
+    )
+    options += [
         click.option(
             "--report",
             "report_path",
             type=click.Path(dir_okay=False),
             help="Write the run summary as JSON to this file.",
         ),
-        click.option("--fail-fast", is_flag=True, help="Start nothing new after a failure."),
-        click.option(
-            "--non-interactive",
-            "--yes",
-            "-y",
-            "non_interactive",
-            is_flag=True,
-            envvar="TG_NON_INTERACTIVE",
-            help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
-        ),
-        click.option(
-            "--allow-broken-dependents",
-            is_flag=True,
-            help="Destroy even though units outside the selection depend on what is destroyed.",
-        ),
+    ]
+    options.append(
+        used_by(
+            click.option("--fail-fast", is_flag=True, help="Start nothing new after a failure."),
+            APPLY,
+            PLAN,
+            DESTROY,
+        )
+    )
+    options.append(
+        used_by(
+            click.option(
+                "--non-interactive",
+                "--yes",
+                "-y",
+                "non_interactive",
+                is_flag=True,
+                envvar="TG_NON_INTERACTIVE",
+                help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
+            ),
+            APPLY,
+            PLAN,
+            DESTROY,
+            OUTPUT,  # Terragrunt's global flag: CI passes it to every verb
+        )
+    )
+    options.append(
+        used_by(
+            click.option(
+                "--allow-broken-dependents",
+                is_flag=True,
+                help="Destroy even though units outside the selection depend on what is destroyed.",
+            ),
+            DESTROY,
+        )
+    )
+    options += [
         click.option(
             "--source",
             type=click.Path(exists=True, file_okay=False),
@@ -127,15 +180,25 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         queue_external,
         changed.option,
-        click.option(
-            "--allow-unknown-account",
-            is_flag=True,
-            help="Apply/destroy units whose account.hcl has no aws_account_id (no wrong-account guard).",
-        ),
-        click.option("--no-preflight", is_flag=True, help="apply: skip `refarch preflight` before it."),
     ]
-    for option in reversed(options):
-        function = option(function)
+    options.append(
+        used_by(
+            click.option(
+                "--allow-unknown-account",
+                is_flag=True,
+                help="Apply/destroy units whose account.hcl has no aws_account_id (no wrong-account guard).",
+            ),
+            *CHANGING,
+        )
+    )
+    options.append(
+        used_by(
+            click.option("--no-preflight", is_flag=True, help="Skip `refarch preflight` before it."), APPLY
+        )
+    )
+    for index in reversed(range(len(options))):
+        if action is None or action in only.get(index, {action}):
+            function = options[index](function)
     return repo_options(function)
 
 
@@ -158,9 +221,9 @@ def execute(
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
         queue_include_external=bool(opts["queue_include_external"]),
-        with_dependencies=opts["with_dependencies"],
+        with_dependencies=opts.get("with_dependencies", False),
         repo_options=load_options(opts),
-        allow_unknown_account=opts["allow_unknown_account"],
+        allow_unknown_account=opts.get("allow_unknown_account", False),
     )
     for warning in plan.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -170,8 +233,8 @@ def execute(
         click.echo(f"{action}: no unit selected", err=True)
         return
     # Consent first: nobody waits through the preflight's lookups to be asked.
-    confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
-    if action == "apply" and not opts["no_preflight"]:
+    confirm(plan, action, opts.get("non_interactive", False), opts.get("allow_broken_dependents", False))
+    if action == "apply" and not opts.get("no_preflight", False):
         check_before_apply(plan)
     settings = plan.repo.settings
     if opts["tf_path"] and _given("tf_path"):  # --tf-path beats [engine]; TG_TF_PATH does not
@@ -193,10 +256,10 @@ def execute(
                 engine=engine,
                 options=RunOptions(
                     parallelism=opts["parallelism"],
-                    resume=opts["resume"],
-                    rerun_changed=opts["rerun_changed"],
-                    fail_fast=opts["fail_fast"],
-                    allow_unknown_account=opts["allow_unknown_account"],
+                    resume=opts.get("resume", None),
+                    rerun_changed=opts.get("rerun_changed", False),
+                    fail_fast=opts.get("fail_fast", False),
+                    allow_unknown_account=opts.get("allow_unknown_account", False),
                     source_override=Path(opts["source"]).resolve() if opts["source"] else None,
                     out_dir=Path(opts["out_dir"]) if opts.get("out_dir") else None,
                     plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
@@ -440,9 +503,10 @@ def run_header(event: RunStarted) -> str:
 
 
 def _command(action: str, verb: str, summary: str, *extra: Callable[[Any], Any]) -> click.Command:
-    @run_options
     def command(directory: str, **opts: Any) -> None:
         execute(action, directory, **opts)
+
+    command = run_options(command, action)
 
     for option in extra:
         command = option(command)

@@ -333,3 +333,22 @@ def test_every_hint_names_flags_that_its_verb_has():
             checked += 1
             wrong += [f"{file.name}: {found.group(0)} ({f})" for f in flag.findall(rest) if f not in names]
     assert checked > 50 and not wrong, wrong
+
+
+@pytest.mark.parametrize(
+    ("verb", "absent"),
+    [
+        ("apply", ["--allow-broken-dependents"]),
+        ("plan-all", ["--no-preflight", "--allow-broken-dependents", "--allow-unknown-account"]),
+        ("destroy", ["--no-preflight", "--with-dependencies"]),
+        ("output", ["--fail-fast", "--no-preflight", "--resume", "--allow-broken-dependents"]),
+    ],
+)
+def test_each_run_verb_shows_only_the_options_it_uses(verb, absent):
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    shown = CliRunner().invoke(cli, [verb, "--help"]).output
+    assert "--include" in shown and "--tf-path" in shown
+    assert [option for option in absent if option in shown] == []

@@ -7,12 +7,14 @@ variables work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from refarch.errors import UsageError
+from refarch.settings import Settings
 
 
 class CommaList(click.ParamType[str]):
@@ -38,6 +40,7 @@ def include_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..
         multiple=True,
         type=CommaList(),
         envvar="TG_QUEUE_INCLUDE_DIR",
+        show_envvar=True,
         metavar="PATTERN",
         help=help_text,
     )
@@ -52,6 +55,7 @@ def exclude_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..
         multiple=True,
         type=CommaList(),
         envvar="TG_QUEUE_EXCLUDE_DIR",
+        show_envvar=True,
         metavar="PATTERN",
         help=help_text,
     )
@@ -65,6 +69,7 @@ def ignore_dependencies_option(help_text: str) -> Callable[[Callable[..., Any]],
         "ignore_dependencies",
         is_flag=True,
         envvar="TG_QUEUE_STRICT_INCLUDE",
+        show_envvar=True,
         help=help_text,
     )
 
@@ -81,9 +86,34 @@ queue_external = click.option(
     "queue_include_external",
     default=None,
     envvar="TG_QUEUE_INCLUDE_EXTERNAL",
+    show_envvar=True,
     help="Also run dependencies outside DIR (external units) and outside --include; by default "
     "they are only read for their outputs and shown as external.",
 )
+
+
+tf_path_option = click.option(
+    "--tf-path",
+    envvar="TG_TF_PATH",
+    show_envvar=True,
+    help="The Terraform binary (before [engine] terraform_binary; TG_TF_PATH comes after it).",
+)
+profile_option = click.option(
+    "--profile", help="AWS profile of the identity that assumes each account's role (over refarch.toml)."
+)
+
+
+def with_tf_path(settings: Settings, tf_path: str | None) -> Settings:
+    """`--tf-path` typed on the command line beats `[engine] terraform_binary`; its variable
+    TG_TF_PATH comes after it (refarch.engines.terraform.resolve_terraform reads that)."""
+    context = click.get_current_context(silent=True)
+    typed = (
+        context is not None
+        and context.get_parameter_source("tf_path") == click.core.ParameterSource.COMMANDLINE
+    )
+    if not tf_path or not typed:
+        return settings
+    return replace(settings, engine=replace(settings.engine, terraform_binary=tf_path))
 
 
 def repo_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,18 +124,21 @@ def repo_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--no-hidden",
             is_flag=True,
             envvar="TG_NO_HIDDEN",
+            show_envvar=True,
             help="Do not look for units in hidden folders (.name/).",
         ),
         click.option(
             "--queue-excludes-file",
             type=click.Path(dir_okay=False),
             envvar="TG_QUEUE_EXCLUDES_FILE",
+            show_envvar=True,
             help="A file listing folders to leave out, one a line [default: DIR/.terragrunt-excludes].",
         ),
         click.option(
             "--no-stack-generate",
             is_flag=True,
             envvar="TG_NO_STACK_GENERATE",
+            show_envvar=True,
             help="Do not generate the terragrunt.stack.hcl files first (use what .terragrunt-stack holds).",
         ),
         click.option(

@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,9 +26,12 @@ from refarch.cli.queue_options import (
     ignore_dependencies_option,
     include_option,
     load_options,
+    profile_option,
     queue_external,
     repo_options,
+    tf_path_option,
     with_dependencies_option,
+    with_tf_path,
 )
 from refarch.cli.stack_generate import generate_first
 from refarch.engines import ENGINES, make_engine
@@ -89,6 +91,7 @@ def run_options(function: Callable[..., Any], action: str | None = None) -> Call
             default=4,
             show_default=True,
             envvar="TG_PARALLELISM",
+            show_envvar=True,
             help="Units running at once.",
         ),
         click.option(
@@ -148,6 +151,7 @@ def run_options(function: Callable[..., Any], action: str | None = None) -> Call
                 "non_interactive",
                 is_flag=True,
                 envvar="TG_NON_INTERACTIVE",
+                show_envvar=True,
                 help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
             ),
             APPLY,
@@ -173,11 +177,8 @@ def run_options(function: Callable[..., Any], action: str | None = None) -> Call
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
-        click.option(
-            "--tf-path",
-            envvar="TG_TF_PATH",
-            help="The Terraform binary (before [engine] terraform_binary; TG_TF_PATH comes after it).",
-        ),
+        tf_path_option,
+        profile_option,
         queue_external,
         changed.option,
     ]
@@ -220,6 +221,7 @@ def execute(
         exclude=opts["exclude"],
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
+        profile=opts["profile"],
         queue_include_external=bool(opts["queue_include_external"]),
         with_dependencies=opts.get("with_dependencies", False),
         repo_options=load_options(opts),
@@ -237,8 +239,7 @@ def execute(
     if action == "apply" and not opts.get("no_preflight", False):
         check_before_apply(plan)
     settings = plan.repo.settings
-    if opts["tf_path"] and _given("tf_path"):  # --tf-path beats [engine]; TG_TF_PATH does not
-        settings = replace(settings, engine=replace(settings.engine, terraform_binary=opts["tf_path"]))
+    settings = with_tf_path(settings, opts["tf_path"])
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
     base_env = None
     if plan.repo.features:  # terragrunt evaluates the config again itself: hand it the flags
@@ -284,14 +285,6 @@ def execute(
     elif action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     sys.exit(report.exit_code)
-
-
-def _given(name: str) -> bool:
-    """True when the option was typed on the command line (not from its variable)."""
-    context = click.get_current_context(silent=True)
-    return (
-        context is not None and context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-    )
 
 
 def confirm(plan: Plan, action: str, non_interactive: bool, allow_broken_dependents: bool = False) -> None:

@@ -662,6 +662,7 @@ def load_plan(
     exclude: Sequence[str] = (),
     ignore_dependencies: bool = False,
     endpoint_url: str | None = None,
+    profile: str | None = None,
     cache: bool = True,
     env: Mapping[str, str] | None = None,
     queue_include_external: bool = False,
@@ -677,7 +678,7 @@ def load_plan(
     (run() checks it again for callers that build their own plan)."""
     env = dict(os.environ) if env is None else dict(env)
     root = Path(directory).resolve()
-    settings = load_settings(repo_root(root), env).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(repo_root(root), env).with_overrides(endpoint_url=endpoint_url, profile=profile)
     repo = load_repo(root, env=env, settings=settings, cache=cache, **(repo_options or {}))
     plan = make_plan(
         repo,

@@ -552,7 +552,7 @@ def issue_client(
         if entry.get("serial"):
             raise UsageError(
                 f"VPN client {name} already has a valid certificate (serial {entry['serial']})",
-                hint=f"revoke it first (`refarch vpn revoke {name} DIR`), or choose another name",
+                hint=f"revoke it first (`refarch vpn revoke DIR {name}`), or choose another name",
             )
         leaf = make_leaf(ca, name, server=False, days=config.client_days)
         path = Path(out) if out else Path.cwd() / f"{name}.ovpn"

@@ -51,6 +51,9 @@ def plan(
         for pattern in include:
             if not any(dag.matches(p, [pattern]) for p in repo.units):
                 warnings.append(f"--include {pattern} matches no unit")
+    for pattern in exclude:  # a typo in an exclude would run what it meant to leave out
+        if not any(dag.matches(p, [pattern]) for p in repo.units):
+            warnings.append(f"--exclude {pattern} matches no unit")
     assumed: set[str] = set()
     needed = dag.ancestors(graph, selected) - selected if pull and not reverse else set()
     selected |= needed & (set(repo.units) if with_dependencies else queueable)

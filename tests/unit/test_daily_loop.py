@@ -173,9 +173,9 @@ def test_each_include_pattern_that_matches_nothing_is_warned_about(tmp_path):
     from refarch.planner import plan
 
     repo = make_plan(SPEC, root=tmp_path).repo
-    result = plan(repo, include=["dev/vpc", "dev/nothere"])
+    result = plan(repo, include=["dev/vpc", "dev/nothere"], exclude=["dev/db", "dev/typo"])
     assert list(result.units) == ["dev/vpc"]
-    assert result.warnings == ("--include dev/nothere matches no unit",)
+    assert result.warnings == ("--include dev/nothere matches no unit", "--exclude dev/typo matches no unit")
 
 
 def test_terraforms_summary_line_gives_what_changed():

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         repo = refarch.load_repo(args.live_dir)  # Repo: units, accounts, settings
-        order = refarch.plan(repo, "apply", include=args.apply or ())
+        order = refarch.plan(repo, "apply", include=args.apply or (), with_dependencies=True)
     except refarch.RefarchError as exc:  # every error a user can cause: file, line, what to do
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -103,6 +103,22 @@ class UsageError(RefarchError):
     exit_code = 2
 
 
+class DependencyNotApplied(RefarchError):
+    """Selected units need outputs from dependencies outside the selection that have none
+    (never applied): the run stopped before starting anything."""
+
+    exit_code = 2
+
+    def __init__(self, needs: Mapping[str, Sequence[str]], command: str) -> None:
+        self.needs = {dep: tuple(units) for dep, units in needs.items()}
+        self.command = command
+        listing = "\n".join(f"  {dep} (needed by {', '.join(units)})" for dep, units in self.needs.items())
+        super().__init__(
+            f"nothing was started: these dependencies outside the selection have no outputs yet:\n{listing}",
+            hint=f"apply them first or with the selection: {command}",
+        )
+
+
 class WrongAccount(RefarchError):
     """The credentials belong to another account than the unit expects."""
 
@@ -129,7 +145,8 @@ class NoCredentials(AwsError):
     def __init__(self, detail: str = "no AWS credentials found") -> None:
         super().__init__(
             detail,
-            hint="set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            hint="set AWS_PROFILE (or `profile` in refarch.toml), or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY",
         )
 
 
@@ -178,21 +195,6 @@ class RunInterrupted(RefarchError):
     """The run was stopped by SIGINT/SIGTERM; running tools were let finish their cleanup."""
 
     exit_code = 130
-
-
-class ResumeRefused(RefarchError):
-    """`--resume` would re-run a repo that changed since the run it resumes."""
-
-    exit_code = 2
-
-    def __init__(self, run_id: str, changed: Sequence[str]) -> None:
-        self.run_id = run_id
-        self.changed = tuple(changed)
-        listing = "\n".join(f"  {c}" for c in self.changed)
-        super().__init__(
-            f"refusing to resume run {run_id}: these units changed since it ran:\n{listing}",
-            hint="start a new run (drop --resume), or restore the units as they were",
-        )
 
 
 class StalePlan(RefarchError):

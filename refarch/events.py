@@ -7,7 +7,7 @@ concurrently, in the order they happened.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from refarch.models import Action, RunReport, Status
 
@@ -23,6 +23,7 @@ class RunStarted:
     done_before: tuple[str, ...]  # succeeded in the run being resumed: not run again
     ledger: str
     identities: Mapping[str, Mapping[str, str]]  # per account: Account, Arn (or error)
+    terraform: Mapping[str, str] = field(default_factory=dict)  # path, version, source
 
 
 @dataclass(frozen=True)

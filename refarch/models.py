@@ -257,6 +257,7 @@ class UnitReport:
     message: str = ""  # why it failed / was not run (already masked)
     blocked_by: str | None = None  # for not_run: the dependency it waited for
     recovery: tuple[str, ...] = ()  # Terraform state files moved to .refarch/recovery/
+    changes: Mapping[str, int] | None = None  # what it changed: add, change, destroy (Terraform's count)
 
     @property
     def ok(self) -> bool:
@@ -279,6 +280,7 @@ class RunReport:
     counts: Mapping[str, int] = field(default_factory=dict)
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # `output` action
     output_reads: tuple[str, ...] = ()  # units whose outputs were read for their dependents
+    terraform: Mapping[str, str] = field(default_factory=dict)  # the Terraform that ran: path, version
 
     @property
     def ok(self) -> bool:
@@ -314,6 +316,7 @@ class RunReport:
             "resumed_from": self.resumed_from,
             "counts": dict(self.counts),
             "output_reads": list(self.output_reads),
+            "terraform": dict(self.terraform),
             "units": [
                 {
                     "path": u.path,
@@ -329,6 +332,7 @@ class RunReport:
                     "message": u.message,
                     "blocked_by": u.blocked_by,
                     "recovery": list(u.recovery),
+                    "changes": dict(u.changes) if u.changes is not None else None,
                     **({"outputs": self.outputs[u.path]} if u.path in self.outputs else {}),
                 }
                 for u in self.units.values()

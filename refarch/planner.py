@@ -19,36 +19,44 @@ def plan(
     exclude: Sequence[str] = (),
     ignore_dependencies: bool = False,
     queue_include_external: bool = False,
+    with_dependencies: bool = False,
 ) -> Plan:
     """Order the repo's units for `action`.
 
-    Account tiers come first (every unit of tier k before any of tier k+1), dependencies
-    inside them. `include`/`exclude` are globs over unit paths; the dependencies of included
-    units are pulled in unless `ignore_dependencies` (then they are listed as assumed). An
-    `include` that matches nothing selects nothing, with a warning (as Terragrunt does).
-    Dependencies outside the repo root (external units) are read for their outputs but not
-    run, unless `queue_include_external`. Units with `skip` or an `exclude` block for this
-    action are listed as skipped, with the reason; so are, for destroy, units with
-    `prevent_destroy` and everything they depend on (Terragrunt's `run --all destroy`).
-    Destroy is the exact reverse order.
+    A selection is what runs: the units of the loaded folder (external units, reached only as
+    dependencies from outside it, are not), narrowed by the `include` globs over unit paths.
+    Dependencies outside the selection are read for their outputs and listed as assumed
+    (already applied), never run, unless `with_dependencies` or `queue_include_external`
+    (Terragrunt's flag) pulls them in; `ignore_dependencies` (Terragrunt's
+    `--queue-strict-include`) is the default and only refuses that. An `include` that matches
+    nothing selects nothing, with a warning (as Terragrunt does). Account tiers come first
+    (every unit of tier k before any of tier k+1), dependencies inside them. Units with `skip`
+    or an `exclude` block for this action are listed as skipped, with the reason; so are, for
+    destroy, units with `prevent_destroy` and everything they depend on (Terragrunt's `run
+    --all destroy`). Destroy is the exact reverse order.
     """
     if action not in ACTIONS:
         raise UsageError(f"unknown action {action!r}", hint=f"use one of {', '.join(ACTIONS)}")
     graph = dag.check(repo)
     reverse = action == "destroy"
     external = {p for p, u in repo.units.items() if u.external}
+    pull = (with_dependencies or queue_include_external) and not ignore_dependencies
     queueable = set(repo.units) if queue_include_external else set(repo.units) - external
 
     selected = {p for p in queueable if not include or dag.matches(p, include)}
     warnings: list[str] = []
     if include and not selected:
         warnings.append(f"--include {' '.join(include)} matches no unit: nothing to {action}")
+    elif include:  # each pattern that matches nothing is a typo to point at
+        for pattern in include:
+            if not any(dag.matches(p, [pattern]) for p in repo.units):
+                warnings.append(f"--include {pattern} matches no unit")
+    for pattern in exclude:  # a typo in an exclude would run what it meant to leave out
+        if not any(dag.matches(p, [pattern]) for p in repo.units):
+            warnings.append(f"--exclude {pattern} matches no unit")
     assumed: set[str] = set()
-    needed = dag.ancestors(graph, selected) - selected if include and not reverse else set()
-    if ignore_dependencies:
-        assumed |= needed - external
-    else:
-        selected |= needed & queueable
+    needed = dag.ancestors(graph, selected) - selected if pull and not reverse else set()
+    selected |= needed & (set(repo.units) if with_dependencies else queueable)
     reasons: dict[str, str] = {}
     for path in sorted(selected):
         unit = repo.units[path]
@@ -74,7 +82,7 @@ def plan(
     run = selected - skipped
     outside = {d for p in run for d in repo.units[p].dependencies if d not in run}
     assumed |= outside - skipped - external
-    external_deps = (outside | needed) & external - run
+    external_deps = outside & external - run
 
     tiers: dict[int, list[str]] = {}
     for path in sorted(run):

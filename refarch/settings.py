@@ -151,7 +151,15 @@ class EngineSettings(Section):
         None, doc="engine for the units; unset: terragrunt when on PATH, else terraform"
     )
     terraform_binary: str | None = setting(
-        None, doc="Terraform (or OpenTofu) binary; unset: TG_TF_PATH, terraform then tofu on PATH"
+        None,
+        doc="Terraform (or OpenTofu) binary; unset: TG_TF_PATH, terraform then tofu on PATH "
+        "(not the [demo] extra's), then the [demo] extra's 1.0.3",
+    )
+    terraform_version: str | None = setting(
+        None,
+        doc="the Terraform version the repo declares: `refarch ci` pins it in the pipelines",
+        pattern=re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?\Z"),
+        wanted="a version such as 1.11.4",
     )
     terragrunt_binary: str = setting("terragrunt", doc="Terragrunt binary")
     terragrunt_pass_iam_role: bool = setting(True, doc="pass each unit's iam_role on to Terragrunt")
@@ -603,6 +611,11 @@ class Settings:
                 return self.sources[key]
             key = key.rpartition(".")[0]
         return DEFAULT
+
+
+def declared_terraform_version(settings: Settings) -> str | None:
+    """`[engine] terraform_version`: the Terraform the repo declares (what `refarch ci` pins)."""
+    return settings.engine.terraform_version
 
 
 def load_settings(root: Path, env: Mapping[str, str] | None = None) -> Settings:

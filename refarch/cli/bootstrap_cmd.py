@@ -85,20 +85,28 @@ def command(
 
 def render(out: output.Printer, record: BootstrapRecord) -> None:
     """A table per account, then the changes (or "nothing to do")."""
-    table = output.Table(
-        ("account", "id", "status", "created", "updated", "exists"),
-        title="dry run: nothing was changed" if record.dry_run else "bootstrap",
-        right=("created", "updated", "exists"),
+    # A dry run made nothing: its columns say what it would make, its status says dry run.
+    columns = (
+        ("would create", "would update", "exists") if record.dry_run else ("created", "updated", "exists")
     )
+    table = output.Table(
+        ("account", "id", "status", *columns),
+        title="dry run: nothing was changed" if record.dry_run else "bootstrap",
+        right=columns,
+    )
+    changed = 0
     for account in record.accounts.values():
         counts = {s: sum(r.status == s for r in account.results) for s in ("created", "updated", "exists")}
+        changed += sum(1 for r in account.results if r.changes) if account.name in record.ran else 0
         status = "resumed" if account.name in record.resumed else account.status
+        if record.dry_run and status == "done":
+            status = "dry run"
         table.add_row(account.name, account.id, status, *(str(counts[s]) for s in counts))
     out.table(table)
     if record.nothing_to_do:
         out.line("[green]nothing to do[/]: every resource is in place")
         return
     verb = "would change" if record.dry_run else "changed"
-    out.line(f"[bold]{verb} ({len(record.changes)}):[/]")
+    out.line(f"[bold]{verb} {changed} resource(s), {len(record.changes)} change(s):[/]")
     for change in record.changes:
         out.line(f"  {escape(change)}")

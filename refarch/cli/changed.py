@@ -22,10 +22,18 @@ def option(function: F) -> F:
     return click.option(
         "--changed-since",
         metavar="REF",
+        callback=_not_blank,
         help="Only the units whose files, or anything they read, changed in git since REF "
         "(from its merge base with HEAD), and their dependents; their dependencies are taken "
         "as applied. A unit deleted since REF is reported, never destroyed.",
     )(function)
+
+
+def _not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty REF (`--changed-since "$VAR"` with VAR unset) is an error, never "everything"."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty git ref: name one, e.g. origin/main (is a CI variable empty?)")
+    return value
 
 
 def report(change: ChangeSet) -> None:

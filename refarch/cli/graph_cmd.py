@@ -11,7 +11,7 @@ from refarch import graph
 from refarch.changes import subrepo
 from refarch.cli import changed, output
 from refarch.cli.queue_options import load_options, queue_external, repo_options
-from refarch.cli.stack_cmd import generate_first
+from refarch.cli.stack_generate import generate_first
 from refarch.repo import load_repo
 
 
@@ -40,7 +40,7 @@ def command(
     """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
     --queue-exclude-external leaves them out."""
-    generate_first(directory)
+    generate_first(directory, skip=opts["no_stack_generate"])
     repo = load_repo(directory, cache=not no_cache, touches_aws=False, **load_options(opts))
     output.warn(repo.warnings)
     if queue_include_external is False:

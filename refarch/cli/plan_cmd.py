@@ -15,8 +15,9 @@ from refarch.cli.queue_options import (
     load_options,
     queue_external,
     repo_options,
+    with_dependencies_option,
 )
-from refarch.cli.stack_cmd import generate_first
+from refarch.cli.stack_generate import generate_first
 from refarch.models import Plan
 from refarch.planner import ACTIONS, plan
 from refarch.repo import load_repo
@@ -26,7 +27,8 @@ from refarch.repo import load_repo
 @click.argument("directory", type=click.Path(file_okay=False))
 @include_option("Only units matching this glob (and what they depend on). Repeatable.")
 @exclude_option("Leave out units matching this glob. Repeatable.")
-@ignore_dependencies_option("With --include, do not pull in dependencies; list them as assumed.")
+@ignore_dependencies_option("Never run dependencies outside the selection (the default).")
+@with_dependencies_option
 @click.option(
     "--action",
     type=click.Choice(ACTIONS),
@@ -47,13 +49,14 @@ def command(
     action: str,
     as_json: bool,
     queue_include_external: bool | None,
+    with_dependencies: bool,
     no_cache: bool,
     changed_since: str | None,
     **opts: Any,
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
-    generate_first(directory)
+    generate_first(directory, skip=opts["no_stack_generate"])
     repo = load_repo(directory, cache=not no_cache, touches_aws=False, **load_options(opts))
     output.warn(repo.warnings)
     if changed_since:
@@ -69,6 +72,7 @@ def command(
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
         queue_include_external=bool(queue_include_external),
+        with_dependencies=with_dependencies,
     )
     output.warn(result.warnings)
     if as_json:
@@ -113,6 +117,9 @@ def render(result: Plan) -> None:
         for path in result.external:
             click.echo(f"    {path}")
     if result.assumed:
-        click.secho("\nassumed already applied (not in this run):", fg="yellow")
+        click.secho(
+            "\nread, not run (outside the selection, taken as applied; --with-dependencies runs them):",
+            fg="yellow",
+        )
         for path in result.assumed:
             click.echo(f"    {path}")

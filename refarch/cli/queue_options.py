@@ -7,12 +7,14 @@ variables work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from refarch.errors import UsageError
+from refarch.settings import Settings
 
 
 class CommaList(click.ParamType[str]):
@@ -23,7 +25,10 @@ class CommaList(click.ParamType[str]):
     envvar_list_splitter = ","
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        return str(value).strip()
+        text = str(value).strip()
+        if not text:  # `--include "$VAR"` with an empty VAR would otherwise select everything
+            self.fail("an empty pattern: name the units (is a CI variable empty?)", param, ctx)
+        return text
 
 
 def include_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -35,6 +40,7 @@ def include_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..
         multiple=True,
         type=CommaList(),
         envvar="TG_QUEUE_INCLUDE_DIR",
+        show_envvar=True,
         metavar="PATTERN",
         help=help_text,
     )
@@ -49,6 +55,7 @@ def exclude_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..
         multiple=True,
         type=CommaList(),
         envvar="TG_QUEUE_EXCLUDE_DIR",
+        show_envvar=True,
         metavar="PATTERN",
         help=help_text,
     )
@@ -62,34 +69,77 @@ def ignore_dependencies_option(help_text: str) -> Callable[[Callable[..., Any]],
         "ignore_dependencies",
         is_flag=True,
         envvar="TG_QUEUE_STRICT_INCLUDE",
+        show_envvar=True,
         help=help_text,
     )
 
+
+with_dependencies_option = click.option(
+    "--with-dependencies",
+    is_flag=True,
+    help="Also run the dependencies of the selected units that are outside the selection "
+    "(by default they are read for their outputs, never run).",
+)
 
 queue_external = click.option(
     "--queue-include-external/--queue-exclude-external",
     "queue_include_external",
     default=None,
     envvar="TG_QUEUE_INCLUDE_EXTERNAL",
-    help="Also run dependencies outside DIR (external units); by default they are only read "
-    "for their outputs and shown as external.",
+    show_envvar=True,
+    help="Also run dependencies outside DIR (external units) and outside --include; by default "
+    "they are only read for their outputs and shown as external.",
 )
 
 
+tf_path_option = click.option(
+    "--tf-path",
+    envvar="TG_TF_PATH",
+    show_envvar=True,
+    help="The Terraform binary (before [engine] terraform_binary; TG_TF_PATH comes after it).",
+)
+profile_option = click.option(
+    "--profile", help="AWS profile of the identity that assumes each account's role (over refarch.toml)."
+)
+
+
+def with_tf_path(settings: Settings, tf_path: str | None) -> Settings:
+    """`--tf-path` typed on the command line beats `[engine] terraform_binary`; its variable
+    TG_TF_PATH comes after it (refarch.engines.terraform.resolve_terraform reads that)."""
+    context = click.get_current_context(silent=True)
+    typed = (
+        context is not None
+        and context.get_parameter_source("tf_path") == click.core.ParameterSource.COMMANDLINE
+    )
+    if not tf_path or not typed:
+        return settings
+    return replace(settings, engine=replace(settings.engine, terraform_binary=tf_path))
+
+
 def repo_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--no-hidden, --queue-excludes-file and --feature: how the live repo is read."""
+    """--no-hidden, --queue-excludes-file, --no-stack-generate and --feature: how the live
+    repo is read."""
     options = [
         click.option(
             "--no-hidden",
             is_flag=True,
             envvar="TG_NO_HIDDEN",
+            show_envvar=True,
             help="Do not look for units in hidden folders (.name/).",
         ),
         click.option(
             "--queue-excludes-file",
             type=click.Path(dir_okay=False),
             envvar="TG_QUEUE_EXCLUDES_FILE",
+            show_envvar=True,
             help="A file listing folders to leave out, one a line [default: DIR/.terragrunt-excludes].",
+        ),
+        click.option(
+            "--no-stack-generate",
+            is_flag=True,
+            envvar="TG_NO_STACK_GENERATE",
+            show_envvar=True,
+            help="Do not generate the terragrunt.stack.hcl files first (use what .terragrunt-stack holds).",
         ),
         click.option(
             "--feature",

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from refarch.cli.queue_options import profile_option, tf_path_option, with_tf_path
 from refarch.runner.run import load_plan, recover
 
 
@@ -21,11 +22,27 @@ from refarch.runner.run import load_plan, recover
 )
 @click.option("--unit", "units", multiple=True, metavar="PATH", help="Only this unit (repeatable).")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
-def command(directory: str, run_ref: str, units: tuple[str, ...], endpoint_url: str | None) -> None:
+@profile_option
+@tf_path_option
+def command(
+    directory: str,
+    run_ref: str,
+    units: tuple[str, ...],
+    endpoint_url: str | None,
+    profile: str | None,
+    tf_path: str | None,
+) -> None:
     """Push the state files that a run kept in .refarch/recovery/ (Terraform could not save
     them) back to each unit's backend with `terraform state push`, then unblock the units."""
-    plan = load_plan(directory, "apply", include=units, ignore_dependencies=True, endpoint_url=endpoint_url)
-    pushed = recover(plan, run_ref)
+    plan = load_plan(
+        directory,
+        "apply",
+        include=units,
+        ignore_dependencies=True,
+        endpoint_url=endpoint_url,
+        profile=profile,
+    )
+    pushed = recover(plan, run_ref, with_tf_path(plan.repo.settings, tf_path))
     if not pushed:
         click.echo(f"nothing to push: run {run_ref} moved no state aside (or it was pushed already)")
         return

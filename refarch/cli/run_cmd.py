@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,16 +26,21 @@ from refarch.cli.queue_options import (
     ignore_dependencies_option,
     include_option,
     load_options,
+    profile_option,
     queue_external,
     repo_options,
+    tf_path_option,
+    with_dependencies_option,
+    with_tf_path,
 )
-from refarch.cli.stack_cmd import generate_first
+from refarch.cli.stack_generate import generate_first
 from refarch.engines import ENGINES, make_engine
 from refarch.errors import OutputNotWritten, UsageError
 from refarch.events import (
     AccountLockTrouble,
     RunEvent,
     RunNotice,
+    RunStarted,
     UnitFinished,
     UnitOutput,
     UnitRetried,
@@ -46,6 +50,7 @@ from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
 from refarch.planner import dependents_outside
+from refarch.runner.ledger import resume_verb
 from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions, load_plan
 
@@ -57,13 +62,29 @@ STATUS_STYLE = {
 }
 
 
-def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every run verb shares."""
-    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+APPLY, PLAN, DESTROY, OUTPUT = "apply", "plan", "destroy", "output"
+CHANGING = frozenset({APPLY, DESTROY})  # what asks for consent and guards accounts
+
+
+def run_options(function: Callable[..., Any], action: str | None = None) -> Callable[..., Any]:
+    """The options of a run verb: those `action` uses (all of them when None, for `stack run
+    ACTION`)."""
+    Option = Callable[[Callable[..., Any]], Callable[..., Any]]
+    only: dict[int, frozenset[str]] = {}  # option's index -> the actions that use it
+
+    def used_by(option: Option, *actions: str) -> Option:
+        only[len(options)] = frozenset(actions)
+        return option
+
+    options: list[Option] = []
+    options += [
         click.argument("directory", type=click.Path(exists=True, file_okay=False)),
-        include_option("Only units matching this glob (and what they depend on)."),
+        include_option("Only units matching this glob (their dependencies are read, not run)."),
         exclude_option("Leave out units matching this glob."),
-        ignore_dependencies_option("With --include, take dependencies as already applied."),
+        ignore_dependencies_option("Never run dependencies outside the selection (the default)."),
+    ]
+    options.append(used_by(with_dependencies_option, APPLY, PLAN, OUTPUT))
+    options += [
         click.option(
             "--parallelism",
             "-j",
@@ -71,6 +92,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=4,
             show_default=True,
             envvar="TG_PARALLELISM",
+            show_envvar=True,
             help="Units running at once.",
         ),
         click.option(
@@ -79,56 +101,115 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="terragrunt (default when on PATH) or terraform.",
         ),
-        click.option("--resume", metavar="last|RUN_ID", help="Re-run only what did not succeed in that run."),
+    ]
+    options.append(
+        used_by(
+            click.option(
+                "--resume",
+                metavar="last|RUN_ID",
+                help="Re-run what did not succeed in that run (last: the last run of this verb), "
+                "with the configuration as it is now.",
+            ),
+            APPLY,
+            PLAN,
+            DESTROY,
+        )
+    )
+    options.append(
+        used_by(
+            click.option(
+                "--rerun-changed",
+                is_flag=True,
+                help="With --resume, also re-run units that succeeded then and whose files changed since.",
+            ),
+            APPLY,
+            PLAN,
+            DESTROY,
+        )
+    )
+    options += [
         click.option(
             "--report",
             "report_path",
             type=click.Path(dir_okay=False),
             help="Write the run summary as JSON to this file.",
         ),
-        click.option("--fail-fast", is_flag=True, help="Start nothing new after a failure."),
-        click.option(
-            "--non-interactive",
-            "--yes",
-            "-y",
-            "non_interactive",
-            is_flag=True,
-            envvar="TG_NON_INTERACTIVE",
-            help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
-        ),
-        click.option(
-            "--allow-broken-dependents",
-            is_flag=True,
-            help="Destroy even though units outside the selection depend on what is destroyed.",
-        ),
+    ]
+    options.append(
+        used_by(
+            click.option("--fail-fast", is_flag=True, help="Start nothing new after a failure."),
+            APPLY,
+            PLAN,
+            DESTROY,
+        )
+    )
+    options.append(
+        used_by(
+            click.option(
+                "--non-interactive",
+                "--yes",
+                "-y",
+                "non_interactive",
+                is_flag=True,
+                envvar="TG_NON_INTERACTIVE",
+                show_envvar=True,
+                help="Do not ask for confirmation: needed for apply and destroy without a terminal.",
+            ),
+            APPLY,
+            PLAN,
+            DESTROY,
+            OUTPUT,  # Terragrunt's global flag: CI passes it to every verb
+        )
+    )
+    options.append(
+        used_by(
+            click.option(
+                "--allow-broken-dependents",
+                is_flag=True,
+                help="Destroy even though units outside the selection depend on what is destroyed.",
+            ),
+            DESTROY,
+        )
+    )
+    options += [
         click.option(
             "--source",
             type=click.Path(exists=True, file_okay=False),
             help="Use modules from this local folder instead of each unit's source.",
         ),
         click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint)."),
-        click.option(
-            "--tf-path",
-            envvar="TG_TF_PATH",
-            help="The Terraform binary of the terraform engine (else [engine] terraform_binary).",
-        ),
+        tf_path_option,
+        profile_option,
         queue_external,
         changed.option,
-        click.option(
-            "--allow-unknown-account",
-            is_flag=True,
-            help="Apply/destroy units whose account.hcl has no aws_account_id (no wrong-account guard).",
-        ),
-        click.option("--no-preflight", is_flag=True, help="apply: skip `refarch preflight` before it."),
     ]
-    for option in reversed(options):
-        function = option(function)
+    options.append(
+        used_by(
+            click.option(
+                "--allow-unknown-account",
+                is_flag=True,
+                help="Apply/destroy units whose account.hcl has no aws_account_id (no wrong-account guard).",
+            ),
+            *CHANGING,
+        )
+    )
+    options.append(
+        used_by(
+            click.option("--no-preflight", is_flag=True, help="Skip `refarch preflight` before it."), APPLY
+        )
+    )
+    for index in reversed(range(len(options))):
+        if action is None or action in only.get(index, {action}):
+            function = options[index](function)
     return repo_options(function)
 
 
-def execute(action: str, directory: str, **opts: Any) -> None:
-    """Plan, confirm, run with a live view, print the summary, exit with the run's code."""
-    generate_first(directory)
+def execute(
+    action: str, directory: str, *, present: Callable[[RunReport], None] | None = None, **opts: Any
+) -> None:
+    """Plan, confirm, run with a live view, print the summary, exit with the run's code.
+    `present` prints the outputs of an `output` run (default: JSON by unit path)."""
+    generate_first(directory, skip=opts["no_stack_generate"])
     if opts.get("changed_since"):
         narrowed = changed.narrow_run_options(directory, opts)
         if narrowed is None:
@@ -141,9 +222,11 @@ def execute(action: str, directory: str, **opts: Any) -> None:
         exclude=opts["exclude"],
         ignore_dependencies=opts["ignore_dependencies"],
         endpoint_url=opts["endpoint_url"],
+        profile=opts["profile"],
         queue_include_external=bool(opts["queue_include_external"]),
+        with_dependencies=opts.get("with_dependencies", False),
         repo_options=load_options(opts),
-        allow_unknown_account=opts["allow_unknown_account"],
+        allow_unknown_account=opts.get("allow_unknown_account", False),
     )
     for warning in plan.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -152,12 +235,12 @@ def execute(action: str, directory: str, **opts: Any) -> None:
     if not plan.units:
         click.echo(f"{action}: no unit selected", err=True)
         return
-    if action == "apply" and not opts["no_preflight"]:
+    # Consent first: nobody waits through the preflight's lookups to be asked.
+    confirm(plan, action, opts.get("non_interactive", False), opts.get("allow_broken_dependents", False))
+    if action == "apply" and not opts.get("no_preflight", False):
         check_before_apply(plan)
-    confirm(plan, action, opts["non_interactive"], opts["allow_broken_dependents"])
     settings = plan.repo.settings
-    if opts["tf_path"]:  # Terragrunt's --tf-path / TG_TF_PATH, as [engine] terraform_binary
-        settings = replace(settings, engine=replace(settings.engine, terraform_binary=opts["tf_path"]))
+    settings = with_tf_path(settings, opts["tf_path"])
     engine = make_engine(opts["engine"], settings) if opts["engine"] else None
     base_env = None
     if plan.repo.features:  # terragrunt evaluates the config again itself: hand it the flags
@@ -175,9 +258,10 @@ def execute(action: str, directory: str, **opts: Any) -> None:
                 engine=engine,
                 options=RunOptions(
                     parallelism=opts["parallelism"],
-                    resume=opts["resume"],
-                    fail_fast=opts["fail_fast"],
-                    allow_unknown_account=opts["allow_unknown_account"],
+                    resume=opts.get("resume", None),
+                    rerun_changed=opts.get("rerun_changed", False),
+                    fail_fast=opts.get("fail_fast", False),
+                    allow_unknown_account=opts.get("allow_unknown_account", False),
                     source_override=Path(opts["source"]).resolve() if opts["source"] else None,
                     out_dir=Path(opts["out_dir"]) if opts.get("out_dir") else None,
                     plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
@@ -195,7 +279,9 @@ def execute(action: str, directory: str, **opts: Any) -> None:
             f"with: refarch apply {directory} --plan-dir {opts['out_dir']}",
             err=True,
         )
-    if action == "output" and report.outputs:
+    if action == "output" and present is not None:
+        present(report)
+    elif action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     if opts["report_path"]:
         try:
@@ -330,6 +416,8 @@ class RunView:
             then = f"; {event.unit} and every unit after it not started" if event.unit else ""
             text = f"{what} on account {event.account}: {event.reason}{then}"
             self.out.line(f"[bold red]{escape(text)}[/]")
+        elif isinstance(event, RunStarted):
+            self.out.line(f"[bold]{escape(run_header(event))}[/]")
         if self.progress is not None:
             self.progress.update(self.task, description=self._description())
 
@@ -373,7 +461,7 @@ class RunView:
         )
         for unit in report.units.values():
             style = STATUS_STYLE.get(unit.status, "white")
-            note = unit.message.splitlines()[0] if unit.message else ""
+            note = unit.message.splitlines()[0] if unit.message else changes_note(unit.changes)
             table.add_row(
                 escape(unit.path),
                 escape(unit.account),
@@ -386,7 +474,7 @@ class RunView:
         err.table(table)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
         err.line(escape(f"{counts} in {report.duration:.1f}s; ledger {report.ledger_path}"))
-        resume = f"refarch {_verb(report.action)} {directory} --resume {report.run_id}"
+        resume = f"refarch {resume_verb(report.action)} {directory} --resume {report.run_id}"
         if report.exit_code != 0:
             err.line(escape(f"resume with: {resume}"))
         summary = output.step_summary_path() if self.mode.github else None
@@ -400,14 +488,32 @@ class RunView:
                 )
 
 
-def _verb(action: str) -> str:
-    return "plan-all" if action == "plan" else action
+def changes_note(changes: Mapping[str, int] | None) -> str:
+    """A unit's changes for the summary table: "no changes", or "+1 ~0 -2" (add, change, destroy)."""
+    if changes is None:
+        return ""
+    if not any(changes.values()):
+        return "no changes"
+    return f"+{changes.get('add', 0)} ~{changes.get('change', 0)} -{changes.get('destroy', 0)}"
+
+
+def run_header(event: RunStarted) -> str:
+    """The run's first line: what runs, with which engine and which Terraform."""
+    count = len(event.units) - len(event.done_before)
+    text = f"refarch {resume_verb(event.action)}: run {event.run_id}, {count} unit(s), engine {event.engine}"
+    tf = event.terraform
+    if tf.get("path"):
+        text += (
+            f", Terraform {tf.get('version') or '(version unknown)'} ({tf['path']}, from {tf.get('source')})"
+        )
+    return text
 
 
 def _command(action: str, verb: str, summary: str, *extra: Callable[[Any], Any]) -> click.Command:
-    @run_options
     def command(directory: str, **opts: Any) -> None:
         execute(action, directory, **opts)
+
+    command = run_options(command, action)
 
     for option in extra:
         command = option(command)

@@ -1,17 +1,20 @@
-"""`refarch stack generate DIR`: each terragrunt.stack.hcl's .terragrunt-stack, as Terragrunt does.
-
-`generate_first` is what graph, plan and the run verbs do before they load the repo, as
-`terragrunt run --all` generates stacks first.
-"""
+"""`refarch stack generate|run|output|clean DIR`: Terragrunt's stack commands."""
 
 from __future__ import annotations
 
-import os
+import json
+from typing import Any
 
 import click
 
-from refarch.config.stacks import STACK_FILE, GeneratedStack, StacksResult
-from refarch.jobs.stacks import generate_stacks
+from refarch.cli.run_cmd import execute, run_options
+from refarch.cli.stack_generate import describe, warn_orphans
+from refarch.config.stacks import STACK_FILE
+from refarch.hcl_text import hcl_value
+from refarch.jobs.stacks import clean_stacks, generate_stacks, lookup, stack_outputs
+from refarch.models import RunReport
+
+STACK_ACTIONS = {"apply": "apply", "plan": "plan", "destroy": "destroy", "output": "output"}
 
 
 @click.group("stack")
@@ -36,34 +39,53 @@ def generate(directory: str) -> None:
             click.echo(f"  {unit}")
 
 
-def generate_first(directory: str) -> None:
-    """Generate the stacks below `directory` before it is loaded (skipped when
-    TG_NO_STACK_GENERATE is true, as with Terragrunt). Notes go to stderr, so that JSON on
-    stdout stays clean; an unchanged stack says nothing."""
-    if os.environ.get("TG_NO_STACK_GENERATE", "").lower() in ("1", "true"):
-        return
-    result = generate_stacks(directory)
-    warn_orphans(result)
-    for stack in result.stacks:
-        if stack.changed:
-            describe(stack, err=True)
+@command.command("clean")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def clean(directory: str) -> None:
+    """Delete every .terragrunt-stack folder below DIRECTORY (what `stack generate` made), as
+    `terragrunt stack clean` does. State kept in a unit's folder goes with it: keep state in
+    a backend."""
+    for folder in clean_stacks(directory):
+        click.echo(f"Deleting stack directory: {folder}", err=True)
 
 
-def warn_orphans(result: StacksResult) -> None:
-    """A .terragrunt-stack left by a deleted stack file still holds units that would run."""
-    for orphan in result.orphans:
-        click.secho(
-            f"warning: {orphan} has no {STACK_FILE} beside it; its units are still read "
-            "(delete the folder if the stack is gone)",
-            fg="yellow",
-            err=True,
-        )
+@command.command("run")
+@click.argument("action", type=click.Choice(sorted(STACK_ACTIONS)))
+@run_options
+def run(action: str, directory: str, **opts: Any) -> None:
+    """Generate the stacks of DIRECTORY (unless --no-stack-generate), then run ACTION on
+    their units, as `terragrunt stack run ACTION` does (`refarch apply DIRECTORY` and the
+    other run verbs do the same)."""
+    execute(STACK_ACTIONS[action], directory, **opts)
 
 
-def describe(stack: GeneratedStack, *, err: bool) -> None:
-    """One line per stack file (and one per state file carried over)."""
-    state = "generated" if stack.changed else "unchanged"
-    nested = f" and {len(stack.stacks)} stack(s)" if stack.stacks else ""
-    click.echo(f"{stack.stack_file}: {state}, {len(stack.units)} unit(s){nested}", err=err)
-    for kept in stack.kept:
-        click.echo(f"  kept {kept} (from the previous generation)", err=err)
+@command.command("output")
+@run_options
+@click.argument("key", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["default", "json", "raw"]),
+    default="default",
+    show_default=True,
+    help="default: HCL; json; raw: one value as plain text (needs KEY).",
+)
+def output(directory: str, key: str | None, fmt: str, **opts: Any) -> None:
+    """The outputs of the stack in DIRECTORY by unit name (a nested stack's as `stack.unit`),
+    as `terragrunt stack output [KEY]` aggregates them; KEY is `unit` or `unit.output`."""
+
+    def present(report: RunReport) -> None:
+        shown: Any = stack_outputs(directory, report.outputs)
+        if key is not None:
+            shown = {key: lookup(shown, key)}
+        if fmt == "json":
+            click.echo(json.dumps(shown, indent=2))
+        elif fmt == "raw":
+            if key is None or isinstance(shown[key], dict | list):
+                raise click.UsageError("--format raw prints one value: name it, e.g. app.id")
+            click.echo(shown[key] if isinstance(shown[key], str) else json.dumps(shown[key]))
+        else:
+            for name, value in shown.items():
+                click.echo(f"{name} = {hcl_value(value)}")
+
+    execute("output", directory, present=present, **opts)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from refarch.cli.queue_options import profile_option
+from refarch.jobs.vpn import vpn_remote
 from refarch.provision.vpn_pki import issue_client, revoke_client
 from refarch.repo import load_repo
 from refarch.settings import load_settings
@@ -16,33 +18,59 @@ def command() -> None:
     """OpenVPN clients: issue a profile, revoke it (the PKI itself is made by `refarch bootstrap`)."""
 
 
+def dir_first(first: str, second: str) -> tuple[str, str]:
+    """(DIR, NAME) from `DIR NAME`, or from the older `NAME DIR` (with a warning)."""
+    if Path(first).is_dir():
+        return first, second
+    if Path(second).is_dir():
+        click.secho(
+            f"warning: NAME DIR is the old order; use DIR NAME ({second} {first})", fg="yellow", err=True
+        )
+        return second, first
+    raise click.BadParameter(f"{first} is not a folder: give the live repo first (DIR NAME)")
+
+
 @command.command("client")
-@click.argument("name")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("directory", metavar="DIR")
+@click.argument("name", metavar="NAME")
 @click.option(
     "--out",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the profile (default: ./NAME.ovpn).",
 )
-@click.option("--remote", help="Server address in the profile (default: [vpn] remote).")
+@click.option(
+    "--remote",
+    help="Server address in the profile (default: [vpn] remote, else the openvpn unit's public_ip).",
+)
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack).")
-def client(name: str, directory: str, out: Path | None, remote: str | None, endpoint_url: str | None) -> None:
-    """Issue a client certificate for NAME from DIRECTORY's VPN CA and write a ready .ovpn
+@profile_option
+def client(
+    directory: str,
+    name: str,
+    out: Path | None,
+    remote: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+) -> None:
+    """Issue a client certificate for NAME from DIR's VPN CA and write a ready .ovpn
     profile (mode 0600: it holds the client's private key, which refarch keeps nowhere else)."""
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url)
-    profile = issue_client(load_repo(directory, settings=settings), settings, name, out, remote=remote)
-    click.echo(
-        f"wrote {profile.path} (client {profile.name}, serial {profile.serial}, server {profile.remote})"
-    )
+    directory, name = dir_first(directory, name)
+    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
+    repo = load_repo(directory, settings=settings)
+    remote = remote or vpn_remote(repo, settings)  # as documented: the openvpn unit's public_ip
+    issued = issue_client(repo, settings, name, out, remote=remote)
+    click.echo(f"wrote {issued.path} (client {issued.name}, serial {issued.serial}, server {issued.remote})")
 
 
 @command.command("revoke")
-@click.argument("name")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("directory", metavar="DIR")
+@click.argument("name", metavar="NAME")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack).")
-def revoke(name: str, directory: str, endpoint_url: str | None) -> None:
+@profile_option
+def revoke(directory: str, name: str, endpoint_url: str | None, profile: str | None) -> None:
     """Revoke NAME's client certificate: its serial goes into the CRL the server reads."""
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url)
+    directory, name = dir_first(directory, name)
+    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
     done = revoke_client(load_repo(directory, settings=settings), settings, name)
     click.echo(f"revoked {done.name} (serial {', '.join(done.serials)}); CRL updated in {done.crl_secret}")

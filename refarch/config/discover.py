@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,14 @@ from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, p
 from refarch.config.hcl import Body, load_parser, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency, UnreadableFile
+from refarch.errors import (
+    ConfigError,
+    DependencyCycle,
+    HclSyntaxError,
+    MissingDependency,
+    RefarchWarning,
+    UnreadableFile,
+)
 from refarch.files import read_bounded
 from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.patterns import PatternError, compile_pattern
@@ -107,7 +115,17 @@ def load_repo(
     settings = settings or load_settings(root, env)
     unit_folders = find_unit_folders(root, hidden=hidden)
     if not any(_is_below(rel, root, start) for rel in unit_folders):
-        raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
+        if not find_stack_files(start):
+            raise ConfigError(f"no {UNIT_FILE} found below {path}", hint=_no_units_hint(root))
+        # Terragrunt: stacks not generated (--no-stack-generate, or an empty .terragrunt-stack)
+        # are no units, and a run of no units succeeds.
+        warnings.warn(
+            f"{path}: its terragrunt.stack.hcl files are not generated, so it has no units "
+            "(`refarch stack generate` generates them)",
+            RefarchWarning,
+            stacklevel=2,
+        )
+        unit_folders = []
     unit_cache = UnitCache(root, cache_dir or root / ".refarch" / "cache", env) if cache else None
     loader = Loader(root, env=env, aws_account_id=aws_account_id)
 
@@ -253,8 +271,9 @@ def _is_below(rel: str, root: Path, start: Path) -> bool:
 def _within(
     units: dict[str, Unit], failures: dict[str, ConfigError], root: Path, start: Path
 ) -> tuple[dict[str, Unit], dict[str, ConfigError]]:
-    """Loaded from a subfolder: its units and what they depend on (as `--include` selects),
-    and only the errors of those."""
+    """Loaded from a subfolder: its units and what they depend on, and only the errors of
+    those. The dependencies outside the subfolder are external units, as in Terragrunt: read
+    for their outputs, not run (unless --with-dependencies / --queue-include-external)."""
     if start == root:
         return units, failures
     wanted = [rel for rel in [*units, *failures] if _is_below(rel, root, start)]
@@ -265,7 +284,11 @@ def _within(
             kept.add(rel)
             wanted.extend(units[rel].dependencies if rel in units else ())
     return (
-        {rel: unit for rel, unit in units.items() if rel in kept},
+        {
+            rel: unit if _is_below(rel, root, start) else replace(unit, external=True)
+            for rel, unit in units.items()
+            if rel in kept
+        },
         {rel: error for rel, error in failures.items() if rel in kept},
     )
 

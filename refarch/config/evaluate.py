@@ -1046,6 +1046,15 @@ REMOTE_STATE_DEFAULTS = {
     "generate": None,
     "encryption": None,
 }
+# A generate block as Terragrunt's GenerateConfig decodes it.
+GENERATE_DEFAULTS = {
+    "if_disabled": "skip",
+    "comment_prefix": "# ",
+    "disable_signature": False,
+    "disable": False,
+    "hcl_fmt": None,
+    "mutable": None,
+}
 DEPENDENCY_FIELDS = (
     "config_path",
     "enabled",
@@ -1074,6 +1083,11 @@ def with_terragrunt_defaults(config: dict[str, Any]) -> dict[str, Any]:
     remote = result.get("remote_state")
     if isinstance(remote, dict):
         result["remote_state"] = REMOTE_STATE_DEFAULTS | remote
+    generate = result.get("generate")
+    if isinstance(generate, dict):
+        result["generate"] = {
+            name: GENERATE_DEFAULTS | (g if isinstance(g, dict) else {}) for name, g in generate.items()
+        }
     dependencies = result.get("dependency")
     if isinstance(dependencies, dict):
         result["dependency"] = {
@@ -1386,7 +1400,7 @@ def stack_values(scope: Scope) -> LazyMap:
 def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) -> dict[str, Any]:
     """Merge a child config onto an included (parent) config, as Terragrunt's Merge (shallow)
     and DeepMerge do: the child wins; `dependencies` paths always combine; `terraform` keeps
-    extra_arguments and hooks by name; `remote_state` is replaced whole and `generate`,
+    extra_arguments and hooks by name; `remote_state` and `exclude` are replaced whole and `generate`,
     `dependency` and `feature` blocks go by name (deep merge merges the latter two);
     `inputs` go by top-level key (shallow) or recursively (deep)."""
     deep = strategy == "deep"
@@ -1400,6 +1414,8 @@ def merge_configs(parent: dict[str, Any], child: dict[str, Any], strategy: str) 
             result[key] = _merge_terraform(_as_map(result[key]), _as_map(value), deep)
         elif key in ("remote_state", "generate") or (key in BY_NAME | {"inputs"} and not deep):
             result[key] = value if key == "remote_state" else {**_as_map(result[key]), **_as_map(value)}
+        elif key == "exclude":  # Terragrunt: the child's exclude block replaces the parent's, even deep
+            result[key] = value
         elif deep:
             result[key] = deep_merge(result[key], value)
         else:

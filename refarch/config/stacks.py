@@ -145,6 +145,7 @@ def read_stack_file(path: Path, *, root: Path, env: Mapping[str, str]) -> StackC
     rel = loader.rel(path)
     scope.namespaces.update(_component_refs(scope, body))
     components = []
+    problems: list[ConfigError] = []  # every block's, as Terragrunt reports them all (19.5)
     for item in body:
         if item[0] == "attr":
             raise ConfigError(
@@ -156,6 +157,13 @@ def read_stack_file(path: Path, *, root: Path, env: Mapping[str, str]) -> StackC
         _, kind, labels, block, line = item
         if kind == "locals":
             continue
+        if kind == "include":  # as Terragrunt documents it: stack files have no includes
+            raise ConfigError(
+                "include blocks are not supported in a terragrunt.stack.hcl (Terragrunt refuses them too)",
+                path=rel,
+                line=line,
+                hint="share configuration by nesting stacks (a stack block), or with locals",
+            )
         if kind not in ("unit", "stack"):
             raise ConfigError(
                 f"{kind} blocks in a terragrunt.stack.hcl are not supported by refarch",
@@ -165,7 +173,16 @@ def read_stack_file(path: Path, *, root: Path, env: Mapping[str, str]) -> StackC
             )
         if len(labels) != 1:
             raise ConfigError(f"a {kind} block needs exactly one label (its name)", path=rel, line=line)
-        components.append(_component(scope, kind, labels[0], block, line))
+        try:
+            components.append(_component(scope, kind, labels[0], block, line))
+        except ConfigError as exc:
+            problems.append(exc)
+    for c in components:
+        try:
+            _relative_path(c, rel)
+        except ConfigError as exc:
+            problems.append(exc)
+    _raise_all(sorted(problems, key=lambda p: p.line or 0), rel)
     if not components:
         raise ConfigError(
             "the stack file declares no unit or stack blocks",
@@ -293,6 +310,21 @@ def _validate(components: list[Component], rel: str) -> None:
                 path=rel,
                 line=c.line,
             )
+
+
+def _raise_all(problems: list[ConfigError], rel: str) -> None:
+    """One ConfigError for every problem found (the first's line), or nothing."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listing = "\n".join(f"  line {p.line}: {p.detail}" if p.line else f"  {p.detail}" for p in problems)
+        hints = dict.fromkeys(p.hint for p in problems if p.hint)
+        raise ConfigError(
+            f"{len(problems)} problems in the stack file:\n{listing}",
+            path=rel,
+            line=problems[0].line,
+            hint="; ".join(hints) or None,
+        )
 
 
 def _relative_path(c: Component, rel: str) -> str:
@@ -460,7 +492,14 @@ def _render(
                     continue
                 rel_path = _relative_path(c, _rel(root, file))
                 dest = (own_dir if c.no_dot_terragrunt_stack else dot_dir) / rel_path
-                _fetch_into(c, file.parent, dest, fetch, _rel(root, file), mapping.budget)
+                _fetch_into(
+                    c,
+                    _source_base(c, file.parent, mapping),
+                    dest,
+                    fetch,
+                    _rel(root, file),
+                    mapping.budget,
+                )
                 _check_generated(c, dest, _rel(root, file))
                 if c.values is not None:
                     _write_values(dest, mapping.value(c.values), mapping.budget)
@@ -470,6 +509,10 @@ def _render(
                     continue  # a stack placed beside the top one is generated after it
                 if c.kind == "stack":
                     queue.append((dest / STACK_FILE, dest / STACK_DIR, dest, level + 1))
+                elif c.no_validation:  # Terragrunt generates the stack files its source holds too
+                    for nested in _walk(dest)[0]:
+                        stacks.append(_rel(root, mapping.final(nested.parent)))
+                        queue.append((nested, nested.parent / STACK_DIR, nested.parent, level + 1))
         except ConfigError as exc:
             raise ConfigError(
                 mapping.text(exc.detail),
@@ -478,6 +521,15 @@ def _render(
                 hint=exc.hint,
             ) from None
     return units, stacks, beside
+
+
+def _source_base(c: Component, staged: Path, mapping: _Mapping) -> Path:
+    """Where a relative source starts: the stack file's folder where it ends up, as Terragrunt
+    generates in place (a nested stack's `../../units`); else its staging folder (a source
+    inside the tree being generated)."""
+    final = mapping.final(staged)
+    text = c.source.split("?", 1)[0]
+    return final if os.path.exists(os.path.normpath(os.path.join(final, text))) else staged
 
 
 def _local_source(source: str, base: Path, where: str, rel: str, line: int | None) -> Path | None:

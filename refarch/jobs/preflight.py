@@ -85,7 +85,7 @@ REFERENCE_LIKE = ("*_arn", "*_arns")
 # What makes each kind of resource; {dir}, {account}, {region} and {unit} are filled in.
 REMEDIES = {
     "key-pair": "refarch bootstrap {dir} --accounts {account} --only keypairs",
-    "ami": "refarch amis build --repo {dir} --regions {region} --share-with {account}",
+    "ami": "refarch amis build {dir} --regions {region}{share}",
     "iam-principal": "create it, or apply the unit that does (refarch apply {dir} --include ...)",
     "acm-certificate": "refarch bootstrap {dir} --accounts {account} --only certs",
     "secret": "refarch bootstrap {dir} --accounts {account} --only passwords",
@@ -400,7 +400,11 @@ class _Checker:
         return MISSING, ""
 
     def _remedy(self, ref: Reference) -> str:
-        values = {"dir": self.repo.root, "account": ref.account, "region": ref.region}
+        from refarch.jobs.amis import DEFAULT_ACCOUNT  # noqa: PLC0415 - only for a missing AMI
+
+        values = {"dir": self.repo.root, "account": ref.account, "region": ref.region, "share": ""}
+        if ref.account != DEFAULT_ACCOUNT:  # the building account owns its images: nothing to share
+            values["share"] = f" --share-with {ref.account}"
         if ref.kind == "key-pair" and ref.value not in self.keypairs:
             return f"add {ref.value} to keypairs in bootstrap.hcl, then " + REMEDIES["key-pair"].format(
                 **values

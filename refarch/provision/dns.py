@@ -78,6 +78,7 @@ INHERITED_ENV = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "TF_PLUGIN_CACHE_DIR",
+    "TF_CLI_CONFIG_FILE",  # the user's provider mirror / network settings, as for a run
 )
 ImportStatus = Literal["imported", "exists", "absent"]
 

@@ -663,7 +663,7 @@ def _not_issued(name: str, clients: Mapping[str, Any]) -> dict[str, Any]:
     if entry.get("serial"):
         raise UsageError(
             f"VPN client {name} already has a valid certificate (serial {entry['serial']})",
-            hint=f"revoke it first (`refarch vpn revoke {name} DIR`), or choose another name",
+            hint=f"revoke it first (`refarch vpn revoke DIR {name}`), or choose another name",
         )
     return entry
 

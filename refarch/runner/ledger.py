@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refarch import files
-from refarch.errors import RefarchWarning, ResumeRefused, UnreadableFile, UsageError
+from refarch.errors import RefarchWarning, UnreadableFile, UsageError
 from refarch.models import Plan, Status
 
 RUNS_DIR = Path(".refarch") / "runs"
@@ -327,22 +327,52 @@ def ci_context(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in found.items() if v}
 
 
-def resume_selection(past: PastRun, plan: Plan) -> frozenset[str]:
-    """The units of `past` that succeeded and may be skipped now; refuse if anything changed.
+def last_of_action(store: LedgerStore, action: str) -> str:
+    """`--resume last`: the newest run of `action` (a plan-all is never resumed as an apply)."""
+    for run_id in reversed(store.run_ids()):
+        events = store.events(run_id)
+        if events and events[0].get("event") == "run_start" and events[0].get("action") == action:
+            return run_id
+    raise UsageError(f"no earlier {action} run to resume", hint="run without --resume first")
 
-    A unit changed when its digest differs, or when it is no longer in the plan.
+
+@dataclass(frozen=True)
+class ResumeSelection:
+    """What a resumed run skips, and the units that succeeded then and changed since."""
+
+    done: frozenset[str]  # succeeded in the past run and unchanged (or kept): not run again
+    changed: tuple[str, ...] = ()  # succeeded in the past run, their files changed since
+    rerun: tuple[str, ...] = ()  # of `changed`, those run again (rerun_changed)
+
+
+def resume_verb(action: str) -> str:
+    """The CLI verb that runs `action` (plan is `plan-all`; `refarch plan` shows the order)."""
+    return "plan-all" if action == "plan" else action
+
+
+def resume_selection(past: PastRun, plan: Plan, *, rerun_changed: bool = False) -> ResumeSelection:
+    """Which units of `past` may be skipped now.
+
+    A unit that did not succeed runs again, with its configuration as it is now (the fix).
+    A unit that succeeded and whose files changed since is listed in `changed`; it is run
+    again only with `rerun_changed`, else skipped as done. Units no longer in the plan are
+    ignored.
     """
     if past.action != plan.action:
         raise UsageError(
             f"run {past.run_id} was `{past.action}`, not `{plan.action}`",
-            hint=f"resume it with `refarch {past.action} --resume {past.run_id}`",
+            hint=f"resume it with `refarch {resume_verb(past.action)} DIR --resume {past.run_id}`",
         )
-    changed = []
-    for path in past.units:
-        if path not in plan.units:
-            changed.append(f"{path} (no longer in the plan)")
-        elif plan.repo.units[path].digest != past.digests.get(path, ""):
-            changed.append(f"{path} (files changed)")
-    if changed:
-        raise ResumeRefused(past.run_id, changed)
-    return past.succeeded
+    changed = tuple(
+        path
+        for path in past.units
+        if path in past.succeeded
+        and path in plan.units
+        and plan.repo.units[path].digest != past.digests.get(path, "")
+    )
+    done = past.succeeded - set(changed) if rerun_changed else past.succeeded
+    return ResumeSelection(
+        done=frozenset(done & set(plan.units)),
+        changed=changed,
+        rerun=changed if rerun_changed else (),
+    )

@@ -33,6 +33,7 @@ def build_report(
     ledger_path: str | None = None,
     outputs: Mapping[str, Mapping[str, Any]] | None = None,
     output_reads: Sequence[str] = (),
+    terraform: Mapping[str, str] | None = None,
 ) -> RunReport:
     """The report of a run: one UnitReport per selected unit, in plan order. A unit that
     succeeded in the resumed run is done_before; one the run never reached is not_run."""
@@ -55,6 +56,7 @@ def build_report(
             message=outcome.message,
             blocked_by=outcome.blocked_by,
             recovery=tuple(str(f) for f in record.rescued),
+            changes=record.changes if path not in done_before else None,
         )
     return RunReport(
         run_id=run_id,
@@ -69,6 +71,7 @@ def build_report(
         counts=count_statuses(units),
         outputs=dict(outputs or {}),
         output_reads=tuple(output_reads),
+        terraform=dict(terraform or {}),
     )
 
 

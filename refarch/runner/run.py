@@ -28,7 +28,7 @@ from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
 from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
-from refarch.errors import NoCredentials, RefarchError, ToolNotFound, UsageError
+from refarch.errors import DependencyNotApplied, NoCredentials, RefarchError, ToolNotFound, UsageError
 from refarch.events import (
     AccountLockTrouble,
     RunEventCallback,
@@ -48,13 +48,16 @@ from refarch.runner import saved_plans
 from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, lock_key
 from refarch.runner.ledger import (
     LedgerStore,
+    ResumeSelection,
     ci_context,
     find_ledger,
+    last_of_action,
     load_run,
     new_run_id,
     past_durations,
     read_events,
     resume_selection,
+    resume_verb,
 )
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, store_for
 from refarch.runner.recovery import mark_pushed
@@ -77,7 +80,8 @@ class RunOptions:
 
     parallelism: int = 4
     fail_fast: bool = False
-    resume: str | None = None  # "last" or a run id: re-run only what did not succeed there
+    resume: str | None = None  # "last" (of this action) or a run id: re-run what did not succeed
+    rerun_changed: bool = False  # resume: also re-run units that succeeded and changed since
     source_override: Path | None = None  # --source: modules from this folder
     history: bool = True  # order ready units by earlier runs' durations
     allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
@@ -145,6 +149,9 @@ def run(
             raise NoCredentials()
         credentials = AwsUnitCredentials(sessions)
     _check_tool(engine, base)
+    terraform = _terraform_of(engine, settings, base)
+    if engine.name == "terragrunt" and terraform.get("path") and not base.get("TG_TF_PATH"):
+        base = {**base, "TG_TF_PATH": terraform["path"], "TERRAGRUNT_TFPATH": terraform["path"]}
     interrupt = interrupt or Interrupt()
     store = ledger_store or store_for(repo, settings, sessions, base)
 
@@ -152,14 +159,21 @@ def run(
     done: frozenset[str] = frozenset()
     resumed_from = None
     unfinished: Mapping[str, Mapping[str, Any]] = {}
+    resume_notices: list[str] = []
+    if options.rerun_changed and options.resume is None:
+        raise UsageError("--rerun-changed only applies to a resumed run", hint="add --resume last")
     if options.resume is not None:
         ref = options.resume
         if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
             ref = store.last_of(action, list(plan.units))
+        elif ref == "last":  # the last run of this action, not a plan-all before an apply
+            ref = last_of_action(store, action)
         past = load_run(repo.root, ref, store=store)
-        done = resume_selection(past, plan)
+        resumed = resume_selection(past, plan, rerun_changed=options.rerun_changed)
+        done = resumed.done
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
+        resume_notices = _resume_notices(resumed, action, repo.root, past.run_id)
     saved = saved_plans.for_run(
         action,
         options.out_dir,
@@ -219,7 +233,7 @@ def run(
             extra_env=extra_env,
             sleep=sleep,
             rand=rand,
-            notices=released,
+            notices=[*released, *resume_notices],
             stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions and gone else [],
             who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
@@ -227,7 +241,21 @@ def run(
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
             locks=locks,
+            terraform=terraform,
         )
+
+
+def _resume_notices(resumed: ResumeSelection, action: Action, root: Path, run_id: str) -> list[str]:
+    """Say which units succeeded in the resumed run and changed since: re-run, or kept."""
+    if not resumed.changed:
+        return []
+    listing = ", ".join(resumed.changed)
+    if resumed.rerun:
+        return [f"changed since they succeeded, run again (--rerun-changed): {listing}"]
+    return [
+        f"changed since they succeeded, not run again: {listing} (to run them too: "
+        f"refarch {resume_verb(action)} {_shown(root)} --resume {run_id} --rerun-changed)"
+    ]
 
 
 @contextlib.contextmanager
@@ -275,6 +303,7 @@ def _run_session(
     dead_units: Iterable[str] = (),
     digest_repair: Callable[[Unit], str | None] | None = None,
     locks: AccountLocks | None = None,
+    terraform: Mapping[str, str] | None = None,
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
     repo, masker, base = plan.repo, session.masker, base_env
@@ -304,6 +333,18 @@ def _run_session(
         fence=_fence(locks, repo, session) if locks is not None else None,
     )
 
+    if action == Action.APPLY and saved is None:  # before anything starts: what it reads must exist
+        needs = _outputs_missing(runner, plan, [p for p in selected if p not in done])
+        if needs:
+            session.ledger.write("run_refused", needs=needs)
+            session.close()
+            shown = _shown(repo.root)
+            includes = " ".join(f"--include {dep}" for dep in needs)
+            raise DependencyNotApplied(
+                needs,
+                f"refarch apply {shown} {includes} (first), or this command with --with-dependencies",
+            )
+
     def on_finish(path: str, outcome: Outcome) -> None:
         record = session.records[path]
         log_uri = session.ledger.attach_log(path, Path(record.log_path)) if record.log_path else None
@@ -326,6 +367,7 @@ def _run_session(
             **{**fields, "duration": round(record.duration, 3)},
             **audit,
             **({"log_uri": log_uri} if log_uri else {}),
+            **({"changes": record.changes} if record.changes is not None else {}),
         )
         session.emit(UnitFinished(path, **fields))  # type: ignore[arg-type]
 
@@ -338,6 +380,7 @@ def _run_session(
             run_id=session.run_id,
             action=action,
             engine=engine.name,
+            terraform=dict(terraform or {}),
             repo=str(repo.root),
             git_commit=who.get("commit") or _git_commit(repo.root, base),
             git_branch=who.get("branch") or _git_branch(repo.root, base),
@@ -362,6 +405,7 @@ def _run_session(
                 tuple(sorted(done)),
                 session.ledger.location,
                 identities,
+                dict(terraform or {}),
             )
         )
         for notice in notices:
@@ -374,7 +418,7 @@ def _run_session(
                 on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {resumed_from}"))
         outcomes = schedule(
             [p for p in selected if p not in done],
-            plan_waits(plan, selected),
+            plan_waits(plan, selected, tiers=action != Action.PLAN),  # plans change nothing
             runner,
             parallelism=options.parallelism,
             fail_fast=options.fail_fast,
@@ -382,6 +426,7 @@ def _run_session(
             on_finish=on_finish,
             durations=past_durations(repo.root, action, store=session.store) if options.history else None,
             gate=runner.fence,
+            after_failure=action == Action.PLAN,
         )
     finally:
         if locks is not None:
@@ -408,6 +453,7 @@ def _run_session(
                 if r.outputs is not None and action == Action.OUTPUT
             },
             output_reads=session.outputs.reads,
+            terraform=terraform,
         )
         session.ledger.write(
             "run_finish",
@@ -455,6 +501,34 @@ def _fence(locks: AccountLocks, repo: Repo, session: RunSession) -> Gate:
         return None
 
     return gate
+
+
+def _outputs_missing(runner: UnitRunner, plan: Plan, units: list[str]) -> dict[str, list[str]]:
+    """The dependencies outside the run whose outputs the run's units need (no mocks allowed
+    for apply) and that have none: {dependency: the units that need it}. Each is read once;
+    the run's units get the values read here."""
+    running = set(units)
+    needs: dict[str, list[str]] = {}
+    for path in units:
+        for dep in plan.repo.units[path].dependency_blocks:
+            if not dep.enabled or dep.skip_outputs or dep.path in running or dep.path not in plan.repo.units:
+                continue
+            allowed = dep.mock_outputs_allowed_terraform_commands
+            if dep.mock_outputs is not None and (allowed is None or Action.APPLY in allowed):
+                continue
+            target = plan.repo.units[dep.path]
+            log = runner.session.log_path(unit_slug(dep.path))
+
+            def read(target: Unit = target, log: Path = log) -> Mapping[str, Any]:
+                return runner.engine.read_outputs(runner.job(target, "output", log, lambda _s, _l: None))
+
+            try:
+                found = runner.session.outputs.get(dep.path, read)
+            except RefarchError:  # no backend, no state yet: nothing to read
+                found = {}
+            if not found:
+                needs.setdefault(dep.path, []).append(path)
+    return needs
 
 
 @dataclass(frozen=True)
@@ -593,6 +667,23 @@ def _release(runner: UnitRunner, lock: StaleLock, dead_run: str | None) -> None:
     )
 
 
+def _terraform_of(engine: Engine, settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    """The Terraform the run's units use, stated: path, version and why that one (a unit's own
+    `terraform_binary` aside). The terragrunt engine is handed the same one (TG_TF_PATH)
+    unless the caller set TG_TF_PATH itself. Empty for engines that are neither."""
+    from refarch.engines.terraform import resolve_terraform  # noqa: PLC0415 - only for runs
+
+    describe = getattr(engine, "describe", None)
+    if callable(describe):
+        return dict(describe(env).to_json())
+    if engine.name != "terragrunt":
+        return {}
+    resolved = resolve_terraform(settings, env)
+    if resolved.source == "not found":
+        return {}
+    return resolved.with_version(env).to_json()
+
+
 def _check_tool(engine: Engine, env: Mapping[str, str]) -> None:
     """The engine's own binary must exist before any unit starts (a hook's is the unit's)."""
     binary = getattr(engine, "binary", None)
@@ -636,19 +727,23 @@ def load_plan(
     exclude: Sequence[str] = (),
     ignore_dependencies: bool = False,
     endpoint_url: str | None = None,
+    profile: str | None = None,
     cache: bool = True,
     env: Mapping[str, str] | None = None,
     queue_include_external: bool = False,
     repo_options: Mapping[str, Any] | None = None,
     allow_unknown_account: bool = False,
+    with_dependencies: bool = False,
 ) -> Plan:
     """Load the live repo at `directory` (with `--endpoint-url` over refarch.toml) and plan
     `action` on it: what `refarch apply DIR` runs, for a caller to inspect or confirm first.
+    The units of `directory` (narrowed by `include`) run; their dependencies outside it are
+    read, not run, unless `with_dependencies`.
     apply and destroy refuse units of an unknown account unless `allow_unknown_account`
     (run() checks it again for callers that build their own plan)."""
     env = dict(os.environ) if env is None else dict(env)
     root = Path(directory).resolve()
-    settings = load_settings(repo_root(root), env).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(repo_root(root), env).with_overrides(endpoint_url=endpoint_url, profile=profile)
     repo = load_repo(root, env=env, settings=settings, cache=cache, **(repo_options or {}))
     plan = make_plan(
         repo,
@@ -657,6 +752,7 @@ def load_plan(
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
         queue_include_external=queue_include_external,
+        with_dependencies=with_dependencies,
     )
     if action in (Action.APPLY, Action.DESTROY) and not allow_unknown_account:
         refuse_unknown_accounts([repo.units[path] for path in plan.units], action)

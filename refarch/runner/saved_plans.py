@@ -225,6 +225,7 @@ def run_summary(
         "terraform_versions": sorted(
             {str(r["terraform_version"]) for r in planned if r.get("terraform_version")}
         ),
+        "terraform": dict(report.terraform),  # the binary that made them: path, version, source
         "complete": report.ok,
         "has_changes": any(r["has_changes"] for r in planned),
         "totals": {
@@ -356,6 +357,19 @@ class SavedPlans:
         if self.repo_root is None:
             return None
         return module_files(module_root(unit, self.repo_root, self.source_override))
+
+    def applied_by(self, unit_path: str) -> str | None:
+        """apply: the run that already applied the unit's checked plan, if one did."""
+        found = self.checked.get(unit_path, {}).get("applied_by")
+        return str(found) if found else None
+
+    def mark_applied(self, unit_path: str, run_id: str) -> None:
+        """After its plan was applied: said in its summary, so that applying the folder again
+        reports the unit as applied instead of failing on Terraform's "stale plan"."""
+        document = self.load(unit_path)
+        if document is not None:
+            document["applied_by"] = run_id
+            write_atomic(summary_path(self.folder, unit_path), json.dumps(document, indent=2) + "\n")
 
     def clear(self, unit_paths: Iterable[str]) -> None:
         """Remove the units' earlier plans and summaries before they are planned again: a plan

@@ -35,11 +35,19 @@ Gate = Callable[[str], str | None]  # before a unit starts: None, or why nothing
 FinishHook = Callable[[str, Outcome], None]
 
 
-def plan_waits(plan: Plan, units: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """What each unit of the run waits for: `Plan.ready_after`, kept to the units that run."""
+def plan_waits(
+    plan: Plan, units: Iterable[str] | None = None, *, tiers: bool = True
+) -> dict[str, tuple[str, ...]]:
+    """What each unit of the run waits for: `Plan.ready_after`, kept to the units that run;
+    without `tiers` (plans change nothing), its own dependencies only."""
     selected = list(plan.units) if units is None else [u for u in plan.units if u in set(units)]
     inside = set(selected)
-    return {u: tuple(w for w in plan.ready_after(u) if w in inside and w != u) for u in selected}
+    return {
+        u: tuple(
+            w for w in (plan.ready_after(u) if tiers else plan.units[u].waits_for) if w in inside and w != u
+        )
+        for u in selected
+    }
 
 
 def schedule(
@@ -54,12 +62,15 @@ def schedule(
     on_finish: FinishHook | None = None,
     durations: Mapping[str, float] | None = None,
     gate: Gate | None = None,
+    after_failure: bool = False,
 ) -> dict[str, Outcome]:
     """Run `task(unit)` for every unit of `order`, each once what it `waits` for succeeded.
 
     Returns an Outcome for every unit of `order`. Units that never started get Status.NOT_RUN
     (blocked by a failure, stopped by `fail_fast`, or by an interrupt). `durations` (seconds
     per unit, e.g. from the previous run) weigh the priority; unknown units get the median.
+    `after_failure` (plans): a unit waits for its dependencies to finish, not to succeed, so
+    one failure holds nothing back.
     """
     if parallelism < 1:
         raise ValueError("parallelism must be at least 1")
@@ -124,7 +135,10 @@ def schedule(
                 unit = running.pop(future)
                 outcome = _outcome_of(future)
                 finish(unit, outcome)
-                if outcome.status == Status.SUCCEEDED:
+                released = outcome.status == Status.SUCCEEDED
+                if after_failure and outcome.status in (Status.FAILED, Status.NOT_RUN):
+                    released = True
+                if released:
                     for dependent in dependents[unit]:
                         pending[dependent].discard(unit)
                         if not pending[dependent] and dependent not in outcomes:

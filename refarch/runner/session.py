@@ -31,6 +31,7 @@ class UnitRecord:
     log_path: str | None = None
     outputs: Mapping[str, Any] | None = None
     rescued: list[Path] = field(default_factory=list)  # state files moved to .refarch/recovery
+    changes: dict[str, int] | None = None  # what the apply/destroy/plan changed: add, change, destroy
 
 
 class OutputCache:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refarch.engines import Engine, UnitJob
+from refarch.engines.base import resource_changes
 from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
@@ -171,12 +172,16 @@ class UnitRunner:
         )
 
     def dependency_outputs(
-        self, unit: Unit, log_path: Path, mocked: list[str] | None = None
+        self, unit: Unit, log_path: Path, mocked: list[str] | None = None, missing: list[str] | None = None
     ) -> dict[str, Mapping[str, Any]]:
-        """Each enabled dependency's outputs, read once per run (mocks where allowed; the
-        dependencies whose mocks were used are added to `mocked`)."""
+        """Each enabled dependency's outputs, read once per run. A dependency without outputs
+        (never applied) gives its `mock_outputs` where allowed, as Terragrunt does: for every
+        command when `mock_outputs_allowed_terraform_commands` is not set. The dependencies
+        whose mocks were used are added to `mocked`; those with neither outputs nor mocks to
+        `missing`."""
         found: dict[str, Mapping[str, Any]] = {}
         mocked = [] if mocked is None else mocked
+        missing = [] if missing is None else missing
         for dep in unit.dependency_blocks:
             if not dep.enabled or dep.skip_outputs:
                 continue
@@ -189,17 +194,20 @@ class UnitRunner:
             def read(target: Unit = target) -> Mapping[str, Any]:
                 return self.engine.read_outputs(self.job(target, "output", log_path, lambda _s, _l: None))
 
-            allowed = dep.mock_outputs_allowed_terraform_commands or ()
+            allowed = dep.mock_outputs_allowed_terraform_commands
+            may_mock = dep.mock_outputs is not None and (allowed is None or self.action in allowed)
             try:
                 found[dep.name] = self.session.outputs.get(dep.path, read)
                 self.session.masker.register_outputs(found[dep.name])  # those Terraform marks sensitive
             except ProcessFailed:
-                if dep.mock_outputs is None or self.action not in allowed:
+                if not may_mock:
                     raise
                 found[dep.name] = {}
-            if not found[dep.name] and dep.mock_outputs is not None and self.action in allowed:
-                found[dep.name] = dict(dep.mock_outputs)  # not applied yet, as Terragrunt does
+            if not found[dep.name] and may_mock:
+                found[dep.name] = dict(dep.mock_outputs or {})  # not applied yet, as Terragrunt does
                 mocked.append(dep.path)
+            elif not found[dep.name]:
+                missing.append(dep.path)
         return found
 
     def stale_inputs(self, unit: Unit, saved: SavedPlans, log_path: Path) -> str | None:
@@ -341,6 +349,9 @@ class UnitRunner:
         job = self.job(unit, self.action, log_path, on_line)
         from_plan = self.saved_plans is not None and self.action == Action.APPLY
         if self.saved_plans is not None and from_plan:  # its inputs are in the saved plan
+            applied_by = self.saved_plans.applied_by(unit.path)
+            if applied_by is not None:  # this folder was applied before: nothing left to apply
+                return Outcome(Status.SUCCEEDED, f"its saved plan was already applied by run {applied_by}")
             stale = self.stale_inputs(unit, self.saved_plans, log_path)
             if stale is not None:
                 return Outcome(Status.FAILED, stale)
@@ -349,14 +360,21 @@ class UnitRunner:
         if self.saved_plans is not None:
             job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
         mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
+        missing: list[str] = []  # dependencies with neither outputs nor mocks
         planned_with: dict[str, str] = {}  # plan --out-dir: digests of the outputs it used
         if not from_plan and (
             not getattr(self.engine, "resolves_dependencies", False) or self.saved_plans is not None
         ):
-            found = self.dependency_outputs(unit, log_path, mocked)
+            found = self.dependency_outputs(unit, log_path, mocked, missing)
             planned_with = output_digests(unit, found)
             if not getattr(self.engine, "resolves_dependencies", False):
                 job = replace(job, dependency_outputs=found)
+        if missing and self.action == Action.PLAN:  # a plan needs them: say what to apply first
+            return Outcome(
+                Status.NOT_RUN,
+                f"waits for {', '.join(missing)} to be applied (no outputs yet, and no mock_outputs)",
+                blocked_by=missing[0],
+            )
         leftover = self.wait_for_leftovers(unit)
         if leftover:
             return Outcome(
@@ -394,6 +412,8 @@ class UnitRunner:
             result = self.engine.execute(this)
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
                 self.saved_plans.save(unit, result.plan, mocked=mocked, dependency_outputs=planned_with)
+            if result.process.ok and from_plan and self.saved_plans is not None:
+                self.saved_plans.mark_applied(unit.path, self.session.run_id)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)
@@ -441,10 +461,14 @@ class UnitRunner:
             )
             return Outcome(Status.SUCCEEDED, self.session.masker.mask(why))
         if process.ok:
+            if self.action in (Action.APPLY, Action.DESTROY, Action.PLAN):
+                record.changes = resource_changes(process.output_tail)
             if done.value is not None:
                 self.session.masker.register_outputs(done.value)  # those Terraform marks sensitive
                 self.session.outputs.put(unit.path, done.value)
                 record.outputs = done.value
+            if mocked and self.action == Action.PLAN:
+                return Outcome(Status.SUCCEEDED, f"plan on mock outputs of {', '.join(mocked)}")
             return Outcome(Status.SUCCEEDED)
         if done.stopped and not process.interrupted and done.decision is not None and done.decision.retry:
             return Outcome(Status.INTERRUPTED, "interrupted while waiting to retry")

@@ -155,4 +155,4 @@ def test_an_ami_not_shared_with_the_account_is_missing(world: Any, moto_server: 
         MISSING,
     )
     assert "not shared with dev" in missing.note
-    assert "refarch amis build" in missing.remedy
+    assert missing.remedy == f"refarch amis build {root} --regions us-east-1 --share-with dev"  # DIR first

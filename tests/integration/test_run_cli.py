@@ -163,7 +163,12 @@ def test_wrong_account_is_refused_and_its_dependents_not_run(world):
 
 
 def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
-    world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: InvalidParameter"}})
+    world.script(
+        {
+            "dev/us-east-1/vpc": {"outputs": {"vpc_id": "vpc-1"}},  # what mysql reads when resumed
+            "dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: InvalidParameter"},
+        }
+    )
     first = world.refarch("apply", str(world.root), "--non-interactive", "--include", "dev/*")
     assert first.returncode == 1
     assert "resume with: refarch apply" in first.stderr
@@ -178,22 +183,31 @@ def test_failure_then_resume_runs_only_what_did_not_succeed(world, tmp_path):
         str(tmp_path / "r.json"),
     )
     assert second.returncode == 0, second.stderr
-    rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:])
+    rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:] if c["command"] == "apply")
     assert rerun == ["dev/us-east-1/app", "dev/us-east-1/mysql"]
     statuses = {u["path"]: u["status"] for u in json.loads((tmp_path / "r.json").read_text())["units"]}
     assert statuses["dev/us-east-1/vpc"] == "done_before"
 
 
-def test_resume_refuses_after_a_unit_changed(world):
-    world.script({"dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: boom"}})
+def test_resume_continues_after_the_fix(world):
+    world.script(
+        {
+            "dev/us-east-1/vpc": {"outputs": {"vpc_id": "vpc-1"}},
+            "dev/us-east-1/mysql": {"fail_times": 1, "stderr": "Error: boom"},
+        }
+    )
     assert world.refarch("apply", str(world.root), "--non-interactive", "--include", "dev/*").returncode == 1
-    unit = world.root / "dev/us-east-1/vpc/terragrunt.hcl"
-    unit.write_text(unit.read_text() + "\n# edited\n")
+    for name in ("vpc", "mysql"):  # the fix (mysql failed); vpc succeeded and changed too
+        unit = world.root / f"dev/us-east-1/{name}/terragrunt.hcl"
+        unit.write_text(unit.read_text() + "\n# edited\n")
+    before = len(world.calls())
     result = world.refarch(
         "apply", str(world.root), "--non-interactive", "--include", "dev/*", "--resume", "last"
     )
-    assert result.returncode == 2
-    assert "dev/us-east-1/vpc (files changed)" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "changed since they succeeded, not run again: dev/us-east-1/vpc" in result.stdout + result.stderr
+    rerun = sorted(unit_of(c, world.root) for c in world.calls()[before:] if c["command"] == "apply")
+    assert rerun == ["dev/us-east-1/app", "dev/us-east-1/mysql"]
 
 
 def test_destroy_walks_the_reverse_order(world):
@@ -245,7 +259,14 @@ def wait_for(path, text, timeout=30):
 
 def test_sigint_lets_the_tool_release_its_lock_and_exits_130(world):
     world.script({"dev/us-east-1/vpc": {"sleep": 60, "trap_sigint": True}})
-    proc = world.start("apply", str(world.root), "--non-interactive", "--include", "dev/us-east-1/mysql")
+    proc = world.start(
+        "apply",
+        str(world.root),
+        "--non-interactive",
+        "--include",
+        "dev/us-east-1/mysql",
+        "--with-dependencies",
+    )
     wait_for(world.root.parent / "calls.jsonl", "dev/us-east-1/vpc")
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)

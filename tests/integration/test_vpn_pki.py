@@ -113,7 +113,7 @@ def test_client_profile_verifies_against_the_stored_ca_and_revoke_fills_the_crl(
     endpoint = ["--endpoint-url", moto_server.endpoint_url]
     out = tmp_path / "profiles" / "alice.ovpn"
     out.parent.mkdir()
-    result = CliRunner().invoke(cli, ["vpn", "client", "alice", str(repo.root), "--out", str(out), *endpoint])
+    result = CliRunner().invoke(cli, ["vpn", "client", str(repo.root), "alice", "--out", str(out), *endpoint])
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o777 == 0o600
     assert "PRIVATE KEY" not in result.output

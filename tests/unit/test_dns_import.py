@@ -146,9 +146,9 @@ def test_the_zone_of_the_units_account_is_imported_once(aws: None, tmp_path: Pat
     zone_id = _zone(sessions, "shared-services", "acme.example")
     _zone(sessions, "dev", "acme.example")  # another account's zone of the same name
     engine = FakeEngine()
-    first = import_zones(
-        _repo(tmp_path, settings), settings, engine=engine, sessions=sessions, env={"PATH": "/bin"}
-    )
+    cli_config = str(tmp_path / "terraformrc")
+    env = {"PATH": "/bin", "TF_CLI_CONFIG_FILE": cli_config, "AWS_PROFILE": "caller"}
+    first = import_zones(_repo(tmp_path, settings), settings, engine=engine, sessions=sessions, env=env)
     assert [(i.unit, i.domain, i.status, i.zone_id) for i in first] == [
         ("shared-services/us-east-1/route53", "acme.example", "imported", zone_id)
     ]
@@ -156,6 +156,7 @@ def test_the_zone_of_the_units_account_is_imported_once(aws: None, tmp_path: Pat
     assert (address, resource_id) == (ADDRESS, zone_id)
     # The job carries the unit's own account credentials, not the caller's environment.
     assert job.env["AWS_ACCESS_KEY_ID"] and job.env["PATH"] == "/bin" and "HOME" not in job.env
+    assert job.env["TF_CLI_CONFIG_FILE"] == cli_config and "AWS_PROFILE" not in job.env  # mirror: yes
     assert job.work_root == tmp_path / ".refarch" / "work"
     again = import_zones(_repo(tmp_path, settings), settings, engine=engine, sessions=sessions)
     assert [i.status for i in again] == ["exists"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from refarch.engines import EngineResult
-from refarch.errors import RefarchWarning, ResumeRefused, UsageError, WrongAccount
+from refarch.errors import RefarchWarning, UsageError, WrongAccount
 from refarch.events import UnitRetried
 from refarch.exec.process import ProcessResult
 from refarch.models import Dependency, Status
@@ -75,7 +75,8 @@ def go(plan, engine, **kwargs):
     kwargs.setdefault(
         "base_env", {"PATH": "/usr/bin", "AWS_PROFILE": "caller", "AWS_WEB_IDENTITY_TOKEN_FILE": "/ci/token"}
     )
-    options = {k: kwargs.pop(k) for k in ("parallelism", "fail_fast", "resume", "history") if k in kwargs}
+    names = ("parallelism", "fail_fast", "resume", "rerun_changed", "history")
+    options = {k: kwargs.pop(k) for k in names if k in kwargs}
     return run(plan, plan.action, engine=engine, options=RunOptions(**options), **kwargs)
 
 
@@ -228,14 +229,32 @@ def test_resume_reruns_only_what_did_not_succeed(tmp_path):
     assert third_engine.jobs == [] and third.exit_code == 0
 
 
-def test_resume_refuses_when_units_changed(tmp_path):
+def test_resume_runs_the_fixed_unit_and_lists_changed_ones_that_succeeded(tmp_path):
     plan = make_plan(SPEC, root=tmp_path)
-    go(plan, FakeEngine({"dev/app": [(1, "Error: boom")]}))
-    changed = make_plan(SPEC, root=tmp_path, digests={"dev/db": "new", "dev/vpc": "new"})
-    with pytest.raises(ResumeRefused) as caught:
-        go(changed, FakeEngine(), resume="last")
-    assert caught.value.changed == ("dev/vpc (files changed)", "dev/db (files changed)")
-    assert "dev/vpc" in str(caught.value)
+    go(plan, FakeEngine({"dev/db": [(1, "Error: boom")]}))
+    # the fix: db's file changed (it failed), and a shared file changed vpc's digest (it succeeded)
+    fixed = make_plan(SPEC, root=tmp_path, digests={"dev/db": "new", "dev/vpc": "new"})
+    notices, engine = [], FakeEngine()
+    report = go(fixed, engine, resume="last", on_event=lambda e: notices.append(getattr(e, "text", "")))
+    assert sorted(j.unit.path for j in engine.jobs) == ["dev/app", "dev/db"]
+    assert report.units["dev/vpc"].status == Status.DONE_BEFORE and report.exit_code == 0
+    listed = [n for n in notices if "changed since they succeeded" in n]
+    assert listed and "dev/vpc" in listed[0] and "--rerun-changed" in listed[0]
+    # asked to: the changed unit that succeeded runs again too
+    go(plan, FakeEngine({"dev/db": [(1, "Error: boom")]}))
+    engine = FakeEngine()
+    go(fixed, engine, resume="last", rerun_changed=True)
+    assert sorted(j.unit.path for j in engine.jobs) == ["dev/app", "dev/db", "dev/vpc"]
+
+
+def test_resume_last_is_the_last_run_of_the_same_action(tmp_path):
+    apply_plan = make_plan(SPEC, root=tmp_path)
+    failed = go(apply_plan, FakeEngine({"dev/app": [(1, "Error: boom")]}))
+    go(make_plan(SPEC, root=tmp_path, action="plan"), FakeEngine())  # a plan-all after it
+    engine = FakeEngine()
+    report = go(apply_plan, engine, resume="last")
+    assert report.resumed_from == failed.run_id
+    assert [j.unit.path for j in engine.jobs] == ["dev/app"]
 
 
 def test_resume_needs_an_earlier_run_of_the_same_action(tmp_path):

@@ -56,8 +56,12 @@ def test_ready_after_includes_the_previous_tier(repo):
     assert ready == {"shared-services/us-east-1/ecr", "shared-services/us-east-1/vpc"}
 
 
-def test_include_pulls_dependencies_or_assumes_them(repo):
-    pulled = plan(repo, include=["dev/us-east-1/app"])
+def test_a_selection_is_what_runs_its_dependencies_are_read(repo):
+    alone = plan(repo, include=["dev/us-east-1/app"])
+    assert list(alone.units) == ["dev/us-east-1/app"]
+    assert {"dev/us-east-1/mysql", "dev/us-east-1/vpc", "shared-services/us-east-1/ecr"} <= set(alone.assumed)
+    assert alone.units["dev/us-east-1/app"].assumed
+    pulled = plan(repo, include=["dev/us-east-1/app"], with_dependencies=True)
     assert set(pulled.units) == {
         "dev/us-east-1/app",
         "dev/us-east-1/mysql",
@@ -65,10 +69,21 @@ def test_include_pulls_dependencies_or_assumes_them(repo):
         "shared-services/us-east-1/ecr",
         "security/us-east-1/iam",
     }
-    alone = plan(repo, include=["dev/us-east-1/app"], ignore_dependencies=True)
-    assert list(alone.units) == ["dev/us-east-1/app"]
-    assert "dev/us-east-1/mysql" in alone.assumed
-    assert alone.units["dev/us-east-1/app"].assumed
+    # Terragrunt's --queue-include-external says the same; --queue-strict-include refuses it
+    assert set(plan(repo, include=["dev/us-east-1/app"], queue_include_external=True).units) == set(
+        pulled.units
+    )
+    strict = plan(repo, include=["dev/us-east-1/app"], with_dependencies=True, ignore_dependencies=True)
+    assert list(strict.units) == ["dev/us-east-1/app"]
+
+
+def test_a_folder_is_a_selection_its_outside_dependencies_are_external(repo):
+    dev = load_repo(repo.root / "dev", cache=False)
+    assert dev.units["shared-services/us-east-1/ecr"].external
+    p = plan(dev)
+    assert all(path.startswith("dev/") for path in p.units)
+    assert "shared-services/us-east-1/ecr" in p.external
+    assert "shared-services/us-east-1/ecr" in plan(dev, with_dependencies=True).units
 
 
 def test_exclude_and_glob_patterns(repo):

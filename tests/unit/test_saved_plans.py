@@ -282,6 +282,12 @@ def test_plan_then_apply_exactly_those_plans_through_run(live, stand_in, tmp_pat
         ("apply", str(plan_path(plans, VPC)))
     ]
 
+    # the same folder again: applied already, said so (not "failed ... stale"), nothing runs
+    before = len(stand_in.calls())
+    again = run_saved(live, stand_in, "apply", plan_dir=plans)
+    assert again.ok and [c for c in stand_in.calls()[before:] if c["command"] != "output"] == []
+    assert again.units[VPC].message == f"its saved plan was already applied by run {applied.run_id}"
+
 
 def test_a_plan_whose_dependency_outputs_changed_is_stale_never_no_changes(live, stand_in, tmp_path):  # noqa: F811
     """mysql was planned (no changes) with vpc's outputs; the apply of vpc changes them:
@@ -361,7 +367,8 @@ def test_a_failed_plan_leaves_no_older_plan_to_apply(live, stand_in, tmp_path): 
     again = run_saved(live, stand_in, "plan", out_dir=plans)
     assert again.units[VPC].status == Status.FAILED
     assert not plan_path(plans, VPC).exists() and not summary_path(plans, VPC).exists()
-    assert "**Not planned (2)" in (plans / "summary.md").read_text()  # mysql waited for it
+    # mysql depends on vpc: its plan reads vpc's state, so a failed vpc plan holds it back no more
+    assert "**Not planned (1)" in (plans / "summary.md").read_text()
     with pytest.raises(StalePlan):
         run_saved(live, stand_in, "apply", plan_dir=plans)
 

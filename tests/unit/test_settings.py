@@ -34,6 +34,7 @@ EVERY_KEY: dict[str, dict[str, Any]] = {
     "engine": {
         "name": "terraform",
         "terraform_binary": "/opt/tofu/bin/tofu",
+        "terraform_version": "1.11.4",
         "terragrunt_binary": "/opt/tg",
         "terragrunt_pass_iam_role": False,
         "terragrunt_dialect": "modern",
@@ -267,3 +268,13 @@ def test_readme_table_lists_every_key() -> None:
         "the README's settings table is out of date: paste the output of "
         "`python -c 'from refarch.settings import reference_markdown; print(reference_markdown())'`"
     )
+
+
+def test_the_declared_terraform_version_is_a_version() -> None:
+    from refarch.settings import declared_terraform_version
+
+    settings = settings_from_dict({"engine": {"terraform_version": "1.11.4"}})
+    assert declared_terraform_version(settings) == "1.11.4"
+    assert declared_terraform_version(settings_from_dict({})) is None
+    with pytest.raises(ConfigError, match=r"a version such as 1\.11\.4"):
+        settings_from_dict({"engine": {"terraform_version": "1.11.4; curl evil"}})

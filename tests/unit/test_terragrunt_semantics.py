@@ -226,6 +226,11 @@ def test_read_terragrunt_config_has_terragrunts_defaults(copy):
         "lock_file": None,
         "disable_init": False,
         "vpc_enabled": None,
+        # a generate block as Terragrunt decodes it
+        "gen_if_disabled": "skip",
+        "gen_comment": "# ",
+        "gen_signature": False,
+        "gen_disable": False,
     }
 
 
@@ -239,10 +244,14 @@ def test_queue_flag_aliases_and_tg_variables_in_plan(copy):
         assert result.exit_code == 0, result.output
         return sorted(p for g in json.loads(result.output)["groups"] for p in g)
 
-    assert units(["--queue-include-dir", "b"]) == ["a", "b"]
+    # Terragrunt >= 0.97: an include no longer pulls in dependencies (--queue-strict-include
+    # is a no-op); --queue-include-external (refarch's --with-dependencies) does
+    assert units(["--queue-include-dir", "b"]) == ["b"]
+    assert units(["--queue-include-dir", "b", "--queue-include-external"]) == ["a", "b"]
+    assert units(["--queue-include-dir", "b", "--with-dependencies"]) == ["a", "b"]
     assert units(["--queue-include-dir", "b", "--queue-strict-include"]) == ["b"]
     assert units(["--queue-exclude-dir", "c"]) == ["a", "b"]
-    assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b,c"}) == ["a", "b", "c/nested"]
+    assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b,c"}) == ["b", "c/nested"]
     assert units([], env={"TG_QUEUE_INCLUDE_DIR": "b", "TG_QUEUE_STRICT_INCLUDE": "true"}) == ["b"]
     assert units([], env={"TG_QUEUE_EXCLUDE_DIR": "a,b"}) == ["c/nested"]
     assert units([], env={"TG_FEATURE": "unused=1"}) == ["a", "b", "c/nested"]

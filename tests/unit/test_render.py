@@ -31,26 +31,48 @@ def units_of(files: dict[str, str]) -> list[str]:
 def test_layout_follows_the_manifest() -> None:
     files = render_files(**ARGS)
     units = units_of(files)
+    baseline = ["alarms", "cross-account-roles", "guardduty"]  # every account but security
     assert [u for u in units if u.startswith("security/")] == [
+        "security/us-east-1/alarms",
         "security/us-east-1/cloudtrail",
+        "security/us-east-1/cross-account-access",
+        "security/us-east-1/guardduty",
         "security/us-east-1/iam-groups",
         "security/us-east-1/kms-admin",
     ]
-    assert [u for u in units if u.startswith("shared-services/")] == [
-        "shared-services/us-east-1/ecr",
-        "shared-services/us-east-1/openvpn",
-        "shared-services/us-east-1/vpc",
-        "shared-services/us-west-2/vpc",
-    ]
-    assert [u for u in units if u.startswith("logs/")] == ["logs/us-east-1/log-archive"]
+    assert [u for u in units if u.startswith("shared-services/")] == sorted(
+        [
+            *(f"shared-services/us-east-1/{kind}" for kind in baseline),
+            "shared-services/us-east-1/ecr",
+            "shared-services/us-east-1/openvpn",
+            "shared-services/us-east-1/vpc",
+            "shared-services/us-east-1/vpc-flow-logs",
+            "shared-services/us-west-2/vpc",
+            "shared-services/us-west-2/vpc-flow-logs",
+        ]
+    )
+    assert [u for u in units if u.startswith("logs/")] == sorted(
+        [
+            *(f"logs/us-east-1/{kind}" for kind in baseline),
+            "logs/us-east-1/aws-config",
+            "logs/us-east-1/log-archive",
+        ]
+    )
     for app in ("dev", "prod"):
         for region in ("us-east-1", "us-west-2"):
-            for kind in ("ecs-cluster", "sample-app", "vpc"):
+            for kind in ("ecs-cluster", "sample-app", "vpc", "vpc-flow-logs", "alb-public", "alb-internal"):
                 assert f"{app}/{region}/{kind}" in units
+        for kind in ("aurora", "redis", "lambda-hello", "lambda-cleanup", "static-website", "aws-config"):
+            assert f"{app}/us-east-1/{kind}" in units
+            assert f"{app}/us-west-2/{kind}" not in units
     for name in (
         "root.hcl",
         "common.hcl",
         "amis.auto.hcl",
+        "artifacts.hcl",
+        "artifacts.auto.hcl",
+        "functions/hello/build.py",
+        "images/sample-app/Dockerfile",
         "refarch.toml",
         ".gitignore",
         "dev/account.hcl",

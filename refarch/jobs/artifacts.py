@@ -127,6 +127,19 @@ class _State:
     hashes: dict[str, str] = field(default_factory=dict)  # "lambda/<name>" -> source hash
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every build of one run shares."""
+
+    root: Path
+    declared: _Declared
+    state: _State
+    sessions: AwsSessions
+    runner: Runner
+    env: Mapping[str, str]
+    emit: Callable[[ArtifactEvent], None]
+
+
 def source_hash(folder: Path, exclude: Sequence[Path] = ()) -> str:
     """SHA-256 over every file's relative path and bytes, in sorted order (hidden and cache
     folders and `exclude` left out), so the same source has the same name on any machine."""
@@ -179,13 +192,14 @@ def build_artifacts(
     # The user's build tools get the user's environment (DOCKER_HOST, npm's ...), without
     # AWS credentials or Terraform variables: a build needs neither.
     child_env = {k: v for k, v in env.items() if not k.startswith(SECRET_PREFIXES)}
+    job = _Job(root, declared, state, sessions, runner, child_env, emit)
     results: list[ArtifactResult] = []
     for name, spec in declared.lambdas.items():
         if names is None or name in names:
-            results.append(_lambda(root, name, spec, declared, state, sessions, runner, child_env, emit))
+            results.append(_lambda(job, name, spec))
     for name, spec in declared.images.items():
         if names is None or name in names:
-            results.append(_image(root, name, spec, declared, state, sessions, runner, child_env, emit))
+            results.append(_image(job, name, spec))
     auto = _write_state(root, state)
     return ArtifactsReport(tuple(results), auto)
 
@@ -193,17 +207,8 @@ def build_artifacts(
 # -- Lambda packages ---------------------------------------------------------------------------
 
 
-def _lambda(
-    root: Path,
-    name: str,
-    spec: Mapping[str, Any],
-    declared: _Declared,
-    state: _State,
-    sessions: AwsSessions,
-    runner: Runner,
-    env: Mapping[str, str],
-    emit: Callable[[ArtifactEvent], None],
-) -> ArtifactResult:
+def _lambda(job: _Job, name: str, spec: Mapping[str, Any]) -> ArtifactResult:
+    root, declared, state, emit = job.root, job.declared, job.state, job.emit
     source = _inside(root, spec["source"], f"lambda.{name}.source")
     package = _inside(source, spec["package"], f"lambda.{name}.package")
     output = package.parent if package.parent != source else package  # not part of the source
@@ -211,14 +216,14 @@ def _lambda(
     key = f"lambda/{name}/{digest}.zip"
     buckets = {a: f"{declared.org}-{a}-{declared.region}-artifacts" for a in spec["accounts"]}
     clients = {
-        a: sessions.client("s3", declared.accounts[a], declared.region, account_name=a) for a in buckets
+        a: job.sessions.client("s3", declared.accounts[a], declared.region, account_name=a) for a in buckets
     }
     missing = [a for a in buckets if not _has_object(clients[a], buckets[a], key)]
     if state.hashes.get(f"lambda/{name}") == digest and state.packages.get(name) == key and not missing:
         emit(ArtifactEvent("lambda", name, f"unchanged: {key}"))
         return ArtifactResult("lambda", name, "unchanged", digest, key, uploaded_to=tuple(buckets.values()))
     emit(ArtifactEvent("lambda", name, f"building in {source.relative_to(root)}: {' '.join(spec['build'])}"))
-    result = _run(runner, spec["build"], source, env, emit, "lambda", name)
+    result = _run(job, spec["build"], source, "lambda", name)
     if not result.ok or not package.is_file():
         why = (
             result.output_tail[-2000:] if not result.ok else f"the build left no {package.relative_to(root)}"
@@ -280,17 +285,8 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 # -- Docker images -----------------------------------------------------------------------------
 
 
-def _image(
-    root: Path,
-    name: str,
-    spec: Mapping[str, Any],
-    declared: _Declared,
-    state: _State,
-    sessions: AwsSessions,
-    runner: Runner,
-    env: Mapping[str, str],
-    emit: Callable[[ArtifactEvent], None],
-) -> ArtifactResult:
+def _image(job: _Job, name: str, spec: Mapping[str, Any]) -> ArtifactResult:
+    root, declared, state, emit = job.root, job.declared, job.state, job.emit
     context = _inside(root, spec["context"], f"images.{name}.context")
     digest = source_hash(context)
     tag = f"src-{digest[:20]}"
@@ -299,7 +295,7 @@ def _image(
         emit(ArtifactEvent("image", name, f"unchanged: {tag}"))
         return ArtifactResult("image", name, "unchanged", digest, tag, last["digest"])
     builder = declared.builder
-    if shutil.which(builder[0], path=env.get("PATH")) is None:
+    if shutil.which(builder[0], path=job.env.get("PATH")) is None:
         raise ToolNotFound(
             builder[0],
             hint=f"install Docker, or set `builder` in {DECLARATION} to a docker-compatible command "
@@ -307,7 +303,7 @@ def _image(
         )
     if SHARED_ACCOUNT not in declared.accounts:
         raise ConfigError(f"images need the {SHARED_ACCOUNT} account (its ECR)", path=root / "common.hcl")
-    ecr = sessions.client(
+    ecr = job.sessions.client(
         "ecr", declared.accounts[SHARED_ACCOUNT], declared.region, account_name=SHARED_ACCOUNT
     )
     try:
@@ -332,7 +328,7 @@ def _image(
     emit(ArtifactEvent("image", name, f"building {reference}"))
     pushed: ProcessResult | None = None
     for argv, stdin in steps:
-        pushed = _run(runner, argv, root, env, emit, "image", name, stdin)
+        pushed = _run(job, argv, root, "image", name, stdin)
         if not pushed.ok:
             emit(
                 ArtifactEvent(
@@ -361,21 +357,14 @@ def _image(
 
 
 def _run(
-    runner: Runner,
-    argv: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str],
-    emit: Callable[[ArtifactEvent], None],
-    kind: Kind,
-    name: str,
-    stdin: str | None = None,
+    job: _Job, argv: Sequence[str], cwd: Path, kind: Kind, name: str, stdin: str | None = None
 ) -> ProcessResult:
     def line(_stream: str, text: str) -> None:
-        emit(ArtifactEvent(kind, name, text))
+        job.emit(ArtifactEvent(kind, name, text))
 
     if stdin is None:
-        return runner(argv, cwd=cwd, env=env, on_line=line)
-    return runner(argv, cwd=cwd, env=env, stdin_data=stdin)  # a secret: its echo is not shown
+        return job.runner(argv, cwd=cwd, env=job.env, on_line=line)
+    return job.runner(argv, cwd=cwd, env=job.env, stdin_data=stdin)  # a secret: its echo is not shown
 
 
 def _inside(base: Path, relative: Any, where: str) -> Path:

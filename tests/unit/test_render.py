@@ -310,3 +310,36 @@ def test_the_route53_unit_and_its_zone_come_only_with_a_domain() -> None:
     with_domain = render_files(**{**ARGS, "domain": "acme.com"})
     assert "shared-services/us-east-1/route53/terragrunt.hcl" in with_domain
     assert 'domains = ["acme.com"]' in with_domain["bootstrap.hcl"]
+
+
+def test_the_other_components_consume_what_bootstrap_makes() -> None:
+    files = render_files(**ARGS)
+    bootstrap = files["bootstrap.hcl"]
+    assert 'passwords = ["master_password"]' in bootstrap
+    assert 'internal   = ["*.acme.internal", "*.internal.acme.internal"]' in bootstrap
+    assert 'cloudfront = ["*.acme.internal"]' in bootstrap
+    assert 'accounts   = ["dev", "prod"]' in bootstrap
+    assert '[secrets]\naccounts = ["dev", "prod"]' in files["refarch.toml"]
+    assert (
+        'certificate_domain  = "*.internal.${local.common.domain_name}"'
+        in files["_envcommon/alb-internal.hcl"]
+    )
+    assert 'generate "provider_us_east_1"' in files["_envcommon/static-website.hcl"]
+    assert 'package_key    = local.packages["hello"]' in files["_envcommon/lambda-hello.hcl"]
+    assert "image_tag     = local.image.tag" in files["_envcommon/sample-app.hcl"]
+    assert 'hello = "lambda/hello/unbuilt.zip"' in files["artifacts.auto.hcl"]
+
+
+def test_without_app_accounts_bootstrap_makes_nothing_for_them_and_without_logs_no_config() -> None:
+    files = render_files(
+        org="acme", accounts={k: ACCOUNTS[k] for k in ("security", "shared-services")}, regions=["us-east-1"]
+    )
+    assert "passwords = []" in files["bootstrap.hcl"] and "[secrets]" not in files["refarch.toml"]
+    assert not any("aws-config" in p or "aurora" in p for p in files)
+    with_apps = render_files(
+        org="acme",
+        accounts={k: ACCOUNTS[k] for k in ("security", "shared-services", "dev")},
+        regions=["us-east-1"],
+    )
+    assert "dev/us-east-1/aurora/terragrunt.hcl" in with_apps
+    assert not any("aws-config" in p for p in with_apps)  # it delivers to the logs account

@@ -319,7 +319,7 @@ def test_the_other_components_consume_what_bootstrap_makes() -> None:
     assert 'internal   = ["*.acme.internal", "*.internal.acme.internal"]' in bootstrap
     assert 'cloudfront = ["*.acme.internal"]' in bootstrap
     assert 'accounts   = ["dev", "prod"]' in bootstrap
-    assert '[secrets]\naccounts = ["dev", "prod"]' in files["refarch.toml"]
+    assert 'secrets = {\n    accounts = ["dev", "prod"]\n  }' in bootstrap
     assert (
         'certificate_domain  = "*.internal.${local.common.domain_name}"'
         in files["_envcommon/alb-internal.hcl"]
@@ -334,7 +334,7 @@ def test_without_app_accounts_bootstrap_makes_nothing_for_them_and_without_logs_
     files = render_files(
         org="acme", accounts={k: ACCOUNTS[k] for k in ("security", "shared-services")}, regions=["us-east-1"]
     )
-    assert "passwords = []" in files["bootstrap.hcl"] and "[secrets]" not in files["refarch.toml"]
+    assert "passwords = []" in files["bootstrap.hcl"] and "accounts = []" in files["bootstrap.hcl"]
     assert not any("aws-config" in p or "aurora" in p for p in files)
     with_apps = render_files(
         org="acme",

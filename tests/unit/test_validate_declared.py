@@ -55,7 +55,7 @@ def test_a_declared_password_certificate_or_key_pair_nothing_uses_is_reported(tm
 def test_a_password_in_refarch_toml_is_checked_too_but_not_for_a_partial_validate(tmp_path: Path) -> None:
     target = _render(tmp_path)
     with (target / "refarch.toml").open("a") as handle:
-        handle.write('passwords = ["orphan_password"]\n')  # into the rendered [secrets] table
+        handle.write('\n[secrets]\npasswords = ["orphan_password"]\n')
     report = validate_repo(target)
     assert [(m.path, m.line) for m in report.mismatches] == [("refarch.toml", None)]
     assert "orphan_password" in report.mismatches[0].detail

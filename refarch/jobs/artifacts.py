@@ -192,15 +192,17 @@ def build_artifacts(
     # The user's build tools get the user's environment (DOCKER_HOST, npm's ...), without
     # AWS credentials or Terraform variables: a build needs neither.
     child_env = {k: v for k, v in env.items() if not k.startswith(SECRET_PREFIXES)}
+    images = {n: s for n, s in declared.images.items() if names is None or n in names}
     job = _Job(root, declared, state, sessions, runner, child_env, emit)
     results: list[ArtifactResult] = []
-    for name, spec in declared.lambdas.items():
-        if names is None or name in names:
-            results.append(_lambda(job, name, spec))
-    for name, spec in declared.images.items():
-        if names is None or name in names:
+    try:
+        for name, spec in declared.lambdas.items():
+            if names is None or name in names:
+                results.append(_lambda(job, name, spec))
+        for name, spec in images.items():
             results.append(_image(job, name, spec))
-    auto = _write_state(root, state)
+    finally:  # what was uploaded or pushed before an error is recorded all the same
+        auto = _write_state(root, state)
     return ArtifactsReport(tuple(results), auto)
 
 
@@ -223,6 +225,7 @@ def _lambda(job: _Job, name: str, spec: Mapping[str, Any]) -> ArtifactResult:
         emit(ArtifactEvent("lambda", name, f"unchanged: {key}"))
         return ArtifactResult("lambda", name, "unchanged", digest, key, uploaded_to=tuple(buckets.values()))
     emit(ArtifactEvent("lambda", name, f"building in {source.relative_to(root)}: {' '.join(spec['build'])}"))
+    package.unlink(missing_ok=True)  # a build that makes nothing must not ship the last one
     result = _run(job, spec["build"], source, "lambda", name)
     if not result.ok or not package.is_file():
         why = (
@@ -295,7 +298,7 @@ def _image(job: _Job, name: str, spec: Mapping[str, Any]) -> ArtifactResult:
         emit(ArtifactEvent("image", name, f"unchanged: {tag}"))
         return ArtifactResult("image", name, "unchanged", digest, tag, last["digest"])
     builder = declared.builder
-    if shutil.which(builder[0], path=job.env.get("PATH")) is None:
+    if shutil.which(builder[0], path=job.env.get("PATH")) is None:  # only when one must be built
         raise ToolNotFound(
             builder[0],
             hint=f"install Docker, or set `builder` in {DECLARATION} to a docker-compatible command "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -100,10 +101,12 @@ def test_a_failed_build_keeps_the_last_good_package_and_image(
 
 def test_without_a_builder_images_say_what_to_do(repo: tuple[Path, AwsSessions, dict[str, str]]) -> None:
     root, sessions, env = repo
-    env = {**env, "PATH": "/nonexistent"}
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin"}  # no docker
     with pytest.raises(ToolNotFound, match="docker is not installed") as error:
-        build_artifacts(root, settings=sessions.settings, sessions=sessions, env=env, names=["sample-app"])
+        build_artifacts(root, settings=sessions.settings, sessions=sessions, env=env)
     assert "builder" in str(error.value)
+    # The package built before the image was refused is recorded all the same.
+    assert 'hello = "lambda/hello/unbuilt.zip"' not in _auto(root)
 
 
 def test_the_cli_builds_one_name_and_exits_1_on_a_failed_build(

@@ -14,10 +14,9 @@ What the emulator (moto 5.2) cannot do, and what refarch does there:
   serverless `ScalingConfigurationInfo` for a provisioned Aurora cluster, and
   `CloudFrontDefaultCertificate: true` next to the ACM certificate of a distribution).
 
-Cost: about 3.5 minutes on an idle 2-core machine (apply ~95 s, plan ~40 s, destroy ~60 s),
-measured at 8 minutes while seven other test runs shared the cores (apply 232 s, plan 87 s,
-destroy 141 s); skipped with the reason when the machine has no mirror of the provider
-(REFARCH_TF_PLUGIN_MIRROR).
+Cost: 5 minutes measured on 2 cores shared with other test runs (apply 135 s, second plan
+56 s, destroy 98 s, init and start-up 8 s); 8 minutes at the busiest; skipped with the reason
+when the machine has no mirror of the provider (REFARCH_TF_PLUGIN_MIRROR).
 """
 
 from __future__ import annotations

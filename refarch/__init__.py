@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         UnitStarted,
     )
     from refarch.jobs.amis import AmiRecord, build_amis
+    from refarch.jobs.artifacts import ArtifactsReport, build_artifacts
     from refarch.jobs.bootstrap import bootstrap
     from refarch.jobs.demo import DemoResult, demo
     from refarch.jobs.deploy import run
@@ -80,6 +81,8 @@ _EXPORTS = {
     ),
     "AmiRecord": "refarch.jobs.amis",
     "build_amis": "refarch.jobs.amis",
+    "ArtifactsReport": "refarch.jobs.artifacts",
+    "build_artifacts": "refarch.jobs.artifacts",
     "bootstrap": "refarch.jobs.bootstrap",
     "DemoResult": "refarch.jobs.demo",
     "demo": "refarch.jobs.demo",
@@ -113,6 +116,7 @@ __all__ = [
     "Account",
     "Action",
     "AmiRecord",
+    "ArtifactsReport",
     "BootstrapRecord",
     "ConfigError",
     "DemoResult",
@@ -145,6 +149,7 @@ __all__ = [
     "__version__",
     "bootstrap",
     "build_amis",
+    "build_artifacts",
     "demo",
     "evaluate_unit",
     "generate_stacks",

@@ -27,6 +27,9 @@ APP_ROLE = "app"
 REGION_SCOPES = ("primary", "all")
 ROLE_NAME = "OrganizationAccountAccessRole"
 AMI_PLACEHOLDER = "ami-00000000000000000"
+PACKAGE_PLACEHOLDER = "unbuilt.zip"  # artifacts.auto.hcl before `refarch artifacts build`
+IMAGE_PLACEHOLDER = "latest"
+SOURCES = "sources"  # live-templates/sources/: copied into the repo as they are (.j2: rendered)
 # `${dirname(find_in_parent_folders("root.hcl"))}`: the repo root, from any unit's folder.
 REPO_ROOT_EXPR = '${dirname(find_in_parent_folders("root.hcl"))}'
 
@@ -40,7 +43,8 @@ MAX_ACCOUNT_NAME = 24
 MAX_BUCKET = 63
 
 
-OPTIONAL_ARGUMENTS = ("domain",)  # `refarch new` arguments a kind may require
+# What a kind may require: the `--domain` argument, or a `logs` account in --accounts.
+OPTIONAL_ARGUMENTS = ("domain", "logs")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Manifest:
     kinds: Mapping[str, UnitKind]
     required_roles: tuple[str, ...]
     ami_images: tuple[str, ...]
+    functions: tuple[str, ...] = ()  # Lambda sources under functions/ (artifacts.hcl)
+    images: tuple[str, ...] = ()  # Docker build contexts under images/ (artifacts.hcl)
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,8 @@ def load_manifest(templates_dir: Path = TEMPLATES_DIR) -> Manifest:
         kinds=kinds,
         required_roles=tuple(data.get("required_roles", ())),
         ami_images=tuple(data.get("ami_images", ())),
+        functions=tuple(data.get("functions", ())),
+        images=tuple(data.get("images", ())),
     )
 
 
@@ -349,7 +357,7 @@ def render_files(
     """Every file of the live repo (POSIX path -> text), without the modules; writes nothing."""
     manifest = load_manifest(templates_dir)
     regions = list(regions)
-    given = ["domain"] if domain else []
+    given = (["domain"] if domain else []) + (["logs"] if "logs" in accounts else [])
     domain = domain or f"{org}.internal"
     _check_arguments(org, accounts, regions, domain, flavour, manifest.required_roles)
     live_accounts = [
@@ -357,12 +365,13 @@ def render_files(
         for index, (name, account_id) in enumerate(accounts.items())
     ]
     units = _layout(manifest, live_accounts, regions, given)
+    has_apps = any(a.role == APP_ROLE for a in live_accounts)
     renderer = _Renderer(templates_dir)
     primary = regions[0]
     base: dict[str, Any] = {
         "org": org,
         "domain": domain,
-        "dns_domains": [domain] if given else [],  # bootstrap.hcl: the zone to find and import
+        "dns_domains": [domain] if "domain" in given else [],  # bootstrap.hcl: the zone to find and import
         "flavour": flavour,
         "role_name": ROLE_NAME,
         "regions": regions,
@@ -372,7 +381,18 @@ def render_files(
         # bootstrap.hcl: the names bootstrap makes and the units use (one source of truth).
         "keypair_names": {"openvpn": f"{org}-openvpn", "default": f"{org}-default"},
         "kms_admin_user": f"{org}-kms-admin",
+        # What the app accounts' units consume (aurora, alb-public/-internal, static-website);
+        # nothing without an app account, so every declared thing has a consumer.
+        "passwords": ["master_password"] if has_apps else [],
+        "certificates": {
+            "internal": [f"*.{domain}", f"*.internal.{domain}"] if has_apps else [],
+            "cloudfront": [f"*.{domain}"] if has_apps else [],
+        },
         "amis": {image: dict.fromkeys(regions, AMI_PLACEHOLDER) for image in manifest.ami_images},
+        # artifacts.hcl / artifacts.auto.hcl: what `refarch artifacts build` builds and feeds.
+        "lambda_packages": {name: f"lambda/{name}/{PACKAGE_PLACEHOLDER}" for name in manifest.functions},
+        "functions": list(manifest.functions),
+        "images": {name: {"tag": IMAGE_PLACEHOLDER, "digest": ""} for name in manifest.images},
         "modules_note": (
             f"`{modules_source}`"
             if modules_source
@@ -386,6 +406,12 @@ def render_files(
     files: dict[str, str] = {}
     for template, output in _templates_in(templates_dir, "repo"):
         files[output] = renderer.render(template, base)
+    for source in sorted(p for p in (templates_dir / SOURCES).rglob("*") if p.is_file()):
+        relative = source.relative_to(templates_dir / SOURCES).as_posix()
+        if source.suffix == ".j2":
+            files[relative.removesuffix(".j2")] = renderer.render(f"{SOURCES}/{relative}", base)
+        else:
+            files[relative] = source.read_text(encoding="utf-8")
     for account in live_accounts:
         context = {**base, "account": account}
         for template, output in _templates_in(templates_dir, "account"):

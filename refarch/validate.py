@@ -1,4 +1,5 @@
-"""Check a live repo against its local Terraform modules: inputs vs variables, outputs used.
+"""Check a live repo against its local Terraform modules: inputs vs variables, outputs used,
+and what bootstrap is asked to make (passwords, certificates, key pairs) that no unit uses.
 
 Terraform only finds a misspelt input or a dependency output that a module does not have when
 it runs, one unit at a time; in a fresh multi-account deployment that is an hour in. These
@@ -18,6 +19,7 @@ from typing import Any
 
 from refarch.config import evaluate_unit, find_unit_files
 from refarch.config.discover import repo_root
+from refarch.config.evaluate import Loader, read_config
 from refarch.config.hcl import Body, parse_text
 from refarch.config.values import Unknown
 from refarch.errors import ConfigError, UnreadableFile
@@ -64,6 +66,8 @@ class Mismatch:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
+        if not self.units:
+            return f"{where}: {self.detail}"
         units = ", ".join(self.units[:3]) + (
             f" and {len(self.units) - 3} more" if len(self.units) > 3 else ""
         )
@@ -268,7 +272,9 @@ def validate_repo(
         raise ConfigError(f"{path} is not a folder", hint="pass the root of a live repo")
     root = repo_root(start)  # from a subfolder: its units, evaluated as in the whole repo
     env = dict(os.environ) if env is None else env
-    skeleton = Repo(root=root, units={}, accounts=(), settings=settings or load_settings(root, env))
+    settings = settings or load_settings(root, env)
+    skeleton = Repo(root=root, units={}, accounts=(), settings=settings)
+    declared = _declared(root, settings, env)
     files = _Files(root)
     outputs = _referenced_outputs(root, files)
     found: dict[_Problem, list[str]] = {}
@@ -311,11 +317,14 @@ def validate_repo(
         else:
             config_files = files.config_files(unit)
             problems = chain(
-                _check_inputs(unit, module, files, config_files, root),
+                _check_inputs(unit, module, files, config_files, root, declared.passwords),
                 _check_outputs(units, unit, files, config_files, module_of, root),
             )
         for problem in problems:
             found.setdefault(problem, []).append(unit.path)
+    if start == root and not remote:  # the whole repo, every module read: unused is unused
+        for problem in _unused(declared, units.values(), module_of):
+            found.setdefault(problem, [])
     return ValidationReport(
         mismatches=tuple(
             Mismatch(p, line, detail, tuple(names))
@@ -331,7 +340,12 @@ def validate_repo(
 
 
 def _check_inputs(
-    unit: Unit, module: ModuleInterface, files: _Files, config_files: list[str], root: Path
+    unit: Unit,
+    module: ModuleInterface,
+    files: _Files,
+    config_files: list[str],
+    root: Path,
+    passwords: Mapping[str, tuple[str, int | None]],
 ) -> Iterator[_Problem]:
     where: dict[str, tuple[str, int]] = {}
     for relative in config_files:
@@ -344,7 +358,8 @@ def _check_inputs(
         path, line = where.get(name, (own, 0))
         yield (path, line or None, f"input {name!r} is not a variable of module {_rel(root, module.path)}")
     for variable in sorted(module.variables.values(), key=lambda v: v.name):
-        if variable.required and variable.name not in unit.inputs:
+        # A declared password reaches the unit as TF_VAR_<name> (refarch apply), not an input.
+        if variable.required and variable.name not in unit.inputs and variable.name not in passwords:
             yield (
                 own,
                 own_line,
@@ -390,3 +405,105 @@ def _rel(root: Path, path: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What bootstrap is asked to make, by name, with where it is declared (file, line)."""
+
+    passwords: Mapping[str, tuple[str, int | None]]
+    certificates: Mapping[str, tuple[str, int | None]]
+    keypairs: Mapping[str, tuple[str, int | None]]
+
+
+def _declared(root: Path, settings: Settings, env: Mapping[str, str]) -> Declared:
+    """bootstrap.hcl's passwords, certificates and key pairs, and refarch.toml's additions
+    (read here as `refarch bootstrap` reads them; a broken file is its own error elsewhere)."""
+    toml = settings.path.name if settings.path else "refarch.toml"
+    found: dict[str, dict[str, tuple[str, int | None]]] = {
+        "passwords": {},
+        "certificates": {},
+        "keypairs": {},
+    }
+    for name in settings.secrets.passwords:
+        found["passwords"][name] = (toml, None)
+    for name in (
+        *settings.certificates.internal,
+        *settings.certificates.cloudfront,
+        *settings.certificates.public,
+    ):
+        found["certificates"][name] = (toml, None)
+    for name in settings.keypairs.names:
+        found["keypairs"][name] = (toml, None)
+    path = root / settings.bootstrap.file
+    if path.is_file():
+        try:
+            config, _ = read_config(Loader(root, env=dict(env)), path.resolve(), path.resolve().parent)
+            text = read_text(path, shown=settings.bootstrap.file)
+        except (ConfigError, UnreadableFile):
+            config, text = {}, ""
+        values = config.get("locals") or {}
+        passwords = values.get("passwords")
+        certificates = values.get("certificates")
+        keypairs = values.get("keypairs")
+        lists = {
+            "passwords": passwords if isinstance(passwords, list) else [],
+            "certificates": [
+                n
+                for key in ("internal", "cloudfront", "public")
+                for n in (certificates.get(key) or [] if isinstance(certificates, dict) else [])
+            ],
+            "keypairs": list(keypairs.values()) if isinstance(keypairs, dict) else [],
+        }
+        if isinstance(certificates, dict) and certificates.get("accounts") == []:
+            lists["certificates"] = []  # made for no account
+        for kind, names in lists.items():
+            for name in names:
+                if isinstance(name, str):
+                    found[kind][name] = (settings.bootstrap.file, _line_with(text, f'"{name}"'))
+    return Declared(found["passwords"], found["certificates"], found["keypairs"])
+
+
+def _line_with(text: str, needle: str) -> int | None:
+    return next((n for n, line in enumerate(text.splitlines(), 1) if needle in line), None)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _unused(
+    declared: Declared,
+    units: Iterable[Unit],
+    module_of: Callable[[Unit], ModuleInterface | str | None],
+) -> Iterator[_Problem]:
+    """A password no unit's module declares as a variable (its TF_VAR_ reaches nobody), and a
+    certificate or key pair whose name no unit's inputs hold (units find them by name)."""
+    variables: set[str] = set()
+    strings: set[str] = set()
+    for unit in units:
+        module = module_of(unit)
+        if isinstance(module, ModuleInterface):
+            variables |= set(module.variables)
+        strings |= set(_strings(dict(unit.inputs)))
+    checks: tuple[tuple[str, Mapping[str, tuple[str, int | None]], set[str], str], ...] = (
+        ("password", declared.passwords, variables, "no unit's module has a variable of that name"),
+        ("certificate", declared.certificates, strings, "no unit's inputs name it"),
+        ("key pair", declared.keypairs, strings, "no unit's inputs name it"),
+    )
+    for kind, names, used, why in checks:
+        for name, (path, line) in sorted(names.items()):
+            if name not in used:
+                yield (
+                    path,
+                    line,
+                    f"{kind} {name!r} is declared for `refarch bootstrap` but nothing uses it ({why}); "
+                    "use it in a unit or remove it",
+                )

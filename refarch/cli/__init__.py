@@ -19,6 +19,7 @@ from refarch.errors import RefarchError, RefarchWarning
 COMMANDS: dict[str, tuple[str, str]] = {
     "amis": ("amis_cmd", "Build the architecture's AMIs (ECS/EKS node, OpenVPN, bastion) with Packer."),
     "apply": ("run_cmd", "Apply every unit of DIRECTORY: account tiers first"),
+    "artifacts": ("artifacts_cmd", "Build the Lambda packages and Docker images the units deploy."),
     "audit": ("audit_cmd", "The audit trail of a live repo's runs."),
     "bootstrap": ("bootstrap_cmd", "Create what DIRECTORY's accounts need before the first apply"),
     "ci": ("ci_cmd", "Emit a GitHub Actions or GitLab CI pipeline for the live repo DIRECTORY"),

@@ -74,18 +74,10 @@ FAKE_KEY_ID = "refarch-demo"
 FAKE_SECRET = "refarch-demo-not-a-secret"  # noqa: S105 - a placeholder for the embedded AWS
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 NO_CHANGES = "No changes."  # what Terraform prints when an apply has nothing to do
-# What the demo adds to the rendered refarch.toml: the rest of what bootstrap makes.
-DEMO_SETTINGS = f"""
-# Added by `refarch demo`: certificates from the organisation's private CA (made in
-# security) and data-store passwords in Secrets Manager, for the app accounts.
-[certificates]
-internal = ["sample-app.{ORG}.internal"]
-accounts = ["dev", "prod"]
-
-[secrets]
-passwords = ["db_password"]
-accounts = ["dev", "prod"]
-
+# What the demo adds to the rendered refarch.toml (the certificates and passwords the units
+# use are in the rendered bootstrap.hcl).
+DEMO_SETTINGS = """
+# Added by `refarch demo`:
 # The embedded AWS has no Ubuntu image to start the OpenVPN AMI from: any base will do.
 [amis.templates.openvpn]
 source_ami_name = "amzn2-ami-ecs-hvm-*-x86_64-ebs"

@@ -8,6 +8,7 @@ each optional:
     keypairs     = { purpose = "key-pair-name", ... }   -> [keypairs] names (the values)
     kms_admin    = { user = "...", account = "security", arns = [...] }   -> [kms_admin]
     passwords    = ["db_password", ...]                   -> [secrets] passwords
+    secrets      = { accounts = [...] }                   -> [secrets] (the other keys)
     certificates = { internal = [...], cloudfront = [...], public = [...] } -> [certificates]
     dns          = { domains = [...], account = "..." }   -> [dns]
     vpn          = { ... }                                 -> [vpn]
@@ -31,7 +32,7 @@ from refarch.settings import DECLARED, FILE, Settings, to_toml
 
 REPO_FILE = "bootstrap.hcl"
 # Locals of bootstrap.hcl that are read as a refarch.toml section of the same name.
-SECTION_LOCALS = ("kms_admin", "certificates", "dns", "vpn", "backend")
+SECTION_LOCALS = ("kms_admin", "certificates", "dns", "vpn", "backend", "secrets")
 
 
 def declared_sections(
@@ -66,7 +67,7 @@ def declared_sections(
         if name in values:
             if not isinstance(values[name], dict):
                 raise _wrong(file, name, "an object (the keys of refarch.toml's section)", values[name])
-            sections[name] = dict(values[name])
+            sections[name] = {**dict(values[name]), **sections.get(name, {})}  # + `passwords`
     return sections
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -50,13 +51,13 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "rendered 21 units" in result.output
+    assert "rendered 63 units" in result.output
     return target
 
 
 def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
     repo = load_repo(rendered, cache=False)
-    assert len(repo.units) == 21
+    assert len(repo.units) == 63
     assert {a.name: a.id for a in repo.accounts} == ACCOUNTS
     assert {a.name: a.tier for a in repo.accounts} == {
         "security": 1,
@@ -85,17 +86,20 @@ def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
     ]
     cli_plan = CliRunner().invoke(cli, ["plan", str(rendered), "--json", "--no-cache"])
     assert cli_plan.exit_code == 0, cli_plan.output
-    assert json.loads(cli_plan.output)["groups"][0] == ["security/us-east-1/iam-groups"]
+    assert json.loads(cli_plan.output)["groups"][0] == [
+        "security/us-east-1/alarms",
+        "security/us-east-1/iam-groups",
+    ]
 
 
 def test_validate_is_clean_on_the_rendered_repo(rendered: Path) -> None:
     report = validate_repo(rendered)
     assert report.mismatches == ()
-    assert len(report.checked) == 21 and report.remote == ()
-    assert len(report.modules) == 10
+    assert len(report.checked) == 63 and report.remote == ()
+    assert len(report.modules) == 20
     result = CliRunner().invoke(cli, ["validate", str(rendered)])
     assert result.exit_code == 0, result.output
-    assert "21 unit(s) checked against 10 module(s), 0 mismatch(es)" in result.output
+    assert "63 unit(s) checked against 20 module(s), 0 mismatch(es)" in result.output
 
 
 def test_validate_reports_every_mismatch_with_file_and_line(tmp_path: Path) -> None:
@@ -173,7 +177,7 @@ def test_validate_reports_a_missing_module_and_skips_remote_sources(tmp_path: Pa
     )
     assert not (target / "modules").exists()
     report = validate_repo(target)
-    assert report.ok and report.checked == () and len(report.remote) == 13  # no --domain: no route53
+    assert report.ok and report.checked == () and len(report.remote) == 48  # no --domain: no route53
     shutil.rmtree(target)
     render_live_repo(target, org="acme", accounts=ACCOUNTS, regions=["us-east-1"])
     shutil.rmtree(target / "modules" / "vpc")
@@ -213,11 +217,14 @@ def _apply(module: Path, work: Path, inputs: dict[str, Any]) -> dict[str, Any]:
     """terraform init + apply + output of one module with local state; its outputs."""
     shutil.copytree(module, work)
     (work / "terraform.tfvars.json").write_text(json.dumps(inputs))
+    env = {**os.environ, "TF_VAR_master_password": "demo-password-1"}  # as `refarch apply` passes it
     for argv in (
         ["init", "-input=false", "-no-color"],
         ["apply", "-auto-approve", "-input=false", "-no-color"],
     ):
-        done = subprocess.run([TERRAFORM, *argv], cwd=work, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [TERRAFORM, *argv], cwd=work, env=env, capture_output=True, text=True, check=False
+        )
         assert done.returncode == 0, f"{work}: {done.stdout}{done.stderr}"
     out = subprocess.run([TERRAFORM, "output", "-json"], cwd=work, capture_output=True, text=True, check=True)
     return {name: value["value"] for name, value in json.loads(out.stdout).items()}
@@ -246,7 +253,7 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
                     _apply, Path(evaluated.source), tmp_path / "work" / path, dict(evaluated.inputs)
                 )
             outputs.update({path: job.result() for path, job in jobs.items()})
-    assert len(outputs) == 10
+    assert len(outputs) == 33
     key_arn = outputs["security/us-east-1/kms-admin"]["key_arn"]
     assert key_arn.startswith("arn:aws:kms:demo:111111111111:key/")
     assert outputs["logs/us-east-1/log-archive"]["bucket_name"] == "acme-logs-archive-333333333333"
@@ -255,3 +262,8 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
     assert vpc["vpc_cidr_block"] == "10.3.0.0/16" and len(vpc["private_subnet_ids"]) == 2
     service = outputs["dev/us-east-1/sample-app"]
     assert service["service_id"].endswith(":service/acme-dev/sample-app")
+    assert outputs["dev/us-east-1/aurora"]["endpoint"].startswith("acme-dev-db.cluster-")
+    assert outputs["security/us-east-1/cross-account-access"]["group_policy_groups"] == [
+        "acme-full-access",
+        "acme-read-only",
+    ]

@@ -57,3 +57,12 @@ def test_a_wrong_shape_names_the_file_and_the_local(tmp_path: Path) -> None:
 def test_merge_keeps_lists_in_order_without_repeats() -> None:
     merged = merge_sections({"secrets": {"passwords": ["a", "b"]}}, {"secrets": {"passwords": ["b", "c"]}})
     assert merged == {"secrets": {"passwords": ["a", "b", "c"]}}
+
+
+def test_secrets_says_which_accounts_keep_the_passwords(tmp_path: Path) -> None:
+    (tmp_path / "bootstrap.hcl").write_text(
+        'locals {\n  passwords = ["master_password"]\n  secrets = { accounts = ["dev"] }\n}\n',
+        encoding="utf-8",
+    )
+    config = SecretsConfig.from_settings(with_declared(tmp_path, settings_from_dict({}), env={}))
+    assert (config.passwords, config.accounts) == (("master_password",), ("dev",))

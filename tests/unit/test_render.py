@@ -31,26 +31,48 @@ def units_of(files: dict[str, str]) -> list[str]:
 def test_layout_follows_the_manifest() -> None:
     files = render_files(**ARGS)
     units = units_of(files)
+    baseline = ["alarms", "cross-account-roles", "guardduty"]  # every account but security
     assert [u for u in units if u.startswith("security/")] == [
+        "security/us-east-1/alarms",
         "security/us-east-1/cloudtrail",
+        "security/us-east-1/cross-account-access",
+        "security/us-east-1/guardduty",
         "security/us-east-1/iam-groups",
         "security/us-east-1/kms-admin",
     ]
-    assert [u for u in units if u.startswith("shared-services/")] == [
-        "shared-services/us-east-1/ecr",
-        "shared-services/us-east-1/openvpn",
-        "shared-services/us-east-1/vpc",
-        "shared-services/us-west-2/vpc",
-    ]
-    assert [u for u in units if u.startswith("logs/")] == ["logs/us-east-1/log-archive"]
+    assert [u for u in units if u.startswith("shared-services/")] == sorted(
+        [
+            *(f"shared-services/us-east-1/{kind}" for kind in baseline),
+            "shared-services/us-east-1/ecr",
+            "shared-services/us-east-1/openvpn",
+            "shared-services/us-east-1/vpc",
+            "shared-services/us-east-1/vpc-flow-logs",
+            "shared-services/us-west-2/vpc",
+            "shared-services/us-west-2/vpc-flow-logs",
+        ]
+    )
+    assert [u for u in units if u.startswith("logs/")] == sorted(
+        [
+            *(f"logs/us-east-1/{kind}" for kind in baseline),
+            "logs/us-east-1/aws-config",
+            "logs/us-east-1/log-archive",
+        ]
+    )
     for app in ("dev", "prod"):
         for region in ("us-east-1", "us-west-2"):
-            for kind in ("ecs-cluster", "sample-app", "vpc"):
+            for kind in ("ecs-cluster", "sample-app", "vpc", "vpc-flow-logs", "alb-public", "alb-internal"):
                 assert f"{app}/{region}/{kind}" in units
+        for kind in ("aurora", "redis", "lambda-hello", "lambda-cleanup", "static-website", "aws-config"):
+            assert f"{app}/us-east-1/{kind}" in units
+            assert f"{app}/us-west-2/{kind}" not in units
     for name in (
         "root.hcl",
         "common.hcl",
         "amis.auto.hcl",
+        "artifacts.hcl",
+        "artifacts.auto.hcl",
+        "functions/hello/build.py",
+        "images/sample-app/Dockerfile",
         "refarch.toml",
         ".gitignore",
         "dev/account.hcl",
@@ -288,3 +310,36 @@ def test_the_route53_unit_and_its_zone_come_only_with_a_domain() -> None:
     with_domain = render_files(**{**ARGS, "domain": "acme.com"})
     assert "shared-services/us-east-1/route53/terragrunt.hcl" in with_domain
     assert 'domains = ["acme.com"]' in with_domain["bootstrap.hcl"]
+
+
+def test_the_other_components_consume_what_bootstrap_makes() -> None:
+    files = render_files(**ARGS)
+    bootstrap = files["bootstrap.hcl"]
+    assert 'passwords = ["master_password"]' in bootstrap
+    assert 'internal   = ["*.acme.internal", "*.internal.acme.internal"]' in bootstrap
+    assert 'cloudfront = ["*.acme.internal"]' in bootstrap
+    assert 'accounts   = ["dev", "prod"]' in bootstrap
+    assert 'secrets = {\n    accounts = ["dev", "prod"]\n  }' in bootstrap
+    assert (
+        'certificate_domain  = "*.internal.${local.common.domain_name}"'
+        in files["_envcommon/alb-internal.hcl"]
+    )
+    assert 'generate "provider_us_east_1"' in files["_envcommon/static-website.hcl"]
+    assert 'package_key    = local.packages["hello"]' in files["_envcommon/lambda-hello.hcl"]
+    assert "image_tag     = local.image.tag" in files["_envcommon/sample-app.hcl"]
+    assert 'hello = "lambda/hello/unbuilt.zip"' in files["artifacts.auto.hcl"]
+
+
+def test_without_app_accounts_bootstrap_makes_nothing_for_them_and_without_logs_no_config() -> None:
+    files = render_files(
+        org="acme", accounts={k: ACCOUNTS[k] for k in ("security", "shared-services")}, regions=["us-east-1"]
+    )
+    assert "passwords = []" in files["bootstrap.hcl"] and "accounts = []" in files["bootstrap.hcl"]
+    assert not any("aws-config" in p or "aurora" in p for p in files)
+    with_apps = render_files(
+        org="acme",
+        accounts={k: ACCOUNTS[k] for k in ("security", "shared-services", "dev")},
+        regions=["us-east-1"],
+    )
+    assert "dev/us-east-1/aurora/terragrunt.hcl" in with_apps
+    assert not any("aws-config" in p for p in with_apps)  # it delivers to the logs account

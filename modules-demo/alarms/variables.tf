@@ -1,0 +1,1 @@
+../../modules/alarms/variables.tf

@@ -1,0 +1,1 @@
+../../modules/alb/variables.tf

@@ -1,0 +1,1 @@
+../../modules/cross-account-iam-roles/variables.tf

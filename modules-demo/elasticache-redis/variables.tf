@@ -1,0 +1,1 @@
+../../modules/elasticache-redis/variables.tf

@@ -1,0 +1,1 @@
+../../modules/lambda/variables.tf

@@ -1,0 +1,1 @@
+../../modules/static-website/variables.tf

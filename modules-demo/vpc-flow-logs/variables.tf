@@ -1,0 +1,1 @@
+../../modules/vpc-flow-logs/variables.tf

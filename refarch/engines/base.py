@@ -7,8 +7,8 @@ hands them the complete child environment, credentials included.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,10 @@ class UnitJob:
     # report what it changes (EngineResult.plan); with "apply", apply exactly this plan file
     # (`terraform apply PLANFILE`: no new plan).
     plan_file: Path | None = None
+    # Policy on a plain apply: the engine plans to a file first, hands the plan's `show -json`
+    # document to this check and applies exactly that plan only if it returns None (else the
+    # returned message is the attempt's failure). Engines without `checks_plans = True` ignore it.
+    check_plan: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class EngineResult:
     process: ProcessResult  # the failing step, or the last step
     outputs: Mapping[str, Any] | None  # the unit's outputs after a successful apply, if read
     plan: PlanChanges | None = None  # what the saved plan changes (a plan with job.plan_file)
+    # The saved plan's `terraform show -json` document: in memory only (its values can be
+    # secrets), for the plan's checks (policy, drift); never logged or written as it is.
+    document: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def stdout_kept(on_line: LineCallback, lines: list[str]) -> LineCallback:

@@ -23,7 +23,7 @@ from typing import Any
 from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
 from refarch.engines.base import stdout_kept
-from refarch.engines.plan_file import parse_show_json
+from refarch.engines.plan_file import changes_of, json_object
 from refarch.engines.provider_cache import cache_dir, init_lock, requirements
 from refarch.engines.workdir import (
     MODULE_DIR,
@@ -130,6 +130,7 @@ class TerraformEngine:
 
     name = "terraform"
     resolves_dependencies = False
+    checks_plans = True  # job.check_plan: plan, check, then apply exactly that plan
 
     def __init__(
         self,
@@ -175,6 +176,11 @@ class TerraformEngine:
         if job.action == "output":
             result, outputs = self._output(job, workdir, env)
             return EngineResult(result, outputs)
+        if job.action == "apply" and job.check_plan is not None and job.plan_file is None:
+            checked = self._checked_plan(job, workdir, env)
+            if isinstance(checked, EngineResult):
+                return checked
+            job = replace(job, plan_file=checked)
         argv = self.command_argv(job)
         if job.interrupt.requested.is_set():
             return EngineResult(_not_started(argv, workdir.run_dir), None)
@@ -399,12 +405,29 @@ class TerraformEngine:
         shown = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)
         if not shown.ok:
             return EngineResult(_without_stdout(shown), None)
-        changes = parse_show_json(lines)
-        if changes is None:
+        document = json_object(lines)
+        if document is None:
             return EngineResult(
                 _replace_failed(shown, "terraform show -json did not print a plan document"), None
             )
-        return EngineResult(plan, None, plan=changes)
+        return EngineResult(plan, None, plan=changes_of(document), document=document)
+
+    def _checked_plan(self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]) -> Path | EngineResult:
+        """A plain apply under policy: `plan -out` into the unit's data folder, `show -json`,
+        `job.check_plan`; the plan file to apply, or the result that ends the attempt."""
+        assert job.check_plan is not None
+        plan_file = workdir.data_dir / "refarch-checked.tfplan"
+        planning = replace(job, action="plan", plan_file=plan_file)
+        planned = self._run(planning, workdir, env, self.command_argv(planning))
+        if not planned.ok:
+            return EngineResult(planned, None)
+        shown = self._show(planning, workdir, env, planned)
+        if shown.document is None:
+            return shown
+        refusal = job.check_plan(shown.document)
+        if refusal is not None:
+            return EngineResult(_replace_failed(planned, refusal), None)
+        return plan_file
 
     def _output(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]

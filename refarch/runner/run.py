@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from refarch import telemetry
 from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
 from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
@@ -35,6 +36,7 @@ from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
 from refarch.files import local_dir
 from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
+from refarch.policy import check, rules_for
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
 from refarch.runner.account_locks import AccountLocks, accounts_of
@@ -75,6 +77,8 @@ class RunOptions:
     allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
     out_dir: Path | None = None  # plan: keep each unit's plan and summaries here (saved_plans)
     plan_dir: Path | None = None  # apply: exactly the plans saved here, refused when stale
+    # plan --out-dir: more checks of each saved plan (`refarch drift`), after the policy's
+    inspect_plan: saved_plans.PlanInspector | None = None
 
 
 class AwsUnitCredentials:
@@ -152,7 +156,8 @@ def run(
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
-    saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version())
+    checks = plan_checks(settings, options.inspect_plan)
+    saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version(), checks)
     if saved is not None and action == Action.APPLY:  # before anything runs
         command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
         saved.check([repo.units[p] for p in selected if p not in done], command)
@@ -171,6 +176,7 @@ def run(
         caller = who.get("actor") or who.get("caller", "").rsplit("/", 1)[-1] or who["user"]
         who["session_name"] = sessions.name_sessions(run_id, caller)
     with (
+        telemetry.run_span(settings, base, action=str(action), run_id=run_id, engine=engine.name),
         repo_lock(repo.root, f"refarch {action}", run_id) as lock,
         _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as released,
     ):
@@ -203,6 +209,21 @@ def run(
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
         )
+
+
+def plan_checks(
+    settings: Settings, more: saved_plans.PlanInspector | None = None
+) -> saved_plans.PlanInspector:
+    """What each saved plan's summary records: its policy findings (`policy`), then `more`."""
+    rules = rules_for(settings)
+
+    def inspect(unit: Unit, document: Mapping[str, Any]) -> Mapping[str, Any]:
+        found: dict[str, Any] = {"policy": [f.to_json() for f in check(document, rules)]}
+        if more is not None:
+            found.update(more(unit, document))
+        return found
+
+    return inspect
 
 
 @contextlib.contextmanager
@@ -274,6 +295,8 @@ def _run_session(
         dead_units=frozenset(dead_units),
         digest_repair=digest_repair,
         saved_plans=saved,
+        policy_rules=rules_for(settings) if settings.policy.check_apply else None,
+        policy_waivers=settings.policy.waivers,
     )
 
     def on_finish(path: str, outcome: Outcome) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from refarch import telemetry
 from refarch.engines import Engine, UnitJob
 from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
@@ -20,6 +21,8 @@ from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
+from refarch.policy import Finding, judge
+from refarch.policy import check as check_plan
 from refarch.runner.recovery import (
     move_aside,
     pending_recovery,
@@ -31,6 +34,7 @@ from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
+from refarch.settings import PolicyRuleSettings, PolicyWaiverSettings
 
 # Credentials of the caller never reach a unit's process: it gets its account's only.
 CALLER_CREDENTIAL_VARS = (
@@ -103,6 +107,10 @@ class UnitRunner:
     # state digest to match its state in S3 (a Terraform killed between the two writes).
     dead_units: frozenset[str] = frozenset()
     digest_repair: Callable[[Unit], str | None] | None = None
+    # Policy (refarch.policy): apply refuses a unit whose plan breaks a deny rule not waived.
+    # `policy_rules` None: a plain apply does not plan first to check (apply --plan-dir does).
+    policy_rules: tuple[PolicyRuleSettings, ...] | None = None
+    policy_waivers: tuple[PolicyWaiverSettings, ...] = ()
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -118,13 +126,17 @@ class UnitRunner:
             lock=lock_record(unit, self.who),  # what --resume may release if this run dies
         )
         self.session.emit(UnitStarted(path, unit.account, record.log_path))
-        with self.session.unit_log(path, log_path) as on_line:
+        with (
+            telemetry.unit_span(path, unit.account, unit.tier, str(self.action)) as span,
+            self.session.unit_log(path, log_path) as on_line,
+        ):
             try:
                 outcome = self._attempts(unit, record, log_path, on_line)
             except RefarchError as exc:  # a missing hook binary too: this unit fails, the run goes on
                 message = self.session.masker.mask(str(exc))
                 on_line("stderr", message)
                 outcome = Outcome(Status.FAILED, message)
+            telemetry.set_result(span, result=str(outcome.status), attempts=record.attempts)
         record.duration = time.monotonic() - started
         return outcome
 
@@ -140,8 +152,33 @@ class UnitRunner:
             env.update(extra)
         return env
 
+    def policy_gate(self, unit: Unit, findings: Iterable[Finding]) -> str | None:
+        """Apply's policy check of one unit's plan: each waived deny finding recorded in the
+        ledger with its reason; the refusal message when a deny finding is not waived."""
+        verdict = judge(unit.path, findings, self.policy_waivers)
+        for finding, reason in verdict.waived:
+            self.session.ledger.write(
+                "policy_waived", unit=unit.path, rule=finding.rule, address=finding.address, reason=reason
+            )
+        if not verdict.refused:
+            return None
+        self.session.ledger.write(
+            "policy_denied",
+            unit=unit.path,
+            findings=[{"rule": f.rule, "address": f.address} for f in verdict.denied],
+        )
+        return verdict.message()
+
     def job(self, unit: Unit, action: str, log_path: Path, on_line: LineCallback) -> UnitJob:
+        rules = self.policy_rules
+        check = None
+        if action == "apply" and rules is not None and getattr(self.engine, "checks_plans", False):
+
+            def check(document: Mapping[str, Any]) -> str | None:
+                return self.policy_gate(unit, check_plan(document, rules))
+
         return UnitJob(
+            check_plan=check,
             unit=unit,
             action=action,
             repo=self.repo,
@@ -306,6 +343,10 @@ class UnitRunner:
         job = self.job(unit, self.action, log_path, on_line)
         from_plan = self.saved_plans is not None and self.action == Action.APPLY
         if self.saved_plans is not None:  # its inputs are in the saved plan: no outputs to read
+            saved = self.saved_plans.checked.get(unit.path, {}) if from_plan else {}
+            refusal = self.policy_gate(unit, map(Finding.from_json, saved.get("policy") or ()))
+            if refusal is not None:
+                return Outcome(Status.FAILED, refusal)
             if from_plan and not self.saved_plans.has_changes(unit.path):
                 return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
             job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
@@ -344,9 +385,13 @@ class UnitRunner:
             if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
                 this = replace(this, env=self.child_env(unit))
             started = time.time()
-            result = self.engine.execute(this)
+            with telemetry.attempt_span(number, record.retries[-1].rule if record.retries else None) as span:
+                result = self.engine.execute(this)
+                telemetry.set_result(
+                    span, result="ok" if result.process.ok else f"exit {result.process.returncode}"
+                )
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
-                self.saved_plans.save(unit, result.plan, mocked=mocked)
+                self.saved_plans.save(unit, result.plan, mocked=mocked, document=result.document)
             if not result.process.ok:
                 rescued_now.extend(self.rescue_state(job, record))
                 self.release_left_lock(job, started, result.process)

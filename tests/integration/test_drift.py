@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from refarch.jobs.drift import DriftRequest, drift
 from refarch.planner import plan as make_plan
 from refarch.runner.ledger import find_ledger, read_events
+from refarch.settings import EngineSettings
 from tests.integration.test_saved_plans_terraform import refarch
 from tests.integration.test_terraform_engine import (
     ECHO_UNIT,
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = Path(os.environ.get("REFARCH_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+MIRROR_CONFIG = 'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n'
 VPC = "dev/us-east-1/vpc"
 ECHO = "security/us-east-1/echo"
 VPC_UNIT = """
@@ -153,7 +156,7 @@ PROVIDER = """provider "aws" {{
     reason=f"no filesystem mirror of the AWS provider at {MIRROR}",
 )
 def test_a_tag_changed_through_boto3_is_infrastructure_drift(
-    harness: Harness, tmp_path: Path, moto_server: Any
+    harness: Harness, tmp_path: Path, moto_server: Any, aws_plugin_cache: Path
 ) -> None:
     from refarch.engines.terraform import TerraformEngine
     from refarch.models import Generate
@@ -174,6 +177,9 @@ def test_a_tag_changed_through_boto3_is_infrastructure_drift(
     )
     (harness.root / path / "terragrunt.hcl").write_text("# written by the test: the unit is in-memory\n")
     env = {**harness.base_env, "TF_CLI_CONFIG_FILE": str(cli_config)}
+    harness.settings = replace(
+        harness.settings, engine=EngineSettings(plugin_cache_dir=str(aws_plugin_cache))
+    )
     engine = TerraformEngine(harness.settings)
     applied = run(
         make_plan(harness.repo, "apply"),

@@ -561,6 +561,8 @@ class PolicySettings(Section):
     builtin: bool = setting(True, doc="check refarch's built-in rules (`refarch.policy`) too")
     rules: tuple[PolicyRuleSettings, ...] = setting((), doc="your rules ([[policy.rules]])")
     waivers: tuple[PolicyWaiverSettings, ...] = setting((), doc="waived deny rules ([[policy.waivers]])")
+    checkov: bool = setting(False, doc="also run Checkov over each saved plan's JSON (the `policy` extra)")
+    checkov_deny: tuple[str, ...] = setting((), doc="Checkov check ids that deny (the others warn)")
     check_apply: bool = setting(
         False, doc="a plain apply plans, checks and applies that plan (apply --plan-dir always checks)"
     )

@@ -42,10 +42,13 @@ class Tracing:
     tiers: dict[int, Any] = field(default_factory=dict)
     run: Any = None
     owned: bool = True  # shut down when its run ends (a caller's own: kept for its next run)
+    files: list[Any] = field(default_factory=list)  # trace files, closed at shutdown
 
     def shutdown(self) -> None:
         self.provider.force_flush()
         self.provider.shutdown()
+        for handle in self.files:
+            handle.close()
 
 
 def endpoint(settings: Settings, env: Mapping[str, str]) -> str | None:
@@ -94,11 +97,13 @@ def start(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces)))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
+    files = []
     if trace_file is not None:
-        handle = Path(trace_file).open("a", encoding="utf-8")  # noqa: SIM115 - closed by the exporter
+        handle = Path(trace_file).open("w", encoding="utf-8")  # noqa: SIM115 - closed by shutdown()
+        files.append(handle)
         lines = ConsoleSpanExporter(out=handle, formatter=lambda span: span.to_json(indent=None) + "\n")
         provider.add_span_processor(SimpleSpanProcessor(lines))
-    return Tracing(provider, provider.get_tracer("refarch"))
+    return Tracing(provider, provider.get_tracer("refarch"), files=files)
 
 
 def install(tracing: Tracing | None, *, owned: bool = False) -> Tracing | None:

@@ -40,6 +40,7 @@ from refarch.policy import check, rules_for
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
 from refarch.runner.account_locks import AccountLocks, accounts_of
+from refarch.runner.checkov import checkov_findings
 from refarch.runner.ledger import (
     LedgerStore,
     ci_context,
@@ -161,7 +162,7 @@ def run(
         done = resume_selection(past, plan)
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
-    checks = plan_checks(settings, options.inspect_plan)
+    checks = plan_checks(settings, options.inspect_plan, root=repo.root, env=base)
     saved = saved_plans.for_run(action, options.out_dir, options.plan_dir, _version(), checks)
     if saved is not None and action == Action.APPLY:  # before anything runs
         command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
@@ -217,13 +218,21 @@ def run(
 
 
 def plan_checks(
-    settings: Settings, more: saved_plans.PlanInspector | None = None
+    settings: Settings,
+    more: saved_plans.PlanInspector | None = None,
+    *,
+    root: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> saved_plans.PlanInspector:
-    """What each saved plan's summary records: its policy findings (`policy`), then `more`."""
+    """What each saved plan's summary records: its policy findings (`policy`; Checkov's too
+    with `[policy] checkov`), then `more`."""
     rules = rules_for(settings)
 
     def inspect(unit: Unit, document: Mapping[str, Any]) -> Mapping[str, Any]:
-        found: dict[str, Any] = {"policy": [f.to_json() for f in check(document, rules)]}
+        findings = check(document, rules)
+        if settings.policy.checkov and root is not None:
+            findings += checkov_findings(root, unit.path, document, settings.policy, env or {})
+        found: dict[str, Any] = {"policy": [f.to_json() for f in findings]}
         if more is not None:
             found.update(more(unit, document))
         return found

@@ -5,6 +5,7 @@ unless waived, the waiver's reason in the ledger. Drift's `differences` on the s
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -231,3 +232,49 @@ def test_drift_plans_read_only_under_the_plan_role() -> None:
         "dev/*",
         "--ignore-dependencies",
     ]
+
+
+CHECKOV_REPORT = {
+    "check_type": "terraform_plan",
+    "results": {
+        "passed_checks": [{"check_id": "CKV_AWS_3", "check_name": "EBS volume encrypted", "resource": "x"}],
+        "failed_checks": [
+            {
+                "check_id": "CKV_AWS_20",
+                "check_name": "S3 Bucket has an ACL defined which allows public READ access.",
+                "resource": "aws_s3_bucket_acl.open",
+            },
+            {
+                "check_id": "CKV_AWS_24",
+                "check_name": "Ensure no security groups allow ingress from 0.0.0.0:0 to port 22",
+                "resource": "aws_security_group.ssh",
+            },
+        ],
+    },
+}
+
+
+def test_checkov_failed_checks_warn_unless_listed_to_deny() -> None:
+    from refarch.runner.checkov import parse
+
+    found = parse(json.dumps([CHECKOV_REPORT]), deny=("CKV_AWS_24",))
+    assert [(f.rule, f.effect, f.address, f.source) for f in found] == [
+        ("CKV_AWS_20", "warn", "aws_s3_bucket_acl.open", "checkov"),
+        ("CKV_AWS_24", "deny", "aws_security_group.ssh", "checkov"),
+    ]
+    assert parse(json.dumps(CHECKOV_REPORT)) == parse(json.dumps([CHECKOV_REPORT]))
+    assert parse("not json") == []
+
+
+@pytest.mark.skipif(shutil.which("checkov") is None, reason="Checkov is not installed (the policy extra)")
+def test_checkov_reads_the_same_plan_json(tmp_path: Path) -> None:
+    import os
+
+    from refarch.runner.checkov import checkov_findings
+
+    settings = settings_from_dict({"policy": {"checkov": True, "checkov_deny": ["CKV_AWS_24"]}})
+    found = checkov_findings(tmp_path, "dev/bad", plan_json("insecure"), settings.policy, dict(os.environ))
+    assert ("CKV_AWS_24", "deny") in {
+        (f.rule, f.effect) for f in found if f.address == "aws_security_group.ssh"
+    }
+    assert list((tmp_path / ".refarch" / "checkov").iterdir()) == []  # the plan JSON is not left behind

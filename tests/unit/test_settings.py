@@ -138,6 +138,8 @@ EVERY_KEY: dict[str, dict[str, Any]] = {
             }
         ],
         "waivers": [{"rule": "sg-admin-port-open", "reason": "bastion", "units": ["dev/*"]}],
+        "checkov": True,
+        "checkov_deny": ["CKV_AWS_20"],
         "check_apply": True,
     },
     "telemetry": {"otlp_endpoint": "http://127.0.0.1:4318", "service_name": "refarch-ci"},

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class Tracing:
     provider: Any
     tracer: Any
     tiers: dict[int, Any] = field(default_factory=dict)
+    tier_ends: dict[int, int] = field(default_factory=dict)  # when each tier's last unit ended (ns)
     run: Any = None
     owned: bool = True  # shut down when its run ends (a caller's own: kept for its next run)
     files: list[Any] = field(default_factory=list)  # trace files, closed at shutdown
@@ -133,12 +135,12 @@ def run_span(settings: Settings, env: Mapping[str, str], **attributes: Any) -> I
     span = tracing.tracer.start_span(
         f"refarch {attributes.get('action', 'run')}", attributes=_clean(attributes)
     )
-    tracing.run, tracing.tiers = span, {}
+    tracing.run, tracing.tiers, tracing.tier_ends = span, {}, {}
     try:
         yield
     finally:
-        for tier in tracing.tiers.values():
-            tier.end()
+        for number, tier in tracing.tiers.items():
+            tier.end(end_time=tracing.tier_ends.get(number))
         span.end()
         tracing.run = None
         if started is not None:
@@ -173,6 +175,8 @@ def unit_span(unit: str, account: str, tier: int, action: str) -> Iterator[Any]:
         unit, context=trace.set_span_in_context(parent), attributes=attributes
     ) as span:
         yield span
+    with _LOCK:
+        tracing.tier_ends[tier] = max(tracing.tier_ends.get(tier, 0), time.time_ns())
 
 
 @contextlib.contextmanager

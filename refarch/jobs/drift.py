@@ -75,7 +75,16 @@ class UnitDrift:
     policy: tuple[Mapping[str, str], ...] = ()  # the plan's policy findings (refarch.policy)
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "resources": [asdict(r) for r in self.resources]}
+        resources = [
+            {**asdict(r), "actions": list(r.actions), "attributes": list(r.attributes)}
+            for r in self.resources
+        ]
+        lists = {
+            "kinds": list(self.kinds),
+            "outputs": list(self.outputs),
+            "policy": [dict(p) for p in self.policy],
+        }
+        return {**asdict(self), **lists, "resources": resources}
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ def test_a_changed_input_of_a_provider_less_unit_is_code_drift(harness: Harness,
     )
     assert found.returncode == 2, found.stderr  # drift found (-lock=false: the lock did not stop it)
     document = json.loads(report.read_text())
+    check("drift", document)
     units = {u["unit"]: u for u in document["units"]}
     assert units[ECHO]["status"] == "in_sync"
     vpc = units[VPC]
@@ -201,6 +202,7 @@ def test_a_tag_changed_through_boto3_is_infrastructure_drift(
     )
     (unit,) = result.units
     assert result.exit_code == 2, unit.message
+    check("drift", result.to_json())
     assert unit.status == "drifted" and unit.kinds == ("infrastructure",)
     (diff,) = unit.resources
     assert (

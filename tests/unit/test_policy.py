@@ -17,7 +17,7 @@ from refarch.engines import EngineResult
 from refarch.engines.plan_file import PlanChanges
 from refarch.errors import ConfigError
 from refarch.exec.process import ProcessResult
-from refarch.jobs.drift import differences, plan_settings, read_only_env, verdict
+from refarch.jobs.drift import DriftReport, differences, plan_settings, read_only_env, verdict
 from refarch.models import Status, Unit
 from refarch.runner.ledger import find_ledger, read_events
 from refarch.runner.run import RunOptions, run
@@ -213,6 +213,17 @@ def test_differences_tell_infrastructure_drift_from_code_drift() -> None:
     assert verdict(unit, True, "", {"drift": {"resources": [], "outputs": []}}).status == "in_sync"
     assert verdict(unit, False, "exit code 1\nError: boom", None).status == "failed"
     assert verdict(unit, True, "", {}).status == "failed"  # no document saved: cannot tell
+    bad = [f.to_json() for f in policy.check(plan_json("insecure"), policy.builtin_rules())]
+    units = (verdict(unit, True, "", {"drift": found, "policy": bad}), verdict(unit, False, "boom", None))
+    report = DriftReport("r2", "r1", 0.0, units, Path("drift"))
+    assert report.exit_code == 2 and report.count("failed") == 1
+    check_schema("drift", report.to_json())
+    text = report.markdown()
+    assert "| `dev/vpn` | dev | infrastructure | `aws_security_group.vpn` | update | tags |" in text
+    assert "| `dev/vpn` | dev | code | outputs | update | bucket |" in text
+    in_sync = DriftReport("r", "p", 0.0, (verdict(unit, True, "", {"drift": {}}),), Path("d"))
+    assert in_sync.exit_code == 0
+    assert DriftReport("r", "p", 0.0, units[1:], Path("d")).exit_code == 1
 
 
 def test_drift_plans_read_only_under_the_plan_role() -> None:

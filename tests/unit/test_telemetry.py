@@ -54,6 +54,7 @@ def test_a_run_is_a_tree_of_run_tier_unit_attempt_spans_with_the_retry_reason(tm
     assert attempts[0].attributes["refarch.result"] == "exit 1"
     assert attempts[1].attributes["refarch.retry_reason"] == "tls-handshake-timeout"
     assert {s.context.trace_id for s in found} == {run.context.trace_id}
+    assert tiers[1].end_time <= tiers[2].start_time  # a tier ends with its last unit
 
 
 def test_a_tool_process_is_a_span_and_gets_its_traceparent(tmp_path, spans):

@@ -36,6 +36,7 @@ def checkov_findings(
     write_atomic(plan, json.dumps(document))
     try:
         argv = [BINARY, "-f", str(plan), "--framework", "terraform_plan", "--soft-fail", "--quiet"]
+        argv.append("--skip-download")  # offline: never calls Prisma Cloud for guidelines
         done = capture([*argv, "-o", "json", "--output-file-path", str(folder)], cwd=folder, env=env)
         if not done.ok or not results.is_file():
             raise ProcessFailed(done.argv, done.cwd, done.returncode, done.output_tail[-2000:])

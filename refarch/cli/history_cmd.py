@@ -63,7 +63,7 @@ def _drift(rows: list[DriftRow], as_json: bool) -> None:
             click.echo(json.dumps(row.to_json(), sort_keys=True))
         return
     table = output.Table(
-        ("unit", "account", "now", "checked", "last drifted", "drift", "last in sync"),
+        ("unit", "account", "now", "checked", "last drifted", "drift", "back in sync"),
         title=f"refarch drift history: {len(rows)} unit(s)",
     )
     for row in rows:
@@ -75,6 +75,6 @@ def _drift(rows: list[DriftRow], as_json: bool) -> None:
             found["checked"] or "",
             found["last_drifted"] or "never",
             ", ".join(row.drift_kinds),
-            found["last_in_sync"] or "never",
+            found["back_in_sync"] or ("" if row.last_drifted is None else "not yet"),
         )
     output.Printer().table(table)

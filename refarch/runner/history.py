@@ -137,7 +137,7 @@ def history(store: LedgerStore, *, unit: str | None = None, since: float | None 
 @dataclass(frozen=True)
 class DriftRow:
     """One unit's drift record over the `refarch drift` runs read: its latest verdict, when it
-    last drifted (and how), when it was last in sync."""
+    last drifted (and how), and when it last came back in sync after a drift."""
 
     unit: str
     account: str
@@ -146,22 +146,23 @@ class DriftRow:
     last_drifted: float | None = None
     drift_kinds: tuple[str, ...] = ()  # of the last drift: infrastructure, code
     drift_run: str = ""
-    last_in_sync: float | None = None
+    back_in_sync: float | None = None  # the first in-sync verdict after its last drift
 
     def to_json(self) -> dict[str, Any]:
         return {
             **asdict(self),
+            "drift_kinds": list(self.drift_kinds),
             "checked": _iso(self.checked),
             "last_drifted": _iso(self.last_drifted),
-            "last_in_sync": _iso(self.last_in_sync),
+            "back_in_sync": _iso(self.back_in_sync),
         }
 
 
 def drift_history(
     store: LedgerStore, *, unit: str | None = None, since: float | None = None
 ) -> list[DriftRow]:
-    """Per unit, from the `drift` events of the ledger (`refarch drift`): when it last drifted
-    and when it last came back in sync; sorted by unit."""
+    """Per unit, from the `drift` events of the ledger (`refarch drift`): its latest verdict,
+    when it last drifted and when it last came back in sync; sorted by unit."""
     rows: dict[str, DriftRow] = {}
     for run_id, events in _runs(store, since):
         for event in events:
@@ -170,13 +171,12 @@ def drift_history(
                 continue
             ts, status = float(event.get("ts", 0)), str(event.get("status"))
             row = rows.get(path) or DriftRow(path, str(event.get("account") or ""), status, ts)
-            row = replace(row, status=status, checked=ts)
             if status == "drifted":
                 kinds = tuple(str(k) for k in event.get("kinds") or ())
-                row = replace(row, last_drifted=ts, drift_kinds=kinds, drift_run=run_id)
-            elif status == "in_sync":
-                row = replace(row, last_in_sync=ts)
-            rows[path] = row
+                row = replace(row, last_drifted=ts, drift_kinds=kinds, drift_run=run_id, back_in_sync=None)
+            elif status == "in_sync" and row.last_drifted is not None and row.back_in_sync is None:
+                row = replace(row, back_in_sync=ts)
+            rows[path] = replace(row, status=status, checked=ts)
     return [rows[path] for path in sorted(rows)]
 
 

@@ -117,7 +117,7 @@ def test_a_changed_input_of_a_provider_less_unit_is_code_drift(harness: Harness,
     history = refarch(harness, "history", str(harness.root), "--drift", "--json")
     rows = {r["unit"]: r for r in map(json.loads, history.stdout.splitlines())}
     assert rows[VPC]["status"] == "drifted" and rows[VPC]["drift_kinds"] == ["code"]
-    assert rows[VPC]["last_in_sync"] and rows[ECHO]["last_drifted"] is None
+    assert rows[VPC]["back_in_sync"] is None and rows[ECHO]["last_drifted"] is None
 
     bad = refarch(harness, "drift", str(harness.root), "--no-such-option")
     assert bad.returncode == 1 and "No such option" in bad.stderr  # 2 always means drift

@@ -289,3 +289,26 @@ def test_checkov_reads_the_same_plan_json(tmp_path: Path) -> None:
         (f.rule, f.effect) for f in found if f.address == "aws_security_group.ssh"
     }
     assert list((tmp_path / ".refarch" / "checkov").iterdir()) == []  # the plan JSON is not left behind
+
+
+def test_drift_history_says_when_a_unit_last_drifted_and_came_back_in_sync(tmp_path: Path) -> None:
+    from refarch.runner.history import drift_history
+    from refarch.runner.ledger import Ledger, LocalLedgerStore, runs_dir
+
+    verdicts = [("in_sync", []), ("drifted", ["code"]), ("drifted", ["infrastructure"]), ("in_sync", [])]
+    for number, (status, kinds) in enumerate(verdicts, start=1):
+        with Ledger(
+            runs_dir(tmp_path) / f"2026120{number}T000000000Z-abc.jsonl", clock=lambda n=number: n
+        ) as led:
+            led.write("drift", unit="dev/vpc", account="dev", status=status, kinds=kinds, plan_run="p")
+    (row,) = drift_history(LocalLedgerStore(tmp_path))
+    assert (row.status, row.checked, row.last_drifted, row.drift_kinds, row.back_in_sync) == (
+        "in_sync",
+        4.0,
+        3.0,
+        ("infrastructure",),
+        4.0,
+    )
+    assert row.drift_run == "20261203T000000000Z-abc"
+    (same,) = drift_history(LocalLedgerStore(tmp_path), unit="dev/vpc")
+    assert same == row and drift_history(LocalLedgerStore(tmp_path), unit="prod/vpc") == []

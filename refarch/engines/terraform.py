@@ -37,6 +37,7 @@ from refarch.engines.workdir import (
 from refarch.errors import ConfigError, ProcessFailed, RefarchWarning, UsageError
 from refarch.exec.masking import Outputs
 from refarch.exec.process import ProcessResult, run_process
+from refarch.files import remove
 from refarch.models import Unit
 from refarch.settings import Settings
 
@@ -185,6 +186,8 @@ class TerraformEngine:
         if job.interrupt.requested.is_set():
             return EngineResult(_not_started(argv, workdir.run_dir), None)
         result = self._run(job, workdir, env, argv)
+        if job.check_plan is not None and job.plan_file is not None and job.action == "apply":
+            remove(job.plan_file)  # the checked plan holds every planned value: not kept
         if result.ok and job.action == "plan" and job.plan_file is not None:
             return self._show(job, workdir, env, result)
         if not result.ok or job.action != "apply":
@@ -422,11 +425,10 @@ class TerraformEngine:
         if not planned.ok:
             return EngineResult(planned, None)
         shown = self._show(planning, workdir, env, planned)
-        if shown.document is None:
-            return shown
-        refusal = job.check_plan(shown.document)
-        if refusal is not None:
-            return EngineResult(_replace_failed(planned, refusal), None)
+        refusal = job.check_plan(shown.document) if shown.document is not None else None
+        if shown.document is None or refusal is not None:
+            remove(plan_file)
+            return shown if refusal is None else EngineResult(_replace_failed(planned, refusal), None)
         return plan_file
 
     def _output(

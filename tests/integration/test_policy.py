@@ -28,13 +28,11 @@ from refarch.settings import EngineSettings, settings_from_dict
 from tests.integration.test_drift import BUCKET_MODULE, MIRROR, MIRROR_CONFIG, PROVIDER
 from tests.integration.test_terraform_engine import REGION, Harness
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir(),
-        reason=f"no filesystem mirror of the AWS provider at {MIRROR}",
-    ),
-]
+pytestmark = pytest.mark.integration
+needs_provider = pytest.mark.skipif(
+    not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir(),
+    reason=f"no filesystem mirror of the AWS provider at {MIRROR}",
+)
 
 REPO = Path(__file__).resolve().parents[2]
 INSECURE = (
@@ -122,6 +120,7 @@ def go(harness: Harness, action: str, *units: str, settings: Any = None, **optio
     )
 
 
+@needs_provider
 def test_real_plans_are_checked_and_apply_refuses_the_insecure_unit(harness: Harness, tmp_path: Path) -> None:
     plans = tmp_path / "plans"
     planned = go(harness, "plan", BAD, LOGS, out_dir=plans)
@@ -152,3 +151,31 @@ def test_real_plans_are_checked_and_apply_refuses_the_insecure_unit(harness: Har
     events = read_events(find_ledger(harness.root, plain.run_id))
     assert [e["unit"] for e in events if e["event"] == "policy_denied"] == [BAD]
     assert harness.state_keys("dev") == [] and harness.locks("dev") == []
+
+
+def test_a_plain_apply_under_check_apply_applies_the_plan_it_checked(
+    tmp_path: Path, moto_server: Any
+) -> None:
+    from refarch import load_repo
+    from tests.integration.test_terraform_engine import ECHO_UNIT, bucket_for, write_live
+
+    h = Harness(tmp_path, moto_server.endpoint_url)
+    h.make_backend("security")
+    unit = "security/us-east-1/echo"
+    write_live(h.root, {unit: ECHO_UNIT % "checked"})
+    settings = replace(h.settings, policy=settings_from_dict({"policy": {"check_apply": True}}).policy)
+    repo = load_repo(h.root, env=h.base_env, settings=settings, cache=False)
+    report = run(
+        make_plan(repo, "apply"),
+        "apply",
+        settings,
+        engine=TerraformEngine(settings),
+        base_env=h.base_env,
+        options=RunOptions(history=False),
+    )
+    assert report.ok, report.units[unit].message
+    body = h.client("s3", "security").get_object(
+        Bucket=bucket_for("security"), Key=f"{unit}/terraform.tfstate"
+    )
+    assert json.loads(body["Body"].read())["outputs"]["greeting"]["value"] == "hello checked"
+    assert not list((h.root / ".refarch" / "work").rglob("refarch-checked.tfplan"))  # not kept

@@ -18,12 +18,13 @@ import functools
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from refarch.errors import UsageError
+from refarch.errors import RefarchWarning, UsageError
 from refarch.settings import Settings
 
 ENV_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -80,10 +81,17 @@ def start(
             SimpleSpanProcessor,
         )
     except ImportError:
+        if settings.telemetry.otlp_endpoint is None and exporter is None and trace_file is None:
+            warnings.warn(  # only the environment asks (set for other tools, perhaps): run untraced
+                f"{ENV_ENDPOINT} is set but OpenTelemetry is not installed: this run is not traced "
+                "(pip install 'refarch[telemetry]')",
+                RefarchWarning,
+                stacklevel=2,
+            )
+            return None
         raise UsageError(
-            "traces are asked for ([telemetry] otlp_endpoint, OTEL_EXPORTER_OTLP_ENDPOINT or --trace) "
-            "but OpenTelemetry is not installed",
-            hint="pip install 'refarch[telemetry]', or unset the endpoint",
+            "traces are asked for ([telemetry] otlp_endpoint or --trace) but OpenTelemetry is not installed",
+            hint="pip install 'refarch[telemetry]', or remove [telemetry] otlp_endpoint",
         ) from None
     provider = TracerProvider(resource=Resource.create({"service.name": settings.telemetry.service_name}))
     if url is not None:

@@ -107,3 +107,55 @@ def test_a_trace_file_holds_one_json_span_per_line(tmp_path):
         tracing.shutdown()
     (span,) = [json.loads(line) for line in Path(path).read_text().splitlines()]
     assert span["name"] == "refarch apply" and span["attributes"]["refarch.run_id"] == "r2"
+
+
+def test_without_opentelemetry_the_environment_alone_only_warns(monkeypatch):
+    from refarch.errors import RefarchWarning, UsageError
+
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.resources", None)  # as if not installed
+    with pytest.warns(RefarchWarning, match="this run is not traced"):
+        assert telemetry.start(Settings(), {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}) is None
+    configured = settings_from_dict({"telemetry": {"otlp_endpoint": "http://127.0.0.1:9"}})
+    with pytest.raises(UsageError, match="OpenTelemetry is not installed"):
+        telemetry.start(configured, {})
+
+
+def test_spans_reach_an_otlp_collector_given_in_refarch_toml(tmp_path):
+    """A run with `[telemetry] otlp_endpoint` sends its spans over OTLP/HTTP: to a collector
+    in this process (an HTTP server on 127.0.0.1 that decodes the protobuf requests)."""
+    import threading
+    from dataclasses import replace
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="the OTLP exporter is not installed")
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[tuple[str, str]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    received.extend((self.path, span.name) for span in scope.spans)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        plan = make_plan(SPEC, root=tmp_path)
+        settings = settings_from_dict({"telemetry": {"otlp_endpoint": url}})
+        plan = replace(plan, repo=replace(plan.repo, settings=settings))
+        assert go(plan, FakeEngine()).ok  # the run's own Tracing: flushed and shut down at its end
+    finally:
+        server.shutdown()
+    names = {name for path, name in received if path == "/v1/traces"}
+    assert {"refarch apply", "tier 1", "tier 2", "dev/vpc", "attempt 1"} <= names

@@ -261,6 +261,7 @@ class DriftRequest:
     directory: str | Path
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
+    ignore_dependencies: bool = False  # with include: dependencies' outputs read, not planned
     out_dir: Path | None = None  # default: <repo>/.refarch/drift
     parallelism: int = 4
     endpoint_url: str | None = None
@@ -286,6 +287,7 @@ def drift(
         "plan",
         include=request.include,
         exclude=request.exclude,
+        ignore_dependencies=request.ignore_dependencies,
         endpoint_url=request.endpoint_url,
         env=env,
         repo_options=request.repo_options,

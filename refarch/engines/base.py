@@ -7,7 +7,7 @@ hands them the complete child environment, credentials included.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,10 +45,6 @@ class UnitJob:
     # report what it changes (EngineResult.plan); with "apply", apply exactly this plan file
     # (`terraform apply PLANFILE`: no new plan).
     plan_file: Path | None = None
-    # Policy on a plain apply: the engine plans to a file first, hands the plan's `show -json`
-    # document to this check and applies exactly that plan only if it returns None (else the
-    # returned message is the attempt's failure). Engines without `checks_plans = True` ignore it.
-    check_plan: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass(frozen=True)

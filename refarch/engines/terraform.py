@@ -37,7 +37,6 @@ from refarch.engines.workdir import (
 from refarch.errors import ConfigError, ProcessFailed, RefarchWarning, UsageError
 from refarch.exec.masking import Outputs
 from refarch.exec.process import ProcessResult, run_process
-from refarch.files import remove
 from refarch.models import Unit
 from refarch.settings import Settings
 
@@ -131,7 +130,6 @@ class TerraformEngine:
 
     name = "terraform"
     resolves_dependencies = False
-    checks_plans = True  # job.check_plan: plan, check, then apply exactly that plan
 
     def __init__(
         self,
@@ -177,17 +175,10 @@ class TerraformEngine:
         if job.action == "output":
             result, outputs = self._output(job, workdir, env)
             return EngineResult(result, outputs)
-        if job.action == "apply" and job.check_plan is not None and job.plan_file is None:
-            checked = self._checked_plan(job, workdir, env)
-            if isinstance(checked, EngineResult):
-                return checked
-            job = replace(job, plan_file=checked)
         argv = self.command_argv(job)
         if job.interrupt.requested.is_set():
             return EngineResult(_not_started(argv, workdir.run_dir), None)
         result = self._run(job, workdir, env, argv)
-        if job.check_plan is not None and job.plan_file is not None and job.action == "apply":
-            remove(job.plan_file)  # the checked plan holds every planned value: not kept
         if result.ok and job.action == "plan" and job.plan_file is not None:
             return self._show(job, workdir, env, result)
         if not result.ok or job.action != "apply":
@@ -414,22 +405,6 @@ class TerraformEngine:
                 _replace_failed(shown, "terraform show -json did not print a plan document"), None
             )
         return EngineResult(plan, None, plan=changes_of(document), document=document)
-
-    def _checked_plan(self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]) -> Path | EngineResult:
-        """A plain apply under policy: `plan -out` into the unit's data folder, `show -json`,
-        `job.check_plan`; the plan file to apply, or the result that ends the attempt."""
-        assert job.check_plan is not None
-        plan_file = workdir.data_dir / "refarch-checked.tfplan"
-        planning = replace(job, action="plan", plan_file=plan_file)
-        planned = self._run(planning, workdir, env, self.command_argv(planning))
-        if not planned.ok:
-            return EngineResult(planned, None)
-        shown = self._show(planning, workdir, env, planned)
-        refusal = job.check_plan(shown.document) if shown.document is not None else None
-        if shown.document is None or refusal is not None:
-            remove(plan_file)
-            return shown if refusal is None else EngineResult(_replace_failed(planned, refusal), None)
-        return plan_file
 
     def _output(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]

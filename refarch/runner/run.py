@@ -142,11 +142,6 @@ def run(
             raise NoCredentials()
         credentials = AwsUnitCredentials(sessions)
     _check_tool(engine, base)
-    if settings.policy.check_apply and action == Action.APPLY and not getattr(engine, "checks_plans", False):
-        raise UsageError(
-            f"[policy] check_apply: the {engine.name} engine cannot check a plan before applying it",
-            hint="use `plan-all --out-dir PLANDIR` then `apply --plan-dir PLANDIR`, or --engine terraform",
-        )
     interrupt = interrupt or Interrupt()
     store = ledger_store or store_for(repo, settings, sessions, base)
 

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refarch import telemetry
-from refarch.engines import Engine, UnitJob
+from refarch.engines import Engine, EngineResult, UnitJob
 from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
+from refarch.files import local_dir, remove
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
 from refarch.policy import Finding, judge
 from refarch.policy import check as check_plan
@@ -169,16 +170,29 @@ class UnitRunner:
         )
         return verdict.message()
 
+    def checked_apply(self, unit: Unit, job: UnitJob, rules: tuple[PolicyRuleSettings, ...]) -> EngineResult:
+        """A plain apply under `[policy] check_apply`: plan to a file (in a 0700 folder of the
+        repo's .refarch/), check the plan's document, apply exactly that plan; the file holds
+        every planned value and is removed after."""
+        plan_file = local_dir(self.repo.root, "checked") / f"{unit_slug(unit.path)}.tfplan"
+        try:
+            planned = self.engine.execute(replace(job, action="plan", plan_file=plan_file))
+            if not planned.process.ok:
+                return planned
+            refusal = (
+                self.policy_gate(unit, check_plan(planned.document, rules))
+                if planned.document is not None
+                else f"policy: the {self.engine.name} engine gave no plan document to check: nothing applied"
+            )
+            if refusal is not None:
+                refused = replace(planned.process, returncode=1, stdout_tail="", stderr_tail=refusal)
+                return EngineResult(refused, None)
+            return self.engine.execute(replace(job, plan_file=plan_file))
+        finally:
+            remove(plan_file)
+
     def job(self, unit: Unit, action: str, log_path: Path, on_line: LineCallback) -> UnitJob:
-        rules = self.policy_rules
-        check = None
-        if action == "apply" and rules is not None and getattr(self.engine, "checks_plans", False):
-
-            def check(document: Mapping[str, Any]) -> str | None:
-                return self.policy_gate(unit, check_plan(document, rules))
-
         return UnitJob(
-            check_plan=check,
             unit=unit,
             action=action,
             repo=self.repo,
@@ -385,11 +399,12 @@ class UnitRunner:
             if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
                 this = replace(this, env=self.child_env(unit))
             started = time.time()
-            with telemetry.attempt_span(number, record.retries[-1].rule if record.retries else None) as span:
-                result = self.engine.execute(this)
-                telemetry.set_result(
-                    span, result="ok" if result.process.ok else f"exit {result.process.returncode}"
-                )
+            reason = record.retries[-1].rule if record.retries else None  # why this attempt
+            rules = self.policy_rules if this.action == "apply" and this.plan_file is None else None
+            with telemetry.attempt_span(number, reason) as span:
+                result = self.engine.execute(this) if rules is None else self.checked_apply(unit, this, rules)
+                code = result.process.returncode
+                telemetry.set_result(span, result="ok" if result.process.ok else f"exit {code}")
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
                 self.saved_plans.save(unit, result.plan, mocked=mocked, document=result.document)
             if not result.process.ok:

@@ -178,4 +178,4 @@ def test_a_plain_apply_under_check_apply_applies_the_plan_it_checked(
         Bucket=bucket_for("security"), Key=f"{unit}/terraform.tfstate"
     )
     assert json.loads(body["Body"].read())["outputs"]["greeting"]["value"] == "hello checked"
-    assert not list((h.root / ".refarch" / "work").rglob("refarch-checked.tfplan"))  # not kept
+    assert list((h.root / ".refarch" / "checked").iterdir()) == []  # the checked plan is not kept

@@ -134,6 +134,7 @@ class PlanningEngine:
 
     def __init__(self) -> None:
         self.applied: list[str] = []
+        self.plan_files: list[Path | None] = []
         self._lock = threading.Lock()
 
     def execute(self, job):
@@ -143,6 +144,7 @@ class PlanningEngine:
             return EngineResult(ok, None, plan=PlanChanges(add=5), document=plan_json("insecure"))
         with self._lock:
             self.applied.append(job.unit.path)
+            self.plan_files.append(job.plan_file)
         return EngineResult(ok, {})
 
     def read_outputs(self, job):
@@ -199,6 +201,28 @@ def test_apply_from_saved_plans_refuses_a_denied_unit_unless_waived_and_records_
     assert reasons["iam-star-on-star"] == "sandbox account (iam-star-on-star)" and len(reasons) == 4
     for event in events:
         check_schema("ledger-event", event)
+
+
+def test_a_plain_apply_under_check_apply_plans_checks_and_applies_exactly_that_plan(tmp_path: Path) -> None:
+    spec = {"dev/bad": ("dev", 1, [])}
+    engine = PlanningEngine()
+
+    def plan_with(policy_table: dict) -> object:
+        plan = make_plan(spec, root=tmp_path)
+        settings = settings_from_dict({"policy": {"check_apply": True, **policy_table}})
+        return replace(plan, repo=replace(plan.repo, settings=settings))
+
+    refused = go_saved(plan_with({}), engine)
+    assert refused.units["dev/bad"].status == Status.FAILED and engine.applied == []
+    assert "policy: 5 deny finding(s) in the plan: apply refused" in refused.units["dev/bad"].message
+    rules = ("s3-public-bucket", "unencrypted-storage", "sg-admin-port-open", "iam-star-on-star")
+    waived = go_saved(plan_with({"waivers": [{"rule": r, "reason": "sandbox"} for r in rules]}), engine)
+    assert waived.ok and engine.applied == ["dev/bad"]
+    (applied_plan,) = engine.plan_files
+    assert applied_plan is not None and applied_plan.parent == tmp_path / ".refarch" / "checked"
+    assert not applied_plan.exists()  # every planned value is in it: removed after the apply
+    plain = go_saved(make_plan(spec, root=tmp_path), engine)  # check_apply off: applied as it is
+    assert plain.ok and engine.plan_files[-1] is None
 
 
 def test_differences_tell_infrastructure_drift_from_code_drift() -> None:

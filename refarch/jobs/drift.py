@@ -98,13 +98,16 @@ class DriftReport:
     folder: Path  # the plans, drift.json and summary.md
     duration: float = 0.0
     ledger: str | None = None
+    interrupted: bool = False
 
     def count(self, status: str) -> int:
         return sum(1 for u in self.units if u.status == status)
 
     @property
     def exit_code(self) -> int:
-        """2 drift found, else 1 when some unit could not be told, else 0."""
+        """130 interrupted, else 2 drift found, else 1 when some unit could not be told, else 0."""
+        if self.interrupted:
+            return 130
         if self.count(DRIFTED):
             return 2
         return 1 if self.count(FAILED) else 0
@@ -358,6 +361,7 @@ def drift(
             saved.folder,
             duration=time.time() - started,
             ledger=ledger.location,
+            interrupted=report.interrupted,
         )
         ledger.write(
             "run_finish",

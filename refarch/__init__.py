@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from refarch.jobs.bootstrap import bootstrap
     from refarch.jobs.demo import DemoResult, demo
     from refarch.jobs.deploy import run
+    from refarch.jobs.drift import DriftReport, DriftRequest, drift
     from refarch.jobs.stacks import generate_stacks
     from refarch.models import (
         Account,
@@ -86,6 +87,7 @@ _EXPORTS = {
     "bootstrap": "refarch.jobs.bootstrap",
     "DemoResult": "refarch.jobs.demo",
     "demo": "refarch.jobs.demo",
+    **dict.fromkeys(("DriftReport", "DriftRequest", "drift"), "refarch.jobs.drift"),
     "run": "refarch.jobs.deploy",
     "generate_stacks": "refarch.jobs.stacks",
     **dict.fromkeys(
@@ -122,6 +124,8 @@ __all__ = [
     "DemoResult",
     "Dependency",
     "DependencyCycle",
+    "DriftReport",
+    "DriftRequest",
     "EvaluationError",
     "HclSyntaxError",
     "MissingDependency",
@@ -151,6 +155,7 @@ __all__ = [
     "build_amis",
     "build_artifacts",
     "demo",
+    "drift",
     "evaluate_unit",
     "generate_stacks",
     "load_repo",

@@ -90,6 +90,17 @@ class UnitFinished:
 
 
 @dataclass(frozen=True)
+class DriftChecked:
+    """`refarch drift`: one unit's verdict (its `drift` ledger event), after the plans ran."""
+
+    unit: str
+    account: str
+    status: str  # in_sync | drifted | failed
+    kinds: tuple[str, ...]  # infrastructure, code
+    resources: int  # how many resources differ
+
+
+@dataclass(frozen=True)
 class RunFinished:
     """The run is over; the report is also what `run()` returns."""
 
@@ -104,6 +115,7 @@ RunEvent = (
     | UnitOutput
     | UnitRetried
     | UnitFinished
+    | DriftChecked
     | RunFinished
 )
 RunEventCallback = Callable[[RunEvent], None]

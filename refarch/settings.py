@@ -485,6 +485,109 @@ class AccountAccess(Section):
     external_id: str | None = setting(None, doc="external id for the assume-role call")
 
 
+CRON = re.compile(r"^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$")
+POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class CiSettings(Section):
+    """`[ci]`: what the emitted pipelines and the read-only plans use."""
+
+    NAME: ClassVar[str] = "ci"
+    plan_role_name: str | None = setting(
+        None,
+        doc="read-only role assumed in each account for plans and `refarch drift`; unset: role_name",
+        pattern=IDENTIFIER,
+        wanted="an IAM role name",
+    )
+    drift_schedule: str | None = setting(
+        None,
+        doc="cron schedule of a drift pipeline per account (`refarch drift`); unset: none",
+        pattern=CRON,
+        wanted="a five-field cron expression such as '0 6 * * 1-5'",
+    )
+
+    def drift_argv(self, directory: str, account: str) -> list[str] | None:
+        """The scheduled drift check of one account that `refarch ci` emits (None: no
+        `drift_schedule`): its units only, their dependencies' outputs read, not planned."""
+        if self.drift_schedule is None:
+            return None
+        return ["refarch", "drift", directory, "--include", f"{account}/*", "--ignore-dependencies"]
+
+
+@dataclass(frozen=True)
+class PolicyConditionSettings(Section):
+    """One condition of a policy rule: a test on a planned attribute (`path`, dotted)."""
+
+    path: str = setting(doc="attribute of the planned resource (or of `each` element), dotted")
+    test: Literal[
+        "equals", "in", "contains", "is_false", "not_true", "empty", "ports_include", "allows_all_on_all"
+    ] = setting(doc="how the attribute is tested")
+    value: Any = setting(None, doc="what equals / in / contains / ports_include compare with")  # noqa: RUF009 - Any hides the field call from ruff
+
+
+@dataclass(frozen=True)
+class PolicyRuleSettings(Section):
+    """One `[[policy.rules]]` table: resources of `types` whose planned values meet every condition."""
+
+    id: str = setting(doc="rule id (waivers name it)", pattern=POLICY_ID, wanted="a lower-case id")
+    types: tuple[str, ...] = setting(doc="Terraform resource types the rule looks at")
+    conditions: tuple[PolicyConditionSettings, ...] = setting(doc="all must hold for a finding")
+    effect: Literal["deny", "warn"] = setting("deny", doc="deny: apply refuses the unit; warn: reported")
+    message: str = setting("", doc="what is wrong, in words")
+    each: str | None = setting(None, doc="a list attribute: conditions hold for one of its elements")
+    unless_referenced_by: str | None = setting(
+        None, doc="no finding when a resource of this type refers to the resource (its own config)"
+    )
+
+    def finish(self, data: Mapping[str, Any], context: Context) -> PolicyRuleSettings:
+        if not self.types:
+            raise Invalid("types", "a non-empty list of resource types")
+        if not self.conditions:
+            raise Invalid("conditions", "a non-empty list of conditions")
+        return self
+
+
+@dataclass(frozen=True)
+class PolicyWaiverSettings(Section):
+    """One `[[policy.waivers]]` table: a deny rule that does not stop apply, and why."""
+
+    rule: str = setting(doc="the waived rule's id")
+    reason: str = setting(doc="why (recorded in the ledger with every apply it lets through)")
+    units: tuple[str, ...] = setting(("*",), doc="unit path globs the waiver covers")
+
+    def finish(self, data: Mapping[str, Any], context: Context) -> PolicyWaiverSettings:
+        if not self.reason.strip():
+            raise Invalid("reason", "a reason in words")
+        return self
+
+
+@dataclass(frozen=True)
+class PolicySettings(Section):
+    """`[policy]`: rules checked on every saved plan (`terraform show -json`)."""
+
+    NAME: ClassVar[str] = "policy"
+    builtin: bool = setting(True, doc="check refarch's built-in rules (`refarch.policy`) too")
+    rules: tuple[PolicyRuleSettings, ...] = setting((), doc="your rules ([[policy.rules]])")
+    waivers: tuple[PolicyWaiverSettings, ...] = setting((), doc="waived deny rules ([[policy.waivers]])")
+    checkov: bool = setting(False, doc="also run Checkov over each saved plan's JSON (the `policy` extra)")
+    checkov_deny: tuple[str, ...] = setting((), doc="Checkov check ids that deny (the others warn)")
+    check_apply: bool = setting(
+        False, doc="a plain apply plans, checks and applies that plan (apply --plan-dir always checks)"
+    )
+
+
+@dataclass(frozen=True)
+class TelemetrySettings(Section):
+    """`[telemetry]`: OpenTelemetry traces of runs (the `telemetry` extra); off when unset."""
+
+    NAME: ClassVar[str] = "telemetry"
+    otlp_endpoint: str | None = setting(
+        None, doc="OTLP/HTTP endpoint for spans; unset: OTEL_EXPORTER_OTLP_ENDPOINT, else off"
+    )
+    service_name: str = setting("refarch", doc="service.name of the spans")
+
+
 SECTION_TYPES: dict[str, type[Section]] = {
     cls.NAME: cls
     for cls in (
@@ -501,6 +604,9 @@ SECTION_TYPES: dict[str, type[Section]] = {
         VpnSettings,
         PreflightSettings,
         LedgerSettings,
+        CiSettings,
+        PolicySettings,
+        TelemetrySettings,
     )
 }
 CORE_KEYS = ("tiers", "endpoint_url", "region", "profile", "role_name", "role_arn", "accounts")
@@ -545,6 +651,9 @@ class Settings:
     vpn: VpnSettings = field(default_factory=VpnSettings)
     preflight: PreflightSettings = field(default_factory=PreflightSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    ci: CiSettings = field(default_factory=CiSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # dotted key -> DEFAULT | FILE | DECLARED | ENVIRONMENT | FLAG (absent: DEFAULT)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

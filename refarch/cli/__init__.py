@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "Inspect refarch's settings (refarch.toml, the environment, flags)."),
     "demo": ("demo_cmd", "Deploy the reference architecture on an embedded AWS"),
     "destroy": ("run_cmd", "Destroy every unit of DIRECTORY, in the reverse order."),
+    "drift": ("drift_cmd", "Plan every unit of DIRECTORY read-only"),
     "dns": ("dns_cmd", "Route 53: bring existing hosted zones under the management of their unit."),
     "graph": ("graph_cmd", "Print every unit of the live repo DIRECTORY and its dependency edges"),
     "history": ("history_cmd", "Show every unit's runs of DIRECTORY, oldest first"),

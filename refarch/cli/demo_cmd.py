@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from refarch import telemetry
 from refarch.cli import output
 from refarch.cli.plan_cmd import render as render_plan
 from refarch.cli.run_cmd import RunView, install_interrupt
@@ -16,6 +17,7 @@ from refarch.events import RunEvent, RunFinished, RunStarted
 from refarch.exec.process import Interrupt
 from refarch.jobs.demo import DemoEvent, DemoResult, demo
 from refarch.provision.record import RECORD_PATH
+from refarch.settings import Settings
 
 STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "destroy")
 SHOWN = {
@@ -33,18 +35,29 @@ SHOWN = {
     "it (that run then changes nothing). Without it, each run starts from nothing.",
 )
 @click.option("--destroy", is_flag=True, help="After the apply, destroy every unit in reverse order.")
-def command(directory: str | None, keep: bool, destroy: bool) -> None:
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False),
+    help="Write the runs' OpenTelemetry spans to this file, one JSON span a line (the telemetry extra).",
+)
+def command(directory: str | None, keep: bool, destroy: bool, trace: str | None) -> None:
     """Deploy the reference architecture on an embedded AWS (a moto server on 127.0.0.1 with
     five accounts): render a live repo, bootstrap it, build and share an AMI with Packer, and
     apply every unit with Terraform. DIR defaults to .refarch/demo."""
     view = DemoView()
     interrupt = Interrupt()
     restore = install_interrupt(interrupt, lambda text: view.out.line(f"[yellow]{escape(text)}[/]"))
+    tracing = telemetry.start(Settings(), trace_file=Path(trace)) if trace else None
+    previous = telemetry.install(tracing)
     try:
         result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event, interrupt=interrupt)
     finally:
         restore()
         view.close()
+        telemetry.install(previous)
+        if tracing is not None:
+            tracing.shutdown()
+            view.out.line(f"trace: {escape(trace or '')} (one JSON span a line)")
     view.summary(result)
     sys.exit(result.exit_code)
 

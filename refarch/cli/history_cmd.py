@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from refarch.cli import output
-from refarch.runner.history import history, open_store, parse_since
+from refarch.runner.history import DriftRow, drift_history, history, open_store, parse_since
 
 
 @click.command("history")
@@ -18,13 +18,18 @@ from refarch.runner.history import history, open_store, parse_since
 @click.option("--since", metavar="WHEN", help="Only runs since then: 2026-11-30, 2026-11-30T08:00, 12h, 7d.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
+@click.option("--drift", "drift", is_flag=True, help="Per unit: when it last drifted, when last in sync.")
 def command(
-    directory: str, unit: str | None, since: str | None, as_json: bool, endpoint_url: str | None
+    directory: str, unit: str | None, since: str | None, as_json: bool, endpoint_url: str | None, drift: bool
 ) -> None:
     """Show every unit's runs of DIRECTORY, oldest first: when, run, action, status, who (CI
     actor or user, base AWS identity), commit, job. Reads the shared ledger when refarch.toml
     says [ledger] backend = "dynamodb", else this machine's .refarch/runs/."""
-    rows = history(open_store(directory, endpoint_url=endpoint_url), unit=unit, since=parse_since(since))
+    store = open_store(directory, endpoint_url=endpoint_url)
+    if drift:
+        _drift(drift_history(store, unit=unit, since=parse_since(since)), as_json)
+        return
+    rows = history(store, unit=unit, since=parse_since(since))
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.to_json(), sort_keys=True))
@@ -47,5 +52,29 @@ def command(
             escape(row.actor + (f" ({row.caller})" if row.caller else "")),
             row.commit[:12],
             escape(row.job_url),
+        )
+    output.Printer().table(table)
+
+
+def _drift(rows: list[DriftRow], as_json: bool) -> None:
+    """`history --drift`: each unit's latest verdict, last drift and last return to sync."""
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row.to_json(), sort_keys=True))
+        return
+    table = output.Table(
+        ("unit", "account", "now", "checked", "last drifted", "drift", "back in sync"),
+        title=f"refarch drift history: {len(rows)} unit(s)",
+    )
+    for row in rows:
+        found = row.to_json()
+        table.add_row(
+            escape(row.unit),
+            escape(row.account),
+            row.status,
+            found["checked"] or "",
+            found["last_drifted"] or "never",
+            ", ".join(row.drift_kinds),
+            found["back_in_sync"] or ("" if row.last_drifted is None else "not yet"),
         )
     output.Printer().table(table)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +55,9 @@ class EngineResult:
     process: ProcessResult  # the failing step, or the last step
     outputs: Mapping[str, Any] | None  # the unit's outputs after a successful apply, if read
     plan: PlanChanges | None = None  # what the saved plan changes (a plan with job.plan_file)
+    # The saved plan's `terraform show -json` document: in memory only (its values can be
+    # secrets), for the plan's checks (policy, drift); never logged or written as it is.
+    document: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def stdout_kept(on_line: LineCallback, lines: list[str]) -> LineCallback:

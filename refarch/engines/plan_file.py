@@ -70,12 +70,6 @@ def json_object(lines: Sequence[str]) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def parse_show_json(lines: Sequence[str]) -> PlanChanges | None:
-    """`changes_of` the `terraform show -json` document in `lines`; None when there is none."""
-    document = json_object(lines)
-    return changes_of(document) if document is not None else None
-
-
 def prior_state(plan_file: Path) -> tuple[int, str] | None:
     """(serial, lineage) of the state `plan_file` was made against, from the state snapshot
     Terraform keeps inside it (`tfstate` in the plan's zip); None when it is not a Terraform

@@ -23,7 +23,7 @@ from typing import Any
 from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
 from refarch.engines.base import stdout_kept
-from refarch.engines.plan_file import parse_show_json
+from refarch.engines.plan_file import changes_of, json_object
 from refarch.engines.provider_cache import cache_dir, init_lock, requirements
 from refarch.engines.workdir import (
     MODULE_DIR,
@@ -461,12 +461,12 @@ class TerraformEngine:
         shown = run_process(argv, cwd=workdir.run_dir, env=env, on_line=keep, interrupt=job.interrupt)
         if not shown.ok:
             return EngineResult(_without_stdout(shown), None)
-        changes = parse_show_json(lines)
-        if changes is None:
+        document = json_object(lines)
+        if document is None:
             return EngineResult(
                 _replace_failed(shown, "terraform show -json did not print a plan document"), None
             )
-        return EngineResult(plan, None, plan=changes)
+        return EngineResult(plan, None, plan=changes_of(document), document=document)
 
     def _output(
         self, job: UnitJob, workdir: WorkDir, env: Mapping[str, str]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch.engines.base import ACTIONS, EngineResult, UnitJob, stdout_kept
-from refarch.engines.plan_file import json_object, parse_show_json
+from refarch.engines.plan_file import changes_of, json_object
 from refarch.engines.workdir import find_state_files, unit_slug
 from refarch.errors import ConfigError, ProcessFailed, ToolNotFound, UsageError
 from refarch.exec.process import ProcessResult, capture, run_process
@@ -185,8 +185,8 @@ class TerragruntEngine:
             on_line=stdout_kept(job.on_line, stdout),
             interrupt=job.interrupt,
         )
-        changes = parse_show_json(stdout) if shown.ok else None
-        if changes is None:
+        document = json_object(stdout) if shown.ok else None
+        if document is None:
             why = "terragrunt show -json did not print a plan document" if shown.ok else shown.stderr_tail
             return EngineResult(
                 ProcessResult(
@@ -194,7 +194,7 @@ class TerragruntEngine:
                 ),
                 None,
             )
-        return EngineResult(plan, None, plan=changes)
+        return EngineResult(plan, None, plan=changes_of(document), document=document)
 
     def download_dir(self, job: UnitJob) -> Path:
         """Where Terragrunt keeps this unit's .terragrunt-cache: outside the live repo."""

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from refarch import telemetry
 from refarch.errors import ToolNotFound
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class ProcessResult:
         return f"{self.stdout_tail}\n{self.stderr_tail}".strip()
 
 
+@telemetry.traced_process
 def run_process(
     argv: Sequence[str],
     *,

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,56 @@ def history(store: LedgerStore, *, unit: str | None = None, since: float | None 
                 )
             )
     return sorted(rows, key=lambda r: (r.ts, r.run_id))
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    """One unit's drift record over the `refarch drift` runs read: its latest verdict, when it
+    last drifted (and how), and when it last came back in sync after a drift."""
+
+    unit: str
+    account: str
+    status: str  # the latest verdict: in_sync | drifted | failed
+    checked: float  # when the latest verdict was made
+    last_drifted: float | None = None
+    drift_kinds: tuple[str, ...] = ()  # of the last drift: infrastructure, code
+    drift_run: str = ""
+    back_in_sync: float | None = None  # the first in-sync verdict after its last drift
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "drift_kinds": list(self.drift_kinds),
+            "checked": _iso(self.checked),
+            "last_drifted": _iso(self.last_drifted),
+            "back_in_sync": _iso(self.back_in_sync),
+        }
+
+
+def drift_history(
+    store: LedgerStore, *, unit: str | None = None, since: float | None = None
+) -> list[DriftRow]:
+    """Per unit, from the `drift` events of the ledger (`refarch drift`): its latest verdict,
+    when it last drifted and when it last came back in sync; sorted by unit."""
+    rows: dict[str, DriftRow] = {}
+    for run_id, events in _runs(store, since):
+        for event in events:
+            path = event.get("unit")
+            if event.get("event") != "drift" or not isinstance(path, str) or unit not in (None, path):
+                continue
+            ts, status = float(event.get("ts", 0)), str(event.get("status"))
+            row = rows.get(path) or DriftRow(path, str(event.get("account") or ""), status, ts)
+            if status == "drifted":
+                kinds = tuple(str(k) for k in event.get("kinds") or ())
+                row = replace(row, last_drifted=ts, drift_kinds=kinds, drift_run=run_id, back_in_sync=None)
+            elif status == "in_sync" and row.last_drifted is not None and row.back_in_sync is None:
+                row = replace(row, back_in_sync=ts)
+            rows[path] = replace(row, status=status, checked=ts)
+    return [rows[path] for path in sorted(rows)]
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
 
 
 def export_audit(store: LedgerStore, out: Path, *, since: float | None = None) -> int:

@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from refarch import telemetry
 from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
 from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
@@ -43,9 +44,11 @@ from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
 from refarch.files import local_dir
 from refarch.models import RUN_ACTIONS, Action, Plan, Repo, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
+from refarch.policy import check, rules_for
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
 from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, lock_key
+from refarch.runner.checkov import checkov_findings
 from refarch.runner.ledger import (
     LedgerStore,
     ResumeSelection,
@@ -87,6 +90,8 @@ class RunOptions:
     allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
     out_dir: Path | None = None  # plan: keep each unit's plan and summaries here (saved_plans)
     plan_dir: Path | None = None  # apply: exactly the plans saved here, refused when stale
+    # plan --out-dir: more checks of each saved plan (`refarch drift`), after the policy's
+    inspect_plan: saved_plans.PlanInspector | None = None
 
 
 class AwsUnitCredentials:
@@ -174,6 +179,7 @@ def run(
         selected = [u for u in plan.units if u in set(past.units)]
         resumed_from, unfinished = past.run_id, past.unfinished
         resume_notices = _resume_notices(resumed, action, repo.root, past.run_id)
+    checks = plan_checks(settings, options.inspect_plan, root=repo.root, env=base)
     saved = saved_plans.for_run(
         action,
         options.out_dir,
@@ -181,6 +187,7 @@ def run(
         _version(),
         repo_root=repo.root,
         source_override=options.source_override,
+        inspect=checks,
     )
     if saved is not None and action == Action.APPLY:  # before anything runs
         command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
@@ -200,6 +207,7 @@ def run(
         caller = who.get("actor") or who.get("caller", "").rsplit("/", 1)[-1] or who["user"]
         who["session_name"] = sessions.name_sessions(run_id, caller)
     with (
+        telemetry.run_span(settings, base, action=str(action), run_id=run_id, engine=engine.name),
         repo_lock(repo.root, f"refarch {action}", run_id) as lock,
         _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as locks,
     ):
@@ -256,6 +264,29 @@ def _resume_notices(resumed: ResumeSelection, action: Action, root: Path, run_id
         f"changed since they succeeded, not run again: {listing} (to run them too: "
         f"refarch {resume_verb(action)} {_shown(root)} --resume {run_id} --rerun-changed)"
     ]
+
+
+def plan_checks(
+    settings: Settings,
+    more: saved_plans.PlanInspector | None = None,
+    *,
+    root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> saved_plans.PlanInspector:
+    """What each saved plan's summary records: its policy findings (`policy`; Checkov's too
+    with `[policy] checkov`), then `more`."""
+    rules = rules_for(settings)
+
+    def inspect(unit: Unit, document: Mapping[str, Any]) -> Mapping[str, Any]:
+        findings = check(document, rules)
+        if settings.policy.checkov and root is not None:
+            findings += checkov_findings(root, unit.path, document, settings.policy, env or {})
+        found: dict[str, Any] = {"policy": [f.to_json() for f in findings]}
+        if more is not None:
+            found.update(more(unit, document))
+        return found
+
+    return inspect
 
 
 @contextlib.contextmanager
@@ -331,6 +362,8 @@ def _run_session(
         saved_plans=saved,
         # before each unit is scheduled, and again right before its tool runs
         fence=_fence(locks, repo, session) if locks is not None else None,
+        policy_rules=rules_for(settings) if settings.policy.check_apply else None,
+        policy_waivers=settings.policy.waivers,
     )
 
     if action == Action.APPLY and saved is None:  # before anything starts: what it reads must exist

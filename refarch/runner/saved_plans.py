@@ -24,7 +24,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,10 @@ def outputs_digest(outputs: Mapping[str, Any]) -> str:
 def changed_files(then: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """The files added, removed or changed between two module_files maps."""
     return sorted(name for name in set(then) | set(now) if then.get(name) != now.get(name))
+
+
+# A saved plan's checks (policy, drift): its `show -json` document in, keys for its summary out.
+PlanInspector = Callable[[Unit, Mapping[str, Any]], Mapping[str, Any]]
 
 
 def prepare_folder(path: Path) -> Path:
@@ -273,6 +277,7 @@ def markdown(summary: Mapping[str, Any], *, apply_command: str | None = None) ->
         lines += [f"<details><summary>{len(unchanged)} unit(s) without changes</summary>", ""]
         lines += [f"- {_code(r['unit'])} ({_cell(r['account'])})" for r in unchanged]
         lines += ["", "</details>", ""]
+    lines += policy_markdown(rows)
     versions = ", ".join(summary.get("terraform_versions") or ()) or "unknown"
     lines.append(
         f"Run `{summary['run_id']}` · refarch {summary['refarch_version']} · Terraform {versions} · "
@@ -281,6 +286,30 @@ def markdown(summary: Mapping[str, Any], *, apply_command: str | None = None) ->
     if apply_command:
         lines += ["", f"Apply exactly these plans with `{apply_command}`."]
     return "\n".join(lines) + "\n"
+
+
+def policy_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The policy findings of the units' plans (refarch.policy), deny first; none: one line."""
+    found = [(r, f) for r in rows for f in r.get("policy") or ()]
+    checked = sum(1 for r in rows if "policy" in r)
+    if not checked:
+        return []
+    if not found:
+        return [f"Policy: no findings in {checked} plan(s).", ""]
+    denied = sum(1 for _, f in found if f.get("effect") == "deny")
+    lines = [
+        f"**Policy: {len(found)} finding(s), {denied} deny** (apply refuses a unit with a deny finding "
+        "unless refarch.toml waives the rule)",
+        "",
+        "| unit | rule | effect | resource | what |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row, finding in sorted(found, key=lambda item: (item[1].get("effect") != "deny", item[0]["unit"])):
+        lines.append(
+            f"| {_code(row['unit'])} | {_code(finding.get('rule'))} | {_cell(finding.get('effect'))} | "
+            f"{_code(finding.get('address'))} | {_cell(finding.get('message'))} |"
+        )
+    return [*lines, ""]
 
 
 def stale_reasons(
@@ -340,6 +369,7 @@ class SavedPlans:
     checked: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     repo_root: Path | None = None  # where units' module folders are found (the run's repo)
     source_override: Path | None = None  # --source: the module tree of every unit
+    inspect: PlanInspector | None = None  # adds its keys to each unit's summary
 
     def plan_file(self, unit_path: str) -> Path:
         return plan_path(self.folder, unit_path)
@@ -385,11 +415,13 @@ class SavedPlans:
         *,
         mocked: Sequence[str] = (),
         dependency_outputs: Mapping[str, str] | None = None,
+        document: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """After a successful `plan -out`: the plan file made 0600, its summary written."""
+        """After a successful `plan -out`: the plan file made 0600, its summary written (with
+        what `inspect` finds in the plan's `show -json` document)."""
         plan_file = self.plan_file(unit.path)
         chmod(plan_file, 0o600)
-        document = unit_summary(
+        summary = unit_summary(
             unit,
             changes,
             plan_file=plan_file.name,
@@ -401,8 +433,10 @@ class SavedPlans:
             modules=self.modules(unit),
             dependency_outputs=dependency_outputs,
         )
-        write_atomic(summary_path(self.folder, unit.path), json.dumps(document, indent=2) + "\n")
-        return document
+        if self.inspect is not None and document is not None:
+            summary.update(self.inspect(unit, document))
+        write_atomic(summary_path(self.folder, unit.path), json.dumps(summary, indent=2) + "\n")
+        return summary
 
     def load(self, unit_path: str) -> dict[str, Any] | None:
         path = summary_path(self.folder, unit_path)
@@ -442,6 +476,7 @@ def for_run(
     *,
     repo_root: Path | None = None,
     source_override: Path | None = None,
+    inspect: PlanInspector | None = None,
 ) -> SavedPlans | None:
     """The run's SavedPlans: `out_dir` only with plan, `plan_dir` only with apply."""
     if out_dir is not None and plan_dir is not None:
@@ -451,7 +486,9 @@ def for_run(
     if out_dir is not None:
         if action != Action.PLAN:
             raise UsageError(f"--out-dir saves plans: it goes with plan-all, not {action}")
-        return SavedPlans(prepare_folder(out_dir), refarch_version, {}, repo_root, source_override)
+        return SavedPlans(
+            prepare_folder(out_dir), refarch_version, {}, repo_root, source_override, inspect=inspect
+        )
     if plan_dir is not None:
         if action != Action.APPLY:
             raise UsageError(f"--plan-dir applies saved plans: it goes with apply, not {action}")

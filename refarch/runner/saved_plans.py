@@ -296,6 +296,22 @@ def for_run(
     return None
 
 
+def planned_units(path: Path) -> list[str]:
+    """The units with a saved plan in PLANDIR (from their summaries), sorted; [] when none."""
+    folder = open_folder(path)
+    found: set[str] = set()
+    for summary in folder.glob("*.json"):
+        if summary.name == SUMMARY_JSON:
+            continue
+        try:
+            document = json.loads(read_text(summary))
+        except (ValueError, RefarchError):
+            continue
+        if isinstance(document, dict) and isinstance(document.get("unit"), str):
+            found.add(document["unit"])
+    return sorted(found)
+
+
 def _timestamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 

@@ -123,6 +123,17 @@ EVERY_KEY: dict[str, dict[str, Any]] = {
         "repo": "github.com/acme/live",
         "lock_expiry": 600,
     },
+    "ci": {
+        "install": "ci/refarch-0.1.0-py3-none-any.whl",
+        "install_sha256": "a" * 64,
+        "approval": ["prod", "stage"],
+        "plan_role_name": "refarch-plan",
+        "terraform_version": "1.5.7",
+        "terraform_sha256": "b" * 64,
+        "terraform_mirror": "https://mirror.example.com/terraform",
+        "branch": "trunk",
+        "python_version": "3.11",
+    },
 }
 
 

@@ -21,10 +21,14 @@ packer:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq packer >/dev/null; }
 
 # gitlab-ci-local runs the pipeline `refarch ci gitlab` emits in tests/e2e/test_gitlab_pipeline.py
-# (shell executor). Pinned: 4.74 and later crash on Node 20 (they need Node 22's APIs); 4.73.0
-# runs on Node 20. Installed into .tools/ (ignored by git), never globally.
+# (shell executor, a copy of the repo per job, made with rsync). Pinned: 4.74.0 and later crash
+# at start on Node 20 (TypeError: ".union is not a function": Set.prototype.union is new in Node 22);
+# 4.73.0 runs on Node 20. Installed into .tools/ (ignored by git), never globally.
 GITLAB_CI_LOCAL_VERSION := 4.73.0
 gitlab-ci-local:
+	@command -v rsync >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq rsync >/dev/null; }
 	@if command -v npm >/dev/null; then \
 	  test -x .tools/node_modules/.bin/gitlab-ci-local && \
 	    [ "$$(.tools/node_modules/.bin/gitlab-ci-local --version)" = $(GITLAB_CI_LOCAL_VERSION) ] || \
@@ -62,6 +66,7 @@ bench: setup
 	$(PY) bench/stacks.py
 	$(PY) bench/faults.py
 	$(PY) bench/fanout.py
+	$(PY) bench/gitlab_pipeline.py
 	$(PY) bench/startup.py
 	$(PY) bench/process.py
 

@@ -144,11 +144,14 @@ def changed_units(repo: Repo, files: Iterable[FileChange], ref: str = "") -> Cha
     )
 
 
-def undeployed(repo: Repo, deployed: Mapping[str, str]) -> ChangeSet:
+def undeployed(repo: Repo, deployed: Mapping[str, str], also: Iterable[str] = ()) -> ChangeSet:
     """The units whose configuration digest differs from the one of their last successful
-    apply (`deployed`: unit -> digest; a unit missing there was never deployed), plus their
-    dependents: `--changed-since deployed`. Pure."""
-    changed = sorted(p for p, u in repo.units.items() if deployed.get(p) != u.digest)
+    apply (`deployed`: unit -> digest; a unit missing there was never deployed), the units in
+    `also` (changed otherwise: their module), plus their dependents: `--changed-since
+    deployed`. Pure."""
+    changed = sorted(
+        {p for p, u in repo.units.items() if deployed.get(p) != u.digest} | (set(also) & set(repo.units))
+    )
     dependents = sorted(_dependents(repo, changed) - set(changed))
     return ChangeSet(ref=DEPLOYED, files=(), changed=tuple(changed), dependents=tuple(dependents), deleted=())
 

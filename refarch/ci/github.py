@@ -72,7 +72,6 @@ def _setup(pipeline: CiPipeline, session: str, role_variable: str, lock_files: s
 
 def _env() -> dict[str, str]:
     return {
-        "CI": "true",
         "PIP_CACHE_DIR": f"${{{{ github.workspace }}}}/{CACHE}/pip",
         "TF_PLUGIN_CACHE_DIR": f"${{{{ github.workspace }}}}/{CACHE}/plugins",
     }
@@ -93,7 +92,8 @@ def _plan_job(pipeline: CiPipeline, job: CiJob, lock_files: str) -> dict[str, An
         **({"needs": list(job.needs)} if job.needs else {}),
         "env": {**_env(), **pipeline.plan_env},
         "steps": [
-            {"uses": ACTIONS["checkout"]},
+            # the whole history: a unit's module changed since its last deployment is found by git
+            {"uses": ACTIONS["checkout"], "with": {"fetch-depth": 0}},
             *_setup(
                 pipeline,
                 f"refarch-${{{{ github.run_id }}}}-{job.plan_id[:40]}",
@@ -136,7 +136,7 @@ def _apply_job(pipeline: CiPipeline, job: CiJob, lock_files: str) -> dict[str, A
         # required reviewers are set on the environment (Settings > Environments)
         "environment": job.environment,
         # one apply per account at a time across runs; an apply is never cancelled
-        "concurrency": {"group": f"refarch-apply-{job.slug}", "cancel-in-progress": False},
+        "concurrency": {"group": f"refarch-apply-{job.environment}", "cancel-in-progress": False},
         "env": _env(),
         "steps": [
             {"uses": ACTIONS["checkout"]},

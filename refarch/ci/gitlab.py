@@ -59,15 +59,16 @@ def _commit_note(pipeline: CiPipeline, job: CiJob) -> str:
     return f'echo "$CI_COMMIT_SHA" > {pipeline.plans_of(job)}/commit.txt'
 
 
-def _plan_job(pipeline: CiPipeline, job: CiJob, applied: dict[str, CiJob]) -> dict[str, Any]:
+def _plan_job(pipeline: CiPipeline, job: CiJob) -> dict[str, Any]:
     o = pipeline.options
     return {
         "extends": ".refarch",
-        "stage": "plan",
+        "stage": "deploy",
         # after the applies of the accounts it depends on: their outputs are real, never mocks
         "needs": [{"job": need, "artifacts": False} for need in job.needs],
         "rules": _on_branch(o.branch),
-        "variables": {"REFARCH_ROLE_ARN": f"${o.plan_role_variable}", **pipeline.plan_env},
+        # the whole history: a unit's module changed since its last deployment is found by git
+        "variables": {"GIT_DEPTH": "0", "REFARCH_ROLE_ARN": f"${o.plan_role_variable}", **pipeline.plan_env},
         "script": [
             f"mkdir -p {pipeline.plans_of(job)}",
             _commit_note(pipeline, job),
@@ -88,11 +89,11 @@ def _apply_job(pipeline: CiPipeline, job: CiJob) -> dict[str, Any]:
     approval = any(o.needs_approval(a) for a in job.accounts)
     return {
         "extends": ".refarch",
-        "stage": "apply",
+        "stage": "deploy",
         "needs": [job.plan_id],  # its saved plans, as the artifact
         # one apply per account at a time, across pipelines, oldest first (a project setting:
         # `refarch ci gitlab` prints the API call)
-        "resource_group": f"refarch-{job.slug}",
+        "resource_group": f"refarch-{job.environment}",
         "environment": {
             "name": job.environment,
             "deployment_tier": "production" if approval else "other",
@@ -122,9 +123,9 @@ def gitlab_pipeline(pipeline: CiPipeline) -> dict[str, str]:
     ]
     lock_files = f"{pipeline.directory}/**/.terraform.lock.hcl".removeprefix("./")
     doc: dict[str, Any] = {
-        "stages": ["review", "plan", "apply"],
+        # one stage for the plan and apply jobs: their `needs:` order them, tier by tier
+        "stages": ["review", "deploy"],
         "variables": {
-            "CI": "true",
             # apply jobs assume this role; plan jobs their own (read-only) one
             "REFARCH_ROLE_ARN": f"${o.role_variable}",
             "PIP_CACHE_DIR": f"$CI_PROJECT_DIR/{CACHE}/pip",
@@ -166,9 +167,8 @@ def gitlab_pipeline(pipeline: CiPipeline) -> dict[str, str]:
             },
         },
     }
-    applied = {j.id: j for j in pipeline.jobs}
     for job in pipeline.jobs:
-        doc[job.plan_id] = _plan_job(pipeline, job, applied)
+        doc[job.plan_id] = _plan_job(pipeline, job)
     for job in pipeline.jobs:
         doc[job.id] = _apply_job(pipeline, job)
     return {GITLAB_FILE: to_yaml(doc, "gitlab", pipeline.directory)}
@@ -177,9 +177,10 @@ def gitlab_pipeline(pipeline: CiPipeline) -> dict[str, str]:
 def resource_group_calls(pipeline: CiPipeline) -> list[str]:
     """The API calls that put each apply job's resource group in `oldest_first` mode (a project
     setting: run them once with a maintainer's token, and again after adding accounts)."""
+    groups = dict.fromkeys(job.environment for job in pipeline.jobs)
     return [
         'curl --fail --request PUT --header "PRIVATE-TOKEN: $GITLAB_TOKEN" '
-        f'"$CI_API_V4_URL/projects/$CI_PROJECT_ID/resource_groups/refarch-{job.slug}" '
+        f'"$CI_API_V4_URL/projects/$CI_PROJECT_ID/resource_groups/refarch-{group}" '
         "--data process_mode=oldest_first"
-        for job in pipeline.jobs
+        for group in groups
     ]

@@ -260,7 +260,8 @@ class CiJob:
 
     @property
     def environment(self) -> str:
-        """The CI environment of the job's accounts (the reviewers and secrets live there)."""
+        """The CI environment of the job's accounts (the reviewers and secrets live there); also
+        names its resource group: one apply at a time per account, whichever step."""
         return "-".join(self.accounts)
 
 
@@ -378,9 +379,53 @@ def pipeline(
                 needs=tuple(sorted(set(previous) | cross, key=ids.index)),
             )
         )
+    steps = _in_steps(jobs, plan, allowed)
     return CiPipeline(
-        directory=directory, jobs=_without_implied_needs(jobs), options=options, changed_since=changed_since
+        directory=directory, jobs=_without_implied_needs(steps), options=options, changed_since=changed_since
     )
+
+
+def _in_steps(jobs: Sequence[CiJob], plan: Plan, allowed: set[str]) -> list[CiJob]:
+    """Split a job whose units depend on each other into steps, one per dependency depth
+    (`apply-security`, `apply-security-step-2`, ...): a saved plan is only worth reviewing
+    when it was made against its dependencies' real outputs, so a unit's plan job runs after
+    the apply of every unit it depends on, in its own job or another's."""
+    repo_units = plan.repo.units
+    deps = {p: [d for d in repo_units[p].dependencies if d in plan.units] for p in plan.units}
+    step_of: dict[str, tuple[str, int]] = {}  # unit -> (job id, depth)
+    for job in jobs:
+        mine = set(job.units)
+        depth: dict[str, int] = {}
+
+        def level(unit: str, mine: set[str] = mine, depth: dict[str, int] = depth) -> int:
+            if unit not in depth:
+                depth[unit] = 0  # acyclic (the planner refused cycles)
+                depth[unit] = 1 + max((level(d) for d in deps[unit] if d in mine), default=0)
+            return depth[unit]
+
+        for unit in job.units:
+            step_of[unit] = (job.id, level(unit))
+    name = {(j, n): j if n == 1 else f"{j}-step-{n}" for j, n in set(step_of.values())}
+    # a job that waited for a whole job now waits for its last step (which waits for the others)
+    steps = {j.id: name[(j.id, max(n for i, n in step_of.values() if i == j.id))] for j in jobs}
+    out: list[CiJob] = []
+    for job in jobs:
+        levels = sorted({n for j, n in step_of.values() if j == job.id})
+        for n in levels:
+            units = tuple(u for u in job.units if step_of[u] == (job.id, n))
+            wanted = {name[step_of[d]] for u in units for d in deps[u]} - {name[(job.id, n)]}
+            touched = {repo_units[u].account for u in units}
+            out.append(
+                replace(
+                    job,
+                    id=name[(job.id, n)],
+                    accounts=tuple(a for a in job.accounts if a in touched),
+                    units=units,
+                    includes=_includes(units, repo_units, allowed) if len(levels) > 1 else job.includes,
+                    needs=tuple(dict.fromkeys([*(steps[need] for need in job.needs), *sorted(wanted)])),
+                )
+            )
+    return out
 
 
 def _without_implied_needs(jobs: Sequence[CiJob]) -> tuple[CiJob, ...]:

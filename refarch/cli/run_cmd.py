@@ -451,6 +451,7 @@ commands = [
         "Apply every unit of DIRECTORY: account tiers first, each unit "
         "as soon as what it depends on is applied.",
         PLAN_DIR,
+        PLANNED_ONLY,
     ),
     _command(
         "plan",

@@ -49,33 +49,38 @@ def applied_by(repo, job, options):
     return set(plan.units)
 
 
-def test_one_job_per_account_needs_mirror_the_tiers_and_each_unit_is_applied_once():
+def test_one_job_per_account_and_dependency_step_needs_mirror_the_tiers_and_each_unit_is_applied_once():
     repo = refarch.load_repo(FIXTURE, cache=False)
     plan = refarch.plan(repo, "apply")
     pipeline = ci.pipeline(plan, "live")
-    ids = [job.id for job in pipeline.jobs]
-    assert ids == [
-        "apply-security",
-        "apply-shared-services",
-        "apply-dev",
-        "apply-logs",
-        "apply-prod",
-        "apply-stage",
-    ]
-    assert pipeline.job("apply-security").needs == ()
-    assert pipeline.job("apply-shared-services").needs == ("apply-security",)
-    for job_id in ids[2:]:  # tier 3 waits for tier 2, which waits for tier 1
-        assert pipeline.job(job_id).needs == ("apply-shared-services",)
+    needs = {job.id: job.needs for job in pipeline.jobs}
+    assert needs == {
+        "apply-security": (),
+        # kms-admin depends on iam: its plan waits for iam's apply (real outputs, never mocks)
+        "apply-security-step-2": ("apply-security",),
+        "apply-shared-services": ("apply-security-step-2",),  # tier 2 after all of tier 1
+        "apply-dev": ("apply-shared-services",),
+        "apply-dev-step-2": ("apply-dev",),
+        "apply-dev-step-3": ("apply-dev-step-2",),
+        "apply-logs": ("apply-shared-services",),
+        "apply-prod": ("apply-shared-services",),
+        "apply-prod-step-2": ("apply-prod",),
+        "apply-prod-step-3": ("apply-prod-step-2",),
+        "apply-stage": ("apply-shared-services",),
+        "apply-stage-step-2": ("apply-stage",),
+        "apply-stage-step-3": ("apply-stage-step-2",),
+    }
+    assert pipeline.job("apply-dev-step-3").units == ("dev/us-east-1/app",)
     seen: list[str] = []
     for job in pipeline.jobs:
         assert applied_by(repo, job, pipeline.options) == set(job.units)
         seen.extend(job.units)
     assert sorted(seen) == sorted(plan.units)  # every unit, exactly once
     assert "prod/us-east-1/legacy" in plan.skipped  # (skip = true: in no job's plan)
-    argv = pipeline.apply_argv(pipeline.job("apply-dev"))
+    argv = pipeline.apply_argv(pipeline.job("apply-logs"))
     assert argv[:3] == ["refarch", "apply", "live"]
     assert "--ignore-dependencies" in argv and "--non-interactive" in argv
-    assert argv[argv.index("--include") + 1] == "dev"
+    assert argv[argv.index("--include") + 1] == "logs"
 
 
 def test_cross_account_dependencies_in_a_tier_become_needs():
@@ -92,24 +97,34 @@ def test_cross_account_dependencies_in_a_tier_become_needs():
     assert pipeline.job("apply-prod").needs == ("apply-shared-services",)
 
 
-def test_accounts_that_depend_on_each_other_share_a_job():
+def test_accounts_that_depend_on_each_other_share_a_job_in_dependency_steps():
     repo = make_repo({"dev/app": ["logs/bucket"], "logs/reader": ["dev/vpc"]}, extra=["prod/app"])
     pipeline = ci.pipeline(refarch.plan(repo, "apply"), ".", ci.CiOptions(granularity="account"))
-    assert [j.accounts for j in pipeline.jobs] == [("dev", "logs"), ("prod",)]
-    assert [j.id for j in pipeline.jobs] == ["apply-dev-logs", "apply-prod"]
-    merged = pipeline.jobs[0]
-    assert applied_by(repo, merged, pipeline.options) == {"dev/app", "dev/vpc", "logs/bucket", "logs/reader"}
+    assert [(j.id, j.accounts, j.units) for j in pipeline.jobs] == [
+        ("apply-dev-logs", ("dev", "logs"), ("dev/vpc", "logs/bucket")),
+        ("apply-dev-logs-step-2", ("dev", "logs"), ("dev/app", "logs/reader")),
+        ("apply-prod", ("prod",), ("prod/app",)),
+    ]
+    for job in pipeline.jobs:
+        assert applied_by(repo, job, pipeline.options) == set(job.units)
 
 
 def test_auto_merges_a_tier_whose_accounts_can_only_run_one_after_the_other():
     chain = make_repo({"dev/app": ["logs/bucket"], "prod/app": ["dev/app"]})
     jobs = ci.pipeline(refarch.plan(chain, "apply"), ".").jobs
-    assert [(j.id, j.accounts) for j in jobs] == [("apply-tier-3", ("dev", "logs", "prod"))]
+    assert [(j.id, j.accounts) for j in jobs] == [
+        ("apply-tier-3", ("logs",)),
+        ("apply-tier-3-step-2", ("dev",)),
+        ("apply-tier-3-step-3", ("prod",)),
+    ]
     parallel = make_repo({"dev/app": ["logs/bucket"]}, extra=["prod/app"])
     jobs = ci.pipeline(refarch.plan(parallel, "apply"), ".").jobs
     assert [j.id for j in jobs] == ["apply-dev", "apply-logs", "apply-prod"]
     tier = ci.pipeline(refarch.plan(parallel, "apply"), ".", ci.CiOptions(granularity="tier")).jobs
-    assert [j.id for j in tier] == ["apply-tier-3"]
+    assert [(j.id, j.accounts) for j in tier] == [
+        ("apply-tier-3", ("logs", "prod")),
+        ("apply-tier-3-step-2", ("dev",)),
+    ]
 
 
 def test_include_patterns_never_reach_into_another_jobs_units():
@@ -189,9 +204,11 @@ def test_gitlab_pipeline_plans_then_applies_with_gates_resource_groups_and_cache
     repo = refarch.load_repo(FIXTURE, cache=False)
     doc = yaml.safe_load(ci.generate(repo, "gitlab", OPTIONS, directory=".")[ci.GITLAB_FILE])
     assert doc[".refarch"]["id_tokens"]["AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
-    assert doc["stages"] == ["review", "plan", "apply"]
+    assert doc["stages"] == ["review", "deploy"]
     assert doc["plan-security"]["needs"] == []
     assert doc["plan-logs"]["needs"] == [{"job": "apply-shared-services", "artifacts": False}]
+    assert doc["plan-security-step-2"]["needs"] == [{"job": "apply-security", "artifacts": False}]
+    assert doc["apply-security-step-2"]["resource_group"] == "refarch-security"  # per account
     assert doc["apply-logs"]["needs"] == ["plan-logs"]
     assert doc["apply-logs"]["resource_group"] == "refarch-logs"
     assert doc["apply-logs"]["environment"]["name"] == "logs"

@@ -249,7 +249,7 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
         (j for j in jobs if j.id.startswith("apply-")),
         key=lambda j: (j.script.count("--include"), jobs.index(j)),
     ).id
-    first = next(j.id for j in jobs if j.id.startswith("apply-"))
+    first = next(j.id for j in jobs if j.id.startswith("apply-"))  # the duplicate's
     done: set[str] = set()
     pending = list(jobs)
     running: list[Running] = []
@@ -293,9 +293,15 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
             if item.job.id == first and item.duplicate is None and run_started:
                 spare = next(c for c in clones if c not in {r.runner for r in running})
                 attempt += 1
-                # the same job of another workflow run (a second push): refused by the lock
-                item.duplicate = start(item.job, spare, env, attempt, artifacts, run_id="7002")
-                code = item.duplicate.wait(timeout=300)
+                # the same job of another workflow run (a second push): refused by the lock.
+                # The first is paused meanwhile (SIGSTOP), as a slow job would be: it holds its
+                # lock all along, however short its apply.
+                os.killpg(item.process.pid, signal.SIGSTOP)
+                try:
+                    item.duplicate = start(item.job, spare, env, attempt, artifacts, run_id="7002")
+                    code = item.duplicate.wait(timeout=300)
+                finally:
+                    os.killpg(item.process.pid, signal.SIGCONT)
                 duplicate_codes.append(code)
                 text = log_of(spare, item.job, attempt).read_text()
                 refusals += code == 2 and BUSY in text
@@ -405,7 +411,7 @@ def cross_account_outputs(session: boto3.Session, endpoint: str) -> dict[str, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runners", type=int, default=3)
-    parser.add_argument("--parallelism", type=int, default=2, help="units at once in each job (-j)")
+    parser.add_argument("--parallelism", type=int, default=1, help="units at once in each job (-j)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -147,9 +147,11 @@ def run(
     resumed_from = None
     unfinished: Mapping[str, Mapping[str, Any]] = {}
     ref = options.resume
+    # apply --plan-dir: which saved plans the run applies (a retry must not apply them twice)
+    plans_id = saved_plans.identity(options.plan_dir, list(plan.units)) if options.plan_dir else None
     if ref == "auto":  # CI: this job's unfinished run at this commit, else a fresh start
         commit = ci_context(base).get("commit") or _git_commit(repo.root, base)
-        ref = unfinished_run(store, action, list(plan.units), commit)
+        ref = unfinished_run(store, action, list(plan.units), commit, plans_id)
     if ref is not None:
         if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
             ref = store.last_of(action, list(plan.units))
@@ -207,14 +209,19 @@ def run(
             who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
             saved=saved,
+            plans_id=plans_id,
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
         )
 
 
-def unfinished_run(store: LedgerStore, action: str, units: list[str], commit: str | None) -> str | None:
+def unfinished_run(
+    store: LedgerStore, action: str, units: list[str], commit: str | None, plans: str | None = None
+) -> str | None:
     """`--resume auto`: the newest run of `action` on exactly `units` (this CI job's, never
-    another job's) when it did not finish cleanly and ran at `commit`; else None."""
+    another job's) when it ran at `commit` and did not finish cleanly, or when it applied the
+    same saved plans (`plans`: a retry of a job that succeeded applies nothing twice); else
+    None."""
     if isinstance(store, DynamoLedgerStore):
         try:
             candidate: str | None = store.last_of(action, units)
@@ -236,7 +243,13 @@ def unfinished_run(store: LedgerStore, action: str, units: list[str], commit: st
     if commit and start.get("git_commit") and start.get("git_commit") != commit:
         return None  # another commit's run: its plans and digests are not this job's
     finish = next((e for e in events if e.get("event") == "run_finish"), None)
-    if finish is not None and finish.get("exit_code") == 0:
+    if plans is not None and start.get("saved_plans") not in (None, plans):
+        return None  # a new plan job's plans: apply them
+    if (
+        finish is not None
+        and finish.get("exit_code") == 0
+        and (plans is None or start.get("saved_plans") != plans)
+    ):
         return None
     return candidate
 
@@ -289,6 +302,7 @@ def _run_session(
     who: Mapping[str, str],
     lock_reader: LockReader | None = None,
     saved: saved_plans.SavedPlans | None = None,
+    plans_id: str | None = None,
     dead_units: Iterable[str] = (),
     digest_repair: Callable[[Unit], str | None] | None = None,
 ) -> RunReport:
@@ -365,6 +379,7 @@ def _run_session(
             resumed_from=resumed_from,
             units=selected,
             digests={p: repo.units[p].digest for p in selected},
+            **({"saved_plans": plans_id} if plans_id else {}),
             identities=identities,
         )
         session.emit(

@@ -9,6 +9,7 @@ The summaries and the markdown are pure functions of data; the few file helpers 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -310,6 +311,26 @@ def planned_units(path: Path) -> list[str]:
         if isinstance(document, dict) and isinstance(document.get("unit"), str):
             found.add(document["unit"])
     return sorted(found)
+
+
+def identity(path: Path, unit_paths: Iterable[str]) -> str | None:
+    """What identifies the saved plans of `unit_paths` in PLANDIR (a digest of their summaries,
+    which name each plan's unit, digest, state and time), or None without any: a retried
+    apply job tells "these plans were applied already" from "new plans" by it."""
+    folder = Path(path).absolute()
+    if not folder.is_dir():
+        return None
+    found = []
+    for unit in sorted(unit_paths):
+        summary = summary_path(folder, unit)
+        if summary.is_file():
+            try:
+                found.append(f"{unit}\0{read_text(summary)}")
+            except RefarchError:
+                continue
+    if not found:
+        return None
+    return hashlib.sha256("\0".join(found).encode()).hexdigest()[:32]
 
 
 def _timestamp(seconds: float) -> str:

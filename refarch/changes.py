@@ -34,6 +34,9 @@ class FileChange:
     path: str  # POSIX, relative to the live repo root; "../x" for files outside it
 
 
+DEPLOYED = "deployed"  # --changed-since deployed: since each unit's last successful apply
+
+
 @dataclass(frozen=True)
 class ChangeSet:
     """The units a change since `ref` selects, and why."""
@@ -139,6 +142,18 @@ def changed_units(repo: Repo, files: Iterable[FileChange], ref: str = "") -> Cha
         deleted=tuple(sorted(set(deleted))),
         reasons={u: tuple(r) for u, r in sorted(reasons.items())},
     )
+
+
+def undeployed(repo: Repo, deployed: Mapping[str, str], also: Iterable[str] = ()) -> ChangeSet:
+    """The units whose configuration digest differs from the one of their last successful
+    apply (`deployed`: unit -> digest; a unit missing there was never deployed), the units in
+    `also` (changed otherwise: their module), plus their dependents: `--changed-since
+    deployed`. Pure."""
+    changed = sorted(
+        {p for p, u in repo.units.items() if deployed.get(p) != u.digest} | (set(also) & set(repo.units))
+    )
+    dependents = sorted(_dependents(repo, changed) - set(changed))
+    return ChangeSet(ref=DEPLOYED, files=(), changed=tuple(changed), dependents=tuple(dependents), deleted=())
 
 
 def changes_since(repo: Repo, ref: str, env: Mapping[str, str] | None = None) -> ChangeSet:

@@ -17,6 +17,7 @@ import jinja2
 from refarch.errors import ConfigError, UsageError
 from refarch.hcl_text import hcl_string, hcl_value
 from refarch.resources import data_dir
+from refarch.settings import CI_INSTALL, SHA256
 
 TEMPLATES_DIR = data_dir("live-templates")
 MANIFEST = "units.toml"
@@ -353,6 +354,8 @@ def render_files(
     modules_source: str | None = None,
     flavour: str = "aws",
     templates_dir: Path = TEMPLATES_DIR,
+    ci_install: str | None = None,
+    ci_install_sha256: str | None = None,
 ) -> dict[str, str]:
     """Every file of the live repo (POSIX path -> text), without the modules; writes nothing."""
     manifest = load_manifest(templates_dir)
@@ -360,6 +363,13 @@ def render_files(
     given = (["domain"] if domain else []) + (["logs"] if "logs" in accounts else [])
     domain = domain or f"{org}.internal"
     _check_arguments(org, accounts, regions, domain, flavour, manifest.required_roles)
+    if ci_install is not None and not CI_INSTALL.fullmatch(ci_install):
+        raise UsageError(
+            f"--ci-install {ci_install!r} is not a pip requirement refarch can put in CI",
+            hint="a wheel's https URL or repo-relative path, or git+https://host/org/refarch.git@<commit>",
+        )
+    if ci_install_sha256 is not None and not SHA256.fullmatch(ci_install_sha256):
+        raise UsageError("--ci-install-sha256 must be 64 lowercase hex digits (sha256sum of the wheel)")
     live_accounts = [
         LiveAccount(name, account_id, account_role(name), index)
         for index, (name, account_id) in enumerate(accounts.items())
@@ -376,6 +386,8 @@ def render_files(
         "role_name": ROLE_NAME,
         "regions": regions,
         "primary_region": primary,
+        "ci_install": ci_install,
+        "ci_install_sha256": ci_install_sha256,
         "account_ids": dict(accounts),
         "app_accounts": [a.name for a in live_accounts if a.role == APP_ROLE],
         # bootstrap.hcl: the names bootstrap makes and the units use (one source of truth).
@@ -475,6 +487,8 @@ def render_live_repo(
     flavour: str = "aws",
     force: bool = False,
     templates_dir: Path = TEMPLATES_DIR,
+    ci_install: str | None = None,
+    ci_install_sha256: str | None = None,
 ) -> list[Path]:
     """Render a complete infrastructure-live repo into `target`; return the files written.
 
@@ -501,6 +515,8 @@ def render_live_repo(
         modules_source=modules_source,
         flavour=flavour,
         templates_dir=templates_dir,
+        ci_install=ci_install,
+        ci_install_sha256=ci_install_sha256,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

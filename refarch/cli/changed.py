@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from refarch import graph
-from refarch.changes import ChangeSet, changes_since, selection
+from refarch.changes import DEPLOYED, ChangeSet, changes_since, selection
 from refarch.cli import output
 from refarch.cli.output import escape
 from refarch.models import Repo
@@ -25,7 +25,8 @@ def option(function: F) -> F:
         callback=_not_blank,
         help="Only the units whose files, or anything they read, changed in git since REF "
         "(from its merge base with HEAD), and their dependents; their dependencies are taken "
-        "as applied. A unit deleted since REF is reported, never destroyed.",
+        "as applied. A unit deleted since REF is reported, never destroyed. `deployed`: the "
+        "units whose configuration differs from their last successful apply in the ledger.",
     )(function)
 
 
@@ -58,7 +59,12 @@ def narrow(
 ) -> tuple[ChangeSet, list[str], list[str]]:
     """The change since `ref` and the include/exclude patterns (to use with
     --ignore-dependencies) selecting its units, within the user's own --include."""
-    change = changes_since(repo, ref)
+    if ref == DEPLOYED:  # reads the ledger: boto3 is loaded only for it (`refarch graph` stays light)
+        from refarch.jobs.deployed import changes_since_deployed  # noqa: PLC0415
+
+        change = changes_since_deployed(repo)
+    else:
+        change = changes_since(repo, ref)
     report(change)
     wanted, nested = selection(change, repo)
     if include:

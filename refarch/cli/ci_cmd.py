@@ -12,6 +12,7 @@ from refarch import ci
 from refarch.changes import git_toplevel
 from refarch.cli import changed, output
 from refarch.repo import load_repo
+from refarch.settings import declared_terraform_version
 
 
 @click.command("ci")
@@ -24,7 +25,7 @@ from refarch.repo import load_repo
 )
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the files instead of writing them.")
 @click.option("--force", is_flag=True, help="Replace files refarch did not generate.")
-@click.option("--branch", default="main", show_default=True, help="The branch whose pushes apply.")
+@click.option("--branch", help="The branch whose pushes apply (default: [ci] branch, main).")
 @click.option(
     "--granularity",
     type=click.Choice(ci.GRANULARITIES),
@@ -42,10 +43,13 @@ from refarch.repo import load_repo
 )
 @click.option(
     "--terraform-version",
-    default=ci.CiOptions.terraform_version,
-    show_default=True,
-    help="The Terraform the jobs install.",
+    help="The Terraform the jobs download (default: [engine] terraform_version, else 1.0.3).",
 )
+@click.option(
+    "--terraform-sha256",
+    help="SHA256 of terraform_<version>_linux_amd64.zip (default: [ci] terraform_sha256, refarch's pin).",
+)
+@click.option("--terragrunt-sha256", help="With --engine terragrunt: SHA256 of terragrunt_linux_amd64.")
 @click.option(
     "--role-variable",
     default=ci.CiOptions.role_variable,
@@ -59,7 +63,16 @@ from refarch.repo import load_repo
     help="The same for the pull request's plan job (a read-only role).",
 )
 @click.option("--region", help="AWS region of the runners' session (default: refarch.toml's).")
-@click.option("--install", help="What the jobs pip-install (default: this refarch version).")
+@click.option(
+    "--install",
+    help="What the jobs pip-install (default: [ci] install): a wheel URL or path, git+URL@commit.",
+)
+@click.option("--install-sha256", help="SHA256 of the wheel --install names (default: [ci] install_sha256).")
+@click.option(
+    "--allow-local-ledger",
+    is_flag=True,
+    help="Emit even though [ledger] is local (a retried job then cannot continue its run).",
+)
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob.")
 @click.option(
     "--parallelism",
@@ -76,14 +89,18 @@ def command(
     out: Path | None,
     to_stdout: bool,
     force: bool,
-    branch: str,
+    branch: str | None,
     granularity: str,
     engine: str,
-    terraform_version: str,
+    terraform_version: str | None,
+    terraform_sha256: str | None,
+    terragrunt_sha256: str | None,
     role_variable: str,
     plan_role_variable: str,
     region: str | None,
     install: str | None,
+    install_sha256: str | None,
+    allow_local_ledger: bool,
     exclude: tuple[str, ...],
     parallelism: int,
     changed_since: str | None,
@@ -94,17 +111,24 @@ def command(
     repo = load_repo(directory, touches_aws=False)
     output.warn(repo.warnings)
     top = (git_toplevel(repo.root) or Path.cwd()).resolve()
-    options = ci.CiOptions(
+    if not allow_local_ledger:
+        ci.check_ledger(repo)
+    options = ci.CiOptions.from_settings(
+        repo.settings.ci,
+        declared_terraform_version(repo.settings),
         branch=branch,
         engine=engine,
         terraform_version=terraform_version,
+        terraform_sha256=terraform_sha256,
+        terragrunt_sha256=terragrunt_sha256,
         role_variable=role_variable,
         plan_role_variable=plan_role_variable,
         region=region or repo.settings.region,
         parallelism=parallelism,
         granularity=granularity,
         exclude=exclude,
-        **({"install": install} if install else {}),
+        install=install,
+        install_sha256=install_sha256,
     )
     include: list[str] = []
     if changed_since:
@@ -114,10 +138,19 @@ def command(
             return
         options = replace(options, exclude=tuple(nested))
     where = Path(os.path.relpath(repo.root, top)).as_posix()  # as the jobs see it
-    files = ci.generate(repo, system, options, directory=where, include=include, changed_since=changed_since)
+    model = ci.build(repo, options, directory=where, include=include, changed_since=changed_since)
+    files = ci.render(model, system)
     if to_stdout:
         for name, text in files.items():
             click.echo(f"# ==> {name} <==\n{text}")
-        return
-    for path in ci.write_files(out or top, files, force=force):
-        click.echo(f"wrote {path}")
+    else:
+        for path in ci.write_files(out or top, files, force=force):
+            click.echo(f"wrote {path}")
+    if system == "gitlab":
+        click.echo(
+            "once, with a maintainer's token: apply jobs take their account's resource group oldest "
+            "first (an older pipeline never applies after a newer one):",
+            err=True,
+        )
+        for call in ci.resource_group_calls(model):
+            click.echo(f"  {call}", err=True)

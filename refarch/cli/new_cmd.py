@@ -55,6 +55,12 @@ def parse_accounts(text: str) -> dict[str, str]:
     show_default=True,
     help="aws: real AWS modules; demo: provider-free modules Terraform applies offline.",
 )
+@click.option(
+    "--ci-install",
+    metavar="SPEC",
+    help="[ci] install: how CI jobs install refarch (a wheel URL or repo-relative path, git+URL@commit).",
+)
+@click.option("--ci-install-sha256", metavar="SHA256", help="[ci] install_sha256: the wheel's SHA256.")
 @click.option("--force", is_flag=True, help="Render into a non-empty folder, replacing files.")
 def command(
     directory: str,
@@ -64,6 +70,8 @@ def command(
     domain: str | None,
     modules_source: str | None,
     flavour: str,
+    ci_install: str | None,
+    ci_install_sha256: str | None,
     force: bool,
 ) -> None:
     """Render a complete infrastructure-live repo into DIRECTORY: root.hcl, common.hcl,
@@ -77,6 +85,8 @@ def command(
         modules_source=modules_source,
         flavour=flavour,
         force=force,
+        ci_install=ci_install,
+        ci_install_sha256=ci_install_sha256,
     )
     units = sum(1 for path in written if path.name == "terragrunt.hcl")
     click.secho(f"rendered {units} units ({len(written)} files) into {directory}", bold=True)

@@ -19,6 +19,7 @@ import click
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from refarch import graph
 from refarch.cli import changed, output
 from refarch.cli.preflight_cmd import check_before_apply
 from refarch.cli.queue_options import (
@@ -50,6 +51,8 @@ from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import run
 from refarch.models import Plan, RunReport, Status
 from refarch.planner import dependents_outside
+from refarch.repo import load_repo
+from refarch.runner import saved_plans
 from refarch.runner.ledger import resume_verb
 from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions, load_plan
@@ -106,9 +109,10 @@ def run_options(function: Callable[..., Any], action: str | None = None) -> Call
         used_by(
             click.option(
                 "--resume",
-                metavar="last|RUN_ID",
+                metavar="last|auto|RUN_ID",
                 help="Re-run what did not succeed in that run (last: the last run of this verb), "
-                "with the configuration as it is now.",
+                "with the configuration as it is now; auto (CI): this job's unfinished run at this commit "
+                "if any, else a fresh run.",
             ),
             APPLY,
             PLAN,
@@ -210,6 +214,11 @@ def execute(
     """Plan, confirm, run with a live view, print the summary, exit with the run's code.
     `present` prints the outputs of an `output` run (default: JSON by unit path)."""
     generate_first(directory, skip=opts["no_stack_generate"])
+    if opts.get("planned_only"):
+        narrowed = _planned_only(directory, opts)
+        if narrowed is None:
+            return
+        opts = narrowed
     if opts.get("changed_since"):
         narrowed = changed.narrow_run_options(directory, opts)
         if narrowed is None:
@@ -289,6 +298,26 @@ def execute(
         except OutputNotWritten as exc:  # the run is over: its exit code stays the run's
             click.secho(f"error: {exc}", fg="red", err=True)
     sys.exit(report.exit_code)
+
+
+def _planned_only(directory: str, opts: dict[str, Any]) -> dict[str, Any] | None:
+    """--planned-only: the run narrowed to the selected units with a saved plan in --plan-dir;
+    None (said on stderr) when there is none."""
+    if not opts.get("plan_dir"):
+        raise UsageError(
+            "--planned-only goes with --plan-dir", hint="apply --plan-dir PLANDIR --planned-only"
+        )
+    planned = saved_plans.planned_units(Path(opts["plan_dir"]))
+    if opts["include"]:
+        planned = [p for p in planned if graph.matches(p, opts["include"])]
+    if not planned:
+        click.echo(f"no saved plan in {opts['plan_dir']}: nothing to apply", err=True)
+        return None
+    # a planned folder also matches the units nested below it: leave out those not planned
+    units = load_repo(directory).units
+    nested = [p for p in units if p not in planned and any(p.startswith(s + "/") for s in planned)]
+    exclude = (*opts["exclude"], *nested)
+    return {**opts, "include": tuple(planned), "exclude": exclude, "ignore_dependencies": True}
 
 
 def confirm(plan: Plan, action: str, non_interactive: bool, allow_broken_dependents: bool = False) -> None:
@@ -526,6 +555,11 @@ PLAN_DIR = click.option(
     type=click.Path(file_okay=False),
     help="Apply exactly the plans `plan-all --out-dir` saved there (no new plan); stale ones are refused.",
 )
+PLANNED_ONLY = click.option(
+    "--planned-only",
+    is_flag=True,
+    help="With --plan-dir: only the selected units that have a saved plan there (CI apply jobs).",
+)
 OUT_DIR = click.option(
     "--out-dir",
     type=click.Path(file_okay=False),
@@ -540,6 +574,7 @@ commands = [
         "Apply every unit of DIRECTORY: account tiers first, each unit "
         "as soon as what it depends on is applied.",
         PLAN_DIR,
+        PLANNED_ONLY,
     ),
     _command(
         "plan",

@@ -11,9 +11,12 @@ lost its lock to another run learns it from the table, not from a cached belief,
 nothing more.
 
 The holder is a process, told apart across hosts, reboots and pid namespaces by host name,
-boot id, pid namespace, pid and the process's start time. A lock is known dead, and is
-released with a notice, when its holder ran on this host, in this boot and this pid namespace
-and its process is gone (or the pid now belongs to a process that started later), or when its
+boot id, pid namespace, pid and the process's start time, and in CI by its job (`ci_job`). A
+lock is known dead, and is released with a notice, when its holder ran on this host, in this
+boot and this pid namespace and its process is gone (or the pid now belongs to a process that
+started later), or when its holder was an earlier attempt of this same CI job (GitHub's run id
+and job with a lower run attempt, GitLab's pipeline and job name with a lower job id: a
+retried job is never kept waiting by the attempt it replaces), or when its
 heartbeat is older than `expiry` ([ledger] lock_expiry, 15 minutes by default: a runner killed
 with SIGKILL on another machine frees its accounts after that). Only the first is proof that
 the holder is dead (`Replaced.proven`); a holder judged by its heartbeat alone may be a paused
@@ -24,6 +27,7 @@ only the holder's own lock).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -166,6 +170,7 @@ class AccountLocks:
         alive: Callable[[int], bool] = pid_alive,
         identity: Mapping[str, str] | None = None,
         started_at: Callable[[int], str] = start_time,
+        ci_job: Mapping[str, str] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
@@ -178,6 +183,7 @@ class AccountLocks:
         self.alive = alive
         self.identity = dict(process_identity() if identity is None else identity)
         self.started_at = started_at
+        self.ci_job = dict(ci_job or {})
         self.taken: list[Taken] = []
         self.replaced: list[Replaced] = []
         self.notices: list[str] = []  # dead holders' locks released on the way
@@ -220,6 +226,8 @@ class AccountLocks:
             "heartbeat": {"N": repr(round(now, 3))},
             **{field: {"S": value} for field, value in self.identity.items()},
         }
+        if self.ci_job:
+            item["ci_job"] = {"S": json.dumps(self.ci_job, sort_keys=True)}
         notice = None
         for _ in range(2):
             try:
@@ -280,7 +288,11 @@ class AccountLocks:
     def gone(self, holder: Mapping[str, Any]) -> str | None:
         """Why the holder's process is known gone, or None when it may be alive: only a
         holder in this host's boot and pid namespace can be checked (a runner in another
-        container with the same host name has pids of its own)."""
+        container with the same host name has pids of its own), or one that was an earlier
+        attempt of this CI job (a retry starts only once that attempt has ended)."""
+        earlier = earlier_attempt(holder.get("ci_job"), self.ci_job)
+        if earlier:
+            return earlier
         pid = holder.get("pid")
         if not isinstance(pid, int) or holder.get("host") != self.host:
             return None
@@ -426,6 +438,50 @@ class AccountLocks:
 def lock_key(account_id: str | None, name: str) -> str:
     """The lock key of an account: its id, else `name:<name>`."""
     return account_id or f"name:{name}"
+
+
+def ci_job_of(env: Mapping[str, str]) -> dict[str, str]:
+    """This CI job's identity from the CI's own variables: GitHub (run id, job, run attempt),
+    GitLab (pipeline id, job name, job id); empty outside CI."""
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_JOB"):
+        return {
+            "system": "github",
+            "run": env["GITHUB_RUN_ID"],
+            "job": env["GITHUB_JOB"],
+            "attempt": env.get("GITHUB_RUN_ATTEMPT", "1"),
+        }
+    if env.get("CI_PIPELINE_ID") and env.get("CI_JOB_NAME") and env.get("CI_JOB_ID"):
+        return {
+            "system": "gitlab",
+            "run": env["CI_PIPELINE_ID"],
+            "job": env["CI_JOB_NAME"],
+            "attempt": env["CI_JOB_ID"],
+        }
+    return {}
+
+
+def earlier_attempt(held: Any, mine: Mapping[str, str]) -> str | None:
+    """Why a lock's holder is known dead because it was an earlier attempt of this same CI job
+    (same system, run and job; a lower attempt number or job id), or None."""
+    if not mine or not isinstance(held, str):
+        return None
+    try:
+        theirs = json.loads(held)
+    except ValueError:
+        return None
+    if not isinstance(theirs, dict) or any(theirs.get(k) != mine.get(k) for k in ("system", "run", "job")):
+        return None
+    try:
+        older = int(str(theirs.get("attempt"))) < int(mine.get("attempt", ""))
+    except ValueError:
+        return None
+    if not older:
+        return None
+    word = "run attempt" if mine.get("system") == "github" else "job id"
+    return (
+        f"it was an earlier attempt of this CI job ({mine['job']} of {mine['run']}, {word} "
+        f"{theirs.get('attempt')}; this is {mine.get('attempt')})"
+    )
 
 
 def accounts_of(units: Sequence[tuple[str | None, str]]) -> dict[str, str]:

@@ -47,7 +47,7 @@ from refarch.planner import plan as make_plan
 from refarch.policy import check, rules_for
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
-from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, lock_key
+from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, ci_job_of, lock_key
 from refarch.runner.checkov import checkov_findings
 from refarch.runner.ledger import (
     LedgerStore,
@@ -83,7 +83,10 @@ class RunOptions:
 
     parallelism: int = 4
     fail_fast: bool = False
-    resume: str | None = None  # "last" (of this action) or a run id: re-run what did not succeed
+    # "last" (of this action) or a run id: re-run what did not succeed there; "auto": the
+    # unfinished run of the same action on the same units at the same commit if there is one,
+    # else a fresh run
+    resume: str | None = None
     rerun_changed: bool = False  # resume: also re-run units that succeeded and changed since
     source_override: Path | None = None  # --source: modules from this folder
     history: bool = True  # order ready units by earlier runs' durations
@@ -167,8 +170,13 @@ def run(
     resume_notices: list[str] = []
     if options.rerun_changed and options.resume is None:
         raise UsageError("--rerun-changed only applies to a resumed run", hint="add --resume last")
-    if options.resume is not None:
-        ref = options.resume
+    ref = options.resume
+    # apply --plan-dir: which saved plans the run applies (a retry must not apply them twice)
+    plans_id = saved_plans.identity(options.plan_dir, list(plan.units)) if options.plan_dir else None
+    if ref == "auto":  # CI: this job's unfinished run at this commit, else a fresh start
+        commit = ci_context(base).get("commit") or _git_commit(repo.root, base)
+        ref = unfinished_run(store, action, list(plan.units), commit, plans_id)
+    if ref is not None:
         if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
             ref = store.last_of(action, list(plan.units))
         elif ref == "last":  # the last run of this action, not a plan-all before an apply
@@ -209,7 +217,9 @@ def run(
     with (
         telemetry.run_span(settings, base, action=str(action), run_id=run_id, engine=engine.name),
         repo_lock(repo.root, f"refarch {action}", run_id) as lock,
-        _account_locks(store, action, [repo.units[p] for p in selected], run_id, who) as locks,
+        _account_locks(
+            store, action, [repo.units[p] for p in selected], run_id, who, ci_job_of(base)
+        ) as locks,
     ):
         released = [n for n in (lock.notice, *(locks.notices if locks else ())) if n]
         if locks is not None and resumed_from is not None and not locks.proven_dead(resumed_from):
@@ -246,6 +256,7 @@ def run(
             who=who,
             lock_reader=_lock_reader(sessions) if sessions else None,
             saved=saved,
+            plans_id=plans_id,
             dead_units=unfinished if gone else (),
             digest_repair=_digest_repair(sessions) if sessions else None,
             locks=locks,
@@ -289,9 +300,53 @@ def plan_checks(
     return inspect
 
 
+def unfinished_run(
+    store: LedgerStore, action: str, units: list[str], commit: str | None, plans: str | None = None
+) -> str | None:
+    """`--resume auto`: the newest run of `action` on exactly `units` (this CI job's, never
+    another job's) when it ran at `commit` and did not finish cleanly, or when it applied the
+    same saved plans (`plans`: a retry of a job that succeeded applies nothing twice); else
+    None."""
+    if isinstance(store, DynamoLedgerStore):
+        try:
+            candidate: str | None = store.last_of(action, units)
+        except UsageError:
+            return None
+    else:
+        wanted = sorted(units)
+        candidate = None
+        for run_id in reversed(store.run_ids()):
+            events = store.events(run_id)
+            start = events[0] if events and events[0].get("event") == "run_start" else {}
+            if start.get("action") == action and sorted(start.get("units", [])) == wanted:
+                candidate = run_id
+                break
+    if candidate is None:
+        return None
+    events = store.events(candidate)
+    start = next((e for e in events if e.get("event") == "run_start"), {})
+    if commit and start.get("git_commit") and start.get("git_commit") != commit:
+        return None  # another commit's run: its plans and digests are not this job's
+    finish = next((e for e in events if e.get("event") == "run_finish"), None)
+    if plans is not None and start.get("saved_plans") not in (None, plans):
+        return None  # a new plan job's plans: apply them
+    if (
+        finish is not None
+        and finish.get("exit_code") == 0
+        and (plans is None or start.get("saved_plans") != plans)
+    ):
+        return None
+    return candidate
+
+
 @contextlib.contextmanager
 def _account_locks(
-    store: LedgerStore, action: Action, units: list[Unit], run_id: str, who: Mapping[str, str]
+    store: LedgerStore,
+    action: Action,
+    units: list[Unit],
+    run_id: str,
+    who: Mapping[str, str],
+    ci_job: Mapping[str, str] | None = None,
 ) -> Iterator[AccountLocks | None]:
     """With the shared ledger, apply and destroy hold a lock on each account of the run
     (account_locks.py); yields them (their `notices`: dead runs' locks released on the way)."""
@@ -304,6 +359,7 @@ def _account_locks(
         run_id=run_id,
         expiry=store.place.lock_expiry,
         job_url=who.get("job_url"),
+        ci_job=ci_job,
     )
     with locks.held(accounts_of([(u.account_id, u.account) for u in units])):
         yield locks
@@ -331,6 +387,7 @@ def _run_session(
     who: Mapping[str, str],
     lock_reader: LockReader | None = None,
     saved: saved_plans.SavedPlans | None = None,
+    plans_id: str | None = None,
     dead_units: Iterable[str] = (),
     digest_repair: Callable[[Unit], str | None] | None = None,
     locks: AccountLocks | None = None,
@@ -427,6 +484,7 @@ def _run_session(
             resumed_from=resumed_from,
             units=selected,
             digests={p: repo.units[p].digest for p in selected},
+            **({"saved_plans": plans_id} if plans_id else {}),
             identities=identities,
         )
         session.emit(

@@ -496,6 +496,42 @@ def for_run(
     return None
 
 
+def planned_units(path: Path) -> list[str]:
+    """The units with a saved plan in PLANDIR (from their summaries), sorted; [] when none."""
+    folder = open_folder(path)
+    found: set[str] = set()
+    for summary in folder.glob("*.json"):
+        if summary.name == SUMMARY_JSON:
+            continue
+        try:
+            document = json.loads(read_text(summary))
+        except (ValueError, RefarchError):
+            continue
+        if isinstance(document, dict) and isinstance(document.get("unit"), str):
+            found.add(document["unit"])
+    return sorted(found)
+
+
+def identity(path: Path, unit_paths: Iterable[str]) -> str | None:
+    """What identifies the saved plans of `unit_paths` in PLANDIR (a digest of their summaries,
+    which name each plan's unit, digest, state and time), or None without any: a retried
+    apply job tells "these plans were applied already" from "new plans" by it."""
+    folder = Path(path).absolute()
+    if not folder.is_dir():
+        return None
+    found = []
+    for unit in sorted(unit_paths):
+        summary = summary_path(folder, unit)
+        if summary.is_file():
+            try:
+                found.append(f"{unit}\0{read_text(summary)}")
+            except RefarchError:
+                continue
+    if not found:
+        return None
+    return hashlib.sha256("\0".join(found).encode()).hexdigest()[:32]
+
+
 def _timestamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 

@@ -1,6 +1,7 @@
 """The simulated CI fan-out (bench/fanout.py, whose figures `make bench` prints): the emitted
 GitHub pipeline's jobs as separate processes in separate clones, two at a time, in `needs:`
-order, against one moto server with the shared DynamoDB ledger and the real Terraform 1.0.3."""
+order, against one moto server with the shared DynamoDB ledger and the real Terraform 1.0.3.
+The apply jobs apply exactly their plan job's saved plans; a killed one is retried as is."""
 
 from __future__ import annotations
 
@@ -34,12 +35,17 @@ def load_fanout():
 def test_every_unit_applied_once_across_runners_with_a_kill_resume_and_a_refused_duplicate(
     tmp_path: Path, moto_server: MotoServer
 ) -> None:
-    figures = load_fanout().simulate(tmp_path, moto_server.endpoint_url, runners=3, parallelism=2)
-    assert figures["jobs"] == 5 and figures["units"] == 30
-    assert figures["needs"]["apply-security"] == [] and figures["needs"]["apply-dev"] == [
-        "apply-shared-services"
-    ]
-    assert figures["applies_per_unit"] == [1]  # every unit applied exactly once, over all runs
+    # -j 1: a job applies its units one after the other, so the kill lands between two units
+    figures = load_fanout().simulate(tmp_path, moto_server.endpoint_url, runners=3, parallelism=1)
+    # plan-<x> and apply-<x> per account and dependency step (4 steps in each account)
+    assert figures["jobs"] == 40 and figures["units"] == 30
+    needs = figures["needs"]
+    assert needs["plan-security"] == [] and needs["apply-security"] == ["plan-security"]
+    assert needs["plan-security-step-2"] == ["apply-security"]
+    assert needs["plan-dev"] == ["apply-shared-services-step-4"]
+    assert figures["applies_per_unit"] == [1], figures[
+        "applied_more_than_once"
+    ]  # every unit applied exactly once, over all runs
     assert figures["refusals"] == 1 and figures["duplicate_exit_codes"] == [2]  # the account lock
     assert figures["kills"] == 1 and figures["resumed"] == 1
     first, second = figures["victim_runners"]

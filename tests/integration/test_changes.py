@@ -154,9 +154,15 @@ def test_plan_and_graph_accept_changed_since(world):
     )
     assert list(run_plan.units) == ["dev/us-east-1/mysql", DEV_APP]
     assert "dev/us-east-1/vpc" in run_plan.assumed  # applied before: its outputs come from state
-    emitted = runner.invoke(cli, ["ci", "github", str(live), "--changed-since", "base", "--stdout"])
+    ci_flags = ["--install", "ci/refarch-0.1.0-py3-none-any.whl", "--install-sha256", "a" * 64]
+    ci_flags.append("--allow-local-ledger")
+    emitted = runner.invoke(
+        cli, ["ci", "github", str(live), "--changed-since", "base", "--stdout", *ci_flags]
+    )
     assert emitted.exit_code == 0, emitted.output
-    assert "--include dev/us-east-1/mysql --include dev/us-east-1/app" in emitted.stdout
+    # app depends on mysql: two dependency steps, app's planned after mysql's apply
+    assert "--include dev/us-east-1/mysql --ignore-dependencies" in emitted.stdout
+    assert "--include dev/us-east-1/app --ignore-dependencies" in emitted.stdout
     assert "apply-security" not in emitted.stdout
 
 

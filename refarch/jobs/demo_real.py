@@ -145,10 +145,13 @@ def demo_real_modules(
     probe: Probe = registry_reachable,
     parallelism: int = 4,
     terraform: str | None = None,
+    tiers: bool = True,
 ) -> RealDemoResult:
     """Render the aws flavour for security, shared-services, logs and dev, bootstrap, apply
     every unit with the real AWS provider on the embedded AWS, plan every unit again (each
-    must show no changes) and, with `destroy`, destroy them in reverse order.
+    must show no changes) and, with `destroy`, destroy them in reverse order. `tiers=False`
+    runs the accounts in one tier (only the rendered dependencies order the units), so that
+    units wait less on other accounts' slow ones (the e2e test's budget).
 
     `terraform` is the binary (default: the user's, as `refarch apply` finds it: TG_TF_PATH,
     then terraform or tofu on PATH, else the pinned 1.0.3 of the [demo] extra; the provider
@@ -179,6 +182,8 @@ def demo_real_modules(
             root, org=ORG, accounts=REAL_ACCOUNTS, regions=[REGION], domain=DOMAIN, flavour="aws"
         )
         _allow_destroy(root)
+        if not tiers:
+            _one_tier(root)
         tool_env = child_env(source_env, aws.endpoint_url)
         if installation:
             files.write_atomic(folder / CLI_CONFIG, installation)
@@ -247,6 +252,14 @@ def _allow_destroy(root: Path) -> None:
         files.write_atomic(
             path, text.replace("prevent_destroy = true", "prevent_destroy = false"), mode=0o644
         )
+
+
+def _one_tier(root: Path) -> None:
+    """Every account in one tier: the units wait for their dependencies only."""
+    path = root / "refarch.toml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = ['tiers = [["*"]]\n' if line.startswith("tiers = ") else line for line in lines]
+    files.write_atomic(path, "".join(kept), mode=0o644)
 
 
 def _record_amis(root: Path, sessions: AwsSessions) -> None:

@@ -1,7 +1,9 @@
 """The real reference architecture: every module of modules/ applied with the real hashicorp/aws
 provider on the embedded AWS, as `refarch new` renders them (aws flavour) and wires them
-through dependencies across accounts; then a second plan of every unit that must show no
-changes (Terraform's "No changes.", i.e. `plan -detailed-exitcode` 0), then a destroy.
+through dependencies across four accounts (security, shared-services, logs, dev: log-archive
+lives in logs), the accounts in one tier so that only those dependencies order the units;
+then a second plan of every unit that must show no changes (Terraform's "No changes.", i.e.
+`plan -detailed-exitcode` 0), then a destroy.
 
 Runs where a filesystem mirror of the provider is on the machine (REFARCH_TF_PLUGIN_MIRROR,
 default /opt/tf-plugins); skipped with the reason otherwise (never downloads). Terraform: the
@@ -40,9 +42,11 @@ pytestmark = [
 
 
 def _terraform() -> str:
-    """terraform on PATH if it is 1.6 or newer, else the pinned 1.0.3."""
-    found = shutil.which("terraform")
-    if found is not None:
+    """The first terraform on PATH that is 1.6 or newer, else the pinned 1.0.3."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        found = shutil.which("terraform", path=folder)
+        if found is None:
+            continue
         done = subprocess.run([found, "version", "-json"], capture_output=True, text=True, check=False)
         version = (
             json.loads(done.stdout or "{}").get("terraform_version", "0") if done.returncode == 0 else "0"
@@ -57,7 +61,12 @@ def _terraform() -> str:
 def test_real_architecture_applies_plans_clean_and_destroys(tmp_path: Path) -> None:
     events: list[Any] = []
     result = demo_real_modules(
-        tmp_path / "demo", on_event=events.append, destroy=True, parallelism=4, terraform=_terraform()
+        tmp_path / "demo",
+        on_event=events.append,
+        destroy=True,
+        parallelism=6,
+        terraform=_terraform(),
+        tiers=False,  # the rendered dependencies order the units; tiers are tested elsewhere
     )
 
     applied = set(result.apply.units)

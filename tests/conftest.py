@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from refarch.aws import real_credentials_without_endpoint
 from refarch.engines.terraform import pinned_terraform_binary
+from refarch.jobs.embedded_aws import MotoServer as EmbeddedMotoServer
 
 # Refuse to run when real-looking credentials are present without an endpoint override:
 # nothing in this suite may ever reach a real AWS account.
@@ -57,24 +57,9 @@ ACCOUNTS = {
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-class MotoServer:
-    """A running moto server: its endpoint URL and a reset between tests."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - http on loopback only
-            pass
-
-    def stop(self) -> None:
-        self._server.stop()
+# The moto server of the tests is the demo's embedded AWS: AWS managed policies loaded and
+# moto's gaps for the real AWS provider smoothed (refarch/jobs/emulator_fixes.py).
+MotoServer = EmbeddedMotoServer
 
 
 @pytest.fixture(scope="session")

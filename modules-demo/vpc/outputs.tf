@@ -25,5 +25,5 @@ output "private_subnet_ids" {
 
 output "nat_gateway_public_ips" {
   description = "Public IPs of the NAT gateways (allow-list them at third parties)."
-  value       = [for i in range(var.num_nat_gateways) : cidrhost("198.51.100.0/24", i + 1)]
+  value       = [for i in range(min(var.num_nat_gateways, var.num_availability_zones)) : cidrhost("198.51.100.0/24", i + 1)]
 }

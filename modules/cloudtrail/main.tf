@@ -5,7 +5,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 3.50"
+      version = ">= 5.0, < 6.0"
     }
   }
 }
@@ -16,23 +16,31 @@ resource "aws_s3_bucket" "logs" {
   bucket        = var.s3_bucket_name
   force_destroy = var.force_destroy
   tags          = var.tags
+}
 
-  versioning {
-    enabled = true
+resource "aws_s3_bucket_versioning" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  versioning_configuration {
+    status = "Enabled"
   }
+}
 
-  server_side_encryption_configuration {
-    rule {
-      apply_server_side_encryption_by_default {
-        sse_algorithm     = "aws:kms"
-        kms_master_key_id = var.kms_key_arn
-      }
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
     }
   }
+}
 
-  lifecycle_rule {
-    id      = "archive"
-    enabled = true
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    id     = "archive"
+    status = "Enabled"
+    filter {}
     transition {
       days          = var.num_days_after_which_archive_log_data
       storage_class = "GLACIER"
@@ -44,6 +52,7 @@ resource "aws_s3_bucket" "logs" {
       }
     }
   }
+  depends_on = [aws_s3_bucket_versioning.logs]
 }
 
 resource "aws_s3_bucket_public_access_block" "logs" {
@@ -63,6 +72,11 @@ data "aws_iam_policy_document" "logs" {
       type        = "Service"
       identifiers = ["cloudtrail.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 
   statement {
@@ -77,6 +91,11 @@ data "aws_iam_policy_document" "logs" {
       test     = "StringEquals"
       variable = "s3:x-amz-acl"
       values   = ["bucket-owner-full-control"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }
@@ -94,5 +113,5 @@ resource "aws_cloudtrail" "this" {
   include_global_service_events = true
   enable_log_file_validation    = true
   tags                          = var.tags
-  depends_on                    = [aws_s3_bucket_policy.logs]
+  depends_on                    = [aws_s3_bucket_policy.logs, aws_s3_bucket_server_side_encryption_configuration.logs]
 }

@@ -23,12 +23,22 @@ variable "num_days_after_which_archive_log_data" {
   description = "Move log files to Glacier after this many days."
   type        = number
   default     = 30
+
+  validation {
+    condition     = var.num_days_after_which_archive_log_data >= 1 && floor(var.num_days_after_which_archive_log_data) == var.num_days_after_which_archive_log_data
+    error_message = "The number of days before archiving must be a whole number of at least 1."
+  }
 }
 
 variable "num_days_after_which_delete_log_data" {
   description = "Delete log files after this many days (0 keeps them forever)."
   type        = number
   default     = 365
+
+  validation {
+    condition     = var.num_days_after_which_delete_log_data >= 0 && floor(var.num_days_after_which_delete_log_data) == var.num_days_after_which_delete_log_data
+    error_message = "The number of days before deleting must be a whole number, 0 to keep log files forever."
+  }
 }
 
 variable "force_destroy" {

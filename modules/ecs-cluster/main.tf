@@ -5,7 +5,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 3.50"
+      version = ">= 5.0, < 6.0"
     }
   }
 }
@@ -69,6 +69,7 @@ resource "aws_iam_role_policy_attachment" "ecs" {
 resource "aws_iam_instance_profile" "instances" {
   name = "${var.cluster_name}-instances"
   role = aws_iam_role.instances.name
+  tags = var.tags
 }
 
 resource "aws_launch_template" "instances" {
@@ -87,6 +88,13 @@ resource "aws_launch_template" "instances" {
     http_endpoint = "enabled"
     http_tokens   = "required"
   }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(var.tags, { Name = var.cluster_name })
+  }
+
+  tags = var.tags
 }
 
 resource "aws_autoscaling_group" "instances" {

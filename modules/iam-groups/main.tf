@@ -5,7 +5,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 3.50"
+      version = ">= 5.0, < 6.0"
     }
   }
 }
@@ -61,7 +61,8 @@ resource "aws_iam_group_policy" "require_mfa" {
 resource "aws_iam_user" "this" {
   for_each      = var.users
   name          = each.key
-  force_destroy = true
+  force_destroy = var.force_destroy
+  tags          = var.tags
 }
 
 resource "aws_iam_user_group_membership" "this" {

@@ -24,3 +24,15 @@ variable "require_mfa" {
   type        = bool
   default     = true
 }
+
+variable "force_destroy" {
+  description = "Destroy users even when they have access keys, passwords or MFA devices made outside Terraform (they are deleted too)."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags added to every user (IAM groups take no tags)."
+  type        = map(string)
+  default     = {}
+}

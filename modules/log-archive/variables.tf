@@ -18,6 +18,17 @@ variable "retention_days" {
   description = "Delete archived objects after this many days."
   type        = number
   default     = 2555
+
+  validation {
+    condition     = var.retention_days >= 1 && floor(var.retention_days) == var.retention_days
+    error_message = "The retention must be a whole number of days, at least 1."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow destroying the bucket with objects in it (only for test accounts: it deletes the archive)."
+  type        = bool
+  default     = false
 }
 
 variable "tags" {

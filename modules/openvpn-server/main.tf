@@ -7,7 +7,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 3.50"
+      version = ">= 5.0, < 6.0"
     }
   }
 }
@@ -138,6 +138,7 @@ resource "aws_iam_role_policy" "pki" {
 resource "aws_iam_instance_profile" "this" {
   name = var.name
   role = aws_iam_role.this.name
+  tags = var.tags
 }
 
 resource "aws_instance" "this" {
@@ -153,6 +154,7 @@ resource "aws_instance" "this" {
 
   root_block_device {
     encrypted = true
+    tags      = merge(var.tags, { Name = var.name })
   }
 
   metadata_options {
@@ -162,7 +164,7 @@ resource "aws_instance" "this" {
 }
 
 resource "aws_eip" "this" {
-  vpc      = true
+  domain   = "vpc"
   instance = aws_instance.this.id
   tags     = merge(var.tags, { Name = var.name })
 }

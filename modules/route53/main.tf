@@ -7,7 +7,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 3.50"
+      version = ">= 5.0, < 6.0"
     }
   }
 }

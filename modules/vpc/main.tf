@@ -5,7 +5,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 3.50"
+      version = ">= 5.0, < 6.0"
     }
   }
 }
@@ -15,7 +15,12 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.num_availability_zones)
+  azs = slice(
+    data.aws_availability_zones.available.names, 0,
+    min(var.num_availability_zones, length(data.aws_availability_zones.available.names)),
+  )
+  # More NAT gateways than zones would leave some without a public subnet: one per zone at most.
+  num_nat_gateways = min(var.num_nat_gateways, length(local.azs))
 }
 
 resource "aws_vpc" "this" {
@@ -48,13 +53,13 @@ resource "aws_subnet" "private" {
 }
 
 resource "aws_eip" "nat" {
-  count = var.num_nat_gateways
-  vpc   = true
-  tags  = merge(var.tags, { Name = "${var.vpc_name}-nat-${count.index}" })
+  count  = local.num_nat_gateways
+  domain = "vpc"
+  tags   = merge(var.tags, { Name = "${var.vpc_name}-nat-${count.index}" })
 }
 
 resource "aws_nat_gateway" "this" {
-  count         = var.num_nat_gateways
+  count         = local.num_nat_gateways
   allocation_id = aws_eip.nat[count.index].id
   subnet_id     = aws_subnet.public[count.index].id
   tags          = merge(var.tags, { Name = "${var.vpc_name}-nat-${count.index}" })
@@ -63,11 +68,13 @@ resource "aws_nat_gateway" "this" {
 
 resource "aws_route_table" "public" {
   vpc_id = aws_vpc.this.id
-  route {
-    cidr_block = "0.0.0.0/0"
-    gateway_id = aws_internet_gateway.this.id
-  }
-  tags = merge(var.tags, { Name = "${var.vpc_name}-public" })
+  tags   = merge(var.tags, { Name = "${var.vpc_name}-public" })
+}
+
+resource "aws_route" "public_internet" {
+  route_table_id         = aws_route_table.public.id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.this.id
 }
 
 resource "aws_route_table_association" "public" {
@@ -79,11 +86,15 @@ resource "aws_route_table_association" "public" {
 resource "aws_route_table" "private" {
   count  = length(local.azs)
   vpc_id = aws_vpc.this.id
-  route {
-    cidr_block     = "0.0.0.0/0"
-    nat_gateway_id = aws_nat_gateway.this[count.index % var.num_nat_gateways].id
-  }
-  tags = merge(var.tags, { Name = "${var.vpc_name}-private-${count.index}" })
+  tags   = merge(var.tags, { Name = "${var.vpc_name}-private-${count.index}" })
+}
+
+# Without NAT gateways (num_nat_gateways = 0) the private subnets have no way out.
+resource "aws_route" "private_nat" {
+  count                  = local.num_nat_gateways > 0 ? length(local.azs) : 0
+  route_table_id         = aws_route_table.private[count.index].id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.this[count.index % local.num_nat_gateways].id
 }
 
 resource "aws_route_table_association" "private" {

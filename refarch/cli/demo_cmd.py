@@ -16,10 +16,11 @@ from refarch.cli.run_cmd import RunView, install_interrupt
 from refarch.events import RunEvent, RunFinished, RunStarted
 from refarch.exec.process import Interrupt
 from refarch.jobs.demo import DemoEvent, DemoResult, demo
+from refarch.jobs.demo_real import EXPECTED_SECONDS, RealDemoResult, demo_real_modules
 from refarch.provision.record import RECORD_PATH
 from refarch.settings import Settings
 
-STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "destroy")
+STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "plan", "destroy")
 SHOWN = {
     "bootstrap": ("account-done", "account-failed", "warning"),
     "ami": ("start", "built", "shared", "retry", "failed"),
@@ -40,17 +41,32 @@ SHOWN = {
     type=click.Path(dir_okay=False),
     help="Write the runs' OpenTelemetry spans to this file, one JSON span a line (the telemetry extra).",
 )
-def command(directory: str | None, keep: bool, destroy: bool, trace: str | None) -> None:
+@click.option(
+    "--modules",
+    type=click.Choice(["twins", "real"]),
+    default="twins",
+    show_default=True,
+    help="twins: modules-demo/ (no provider, fast). real: the shipped modules/ with the real "
+    f"hashicorp/aws provider, then a second plan that must show no changes, then a destroy "
+    f"({EXPECTED_SECONDS}).",
+)
+def command(directory: str | None, keep: bool, destroy: bool, trace: str | None, modules: str) -> None:
     """Deploy the reference architecture on an embedded AWS (a moto server on 127.0.0.1 with
     five accounts): render a live repo, bootstrap it, build and share an AMI with Packer, and
-    apply every unit with Terraform. DIR defaults to .refarch/demo."""
+    apply every unit with Terraform. DIR defaults to .refarch/demo (.refarch/demo-real with
+    --modules real)."""
     view = DemoView()
     interrupt = Interrupt()
+    if modules == "real" and keep:
+        raise click.UsageError("--keep is for the twins: the real demo always starts anew and destroys")
     restore = install_interrupt(interrupt, lambda text: view.out.line(f"[yellow]{escape(text)}[/]"))
     tracing = telemetry.start(Settings(), trace_file=Path(trace)) if trace else None
     previous = telemetry.install(tracing)
     try:
-        result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event, interrupt=interrupt)
+        if modules == "real":
+            real = demo_real_modules(directory, on_event=view.on_event, interrupt=interrupt)
+        else:
+            result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event, interrupt=interrupt)
     finally:
         restore()
         view.close()
@@ -58,7 +74,14 @@ def command(directory: str | None, keep: bool, destroy: bool, trace: str | None)
         if tracing is not None:
             tracing.shutdown()
             view.out.line(f"trace: {escape(trace or '')} (one JSON span a line)")
+    if modules == "real":
+        view.real_summary(real)
+        sys.exit(real.exit_code)
     view.summary(result)
+    view.out.line(
+        "  the twins prove the orchestration; `refarch demo --modules real` applies the shipped "
+        f"modules with the real AWS provider, plans again and destroys ({EXPECTED_SECONDS})"
+    )
     sys.exit(result.exit_code)
 
 
@@ -158,3 +181,29 @@ class DemoView:
             out.line(f"  {name:<13} {text}")
         if not result.ok:
             out.line("  the embedded AWS of this run is gone: run `refarch demo` again rather than resuming")
+
+    def real_summary(self, result: RealDemoResult) -> None:
+        """The runs' tables, then whether the second plan was clean, and the records."""
+        for report in (result.apply, result.plan, result.destroy):
+            if report is not None:
+                RunView(report.action, len(report.units), self.mode).summary(report, str(result.repo_root))
+        stages = " · ".join(f"{name} {seconds:.1f}s" for name, seconds in result.stages.items())
+        verdict = "[green]ok[/]" if result.ok else "[red]failed[/]"
+        self.out.line(
+            f"\n[bold]refarch demo --modules real: {verdict} in {result.duration:.1f}s[/] ({stages})"
+        )
+        second = (
+            "not run (the apply failed)"
+            if result.plan is None
+            else f"changes in {', '.join(result.changed)}"
+            if result.changed
+            else f"no changes in any of {len(result.plan.units)} units"
+        )
+        rows = [
+            ("live repo", str(result.repo_root)),
+            ("provider", f"hashicorp/aws from the {result.provider_source}"),
+            ("second plan", second),
+            *((f"{action} report", str(path)) for action, path in result.reports.items()),
+        ]
+        for name, text in rows:
+            self.out.line(f"  {escape(name):<15} {escape(text)}")

@@ -40,6 +40,12 @@ from refarch.models import Generate, RemoteState, Unit
 TFVARS_FILE = "terraform.tfvars.json"
 BACKEND_CONFIG_FILE = "backend.hcl"
 BACKEND_STUB_FILE = "refarch_backend.tf.json"
+EMULATOR_OVERRIDE_FILE = "refarch_emulator_override.tf"
+EMULATOR_OVERRIDE = """# Written by refarch for an AWS emulator at a localhost endpoint: S3 path style.
+provider "aws" {
+  s3_use_path_style = true
+}
+"""
 MODULE_DIR = "module"
 DATA_DIR = "tfdata"
 SOURCES_DIR = ".sources"
@@ -55,6 +61,7 @@ _SCHEMES = ("git::", "hg::", "s3::", "gcs::", "http://", "https://", "tfr://", "
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # A `variable "name" {` block header at the start of a line (the label may be unquoted).
 _VARIABLE_HEADER = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
+_AWS_PROVIDER_HEADER = re.compile(r'^\s*provider\s+"?aws"?\s*\{', re.MULTILINE)
 _BACKEND_HEADER = re.compile(r'^\s*backend\s+"?[A-Za-z0-9_-]+"?\s*\{', re.MULTILINE)
 
 
@@ -407,6 +414,7 @@ def prepare_workdir(
     for block in unit.generate:
         write_generated(run_dir, block, unit=unit.path)
     backend_config = _write_backend(unit, run_dir, root, endpoint_url, dialect)
+    write_emulator_override(run_dir, endpoint_url)
     tfvars, dropped = write_tfvars(run_dir, inputs)
     data_dir = root / DATA_DIR
     data_dir.mkdir(exist_ok=True)
@@ -418,6 +426,48 @@ def prepare_workdir(
         tfvars=tfvars,
         dropped_inputs=dropped,
     )
+
+
+def write_emulator_override(run_dir: Path, endpoint_url: str | None) -> Path | None:
+    """With an emulator at a hostname endpoint (`http://localhost:4566`), the AWS provider
+    addresses buckets as virtual hosts (`bucket.localhost`), which the emulator does not
+    answer, and it takes path-style addressing only from its configuration (no environment
+    variable): an `_override.tf` adds `s3_use_path_style` to the module's default `aws`
+    provider. Only for `localhost` endpoints (an IP address is path-style already; a real
+    endpoint is left alone), and only when the module configures that provider: Terraform
+    refuses an override without its base block."""
+    host = _hostname(endpoint_url)
+    if host != "localhost" and not host.endswith(".localhost"):
+        return None
+    if not any(_configures_default_aws(p) for p in sorted(run_dir.glob("*.tf"))):
+        return None
+    path = run_dir / EMULATOR_OVERRIDE_FILE
+    path.write_text(EMULATOR_OVERRIDE, encoding="utf-8")
+    return path
+
+
+def _hostname(url: str | None) -> str:
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    try:
+        return (urlsplit(url or "").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _configures_default_aws(path: Path) -> bool:
+    """Whether `path` (not an override file) has a `provider "aws"` block without `alias`."""
+    if path.name == "override.tf" or path.name.endswith("_override.tf"):
+        return False
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for match in _AWS_PROVIDER_HEADER.finditer(text):
+        depth, end = 1, match.end()
+        while depth and end < len(text):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        if not re.search(r"^\s*alias\s*=", text[match.end() : end], re.MULTILINE):
+            return True
+    return False
 
 
 def _write_backend(

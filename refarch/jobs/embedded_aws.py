@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
 import logging
 import pickle
+import threading
 import urllib.request
 from collections.abc import Callable
 from importlib import metadata
@@ -16,10 +18,57 @@ from typing import Any
 from refarch import files
 from refarch.errors import UnreadableFile
 
-__all__ = ["EmbeddedAws", "moto_version"]
+__all__ = ["EmbeddedAws", "MotoServer", "moto_version"]
 
 MAGIC = b"refarch-demo-aws\n"
 MAX_STATE = 1024 * 1024 * 1024  # far above a demo's state (a few MB)
+
+
+class MotoServer:
+    """A moto server on 127.0.0.1 (a free port) as the real AWS provider needs it: AWS managed
+    policies loaded (IAM attachments of `arn:aws:iam::aws:policy/...` fail without them) and
+    moto's gaps smoothed by `refarch.jobs.emulator_fixes`. The tests start the same one."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - heavy, only for the demo
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server  # noqa: PLC0415
+
+        from refarch.jobs.emulator_fixes import EmulatorFixes  # noqa: PLC0415
+
+        self.fixes = EmulatorFixes(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            "127.0.0.1", 0, self.fixes, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.endpoint_url = f"http://127.0.0.1:{self._server.server_port}"
+        # moto's documented switch (its config, as MOTO_IAM_LOAD_MANAGED_POLICIES=true does;
+        # the server's /moto-api/config does not take it), then a reset so that every
+        # account's IAM starts with them. moto keeps its state and its config per process.
+        from moto.core.config import default_user_config  # noqa: PLC0415
+
+        default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+        self.reset()
+
+    def reset(self) -> None:
+        """Every service back to empty (moto's reset)."""
+        self.post("/moto-api/reset")
+
+    def post(self, path: str, document: Any = None) -> None:
+        data = None if document is None else json.dumps(document).encode()
+        request = urllib.request.Request(self.endpoint_url + path, data=data, method="POST")  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback, our server
+            pass
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
 
 
 class EmbeddedAws:
@@ -28,32 +77,23 @@ class EmbeddedAws:
 
     def __init__(self) -> None:
         self.endpoint_url = ""
-        self._server: Any = None
+        self._server: MotoServer | None = None
         self._quiet: list[tuple[logging.Logger, int]] = []
 
     def __enter__(self) -> EmbeddedAws:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, only for the demo
-
         for name in ("werkzeug", "moto"):  # the server logs every request on stderr
             logger = logging.getLogger(name)
             self._quiet.append((logger, logger.level))
             logger.setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
-        self._post("/moto-api/reset")  # moto keeps its state per process: start empty
+        self._server = MotoServer()
+        self.endpoint_url = self._server.endpoint_url
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.stop()
         for logger, level in self._quiet:
             logger.setLevel(level)
-
-    def _post(self, path: str) -> None:
-        request = urllib.request.Request(self.endpoint_url + path, method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback, our server
-            pass
 
     def save(self, path: Path) -> None:
         """Write every service's state (accounts, regions, resources) to `path`, mode 0600:

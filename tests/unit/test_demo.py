@@ -17,6 +17,7 @@ from refarch.jobs.demo import (
     refuse_unless_embedded,
     require_tools,
 )
+from refarch.jobs.demo_real import provider_installation
 from refarch.models import Repo
 from refarch.resources import DATA_FOLDERS, PACKAGE_DIR, data_dir
 from refarch.settings import Settings
@@ -101,3 +102,25 @@ def test_a_missing_packer_is_reported_before_anything_starts(tmp_path: Path) -> 
     with pytest.raises(ToolNotFound, match="packer") as caught:
         require_tools({"PATH": str(tmp_path)})
     assert "make setup" in str(caught.value)
+
+
+def test_the_real_demo_says_how_to_get_the_provider_when_there_is_none(tmp_path: Path) -> None:
+    env = {"REFARCH_TF_PLUGIN_MIRROR": str(tmp_path / "none")}
+    with pytest.raises(ToolNotFound, match="REFARCH_TF_PLUGIN_MIRROR") as raised:
+        provider_installation(env, probe=lambda: False)
+    assert "registry.terraform.io is not reachable" in str(raised.value)
+    assert provider_installation(env, probe=lambda: True) == ("", "registry")
+    mirror = tmp_path / "mirror"
+    (mirror / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
+    text, source = provider_installation({"REFARCH_TF_PLUGIN_MIRROR": str(mirror)}, probe=pytest.fail)
+    assert source == f"mirror {mirror}"
+    assert f'path    = "{mirror}"' in text and 'exclude = ["registry.terraform.io/hashicorp/aws"]' in text
+
+
+def test_the_real_demo_refuses_keep() -> None:
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--modules", "real", "--keep"])
+    assert result.exit_code == 2 and "--keep is for the twins" in result.output

@@ -115,7 +115,9 @@ def load_repo(
             cached[rel] = hit
         else:
             todo[rel] = unit_file(root / rel if rel != "." else root)
-    _parse_in_parallel(loader, todo.values(), jobs)
+    evaluated = {} if aws_account_id else _evaluate_in_parallel(root, env, settings, todo, jobs)
+    if aws_account_id:  # a session's callback stays in this process: parse in workers only
+        _parse_in_parallel(loader, todo.values(), jobs)
 
     units: dict[str, Unit] = {}
     include_targets: set[str] = set()
@@ -124,11 +126,14 @@ def load_repo(
         if rel in cached:
             unit, meta = cached[rel]
         else:
-            try:
-                unit, meta, key = _evaluate_new_unit(loader, todo[rel], settings)
-            except ConfigError as exc:
-                failures[rel] = exc  # raised below, unless other units include this file
-                continue
+            result = evaluated.get(rel)
+            if result is None:  # evaluated here (a worker's error too: raised as in one process)
+                try:
+                    result = _evaluate_new_unit(loader, todo[rel], settings)
+                except ConfigError as exc:
+                    failures[rel] = exc  # raised below, unless other units include this file
+                    continue
+            unit, meta, key = result
             if unit_cache:
                 unit_cache.store(unit, key, meta)
         units[rel] = unit
@@ -620,6 +625,51 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
             )
         )
     return tuple(sorted(accounts, key=lambda a: (a.tier, a.name)))
+
+
+# -- parallel evaluation -------------------------------------------------------------------------
+Evaluated = tuple[Unit, dict[str, Any], dict[str, Any]]
+_worker: dict[str, Any] = {}  # each evaluation worker's own loader (its parsed files and memos)
+
+
+def _start_worker(root: Path, env: Mapping[str, str], settings: Settings) -> None:
+    _worker.update(loader=Loader(root, env=env), settings=settings)
+
+
+def _evaluate_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Evaluated | None]]:
+    """Evaluate a run of neighbouring units (which share includes and account files) in a
+    worker; a unit that fails is None, evaluated again by the parent for its error."""
+    loader, settings = _worker["loader"], _worker["settings"]
+    done: list[tuple[str, Evaluated | None]] = []
+    for rel, file in chunk:
+        try:
+            done.append((rel, _evaluate_new_unit(loader, Path(file), settings)))
+        except ConfigError:
+            done.append((rel, None))
+    return done
+
+
+def _evaluate_in_parallel(
+    root: Path, env: Mapping[str, str], settings: Settings, todo: Mapping[str, Path], jobs: int | None
+) -> dict[str, Evaluated | None]:
+    """Parse and evaluate the units in `jobs` worker processes (all cores by default), each
+    taking runs of neighbouring folders; {} when there are too few to be worth it."""
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if jobs <= 1 or len(todo) < PARALLEL_THRESHOLD:
+        return {}
+    items = [(rel, str(file)) for rel, file in todo.items()]
+    size = -(-len(items) // (jobs * 4))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - multiprocessing: cold loads only
+
+    load_parser()  # once here, not once per worker: forked workers inherit it
+    evaluated: dict[str, Evaluated | None] = {}
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)), initializer=_start_worker, initargs=(root, env, settings)
+    ) as pool:
+        for done in pool.map(_evaluate_chunk, chunks):
+            evaluated.update(done)
+    return evaluated
 
 
 # -- parallel parsing ---------------------------------------------------------------------------

@@ -18,7 +18,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from refarch.config import load_repo
+import pytest
+
+from refarch.config import discover, load_repo
 from refarch.config.cache import unit_to_dict
 from refarch.config.stacks import generate_stacks
 from refarch.errors import RefarchError
@@ -97,9 +99,16 @@ def test_discovery_matches_the_golden_file(tmp_path: Path) -> None:
         assert outcome == golden[name], name
 
 
-def test_parallel_discovery_matches_the_golden_file(tmp_path: Path) -> None:
+def test_parallel_discovery_matches_the_golden_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker processes give the same units as one process (a small threshold forces them)."""
+    monkeypatch.setattr(discover, "PARALLEL_THRESHOLD", 10)
     root = _synthetic(tmp_path / "synthetic")
     golden = json.loads(GOLDEN.read_text())["synthetic"]
     shutil.rmtree(root / ".refarch", ignore_errors=True)
     assert _outcome(root, {}, jobs=2) == golden
+    # A unit that fails in a worker fails with the error one process gives.
+    broken = root / "dev" / "us-east-1" / "broken" / "terragrunt.hcl"
+    broken.parent.mkdir()
+    broken.write_text('include "root" {\n  path = find_in_parent_folders("nowhere.hcl")\n}\n')
+    failed = _outcome(root, {}, jobs=2)
+    assert "error" in failed and failed == _outcome(root, {}, jobs=1)

@@ -590,3 +590,33 @@ def test_a_read_target_is_evaluated_again_only_for_what_it_read_of_the_reader(tm
     assert len(loader.reads[root / "plain.hcl"]) == 1
     assert len(loader.reads[root / "original.hcl"]) == 2
     assert Records().context == set()
+
+
+UNIT_READING_COMMON = (
+    'locals {\n  c = read_terragrunt_config(find_in_parent_folders("common.hcl"))\n}\n'
+    "inputs = { v = local.c.locals.v }\n"
+)
+
+
+def test_a_warm_load_trusts_a_settled_files_status_and_notices_any_change(tmp_path, monkeypatch):
+    import os
+
+    from refarch import files
+    from refarch.config import cache
+
+    monkeypatch.setattr(cache, "SETTLED_NS", 0)  # files written before the load count as settled
+    write_tree(
+        tmp_path, {"common.hcl": 'locals {\n  v = "one"\n}\n', "u/terragrunt.hcl": UNIT_READING_COMMON}
+    )
+    load_repo(tmp_path, env={})
+    reads = []
+    real = files.read_bounded
+    monkeypatch.setattr(files, "read_bounded", lambda path, **kw: reads.append(path) or real(path, **kw))
+    assert load_repo(tmp_path, env={}).unit("u").inputs == {"v": "one"}
+    assert not [p for p in reads if p.name.endswith(".hcl")]  # known unchanged by their status
+    # Same size, mtime put back: the status still changes (ctime), and the change is seen.
+    common_file = tmp_path / "common.hcl"
+    before = common_file.stat()
+    common_file.write_text('locals {\n  v = "two"\n}\n')
+    os.utime(common_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert load_repo(tmp_path, env={}).unit("u").inputs == {"v": "two"}

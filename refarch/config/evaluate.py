@@ -70,7 +70,6 @@ class Records:
         self.context.update(other.context)
 
 
-Read = tuple[dict[str, Any], "Records"]  # a read_terragrunt_config target's config, what it consulted
 MEMO_KEEP = 4  # contexts kept per memoised value, the latest first (neighbouring units share)
 MEMO_GIVE_UP = 32  # a value missed this often and never hit depends on each unit: not looked up
 _RAISED = object()  # what a traced question answered with an error
@@ -112,14 +111,15 @@ class Loader:
         terraform_command: str = "plan",
     ) -> None:
         self.root = root
+        self._root_prefix = str(root).rstrip(os.sep) + os.sep
+        self._locals: dict[Path, dict[str, tuple[Expr, int]]] = {}
         self.aws_account_alias = aws_account_alias
         self.env = env
         self._parse = parse or (lambda path, data: parse_config(data.decode("utf-8"), self.rel(path)))
         self.aws_account_id = aws_account_id
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
-        # read_terragrunt_config targets: (context facets consulted, their values, result)
-        self.reads: dict[Path, list[tuple[frozenset[str], dict[str, Any], Read]]] = {}
+        self.reads: dict[Path, list[_Read]] = {}  # read_terragrunt_config targets evaluated
         self.memo: dict[tuple[Path, Any], _Memo] = {}  # (file, local or item) -> its evaluations
         self.exists_cache: dict[Path, tuple[bool, bool]] = {}  # path -> (exists, is a folder)
         self.resolved: dict[tuple[Path | None, str], Path] = {}
@@ -184,10 +184,27 @@ class Loader:
 
     def rel(self, path: Path) -> str:
         """A path for messages: relative to the repo root when inside it."""
+        text = str(path)
+        if text.startswith(self._root_prefix):
+            rel = text[len(self._root_prefix) :]
+            return rel.replace(os.sep, "/") if os.sep != "/" else rel
         try:
             return path.relative_to(self.root).as_posix()
         except ValueError:
-            return str(path)
+            return text
+
+    def locals_of(self, path: Path, body: Body) -> dict[str, tuple[Expr, int]]:
+        """The local expressions of a file (its locals blocks' attributes) by name."""
+        found = self._locals.get(path)
+        if found is None:
+            found = self._locals[path] = {
+                sub[1]: (sub[2], sub[3])
+                for item in body
+                if item[0] == "block" and item[1] == "locals"
+                for sub in item[3]
+                if sub[0] == "attr"
+            }
+        return found
 
 
 class UnitContext:
@@ -386,12 +403,7 @@ class Scope:
         self.body = body
         self.include = include
         self.rel = ctx.loader.rel(path)
-        self.local_exprs: dict[str, tuple[Expr, int]] = {}
-        for item in body:
-            if item[0] == "block" and item[1] == "locals":
-                for sub in item[3]:
-                    if sub[0] == "attr":
-                        self.local_exprs[sub[1]] = (sub[2], sub[3])
+        self.local_exprs = ctx.loader.locals_of(path, body)
         self.local_values: dict[str, Any] = {}
         self.local_traces: dict[str, tuple[Any, ...]] = {}
         self.local_busy: set[str] = set()
@@ -1106,7 +1118,7 @@ def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
         raise scope.error(
             "find_in_parent_folders() takes a file name", line, function="find_in_parent_folders"
         )
-    found = scope.ctx.loader.find_up(scope.ctx.config_path.parent, name, scope.ctx.records)
+    found = scope.ctx.loader.find_up(scope.ctx.terragrunt_dir, name, scope.ctx.records)
     if found is not None:
         return found
     if len(args) == 2:
@@ -1135,15 +1147,15 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
             f"read_terragrunt_config(): {args[0]} does not exist", line, function="read_terragrunt_config"
         )
     try:
-        config, records = read_config(
-            loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
-        )
+        read = _read(loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id)
     except UnreadableFile as exc:
         raise scope.error(
             f"read_terragrunt_config(): {exc}", line, function="read_terragrunt_config"
         ) from None
-    scope.ctx.records.absorb(records)
-    return with_terragrunt_defaults(config)
+    scope.ctx.records.absorb(read.records)
+    if read.view is None:  # one value per read, shared as every evaluated value is (never changed)
+        read.view = with_terragrunt_defaults(read.config)
+    return read.view
 
 
 # What read_terragrunt_config() returns for what a file leaves out (Terragrunt's
@@ -1215,14 +1227,33 @@ def read_config(
     context. The result is shared by every read of the same file in this run that gives the
     parts of the reader's context it consulted (get_original_terragrunt_dir, the account of
     get_aws_account_id) the same values: most files are evaluated once."""
+    read = _read(loader, path, original_dir, depth, account_id)
+    return read.config, read.records
+
+
+class _Read:
+    """A read_terragrunt_config target evaluated: for which values of the reader's context
+    facets it consulted, its config, what it consulted, and the value the function gives."""
+
+    __slots__ = ("config", "facets", "records", "used", "view")
+
+    def __init__(self, facets: dict[str, Any], config: dict[str, Any], records: Records) -> None:
+        self.used = frozenset(records.context)
+        self.facets = facets
+        self.config = config
+        self.records = records
+        self.view: dict[str, Any] | None = None
+
+
+def _read(loader: Loader, path: Path, original_dir: Path, depth: int, account_id: str | None) -> _Read:
     facets = {"original_dir": original_dir, "account_id": account_id}
-    for used, values, result in loader.reads.get(path, ()):
-        if all(values[facet] == facets[facet] for facet in used):
-            return result
+    for read in loader.reads.get(path, ()):
+        if all(read.facets[facet] == facets[facet] for facet in read.used):
+            return read
     ctx = UnitContext(loader, path, original_dir=original_dir, depth=depth, account_id=account_id)
-    result = (ctx.evaluate(), ctx.records)
-    loader.reads.setdefault(path, []).append((frozenset(ctx.records.context), facets, result))
-    return result
+    read = _Read(facets, ctx.evaluate(), ctx.records)
+    loader.reads.setdefault(path, []).append(read)
+    return read
 
 
 def _named_include(scope: Scope, args: list[Any], line: int, function: str) -> Include | None:
@@ -1230,18 +1261,30 @@ def _named_include(scope: Scope, args: list[Any], line: int, function: str) -> I
     return scope.ctx.include_for(_label(scope, args, line, function), scope, line, function)
 
 
+def _relative(target: Path, base: Path) -> str:
+    """os.path.relpath in POSIX form, without its system calls when one folder holds the other."""
+    to, start = str(target), str(base)
+    if to == start:
+        return "."
+    if os.sep == "/" and to.startswith(start.rstrip("/") + "/"):
+        return to[len(start.rstrip("/")) + 1 :]
+    if os.sep == "/" and start.startswith(to.rstrip("/") + "/"):
+        return "/".join([".."] * start[len(to.rstrip("/")) + 1 :].count("/") + [".."])
+    return Path(os.path.relpath(target, base)).as_posix()
+
+
 def tg_path_relative_to_include(scope: Scope, args: list[Any], line: int) -> Any:
     include = _named_include(scope, args, line, "path_relative_to_include")
     if include is None:
         return "."
-    return Path(os.path.relpath(scope.ctx.terragrunt_dir, include.path.parent)).as_posix()
+    return _relative(scope.ctx.terragrunt_dir, include.path.parent)
 
 
 def tg_path_relative_from_include(scope: Scope, args: list[Any], line: int) -> Any:
     include = _named_include(scope, args, line, "path_relative_from_include")
     if include is None:
         return "."
-    return Path(os.path.relpath(include.path.parent, scope.ctx.terragrunt_dir)).as_posix()
+    return _relative(include.path.parent, scope.ctx.terragrunt_dir)
 
 
 def tg_get_parent_terragrunt_dir(scope: Scope, args: list[Any], line: int) -> Any:
@@ -1481,11 +1524,11 @@ def stack_values(scope: Scope) -> LazyMap:
     terragrunt.values.hcl next to the config being evaluated (written there by `stack
     generate` from a `unit` or `stack` block's `values`), read when first used."""
     ctx = scope.ctx
-    path = ctx.terragrunt_dir / VALUES_FILE
     memo: list[dict[str, Any]] = []
 
     def load(line: int) -> dict[str, Any]:
         if not memo:
+            path = ctx.terragrunt_dir / VALUES_FILE
             if not ctx.loader.exists(path, ctx.records):
                 raise scope.error(
                     f"values.* is not available: there is no {VALUES_FILE} in "
@@ -1504,7 +1547,8 @@ def stack_values(scope: Scope) -> LazyMap:
     def get(key: str, line: int) -> Any:
         loaded = load(line)
         if key not in loaded:
-            raise scope.error(f"values has no key {key!r} (see {ctx.loader.rel(path)})", line)
+            where = ctx.loader.rel(ctx.terragrunt_dir / VALUES_FILE)
+            raise scope.error(f"values has no key {key!r} (see {where})", line)
         return loaded[key]
 
     return LazyMap("values", get, lambda: list(load(0)))

@@ -179,10 +179,13 @@ class UnitCache:
         self.kept[unit_path] = entry
         return unit, meta
 
-    def store(self, unit: Unit, key: dict[str, Any], meta: dict[str, Any]) -> None:
+    def store(
+        self, unit: Unit, key: dict[str, Any], meta: dict[str, Any], *, data: dict[str, Any] | None = None
+    ) -> None:
         """Keep `unit` for the next load, unless it holds a value read from the environment
-        (never written in clear to disk: the unit is evaluated again next time instead)."""
-        data = unit_to_dict(unit)
+        (never written in clear to disk: the unit is evaluated again next time instead).
+        `data`: the unit as `unit_to_dict` gives it, when the caller has it already."""
+        data = unit_to_dict(unit) if data is None else data
         values = [self.env.get(name) for name in key["env"]]
         secret_values = [v for v in values if v is not None and len(v) >= MIN_ENV_SECRET]
         if secret_values:

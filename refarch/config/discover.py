@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from refarch.config.cache import UnitCache, digest_of, records_key
+from refarch.config.cache import UnitCache, digest_of, records_key, unit_from_dict, unit_to_dict
 from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
 from refarch.config.hcl import Body, load_parser, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
@@ -115,7 +115,8 @@ def load_repo(
             cached[rel] = hit
         else:
             todo[rel] = unit_file(root / rel if rel != "." else root)
-    evaluated = {} if aws_account_id else _evaluate_in_parallel(root, env, settings, todo, jobs)
+    shipped = {} if aws_account_id else _evaluate_in_parallel(root, env, settings, todo, jobs)
+    evaluated = {rel: None if s is None else (unit_from_dict(s[0]), s[1], s[2]) for rel, s in shipped.items()}
     if aws_account_id:  # a session's callback stays in this process: parse in workers only
         _parse_in_parallel(loader, todo.values(), jobs)
 
@@ -135,7 +136,8 @@ def load_repo(
                     continue
             unit, meta, key = result
             if unit_cache:
-                unit_cache.store(unit, key, meta)
+                data = shipped.get(rel)
+                unit_cache.store(unit, key, meta, data=data[0] if data else None)
         units[rel] = unit
         include_targets.update(meta["include_targets"])
     if unit_cache:
@@ -628,7 +630,7 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
 
 
 # -- parallel evaluation -------------------------------------------------------------------------
-Evaluated = tuple[Unit, dict[str, Any], dict[str, Any]]
+Shipped = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # a unit as data, its meta and key
 _worker: dict[str, Any] = {}  # each evaluation worker's own loader (its parsed files and memos)
 
 
@@ -636,22 +638,25 @@ def _start_worker(root: Path, env: Mapping[str, str], settings: Settings) -> Non
     _worker.update(loader=Loader(root, env=env), settings=settings)
 
 
-def _evaluate_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Evaluated | None]]:
+def _evaluate_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Shipped | None]]:
     """Evaluate a run of neighbouring units (which share includes and account files) in a
-    worker; a unit that fails is None, evaluated again by the parent for its error."""
+    worker, each shipped as the cache's data (cheaper to send, and ready to store); a unit
+    that fails is None, evaluated again by the parent for its error."""
     loader, settings = _worker["loader"], _worker["settings"]
-    done: list[tuple[str, Evaluated | None]] = []
+    done: list[tuple[str, Shipped | None]] = []
     for rel, file in chunk:
         try:
-            done.append((rel, _evaluate_new_unit(loader, Path(file), settings)))
+            unit, meta, key = _evaluate_new_unit(loader, Path(file), settings)
         except ConfigError:
             done.append((rel, None))
+        else:
+            done.append((rel, (unit_to_dict(unit), meta, key)))
     return done
 
 
 def _evaluate_in_parallel(
     root: Path, env: Mapping[str, str], settings: Settings, todo: Mapping[str, Path], jobs: int | None
-) -> dict[str, Evaluated | None]:
+) -> dict[str, Shipped | None]:
     """Parse and evaluate the units in `jobs` worker processes (all cores by default), each
     taking runs of neighbouring folders; {} when there are too few to be worth it."""
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
@@ -663,7 +668,7 @@ def _evaluate_in_parallel(
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - multiprocessing: cold loads only
 
     load_parser()  # once here, not once per worker: forked workers inherit it
-    evaluated: dict[str, Evaluated | None] = {}
+    evaluated: dict[str, Shipped | None] = {}
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(chunks)), initializer=_start_worker, initargs=(root, env, settings)
     ) as pool:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,10 @@ def _without_digests(outcome: Any) -> Any:
     return outcome
 
 
-def _outcome(folder: Path, env: dict[str, str], jobs: int | None = 1) -> Any:
+def _outcome(folder: Path, env: dict[str, str], jobs: int | None = 1, *, cache: bool = False) -> Any:
     root = str(folder.resolve())
     try:
-        repo = load_repo(folder, env=env, cache=False, jobs=jobs)
+        repo = load_repo(folder, env=env, cache=cache, jobs=jobs)
     except RefarchError as error:
         result: Any = {"error": type(error).__name__, "message": str(error)}
     else:
@@ -106,6 +107,14 @@ def test_parallel_discovery_matches_the_golden_file(tmp_path: Path, monkeypatch:
     golden = json.loads(GOLDEN.read_text())["synthetic"]
     shutil.rmtree(root / ".refarch", ignore_errors=True)
     assert _outcome(root, {}, jobs=2) == golden
+    # The units the workers sent are stored in the cache as they are, and read back alike.
+    assert _outcome(root, {}, jobs=2, cache=True) == golden
+    assert (root / ".refarch" / "cache").is_dir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a malformed entry would be discarded with a warning
+        monkeypatch.setattr(discover, "_evaluate_new_unit", None)  # and evaluated again
+        assert _outcome(root, {}, jobs=2, cache=True) == golden
+    monkeypatch.undo()
     # A unit that fails in a worker fails with the error one process gives.
     broken = root / "dev" / "us-east-1" / "broken" / "terragrunt.hcl"
     broken.parent.mkdir()

@@ -124,6 +124,7 @@ class Loader:
         self.exists_cache: dict[Path, tuple[bool, bool]] = {}  # path -> (exists, is a folder)
         self.resolved: dict[tuple[Path | None, str], Path] = {}
         self.found_up: dict[tuple[Path, str, Path | None], tuple[str | None, dict[str, bool]]] = {}
+        self.exists_text: dict[str, bool] = {}  # what find_up probed: path -> exists
         self.parse_count = 0
 
     def preload(self, path: Path, body: Body, digest: str) -> None:
@@ -172,7 +173,9 @@ class Loader:
                     break
                 current = parent
                 candidate = os.path.join(current, name)
-                exists = os.path.exists(candidate)
+                exists = self.exists_text.get(candidate)
+                if exists is None:  # siblings ask about the same folders above them
+                    exists = self.exists_text[candidate] = os.path.exists(candidate)
                 probes[candidate] = exists
                 if exists:
                     result = os.path.normpath(candidate)
@@ -419,6 +422,7 @@ class Scope:
             "values": stack_values(self),
         }
         self.memoised = include is not None  # an included file: shared by the units including it
+        self.answers: dict[Any, Any] = {}  # traced questions asked in this scope, and the answers
         if self.memoised:  # what its values read of the unit's context is part of their traces
             self.untraced = {name: self.namespaces[name] for name in TRACED_NAMESPACES}
             for name in TRACED_NAMESPACES:
@@ -440,24 +444,37 @@ class Scope:
         frames = self.ctx.frames
         if not (frames and frames[-1][0] is self):
             return ask(*args)
+        answer: Any = _RAISED  # unless it answers
         try:
             answer = ask(*args)
-        except (RefarchError, FunctionError):
-            frames[-1][1].append((question, _RAISED))
-            raise
-        frames[-1][1].append((question, answer))
+        finally:
+            frames[-1][1].append((question, answer))
+            self._remember(question, answer)
         return answer
 
+    def _remember(self, question: tuple[Any, ...], answer: Any) -> None:
+        key = _question_key(question)
+        if key is not None:
+            self.answers[key] = answer
+
     def ask_again(self, question: tuple[Any, ...]) -> Any:
-        """A traced question asked of this scope's context (`_RAISED` if it fails)."""
+        """A traced question asked of this scope's context (`_RAISED` if it fails); each
+        question is asked once per scope (the unit's context does not change meanwhile)."""
+        key = _question_key(question)
+        if key is not None and key in self.answers:
+            return self.answers[key]
         try:
             if question[0] == "call":
-                return TERRAGRUNT[question[1]](self, list(question[2]), 0)
-            if question[0] == "ns":
-                return self.untraced[question[1]].get(question[2], 0)
-            return self.untraced[question[1]].names()
+                answer = TERRAGRUNT[question[1]](self, list(question[2]), 0)
+            elif question[0] == "ns":
+                answer = self.untraced[question[1]].get(question[2], 0)
+            else:
+                answer = self.untraced[question[1]].names()
         except (RefarchError, FunctionError):
-            return _RAISED
+            answer = _RAISED
+        if key is not None:
+            self.answers[key] = answer
+        return answer
 
     def _follow(self, trace: tuple[Any, ...]) -> None:
         frames = self.ctx.frames
@@ -486,7 +503,7 @@ class Scope:
             self.ctx.frames.pop()
             self._follow(tuple(frame))
         memo.misses += 1
-        trace = tuple(frame)
+        trace = _once_each(frame)
         if not isinstance(value, LazyMap):  # a namespace is bound to its scope: never shared
             memo.entries.insert(0, (trace, value))
             del memo.entries[MEMO_KEEP:]
@@ -729,6 +746,29 @@ class Scope:
         value = self.ctx.loader.env.get(name)
         self.ctx.records.env[name] = value
         return value if value is not None else default
+
+
+def _question_key(question: tuple[Any, ...]) -> Any:
+    """A traced question as a dict key (None when its arguments are not hashable)."""
+    key = (question[0], question[1], tuple(question[2])) if question[0] == "call" else question
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _once_each(trace: list[tuple[Any, Any]]) -> tuple[Any, ...]:
+    """A trace with each question once (a value that reads two locals asks what both asked)."""
+    seen: set[Any] = set()
+    kept = []
+    for question, answer in trace:
+        key = _question_key(question)
+        if key is None or key not in seen:
+            kept.append((question, answer))
+            if key is not None:
+                seen.add(key)
+    return tuple(kept)
 
 
 def _same(now: Any, then: Any) -> bool:

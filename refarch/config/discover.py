@@ -85,8 +85,10 @@ def load_repo(
 ) -> Repo:
     """Read every unit of a live repo. Dependency outputs are mocked (or Unknown).
 
-    Parses each file at most once, in `jobs` worker processes when there are many, and keeps
-    a cache under `<root>/.refarch/cache` so that an unchanged repo loads without parsing.
+    Parses each file at most once and evaluates each included file once per distinct context
+    (see config/evaluate.py), in `jobs` worker processes (default: one per core) when there
+    are many units, and keeps a cache under `<root>/.refarch/cache` so that an unchanged repo
+    loads without parsing.
     As Terragrunt: `hidden` folders are searched unless False; the folders listed in
     `excludes_file` (default `<root>/.terragrunt-excludes`; relative paths from the root) are
     kept in `Repo.excludes` for the plan to leave out; `features` (name -> value) override

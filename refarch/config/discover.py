@@ -15,7 +15,14 @@ from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, p
 from refarch.config.hcl import Body, load_parser, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
 from refarch.config.values import Unknown, as_bool, to_plain
-from refarch.errors import ConfigError, DependencyCycle, HclSyntaxError, MissingDependency, UnreadableFile
+from refarch.errors import (
+    ConfigError,
+    DependencyCycle,
+    HclSyntaxError,
+    MissingDependency,
+    RefarchError,
+    UnreadableFile,
+)
 from refarch.files import read_bounded
 from refarch.models import Account, Dependency, ErrorRule, Exclude, Generate, RemoteState, Repo, Unit
 from refarch.settings import Settings, load_settings
@@ -649,7 +656,7 @@ def _evaluate_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Shipped | N
     for rel, file in chunk:
         try:
             unit, meta, key = _evaluate_new_unit(loader, Path(file), settings)
-        except ConfigError:
+        except RefarchError:  # raised again in the parent, as one process raises it
             done.append((rel, None))
         else:
             done.append((rel, (unit_to_dict(unit), meta, key)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -652,6 +653,9 @@ def _evaluate_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Shipped | N
     worker, each shipped as the cache's data (cheaper to send, and ready to store); a unit
     that fails is None, evaluated again by the parent for its error."""
     loader, settings = _worker["loader"], _worker["settings"]
+    for _, file in chunk:  # all parsed first, then all evaluated: each phase keeps the CPU's caches
+        with contextlib.suppress(RefarchError):  # met again, and reported, when its unit is evaluated
+            loader.body(Path(file), Records())
     done: list[tuple[str, Shipped | None]] = []
     for rel, file in chunk:
         try:

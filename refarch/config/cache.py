@@ -5,6 +5,11 @@ env vars it consulted (hashed values) and the paths it probed (exists or not). T
 holds one manifest of all of those; a load checks the manifest once, and a unit is reused
 when none of what it consulted changed, so the cache is content-addressed in effect.
 
+A file whose status (mtime, ctime, size, inode) is the one the manifest noted is unchanged
+without reading it; the manifest notes a file's status only when the file was last changed
+(ctime) more than two seconds before the load that read it began, so a change made during or
+right after that load always shows in its status. Otherwise the file is read and hashed.
+
 The file is marshal data (plain dicts, lists and strings: fast to load, and unlike pickle it
 runs no code); its name carries the Python version because marshal's format may change.
 It is authenticated: an HMAC-SHA256 with a per-user key (0600, under $XDG_CONFIG_HOME/refarch
@@ -19,6 +24,7 @@ import hashlib
 import marshal
 import os
 import sys
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +35,8 @@ from refarch.config.evaluate import Records
 from refarch.errors import RefarchWarning, UnreadableFile, UnsafeLocalState
 from refarch.models import Dependency, ErrorRule, Exclude, Generate, RemoteState, Unit
 
-CACHE_VERSION = 4  # 4: repeated attributes and single blocks are refused when parsed
+CACHE_VERSION = 5  # 4: repeated attributes refused; 5: included files memoised by what they read
+SETTLED_NS = 2_000_000_000  # a file changed this long before a load began has a trusted status
 CACHE_FILE = f"units-py{sys.version_info.major}{sys.version_info.minor}.marshal"
 MAGIC = b"refarch-cache\n"
 MAX_CACHE_BYTES = 512 * 1024 * 1024
@@ -75,10 +82,12 @@ class UnitCache:
         self._prefix = str(root) + os.sep
         self.path = cache_dir / CACHE_FILE
         self.env = env
-        self.manifest: dict[str, dict[str, Any]] = {"files": {}, "env": {}, "probes": {}}
+        self.started = time.time_ns()
+        self.manifest: dict[str, dict[str, Any]] = {"files": {}, "env": {}, "probes": {}, "stats": {}}
         self.entries: dict[str, Any] = {}
         self.kept: dict[str, Any] = {}
         self.stored = False
+        self.unsettled = 0
         self.key = key
         self._load()
         self.changed = self._changed()
@@ -113,7 +122,7 @@ class UnitCache:
             manifest, entries = data["manifest"], data["units"]
             if not (
                 isinstance(manifest, dict)
-                and all(isinstance(manifest.get(k), dict) for k in ("files", "env", "probes"))
+                and all(isinstance(manifest.get(k), dict) for k in ("files", "env", "probes", "stats"))
                 and isinstance(entries, dict)
                 and all(isinstance(e, dict) for e in entries.values())
             ):
@@ -124,15 +133,24 @@ class UnitCache:
         self.manifest, self.entries = manifest, entries
 
     def _changed(self) -> dict[str, set[str]]:
-        """Which files, env vars and probes differ from the manifest, checked once per load."""
+        """Which files, env vars and probes differ from the manifest, checked once per load:
+        a file by its status when the manifest noted a trusted one, else by its content."""
         changed = set()
+        stats = self.manifest["stats"]
+        self.unsettled = 0  # files read whose status could be trusted now: worth saving
         for rel, digest in self.manifest["files"].items():
+            path = self._prefix + rel
+            noted = stats.get(rel)
+            if noted is not None and noted == _status(path):
+                continue
             try:
-                now: str | None = hashlib.sha256(files.read_bounded(Path(self._prefix + rel))).hexdigest()
+                now: str | None = hashlib.sha256(files.read_bounded(Path(path))).hexdigest()
             except UnreadableFile:
                 now = None
             if now != digest:
                 changed.add(rel)
+            elif self._settled(path) is not None:
+                self.unsettled += 1
         return {
             "files": changed,
             "env": {k for k, d in self.manifest["env"].items() if env_digest(self.env.get(k)) != d},
@@ -161,10 +179,13 @@ class UnitCache:
         self.kept[unit_path] = entry
         return unit, meta
 
-    def store(self, unit: Unit, key: dict[str, Any], meta: dict[str, Any]) -> None:
+    def store(
+        self, unit: Unit, key: dict[str, Any], meta: dict[str, Any], *, data: dict[str, Any] | None = None
+    ) -> None:
         """Keep `unit` for the next load, unless it holds a value read from the environment
-        (never written in clear to disk: the unit is evaluated again next time instead)."""
-        data = unit_to_dict(unit)
+        (never written in clear to disk: the unit is evaluated again next time instead).
+        `data`: the unit as `unit_to_dict` gives it, when the caller has it already."""
+        data = unit_to_dict(unit) if data is None else data
         values = [self.env.get(name) for name in key["env"]]
         secret_values = [v for v in values if v is not None and len(v) >= MIN_ENV_SECRET]
         if secret_values:
@@ -181,11 +202,16 @@ class UnitCache:
             "meta": meta,
         }
 
+    def _settled(self, path: str) -> list[int] | None:
+        """The file's status if it was last changed well before this load began, else None."""
+        status = _status(path)
+        return status if status is not None and status[1] < self.started - SETTLED_NS else None
+
     def save(self) -> None:
         """Write atomically (temp file + rename); a read-only repo just goes without a cache."""
-        if not self.stored and self.kept.keys() == self.entries.keys():
+        if not self.stored and not self.unsettled and self.kept.keys() == self.entries.keys():
             return
-        manifest: dict[str, dict[str, Any]] = {"files": {}, "env": {}, "probes": {}}
+        manifest: dict[str, dict[str, Any]] = {"files": {}, "env": {}, "probes": {}, "stats": {}}
         units = {}
         for path, entry in self.kept.items():
             key = entry.pop("key", None)
@@ -194,6 +220,10 @@ class UnitCache:
                 for name in entry[kind]:
                     manifest[kind][name] = source[name]
             units[path] = entry
+        for rel in manifest["files"]:
+            status = self._settled(self._prefix + rel)
+            if status is not None:
+                manifest["stats"][rel] = status
         payload = marshal.dumps({"version": CACHE_VERSION, "manifest": manifest, "units": units})
         try:
             key = self.key if self.key is not None else files.user_key()
@@ -202,6 +232,15 @@ class UnitCache:
             if isinstance(exc, UnsafeLocalState) and files.LOCAL_DIR in Path(exc.path).parts:
                 raise
             return  # a read-only repo, or no usable key: no cache
+
+
+def _status(path: str) -> list[int] | None:
+    """What tells a changed file without reading it: mtime, ctime, size, inode, device."""
+    try:
+        info = os.stat(path)  # noqa: PTH116 - a string path: 10,000 of them on a warm load
+    except OSError:
+        return None
+    return [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev]
 
 
 def unit_to_dict(unit: Unit) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -11,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from refarch.config.cache import UnitCache, digest_of, records_key
+from refarch.config.cache import UnitCache, digest_of, records_key, unit_from_dict, unit_to_dict
 from refarch.config.evaluate import FEATURE_ENV, Loader, Records, UnitContext, parse_features, read_config
 from refarch.config.hcl import Body, load_parser, parse_config
 from refarch.config.stacks import STACK_DIR, find_stack_files
@@ -21,6 +22,7 @@ from refarch.errors import (
     DependencyCycle,
     HclSyntaxError,
     MissingDependency,
+    RefarchError,
     RefarchWarning,
     UnreadableFile,
 )
@@ -95,8 +97,10 @@ def load_repo(
 ) -> Repo:
     """Read every unit of a live repo. Dependency outputs are mocked (or Unknown).
 
-    Parses each file at most once, in `jobs` worker processes when there are many, and keeps
-    a cache under `<root>/.refarch/cache` so that an unchanged repo loads without parsing.
+    Parses each file at most once and evaluates each included file once per distinct context
+    (see config/evaluate.py), in `jobs` worker processes (default: one per core) when there
+    are many units, and keeps a cache under `<root>/.refarch/cache` so that an unchanged repo
+    loads without parsing.
     As Terragrunt: `hidden` folders are searched unless False; the folders listed in
     `excludes_file` (default `<root>/.terragrunt-excludes`; relative paths from the root) are
     kept in `Repo.excludes` for the plan to leave out; `features` (name -> value) override
@@ -137,7 +141,10 @@ def load_repo(
             cached[rel] = hit
         else:
             todo[rel] = unit_file(root / rel if rel != "." else root)
-    _parse_in_parallel(loader, todo.values(), jobs)
+    shipped = {} if aws_account_id else _evaluate_in_parallel(root, env, settings, todo, jobs)
+    evaluated = {rel: None if s is None else (unit_from_dict(s[0]), s[1], s[2]) for rel, s in shipped.items()}
+    if aws_account_id:  # a session's callback stays in this process: parse in workers only
+        _parse_in_parallel(loader, todo.values(), jobs)
 
     units: dict[str, Unit] = {}
     include_targets: set[str] = set()
@@ -147,13 +154,17 @@ def load_repo(
         if rel in cached:
             unit, meta = cached[rel]
         else:
-            try:
-                unit, meta, key = _evaluate_new_unit(loader, todo[rel], settings)
-            except ConfigError as exc:
-                failures[rel] = exc  # raised below, unless other units include this file
-                continue
+            result = evaluated.get(rel)
+            if result is None:  # evaluated here (a worker's error too: raised as in one process)
+                try:
+                    result = _evaluate_new_unit(loader, todo[rel], settings)
+                except ConfigError as exc:
+                    failures[rel] = exc  # raised below, unless other units include this file
+                    continue
+            unit, meta, key = result
             if unit_cache:
-                unit_cache.store(unit, key, meta)
+                data = shipped.get(rel)
+                unit_cache.store(unit, key, meta, data=data[0] if data else None)
         units[rel] = unit
         include_targets.update(meta["include_targets"])
         if meta.get("account_problem"):
@@ -693,6 +704,57 @@ def _accounts(units: Mapping[str, Unit]) -> tuple[Account, ...]:
             )
         )
     return tuple(sorted(accounts, key=lambda a: (a.tier, a.name)))
+
+
+# -- parallel evaluation -------------------------------------------------------------------------
+Shipped = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # a unit as data, its meta and key
+_worker: dict[str, Any] = {}  # each evaluation worker's own loader (its parsed files and memos)
+
+
+def _start_worker(root: Path, env: Mapping[str, str], settings: Settings) -> None:
+    _worker.update(loader=Loader(root, env=env), settings=settings)
+
+
+def _evaluate_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Shipped | None]]:
+    """Evaluate a run of neighbouring units (which share includes and account files) in a
+    worker, each shipped as the cache's data (cheaper to send, and ready to store); a unit
+    that fails is None, evaluated again by the parent for its error."""
+    loader, settings = _worker["loader"], _worker["settings"]
+    for _, file in chunk:  # all parsed first, then all evaluated: each phase keeps the CPU's caches
+        with contextlib.suppress(RefarchError):  # met again, and reported, when its unit is evaluated
+            loader.body(Path(file), Records())
+    done: list[tuple[str, Shipped | None]] = []
+    for rel, file in chunk:
+        try:
+            unit, meta, key = _evaluate_new_unit(loader, Path(file), settings)
+        except RefarchError:  # raised again in the parent, as one process raises it
+            done.append((rel, None))
+        else:
+            done.append((rel, (unit_to_dict(unit), meta, key)))
+    return done
+
+
+def _evaluate_in_parallel(
+    root: Path, env: Mapping[str, str], settings: Settings, todo: Mapping[str, Path], jobs: int | None
+) -> dict[str, Shipped | None]:
+    """Parse and evaluate the units in `jobs` worker processes (all cores by default), each
+    taking runs of neighbouring folders; {} when there are too few to be worth it."""
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if jobs <= 1 or len(todo) < PARALLEL_THRESHOLD:
+        return {}
+    items = [(rel, str(file)) for rel, file in todo.items()]
+    size = -(-len(items) // (jobs * 4))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - multiprocessing: cold loads only
+
+    load_parser()  # once here, not once per worker: forked workers inherit it
+    evaluated: dict[str, Shipped | None] = {}
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)), initializer=_start_worker, initargs=(root, env, settings)
+    ) as pool:
+        for done in pool.map(_evaluate_chunk, chunks):
+            evaluated.update(done)
+    return evaluated
 
 
 # -- parallel parsing ---------------------------------------------------------------------------

@@ -6,6 +6,17 @@ across the included files), and a record of every file, env var and path probe c
 which is the key of the on-disk cache. One `Scope` per file being evaluated holds that
 file's locals. Values are plain Python data; `Unknown` stands for what is only known after
 apply (dependency outputs without mocks, run_cmd, ...).
+
+Evaluation is memoised by what it depended on (Terragrunt re-evaluates a shared root.hcl for
+every unit that includes it). Each local and top-level attribute or block of an included file
+is kept with its trace: the calls of Terragrunt's context functions (get_terragrunt_dir,
+find_in_parent_folders, path_relative_to_include, get_env, read_terragrunt_config, ...) and
+the namespaces (include, dependency, feature, values) it read, with what they gave. Another
+unit including the same file reuses the value when asking its own context the same questions
+gives the same answers (asking records the files, env vars and probes, as evaluating would),
+so a root.hcl's locals are evaluated once per account and its remote_state once per unit.
+A read_terragrunt_config target is evaluated once per value of the reader's context that it
+consulted (the reading unit's folder, the account), most files once.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from typing import Any
 from refarch.config.functions import OPAQUE, PURE, FunctionError, call_pure
 from refarch.config.hcl import Body, Expr, parse_config, parse_text, split_template
 from refarch.config.values import Unknown, as_bool, deep_merge, type_name
-from refarch.errors import ConfigError, EvaluationError, UnreadableFile
+from refarch.errors import ConfigError, EvaluationError, RefarchError, UnreadableFile
 from refarch.files import read_bounded
 from refarch.terragrunt_defaults import TERRAGRUNT_RETRYABLE_ERRORS
 
@@ -32,6 +43,7 @@ NOT_MERGED = {"locals", "include"}
 BY_NAME = {"dependency", "generate", "feature"}
 MAX_DEPTH = 64
 FEATURE_ENV = "TG_FEATURE"  # "name=value,name2=value2", as Terragrunt's --feature
+TRACED_NAMESPACES = ("include", "dependency", "feature", "values")  # what the unit's context gives
 
 
 def parse_features(text: str) -> dict[str, str]:
@@ -47,11 +59,31 @@ class Records:
     files: dict[str, str] = field(default_factory=dict)  # absolute path -> sha256
     env: dict[str, str | None] = field(default_factory=dict)
     probes: dict[str, bool] = field(default_factory=dict)  # absolute path -> existed
+    # What of the reader's context a read_terragrunt_config target consulted: "original_dir"
+    # (get_original_terragrunt_dir), "account_id" (get_aws_account_id).
+    context: set[str] = field(default_factory=set)
 
     def absorb(self, other: Records) -> None:
         self.files.update(other.files)
         self.env.update(other.env)
         self.probes.update(other.probes)
+        self.context.update(other.context)
+
+
+MEMO_KEEP = 4  # contexts kept per memoised value, the latest first (neighbouring units share)
+MEMO_GIVE_UP = 32  # a value missed this often and never hit depends on each unit: not looked up
+_RAISED = object()  # what a traced question answered with an error
+
+
+class _Memo:
+    """The kept evaluations of one local, attribute or block of one file."""
+
+    __slots__ = ("entries", "hits", "misses")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[tuple[Any, ...], Any]] = []  # (trace, value)
+        self.hits = 0
+        self.misses = 0
 
 
 @dataclass
@@ -79,17 +111,20 @@ class Loader:
         terraform_command: str = "plan",
     ) -> None:
         self.root = root
+        self._root_prefix = str(root).rstrip(os.sep) + os.sep
+        self._locals: dict[Path, dict[str, tuple[Expr, int]]] = {}
         self.aws_account_alias = aws_account_alias
         self.env = env
         self._parse = parse or (lambda path, data: parse_config(data.decode("utf-8"), self.rel(path)))
         self.aws_account_id = aws_account_id
         self.terraform_command = terraform_command
         self.bodies: dict[Path, tuple[Body, str]] = {}
-        self.reads: dict[tuple[Path, str | None], tuple[dict[str, Any], Records]] = {}
-        self.per_account: set[Path] = set()  # read targets that call get_aws_account_id()
+        self.reads: dict[Path, list[_Read]] = {}  # read_terragrunt_config targets evaluated
+        self.memo: dict[tuple[Path, Any], _Memo] = {}  # (file, local or item) -> its evaluations
         self.exists_cache: dict[Path, tuple[bool, bool]] = {}  # path -> (exists, is a folder)
         self.resolved: dict[tuple[Path | None, str], Path] = {}
         self.found_up: dict[tuple[Path, str, Path | None], tuple[str | None, dict[str, bool]]] = {}
+        self.exists_text: dict[str, bool] = {}  # what find_up probed: path -> exists
         self.parse_count = 0
 
     def preload(self, path: Path, body: Body, digest: str) -> None:
@@ -138,7 +173,9 @@ class Loader:
                     break
                 current = parent
                 candidate = os.path.join(current, name)
-                exists = os.path.exists(candidate)
+                exists = self.exists_text.get(candidate)
+                if exists is None:  # siblings ask about the same folders above them
+                    exists = self.exists_text[candidate] = os.path.exists(candidate)
                 probes[candidate] = exists
                 if exists:
                     result = os.path.normpath(candidate)
@@ -150,10 +187,27 @@ class Loader:
 
     def rel(self, path: Path) -> str:
         """A path for messages: relative to the repo root when inside it."""
+        text = str(path)
+        if text.startswith(self._root_prefix):
+            rel = text[len(self._root_prefix) :]
+            return rel.replace(os.sep, "/") if os.sep != "/" else rel
         try:
             return path.relative_to(self.root).as_posix()
         except ValueError:
-            return str(path)
+            return text
+
+    def locals_of(self, path: Path, body: Body) -> dict[str, tuple[Expr, int]]:
+        """The local expressions of a file (its locals blocks' attributes) by name."""
+        found = self._locals.get(path)
+        if found is None:
+            found = self._locals[path] = {
+                sub[1]: (sub[2], sub[3])
+                for item in body
+                if item[0] == "block" and item[1] == "locals"
+                for sub in item[3]
+                if sub[0] == "attr"
+            }
+        return found
 
 
 class UnitContext:
@@ -184,6 +238,7 @@ class UnitContext:
         self.dependency_definitions: dict[str, list[tuple[Scope, Body, int, str | None]]] = {}
         self.dependency_values: dict[str, dict[str, Any]] = {}
         self.resolving: set[str] = set()
+        self.frames: list[tuple[Scope, list[tuple[Any, Any]]]] = []  # traces being recorded
         if depth > MAX_DEPTH:
             raise ConfigError(
                 "read_terragrunt_config nests too deeply (a loop?)", path=loader.rel(config_path)
@@ -351,13 +406,9 @@ class Scope:
         self.body = body
         self.include = include
         self.rel = ctx.loader.rel(path)
-        self.local_exprs: dict[str, tuple[Expr, int]] = {}
-        for item in body:
-            if item[0] == "block" and item[1] == "locals":
-                for sub in item[3]:
-                    if sub[0] == "attr":
-                        self.local_exprs[sub[1]] = (sub[2], sub[3])
+        self.local_exprs = ctx.loader.locals_of(path, body)
         self.local_values: dict[str, Any] = {}
+        self.local_traces: dict[str, tuple[Any, ...]] = {}
         self.local_busy: set[str] = set()
         self.namespaces: dict[str, Any] = {
             "local": LazyMap("local", self.local, lambda: list(self.local_exprs)),
@@ -370,10 +421,103 @@ class Scope:
             "feature": LazyMap("feature", self.feature, self.feature_names),
             "values": stack_values(self),
         }
+        self.memoised = include is not None  # an included file: shared by the units including it
+        self.answers: dict[Any, Any] = {}  # traced questions asked in this scope, and the answers
+        if self.memoised:  # what its values read of the unit's context is part of their traces
+            self.untraced = {name: self.namespaces[name] for name in TRACED_NAMESPACES}
+            for name in TRACED_NAMESPACES:
+                self.namespaces[name] = self._traced_namespace(self.untraced[name])
+
+    # -- memoised evaluation (see the module docstring) ---------------------------------------
+    def _traced_namespace(self, inner: LazyMap) -> LazyMap:
+        def get(key: str, line: int) -> Any:
+            return self.traced(("ns", inner.name, key), inner.get, key, line)
+
+        def names() -> list[str]:
+            return self.traced(("names", inner.name), inner.names)  # type: ignore[no-any-return]
+
+        return LazyMap(inner.name, get, names)
+
+    def traced(self, question: tuple[Any, ...], ask: Callable[..., Any], *args: Any) -> Any:
+        """Ask the unit's context `question` (by calling `ask`), noted in the trace being
+        recorded for this file, if any."""
+        frames = self.ctx.frames
+        if not (frames and frames[-1][0] is self):
+            return ask(*args)
+        answer: Any = _RAISED  # unless it answers
+        try:
+            answer = ask(*args)
+        finally:
+            frames[-1][1].append((question, answer))
+            self._remember(question, answer)
+        return answer
+
+    def _remember(self, question: tuple[Any, ...], answer: Any) -> None:
+        key = _question_key(question)
+        if key is not None:
+            self.answers[key] = answer
+
+    def ask_again(self, question: tuple[Any, ...]) -> Any:
+        """A traced question asked of this scope's context (`_RAISED` if it fails); each
+        question is asked once per scope (the unit's context does not change meanwhile)."""
+        key = _question_key(question)
+        if key is not None and key in self.answers:
+            return self.answers[key]
+        try:
+            if question[0] == "call":
+                answer = TERRAGRUNT[question[1]](self, list(question[2]), 0)
+            elif question[0] == "ns":
+                answer = self.untraced[question[1]].get(question[2], 0)
+            else:
+                answer = self.untraced[question[1]].names()
+        except (RefarchError, FunctionError):
+            answer = _RAISED
+        if key is not None:
+            self.answers[key] = answer
+        return answer
+
+    def _follow(self, trace: tuple[Any, ...]) -> None:
+        frames = self.ctx.frames
+        if frames and frames[-1][0] is self:
+            frames[-1][1].extend(trace)
+
+    def memo(self, key: Any, compute: Callable[..., Any], *args: Any) -> tuple[Any, tuple[Any, ...]]:
+        """`compute(*args)`, or the value an earlier unit's evaluation of this file gave when
+        this unit's context answers its trace's questions alike; with the trace."""
+        memo = self.ctx.loader.memo.get((self.path, key))
+        if memo is None:
+            memo = self.ctx.loader.memo[self.path, key] = _Memo()
+        if memo.hits or memo.misses < MEMO_GIVE_UP:
+            for index, (trace, value) in enumerate(memo.entries):
+                if all(_same(self.ask_again(question), answer) for question, answer in trace):
+                    memo.hits += 1
+                    if index:
+                        memo.entries.insert(0, memo.entries.pop(index))
+                    self._follow(trace)
+                    return value, trace
+        frame: list[tuple[Any, Any]] = []
+        self.ctx.frames.append((self, frame))
+        try:
+            value = compute(*args)
+        finally:
+            self.ctx.frames.pop()
+            self._follow(tuple(frame))
+        memo.misses += 1
+        trace = _once_each(frame)
+        if not isinstance(value, LazyMap):  # a namespace is bound to its scope: never shared
+            memo.entries.insert(0, (trace, value))
+            del memo.entries[MEMO_KEEP:]
+        return value, trace
+
+    def item(self, index: int, compute: Callable[..., Any], *args: Any) -> Any:
+        """A top-level attribute or block's value (memoised in an included file)."""
+        return self.memo(("item", index), compute, *args)[0] if self.memoised else compute(*args)
 
     # -- namespaces --------------------------------------------------------------------------
     def local(self, name: str, line: int) -> Any:
         if name in self.local_values:
+            if self.memoised:
+                self._follow(self.local_traces[name])
             return self.local_values[name]
         if name not in self.local_exprs:
             raise EvaluationError(
@@ -389,7 +533,10 @@ class Scope:
             )
         self.local_busy.add(name)
         expr, _ = self.local_exprs[name]
-        value = self.eval(expr, {})
+        if self.memoised:
+            value, self.local_traces[name] = self.memo(("local", name), self.eval, expr, {})
+        else:
+            value = self.eval(expr, {})
         self.local_busy.discard(name)
         self.local_values[name] = value
         return value
@@ -516,9 +663,9 @@ class Scope:
     def config(self) -> dict[str, Any]:
         """Every top-level attribute and block of this file, evaluated."""
         result: dict[str, Any] = {}
-        for item in self.body:
+        for index, item in enumerate(self.body):
             if item[0] == "attr":
-                result[item[1]] = self.eval(item[2], {})
+                result[item[1]] = self.item(index, self.eval, item[2], {})
                 continue
             _, kind, labels, body, line = item
             if kind == "locals":
@@ -543,9 +690,9 @@ class Scope:
             elif kind == "feature":
                 result.setdefault("feature", {})[labels[0]] = self.feature(labels[0], line)
             elif labels:
-                result.setdefault(kind, {})[labels[0]] = self.block_value(body)
+                result.setdefault(kind, {})[labels[0]] = self.item(index, self.block_value, body)
             else:
-                result[kind] = self.block_value(body)
+                result[kind] = self.item(index, self.block_value, body)
         return result
 
     def block_value(self, body: Body) -> dict[str, Any]:
@@ -599,6 +746,34 @@ class Scope:
         value = self.ctx.loader.env.get(name)
         self.ctx.records.env[name] = value
         return value if value is not None else default
+
+
+def _question_key(question: tuple[Any, ...]) -> Any:
+    """A traced question as a dict key (None when its arguments are not hashable)."""
+    key = (question[0], question[1], tuple(question[2])) if question[0] == "call" else question
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _once_each(trace: list[tuple[Any, Any]]) -> tuple[Any, ...]:
+    """A trace with each question once (a value that reads two locals asks what both asked)."""
+    seen: set[Any] = set()
+    kept = []
+    for question, answer in trace:
+        key = _question_key(question)
+        if key is None or key not in seen:
+            kept.append((question, answer))
+            if key is not None:
+                seen.add(key)
+    return tuple(kept)
+
+
+def _same(now: Any, then: Any) -> bool:
+    """The same answer to a traced question: equal, and of the same type (1 is not true)."""
+    return now is then or (type(now) is type(then) and bool(now == then))
 
 
 def _refers_to(node: Any, name: str) -> bool:
@@ -910,6 +1085,8 @@ def _ev_call(scope: Scope, node: Expr, env: dict[str, Any]) -> Any:
     handler = TERRAGRUNT.get(name)
     try:
         if handler is not None:
+            if scope.memoised:
+                return scope.traced(("call", name, list(args)), handler, scope, args, line)
             return handler(scope, args, line)
         if name in PURE:
             return call_pure(name, args)
@@ -981,7 +1158,7 @@ def tg_find_in_parent_folders(scope: Scope, args: list[Any], line: int) -> Any:
         raise scope.error(
             "find_in_parent_folders() takes a file name", line, function="find_in_parent_folders"
         )
-    found = scope.ctx.loader.find_up(scope.ctx.config_path.parent, name, scope.ctx.records)
+    found = scope.ctx.loader.find_up(scope.ctx.terragrunt_dir, name, scope.ctx.records)
     if found is not None:
         return found
     if len(args) == 2:
@@ -1010,15 +1187,15 @@ def tg_read_terragrunt_config(scope: Scope, args: list[Any], line: int) -> Any:
             f"read_terragrunt_config(): {args[0]} does not exist", line, function="read_terragrunt_config"
         )
     try:
-        config, records = read_config(
-            loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id
-        )
+        read = _read(loader, path, scope.ctx.original_dir, scope.ctx.depth + 1, scope.ctx.account_id)
     except UnreadableFile as exc:
         raise scope.error(
             f"read_terragrunt_config(): {exc}", line, function="read_terragrunt_config"
         ) from None
-    scope.ctx.records.absorb(records)
-    return with_terragrunt_defaults(config)
+    scope.ctx.records.absorb(read.records)
+    if read.view is None:  # one value per read, shared as every evaluated value is (never changed)
+        read.view = with_terragrunt_defaults(read.config)
+    return read.view
 
 
 # What read_terragrunt_config() returns for what a file leaves out (Terragrunt's
@@ -1101,20 +1278,36 @@ def read_config(
     loader: Loader, path: Path, original_dir: Path, depth: int = 1, account_id: str | None = None
 ) -> tuple[dict[str, Any], Records]:
     """Evaluate another config file as read_terragrunt_config does: in its own folder's
-    context. The result is shared by every unit that reads the same file in this run (per
-    account when the file asks for the account)."""
-    key = (path, account_id if path in loader.per_account else None)
-    cached = loader.reads.get(key)
-    if cached is None:
-        ctx = UnitContext(loader, path, original_dir=original_dir, depth=depth, account_id=account_id)
-        cached = (ctx.evaluate(), ctx.records)
-        text = repr(loader.bodies[path][0])
-        if "get_aws_account_id" in text:
-            loader.per_account.add(path)
-            key = (path, account_id)
-        if "get_original_terragrunt_dir" not in text:
-            loader.reads[key] = cached
-    return cached
+    context. The result is shared by every read of the same file in this run that gives the
+    parts of the reader's context it consulted (get_original_terragrunt_dir, the account of
+    get_aws_account_id) the same values: most files are evaluated once."""
+    read = _read(loader, path, original_dir, depth, account_id)
+    return read.config, read.records
+
+
+class _Read:
+    """A read_terragrunt_config target evaluated: for which values of the reader's context
+    facets it consulted, its config, what it consulted, and the value the function gives."""
+
+    __slots__ = ("config", "facets", "records", "used", "view")
+
+    def __init__(self, facets: dict[str, Any], config: dict[str, Any], records: Records) -> None:
+        self.used = frozenset(records.context)
+        self.facets = facets
+        self.config = config
+        self.records = records
+        self.view: dict[str, Any] | None = None
+
+
+def _read(loader: Loader, path: Path, original_dir: Path, depth: int, account_id: str | None) -> _Read:
+    facets = {"original_dir": original_dir, "account_id": account_id}
+    for read in loader.reads.get(path, ()):
+        if all(read.facets[facet] == facets[facet] for facet in read.used):
+            return read
+    ctx = UnitContext(loader, path, original_dir=original_dir, depth=depth, account_id=account_id)
+    read = _Read(facets, ctx.evaluate(), ctx.records)
+    loader.reads.setdefault(path, []).append(read)
+    return read
 
 
 def _named_include(scope: Scope, args: list[Any], line: int, function: str) -> Include | None:
@@ -1122,23 +1315,40 @@ def _named_include(scope: Scope, args: list[Any], line: int, function: str) -> I
     return scope.ctx.include_for(_label(scope, args, line, function), scope, line, function)
 
 
+def _relative(target: Path, base: Path) -> str:
+    """os.path.relpath in POSIX form, without its system calls when one folder holds the other."""
+    to, start = str(target), str(base)
+    if to == start:
+        return "."
+    if os.sep == "/" and to.startswith(start.rstrip("/") + "/"):
+        return to[len(start.rstrip("/")) + 1 :]
+    if os.sep == "/" and start.startswith(to.rstrip("/") + "/"):
+        return "/".join([".."] * start[len(to.rstrip("/")) + 1 :].count("/") + [".."])
+    return Path(os.path.relpath(target, base)).as_posix()
+
+
 def tg_path_relative_to_include(scope: Scope, args: list[Any], line: int) -> Any:
     include = _named_include(scope, args, line, "path_relative_to_include")
     if include is None:
         return "."
-    return Path(os.path.relpath(scope.ctx.terragrunt_dir, include.path.parent)).as_posix()
+    return _relative(scope.ctx.terragrunt_dir, include.path.parent)
 
 
 def tg_path_relative_from_include(scope: Scope, args: list[Any], line: int) -> Any:
     include = _named_include(scope, args, line, "path_relative_from_include")
     if include is None:
         return "."
-    return Path(os.path.relpath(include.path.parent, scope.ctx.terragrunt_dir)).as_posix()
+    return _relative(include.path.parent, scope.ctx.terragrunt_dir)
 
 
 def tg_get_parent_terragrunt_dir(scope: Scope, args: list[Any], line: int) -> Any:
     include = _named_include(scope, args, line, "get_parent_terragrunt_dir")
     return str(include.path.parent if include else scope.ctx.terragrunt_dir)
+
+
+def tg_get_original_terragrunt_dir(scope: Scope, args: list[Any], line: int) -> Any:
+    scope.ctx.records.context.add("original_dir")
+    return str(scope.ctx.original_dir)
 
 
 def tg_get_env(scope: Scope, args: list[Any], line: int) -> Any:
@@ -1157,6 +1367,7 @@ def tg_get_env(scope: Scope, args: list[Any], line: int) -> Any:
 
 
 def tg_get_aws_account_id(scope: Scope, args: list[Any], line: int) -> Any:
+    scope.ctx.records.context.add("account_id")
     if scope.ctx.account_id is not None:
         return scope.ctx.account_id
     getter = scope.ctx.loader.aws_account_id
@@ -1318,7 +1529,7 @@ TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
     "path_relative_to_include": tg_path_relative_to_include,
     "path_relative_from_include": tg_path_relative_from_include,
     "get_terragrunt_dir": lambda s, a, ln: str(s.ctx.terragrunt_dir),
-    "get_original_terragrunt_dir": lambda s, a, ln: str(s.ctx.original_dir),
+    "get_original_terragrunt_dir": tg_get_original_terragrunt_dir,
     "get_parent_terragrunt_dir": tg_get_parent_terragrunt_dir,
     "get_env": tg_get_env,
     "get_aws_account_id": tg_get_aws_account_id,
@@ -1367,11 +1578,11 @@ def stack_values(scope: Scope) -> LazyMap:
     terragrunt.values.hcl next to the config being evaluated (written there by `stack
     generate` from a `unit` or `stack` block's `values`), read when first used."""
     ctx = scope.ctx
-    path = ctx.terragrunt_dir / VALUES_FILE
     memo: list[dict[str, Any]] = []
 
     def load(line: int) -> dict[str, Any]:
         if not memo:
+            path = ctx.terragrunt_dir / VALUES_FILE
             if not ctx.loader.exists(path, ctx.records):
                 raise scope.error(
                     f"values.* is not available: there is no {VALUES_FILE} in "
@@ -1390,7 +1601,8 @@ def stack_values(scope: Scope) -> LazyMap:
     def get(key: str, line: int) -> Any:
         loaded = load(line)
         if key not in loaded:
-            raise scope.error(f"values has no key {key!r} (see {ctx.loader.rel(path)})", line)
+            where = ctx.loader.rel(ctx.terragrunt_dir / VALUES_FILE)
+            raise scope.error(f"values has no key {key!r} (see {where})", line)
         return loaded[key]
 
     return LazyMap("values", get, lambda: list(load(0)))

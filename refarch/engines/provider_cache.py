@@ -20,12 +20,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from refarch.files import check_ours
+from refarch.errors import UnreadableFile
+from refarch.files import check_ours, read_bounded
 
 LOCK_FILE = ".refarch-lock"
 WARM_DIR = ".refarch-warm"  # one empty file per requirement set already installed
@@ -34,6 +36,14 @@ WARM_DIR = ".refarch-warm"  # one empty file per requirement set already install
 _REQUIRED = re.compile(r"required_providers\s*\{(?:[^{}]|\{[^{}]*\})*\}", re.S)
 _TYPED = re.compile(r'^\s*(?:resource|data)\s+"?([A-Za-z0-9]+)_', re.M)
 _PROVIDER = re.compile(r'^\s*provider\s+"?([A-Za-z0-9_-]+)"?\s*\{', re.M)
+# A module call (two levels of nested braces inside) and its source.
+_MODULE = re.compile(
+    r'^(\s*module\s+"?[\w-]+"?\s*\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*?\bsource\s*=\s*"([^"]*)"'
+    r"(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})",
+    re.M,
+)
+_JSON_KEYS = ("resource", "provider", "module")
+MAX_MODULES = 1000  # folders read for one init's requirements
 
 
 def cache_dir(env: Mapping[str, str], configured: str | None = None) -> Path:
@@ -46,17 +56,32 @@ def cache_dir(env: Mapping[str, str], configured: str | None = None) -> Path:
     return Path(base) / "refarch" / "plugins"
 
 
-def requirements(run_dir: Path) -> str | None:
-    """A digest of what `init` in `run_dir` installs: its required_providers blocks, the
-    providers its resources imply, its lock file and the CLI configuration's installation
-    methods; None for a module that needs no provider (nothing to lock for)."""
+def requirements(run_dir: Path, data_dir: Path | None = None) -> str | None:
+    """A digest of what `init` in `run_dir` installs: the required_providers blocks and the
+    providers the resources imply of the whole module tree (the root, the local modules it
+    calls, recursively, and the modules an earlier init downloaded into `data_dir`), the
+    remote module calls not downloaded yet (whose providers are unknown, so they count), its
+    lock file and the CLI configuration's installation methods; None for a module tree that
+    needs no provider (nothing to lock for)."""
     parts: list[str] = []
-    for path in sorted(run_dir.glob("*.tf")) + sorted(run_dir.glob("*.tf.json")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        parts += _REQUIRED.findall(text)
-        parts += sorted(set(_TYPED.findall(text)) | set(_PROVIDER.findall(text)))
-        if path.name.endswith(".tf.json") and ('"resource"' in text or '"provider"' in text):
-            parts.append(text)  # JSON syntax: keep it whole rather than parse it here
+    todo = [*_downloaded_modules(run_dir, data_dir), run_dir]
+    seen: set[Path] = set()
+    while todo and len(seen) < MAX_MODULES:
+        folder = Path(os.path.normpath(todo.pop()))
+        if folder in seen:
+            continue
+        seen.add(folder)
+        for path in sorted(folder.glob("*.tf")) + sorted(folder.glob("*.tf.json")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            parts += _REQUIRED.findall(text)
+            parts += sorted(set(_TYPED.findall(text)) | set(_PROVIDER.findall(text)))
+            if path.name.endswith(".tf.json") and any(f'"{k}"' in text for k in _JSON_KEYS):
+                parts.append(text)  # JSON syntax: kept whole (its modules locked for) rather than parsed
+            for call, source in _MODULE.findall(text):
+                if source.startswith(("./", "../")) and (folder / source).is_dir():
+                    todo.append(folder / source)
+                else:  # a remote module (or a missing folder): what it installs is unknown
+                    parts.append(call)
     if not parts:
         return None
     lock = run_dir / ".terraform.lock.hcl"
@@ -65,11 +90,26 @@ def requirements(run_dir: Path) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def _downloaded_modules(run_dir: Path, data_dir: Path | None) -> list[Path]:
+    """The folders of the modules an earlier `init` installed (TF_DATA_DIR/modules/modules.json,
+    whose `Dir` is relative to the folder init ran in), sorted."""
+    manifest = (data_dir or run_dir / ".terraform") / "modules" / "modules.json"
+    try:
+        entries = json.loads(read_bounded(manifest)).get("Modules") or []
+    except (UnreadableFile, ValueError, AttributeError):
+        return []
+    dirs = {entry.get("Dir") for entry in entries if isinstance(entry, dict)}
+    return sorted(run_dir / d for d in dirs if isinstance(d, str) and d not in ("", "."))
+
+
 @contextlib.contextmanager
-def init_lock(cache: Path, key: str | None, cli_config: str = "") -> Iterator[list[bool]]:
+def init_lock(
+    cache: Path, key: str | None, cli_config: str = "", *, upgrade: bool = False
+) -> Iterator[list[bool]]:
     """Hold the cache's lock for one `init`: shared when `key`'s providers are known to be in
-    the cache, else exclusive. The caller sets `ok[0] = True` after a successful init, which
-    marks `key` as installed. A module without providers takes no lock."""
+    the cache, else exclusive (always for `init -upgrade`, which may install newer ones). The
+    caller sets `ok[0] = True` after a successful init, which marks `key` as installed. A
+    module tree without providers takes no lock."""
     ok = [False]
     if key is None:
         yield ok
@@ -80,7 +120,7 @@ def init_lock(cache: Path, key: str | None, cli_config: str = "") -> Iterator[li
     marker = cache / WARM_DIR / key
     fd = os.open(cache / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        exclusive = not marker.exists()
+        exclusive = upgrade or not marker.exists()
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield ok
         if exclusive and ok[0]:

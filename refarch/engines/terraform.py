@@ -434,7 +434,8 @@ class TerraformEngine:
         cli_config = Path(env.get("TF_CLI_CONFIG_FILE") or os.devnull)
         installs = cli_config.read_text(encoding="utf-8", errors="replace") if cli_config.is_file() else ""
         cache = Path(env["TF_PLUGIN_CACHE_DIR"])
-        with init_lock(cache, requirements(workdir.run_dir), installs) as ok:
+        key = requirements(workdir.run_dir, workdir.data_dir)
+        with init_lock(cache, key, installs, upgrade="-upgrade" in argv) as ok:
             result = run_process(
                 argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt
             )

@@ -508,3 +508,115 @@ def test_get_aws_account_id_is_the_account_the_unit_runs_in(tmp_path):
     assert r.unit("dev/app").inputs == {"owner": "acct-444444444444"}
     assert r.unit("prod/app").inputs == {"owner": "acct-666666666666"}
     assert r.unit("nameless/app").inputs == {"owner": "(known after apply: get_aws_account_id())"}
+
+
+UNIT_WITH_ROOT = 'include "root" {\n  path = find_in_parent_folders("root.hcl")\n  expose = true\n}\n'
+UNIT_WITH_ROOT += "inputs = { here = include.root.locals.here, probe = include.root.locals.probe }\n"
+
+
+def test_an_included_file_is_evaluated_once_per_context_it_depends_on(tmp_path):
+    """Issue 20.3: each local, attribute and block of an included file is evaluated once per
+    distinct answer of what it read of the unit's context, and shared otherwise."""
+    from refarch.config import discover
+    from refarch.config.evaluate import Loader
+
+    units = {f"{acct}/u{i}/terragrunt.hcl": UNIT_WITH_ROOT for acct in ("dev", "prod") for i in range(3)}
+    write_tree(
+        tmp_path,
+        {
+            "root.hcl": ROOT.replace(
+                "locals {",
+                "locals {\n  here = get_terragrunt_dir()\n"
+                '  probe = try(read_terragrunt_config("extra.hcl").locals.v, "none")',
+            ),
+            "dev/account.hcl": 'locals {\n  account_name = "dev"\n}\n',
+            "prod/account.hcl": 'locals {\n  account_name = "prod"\n}\n',
+            "prod/u1/extra.hcl": 'locals {\n  v = "extra"\n}\n',
+            **units,
+        },
+    )
+    root = tmp_path.resolve()
+    r = load_repo(root, cache=False)
+    loader = Loader(root, env={})
+    for path in sorted(units):
+        unit, _, _ = discover._evaluate_new_unit(loader, root / path, r.settings)
+        assert unit == r.unit(path.removesuffix("/terragrunt.hcl"))
+        assert unit.remote_state is not None
+        assert unit.remote_state.config["key"] == path.replace("terragrunt.hcl", "terraform.tfstate")
+        assert unit.remote_state.config["bucket"] == f"tf-{path.split('/')[0]}"
+        assert unit.locals == {}
+        assert [f for f in unit.files if f.endswith("account.hcl")] == [f"{path.split('/')[0]}/account.hcl"]
+        assert unit.inputs["here"] == str(root / path).removesuffix("/terragrunt.hcl")
+        assert unit.inputs["probe"] == ("extra" if path.startswith("prod/u1/") else "none")
+
+    def evaluations(key):
+        memo = loader.memo[root / "root.hcl", key]
+        return memo.misses
+
+    assert evaluations(("local", "acct")) == 2  # once per account.hcl found
+    assert evaluations(("local", "name")) == 2
+    assert evaluations(("local", "here")) == 6  # the unit's own folder: once per unit
+    assert evaluations(("local", "probe")) == 2  # a relative read: "missing" (5 units) or found
+    assert evaluations(("item", 1)) == 6  # remote_state: path_relative_to_include() per unit
+    assert evaluations(("item", 2)) == 1  # inputs: constant
+    # Read targets: evaluated once each.
+    assert {loader.rel(p): len(v) for p, v in loader.reads.items()} == {
+        "dev/account.hcl": 1,
+        "prod/account.hcl": 1,
+        "prod/u1/extra.hcl": 1,
+    }
+
+
+def test_a_read_target_is_evaluated_again_only_for_what_it_read_of_the_reader(tmp_path):
+    from refarch.config.evaluate import Loader, Records, read_config
+
+    write_tree(
+        tmp_path,
+        {
+            "plain.hcl": 'locals {\n  x = "plain"\n}\n',
+            "original.hcl": "locals {\n  x = get_original_terragrunt_dir()\n}\n",
+            "a/terragrunt.hcl": "",
+            "b/terragrunt.hcl": "",
+        },
+    )
+    root = tmp_path.resolve()
+    loader = Loader(root, env={})
+    for reader in ("a", "b"):
+        plain, _ = read_config(loader, root / "plain.hcl", root / reader)
+        original, records = read_config(loader, root / "original.hcl", root / reader)
+        assert plain["locals"]["x"] == "plain"
+        assert original["locals"]["x"] == str(root / reader)
+        assert records.context == {"original_dir"}
+    assert len(loader.reads[root / "plain.hcl"]) == 1
+    assert len(loader.reads[root / "original.hcl"]) == 2
+    assert Records().context == set()
+
+
+UNIT_READING_COMMON = (
+    'locals {\n  c = read_terragrunt_config(find_in_parent_folders("common.hcl"))\n}\n'
+    "inputs = { v = local.c.locals.v }\n"
+)
+
+
+def test_a_warm_load_trusts_a_settled_files_status_and_notices_any_change(tmp_path, monkeypatch):
+    import os
+
+    from refarch import files
+    from refarch.config import cache
+
+    monkeypatch.setattr(cache, "SETTLED_NS", 0)  # files written before the load count as settled
+    write_tree(
+        tmp_path, {"common.hcl": 'locals {\n  v = "one"\n}\n', "u/terragrunt.hcl": UNIT_READING_COMMON}
+    )
+    load_repo(tmp_path, env={})
+    reads = []
+    real = files.read_bounded
+    monkeypatch.setattr(files, "read_bounded", lambda path, **kw: reads.append(path) or real(path, **kw))
+    assert load_repo(tmp_path, env={}).unit("u").inputs == {"v": "one"}
+    assert not [p for p in reads if p.name.endswith(".hcl")]  # known unchanged by their status
+    # Same size, mtime put back: the status still changes (ctime), and the change is seen.
+    common_file = tmp_path / "common.hcl"
+    before = common_file.stat()
+    common_file.write_text('locals {\n  v = "two"\n}\n')
+    os.utime(common_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert load_repo(tmp_path, env={}).unit("u").inputs == {"v": "two"}

@@ -86,3 +86,59 @@ def test_a_cache_someone_else_can_write_is_refused(tmp_path):
     cache.chmod(0o777)
     with pytest.raises(UnsafeLocalState), init_lock(cache, "k"):
         pass
+
+
+def test_a_wrapper_module_is_locked_for_the_providers_of_the_modules_it_calls(tmp_path):
+    """A root with no provider of its own still installs its modules' providers (issue 20.4)."""
+    wrapper = module(tmp_path, "wrapper", 'module "inner" {\n  source = "./inner"\n  name = "x"\n}\n')
+    inner = module(wrapper, "inner", AWS)
+    module(inner, "deeper", 'resource "random_id" "r" {\n  byte_length = 4\n}\n')
+    (inner / "main.tf").write_text(AWS + 'module "deeper" {\n  source = "./deeper"\n}\n')
+    key = requirements(wrapper)
+    assert key is not None  # the cache is locked for its init
+    (inner / "deeper" / "main.tf").write_text('resource "null_resource" "r" {}\n')
+    assert requirements(wrapper) not in (None, key)  # a nested module's providers count too
+    # Modules that call each other do not loop.
+    (inner / "deeper" / "main.tf").write_text('module "back" {\n  source = "../"\n}\n')
+    assert requirements(wrapper) is not None
+
+
+def test_a_remote_module_is_locked_before_and_read_after_its_download(tmp_path):
+    remote = 'module "vpc" {\n  source  = "terraform-aws-modules/vpc/aws"\n  version = "5.0.0"\n}\n'
+    root = module(tmp_path, "root", remote)
+    before = requirements(root)
+    assert before is not None  # what it installs is unknown until init: locked
+    assert requirements(module(tmp_path, "other", remote.replace("5.0.0", "5.1.0"))) != before
+    # After init: the downloaded module's providers are read from TF_DATA_DIR's manifest.
+    data = tmp_path / "tfdata"
+    (data / "modules" / "vpc").mkdir(parents=True)
+    (data / "modules" / "vpc" / "main.tf").write_text(AWS)
+    (data / "modules" / "modules.json").write_text(
+        '{"Modules": [{"Key": "", "Source": "", "Dir": "."},'
+        f' {{"Key": "vpc", "Source": "x", "Dir": "{data / "modules" / "vpc"}"}}]}}'
+    )
+    after = requirements(root, data)
+    assert after not in (None, before)
+    (data / "modules" / "vpc" / "main.tf").write_text(AWS.replace("5.100.0", "5.99.0"))
+    assert requirements(root, data) != after
+
+
+def test_init_upgrade_is_always_alone(tmp_path):
+    cache = tmp_path / "cache"
+    with init_lock(cache, "k1") as ok:
+        ok[0] = True
+    cache_fd = os.open(cache / LOCK_FILE, os.O_RDWR)
+    fcntl.flock(cache_fd, fcntl.LOCK_SH)  # a warm init is linking from the cache
+    entered = threading.Event()
+
+    def upgrade():
+        with init_lock(cache, "k1", upgrade=True):
+            entered.set()
+
+    worker = threading.Thread(target=upgrade)
+    worker.start()
+    time.sleep(0.2)
+    assert not entered.is_set()  # -upgrade may install newer providers: it waits
+    os.close(cache_fd)
+    worker.join(5)
+    assert entered.is_set()

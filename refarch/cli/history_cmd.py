@@ -18,13 +18,21 @@ from refarch.runner.history import history, open_store, parse_since
 @click.option("--since", metavar="WHEN", help="Only runs since then: 2026-11-30, 2026-11-30T08:00, 12h, 7d.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
+@click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
 def command(
-    directory: str, unit: str | None, since: str | None, as_json: bool, endpoint_url: str | None
+    directory: str,
+    unit: str | None,
+    since: str | None,
+    as_json: bool,
+    endpoint_url: str | None,
+    profile: str | None,
 ) -> None:
     """Show every unit's runs of DIRECTORY, oldest first: when, run, action, status, who (CI
     actor or user, base AWS identity), commit, job. Reads the shared ledger when refarch.toml
     says [ledger] backend = "dynamodb", else this machine's .refarch/runs/."""
-    rows = history(open_store(directory, endpoint_url=endpoint_url), unit=unit, since=parse_since(since))
+    rows = history(
+        open_store(directory, endpoint_url=endpoint_url, profile=profile), unit=unit, since=parse_since(since)
+    )
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.to_json(), sort_keys=True))

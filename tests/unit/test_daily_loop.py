@@ -372,14 +372,14 @@ def _every_command():
 
 def test_every_commands_help_follows_the_cli_rules():
     """TG_* variables are listed in --help; the verbs that talk to AWS take --profile and
-    --endpoint-url, those that run Terraform --tf-path (19.7; amis, history and audit are
-    still to do)."""
+    --endpoint-url, those that run Terraform --tf-path (19.7)."""
     from click.testing import CliRunner
 
     from refarch.cli import cli
 
     aws = {"apply", "plan-all", "destroy", "output", "stack run", "stack output", "dns import", "recover"}
     aws |= {"bootstrap", "config show", "preflight", "vpn client", "vpn revoke"}
+    aws |= {"amis build", "amis prune", "history", "audit export"}
     terraform = {
         "apply",
         "plan-all",

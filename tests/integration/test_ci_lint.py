@@ -120,8 +120,8 @@ def test_the_readme_shows_the_workflow_refarch_ci_emits_for_the_demo_repo(tmp_pa
     pipeline = ci.pipeline(refarch.plan(refarch.load_repo(live, cache=False), "apply"), "live")
     rows = [(j.id, j.tier, len(j.units), j.needs) for j in pipeline.jobs]
     assert rows == [
-        ("apply-security", 1, 6, ()),
-        ("apply-shared-services", 2, 7, ("apply-security",)),
+        ("apply-security", 1, 7, ()),  # aws-config-local: Config with a bucket of its own
+        ("apply-shared-services", 2, 8, ("apply-security",)),
         ("apply-dev", 3, 15, ("apply-logs",)),  # aws-config delivers to the logs account
         ("apply-logs", 3, 5, ("apply-shared-services",)),
         ("apply-prod", 3, 15, ("apply-logs",)),

@@ -257,7 +257,7 @@ def _layout(
     ]
     paths = {unit.path for unit in units}
     for unit in units:
-        for dep in unit.kind.dependencies:
+        for dep in _dependencies(unit.kind, manifest, given):
             target = _dependency_path(unit, dep, manifest, regions[0])
             if target not in paths:
                 raise UsageError(
@@ -266,6 +266,12 @@ def _layout(
                     hint=f"add the {dep.role or unit.account.role} account, or change {MANIFEST}",
                 )
     return units
+
+
+def _dependencies(kind: UnitKind, manifest: Manifest, given: Iterable[str]) -> list[DependencySpec]:
+    """The kind's dependencies, without those on a kind not rendered for want of an optional
+    argument (the alb units' zone comes only with `--domain`; their templates test `given`)."""
+    return [dep for dep in kind.dependencies if set(manifest.kinds[dep.kind].requires) <= set(given)]
 
 
 def _dependency_path(unit: _Unit, dep: DependencySpec, manifest: Manifest, primary: str) -> str:
@@ -383,6 +389,7 @@ def render_files(
         "domain": domain,
         "dns_domains": [domain] if "domain" in given else [],  # bootstrap.hcl: the zone to find and import
         "flavour": flavour,
+        "given": given,  # the optional arguments given: templates test `"domain" in given`
         "role_name": ROLE_NAME,
         "regions": regions,
         "primary_region": primary,
@@ -397,7 +404,14 @@ def render_files(
         # nothing without an app account, so every declared thing has a consumer.
         "passwords": ["master_password"] if has_apps else [],
         "certificates": {
-            "internal": [f"*.{domain}", f"*.internal.{domain}"] if has_apps else [],
+            # alb-public / alb-internal of each app account: *.<account>.<domain> and
+            # *.internal.<account>.<domain>, which cover their records (<region>.<account>...).
+            "internal": [
+                name
+                for a in live_accounts
+                if a.role == APP_ROLE
+                for name in (f"*.{a.name}.{domain}", f"*.internal.{a.name}.{domain}")
+            ],
             "cloudfront": [f"*.{domain}"] if has_apps else [],
         },
         "amis": {image: dict.fromkeys(regions, AMI_PLACEHOLDER) for image in manifest.ami_images},
@@ -449,7 +463,7 @@ def render_files(
                 "config_path": _config_path(spec, dep, manifest, primary),
                 "mock_outputs": manifest.kinds[dep.kind].mock_outputs,
             }
-            for dep in spec.dependencies
+            for dep in _dependencies(spec, manifest, given)
         ]
         files[f"_envcommon/{kind}.hcl"] = renderer.render(
             template,

@@ -12,3 +12,8 @@ output "rule_arns" {
   description = "ARNs of the Config rules, by identifier."
   value       = local.rules
 }
+
+output "bucket_name" {
+  description = "Bucket Config delivers to."
+  value       = var.s3_bucket_name
+}

@@ -12,3 +12,8 @@ output "rule_arns" {
   description = "ARNs of the Config rules, by identifier."
   value       = { for k, r in aws_config_config_rule.this : k => r.arn }
 }
+
+output "bucket_name" {
+  description = "Bucket Config delivers to."
+  value       = var.create_bucket ? aws_s3_bucket.own[0].id : var.s3_bucket_name
+}

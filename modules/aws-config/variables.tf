@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "s3_bucket_name" {
-  description = "Bucket Config delivers to (the log archive bucket, in the logs account)."
+  description = "Bucket Config delivers to (the log archive bucket, in the logs account; with create_bucket, made here)."
   type        = string
 
   validation {
@@ -73,4 +73,16 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "create_bucket" {
+  description = "Make s3_bucket_name in this account (for an account that deploys before the logs account)."
+  type        = bool
+  default     = false
+}
+
+variable "force_destroy" {
+  description = "With create_bucket: let a destroy delete the bucket with its deliveries."
+  type        = bool
+  default     = false
 }

@@ -82,6 +82,7 @@ KEEP_HELP = "Then keep N refarch-built images per template and region (default: 
     help="AWS endpoint (moto, LocalStack); Packer gets it as "
     "custom_endpoint_ec2 and builds with communicator none.",
 )
+@click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream Packer's output.")
 @click.option("--keep", type=click.IntRange(1), help=KEEP_HELP)
 def build(
@@ -92,6 +93,7 @@ def build(
     share_with: str | None,
     parallelism: int | None,
     endpoint_url: str | None,
+    profile: str | None,
     quiet: bool,
     keep: int | None,
 ) -> None:
@@ -99,7 +101,7 @@ def build(
     region, share the AMIs with the app accounts, and record the ids in .refarch/amis.json and
     amis.auto.hcl. A failed build keeps the last good id. With --keep, older unused images go."""
     root, templates = _repo_and_templates(arguments, repo)
-    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, profile=profile)
     out = output.Printer()
 
     def show(event: AmiEvent) -> None:
@@ -151,6 +153,7 @@ def render(out: output.Printer, record: AmiRecord, root: Path) -> None:
 @click.option("--account", default=DEFAULT_ACCOUNT, show_default=True, help="Account that owns the AMIs.")
 @click.option("--regions", help="Comma-separated regions (default: [amis] regions and those recorded).")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack).")
+@click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 def prune(
     directory: str,
@@ -158,12 +161,13 @@ def prune(
     account: str,
     regions: str | None,
     endpoint_url: str | None,
+    profile: str | None,
     dry_run: bool,
 ) -> None:
     """Deregister DIRECTORY's older refarch-built AMIs and delete their snapshots, keeping the
     newest N per template and region, the recorded ones and any a unit's inputs name."""
     root = Path(directory).resolve()
-    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, profile=profile)
     retention = prune_amis(
         load_repo(root, settings=settings),
         settings,

@@ -21,8 +21,13 @@ def command() -> None:
 )
 @click.option("--since", metavar="WHEN", help="Only runs since then: 2026-11-30, 12h, 7d.")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
-def export(directory: str, out: Path, since: str | None, endpoint_url: str | None) -> None:
+@click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
+def export(
+    directory: str, out: Path, since: str | None, endpoint_url: str | None, profile: str | None
+) -> None:
     """Write every event of every run of DIRECTORY (each with its run_id) to FILE as JSON
     lines, atomically and readable by you alone; schedulable as the nightly backup."""
-    count = export_audit(open_store(directory, endpoint_url=endpoint_url), out, since=parse_since(since))
+    count = export_audit(
+        open_store(directory, endpoint_url=endpoint_url, profile=profile), out, since=parse_since(since)
+    )
     click.echo(f"{count} event(s) written to {out}", err=True)

@@ -19,13 +19,20 @@ from refarch.runner.history import DriftRow, drift_history, history, open_store,
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
 @click.option("--endpoint-url", help="AWS endpoint (moto, LocalStack, VPC endpoint).")
 @click.option("--drift", "drift", is_flag=True, help="Per unit: when it last drifted, when last in sync.")
+@click.option("--profile", help="AWS profile of the identity that assumes each account's role.")
 def command(
-    directory: str, unit: str | None, since: str | None, as_json: bool, endpoint_url: str | None, drift: bool
+    directory: str,
+    unit: str | None,
+    since: str | None,
+    as_json: bool,
+    endpoint_url: str | None,
+    drift: bool,
+    profile: str | None,
 ) -> None:
     """Show every unit's runs of DIRECTORY, oldest first: when, run, action, status, who (CI
     actor or user, base AWS identity), commit, job. Reads the shared ledger when refarch.toml
     says [ledger] backend = "dynamodb", else this machine's .refarch/runs/."""
-    store = open_store(directory, endpoint_url=endpoint_url)
+    store = open_store(directory, endpoint_url=endpoint_url, profile=profile)
     if drift:
         _drift(drift_history(store, unit=unit, since=parse_since(since)), as_json)
         return

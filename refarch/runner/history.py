@@ -54,12 +54,17 @@ class HistoryRow:
 
 
 def open_store(
-    directory: str | Path, *, endpoint_url: str | None = None, env: Mapping[str, str] | None = None
+    directory: str | Path,
+    *,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> LedgerStore:
-    """The ledger store of the live repo at `directory`, as its refarch.toml says."""
+    """The ledger store of the live repo at `directory`, as its refarch.toml says; `profile`
+    and `endpoint_url` reach the shared ledger's account as `--profile` / `--endpoint-url`."""
     env = dict(os.environ) if env is None else dict(env)
     root = repo_root(Path(directory).resolve())
-    settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url)
+    settings = load_settings(root, env).with_overrides(endpoint_url=endpoint_url, profile=profile)
     if not LedgerConfig.from_settings(settings).shared:
         return LocalLedgerStore(root)
     repo = load_repo(root, env=env, settings=settings)  # the accounts: which one holds the ledger

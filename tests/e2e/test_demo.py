@@ -31,11 +31,15 @@ pytestmark = [
 BASELINE = ["alarms", "guardduty", "cross-account-roles"]  # every account but security
 APP = [
     *("vpc", "vpc-flow-logs", "ecs-cluster", "sample-app", "alb-public", "alb-internal", "aurora"),
-    *("redis", "lambda-hello", "lambda-cleanup", "static-website", "aws-config", *BASELINE),
+    *("redis", "lambda-hello", "lambda-cleanup", "static-website", "aws-config", "route53-subzone"),
+    *BASELINE,
 ]
 UNITS = {
-    "security": ["iam-groups", "kms-admin", "cloudtrail", "alarms", "guardduty", "cross-account-access"],
-    "shared-services": ["vpc", "vpc-flow-logs", "ecr", "openvpn", "route53", *BASELINE],
+    "security": [
+        *("iam-groups", "kms-admin", "cloudtrail", "alarms", "guardduty", "cross-account-access"),
+        "aws-config-local",
+    ],
+    "shared-services": ["vpc", "vpc-flow-logs", "ecr", "openvpn", "route53", "aws-config-local", *BASELINE],
     "logs": ["log-archive", "aws-config", *BASELINE],
     "dev": APP,
     "prod": APP,

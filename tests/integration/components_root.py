@@ -165,11 +165,26 @@ module "alarms" {{
 """,
         "aws-config": f"""
 module "aws_config" {{
+  # As rendered in security / shared-services (aws-config-local): its own delivery bucket.
+  # One recorder per account and region, so the logs-archive delivery is the validated path.
   source         = "{modules}/aws-config"
   name           = "acme-dev"
-  s3_bucket_name = aws_s3_bucket.logs.id
+  create_bucket  = true
+  force_destroy  = true
+  s3_bucket_name = "acme-dev-config-test"
   managed_rules  = ["S3_BUCKET_PUBLIC_READ_PROHIBITED"]
   tags           = local.tags
+}}
+""",
+        "route53-subzone": f"""
+module "subzone" {{
+  # The parent zone is in shared-services in the rendered repo; here, in the same account.
+  source          = "{modules}/route53-subzone"
+  providers       = {{ aws = aws, aws.parent = aws }}
+  domain_name     = "dev.{DOMAIN}"
+  parent_zone_id  = aws_route53_zone.this.zone_id
+  parent_role_arn = "arn:aws:iam::222222222222:role/route53-subzone-delegation"
+  tags            = local.tags
 }}
 """,
         "guardduty": f"""
@@ -243,10 +258,6 @@ resource "aws_s3_object" "package" {{
   source = "{package}"
 }}
 
-resource "aws_s3_bucket" "logs" {{
-  bucket        = "acme-logs-archive-test"
-  force_destroy = true
-}}
 """
     guardduty_needs = {"guardduty": "alarms"}
     wanted = [name for name in blocks if name not in skip and guardduty_needs.get(name, name) not in skip]

@@ -137,11 +137,11 @@ def test_the_readme_shows_the_workflow_refarch_ci_emits_for_the_demo_repo(tmp_pa
     rows = [(j.id, j.tier, len(j.units), j.needs) for j in pipeline.jobs]
     assert rows == [
         ("apply-security", 1, 2, ()),
-        ("apply-security-step-2", 1, 3, ("apply-security",)),
+        ("apply-security-step-2", 1, 4, ("apply-security",)),
         ("apply-security-step-3", 1, 1, ("apply-security-step-2",)),
         ("apply-shared-services", 2, 4, ("apply-security-step-3",)),
-        ("apply-shared-services-step-2", 2, 3, ("apply-shared-services",)),
-        ("apply-dev", 3, 6, ("apply-logs-step-2",)),  # aws-config delivers to the logs account
+        ("apply-shared-services-step-2", 2, 4, ("apply-shared-services",)),
+        ("apply-dev", 3, 6, ("apply-logs-step-2",)),
         ("apply-dev-step-2", 3, 8, ("apply-dev",)),
         ("apply-dev-step-3", 3, 1, ("apply-dev-step-2",)),
         ("apply-logs", 3, 3, ("apply-shared-services-step-2",)),

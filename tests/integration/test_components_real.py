@@ -112,6 +112,8 @@ def test_the_components_apply_plan_clean_and_destroy_on_moto(
             "module.static_website.aws_cloudfront_distribution.this",
             "module.flow_logs.aws_flow_log.this",
             "module.aws_config.aws_config_configuration_recorder_status.this",
+            "module.aws_config.aws_s3_bucket_policy.own[0]",
+            "module.subzone.aws_route53_record.delegation",
             "module.guardduty.aws_cloudwatch_event_target.findings[0]",
             'module.roles.aws_iam_role.this["allow-full-access-from-security"]',
             'module.roles_security_half.aws_iam_group_policy.assume["acme-full-access"]',

@@ -34,6 +34,7 @@ COMPONENTS = (
     "elasticache-redis",
     "guardduty",
     "lambda",
+    "route53-subzone",
     "static-website",
     "vpc-flow-logs",
 )

@@ -51,13 +51,13 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "rendered 63 units" in result.output
+    assert "rendered 67 units" in result.output
     return target
 
 
 def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
     repo = load_repo(rendered, cache=False)
-    assert len(repo.units) == 63
+    assert len(repo.units) == 67
     assert {a.name: a.id for a in repo.accounts} == ACCOUNTS
     assert {a.name: a.tier for a in repo.accounts} == {
         "security": 1,
@@ -95,11 +95,11 @@ def test_rendered_repo_loads_and_plans_in_tier_order(rendered: Path) -> None:
 def test_validate_is_clean_on_the_rendered_repo(rendered: Path) -> None:
     report = validate_repo(rendered)
     assert report.mismatches == ()
-    assert len(report.checked) == 63 and report.remote == ()
-    assert len(report.modules) == 20
+    assert len(report.checked) == 67 and report.remote == ()
+    assert len(report.modules) == 21
     result = CliRunner().invoke(cli, ["validate", str(rendered)])
     assert result.exit_code == 0, result.output
-    assert "63 unit(s) checked against 20 module(s), 0 mismatch(es)" in result.output
+    assert "67 unit(s) checked against 21 module(s), 0 mismatch(es)" in result.output
 
 
 def test_validate_reports_every_mismatch_with_file_and_line(tmp_path: Path) -> None:
@@ -177,7 +177,9 @@ def test_validate_reports_a_missing_module_and_skips_remote_sources(tmp_path: Pa
     )
     assert not (target / "modules").exists()
     report = validate_repo(target)
-    assert report.ok and report.checked == () and len(report.remote) == 48  # no --domain: no route53
+    assert (
+        report.ok and report.checked == () and len(report.remote) == 50
+    )  # no --domain: no route53 (nor subzones)
     shutil.rmtree(target)
     render_live_repo(target, org="acme", accounts=ACCOUNTS, regions=["us-east-1"])
     shutil.rmtree(target / "modules" / "vpc")
@@ -237,7 +239,9 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
     its dependencies' real outputs (mocks are not allowed for apply)."""
     target = tmp_path / "live"
     accounts = {k: ACCOUNTS[k] for k in ("security", "shared-services", "logs", "dev")}
-    render_live_repo(target, org="acme", accounts=accounts, regions=["us-east-1"], flavour="demo")
+    render_live_repo(
+        target, org="acme", accounts=accounts, regions=["us-east-1"], domain="acme.com", flavour="demo"
+    )
     repo = load_repo(target, cache=False)
     result = plan(repo)
     outputs: dict[str, dict[str, Any]] = {}
@@ -253,7 +257,7 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
                     _apply, Path(evaluated.source), tmp_path / "work" / path, dict(evaluated.inputs)
                 )
             outputs.update({path: job.result() for path, job in jobs.items()})
-    assert len(outputs) == 33
+    assert len(outputs) == 37
     key_arn = outputs["security/us-east-1/kms-admin"]["key_arn"]
     assert key_arn.startswith("arn:aws:kms:demo:111111111111:key/")
     assert outputs["logs/us-east-1/log-archive"]["bucket_name"] == "acme-logs-archive-333333333333"
@@ -267,3 +271,10 @@ def test_demo_flavour_applies_offline_with_outputs_flowing_across_accounts(
         "acme-full-access",
         "acme-read-only",
     ]
+    # The load balancers' records go into the app account's own zone, delegated from shared-services'.
+    assert outputs["dev/us-east-1/route53-subzone"]["domain_name"] == "dev.acme.com"
+    assert outputs["dev/us-east-1/alb-public"]["fqdn"] == "us-east-1.dev.acme.com"
+    assert outputs["dev/us-east-1/alb-internal"]["fqdn"] == "us-east-1.internal.dev.acme.com"
+    assert (
+        outputs["security/us-east-1/aws-config-local"]["bucket_name"] == "acme-security-config-111111111111"
+    )

@@ -372,14 +372,14 @@ def _every_command():
 
 def test_every_commands_help_follows_the_cli_rules():
     """TG_* variables are listed in --help; the verbs that talk to AWS take --profile and
-    --endpoint-url, those that run Terraform --tf-path (19.7; amis, history and audit are
-    still to do)."""
+    --endpoint-url, those that run Terraform --tf-path (19.7)."""
     from click.testing import CliRunner
 
     from refarch.cli import cli
 
     aws = {"apply", "plan-all", "destroy", "output", "stack run", "stack output", "dns import", "recover"}
     aws |= {"bootstrap", "config show", "preflight", "vpn client", "vpn revoke"}
+    aws |= {"amis build", "amis prune", "history", "audit export"}
     terraform = {
         "apply",
         "plan-all",
@@ -409,3 +409,32 @@ def click_option_type():
     import click
 
     return click.Option
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["amis", "prune", "{live}", "--keep", "2", "--dry-run"],
+        ["history", "{live}"],
+        ["audit", "export", "{live}", "--out", "{live}/audit.jsonl"],
+    ],
+)
+def test_the_profile_given_is_the_one_the_aws_session_uses(tmp_path, monkeypatch, argv):
+    """--profile reaches the boto3 session (19.7): an unknown profile is named, not ignored.
+    history and audit export talk to AWS only for the shared ledger (DynamoDB)."""
+    from click.testing import CliRunner
+
+    from refarch.cli import cli
+    from refarch.render import render_live_repo
+
+    live = tmp_path / "live"
+    accounts = {"security": "111111111111", "shared-services": "222222222222", "dev": "444444444444"}
+    render_live_repo(live, org="acme", accounts=accounts, regions=["us-east-1"], flavour="demo")
+    with (live / "refarch.toml").open("a") as handle:
+        handle.write('\n[ledger]\nbackend = "dynamodb"\n')
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "no-such-file"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    args = [a.format(live=live) for a in argv]
+    result = CliRunner().invoke(cli, [*args, "--profile", "nosuch", "--endpoint-url", "http://127.0.0.1:9"])
+    assert result.exit_code != 0 and "profile (nosuch)" in result.output, result.output

@@ -34,6 +34,7 @@ def test_layout_follows_the_manifest() -> None:
     baseline = ["alarms", "cross-account-roles", "guardduty"]  # every account but security
     assert [u for u in units if u.startswith("security/")] == [
         "security/us-east-1/alarms",
+        "security/us-east-1/aws-config-local",
         "security/us-east-1/cloudtrail",
         "security/us-east-1/cross-account-access",
         "security/us-east-1/guardduty",
@@ -43,6 +44,7 @@ def test_layout_follows_the_manifest() -> None:
     assert [u for u in units if u.startswith("shared-services/")] == sorted(
         [
             *(f"shared-services/us-east-1/{kind}" for kind in baseline),
+            "shared-services/us-east-1/aws-config-local",
             "shared-services/us-east-1/ecr",
             "shared-services/us-east-1/openvpn",
             "shared-services/us-east-1/vpc",
@@ -312,18 +314,47 @@ def test_the_route53_unit_and_its_zone_come_only_with_a_domain() -> None:
     assert 'domains = ["acme.com"]' in with_domain["bootstrap.hcl"]
 
 
+def test_with_a_domain_each_app_account_has_its_own_zone_for_its_load_balancers() -> None:
+    """The parent zone is in shared-services (tier 2); each app account (tier 3) keeps
+    <account>.<domain>, delegated by an NS record it writes through the role the route53 unit
+    made for it, and its load balancers' records go into that zone of their own account."""
+    files = render_files(**{**ARGS, "domain": "acme.com"})
+    for app in ("dev", "prod"):
+        assert f"{app}/us-east-1/route53-subzone/terragrunt.hcl" in files
+        assert f"{app}/us-west-2/route53-subzone/terragrunt.hcl" not in files
+    assert not any(p.startswith(("security/", "shared-services/", "logs/")) and "subzone" in p for p in files)
+    parent = files["_envcommon/route53.hcl"]
+    assert "delegation_account_ids = [for name in local.common.app_accounts" in parent
+    subzone = files["_envcommon/route53-subzone.hcl"]
+    assert '/shared-services/us-east-1/route53"' in subzone
+    assert 'domain_name     = "${local.env}.${local.common.domain_name}"' in subzone
+    assert "parent_role_arn = dependency.parent.outputs.delegation_role_arn" in subzone
+    assert 'alias               = "parent"' in subzone and "role_arn = var.parent_role_arn" in subzone
+    public, internal = files["_envcommon/alb-public.hcl"], files["_envcommon/alb-internal.hcl"]
+    assert 'config_path                             = "../../us-east-1/route53-subzone"' in public
+    assert "zone_id     = dependency.dns.outputs.zone_id" in public
+    assert 'record_name = "${local.aws_region}.${local.env}.${local.common.domain_name}"' in public
+    assert 'record_name = "${local.aws_region}.internal.${local.env}.${local.common.domain_name}"' in internal
+    demo = render_files(**{**ARGS, "domain": "acme.com", "flavour": "demo"})
+    assert "generate" not in demo["_envcommon/route53-subzone.hcl"]
+
+
 def test_the_other_components_consume_what_bootstrap_makes() -> None:
     files = render_files(**ARGS)
     bootstrap = files["bootstrap.hcl"]
     assert 'passwords = ["master_password"]' in bootstrap
-    assert 'internal   = ["*.acme.internal", "*.internal.acme.internal"]' in bootstrap
+    assert (
+        'internal   = ["*.dev.acme.internal", "*.internal.dev.acme.internal", '
+        '"*.prod.acme.internal", "*.internal.prod.acme.internal"]'
+    ) in bootstrap
     assert 'cloudfront = ["*.acme.internal"]' in bootstrap
     assert 'accounts   = ["dev", "prod"]' in bootstrap
     assert 'secrets = {\n    accounts = ["dev", "prod"]\n  }' in bootstrap
     assert (
-        'certificate_domain  = "*.internal.${local.common.domain_name}"'
+        'certificate_domain  = "*.internal.${local.env}.${local.common.domain_name}"'
         in files["_envcommon/alb-internal.hcl"]
     )
+    assert "record_name" not in files["_envcommon/alb-public.hcl"]  # no zone without --domain
     assert 'generate "provider_us_east_1"' in files["_envcommon/static-website.hcl"]
     assert 'package_key    = local.packages["hello"]' in files["_envcommon/lambda-hello.hcl"]
     assert "image_tag     = local.image.tag" in files["_envcommon/sample-app.hcl"]
@@ -335,11 +366,18 @@ def test_without_app_accounts_bootstrap_makes_nothing_for_them_and_without_logs_
         org="acme", accounts={k: ACCOUNTS[k] for k in ("security", "shared-services")}, regions=["us-east-1"]
     )
     assert "passwords = []" in files["bootstrap.hcl"] and "accounts = []" in files["bootstrap.hcl"]
-    assert not any("aws-config" in p or "aurora" in p for p in files)
+    assert not any("aurora" in p for p in files)
+    # They deploy before any logs account: their Config delivers to a bucket of their own.
+    assert [p for p in files if "aws-config" in p and p.endswith("/terragrunt.hcl")] == [
+        "security/us-east-1/aws-config-local/terragrunt.hcl",
+        "shared-services/us-east-1/aws-config-local/terragrunt.hcl",
+    ]
+    assert "create_bucket  = true" in files["_envcommon/aws-config-local.hcl"]
+    assert "log_archive" not in files["_envcommon/aws-config-local.hcl"]
     with_apps = render_files(
         org="acme",
         accounts={k: ACCOUNTS[k] for k in ("security", "shared-services", "dev")},
         regions=["us-east-1"],
     )
     assert "dev/us-east-1/aurora/terragrunt.hcl" in with_apps
-    assert not any("aws-config" in p for p in with_apps)  # it delivers to the logs account
+    assert not any(p.startswith("dev/") and "aws-config" in p for p in with_apps)  # delivers to logs

@@ -21,7 +21,7 @@ def test_the_rendered_repo_uses_everything_bootstrap_makes(tmp_path: Path) -> No
     target = _render(tmp_path)
     text = (target / "bootstrap.hcl").read_text()
     assert 'passwords = ["master_password"]' in text
-    assert '"*.internal.acme.internal"' in text
+    assert '"*.internal.dev.acme.internal"' in text  # alb-internal of dev
     report = validate_repo(target)
     assert report.ok, [str(m) for m in report.mismatches]
     assert "dev/us-east-1/aurora" in report.checked  # master_password: not an input, yet not missing

@@ -1,0 +1,1 @@
+../../modules/route53-subzone/variables.tf

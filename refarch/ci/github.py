@@ -1,4 +1,5 @@
-"""The pipeline as two GitHub Actions workflows: plan pull requests; plan and apply the branch."""
+"""The pipeline as GitHub Actions workflows: plan pull requests; plan and apply the branch;
+check each account for drift on `[ci] drift_schedule`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The pipeline as one .gitlab-ci.yml: a merge request plan, then plan and apply per account."""
+"""The pipeline as one .gitlab-ci.yml: a merge request plan, then plan and apply per account;
+with `[ci] drift_schedule`, a drift job per account in scheduled pipelines."""
 
 from __future__ import annotations
 

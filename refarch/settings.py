@@ -548,13 +548,6 @@ class CiSettings(Section):
         wanted="a five-field cron expression such as '0 6 * * 1-5'",
     )
 
-    def drift_argv(self, directory: str, account: str) -> list[str] | None:
-        """The scheduled drift check of one account that `refarch ci` emits (None: no
-        `drift_schedule`): its units only, their dependencies' outputs read, not planned."""
-        if self.drift_schedule is None:
-            return None
-        return ["refarch", "drift", directory, "--include", f"{account}/*", "--ignore-dependencies"]
-
     def finish(self, data: Mapping[str, Any], context: Context) -> CiSettings:
         for name in self.approval or ():
             if not re.fullmatch(r"[A-Za-z0-9_.*?-]{1,63}", name):

@@ -1,6 +1,7 @@
 """A live repo as a CI pipeline: the model (model.py), then one emitter per CI system.
 
-`pipeline(plan, directory, options)` slices an apply plan into jobs; `github_workflows()` and
+`pipeline(plan, directory, options)` slices an apply plan into jobs (and, with `[ci]
+drift_schedule`, one scheduled drift job per account); `github_workflows()` and
 `gitlab_pipeline()` lay it out as files; `generate()` does both from a Repo and its `[ci]`.
 """
 
@@ -9,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from refarch.ci.emit import GENERATED_MARK, HEADER, to_yaml, write_files
-from refarch.ci.github import ACTIONS, GITHUB_APPLY_FILE, GITHUB_PLAN_FILE, github_workflows
-from refarch.ci.gitlab import GITLAB_FILE, gitlab_pipeline, resource_group_calls
+from refarch.ci.github import (
+    ACTIONS,
+    GITHUB_APPLY_FILE,
+    GITHUB_DRIFT_FILE,
+    GITHUB_PLAN_FILE,
+    github_workflows,
+)
+from refarch.ci.gitlab import GITLAB_FILE, drift_schedule_call, gitlab_pipeline, resource_group_calls
 from refarch.ci.model import (
     GRANULARITIES,
     PLANS,
     REPORTS,
     SYSTEMS,
+    CiDriftJob,
     CiJob,
     CiOptions,
     CiPipeline,
@@ -30,6 +38,7 @@ __all__ = [
     "ACTIONS",
     "GENERATED_MARK",
     "GITHUB_APPLY_FILE",
+    "GITHUB_DRIFT_FILE",
     "GITHUB_PLAN_FILE",
     "GITLAB_FILE",
     "GRANULARITIES",
@@ -37,11 +46,13 @@ __all__ = [
     "PLANS",
     "REPORTS",
     "SYSTEMS",
+    "CiDriftJob",
     "CiJob",
     "CiOptions",
     "CiPipeline",
     "build",
     "check_ledger",
+    "drift_schedule_call",
     "generate",
     "github_workflows",
     "gitlab_pipeline",

@@ -1,14 +1,16 @@
-"""The pipeline as two GitHub Actions workflows: plan pull requests; plan and apply the branch."""
+"""The pipeline as GitHub Actions workflows: plan pull requests; plan and apply the branch;
+check each account for drift on `[ci] drift_schedule`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from refarch.ci.emit import to_yaml
-from refarch.ci.model import CACHE, PLANS, REPORTS, TOOLS, CiJob, CiPipeline, shell
+from refarch.ci.model import CACHE, PLANS, REPORTS, TOOLS, CiDriftJob, CiJob, CiPipeline, shell
 
 GITHUB_PLAN_FILE = ".github/workflows/refarch-plan.yml"
 GITHUB_APPLY_FILE = ".github/workflows/refarch-apply.yml"
+GITHUB_DRIFT_FILE = ".github/workflows/refarch-drift.yml"
 # Third-party actions pinned by commit (a tag can be moved; these workflows hold id-token: write).
 ACTIONS = {
     "checkout": "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",  # v7.0.1
@@ -161,9 +163,73 @@ def _apply_job(pipeline: CiPipeline, job: CiJob, lock_files: str) -> dict[str, A
     }
 
 
+def _drift_check(pipeline: CiPipeline, job: CiDriftJob) -> str:
+    """`refarch drift` writes its summary.md into the job summary itself; exit 2 (drift) and 1
+    (could not tell) fail the job with an annotation that says which, and an error before any
+    verdict still leaves a line in the job summary."""
+    where = f"{job.folder}/summary.md"
+    return "\n".join(
+        [
+            "code=0",
+            shell(pipeline.drift_argv(job)) + " || code=$?",
+            'if [ "$code" = 2 ]; then',
+            f'  echo "::error title=refarch drift::drift: {job.account} differs from the code (job summary)"',
+            'elif [ "$code" != 0 ]; then',
+            f'  echo "::error title=refarch drift::could not tell if {job.account} drifted (exit $code)"',
+            f'  test -f {where} || echo "### refarch drift: could not tell (exit $code), see the log" '
+            '>> "$GITHUB_STEP_SUMMARY"',
+            "fi",
+            'exit "$code"',
+        ]
+    )
+
+
+def _drift_job(pipeline: CiPipeline, job: CiDriftJob, lock_files: str) -> dict[str, Any]:
+    o = pipeline.options
+    return {
+        "name": f"drift {job.account}",
+        "runs-on": "ubuntu-latest",
+        "timeout-minutes": 60,
+        # read-only: the plan role, no state locks
+        "env": {**_env(), **pipeline.plan_env},
+        "steps": [
+            {"uses": ACTIONS["checkout"]},
+            *_setup(
+                pipeline, f"refarch-${{{{ github.run_id }}}}-{job.id[:40]}", o.plan_role_variable, lock_files
+            ),
+            {"name": f"check {job.account} for drift", "run": _drift_check(pipeline, job)},
+            {
+                "name": "keep drift.json and summary.md",
+                "if": "always()",
+                "uses": ACTIONS["upload-artifact"],
+                "with": {
+                    "name": f"refarch-{job.id}",
+                    "path": f"{job.folder}/drift.json\n{job.folder}/summary.md\n",
+                    "retention-days": 30,
+                    "if-no-files-found": "ignore",
+                },
+            },
+        ],
+    }
+
+
+def _drift_workflow(pipeline: CiPipeline, lock_files: str) -> dict[str, Any]:
+    """On `[ci] drift_schedule` (and by hand), one job per account: `refarch drift` of its
+    units, read-only; a job fails when its account drifted or could not be checked."""
+    return {
+        "name": "refarch drift",
+        "on": {"schedule": [{"cron": pipeline.options.drift_schedule}], "workflow_dispatch": {}},
+        "permissions": {"id-token": "write", "contents": "read"},
+        # one check at a time; a run is never cancelled halfway (its ledger run would stay open)
+        "concurrency": {"group": "refarch-drift", "cancel-in-progress": False},
+        "jobs": {job.id: _drift_job(pipeline, job, lock_files) for job in pipeline.drift},
+    }
+
+
 def github_workflows(pipeline: CiPipeline) -> dict[str, str]:
     """Two workflows: plan what a pull request changes (one comment, updated in place), and on
-    the branch plan then apply each slice, exactly the plans saved."""
+    the branch plan then apply each slice, exactly the plans saved; with `[ci] drift_schedule`
+    a third, the scheduled drift check of each account."""
     o = pipeline.options
     lock_files = f"{pipeline.directory}/**/.terraform.lock.hcl".removeprefix("./")
     permissions = {"id-token": "write", "contents": "read"}
@@ -225,7 +291,12 @@ def github_workflows(pipeline: CiPipeline) -> dict[str, str]:
         "permissions": permissions,
         "jobs": jobs,
     }
-    return {
+    files = {
         GITHUB_PLAN_FILE: to_yaml(plan_doc, "github", pipeline.directory),
         GITHUB_APPLY_FILE: to_yaml(apply_doc, "github", pipeline.directory),
     }
+    if pipeline.drift:
+        files[GITHUB_DRIFT_FILE] = to_yaml(
+            _drift_workflow(pipeline, lock_files), "github", pipeline.directory
+        )
+    return files

@@ -1,11 +1,12 @@
-"""The pipeline as one .gitlab-ci.yml: a merge request plan, then plan and apply per account."""
+"""The pipeline as one .gitlab-ci.yml: a merge request plan, then plan and apply per account;
+with `[ci] drift_schedule`, a drift job per account in scheduled pipelines."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from refarch.ci.emit import to_yaml
-from refarch.ci.model import CACHE, PLANS, REPORTS, TOOLS, CiJob, CiPipeline, shell
+from refarch.ci.model import CACHE, PLANS, REPORTS, TOOLS, CiDriftJob, CiJob, CiPipeline, shell
 
 GITLAB_FILE = ".gitlab-ci.yml"
 
@@ -44,10 +45,22 @@ PY
 fi"""
 
 
-def _on_branch(branch: str, *, manual: bool = False) -> list[dict[str, Any]]:
-    rule: dict[str, Any] = {
-        "if": f'$CI_COMMIT_BRANCH == "{branch}" && $CI_PIPELINE_SOURCE != "merge_request_event"'
-    }
+# `refarch drift` exits 2 on drift, 1 when it could not tell: either fails the job, saying which.
+DRIFT_CHECK = """code=0
+{argv} || code=$?
+if [ "$code" = 2 ]; then echo "drift: {account} differs from the code (summary.md below)"; fi
+if [ "$code" != 0 ] && [ "$code" != 2 ]; then echo "could not tell whether {account} drifted (exit $code)"; fi
+exit "$code"
+"""
+
+
+def _on_branch(pipeline: CiPipeline, *, manual: bool = False) -> list[dict[str, Any]]:
+    condition = (
+        f'$CI_COMMIT_BRANCH == "{pipeline.options.branch}" && $CI_PIPELINE_SOURCE != "merge_request_event"'
+    )
+    if pipeline.drift:  # the team's pipeline schedule runs the drift jobs only, never an apply
+        condition += ' && $CI_PIPELINE_SOURCE != "schedule"'
+    rule: dict[str, Any] = {"if": condition}
     if manual:
         rule["when"] = "manual"  # in rules: blocks the pipeline until someone runs it
     return [rule]
@@ -66,7 +79,7 @@ def _plan_job(pipeline: CiPipeline, job: CiJob) -> dict[str, Any]:
         "stage": "deploy",
         # after the applies of the accounts it depends on: their outputs are real, never mocks
         "needs": [{"job": need, "artifacts": False} for need in job.needs],
-        "rules": _on_branch(o.branch),
+        "rules": _on_branch(pipeline),
         # the whole history: a unit's module changed since its last deployment is found by git
         "variables": {"GIT_DEPTH": "0", "REFARCH_ROLE_ARN": f"${o.plan_role_variable}", **pipeline.plan_env},
         "script": [
@@ -99,11 +112,31 @@ def _apply_job(pipeline: CiPipeline, job: CiJob) -> dict[str, Any]:
             "deployment_tier": "production" if approval else "other",
         },
         "interruptible": False,
-        "rules": _on_branch(o.branch, manual=approval),
+        "rules": _on_branch(pipeline, manual=approval),
         "script": [shell(pipeline.apply_argv(job))],
         "artifacts": {
             "when": "always",
             "paths": [f"{REPORTS}/{job.id}.json", pipeline.runs_dir],
+            "expire_in": "30 days",
+        },
+    }
+
+
+def _drift_job(pipeline: CiPipeline, job: CiDriftJob) -> dict[str, Any]:
+    o = pipeline.options
+    return {
+        "extends": ".refarch",
+        "stage": "drift",
+        "needs": [],
+        # the project's pipeline schedule (`refarch ci gitlab` prints the API call that makes it)
+        "rules": [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}],
+        # read-only: the plan role, no state locks
+        "variables": {"REFARCH_ROLE_ARN": f"${o.plan_role_variable}", **pipeline.plan_env},
+        "script": [DRIFT_CHECK.format(argv=shell(pipeline.drift_argv(job)), account=job.account).strip()],
+        "after_script": [f"cat {job.folder}/summary.md 2>/dev/null || true"],
+        "artifacts": {
+            "when": "always",
+            "paths": [f"{job.folder}/drift.json", f"{job.folder}/summary.md"],
             "expire_in": "30 days",
         },
     }
@@ -171,7 +204,26 @@ def gitlab_pipeline(pipeline: CiPipeline) -> dict[str, str]:
         doc[job.plan_id] = _plan_job(pipeline, job)
     for job in pipeline.jobs:
         doc[job.id] = _apply_job(pipeline, job)
+    if pipeline.drift:
+        doc["stages"].append("drift")
+        for drift in pipeline.drift:
+            doc[drift.id] = _drift_job(pipeline, drift)
     return {GITLAB_FILE: to_yaml(doc, "gitlab", pipeline.directory)}
+
+
+def drift_schedule_call(pipeline: CiPipeline) -> str | None:
+    """The API call that makes the pipeline schedule the drift jobs run on (`[ci]
+    drift_schedule` on the branch; run it once with a maintainer's token). None: no drift."""
+    if not pipeline.drift:
+        return None
+    return (
+        'curl --fail --request POST --header "PRIVATE-TOKEN: $GITLAB_TOKEN" '
+        '"$CI_API_V4_URL/projects/$CI_PROJECT_ID/pipeline_schedules" '
+        '--data-urlencode "description=refarch drift" '
+        f'--data-urlencode "ref={pipeline.options.branch}" '
+        f'--data-urlencode "cron={pipeline.options.drift_schedule}" '
+        '--data-urlencode "cron_timezone=UTC"'
+    )
 
 
 def resource_group_calls(pipeline: CiPipeline) -> list[str]:

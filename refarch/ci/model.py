@@ -24,6 +24,7 @@ from refarch.models import Plan
 from refarch.settings import (
     CI_INSTALL,
     CI_NAME,
+    CRON,
     DEFAULT_CI_TERRAFORM_VERSION,
     SHA256,
     TERRAFORM_SHA256,
@@ -37,6 +38,7 @@ REPORTS = "refarch-reports"
 PLANS = "refarch-plans"
 TOOLS = ".refarch-tools"  # the job's downloads (Terraform, the wheel), below its workspace
 CACHE = ".refarch-cache"  # pip's cache and the provider cache, kept between jobs
+DRIFT = "refarch-drift"  # each scheduled drift job's `refarch drift --out-dir` (drift.json, summary.md)
 DEFAULT_APPROVAL = ("prod", "prod-*", "*-prod")
 # What may reach a YAML scalar or a shell word unquoted: no spaces, quotes, `$`, `{`, `` ` ``,
 # `;`, `|`, `&`, `*`, newlines. Anything else is refused, naming where it came from.
@@ -86,6 +88,7 @@ class CiOptions:
     parallelism: int = 4
     granularity: str = "auto"
     exclude: tuple[str, ...] = ()  # --exclude patterns, passed on to every job
+    drift_schedule: str | None = None  # [ci] drift_schedule: a scheduled drift job per account
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
@@ -117,6 +120,13 @@ class CiOptions:
         for account in self.approval:
             _check(
                 account, re.compile(r"^[A-Za-z0-9_.*?-]+$"), "[ci] approval entry", "account names or globs"
+            )
+        if self.drift_schedule is not None:
+            _check(
+                self.drift_schedule,
+                CRON,
+                "[ci] drift_schedule",
+                "a five-field cron expression such as '0 6 * * 1-5'",
             )
         if self.plan_role_name is not None:
             _check(
@@ -151,6 +161,7 @@ class CiOptions:
             "terraform_mirror": settings.terraform_mirror,
             "python_version": settings.python_version,
             "plan_role_name": settings.plan_role_name,
+            "drift_schedule": settings.drift_schedule,
         }
         if settings.approval is not None:
             values["approval"] = settings.approval
@@ -277,6 +288,22 @@ class CiJob:
 
 
 @dataclass(frozen=True)
+class CiDriftJob:
+    """The scheduled drift check of one account (`[ci] drift_schedule`): `refarch drift` of
+    its units, read-only, their dependencies' outputs read, not planned."""
+
+    id: str  # drift-<account>, safe for GitHub and GitLab
+    account: str
+    units: tuple[str, ...]
+    includes: tuple[str, ...]  # folder patterns that select exactly `units`
+
+    @property
+    def folder(self) -> str:
+        """Its `--out-dir`: the plans, drift.json and summary.md."""
+        return f"{DRIFT}/{self.id.removeprefix('drift-')}"
+
+
+@dataclass(frozen=True)
 class CiPipeline:
     """The jobs of a live repo, in tier order, and where the repo sits in the git tree."""
 
@@ -284,6 +311,8 @@ class CiPipeline:
     jobs: tuple[CiJob, ...]
     options: CiOptions
     changed_since: str | None = None  # the pipeline covers only what changed since this ref
+    drift: tuple[CiDriftJob, ...] = ()  # one per account when [ci] drift_schedule is set
+    warnings: tuple[str, ...] = ()  # the plan's: an --include or --exclude that matches no unit
 
     def job(self, job_id: str) -> CiJob:
         return next(j for j in self.jobs if j.id == job_id)
@@ -312,6 +341,22 @@ class CiPipeline:
         argv += ["--plan-dir", self.plans_of(job), "--planned-only", "--resume", "auto"]
         argv += ["--non-interactive", "--engine", self.options.engine, "-j", str(self.options.parallelism)]
         return [*argv, "--report", f"{REPORTS}/{job.id}.json"]
+
+    def drift_argv(self, job: CiDriftJob) -> list[str]:
+        """The drift job's command: exit 0 in sync, 2 drift found, 1 could not tell."""
+        argv = ["refarch", "drift", self.directory]
+        for pattern in job.includes:
+            argv += ["--include", pattern]
+        for pattern in self.options.exclude:
+            argv += ["--exclude", pattern]
+        argv += [
+            "--ignore-dependencies",
+            "--engine",
+            self.options.engine,
+            "-j",
+            str(self.options.parallelism),
+        ]
+        return [*argv, "--out-dir", job.folder]
 
     def review_argv(self, base_ref: str) -> list[str]:
         """The pull request's command: `terraform plan` on what changed since `base_ref`."""
@@ -392,8 +437,25 @@ def pipeline(
         )
     steps = _in_steps(jobs, plan, allowed)
     return CiPipeline(
-        directory=directory, jobs=_without_implied_needs(steps), options=options, changed_since=changed_since
+        directory=directory,
+        jobs=_without_implied_needs(steps),
+        options=options,
+        changed_since=changed_since,
+        drift=_drift_jobs(plan, allowed) if options.drift_schedule is not None else (),
+        warnings=plan.warnings,
     )
+
+
+def _drift_jobs(plan: Plan, allowed: set[str]) -> tuple[CiDriftJob, ...]:
+    """One drift job per account of the plan, tier by tier, selecting exactly its units."""
+    tier = {u.account: u.tier for u in plan.units.values()}
+    accounts = sorted(tier, key=lambda a: (tier[a], a))
+    ids = _job_ids([(a,) for a in accounts], tiers=[tier[a] for a in accounts], prefix="drift-")
+    jobs = []
+    for job_id, account in zip(ids, accounts, strict=True):
+        units = tuple(p for p, u in plan.units.items() if u.account == account)
+        jobs.append(CiDriftJob(job_id, account, units, _includes(units, plan.repo.units, allowed)))
+    return tuple(jobs)
 
 
 def _in_steps(jobs: Sequence[CiJob], plan: Plan, allowed: set[str]) -> list[CiJob]:
@@ -502,14 +564,14 @@ def _job_groups(
     return components
 
 
-def _job_ids(groups: Sequence[Sequence[str]], tiers: Sequence[int]) -> list[str]:
+def _job_ids(groups: Sequence[Sequence[str]], tiers: Sequence[int], prefix: str = "apply-") -> list[str]:
     """`apply-<account>`, or `apply-tier-<n>` for a merged job; safe for GitHub and GitLab."""
     ids: list[str] = []
     for accounts, tier in zip(groups, tiers, strict=True):
         raw = accounts[0] if len(accounts) == 1 else f"tier-{tier}"
         if len(accounts) > 1 and sum(t == tier for t in tiers) > 1:
             raw = "-".join(accounts)
-        base = "apply-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-") or "account")
+        base = prefix + (re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-") or "account")
         name, n = base, 2
         while name in ids:
             name, n = f"{base}-{n}", n + 1

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from refarch import ci
+from refarch import ci, graph
 from refarch.changes import git_toplevel
 from refarch.cli import changed, output
+from refarch.cli.queue_options import exclude_option, include_option
 from refarch.repo import load_repo
 from refarch.settings import declared_terraform_version
 
@@ -73,7 +74,10 @@ from refarch.settings import declared_terraform_version
     is_flag=True,
     help="Emit even though [ledger] is local (a retried job then cannot continue its run).",
 )
-@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out units matching this glob.")
+@include_option(
+    "Only units matching this glob (their dependencies taken as applied): a pipeline for a selection."
+)
+@exclude_option("Leave out units matching this glob.")
 @click.option(
     "--parallelism",
     "-j",
@@ -101,13 +105,15 @@ def command(
     install: str | None,
     install_sha256: str | None,
     allow_local_ledger: bool,
+    include: tuple[str, ...],
     exclude: tuple[str, ...],
     parallelism: int,
     changed_since: str | None,
 ) -> None:
     """Emit a GitHub Actions or GitLab CI pipeline for the live repo DIRECTORY: a pull request
     job that plans what changed, and apply jobs, one per account (or tier), whose needs mirror
-    the account tiers and the cross-account dependencies."""
+    the account tiers and the cross-account dependencies; with [ci] drift_schedule, a
+    scheduled `refarch drift` job per account."""
     repo = load_repo(directory, touches_aws=False)
     output.warn(repo.warnings)
     top = (git_toplevel(repo.root) or Path.cwd()).resolve()
@@ -130,15 +136,27 @@ def command(
         install=install,
         install_sha256=install_sha256,
     )
-    include: list[str] = []
+    selection = list(include)
     if changed_since:
-        _, include, nested = changed.narrow(repo, changed_since, (), exclude)
-        if not include:
+        # the planner sees the changed units only: each of the user's patterns is checked here
+        output.warn(
+            [
+                f"--include {p} matches no unit"
+                for p in include
+                if not any(graph.matches(u, [p]) for u in repo.units)
+            ]
+        )
+        _, selection, nested = changed.narrow(repo, changed_since, include, exclude)
+        if not selection:
             click.echo(f"nothing changed since {changed_since}: no pipeline to emit", err=True)
             return
         options = replace(options, exclude=tuple(nested))
     where = Path(os.path.relpath(repo.root, top)).as_posix()  # as the jobs see it
-    model = ci.build(repo, options, directory=where, include=include, changed_since=changed_since)
+    model = ci.build(repo, options, directory=where, include=selection, changed_since=changed_since)
+    output.warn(model.warnings)
+    if not model.jobs:
+        click.echo("no unit selected: no pipeline to emit", err=True)
+        return
     files = ci.render(model, system)
     if to_stdout:
         for name, text in files.items():
@@ -154,3 +172,11 @@ def command(
         )
         for call in ci.resource_group_calls(model):
             click.echo(f"  {call}", err=True)
+        schedule = ci.drift_schedule_call(model)
+        if schedule is not None:
+            click.echo(
+                "once, with a maintainer's token: the pipeline schedule the drift jobs run on "
+                "([ci] drift_schedule; a scheduled pipeline runs only them, never an apply):",
+                err=True,
+            )
+            click.echo(f"  {schedule}", err=True)

@@ -101,6 +101,25 @@ def test_gitlab_pipeline_passes_the_gitlab_ci_schema(live, tmp_path, engine):
     assert "ok" in lint.stdout
 
 
+def test_the_drift_workflow_and_jobs_pass_actionlint_and_the_gitlab_ci_schema(tmp_path):
+    """`[ci] drift_schedule` adds .github/workflows/refarch-drift.yml and the GitLab drift jobs."""
+    live = tmp_path / "live"
+    shutil.copytree(FIXTURE, live, ignore=shutil.ignore_patterns(".refarch"))
+    (live / "refarch.toml").write_text('[ci]\ndrift_schedule = "0 6 * * 1-5"\nplan_role_name = "ReadOnly"\n')
+    out = tmp_path / "repo"
+    for system in ("github", "gitlab"):
+        result = CliRunner().invoke(cli, ["ci", system, str(live), "--out", str(out), *CI_FLAGS])
+        assert result.exit_code == 0, result.output
+    drift = out / ".github" / "workflows" / "refarch-drift.yml"
+    lint = run([tool("actionlint"), "-no-color", str(drift)], cwd=out)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    gitlab = out / ".gitlab-ci.yml"
+    assert "drift-dev:" in gitlab.read_text()
+    check = [tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", "--no-cache", str(gitlab)]
+    lint = run(check, cwd=out)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
 def test_the_schema_check_catches_a_broken_pipeline(tmp_path):
     """The check is real: a job with an unknown keyword fails it."""
     check = tool("check-jsonschema")

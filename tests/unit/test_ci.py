@@ -409,3 +409,168 @@ def test_plan_jobs_assume_the_plan_role_through_refarch_role_name(tmp_path):
     )
     assert pipeline.plan_env == {"TF_CLI_ARGS_plan": "-lock=false", "REFARCH_ROLE_NAME": "ReadOnly"}
     assert load_settings(tmp_path, env=pipeline.plan_env).role_name == "ReadOnly"
+
+
+# -- the scheduled drift check ([ci] drift_schedule) ---------------------------------------------
+DRIFT = replace(OPTIONS, drift_schedule="0 6 * * 1-5", plan_role_name="ReadOnly")
+
+
+def test_drift_jobs_one_per_account_each_selecting_exactly_its_units():
+    repo = refarch.load_repo(FIXTURE, cache=False)
+    plan = refarch.plan(repo, "apply")
+    assert ci.pipeline(plan, "live", OPTIONS).drift == ()  # off by default
+    pipeline = ci.pipeline(plan, "live", DRIFT)
+    assert [j.id for j in pipeline.drift] == [
+        "drift-security", "drift-shared-services", "drift-dev", "drift-logs", "drift-prod", "drift-stage"
+    ]  # fmt: skip
+    for job in pipeline.drift:
+        selected = refarch.plan(repo, "plan", include=job.includes, ignore_dependencies=True)
+        assert (
+            set(selected.units)
+            == set(job.units)
+            == {p for p, u in plan.units.items() if u.account == job.account}
+        )
+    assert pipeline.drift_argv(pipeline.drift[2]) == [
+        "refarch", "drift", "live", "--include", "dev", "--ignore-dependencies",
+        "--engine", "terraform", "-j", "4", "--out-dir", "refarch-drift/dev",
+    ]  # fmt: skip
+    # an account sharing a folder with another: its patterns never reach the other's units
+    shared = make_repo({}, extra=["dev/a/x", "dev/b/z"])
+    units = {
+        **shared.units,
+        "dev/b/w": Unit(path="dev/b/w", account="logs", account_id=None, region=None, tier=3),
+    }
+    shared = replace(shared, units=dict(sorted(units.items())))
+    drift = ci.pipeline(refarch.plan(shared, "apply"), ".", DRIFT).drift
+    assert [(j.account, j.includes) for j in drift] == [("dev", ("dev/a", "dev/b/z")), ("logs", ("dev/b/w",))]
+
+
+def test_a_drift_schedule_that_is_not_cron_is_refused():
+    with pytest.raises(UsageError, match="drift_schedule"):
+        replace(OPTIONS, drift_schedule="0 6 * * 1; curl evil")
+
+
+def test_github_drift_workflow_runs_on_the_schedule_read_only_with_the_plan_jobs_install():
+    repo = refarch.load_repo(FIXTURE, cache=False)
+    assert ci.GITHUB_DRIFT_FILE not in ci.generate(repo, "github", OPTIONS, directory="live")
+    files = ci.generate(repo, "github", DRIFT, directory="live")
+    doc = yaml.safe_load(files[ci.GITHUB_DRIFT_FILE])
+    assert doc["on"] == {"schedule": [{"cron": "0 6 * * 1-5"}], "workflow_dispatch": {}}
+    assert doc["permissions"] == {"id-token": "write", "contents": "read"}
+    jobs = doc["jobs"]
+    assert set(jobs) == {
+        f"drift-{a}" for a in ("security", "shared-services", "dev", "logs", "prod", "stage")
+    }
+    dev = jobs["drift-dev"]
+    assert dev["env"]["TF_CLI_ARGS_plan"] == "-lock=false" and dev["env"]["REFARCH_ROLE_NAME"] == "ReadOnly"
+    creds = next(s for s in dev["steps"] if s.get("uses", "").startswith("aws-actions/"))
+    assert creds["with"]["role-to-assume"] == "${{ vars.REFARCH_CI_PLAN_ROLE_ARN }}"
+    plan_dev = yaml.safe_load(files[ci.GITHUB_APPLY_FILE])["jobs"]["plan-dev"]
+    install = [s for s in dev["steps"] if "sha256sum" in s.get("run", "")]
+    assert install == [s for s in plan_dev["steps"] if "sha256sum" in s.get("run", "")]  # the same pins
+    check = next(s["run"] for s in dev["steps"] if "refarch drift" in s.get("run", ""))
+    assert "refarch drift live --include dev --ignore-dependencies" in check
+    kept = next(s for s in dev["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert kept["if"] == "always()"
+    assert kept["with"]["path"] == "refarch-drift/dev/drift.json\nrefarch-drift/dev/summary.md\n"
+
+
+def _run_check(script, tmp_path, exit_code):
+    """The emitted check with a stand-in `refarch drift` that exits `exit_code`."""
+    import subprocess
+
+    stub = tmp_path / "bin" / "refarch"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    stub.chmod(0o755)
+    summary = tmp_path / "summary"
+    summary.write_text("")
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin", "GITHUB_STEP_SUMMARY": str(summary)}
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], check=False, cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    return done.returncode, done.stdout, summary.read_text()
+
+
+def test_the_drift_check_fails_the_job_saying_drift_or_could_not_tell(tmp_path):
+    repo = refarch.load_repo(FIXTURE, cache=False)
+    github = yaml.safe_load(ci.generate(repo, "github", DRIFT, directory="live")[ci.GITHUB_DRIFT_FILE])
+    check = next(
+        s["run"] for s in github["jobs"]["drift-dev"]["steps"] if "refarch drift" in s.get("run", "")
+    )
+    assert _run_check(check, tmp_path, 0) == (0, "", "")
+    code, out, summary = _run_check(check, tmp_path, 2)  # bash -e, as GitHub runs it
+    assert code == 2 and "::error title=refarch drift::drift: dev differs" in out and summary == ""
+    code, out, summary = _run_check(check, tmp_path, 1)
+    assert code == 1 and "could not tell" in out and "could not tell (exit 1)" in summary
+    gitlab = yaml.safe_load(ci.generate(repo, "gitlab", DRIFT, directory="live")[ci.GITLAB_FILE])
+    code, out, _ = _run_check("\n".join(gitlab["drift-dev"]["script"]), tmp_path, 2)
+    assert code == 2 and "drift: dev differs from the code" in out
+
+
+def test_gitlab_drift_jobs_run_only_in_scheduled_pipelines_and_applies_never_do():
+    repo = refarch.load_repo(FIXTURE, cache=False)
+    plain = yaml.safe_load(ci.generate(repo, "gitlab", OPTIONS)[ci.GITLAB_FILE])
+    assert "drift-dev" not in plain and "schedule" not in plain["apply-dev"]["rules"][0]["if"]
+    doc = yaml.safe_load(ci.generate(repo, "gitlab", DRIFT, directory="live")[ci.GITLAB_FILE])
+    assert doc["stages"] == ["review", "deploy", "drift"]
+    drift = doc["drift-dev"]
+    assert drift["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert drift["variables"] == {
+        "REFARCH_ROLE_ARN": "$REFARCH_CI_PLAN_ROLE_ARN",
+        "TF_CLI_ARGS_plan": "-lock=false",
+        "REFARCH_ROLE_NAME": "ReadOnly",
+    }
+    assert drift["artifacts"]["paths"] == ["refarch-drift/dev/drift.json", "refarch-drift/dev/summary.md"]
+    assert drift["artifacts"]["when"] == "always"
+    for job in ("plan-dev", "apply-dev", "apply-prod"):  # the drift schedule never plans or applies
+        assert doc[job]["rules"][0]["if"].endswith('&& $CI_PIPELINE_SOURCE != "schedule"')
+    call = ci.drift_schedule_call(ci.build(repo, DRIFT, directory="live"))
+    assert call is not None and "/pipeline_schedules" in call and '"cron=0 6 * * 1-5"' in call
+
+
+def _with_drift_schedule(tmp_path):
+    import shutil
+
+    live = tmp_path / "live"
+    shutil.copytree(FIXTURE, live, ignore=shutil.ignore_patterns(".refarch"))
+    (live / "refarch.toml").write_text('[ci]\ndrift_schedule = "30 5 * * *"\n')
+    return live
+
+
+def test_cli_emits_the_drift_workflow_from_refarch_toml_and_prints_the_gitlab_schedule(tmp_path):
+    live = _with_drift_schedule(tmp_path)
+    flags = ["--install", WHEEL, "--install-sha256", SUM, "--allow-local-ledger"]
+    result = CliRunner().invoke(cli, ["ci", "github", str(live), "--out", str(tmp_path / "out"), *flags])
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load((tmp_path / "out" / ci.GITHUB_DRIFT_FILE).read_text())
+    assert doc["on"]["schedule"] == [{"cron": "30 5 * * *"}]
+    gitlab = CliRunner().invoke(cli, ["ci", "gitlab", str(live), "--stdout", *flags])
+    assert gitlab.exit_code == 0, gitlab.output
+    assert "pipeline_schedules" in gitlab.output and '"cron=30 5 * * *"' in gitlab.output
+
+
+# -- a pipeline for a selection: --include -------------------------------------------------------
+def test_cli_include_emits_a_pipeline_for_the_selection_and_warns_of_each_unmatched_pattern(tmp_path):
+    runner = CliRunner()
+    flags = ["--install", WHEEL, "--install-sha256", SUM, "--allow-local-ledger", "--stdout"]
+    result = runner.invoke(cli, ["ci", "gitlab", str(FIXTURE), "--include", "dev", *flags])
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load(result.output.split("<==\n", 1)[1].split("\nonce, with", 1)[0])
+    assert {j for j in doc if j.startswith("apply-")} == {"apply-dev", "apply-dev-step-2", "apply-dev-step-3"}
+    assert "warning" not in result.output
+    alias = runner.invoke(
+        cli, ["ci", "gitlab", str(FIXTURE), "--queue-include-dir", "dev", "--include", "nothere", *flags]
+    )
+    assert alias.exit_code == 0, alias.output
+    assert "warning: --include nothere matches no unit" in alias.output and "apply-dev:" in alias.output
+    env = runner.invoke(cli, ["ci", "gitlab", str(FIXTURE), *flags], env={"TG_QUEUE_INCLUDE_DIR": "logs,dev"})
+    assert "apply-logs:" in env.output and "apply-dev:" in env.output and "apply-prod:" not in env.output
+    blank = runner.invoke(cli, ["ci", "gitlab", str(FIXTURE), "--include", " ", *flags])
+    assert blank.exit_code == 2 and "empty pattern" in blank.output
+    out = tmp_path / "out"
+    none = runner.invoke(
+        cli, ["ci", "github", str(FIXTURE), "--include", "nothere", "--out", str(out), *flags[:-1]]
+    )
+    assert none.exit_code == 0, none.output
+    assert "matches no unit" in none.output and "no pipeline to emit" in none.output and not out.exists()

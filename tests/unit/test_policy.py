@@ -257,16 +257,6 @@ def test_drift_plans_read_only_under_the_plan_role() -> None:
     assert read_only_env({"TF_CLI_ARGS_plan": "-parallelism=2"})["TF_CLI_ARGS_plan"] == (
         "-parallelism=2 -lock=false"
     )
-    assert settings.ci.drift_argv("live", "dev") is None
-    scheduled = settings_from_dict({"ci": {"drift_schedule": "0 6 * * 1-5"}}).ci
-    assert scheduled.drift_argv("live", "dev") == [
-        "refarch",
-        "drift",
-        "live",
-        "--include",
-        "dev/*",
-        "--ignore-dependencies",
-    ]
 
 
 CHECKOV_REPORT = {

@@ -187,10 +187,6 @@ def demo_real_modules(
         if not tiers:
             _one_tier(root)
         tool_env = child_env(source_env, aws.endpoint_url)
-        # refarch's provider cache lets warm inits share it because they only link from it;
-        # a Terraform >= 1.4 without a lock file installs into it again unless told it may
-        # use it (two parallel inits then race on the same folder: "mkdir ...: file exists").
-        tool_env.setdefault("TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "true")
         if installation:
             files.write_atomic(folder / CLI_CONFIG, installation)
             tool_env["TF_CLI_CONFIG_FILE"] = str(folder / CLI_CONFIG)

@@ -13,10 +13,11 @@ with a note. The provider comes from a filesystem mirror (REFARCH_TF_PLUGIN_MIRR
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,12 +158,14 @@ def demo_real_modules(
     parallelism: int = 4,
     terraform: str | None = None,
     tiers: bool = True,
+    modules: Collection[str] | None = None,
 ) -> RealDemoResult:
     """Render the aws flavour for security, shared-services, logs and dev, bootstrap, apply
     every unit with the real AWS provider on the embedded AWS, plan every unit again (each
     must show no changes) and, with `destroy`, destroy them in reverse order. `tiers=False`
     runs the accounts in one tier (only the rendered dependencies order the units), so that
-    units wait less on other accounts' slow ones (the e2e test's budget).
+    units wait less on other accounts' slow ones (the e2e test's budget). `modules` keeps only
+    the units of those modules (names under modules/; default: every one the emulator runs).
 
     `terraform` is the binary (default: the user's, as `refarch apply` finds it: TG_TF_PATH,
     then terraform or tofu on PATH, else the pinned 1.0.3 of the [demo] extra; the provider
@@ -193,8 +196,8 @@ def demo_real_modules(
             root, org=ORG, accounts=REAL_ACCOUNTS, regions=[REGION], domain=DOMAIN, flavour="aws"
         )
         _allow_destroy(root)
-        for unit, why in _leave_out_unsupported(root).items():
-            emit.note(f"{unit} left out: the embedded AWS cannot apply it ({why})")
+        for unit, why in _leave_out(root, modules).items():
+            emit.note(f"{unit} left out: {why}")
         if not tiers:
             _one_tier(root)
         tool_env = child_env(source_env, aws.endpoint_url)
@@ -279,17 +282,22 @@ def _allow_destroy(root: Path) -> None:
         )
 
 
-def _leave_out_unsupported(root: Path) -> dict[str, str]:
-    """Remove the rendered units whose module the emulator cannot apply: unit -> why."""
+def _leave_out(root: Path, modules: Collection[str] | None) -> dict[str, str]:
+    """Remove the rendered units whose module the emulator cannot apply (UNSUPPORTED) or that
+    is not in `modules` (None: all): unit -> why."""
     left: dict[str, str] = {}
-    for module, why in UNSUPPORTED.items():
-        marker = f'/modules/{module}"'
-        for common in root.glob("_envcommon/*.hcl"):
-            if marker not in common.read_text(encoding="utf-8"):
-                continue
-            for unit in sorted(root.glob(f"*/*/{common.stem}/terragrunt.hcl")):
-                files.remove(unit.parent)
-                left[unit.parent.relative_to(root).as_posix()] = why
+    for common in sorted(root.glob("_envcommon/*.hcl")):
+        found = re.search(r'/modules/([A-Za-z0-9_-]+)"', common.read_text(encoding="utf-8"))
+        module = found.group(1) if found else ""
+        if module in UNSUPPORTED:
+            why = f"the embedded AWS cannot apply it ({UNSUPPORTED[module]})"
+        elif modules is not None and module not in modules:
+            why = f"{module} is not among the modules asked for"
+        else:
+            continue
+        for unit in sorted(root.glob(f"*/*/{common.stem}/terragrunt.hcl")):
+            files.remove(unit.parent)
+            left[unit.parent.relative_to(root).as_posix()] = why
     return left
 
 

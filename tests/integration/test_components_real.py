@@ -19,8 +19,8 @@ What the emulator (moto 5.2) cannot do, and what refarch does there:
 The ten original modules are applied by tests/e2e/test_real_architecture.py (through refarch,
 one unit each); this root does not repeat them, and that test leaves these components out.
 
-Cost: 5 minutes measured on 2 cores shared with other test runs (apply 135 s, second plan
-56 s, destroy 98 s, init and start-up 8 s); 8 minutes at the busiest; skipped with the reason
+Cost: 227 s measured on 2 cores shared with other jobs (apply 114 s, second plan 24 s,
+destroy 79 s); about 5 minutes at the busiest; skipped with the reason
 when the machine has no mirror of the provider (REFARCH_TF_PLUGIN_MIRROR).
 """
 

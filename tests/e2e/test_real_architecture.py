@@ -11,7 +11,8 @@ one on PATH when it is 1.6 or newer (the user's 1.11 here), else the pinned 1.0.
 the provider's plugin protocol 5 (1.0.3 passed this test too), but a Terraform >= 1.6 starts
 the 700 MB provider with a third of 1.0.3's CPU (bench/real_modules.py: 1m52s against 5m57s
 of CPU for the same run). Measured on the 2-core machine with other jobs running (load 7-12):
-4.5 minutes with Terraform 1.11 (bootstrap 36 s, apply 108 s, plan 47 s, destroy 73 s); 18
+3.5-4.5 minutes with Terraform 1.11 (last: 210 s; bootstrap 9 s, apply 98 s, plan 43 s,
+destroy 56 s); 18
 minutes with 1.0.3 and the rendered tiers. The slowest test of the suite: select it with
 -k real_architecture, leave it out with -k "not real_architecture".
 

@@ -12,8 +12,7 @@ the provider's plugin protocol 5 (1.0.3 passed this test too), but a Terraform >
 the 700 MB provider with a third of 1.0.3's CPU (bench/real_modules.py: 1m52s against 5m57s
 of CPU for the same run). Measured on the 2-core machine with other jobs running (load 7-12):
 3.5-4.5 minutes with Terraform 1.11 (last: 210 s; bootstrap 9 s, apply 98 s, plan 43 s,
-destroy 56 s); 18
-minutes with 1.0.3 and the rendered tiers. The slowest test of the suite: select it with
+destroy 56 s); 18 minutes with 1.0.3 and the rendered tiers. The slowest test of the suite: select it with
 -k real_architecture, leave it out with -k "not real_architecture".
 
 The components of issue 24 (COMPONENTS) are left out here, within CI's time budget: one root

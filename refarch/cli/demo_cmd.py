@@ -20,7 +20,7 @@ from refarch.jobs.demo_real import EXPECTED_SECONDS, RealDemoResult, demo_real_m
 from refarch.provision.record import RECORD_PATH
 from refarch.settings import Settings
 
-STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "apply", "plan", "destroy")
+STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "artifacts", "apply", "plan", "destroy")
 SHOWN = {
     "bootstrap": ("account-done", "account-failed", "warning"),
     "ami": ("start", "built", "shared", "retry", "failed"),

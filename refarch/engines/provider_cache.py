@@ -13,6 +13,17 @@ else `$XDG_CACHE_HOME/refarch/plugins` (`~/.cache/refarch/plugins`): one per use
 machine, shared by every repo. It holds executables, so it is trusted only if it is this
 user's alone (refarch.files.check_ours). Lock files (`.terraform.lock.hcl`) are part of the
 requirement set: a unit that pins other hashes gets its own exclusive first init.
+
+Terraform >= 1.4 takes a provider from the cache only when the lock file already records its
+checksum; without a lock file it installs the provider again, into the cache, on every init
+(parallel inits then race: "mkdir ...: file exists"). Terraform's documented way out is
+`TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE` (any non-empty value): the cached copy is
+used as is and the lock file records only this platform's checksum. Its risk is a lock file
+unfit for other platforms, and a cache entry trusted without the registry's signed checksums.
+refarch accepts both for its own cache: the lock file Terraform writes in refarch's working
+copy is never copied back into the repo (a lock file the module ships is still checked), and
+the cache is trusted only if it is this user's alone. The user's own value wins; set to ""
+(off), an init without a lock file is taken as one that writes (it holds the lock alone).
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ from refarch.errors import UnreadableFile
 from refarch.files import check_ours, read_bounded
 
 LOCK_FILE = ".refarch-lock"
+MAY_BREAK_LOCK_FILE = "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"
+DEPENDENCY_LOCK_FILE = ".terraform.lock.hcl"
 WARM_DIR = ".refarch-warm"  # one empty file per requirement set already installed
 # A block `required_providers { ... }` (one level of nested braces inside), and the provider
 # prefixes of resource and data types (`aws_s3_bucket` -> aws): what decides the providers.
@@ -54,6 +67,21 @@ def cache_dir(env: Mapping[str, str], configured: str | None = None) -> Path:
         return Path(configured).expanduser()
     base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
     return Path(base) / "refarch" / "plugins"
+
+
+def cache_environment(env: Mapping[str, str], configured: str | None = None) -> dict[str, str]:
+    """The variables that point Terraform at the machine's cache and let an init without a
+    lock file link from it (see the module docstring); the user's own values win."""
+    return {
+        "TF_PLUGIN_CACHE_DIR": str(cache_dir(env, configured)),
+        MAY_BREAK_LOCK_FILE: env.get(MAY_BREAK_LOCK_FILE, "true"),
+    }
+
+
+def init_writes_cache(run_dir: Path, env: Mapping[str, str]) -> bool:
+    """Whether an init in `run_dir` installs into the cache even when the providers are there:
+    Terraform >= 1.4 with neither a lock file nor leave to break it."""
+    return not (run_dir / DEPENDENCY_LOCK_FILE).is_file() and not env.get(MAY_BREAK_LOCK_FILE)
 
 
 def requirements(run_dir: Path, data_dir: Path | None = None) -> str | None:
@@ -84,7 +112,7 @@ def requirements(run_dir: Path, data_dir: Path | None = None) -> str | None:
                     parts.append(call)
     if not parts:
         return None
-    lock = run_dir / ".terraform.lock.hcl"
+    lock = run_dir / DEPENDENCY_LOCK_FILE
     if lock.is_file():
         parts.append(lock.read_text(encoding="utf-8", errors="replace"))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
@@ -104,12 +132,13 @@ def _downloaded_modules(run_dir: Path, data_dir: Path | None) -> list[Path]:
 
 @contextlib.contextmanager
 def init_lock(
-    cache: Path, key: str | None, cli_config: str = "", *, upgrade: bool = False
+    cache: Path, key: str | None, cli_config: str = "", *, writes: bool = False
 ) -> Iterator[list[bool]]:
     """Hold the cache's lock for one `init`: shared when `key`'s providers are known to be in
-    the cache, else exclusive (always for `init -upgrade`, which may install newer ones). The
-    caller sets `ok[0] = True` after a successful init, which marks `key` as installed. A
-    module tree without providers takes no lock."""
+    the cache and the init only links from it, else exclusive (`writes`: `init -upgrade`,
+    which may install newer ones, or an init that installs into the cache even when the
+    providers are there). The caller sets `ok[0] = True` after a successful init, which marks
+    `key` as installed. A module tree without providers takes no lock."""
     ok = [False]
     if key is None:
         yield ok
@@ -120,7 +149,7 @@ def init_lock(
     marker = cache / WARM_DIR / key
     fd = os.open(cache / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        exclusive = upgrade or not marker.exists()
+        exclusive = writes or not marker.exists()
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield ok
         if exclusive and ok[0]:

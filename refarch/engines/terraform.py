@@ -24,7 +24,12 @@ from refarch.config import evaluate_unit
 from refarch.engines import ACTIONS, EngineResult, UnitJob
 from refarch.engines.base import stdout_kept
 from refarch.engines.plan_file import changes_of, json_object
-from refarch.engines.provider_cache import cache_dir, init_lock, requirements
+from refarch.engines.provider_cache import (
+    cache_environment,
+    init_lock,
+    init_writes_cache,
+    requirements,
+)
 from refarch.engines.workdir import (
     MODULE_DIR,
     GitCloner,
@@ -358,7 +363,7 @@ class TerraformEngine:
             TF_DATA_DIR=str(workdir.data_dir),
         )
         if self.provider_cache:  # one per machine (engines/provider_cache.py); the user's wins
-            env["TF_PLUGIN_CACHE_DIR"] = str(cache_dir(job.env, self.plugin_cache_dir))
+            env.update(cache_environment(job.env, self.plugin_cache_dir))
         return env
 
     def init_argv(self, job: UnitJob, workdir: WorkDir) -> list[str]:
@@ -434,8 +439,9 @@ class TerraformEngine:
         cli_config = Path(env.get("TF_CLI_CONFIG_FILE") or os.devnull)
         installs = cli_config.read_text(encoding="utf-8", errors="replace") if cli_config.is_file() else ""
         cache = Path(env["TF_PLUGIN_CACHE_DIR"])
+        writes = "-upgrade" in argv or init_writes_cache(workdir.run_dir, env)
         key = requirements(workdir.run_dir, workdir.data_dir)
-        with init_lock(cache, key, installs, upgrade="-upgrade" in argv) as ok:
+        with init_lock(cache, key, installs, writes=writes) as ok:
             result = run_process(
                 argv, cwd=workdir.run_dir, env=env, on_line=job.on_line, interrupt=job.interrupt
             )

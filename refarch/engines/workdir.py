@@ -41,11 +41,7 @@ TFVARS_FILE = "terraform.tfvars.json"
 BACKEND_CONFIG_FILE = "backend.hcl"
 BACKEND_STUB_FILE = "refarch_backend.tf.json"
 EMULATOR_OVERRIDE_FILE = "refarch_emulator_override.tf"
-EMULATOR_OVERRIDE = """# Written by refarch for an AWS emulator at a localhost endpoint: S3 path style.
-provider "aws" {
-  s3_use_path_style = true
-}
-"""
+EMULATOR_OVERRIDE_HEADER = "# Written by refarch for an AWS emulator at a localhost endpoint: S3 path style\n"
 MODULE_DIR = "module"
 DATA_DIR = "tfdata"
 SOURCES_DIR = ".sources"
@@ -62,6 +58,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # A `variable "name" {` block header at the start of a line (the label may be unquoted).
 _VARIABLE_HEADER = re.compile(r'^\s*variable\s+"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*\{', re.MULTILINE)
 _AWS_PROVIDER_HEADER = re.compile(r'^\s*provider\s+"?aws"?\s*\{', re.MULTILINE)
+_ALIAS = re.compile(r'^\s*alias\s*=\s*"([^"]*)"', re.MULTILINE)
 _BACKEND_HEADER = re.compile(r'^\s*backend\s+"?[A-Za-z0-9_-]+"?\s*\{', re.MULTILINE)
 
 
@@ -432,17 +429,25 @@ def write_emulator_override(run_dir: Path, endpoint_url: str | None) -> Path | N
     """With an emulator at a hostname endpoint (`http://localhost:4566`), the AWS provider
     addresses buckets as virtual hosts (`bucket.localhost`), which the emulator does not
     answer, and it takes path-style addressing only from its configuration (no environment
-    variable): an `_override.tf` adds `s3_use_path_style` to the module's default `aws`
-    provider. Only for `localhost` endpoints (an IP address is path-style already; a real
-    endpoint is left alone), and only when the module configures that provider: Terraform
-    refuses an override without its base block."""
+    variable): an `_override.tf` adds `s3_use_path_style` to every `aws` provider
+    configuration of the folder, the default one and each alias (a unit's generated
+    `provider "aws" { alias = "us_east_1" }` included). Only for `localhost` endpoints (an IP
+    address is path-style already; a real endpoint is left alone), and one override block per
+    configuration the folder has: Terraform refuses an override without its base block."""
     host = _hostname(endpoint_url)
     if host != "localhost" and not host.endswith(".localhost"):
         return None
-    if not any(_configures_default_aws(p) for p in sorted(run_dir.glob("*.tf"))):
+    aliases: set[str] = set()
+    for path in sorted([*run_dir.glob("*.tf"), *run_dir.glob("*.tf.json")]):
+        aliases |= aws_provider_aliases(path)
+    if not aliases:
         return None
+    blocks = []
+    for alias in sorted(aliases):  # "" (the default configuration) first
+        line = f"  alias             = {hcl_value(alias)}\n" if alias else ""
+        blocks.append(f'provider "aws" {{\n{line}  s3_use_path_style = true\n}}\n')
     path = run_dir / EMULATOR_OVERRIDE_FILE
-    path.write_text(EMULATOR_OVERRIDE, encoding="utf-8")
+    path.write_text(EMULATOR_OVERRIDE_HEADER + "\n".join(blocks), encoding="utf-8")
     return path
 
 
@@ -455,19 +460,39 @@ def _hostname(url: str | None) -> str:
         return ""
 
 
-def _configures_default_aws(path: Path) -> bool:
-    """Whether `path` (not an override file) has a `provider "aws"` block without `alias`."""
-    if path.name == "override.tf" or path.name.endswith("_override.tf"):
-        return False
+def aws_provider_aliases(path: Path) -> set[str]:
+    """The `aws` provider configurations a Terraform file declares, by alias ("" for the
+    default one); none for an override file, which is no base block."""
+    name = path.name.removesuffix(".json").removesuffix(".tf")
+    if name == "override" or name.endswith("_override"):
+        return set()
     text = path.read_text(encoding="utf-8", errors="replace")
+    if path.name.endswith(".json"):
+        return _json_aws_aliases(text)
+    aliases = set()
     for match in _AWS_PROVIDER_HEADER.finditer(text):
         depth, end = 1, match.end()
         while depth and end < len(text):
             depth += {"{": 1, "}": -1}.get(text[end], 0)
             end += 1
-        if not re.search(r"^\s*alias\s*=", text[match.end() : end], re.MULTILINE):
-            return True
-    return False
+        alias = _ALIAS.search(text[match.end() : end])
+        aliases.add(alias.group(1) if alias else "")
+    return aliases
+
+
+def _json_aws_aliases(text: str) -> set[str]:
+    """The aliases of `"provider": {"aws": {...} | [{...}, ...]}` in Terraform's JSON syntax."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return set()  # Terraform reports the broken file itself
+    providers = document.get("provider") if isinstance(document, dict) else None
+    configs = providers.get("aws") if isinstance(providers, dict) else None
+    if isinstance(configs, dict):
+        configs = [configs]
+    if not isinstance(configs, list):
+        return set()
+    return {str(c.get("alias") or "") for c in configs if isinstance(c, dict)}
 
 
 def _write_backend(

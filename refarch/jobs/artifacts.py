@@ -377,6 +377,11 @@ def _inside(base: Path, relative: Any, where: str) -> Path:
     return path
 
 
+def declared_lambdas(root: str | Path, env: Mapping[str, str]) -> list[str]:
+    """The Lambda packages artifacts.hcl declares (ConfigError/UsageError as build_artifacts)."""
+    return list(_declared(Path(root).resolve(), env).lambdas)
+
+
 def _declared(root: Path, env: Mapping[str, str]) -> _Declared:
     path = root / DECLARATION
     if not path.is_file():

@@ -34,6 +34,12 @@ FIXES = {
     "there: the second plan wants to remove them)",
     "iam-service-specific-credentials": "IAM: ListServiceSpecificCredentials answers an empty list "
     "(moto: unimplemented; destroying a user retries for about 20 minutes)",
+    "rds-scaling-configuration": "RDS: a provisioned cluster's empty `ScalingConfigurationInfo` "
+    "(AWS sends it for Serverless v1 only) is left out (the provider reads it as a "
+    "scaling_configuration block: the second plan is never clean)",
+    "cloudfront-acm-certificate": "CloudFront: a viewer certificate with an ACM certificate says "
+    "`CloudFrontDefaultCertificate` false and `CertificateSource` acm, as AWS does (moto says "
+    "true and cloudfront: the second plan is never clean)",
 }
 
 CLOUDTRAIL_SHORT = "CloudTrail_20131101."
@@ -47,6 +53,13 @@ MAX_BODY = 16 * 1024 * 1024
 LAUNCH_TEMPLATE_TAGS = re.compile(
     rb"<item><resourceType>launch-template</resourceType><tagSet>(?:(?!</tagSet>).)*</tagSet></item>", re.S
 )
+EMPTY_SCALING_INFO = re.compile(
+    rb"<ScalingConfigurationInfo\s*/>|<ScalingConfigurationInfo>\s*</ScalingConfigurationInfo>"
+)
+VIEWER_CERTIFICATE = re.compile(
+    rb"<ViewerCertificate>(?:(?!</ViewerCertificate>).)*</ViewerCertificate>", re.S
+)
+ACM_ARN = re.compile(rb"<ACMCertificateArn>([^<]+)</ACMCertificateArn>")
 IAM_EMPTY_CREDENTIALS = (
     '<ListServiceSpecificCredentialsResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
     "<ListServiceSpecificCredentialsResult><ServiceSpecificCredentials/>"
@@ -72,6 +85,14 @@ class EmulatorFixes:
             return self.app(environ, start_response)
         if target.startswith(ECS_PREFIX) and target[len(ECS_PREFIX) :] in ECS_SERVICE_ACTIONS:
             return self._ecs(environ, start_response, target[len(ECS_PREFIX) :])
+        service = _signing_service(environ)
+        if service in ("rds", "cloudfront"):
+            status, headers, answer = _call(self.app, environ)
+            if service == "rds":
+                answer = EMPTY_SCALING_INFO.sub(b"", answer)
+            else:
+                answer = VIEWER_CERTIFICATE.sub(_acm_viewer_certificate, answer)
+            return _send(start_response, status, headers, answer)
         if str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
             body = _read_body(environ)
             form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -130,6 +151,22 @@ def _send(
     kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
     start_response(status, [*kept, ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _acm_viewer_certificate(match: re.Match[bytes]) -> bytes:
+    """A `<ViewerCertificate>` naming an ACM certificate, as AWS returns it."""
+    block = match.group(0)
+    arn = ACM_ARN.search(block)
+    if arn is None:
+        return block
+    block = block.replace(
+        b"<CloudFrontDefaultCertificate>true</CloudFrontDefaultCertificate>",
+        b"<CloudFrontDefaultCertificate>false</CloudFrontDefaultCertificate>",
+    )
+    block = block.replace(
+        b"<CertificateSource>cloudfront</CertificateSource>", b"<CertificateSource>acm</CertificateSource>"
+    )
+    return block.replace(b"<Certificate></Certificate>", b"<Certificate>" + arn.group(1) + b"</Certificate>")
 
 
 def _with_root_volume_size(form: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -160,6 +160,53 @@ def test_list_service_specific_credentials_answers_an_empty_list(apps: Apps) -> 
     assert "<ServiceSpecificCredentials/>" in fixed.get_data(as_text=True)
 
 
+def test_a_provisioned_rds_cluster_has_no_scaling_configuration_info(apps: Apps) -> None:
+    create = {
+        "Action": "CreateDBCluster",
+        "Version": "2014-10-31",
+        "DBClusterIdentifier": "c",
+        "Engine": "aurora-postgresql",
+        "EngineMode": "provisioned",
+        "MasterUsername": "u",
+        "MasterUserPassword": "password123",
+    }
+    assert apps.form_call(apps.fixed, "rds", create).status_code == 200
+    describe = {"Action": "DescribeDBClusters", "Version": "2014-10-31"}
+    bare = apps.form_call(apps.bare, "rds", describe).get_data(as_text=True)
+    assert "<ScalingConfigurationInfo/>" in bare  # the gap: AWS sends it for Serverless v1 only
+    fixed = apps.form_call(apps.fixed, "rds", describe).get_data(as_text=True)
+    assert "ScalingConfigurationInfo" not in fixed and "<EngineMode>provisioned</EngineMode>" in fixed
+
+
+def test_a_cloudfront_viewer_certificate_from_acm_is_not_the_default_one(apps: Apps) -> None:
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+    config = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<DistributionConfig xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/">'
+        "<CallerReference>x</CallerReference><Comment></Comment><Enabled>true</Enabled>"
+        "<Origins><Quantity>1</Quantity><Items><Origin><Id>o</Id><DomainName>b.s3.amazonaws.com</DomainName>"
+        "<S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity></S3OriginConfig></Origin></Items></Origins>"
+        "<DefaultCacheBehavior><TargetOriginId>o</TargetOriginId><ViewerProtocolPolicy>redirect-to-https"
+        "</ViewerProtocolPolicy><MinTTL>0</MinTTL><ForwardedValues><QueryString>false</QueryString>"
+        "<Cookies><Forward>none</Forward></Cookies></ForwardedValues></DefaultCacheBehavior>"
+        f"<ViewerCertificate><ACMCertificateArn>{arn}</ACMCertificateArn><SSLSupportMethod>sni-only"
+        "</SSLSupportMethod><MinimumProtocolVersion>TLSv1.2_2021</MinimumProtocolVersion></ViewerCertificate>"
+        "</DistributionConfig>"
+    )
+    headers = {"Authorization": _auth("cloudfront"), "Content-Type": "application/xml"}
+    created = apps.fixed.post("/2020-05-31/distribution", data=config, headers=headers)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    default_true = "<CloudFrontDefaultCertificate>true</CloudFrontDefaultCertificate>"
+    assert default_true not in created.get_data(as_text=True)
+    path = created.headers["Location"].split("amazonaws.com", 1)[-1]
+    bare = apps.bare.get(path, headers=headers).get_data(as_text=True)
+    assert default_true in bare and arn in bare  # the gap
+    for answer in (apps.fixed.get(path, headers=headers), apps.fixed.get(f"{path}/config", headers=headers)):
+        text = answer.get_data(as_text=True)
+        assert "<CloudFrontDefaultCertificate>false</CloudFrontDefaultCertificate>" in text, text
+        assert "<CertificateSource>acm</CertificateSource>" in text and arn in text
+
+
 def test_aws_managed_policies_are_loaded(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer) -> None:
     from moto.core.config import default_user_config
     from moto.iam.models import IAMBackend
@@ -183,4 +230,6 @@ def test_every_fix_has_a_test() -> None:
         "ec2-root-volume-size",
         "ec2-launch-template-tags",
         "iam-service-specific-credentials",
+        "rds-scaling-configuration",
+        "cloudfront-acm-certificate",
     }

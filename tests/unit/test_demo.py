@@ -124,3 +124,26 @@ def test_the_real_demo_refuses_keep() -> None:
 
     result = CliRunner().invoke(cli, ["demo", "--modules", "real", "--keep"])
     assert result.exit_code == 2 and "--keep is for the twins" in result.output
+
+
+def test_the_real_demo_leaves_out_what_the_emulator_cannot_run_and_what_was_not_asked(
+    tmp_path: Path,
+) -> None:
+    from refarch.jobs.demo import DOMAIN, ORG, REGION
+    from refarch.jobs.demo_real import REAL_ACCOUNTS, UNSUPPORTED, _leave_out
+    from refarch.planner import plan
+    from refarch.render import render_live_repo
+    from refarch.repo import load_repo
+
+    root = tmp_path / "live"
+    render_live_repo(root, org=ORG, accounts=REAL_ACCOUNTS, regions=[REGION], domain=DOMAIN, flavour="aws")
+    left = _leave_out(root, None)
+    assert left == {"dev/us-east-1/redis": left["dev/us-east-1/redis"]}
+    assert "elasticache-redis" in UNSUPPORTED and "CacheClusterNotFound" in left["dev/us-east-1/redis"]
+    original = {"vpc", "ecs-cluster", "ecs-service", "openvpn-server", "cloudtrail", "log-archive"}
+    original |= {"kms-admin", "iam-groups", "ecr-repos", "route53"}
+    _leave_out(root, original)
+    env = {"PATH": "/bin", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+    units = load_repo(root, env=env, cache=False).units.values()
+    assert {Path(u.source or "").name for u in units} == original  # what is left still resolves
+    assert len(plan(load_repo(root, env=env, cache=False), "apply").units) == len(units)

@@ -2,13 +2,25 @@
 
 import fcntl
 import os
+import re
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from refarch.engines.provider_cache import LOCK_FILE, WARM_DIR, cache_dir, init_lock, requirements
+from refarch.engines.provider_cache import (
+    LOCK_FILE,
+    MAY_BREAK_LOCK_FILE,
+    WARM_DIR,
+    cache_dir,
+    cache_environment,
+    init_lock,
+    init_writes_cache,
+    requirements,
+)
 from refarch.errors import UnsafeLocalState
 
 AWS = """
@@ -132,7 +144,7 @@ def test_init_upgrade_is_always_alone(tmp_path):
     entered = threading.Event()
 
     def upgrade():
-        with init_lock(cache, "k1", upgrade=True):
+        with init_lock(cache, "k1", writes=True):
             entered.set()
 
     worker = threading.Thread(target=upgrade)
@@ -142,3 +154,89 @@ def test_init_upgrade_is_always_alone(tmp_path):
     os.close(cache_fd)
     worker.join(5)
     assert entered.is_set()
+
+
+def test_a_warm_init_that_would_write_the_cache_holds_it_alone(tmp_path):
+    cache = tmp_path / "cache"
+    with init_lock(cache, "k1") as ok:
+        ok[0] = True
+    fd = os.open(cache / LOCK_FILE, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # a warm init linking from the cache
+    entered = threading.Event()
+
+    def writing_init():
+        with init_lock(cache, "k1", writes=True):
+            entered.set()
+
+    worker = threading.Thread(target=writing_init)
+    worker.start()
+    time.sleep(0.3)
+    assert not entered.is_set()
+    os.close(fd)
+    worker.join(5)
+    assert entered.is_set()
+
+
+def test_refarch_lets_an_init_without_a_lock_file_link_from_its_cache_unless_the_user_says_no(
+    tmp_path,
+):
+    home = {"HOME": str(tmp_path)}
+    env = cache_environment(home)
+    assert env[MAY_BREAK_LOCK_FILE] == "true"
+    assert cache_environment({**home, MAY_BREAK_LOCK_FILE: ""})[MAY_BREAK_LOCK_FILE] == ""
+    folder = module(tmp_path, "m", AWS)
+    assert not init_writes_cache(folder, env)
+    assert init_writes_cache(folder, {MAY_BREAK_LOCK_FILE: ""})  # the user's "no": it writes
+    (folder / ".terraform.lock.hcl").write_text("")
+    assert not init_writes_cache(folder, {})  # a lock file: Terraform links what it records
+
+
+def _terraform_at_least_1_4() -> str | None:
+    """A Terraform >= 1.4 on PATH (the one whose cache needs a lock file), if any."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        binary = shutil.which("terraform", path=folder)
+        if binary is None:
+            continue
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, check=False).stdout
+        found = re.match(r"Terraform v(\d+)\.(\d+)", out)
+        if found and (int(found[1]), int(found[2])) >= (1, 4):
+            return binary
+    return None
+
+
+TERRAFORM_1_4 = _terraform_at_least_1_4()
+
+
+@pytest.mark.skipif(TERRAFORM_1_4 is None, reason="no Terraform >= 1.4 on PATH")
+def test_with_refarchs_environment_terraform_links_from_the_cache_instead_of_installing_again(
+    tmp_path,
+):
+    """Terraform >= 1.4 itself, a stand-in provider in a filesystem mirror (init never starts
+    it): without a lock file a second init installs into the cache again (what races when
+    inits run in parallel); with the environment refarch sets it only links. About 0.3 s."""
+    assert TERRAFORM_1_4 is not None
+    platform = tmp_path / "mirror/example.com/ns/fake/1.0.0/linux_amd64"
+    platform.mkdir(parents=True)
+    (platform / "terraform-provider-fake_v1.0.0").write_text("#!/bin/sh\nexit 1\n")
+    (platform / "terraform-provider-fake_v1.0.0").chmod(0o755)
+    cli = tmp_path / "cli.tfrc"
+    cli.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{tmp_path / "mirror"}"\n  }}\n}}\n'
+    )
+    fake = 'terraform {\n  required_providers {\n    fake = { source = "example.com/ns/fake" }\n  }\n}\n'
+    base = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TF_CLI_CONFIG_FILE": str(cli)}
+    base |= {"CHECKPOINT_DISABLE": "1", "TF_PLUGIN_CACHE_DIR": str(tmp_path / "cache")}
+
+    def init(name: str, env: dict[str, str]) -> str:
+        folder = module(tmp_path, name, fake)
+        result = subprocess.run(
+            [TERRAFORM_1_4, "init", "-input=false", "-no-color"],
+            cwd=folder, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return result.stdout
+
+    (tmp_path / "cache").mkdir(mode=0o700)
+    assert "Installing example.com/ns/fake" in init("first", base)
+    assert "Installing example.com/ns/fake" in init("plain", {**base, MAY_BREAK_LOCK_FILE: ""})
+    linked = init("refarch", {**base, **cache_environment(base)})
+    assert "Using example.com/ns/fake v1.0.0 from the shared cache directory" in linked

@@ -379,7 +379,10 @@ def test_engine_environment_adds_automation_settings_to_a_copy(tmp_path: Path) -
     assert env["TF_IN_AUTOMATION"] == "1" and env["TF_INPUT"] == "0"
     assert env["TF_DATA_DIR"] == str(work.data_dir)
     assert env["TF_PLUGIN_CACHE_DIR"] == "/c"  # the caller's own cache wins
+    assert env["TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"] == "true"  # engines/provider_cache.py
     assert "TF_DATA_DIR" not in job.env
+    no_cache = TerraformEngine(binary="terraform", provider_cache=False).environment(job, work)
+    assert "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE" not in no_cache  # Terraform's own way
 
 
 def _executable(folder: Path, name: str) -> Path:

@@ -1,7 +1,7 @@
 """The library equals the CLI: each run verb (apply, plan-all, output, destroy) run through
 `refarch VERB` and through `refarch.deploy` on the same repo selects the same plan, ends each
 unit the same way and writes the same kinds of ledger events. The terragrunt stand-in on
-PATH, STS on the moto server (about 12 s on 2 cores)."""
+PATH, STS on the moto server (11-21 s on 2 shared cores)."""
 
 import json
 import os

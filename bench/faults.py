@@ -537,7 +537,7 @@ class LockBench:
         self.notes: list[str] = []
         self.logs: dict[int, Path] = {}  # background applies: pid -> output file
         from refarch.provision.backend import BucketSpec  # noqa: PLC0415 - only this part needs it
-        from refarch.provision.ledger import ensure_ledger  # noqa: PLC0415
+        from refarch.provision.ledger_table import ensure_ledger  # noqa: PLC0415
 
         ensure_ledger(
             client(direct, "dynamodb", "dev"),

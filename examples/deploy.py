@@ -36,12 +36,19 @@ def main(argv: list[str] | None = None) -> int:
 
     record = refarch.bootstrap(repo, repo.settings)  # state buckets, lock tables, keys, ...
     print(f"bootstrap: {len(record.accounts)} account(s) ready")
-    report = refarch.run(order, "apply", repo.settings, on_event=show_progress)
+    # exactly what `refarch apply LIVE_DIR --include GLOB --with-dependencies --yes` does:
+    # stacks generated, preflight, feature flags, the engine (--apply on this script is the consent)
+    request = refarch.DeployRequest(
+        args.live_dir, "apply", include=tuple(args.apply), with_dependencies=True, non_interactive=True
+    )
+    report = refarch.deploy(request, on_event=show_progress).report
+    if report is None:
+        return 0  # nothing selected
     print(f"{report.counts} (ledger: {report.ledger_path})")
     return 0 if report.ok else 1
 
 
-def show_progress(event: refarch.RunEvent) -> None:
+def show_progress(event: refarch.DeployEvent) -> None:
     """Events are data; print the end of each unit (the CLI renders them with rich)."""
     if isinstance(event, refarch.UnitFinished):
         print(f"{event.unit}: {event.status} after {event.attempts} attempt(s)")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from refarch.jobs.artifacts import ArtifactsReport, build_artifacts
     from refarch.jobs.bootstrap import bootstrap
     from refarch.jobs.demo import DemoResult, demo
-    from refarch.jobs.deploy import run
+    from refarch.jobs.deploy import DeployEvent, DeployRequest, DeployResult, deploy, run
     from refarch.jobs.drift import DriftReport, DriftRequest, drift
     from refarch.jobs.stacks import generate_stacks
     from refarch.models import (
@@ -66,6 +66,9 @@ _EXPORTS = {
         (
             "ConfigError",
             "DependencyCycle",
+            "DeployEvent",
+            "DeployRequest",
+            "DeployResult",
             "EvaluationError",
             "HclSyntaxError",
             "MissingDependency",
@@ -88,7 +91,7 @@ _EXPORTS = {
     "DemoResult": "refarch.jobs.demo",
     "demo": "refarch.jobs.demo",
     **dict.fromkeys(("DriftReport", "DriftRequest", "drift"), "refarch.jobs.drift"),
-    "run": "refarch.jobs.deploy",
+    **dict.fromkeys(("DeployEvent", "DeployRequest", "DeployResult", "deploy", "run"), "refarch.jobs.deploy"),
     "generate_stacks": "refarch.jobs.stacks",
     **dict.fromkeys(
         (
@@ -124,6 +127,9 @@ __all__ = [
     "DemoResult",
     "Dependency",
     "DependencyCycle",
+    "DeployEvent",
+    "DeployRequest",
+    "DeployResult",
     "DriftReport",
     "DriftRequest",
     "EvaluationError",
@@ -155,6 +161,7 @@ __all__ = [
     "build_amis",
     "build_artifacts",
     "demo",
+    "deploy",
     "drift",
     "evaluate_unit",
     "generate_stacks",

@@ -7,12 +7,11 @@ from typing import Any, TypeVar
 
 import click
 
-from refarch import graph
-from refarch.changes import DEPLOYED, ChangeSet, changes_since, selection
+from refarch.changes import ChangeSet
 from refarch.cli import output
 from refarch.cli.output import escape
+from refarch.jobs.changed import changed_selection
 from refarch.models import Repo
-from refarch.repo import load_repo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,32 +56,17 @@ def report(change: ChangeSet) -> None:
 def narrow(
     repo: Repo, ref: str, include: Sequence[str] = (), exclude: Sequence[str] = ()
 ) -> tuple[ChangeSet, list[str], list[str]]:
-    """The change since `ref` and the include/exclude patterns (to use with
+    """The change since `ref` (said on stderr) and the include/exclude patterns (to use with
     --ignore-dependencies) selecting its units, within the user's own --include."""
-    if ref == DEPLOYED:  # reads the ledger: boto3 is loaded only for it (`refarch graph` stays light)
-        from refarch.jobs.deployed import changes_since_deployed  # noqa: PLC0415
-
-        change = changes_since_deployed(repo)
-    else:
-        change = changes_since(repo, ref)
+    change, wanted, excluded = changed_selection(repo, ref, include, exclude)
     report(change)
-    wanted, nested = selection(change, repo)
-    if include:
-        wanted = [p for p in wanted if graph.matches(p, include)]
-    return change, wanted, [*exclude, *nested]
+    return change, wanted, excluded
 
 
-def narrow_run_options(directory: str, opts: dict[str, Any]) -> dict[str, Any] | None:
-    """A run verb's options narrowed to what changed; None when nothing did."""
-    _, include, exclude = narrow(
-        load_repo(directory), opts["changed_since"], opts["include"], opts["exclude"]
-    )
-    if not include:
-        message = f"nothing changed since {opts['changed_since']}: no unit to run"
-        click.echo(message, err=True)
-        summary = output.step_summary_path() if output.detect().github else None
-        if summary is not None:
-            with summary.open("a", encoding="utf-8") as handle:
-                handle.write(f"refarch: {message}\n")
-        return None
-    return {**opts, "include": tuple(include), "exclude": tuple(exclude), "ignore_dependencies": True}
+def nothing_changed(message: str) -> None:
+    """Nothing changed since the ref: said on stderr, and in the GitHub job summary."""
+    click.echo(message, err=True)
+    summary = output.step_summary_path() if output.detect().github else None
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(f"refarch: {message}\n")

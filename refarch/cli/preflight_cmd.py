@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from refarch.jobs.preflight import MISSING, NOT_CHECKED, PreflightReport, preflight
-from refarch.models import Plan
 from refarch.planner import plan as make_plan
 from refarch.repo import load_repo
 from refarch.settings import load_settings
@@ -71,12 +70,3 @@ def show(report: PreflightReport, console: Console, *, verbose: bool = False) ->
         f"preflight: {len(report.units)} unit(s), {counts['found']} reference(s) found, "
         f"{counts[MISSING]} missing, {counts[NOT_CHECKED]} not checked"
     )
-
-
-def check_before_apply(plan: Plan) -> None:
-    """What `refarch apply` runs first (unless --no-preflight): exit 2 when anything is missing."""
-    report = preflight(plan, plan.repo.settings)
-    show(report, Console(highlight=False, soft_wrap=True, stderr=True))
-    if not report.ok:
-        click.secho("apply not started: create what is missing, or pass --no-preflight", fg="red", err=True)
-        sys.exit(2)

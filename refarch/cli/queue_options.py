@@ -106,14 +106,20 @@ profile_option = click.option(
 def with_tf_path(settings: Settings, tf_path: str | None) -> Settings:
     """`--tf-path` typed on the command line beats `[engine] terraform_binary`; its variable
     TG_TF_PATH comes after it (refarch.engines.terraform.resolve_terraform reads that)."""
+    typed = typed_tf_path(tf_path)
+    if typed is None:
+        return settings
+    return replace(settings, engine=replace(settings.engine, terraform_binary=typed))
+
+
+def typed_tf_path(tf_path: str | None) -> str | None:
+    """`--tf-path` when typed on the command line (not from TG_TF_PATH), else None."""
     context = click.get_current_context(silent=True)
     typed = (
         context is not None
         and context.get_parameter_source("tf_path") == click.core.ParameterSource.COMMANDLINE
     )
-    if not tf_path or not typed:
-        return settings
-    return replace(settings, engine=replace(settings.engine, terraform_binary=tf_path))
+    return tf_path if tf_path and typed else None
 
 
 def repo_options(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,12 +16,12 @@ from types import FrameType
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from refarch import graph
 from refarch.cli import changed, output
-from refarch.cli.preflight_cmd import check_before_apply
+from refarch.cli.preflight_cmd import show
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -31,12 +31,12 @@ from refarch.cli.queue_options import (
     queue_external,
     repo_options,
     tf_path_option,
+    typed_tf_path,
     with_dependencies_option,
-    with_tf_path,
 )
-from refarch.cli.stack_generate import generate_first
-from refarch.engines import ENGINES, make_engine
-from refarch.errors import OutputNotWritten, UsageError
+from refarch.cli.stack_generate import describe, warn_orphans
+from refarch.engines import ENGINES
+from refarch.errors import OutputNotWritten
 from refarch.events import (
     AccountLockTrouble,
     RunEvent,
@@ -48,14 +48,23 @@ from refarch.events import (
     UnitStarted,
 )
 from refarch.exec.process import Interrupt
-from refarch.jobs.deploy import run
+from refarch.jobs.deploy import (
+    ChangesFound,
+    ConsentCallback,
+    DependentsOutside,
+    DeployEvent,
+    DeployRequest,
+    NothingToRun,
+    PlanLoaded,
+    PreflightChecked,
+    RunStarting,
+    StacksGenerated,
+    deploy,
+)
+from refarch.jobs.preflight import PreflightFailed
 from refarch.models import Plan, RunReport, Status
-from refarch.planner import dependents_outside
-from refarch.repo import load_repo
-from refarch.runner import saved_plans
 from refarch.runner.ledger import resume_verb
 from refarch.runner.report import write_report
-from refarch.runner.run import RunOptions, load_plan
 
 STATUS_STYLE = {
     Status.SUCCEEDED: "green",
@@ -213,75 +222,23 @@ def execute(
 ) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code.
     `present` prints the outputs of an `output` run (default: JSON by unit path)."""
-    generate_first(directory, skip=opts["no_stack_generate"])
-    if opts.get("planned_only"):
-        narrowed = _planned_only(directory, opts)
-        if narrowed is None:
-            return
-        opts = narrowed
-    if opts.get("changed_since"):
-        narrowed = changed.narrow_run_options(directory, opts)
-        if narrowed is None:
-            return
-        opts = narrowed
-    plan = load_plan(
-        directory,
-        action,
-        include=opts["include"],
-        exclude=opts["exclude"],
-        ignore_dependencies=opts["ignore_dependencies"],
-        endpoint_url=opts["endpoint_url"],
-        profile=opts["profile"],
-        queue_include_external=bool(opts["queue_include_external"]),
-        with_dependencies=opts.get("with_dependencies", False),
-        repo_options=load_options(opts),
-        allow_unknown_account=opts.get("allow_unknown_account", False),
-    )
-    for warning in plan.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
-    for path in plan.skipped:
-        click.echo(f"{action}: skipping {path} ({plan.reasons.get(path, 'excluded')})", err=True)
-    if not plan.units:
-        click.echo(f"{action}: no unit selected", err=True)
-        return
-    # Consent first: nobody waits through the preflight's lookups to be asked.
-    confirm(plan, action, opts.get("non_interactive", False), opts.get("allow_broken_dependents", False))
-    if action == "apply" and not opts.get("no_preflight", False):
-        check_before_apply(plan)
-    settings = plan.repo.settings
-    settings = with_tf_path(settings, opts["tf_path"])
-    engine = make_engine(opts["engine"], settings) if opts["engine"] else None
-    base_env = None
-    if plan.repo.features:  # terragrunt evaluates the config again itself: hand it the flags
-        value = ",".join(f"{k}={v}" for k, v in plan.repo.features.items())
-        base_env = {**os.environ, "TG_FEATURE": value, "TERRAGRUNT_FEATURE": value}
-    view = RunView(action, len(plan.units), accounts={p: u.account for p, u in plan.units.items()})
-    interrupt = Interrupt()
-    restore = install_interrupt(interrupt, view.notice)
+    screen = DeployScreen(action, directory)
     try:
-        with view:
-            report = run(
-                plan,
-                action,
-                settings,
-                engine=engine,
-                options=RunOptions(
-                    parallelism=opts["parallelism"],
-                    resume=opts.get("resume", None),
-                    rerun_changed=opts.get("rerun_changed", False),
-                    fail_fast=opts.get("fail_fast", False),
-                    allow_unknown_account=opts.get("allow_unknown_account", False),
-                    source_override=Path(opts["source"]).resolve() if opts["source"] else None,
-                    out_dir=Path(opts["out_dir"]) if opts.get("out_dir") else None,
-                    plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
-                ),
-                on_event=view.on_event,
-                interrupt=interrupt,
-                base_env=base_env,
-            )
+        result = deploy(
+            request(action, directory, opts),
+            confirm=terminal_consent(),
+            on_event=screen.on_event,
+            interrupt=screen.interrupt,
+        )
+    except PreflightFailed:
+        click.secho("apply not started: create what is missing, or pass --no-preflight", fg="red", err=True)
+        sys.exit(2)
     finally:
-        restore()
-    view.summary(report, directory)  # first: whatever fails to be written next, the user sees how it went
+        screen.close()
+    report = result.report
+    if report is None:
+        return
+    screen.view_summary(report)  # first: whatever fails to be written next, the user sees how it went
     if opts.get("out_dir") and (Path(opts["out_dir"]) / "summary.md").is_file():
         click.echo(
             f"plans saved in {opts['out_dir']} (summary.md for the pull request); apply exactly them "
@@ -300,51 +257,113 @@ def execute(
     sys.exit(report.exit_code)
 
 
-def _planned_only(directory: str, opts: dict[str, Any]) -> dict[str, Any] | None:
-    """--planned-only: the run narrowed to the selected units with a saved plan in --plan-dir;
-    None (said on stderr) when there is none."""
-    if not opts.get("plan_dir"):
-        raise UsageError(
-            "--planned-only goes with --plan-dir", hint="apply --plan-dir PLANDIR --planned-only"
-        )
-    planned = saved_plans.planned_units(Path(opts["plan_dir"]))
-    if opts["include"]:
-        planned = [p for p in planned if graph.matches(p, opts["include"])]
-    if not planned:
-        click.echo(f"no saved plan in {opts['plan_dir']}: nothing to apply", err=True)
-        return None
-    # a planned folder also matches the units nested below it: leave out those not planned
-    units = load_repo(directory).units
-    nested = [p for p in units if p not in planned and any(p.startswith(s + "/") for s in planned)]
-    exclude = (*opts["exclude"], *nested)
-    return {**opts, "include": tuple(planned), "exclude": exclude, "ignore_dependencies": True}
+def request(action: str, directory: str, opts: Mapping[str, Any]) -> DeployRequest:
+    """A run verb's flags as the job's request."""
+    loaded = load_options(dict(opts))
+    no_generate = opts["no_stack_generate"] or os.environ.get("TG_NO_STACK_GENERATE", "").lower() in (
+        "1",
+        "true",
+    )
+    return DeployRequest(
+        directory=directory,
+        action=action,
+        include=tuple(opts["include"]),
+        exclude=tuple(opts["exclude"]),
+        ignore_dependencies=opts["ignore_dependencies"],
+        with_dependencies=opts.get("with_dependencies", False),
+        queue_include_external=bool(opts["queue_include_external"]),
+        endpoint_url=opts["endpoint_url"],
+        profile=opts["profile"],
+        hidden=loaded["hidden"],
+        excludes_file=loaded["excludes_file"],
+        features=loaded["features"],
+        generate_stacks=not no_generate,
+        changed_since=opts.get("changed_since"),
+        planned_only=opts.get("planned_only", False),
+        plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
+        out_dir=Path(opts["out_dir"]) if opts.get("out_dir") else None,
+        parallelism=opts["parallelism"],
+        resume=opts.get("resume"),
+        rerun_changed=opts.get("rerun_changed", False),
+        fail_fast=opts.get("fail_fast", False),
+        allow_unknown_account=opts.get("allow_unknown_account", False),
+        allow_broken_dependents=opts.get("allow_broken_dependents", False),
+        source=Path(opts["source"]) if opts["source"] else None,
+        engine=opts["engine"],
+        tf_path=typed_tf_path(opts["tf_path"]),
+        non_interactive=opts.get("non_interactive", False),
+        preflight=not opts.get("no_preflight", False),
+    )
 
 
-def confirm(plan: Plan, action: str, non_interactive: bool, allow_broken_dependents: bool = False) -> None:
-    """Consent is explicit: a person at the terminal is asked; without one, the flag must say so
-    (as Terraform refuses without -auto-approve). A partial destroy names the units outside
-    the selection that depend on what it destroys."""
-    if action not in ("apply", "destroy"):
-        return
-    outside = dependents_outside(plan) if action == "destroy" else {}
-    if outside:
-        click.echo(f"these units depend on what {action} removes and are not in the selection:", err=True)
-        for unit, needs in outside.items():
-            click.echo(f"  {unit}  (needs {', '.join(needs)})", err=True)
-    if non_interactive:
-        if outside and not allow_broken_dependents:
-            raise UsageError(
-                f"{len(outside)} unit(s) outside the selection depend on what destroy removes",
-                hint="destroy them too (widen --include), or pass --allow-broken-dependents",
-            )
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"{action} changes infrastructure and there is no terminal to confirm it",
-            hint="pass --non-interactive (or --yes), as in CI; TG_NON_INTERACTIVE=true works too",
-        )
+def terminal_consent() -> ConsentCallback | None:
+    """Asking the person at the terminal; None without one (consent must then be a flag)."""
+    return ask if sys.stdin.isatty() else None
+
+
+def ask(plan: Plan, action: str) -> bool:
+    """Consent at the terminal (aborts, exit 1, on no)."""
     accounts = sorted({u.account for u in plan.units.values()})
     click.confirm(f"{action} {len(plan.units)} unit(s) in account(s) {', '.join(accounts)}?", abort=True)
+    return True
+
+
+class DeployScreen:
+    """Renders the deploy job's events: its notes on stderr, then the run through a RunView
+    (entered, with the Ctrl-C handler, when the run starts)."""
+
+    def __init__(self, action: str, directory: str) -> None:
+        self.action = action
+        self.directory = directory
+        self.interrupt = Interrupt()
+        self.view: RunView | None = None
+        self.restore: Callable[[], None] | None = None
+
+    def on_event(self, event: DeployEvent) -> None:
+        if isinstance(event, StacksGenerated):
+            warn_orphans(event.result)
+            for stack in event.result.stacks:
+                if stack.changed:
+                    describe(stack, err=True)
+        elif isinstance(event, ChangesFound):
+            changed.report(event.change)
+        elif isinstance(event, NothingToRun):
+            if event.reason == "changed":
+                changed.nothing_changed(event.message)
+            else:
+                click.echo(event.message, err=True)
+        elif isinstance(event, PlanLoaded):
+            for warning in event.plan.warnings:
+                click.secho(f"warning: {warning}", fg="yellow", err=True)
+            for path in event.plan.skipped:
+                reason = event.plan.reasons.get(path, "excluded")
+                click.echo(f"{self.action}: skipping {path} ({reason})", err=True)
+        elif isinstance(event, DependentsOutside):
+            click.echo(
+                f"these units depend on what {event.action} removes and are not in the selection:", err=True
+            )
+            for unit, needs in event.outside.items():
+                click.echo(f"  {unit}  (needs {', '.join(needs)})", err=True)
+        elif isinstance(event, PreflightChecked):
+            show(event.report, Console(highlight=False, soft_wrap=True, stderr=True))
+        elif isinstance(event, RunStarting):
+            accounts = {p: u.account for p, u in event.plan.units.items()}
+            self.view = RunView(self.action, len(event.plan.units), accounts=accounts)
+            self.restore = install_interrupt(self.interrupt, self.view.notice)
+            self.view.__enter__()
+        elif self.view is not None:
+            self.view.on_event(event)
+
+    def close(self) -> None:
+        """The run is over (or never started): the view stops, Ctrl-C is the default again."""
+        if self.restore is not None:
+            self.restore()
+        if self.view is not None:
+            self.view.__exit__()
+
+    def view_summary(self, report: RunReport) -> None:
+        if self.view is not None:
+            self.view.summary(report, self.directory)
 
 
 def install_interrupt(interrupt: Interrupt, notice: Callable[[str], None]) -> Callable[[], None]:

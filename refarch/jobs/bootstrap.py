@@ -45,7 +45,7 @@ from refarch.provision.kms_admin import (
     find_kms_admin,
     require_admins,
 )
-from refarch.provision.ledger import ensure_ledger
+from refarch.provision.ledger_table import ensure_ledger
 from refarch.provision.record import (
     RECORD_PATH,
     AccountRecord,

@@ -144,14 +144,12 @@ def test_plan_and_graph_accept_changed_since(world):
         (DEV_APP, ["dev/us-east-1/mysql"]),
         ("dev/us-east-1/mysql", []),
     ]
-    from refarch.cli.changed import narrow_run_options
+    from refarch.jobs.changed import changed_selection
     from refarch.runner.run import load_plan
 
-    opts = narrow_run_options(str(live), {"changed_since": "base", "include": (), "exclude": ()})
-    assert opts is not None and opts["ignore_dependencies"] is True
-    run_plan = load_plan(
-        live, "apply", include=opts["include"], exclude=opts["exclude"], ignore_dependencies=True
-    )
+    # what refarch.deploy (and so `refarch apply --changed-since base`) narrows the run to
+    _, include, exclude = changed_selection(refarch.load_repo(live, cache=False), "base")
+    run_plan = load_plan(live, "apply", include=include, exclude=exclude, ignore_dependencies=True)
     assert list(run_plan.units) == ["dev/us-east-1/mysql", DEV_APP]
     assert "dev/us-east-1/vpc" in run_plan.assumed  # applied before: its outputs come from state
     ci_flags = ["--install", "ci/refarch-0.1.0-py3-none-any.whl", "--install-sha256", "a" * 64]

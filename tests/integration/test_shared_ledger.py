@@ -25,7 +25,7 @@ from refarch.errors import ConfigError, RefarchWarning, UsageError
 from refarch.jobs.bootstrap import bootstrap
 from refarch.models import Plan, Status
 from refarch.provision.backend import BucketSpec
-from refarch.provision.ledger import ensure_ledger
+from refarch.provision.ledger_table import ensure_ledger
 from refarch.runner.account_locks import AccountBusy, AccountLockLost, AccountLocks, process_identity
 from refarch.runner.history import export_audit, history, open_store, parse_since
 from refarch.runner.ledger import load_run, read_events

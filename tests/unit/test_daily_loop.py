@@ -247,17 +247,18 @@ def test_apply_asks_for_consent_before_the_preflight(tmp_path, monkeypatch):
 
     from refarch.cli import cli, run_cmd
     from refarch.errors import NoCredentials, UsageError
+    from refarch.jobs import deploy
 
     live = tmp_path / "live"
     sh.copytree(Path(__file__).parent.parent / "fixtures" / "live", live)
     order = []
-    monkeypatch.setattr(run_cmd, "confirm", lambda *a, **k: order.append("consent"))
+    monkeypatch.setattr(run_cmd, "terminal_consent", lambda: lambda *a: order.append("consent") or True)
 
-    def preflight(plan):
+    def preflight(plan, settings):
         order.append("preflight")
         raise UsageError("stop here")
 
-    monkeypatch.setattr(run_cmd, "check_before_apply", preflight)
+    monkeypatch.setattr(deploy, "preflight", preflight)
     result = CliRunner().invoke(cli, ["apply", str(live), "--include", "dev/*", "--no-stack-generate"])
     assert result.exit_code == 2 and order == ["consent", "preflight"], result.output
     # the no-credentials hint names no flag that apply lacks

@@ -32,7 +32,7 @@ def imports_of(path):
 def test_everything_in_all_exists_and_the_verbs_are_callable():
     for name in refarch.__all__:
         assert hasattr(refarch, name), name
-    for name in ("load_repo", "plan", "run", "evaluate_unit", "build_amis"):
+    for name in ("load_repo", "plan", "run", "deploy", "evaluate_unit", "build_amis"):
         assert callable(getattr(refarch, name)), name
 
 
@@ -45,7 +45,7 @@ def test_the_verbs_are_plain_functions_and_importing_modules_does_not_hide_them(
     import refarch.planner
 
     assert callable(process.run_process)
-    for name in ("load_repo", "plan", "run", "bootstrap", "build_amis", "demo", "evaluate_unit"):
+    for name in ("load_repo", "plan", "run", "deploy", "bootstrap", "build_amis", "demo", "evaluate_unit"):
         assert inspect.isfunction(getattr(refarch, name)), name
     repo = refarch.load_repo(PACKAGE.parent / "tests/fixtures/live", cache=False)
     assert refarch.plan(repo).groups[0] == ("security/us-east-1/iam",)

@@ -1,5 +1,5 @@
-"""The shared ledger's home: its DynamoDB table (pk/sk, on-demand, encrypted, point-in-time
-recovery) and the S3 bucket of the unit logs (versioned, encrypted, private)."""
+"""The shared ledger table refarch makes: its DynamoDB table (pk/sk, on-demand, encrypted,
+point-in-time recovery) and the S3 bucket of the unit logs (versioned, encrypted, private)."""
 
 from __future__ import annotations
 

@@ -67,6 +67,8 @@ bench: setup
 	$(PY) bench/faults.py
 	$(PY) bench/fanout.py
 	$(PY) bench/gitlab_pipeline.py
+	$(PY) bench/real_modules.py
+	$(PY) bench/telemetry.py
 	$(PY) bench/startup.py
 	$(PY) bench/process.py
 

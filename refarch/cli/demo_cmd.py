@@ -20,7 +20,6 @@ from refarch.jobs.demo_real import EXPECTED_SECONDS, RealDemoResult, demo_real_m
 from refarch.provision.record import RECORD_PATH
 from refarch.settings import Settings
 
-STAGES = ("embedded AWS", "render", "bootstrap", "AMI", "artifacts", "apply", "plan", "destroy")
 SHOWN = {
     "bootstrap": ("account-done", "account-failed", "warning"),
     "ami": ("start", "built", "shared", "retry", "failed"),
@@ -93,11 +92,12 @@ class DemoView:
         self.out = output.Printer(mode)
         self.mode = self.out.mode
         self.run_view: RunView | None = None
+        self.stages: dict[str, int] = {}
 
     def on_event(self, event: DemoEvent) -> None:
         payload = event.payload
         if event.kind == "stage":
-            number = STAGES.index(event.stage) + 1 if event.stage in STAGES else "-"
+            number = self.stages.setdefault(event.stage, len(self.stages) + 1)  # in the order run
             self.out.line(f"\n[bold cyan]{number}. {escape(event.stage)}[/]  {escape(event.message)}")
         elif event.kind == "note":
             self.out.line(f"   [yellow]{escape(event.message)}[/]")

@@ -349,7 +349,10 @@ def test_paths_outside_the_stack_are_refused_and_nothing_is_written(small, block
             "generated to the same folder",
         ),
         ('unit "a" {\n path = "x"\n}\n', 'unit "a" has an empty source'),
-        ('stack "a" {\n source = "s"\n path = "x"\n autoinclude {\n }\n}\n', "autoinclude is not supported"),
+        (
+            'stack "a" {\n source = "s"\n path = "x"\n autoinclude {\n  dependency "b" {\n  }\n }\n}\n',
+            "autoinclude of a stack can declare only unit and stack blocks, not dependency",
+        ),
         ("locals {\n x = 1\n}\n", "declares no unit or stack blocks"),
         ("terraform {\n}\n", "terraform blocks in a terragrunt.stack.hcl are not supported"),
         (
@@ -530,6 +533,22 @@ def test_autoinclude_is_generated_beside_the_unit_and_merged_into_it(tmp_path):
     app = repo.units[f"dev/{STACK_DIR}/app"]
     assert set(app.dependencies) == {f"dev/{STACK_DIR}/vpc"}
     assert app.inputs == {"name": "app", "vpc_id": "vpc-mock", "owner": "TEAM-A", "label": "team-a-vpc-mock"}
+
+
+def test_a_stack_autoinclude_injects_units_into_the_generated_stack(tmp_path):
+    """terragrunt.autoinclude.stack.hcl beside the nested stack file: its unit blocks are added,
+    one named as a unit of the stack replacing it whole."""
+    shutil.copytree(FIXTURES / "stacks" / "autoinclude", tmp_path / "example")
+    live = tmp_path / "example" / "live"
+    result = generate_stacks(live)
+    net = live / "dev" / STACK_DIR / "net"
+    written = (net / "terragrunt.autoinclude.stack.hcl").read_text()
+    assert 'values = {\n    cidr = "10.9.0.0/16"\n  }' in written
+    nested = f"dev/{STACK_DIR}/net/{STACK_DIR}"
+    assert {f"{nested}/base", f"{nested}/extra"} <= set(result.units)
+    repo = load_repo(live, cache=False)
+    assert repo.units[f"{nested}/base"].inputs == {"cidr": "10.9.0.0/16"}
+    assert repo.units[f"{nested}/extra"].inputs == {"cidr": "10.2.0.0/16"}
 
 
 def test_an_autoinclude_with_locals_is_refused(small):

@@ -4,8 +4,10 @@ A `terragrunt.stack.hcl` declares `unit` and `stack` blocks (`source`, `path`, `
 `no_dot_terragrunt_stack`, `no_validation`, `enabled`) and `locals`. Generating it copies each
 block's source folder to `.terragrunt-stack/<path>` (or `<path>` beside the stack file with
 `no_dot_terragrunt_stack = true`) and writes the block's `values` to a `terragrunt.values.hcl`
-there, which the generated config reads as `values.*`. A generated stack is generated in turn
-(nested stacks), level by level, as `terragrunt stack generate` does.
+there, which the generated config reads as `values.*`. A block's `autoinclude` is written
+beside it (terragrunt.autoinclude.hcl, merged into the unit by refarch.config.evaluate;
+terragrunt.autoinclude.stack.hcl, read here with the nested stack file). A generated stack is
+generated in turn (nested stacks), level by level, as `terragrunt stack generate` does.
 
 One stack file is rendered whole into a staging folder (`.terragrunt-cache/refarch-stack-*`
 beside it, never discovered as units) and then swapped in for the old `.terragrunt-stack`, so a

@@ -265,7 +265,13 @@ class UnitContext:
                     path=self.loader.rel(path),
                     hint=f"include that file directly from {child.rel}",
                 )
-        for scope in [child, *(inc.scope for inc in self.includes.values())]:
+        # A stack's generated terragrunt.autoinclude.hcl: merged onto the unit as a shallow
+        # include would be, the autoinclude winning on a conflict (Terragrunt's stack autoinclude).
+        auto_path = self.terragrunt_dir / AUTOINCLUDE_FILE
+        auto = None
+        if self.config_path.name == "terragrunt.hcl" and self.loader.exists(auto_path, self.records):
+            auto = Scope(self, auto_path, self.loader.body(auto_path, self.records))
+        for scope in [child, *(inc.scope for inc in self.includes.values()), *([auto] if auto else [])]:
             assert scope is not None
             scope.check_source_independent()
         # Dependency blocks of the included files, then the child's own. Each name is folded
@@ -273,7 +279,7 @@ class UnitContext:
         # include, a shallow include giving way to what is below it, a deep one deep-merged.
         merging = [inc for inc in self.includes.values() if inc.merge_strategy != "no_merge"]
         sources: list[tuple[Scope | None, str | None]] = [(inc.scope, inc.merge_strategy) for inc in merging]
-        for scope, how in [*sources, (child, None)]:
+        for scope, how in [*sources, (child, None), *([(auto, None)] if auto else [])]:
             assert scope is not None
             for name, definition in scope.dependency_blocks().items():
                 self.dependency_blocks[name] = definition
@@ -308,6 +314,8 @@ class UnitContext:
                     hint='rename one of the blocks, or set merge_strategy = "deep" to override it',
                 )
             merged = merge_configs(config, merged, include.merge_strategy)
+        if auto is not None:
+            merged = merge_configs(merged, auto.config(), "shallow")
         if self.dependency_blocks:
             merged["dependency"] = {
                 name: self.dependency(name, line, scope)
@@ -1571,6 +1579,7 @@ TERRAGRUNT: dict[str, Callable[[Scope, list[Any], int], Any]] = {
 
 # -- values: what a terragrunt.stack.hcl gave a generated unit or nested stack ------------------
 VALUES_FILE = "terragrunt.values.hcl"
+AUTOINCLUDE_FILE = "terragrunt.autoinclude.hcl"  # written by a stack's `autoinclude` block
 
 
 def stack_values(scope: Scope) -> LazyMap:

@@ -286,11 +286,13 @@ def simulate(tmp: Path, endpoint: str, runners: int, parallelism: int) -> dict[s
                     kill_after_first_unit=job.id == victim and not resume,
                 )
             )
-        time.sleep(0.5)
+        # until the duplicate has run, look often: the first job may apply its unit in a second
+        time.sleep(0.5 if duplicate_codes else 0.05)
         for item in list(running):
             events = local_events(item.runner, item.before)
-            run_started = any(e.get("event") == "run_start" for e in events)
-            if item.job.id == first and item.duplicate is None and run_started:
+            kinds = {e.get("event") for e in events}
+            holding = "run_start" in kinds and "run_finish" not in kinds  # its account lock held
+            if item.job.id == first and item.duplicate is None and holding:
                 spare = next(c for c in clones if c not in {r.runner for r in running})
                 attempt += 1
                 # the same job of another workflow run (a second push): refused by the lock.

@@ -140,10 +140,12 @@ def init_lock(
     providers are there). The caller sets `ok[0] = True` after a successful init, which marks
     `key` as installed. A module tree without providers takes no lock."""
     ok = [False]
+    # made for every init, providers or not: Terraform warns on every command that it cannot
+    # open a TF_PLUGIN_CACHE_DIR that does not exist
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     if key is None:
         yield ok
         return
-    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     check_ours(cache)
     key = hashlib.sha256(f"{key}\n{cli_config}".encode()).hexdigest()[:24]
     marker = cache / WARM_DIR / key

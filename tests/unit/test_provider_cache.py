@@ -4,6 +4,7 @@ import fcntl
 import os
 import re
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -240,3 +241,11 @@ def test_with_refarchs_environment_terraform_links_from_the_cache_instead_of_ins
     assert "Installing example.com/ns/fake" in init("plain", {**base, MAY_BREAK_LOCK_FILE: ""})
     linked = init("refarch", {**base, **cache_environment(base)})
     assert "Using example.com/ns/fake v1.0.0 from the shared cache directory" in linked
+
+
+def test_the_cache_folder_exists_after_any_init_so_terraform_never_warns_about_it(tmp_path):
+    cache = tmp_path / "no" / "cache"
+    with init_lock(cache, None) as ok:  # a module without providers takes no lock
+        ok[0] = True
+    assert cache.is_dir() and stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert not (cache / LOCK_FILE).exists()

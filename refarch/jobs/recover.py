@@ -9,6 +9,8 @@ from refarch.events import RunEventCallback
 from refarch.runner.run import Pushed, load_plan, recover
 from refarch.settings import with_terraform_binary
 
+__all__ = ["Pushed", "RecoverRequest", "RecoverResult", "run_recover"]
+
 
 @dataclass(frozen=True)
 class RecoverRequest:

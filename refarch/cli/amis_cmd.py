@@ -171,7 +171,15 @@ def prune(
 ) -> None:
     """Deregister DIRECTORY's older refarch-built AMIs and delete their snapshots, keeping the
     newest N per template and region, the recorded ones and any a unit's inputs name."""
-    request = AmisPruneRequest(directory, keep, account, _names(regions), endpoint_url, profile, dry_run)
+    request = AmisPruneRequest(
+        directory,
+        keep,
+        account,
+        regions=_names(regions),
+        endpoint_url=endpoint_url,
+        profile=profile,
+        dry_run=dry_run,
+    )
     render_retention(output.Printer(), run_amis_prune(request))
 
 

@@ -72,7 +72,16 @@ def command(
         out.line(f"{who}[{style}]{escape(event.message)}[/]" if style else who + escape(event.message))
 
     only_names = tuple(only.split(",")) if only is not None else None
-    request = BootstrapRequest(directory, names, dry_run, only_names, endpoint_url, profile, keys_dir, report)
+    request = BootstrapRequest(
+        directory,
+        accounts=names,
+        dry_run=dry_run,
+        only=only_names,
+        endpoint_url=endpoint_url,
+        profile=profile,
+        keys_dir=keys_dir,
+        report=report,
+    )
     render(out, run_bootstrap(request, on_event=show))
 
 

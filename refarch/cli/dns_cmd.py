@@ -31,6 +31,8 @@ def import_command(
         if not quiet:
             click.echo(f"  {event.line}")
 
-    request = DnsImportRequest(directory, endpoint_url, profile, typed_tf_path(tf_path))
+    request = DnsImportRequest(
+        directory, endpoint_url=endpoint_url, profile=profile, tf_path=typed_tf_path(tf_path)
+    )
     for line in run_dns_import(request, on_event=show).lines:
         click.echo(line)

@@ -34,7 +34,9 @@ def command(
     """Check that every AWS resource the units' inputs reference (key pairs, AMIs, IAM
     principals, certificates, secrets, zones, KMS keys, buckets) exists, in each unit's own
     account and region through its own role. Exit code 2 when something is missing."""
-    report = run_preflight(PreflightRequest(directory, include, exclude, endpoint_url, profile))
+    report = run_preflight(
+        PreflightRequest(directory, include, exclude, endpoint_url=endpoint_url, profile=profile)
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -34,7 +34,9 @@ def command(
 ) -> None:
     """Push the state files that a run kept in .refarch/recovery/ (Terraform could not save
     them) back to each unit's backend with `terraform state push`, then unblock the units."""
-    request = RecoverRequest(directory, run_ref, units, endpoint_url, profile, typed_tf_path(tf_path))
+    request = RecoverRequest(
+        directory, run_ref, units, endpoint_url=endpoint_url, profile=profile, tf_path=typed_tf_path(tf_path)
+    )
     result = run_recover(request)
     if not result.pushed:
         click.echo(f"nothing to push: run {run_ref} moved no state aside (or it was pushed already)")

@@ -53,7 +53,9 @@ def client(
     """Issue a client certificate for NAME from DIR's VPN CA and write a ready .ovpn
     profile (mode 0600: it holds the client's private key, which refarch keeps nowhere else)."""
     directory, name = dir_first(directory, name)
-    issued = run_vpn_client(VpnClientRequest(directory, name, out, remote, endpoint_url, profile))
+    issued = run_vpn_client(
+        VpnClientRequest(directory, name, out, remote, endpoint_url=endpoint_url, profile=profile)
+    )
     click.echo(f"wrote {issued.path} (client {issued.name}, serial {issued.serial}, server {issued.remote})")
 
 
@@ -65,5 +67,5 @@ def client(
 def revoke(directory: str, name: str, endpoint_url: str | None, profile: str | None) -> None:
     """Revoke NAME's client certificate: its serial goes into the CRL the server reads."""
     directory, name = dir_first(directory, name)
-    done = run_vpn_revoke(VpnRevokeRequest(directory, name, endpoint_url, profile))
+    done = run_vpn_revoke(VpnRevokeRequest(directory, name, endpoint_url=endpoint_url, profile=profile))
     click.echo(f"revoked {done.name} (serial {', '.join(done.serials)}); CRL updated in {done.crl_secret}")

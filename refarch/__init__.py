@@ -31,13 +31,32 @@ if TYPE_CHECKING:
         UnitRetried,
         UnitStarted,
     )
-    from refarch.jobs.amis import AmiRecord, build_amis
-    from refarch.jobs.artifacts import ArtifactsReport, build_artifacts
-    from refarch.jobs.bootstrap import bootstrap
+    from refarch.jobs.amis import (
+        AmiEvent,
+        AmiRecord,
+        AmisBuildRequest,
+        AmisPruneRequest,
+        build_amis,
+        prune_amis,
+        run_amis_build,
+        run_amis_prune,
+    )
+    from refarch.jobs.artifacts import (
+        ArtifactEvent,
+        ArtifactsBuildRequest,
+        ArtifactsReport,
+        build_artifacts,
+        run_artifacts_build,
+    )
+    from refarch.jobs.bootstrap import BootstrapEvent, BootstrapRequest, bootstrap, run_bootstrap
     from refarch.jobs.demo import DemoResult, demo
     from refarch.jobs.deploy import DeployEvent, DeployRequest, DeployResult, deploy, run
+    from refarch.jobs.dns import DnsImportRequest, DnsImportResult, TerraformLine, run_dns_import
     from refarch.jobs.drift import DriftReport, DriftRequest, drift
+    from refarch.jobs.preflight import PreflightReport, PreflightRequest, run_preflight
+    from refarch.jobs.recover import Pushed, RecoverRequest, RecoverResult, run_recover
     from refarch.jobs.stacks import generate_stacks
+    from refarch.jobs.vpn import VpnClientRequest, VpnRevokeRequest, run_vpn_client, run_vpn_revoke
     from refarch.models import (
         Account,
         Action,
@@ -52,7 +71,10 @@ if TYPE_CHECKING:
         UnitReport,
     )
     from refarch.planner import plan
+    from refarch.provision.ami_retention import Retention
+    from refarch.provision.dns import ZoneImport
     from refarch.provision.record import BootstrapRecord
+    from refarch.provision.vpn_pki import ClientProfile, Revocation
     from refarch.repo import load_repo
     from refarch.runner.run import RunOptions
     from refarch.settings import Settings, load_settings
@@ -83,16 +105,45 @@ _EXPORTS = {
         ("RunEvent", "RunFinished", "RunStarted", "UnitFinished", "UnitOutput", "UnitRetried", "UnitStarted"),
         "refarch.events",
     ),
-    "AmiRecord": "refarch.jobs.amis",
-    "build_amis": "refarch.jobs.amis",
-    "ArtifactsReport": "refarch.jobs.artifacts",
-    "build_artifacts": "refarch.jobs.artifacts",
-    "bootstrap": "refarch.jobs.bootstrap",
+    **dict.fromkeys(
+        (
+            "AmiEvent",
+            "AmiRecord",
+            "AmisBuildRequest",
+            "AmisPruneRequest",
+            "build_amis",
+            "prune_amis",
+            "run_amis_build",
+            "run_amis_prune",
+        ),
+        "refarch.jobs.amis",
+    ),
+    **dict.fromkeys(
+        (
+            "ArtifactEvent",
+            "ArtifactsBuildRequest",
+            "ArtifactsReport",
+            "build_artifacts",
+            "run_artifacts_build",
+        ),
+        "refarch.jobs.artifacts",
+    ),
+    **dict.fromkeys(
+        ("BootstrapEvent", "BootstrapRequest", "bootstrap", "run_bootstrap"), "refarch.jobs.bootstrap"
+    ),
     "DemoResult": "refarch.jobs.demo",
     "demo": "refarch.jobs.demo",
     **dict.fromkeys(("DriftReport", "DriftRequest", "drift"), "refarch.jobs.drift"),
     **dict.fromkeys(("DeployEvent", "DeployRequest", "DeployResult", "deploy", "run"), "refarch.jobs.deploy"),
+    **dict.fromkeys(
+        ("DnsImportRequest", "DnsImportResult", "TerraformLine", "run_dns_import"), "refarch.jobs.dns"
+    ),
+    **dict.fromkeys(("PreflightReport", "PreflightRequest", "run_preflight"), "refarch.jobs.preflight"),
+    **dict.fromkeys(("Pushed", "RecoverRequest", "RecoverResult", "run_recover"), "refarch.jobs.recover"),
     "generate_stacks": "refarch.jobs.stacks",
+    **dict.fromkeys(
+        ("VpnClientRequest", "VpnRevokeRequest", "run_vpn_client", "run_vpn_revoke"), "refarch.jobs.vpn"
+    ),
     **dict.fromkeys(
         (
             "Account",
@@ -110,7 +161,10 @@ _EXPORTS = {
         "refarch.models",
     ),
     "plan": "refarch.planner",
+    "Retention": "refarch.provision.ami_retention",
+    "ZoneImport": "refarch.provision.dns",
     "BootstrapRecord": "refarch.provision.record",
+    **dict.fromkeys(("ClientProfile", "Revocation"), "refarch.provision.vpn_pki"),
     "load_repo": "refarch.repo",
     "RunOptions": "refarch.runner.run",
     "Settings": "refarch.settings",
@@ -120,9 +174,17 @@ _EXPORTS = {
 __all__ = [
     "Account",
     "Action",
+    "AmiEvent",
     "AmiRecord",
+    "AmisBuildRequest",
+    "AmisPruneRequest",
+    "ArtifactEvent",
+    "ArtifactsBuildRequest",
     "ArtifactsReport",
+    "BootstrapEvent",
     "BootstrapRecord",
+    "BootstrapRequest",
+    "ClientProfile",
     "ConfigError",
     "DemoResult",
     "Dependency",
@@ -130,6 +192,8 @@ __all__ = [
     "DeployEvent",
     "DeployRequest",
     "DeployResult",
+    "DnsImportRequest",
+    "DnsImportResult",
     "DriftReport",
     "DriftRequest",
     "EvaluationError",
@@ -137,10 +201,17 @@ __all__ = [
     "MissingDependency",
     "Plan",
     "PlannedUnit",
+    "PreflightReport",
+    "PreflightRequest",
     "ProcessFailed",
+    "Pushed",
+    "RecoverRequest",
+    "RecoverResult",
     "RefarchError",
     "RemoteState",
     "Repo",
+    "Retention",
+    "Revocation",
     "RunEvent",
     "RunFinished",
     "RunOptions",
@@ -148,6 +219,7 @@ __all__ = [
     "RunStarted",
     "Settings",
     "Status",
+    "TerraformLine",
     "Unit",
     "UnitFinished",
     "UnitOutput",
@@ -155,7 +227,10 @@ __all__ = [
     "UnitRetried",
     "UnitStarted",
     "UsageError",
+    "VpnClientRequest",
+    "VpnRevokeRequest",
     "WrongAccount",
+    "ZoneImport",
     "__version__",
     "bootstrap",
     "build_amis",
@@ -168,7 +243,17 @@ __all__ = [
     "load_repo",
     "load_settings",
     "plan",
+    "prune_amis",
     "run",
+    "run_amis_build",
+    "run_amis_prune",
+    "run_artifacts_build",
+    "run_bootstrap",
+    "run_dns_import",
+    "run_preflight",
+    "run_recover",
+    "run_vpn_client",
+    "run_vpn_revoke",
 ]
 
 

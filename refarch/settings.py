@@ -773,6 +773,13 @@ class Settings:
         return DEFAULT
 
 
+def with_terraform_binary(settings: Settings, binary: str | None) -> Settings:
+    """A copy whose `[engine] terraform_binary` is `binary` (`--tf-path`); unchanged when None."""
+    if not binary:
+        return settings
+    return replace(settings, engine=replace(settings.engine, terraform_binary=binary))
+
+
 def declared_terraform_version(settings: Settings) -> str | None:
     """`[engine] terraform_version`: the Terraform the repo declares (what `refarch ci` pins)."""
     return settings.engine.terraform_version

@@ -12,10 +12,16 @@ from rich.markup import escape
 from refarch.cli import output
 from refarch.errors import UsageError
 from refarch.exec.process import Interrupt
-from refarch.jobs.amis import DEFAULT_ACCOUNT, AmiEvent, AmiRecord, build_amis, prune_amis
+from refarch.jobs.amis import (
+    DEFAULT_ACCOUNT,
+    AmiEvent,
+    AmiRecord,
+    AmisBuildRequest,
+    AmisPruneRequest,
+    run_amis_build,
+    run_amis_prune,
+)
 from refarch.provision.ami_retention import Retention
-from refarch.repo import load_repo
-from refarch.settings import load_settings
 
 STYLE = {
     "start": "cyan",
@@ -27,11 +33,11 @@ STYLE = {
 }
 
 
-def _names(value: str | None) -> list[str] | None:
-    """`a,b` -> ["a", "b"]; "" -> [] (explicitly none); None -> None (use the defaults)."""
+def _names(value: str | None) -> tuple[str, ...] | None:
+    """`a,b` -> ("a", "b"); "" -> () (explicitly none); None -> None (use the defaults)."""
     if value is None:
         return None
-    return [v.strip() for v in value.split(",") if v.strip()]
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 @click.group("amis")
@@ -101,7 +107,17 @@ def build(
     region, share the AMIs with the app accounts, and record the ids in .refarch/amis.json and
     amis.auto.hcl. A failed build keeps the last good id. With --keep, older unused images go."""
     root, templates = _repo_and_templates(arguments, repo)
-    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, profile=profile)
+    request = AmisBuildRequest(
+        root,
+        templates,
+        account,
+        regions=_names(regions),
+        share_with=_names(share_with),
+        parallelism=parallelism,
+        endpoint_url=endpoint_url,
+        profile=profile,
+        keep=keep,
+    )
     out = output.Printer()
 
     def show(event: AmiEvent) -> None:
@@ -115,18 +131,7 @@ def build(
     interrupt = Interrupt()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupt.request())
     try:
-        record = build_amis(
-            load_repo(root, settings=settings),
-            settings,
-            templates=templates or None,
-            account=account,
-            regions=_names(regions),
-            share_with=_names(share_with),
-            parallelism=parallelism,
-            on_event=show,
-            interrupt=interrupt,
-            keep=keep,
-        )
+        record = run_amis_build(request, on_event=show, interrupt=interrupt)
     finally:
         signal.signal(signal.SIGINT, previous)
     render(out, record, root)
@@ -166,17 +171,16 @@ def prune(
 ) -> None:
     """Deregister DIRECTORY's older refarch-built AMIs and delete their snapshots, keeping the
     newest N per template and region, the recorded ones and any a unit's inputs name."""
-    root = Path(directory).resolve()
-    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, profile=profile)
-    retention = prune_amis(
-        load_repo(root, settings=settings),
-        settings,
-        keep=keep,
-        account=account,
+    request = AmisPruneRequest(
+        directory,
+        keep,
+        account,
         regions=_names(regions),
+        endpoint_url=endpoint_url,
+        profile=profile,
         dry_run=dry_run,
     )
-    render_retention(output.Printer(), retention)
+    render_retention(output.Printer(), run_amis_prune(request))
 
 
 def render_retention(out: output.Printer, retention: Retention) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from refarch.jobs.artifacts import ArtifactEvent, build_artifacts
+from refarch.jobs.artifacts import ArtifactEvent, ArtifactsBuildRequest, run_artifacts_build
 
 
 @click.group("artifacts")
@@ -29,12 +29,12 @@ def build(directory: str, names: tuple[str, ...], quiet: bool) -> None:
             return
         click.echo(f"[{event.kind} {event.name}] {event.message}", err=True)
 
-    report = build_artifacts(directory, names=names or None, on_event=show)
+    report = run_artifacts_build(ArtifactsBuildRequest(directory, names), on_event=show)
     for result in report.results:
         colour = {"built": "green", "unchanged": None, "failed": "red"}[result.status]
         click.secho(f"{result.kind} {result.name}: {result.status} {result.reference}", fg=colour)
         if result.error:
             click.secho(result.error, fg="red", err=True)
     click.echo(f"recorded in {report.auto_hcl}")
-    if not report.ok:
-        raise click.exceptions.Exit(1)
+    if report.exit_code:
+        raise click.exceptions.Exit(report.exit_code)

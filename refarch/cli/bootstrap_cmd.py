@@ -8,10 +8,13 @@ import click
 from rich.markup import escape
 
 from refarch.cli import output
-from refarch.jobs.bootstrap import PROVISIONERS, BootstrapEvent, BootstrapRecord, bootstrap
-from refarch.provision.record import write_record
-from refarch.repo import load_repo
-from refarch.settings import load_settings
+from refarch.jobs.bootstrap import (
+    PROVISIONERS,
+    BootstrapEvent,
+    BootstrapRecord,
+    BootstrapRequest,
+    run_bootstrap,
+)
 
 STYLE = {
     "account-start": "cyan",
@@ -58,8 +61,7 @@ def command(
     passwords that bootstrap.hcl (or refarch.toml) names; find DNS zones. Tier by tier,
     through each account's role; only what is missing or drifted is changed."""
     out = output.Printer()
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
-    names = [n.strip() for n in accounts.split(",") if n.strip()] if accounts else None
+    names = tuple(n.strip() for n in accounts.split(",") if n.strip()) if accounts else None
 
     def show(event: BootstrapEvent) -> None:
         if event.kind == "result" and not (event.result and event.result.changes):
@@ -69,18 +71,18 @@ def command(
         who = output.account_prefix(event.account, event.message)
         out.line(f"{who}[{style}]{escape(event.message)}[/]" if style else who + escape(event.message))
 
-    record = bootstrap(
-        load_repo(directory, settings=settings),
-        settings,
+    only_names = tuple(only.split(",")) if only is not None else None
+    request = BootstrapRequest(
+        directory,
         accounts=names,
         dry_run=dry_run,
+        only=only_names,
+        endpoint_url=endpoint_url,
+        profile=profile,
         keys_dir=keys_dir,
-        on_event=show,
-        only=only.split(",") if only is not None else None,
+        report=report,
     )
-    if report is not None:
-        write_record(report, record)
-    render(out, record)
+    render(out, run_bootstrap(request, on_event=show))
 
 
 def render(out: output.Printer, record: BootstrapRecord) -> None:

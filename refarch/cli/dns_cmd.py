@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from refarch.cli.queue_options import profile_option, tf_path_option, with_tf_path
-from refarch.provision.dns import describe, import_zones
-from refarch.repo import load_repo
-from refarch.settings import load_settings
+from refarch.cli.queue_options import profile_option, tf_path_option, typed_tf_path
+from refarch.jobs.dns import DnsImportRequest, TerraformLine, run_dns_import
 
 
 @click.group("dns")
@@ -30,13 +26,13 @@ def import_command(
     (a `route53` unit, or [dns] unit) with `terraform import`, in the unit's own folder and
     backend; skipped when the state already has it. Run it after `refarch bootstrap` (the
     state bucket must exist) and before the first `refarch apply`."""
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
-    settings = with_tf_path(settings, tf_path)
 
-    def show(_stream: str, line: str) -> None:
+    def show(event: TerraformLine) -> None:
         if not quiet:
-            click.echo(f"  {line}")
+            click.echo(f"  {event.line}")
 
-    imports = import_zones(load_repo(directory, settings=settings), settings, on_line=show)
-    for line in describe(imports) or ["no unit manages a hosted zone (no route53 unit with a domain_name)"]:
+    request = DnsImportRequest(
+        directory, endpoint_url=endpoint_url, profile=profile, tf_path=typed_tf_path(tf_path)
+    )
+    for line in run_dns_import(request, on_event=show).lines:
         click.echo(line)

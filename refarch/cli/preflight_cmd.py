@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from refarch.jobs.preflight import MISSING, NOT_CHECKED, PreflightReport, preflight
-from refarch.planner import plan as make_plan
-from refarch.repo import load_repo
-from refarch.settings import load_settings
+from refarch.jobs.preflight import MISSING, NOT_CHECKED, PreflightReport, PreflightRequest, run_preflight
 
 STYLE = {MISSING: "red", NOT_CHECKED: "yellow"}
 
@@ -38,15 +34,14 @@ def command(
     """Check that every AWS resource the units' inputs reference (key pairs, AMIs, IAM
     principals, certificates, secrets, zones, KMS keys, buckets) exists, in each unit's own
     account and region through its own role. Exit code 2 when something is missing."""
-    root = Path(directory)
-    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, profile=profile)
-    repo = load_repo(root, settings=settings)
-    report = preflight(make_plan(repo, "apply", include=include, exclude=exclude), settings)
+    report = run_preflight(
+        PreflightRequest(directory, include, exclude, endpoint_url=endpoint_url, profile=profile)
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         show(report, Console(highlight=False, soft_wrap=True), verbose=verbose)
-    sys.exit(0 if report.ok else 2)
+    sys.exit(report.exit_code)
 
 
 def show(report: PreflightReport, console: Console, *, verbose: bool = False) -> None:

@@ -7,14 +7,12 @@ variables work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from refarch.errors import UsageError
-from refarch.settings import Settings
 
 
 class CommaList(click.ParamType[str]):
@@ -103,17 +101,10 @@ profile_option = click.option(
 )
 
 
-def with_tf_path(settings: Settings, tf_path: str | None) -> Settings:
-    """`--tf-path` typed on the command line beats `[engine] terraform_binary`; its variable
-    TG_TF_PATH comes after it (refarch.engines.terraform.resolve_terraform reads that)."""
-    typed = typed_tf_path(tf_path)
-    if typed is None:
-        return settings
-    return replace(settings, engine=replace(settings.engine, terraform_binary=typed))
-
-
 def typed_tf_path(tf_path: str | None) -> str | None:
-    """`--tf-path` when typed on the command line (not from TG_TF_PATH), else None."""
+    """`--tf-path` when typed on the command line (not from TG_TF_PATH), else None: a typed one
+    beats `[engine] terraform_binary` (settings.with_terraform_binary); its variable TG_TF_PATH
+    comes after it (refarch.engines.terraform.resolve_terraform reads that)."""
     context = click.get_current_context(silent=True)
     typed = (
         context is not None

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from refarch.cli.queue_options import profile_option, tf_path_option, with_tf_path
-from refarch.runner.run import load_plan, recover
+from refarch.cli.queue_options import profile_option, tf_path_option, typed_tf_path
+from refarch.jobs.recover import RecoverRequest, run_recover
 
 
 @click.command("recover")
@@ -34,21 +34,16 @@ def command(
 ) -> None:
     """Push the state files that a run kept in .refarch/recovery/ (Terraform could not save
     them) back to each unit's backend with `terraform state push`, then unblock the units."""
-    plan = load_plan(
-        directory,
-        "apply",
-        include=units,
-        ignore_dependencies=True,
-        endpoint_url=endpoint_url,
-        profile=profile,
+    request = RecoverRequest(
+        directory, run_ref, units, endpoint_url=endpoint_url, profile=profile, tf_path=typed_tf_path(tf_path)
     )
-    pushed = recover(plan, run_ref, with_tf_path(plan.repo.settings, tf_path))
-    if not pushed:
+    result = run_recover(request)
+    if not result.pushed:
         click.echo(f"nothing to push: run {run_ref} moved no state aside (or it was pushed already)")
         return
-    for item in pushed:
+    for item in result.pushed:
         verdict = "pushed" if item.ok else "failed"
         click.echo(f"{item.unit}: {verdict} {item.file}")
         if not item.ok:
             click.echo(item.message, err=True)
-    sys.exit(0 if all(p.ok for p in pushed) else 1)
+    sys.exit(result.exit_code)

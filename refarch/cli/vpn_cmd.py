@@ -7,10 +7,7 @@ from pathlib import Path
 import click
 
 from refarch.cli.queue_options import profile_option
-from refarch.jobs.vpn import vpn_remote
-from refarch.provision.vpn_pki import issue_client, revoke_client
-from refarch.repo import load_repo
-from refarch.settings import load_settings
+from refarch.jobs.vpn import VpnClientRequest, VpnRevokeRequest, run_vpn_client, run_vpn_revoke
 
 
 @click.group("vpn")
@@ -56,10 +53,9 @@ def client(
     """Issue a client certificate for NAME from DIR's VPN CA and write a ready .ovpn
     profile (mode 0600: it holds the client's private key, which refarch keeps nowhere else)."""
     directory, name = dir_first(directory, name)
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
-    repo = load_repo(directory, settings=settings)
-    remote = remote or vpn_remote(repo, settings)  # as documented: the openvpn unit's public_ip
-    issued = issue_client(repo, settings, name, out, remote=remote)
+    issued = run_vpn_client(
+        VpnClientRequest(directory, name, out, remote, endpoint_url=endpoint_url, profile=profile)
+    )
     click.echo(f"wrote {issued.path} (client {issued.name}, serial {issued.serial}, server {issued.remote})")
 
 
@@ -71,6 +67,5 @@ def client(
 def revoke(directory: str, name: str, endpoint_url: str | None, profile: str | None) -> None:
     """Revoke NAME's client certificate: its serial goes into the CRL the server reads."""
     directory, name = dir_first(directory, name)
-    settings = load_settings(Path(directory)).with_overrides(endpoint_url=endpoint_url, profile=profile)
-    done = revoke_client(load_repo(directory, settings=settings), settings, name)
+    done = run_vpn_revoke(VpnRevokeRequest(directory, name, endpoint_url=endpoint_url, profile=profile))
     click.echo(f"revoked {done.name} (serial {', '.join(done.serials)}); CRL updated in {done.crl_secret}")

@@ -52,7 +52,7 @@ from refarch.provision.packer_output import human_line, parse_artifact_ids, pars
 from refarch.repo import load_repo
 from refarch.resources import data_dir
 from refarch.runner.ledger_dynamodb import repo_name
-from refarch.settings import AmisSettings, Settings
+from refarch.settings import AmisSettings, Settings, load_settings
 
 TEMPLATE_SUFFIX = ".pkr.hcl"
 SHARED_TEMPLATE_FILES = ("common",)  # loaded with every template, not a template itself
@@ -288,42 +288,37 @@ class _Builder:
 
     def __init__(
         self,
-        *,
-        root: Path,
-        packer_dir: Path,
-        config: AmisSettings,
+        repo: Repo,
         settings: Settings,
+        *,
+        packer_dir: Path,
         account: str,
         account_id: str,
         share_ids: tuple[str, ...],
-        communicator: str,
         sessions: AwsSessions,
         runner: Runner,
-        rules: Sequence[RetryRule],
         on_event: EventCallback | None,
         sleep: Callable[[float], None],
-        base_env: Mapping[str, str],
+        env: Mapping[str, str] | None,
         interrupt: Interrupt | None,
-        store: AmiStore,
-        repo_identity: str,
     ) -> None:
-        self.root = root
+        self.root = repo.root
         self.packer_dir = packer_dir
-        self.config = config
+        self.config = settings.amis
         self.settings = settings
         self.account = account
         self.account_id = account_id
         self.share_ids = share_ids
-        self.communicator = communicator
+        self.communicator = self.config.communicator or ("none" if settings.endpoint_url else "ssh")
         self.sessions = sessions
         self.runner = runner
-        self.rules = rules
+        self.rules = packer_rules(settings)
         self.on_event = on_event
         self.sleep = sleep
-        self.base_env = base_env
+        self.base_env = {k: v for k, v in (os.environ if env is None else env).items() if k in INHERITED_ENV}
         self.interrupt = interrupt
-        self.store = store
-        self.repo_identity = repo_identity  # tagged on every image: whose it is
+        self.store = AmiStore(repo.root)
+        self.repo_identity = repo_identity(repo, settings, env)  # tagged on every image: whose it is
 
     def emit(self, kind: EventKind, job: _Job, message: str) -> None:
         if self.on_event is not None:
@@ -377,7 +372,29 @@ class _Builder:
             stop=lambda: self.interrupt is not None and self.interrupt.requested.is_set(),
         )
         result, lines, attempt, build_id = done.result, done.value, done.attempts, build_ids[-1]
-        if result.interrupted or (done.stopped and not result.ok):
+        ami_id = self._ami_id(job, name, done.stopped, result, lines, log_path)
+        self.emit("built", job, ami_id)
+        build = AmiBuild(
+            template=job.template,
+            region=job.region,
+            ami_id=ami_id,
+            account=self.account,
+            account_id=self.account_id,
+            build_id=build_id,
+            shared_with=self.share_ids,
+            sharing=self._share(job, ami_id),
+            attempts=attempt,
+            log_path=str(log_path.relative_to(self.root)),
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.store.add(build)
+        return build
+
+    def _ami_id(
+        self, job: _Job, name: str, stopped: bool, result: ProcessResult, lines: list[str], log_path: Path
+    ) -> str:
+        """The AMI id the last attempt's artifact lines give; its failure raised otherwise."""
+        if result.interrupted or (stopped and not result.ok):
             self.emit("failed", job, "interrupted")
             raise RunInterrupted(
                 f"packer build of {job.template} in {job.region} was interrupted",
@@ -392,41 +409,29 @@ class _Builder:
                 result.returncode,
                 "\n".join(errors) + f"\n(full log: {log_path})",
             )
-        ids = parse_artifact_ids(lines).get(name, {})
-        ami_id = ids.get(job.region)
+        ami_id = parse_artifact_ids(lines).get(name, {}).get(job.region)
         if ami_id is None:
             raise ProvisionError(
                 f"packer built {name} in {job.region} but reported no AMI id for that region",
                 hint=f"see {log_path}",
             )
-        self.emit("built", job, ami_id)
-        sharing: Status = "exists"
-        if self.share_ids:
-            ec2 = self.sessions.client("ec2", self.account_id, job.region, self.account)
-            try:
-                sharing = ensure_launch_permissions(ec2, ami_id, self.share_ids)
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                raise AwsError(
-                    f"built {ami_id} ({job.template}, {job.region}) but could not share it: {exc}",
-                    hint="check ec2:ModifyImageAttribute in the target account's role, then "
-                    "re-run the build of this template and region",
-                ) from None
-            self.emit("shared", job, f"{ami_id} launch permission: {', '.join(self.share_ids)} ({sharing})")
-        build = AmiBuild(
-            template=job.template,
-            region=job.region,
-            ami_id=ami_id,
-            account=self.account,
-            account_id=self.account_id,
-            build_id=build_id,
-            shared_with=self.share_ids,
-            sharing=sharing,
-            attempts=attempt,
-            log_path=str(log_path.relative_to(self.root)),
-            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        self.store.add(build)
-        return build
+        return ami_id
+
+    def _share(self, job: _Job, ami_id: str) -> Status:
+        """Launch permission for the sharing accounts: created, or exists (already had it)."""
+        if not self.share_ids:
+            return "exists"
+        ec2 = self.sessions.client("ec2", self.account_id, job.region, self.account)
+        try:
+            sharing = ensure_launch_permissions(ec2, ami_id, self.share_ids)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise AwsError(
+                f"built {ami_id} ({job.template}, {job.region}) but could not share it: {exc}",
+                hint="check ec2:ModifyImageAttribute in the target account's role, then "
+                "re-run the build of this template and region",
+            ) from None
+        self.emit("shared", job, f"{ami_id} launch permission: {', '.join(self.share_ids)} ({sharing})")
+        return sharing
 
     def attempt(
         self,
@@ -487,16 +492,73 @@ def build_amis(
     """Build `templates` (default: all in the Packer folder) in `account` for each region,
     share them with `share_with` accounts, and record the ids for the units.
 
-    Defaults, when an argument is None: `[amis]` of refarch.toml, then regions = where the
-    sharing accounts run, share_with = those of dev, stage, prod the repo has, parallelism = 2.
-    Every build is attempted even when one fails; the finished ones are recorded, then the
-    failures raised. A failed build records nothing: the last good id stays in both files.
-    With `keep` (or `[amis] keep`) and every build done, retention (prune_amis) then removes
-    the older images of the built templates and regions that no unit references.
+    Defaults, when an argument is None: `[amis]` of refarch.toml, then regions = where the sharing
+    accounts run, share_with = those of dev, stage, prod the repo has, parallelism = 2. Every build
+    is attempted even when one fails; the finished ones are recorded, then the failures raised. A
+    failed build records nothing: the last good id stays in both files. With `keep` (or `[amis]
+    keep`) and every build done, retention (prune_amis) then removes the older images of the built
+    templates and regions that no unit references.
     """
     repo = _load_repo(repo_or_root, settings)
-    root = repo.root
-    config = settings.amis
+    packer_dir, chosen = _chosen_templates(repo.root, settings.amis, templates)
+    account_id = _account_id(repo, account)
+    share_ids, chosen_regions = _sharing(repo, settings, account_id, share_with, regions)
+    sessions = sessions or AwsSessions(settings)
+    _check_identity(sessions, f"AMIs in {account}", account, account_id, chosen_regions[0])
+    builder = _Builder(
+        repo,
+        settings,
+        packer_dir=packer_dir,
+        account=account,
+        account_id=account_id,
+        share_ids=share_ids,
+        sessions=sessions,
+        runner=runner,
+        on_event=on_event,
+        sleep=sleep,
+        env=env,
+        interrupt=interrupt,
+    )
+    builds = _build_all(builder, chosen, chosen_regions, parallelism or settings.amis.parallelism)
+    retention = _retention(repo, settings, keep, account, chosen, chosen_regions, sessions, env)
+    store = builder.store
+    return AmiRecord(tuple(builds), store.ids(), store.path, store.hcl_path, retention)
+
+
+def _retention(
+    repo: Repo,
+    settings: Settings,
+    keep: int | None,
+    account: str,
+    templates: Sequence[str],
+    regions: Sequence[str],
+    sessions: AwsSessions,
+    env: Mapping[str, str] | None,
+) -> Retention | None:
+    """After the builds: prune_amis of the built templates and regions, when a count is set."""
+    if keep is None and settings.amis.keep is None:
+        return None
+    return prune_amis(
+        repo,
+        settings,
+        keep=keep,
+        account=account,
+        templates=templates,
+        regions=regions,
+        sessions=sessions,
+        env=env,
+    )
+
+
+def _check_identity(sessions: AwsSessions, what: str, account: str, account_id: str, region: str) -> None:
+    """One identity check up front: a credentials problem is one error, not one per build."""
+    sessions.check_account(what, account_id, sessions.session(account_id, account, region))
+
+
+def _chosen_templates(
+    root: Path, config: AmisSettings, templates: Sequence[str] | None
+) -> tuple[Path, tuple[str, ...]]:
+    """The Packer folder and the templates to build (all of them when none are named)."""
     packer_dir = config.packer_dir or default_packer_dir(root)
     if packer_dir is None or not packer_dir.is_dir():
         raise ConfigError(
@@ -514,8 +576,19 @@ def build_amis(
         )
     if not chosen:
         raise ConfigError("the Packer folder has no templates", path=packer_dir)
+    return packer_dir, chosen
 
-    account_id = _account_id(repo, account)
+
+def _sharing(
+    repo: Repo,
+    settings: Settings,
+    account_id: str,
+    share_with: Sequence[str] | None,
+    regions: Sequence[str] | None,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The account ids given launch permission, and the regions to build in (checked: an
+    encrypted AMI can be shared only with a key the other accounts may use)."""
+    config = settings.amis
     if share_with is not None:
         sharing_names = tuple(share_with)
     elif config.share_with is not None:
@@ -537,34 +610,14 @@ def build_amis(
             region,
             settings.path,
         )
+    return share_ids, chosen_regions
 
-    base_env = {k: v for k, v in (os.environ if env is None else env).items() if k in INHERITED_ENV}
-    communicator = config.communicator or ("none" if settings.endpoint_url else "ssh")
-    sessions = sessions or AwsSessions(settings)
-    # One identity check up front: a credentials problem is one error, not one per build.
-    first = sessions.session(account_id, account, chosen_regions[0])
-    sessions.check_account(f"AMIs in {account}", account_id, first)
-    builder = _Builder(
-        root=root,
-        packer_dir=packer_dir,
-        config=config,
-        settings=settings,
-        account=account,
-        account_id=account_id,
-        share_ids=share_ids,
-        communicator=communicator,
-        sessions=sessions,
-        runner=runner,
-        rules=packer_rules(settings),
-        on_event=on_event,
-        sleep=sleep,
-        base_env=base_env,
-        interrupt=interrupt,
-        store=AmiStore(root),
-        repo_identity=repo_identity(repo, settings, env),
-    )
-    jobs = [_Job(t, r) for t in chosen for r in chosen_regions]
-    workers = parallelism or config.parallelism
+
+def _build_all(
+    builder: _Builder, templates: Sequence[str], regions: Sequence[str], workers: int
+) -> list[AmiBuild]:
+    """Every build attempted, `workers` at a time; the failures raised once all have ended."""
+    jobs = [_Job(t, r) for t in templates for r in regions]
     builds: list[AmiBuild] = []
     failures: list[tuple[_Job, RefarchError]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ami") as pool:
@@ -588,23 +641,9 @@ def build_amis(
         raise ProvisionError(
             f"{len(failures)} of {len(jobs)} AMI builds failed "
             f"({len(builds)} succeeded and are recorded in {RECORD_FILE}):\n{detail}",
-            hint=f"see the logs in {root / LOG_DIR}; re-run with only the failed templates",
+            hint=f"see the logs in {builder.root / LOG_DIR}; re-run with only the failed templates",
         )
-    retention = None
-    if keep is not None or config.keep is not None:
-        retention = prune_amis(
-            repo,
-            settings,
-            keep=keep,
-            account=account,
-            templates=chosen,
-            regions=chosen_regions,
-            sessions=sessions,
-            env=env,
-        )
-    return AmiRecord(
-        tuple(builds), builder.store.ids(), builder.store.path, builder.store.hcl_path, retention
-    )
+    return builds
 
 
 def prune_amis(
@@ -644,8 +683,7 @@ def prune_amis(
     references = referenced_amis(repo.units.values())
     recorded_ids = {ami for by in recorded.values() for ami in by.values()}
     sessions = sessions or AwsSessions(settings)
-    first = sessions.session(account_id, account, chosen_regions[0])
-    sessions.check_account(f"AMI retention in {account}", account_id, first)
+    _check_identity(sessions, f"AMI retention in {account}", account, account_id, chosen_regions[0])
     removed = []
     kept = []
     for region in chosen_regions:
@@ -661,3 +699,84 @@ def prune_amis(
             removed.append(image)
         kept.extend(keep_these)
     return Retention(count, tuple(removed), tuple(kept), dry_run)
+
+
+# -- `refarch amis build|prune` as jobs ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AmisBuildRequest:
+    """What `refarch amis build DIR [TEMPLATE...]` is asked, one field per flag (None: the
+    `[amis]` setting, then build_amis's default)."""
+
+    directory: str | Path
+    templates: tuple[str, ...] = ()  # all of the Packer folder when empty
+    account: str = DEFAULT_ACCOUNT
+    regions: tuple[str, ...] | None = None
+    share_with: tuple[str, ...] | None = None  # () shares with none
+    parallelism: int | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    keep: int | None = None  # then prune to this many images per template and region
+
+
+@dataclass(frozen=True)
+class AmisPruneRequest:
+    """What `refarch amis prune DIR` is asked, one field per flag."""
+
+    directory: str | Path
+    keep: int | None = None  # None: `[amis] keep`
+    account: str = DEFAULT_ACCOUNT
+    regions: tuple[str, ...] | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    dry_run: bool = False
+
+
+def _settings_repo(directory: str | Path, endpoint_url: str | None, profile: str | None) -> Repo:
+    root = Path(directory).resolve()
+    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, profile=profile)
+    return load_repo(root, settings=settings)
+
+
+def run_amis_build(
+    request: AmisBuildRequest,
+    *,
+    on_event: EventCallback | None = None,
+    interrupt: Interrupt | None = None,
+    sessions: AwsSessions | None = None,
+    runner: Runner = run_process,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AmiRecord:
+    """What `refarch amis build DIR [TEMPLATE...]` does: settings with the request's
+    overrides, the repo, then `build_amis` (and its retention with `keep`)."""
+    repo = _settings_repo(request.directory, request.endpoint_url, request.profile)
+    return build_amis(
+        repo,
+        repo.settings,
+        templates=request.templates or None,
+        account=request.account,
+        regions=request.regions,
+        share_with=request.share_with,
+        sessions=sessions,
+        parallelism=request.parallelism,
+        on_event=on_event,
+        runner=runner,
+        sleep=sleep,
+        interrupt=interrupt,
+        keep=request.keep,
+    )
+
+
+def run_amis_prune(request: AmisPruneRequest, *, sessions: AwsSessions | None = None) -> Retention:
+    """What `refarch amis prune DIR` does: `prune_amis` with the request's overrides."""
+    repo = _settings_repo(request.directory, request.endpoint_url, request.profile)
+    return prune_amis(
+        repo,
+        repo.settings,
+        keep=request.keep,
+        account=request.account,
+        regions=request.regions,
+        sessions=sessions,
+        dry_run=request.dry_run,
+    )

@@ -107,6 +107,19 @@ class ArtifactsReport:
     def ok(self) -> bool:
         return all(r.status != "failed" for r in self.results)
 
+    @property
+    def exit_code(self) -> int:
+        """`refarch artifacts build`'s: 1 when a build failed."""
+        return 0 if self.ok else 1
+
+
+@dataclass(frozen=True)
+class ArtifactsBuildRequest:
+    """What `refarch artifacts build DIR [NAME...]` is asked."""
+
+    directory: str | Path
+    names: tuple[str, ...] = ()  # only these artifacts (all when empty)
+
 
 @dataclass(frozen=True)
 class _Declared:
@@ -206,6 +219,21 @@ def build_artifacts(
     return ArtifactsReport(tuple(results), auto)
 
 
+def run_artifacts_build(
+    request: ArtifactsBuildRequest,
+    *,
+    on_event: Callable[[ArtifactEvent], None] | None = None,
+    sessions: AwsSessions | None = None,
+    runner: Runner = run_process,
+) -> ArtifactsReport:
+    """What `refarch artifacts build DIR [NAME...]` does (see `build_artifacts`); the report's
+    `exit_code` is 1 when a build failed."""
+    names = request.names or None
+    return build_artifacts(
+        request.directory, names=names, sessions=sessions, runner=runner, on_event=on_event
+    )
+
+
 # -- Lambda packages ---------------------------------------------------------------------------
 
 
@@ -289,23 +317,51 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 
 
 def _image(job: _Job, name: str, spec: Mapping[str, Any]) -> ArtifactResult:
-    root, declared, state, emit = job.root, job.declared, job.state, job.emit
-    context = _inside(root, spec["context"], f"images.{name}.context")
+    context = _inside(job.root, spec["context"], f"images.{name}.context")
     digest = source_hash(context)
     tag = f"src-{digest[:20]}"
-    last = state.images.get(name, {})
+    last = job.state.images.get(name, {})
     if last.get("tag") == tag and last.get("digest"):
-        emit(ArtifactEvent("image", name, f"unchanged: {tag}"))
+        job.emit(ArtifactEvent("image", name, f"unchanged: {tag}"))
         return ArtifactResult("image", name, "unchanged", digest, tag, last["digest"])
-    builder = declared.builder
+    builder = job.declared.builder
     if shutil.which(builder[0], path=job.env.get("PATH")) is None:  # only when one must be built
         raise ToolNotFound(
             builder[0],
             hint=f"install Docker, or set `builder` in {DECLARATION} to a docker-compatible command "
             '(e.g. ["podman"]); Lambda packages need no builder: `refarch artifacts build DIR NAME`',
         )
+    uri, user, password = _ecr_login(job, name)
+    reference = f"{uri}:{tag}"
+    steps: list[tuple[list[str], str | None]] = [
+        ([*builder, "login", "--username", user, "--password-stdin", uri.split("/", 1)[0]], password),
+        ([*builder, "build", "--tag", reference, str(context)], None),
+        ([*builder, "push", reference], None),
+    ]
+    job.emit(ArtifactEvent("image", name, f"building {reference}"))
+    pushed: ProcessResult | None = None
+    for argv, stdin in steps:
+        pushed = _run(job, argv, job.root, "image", name, stdin)
+        if not pushed.ok:
+            kept = last.get("tag", "nothing")
+            job.emit(ArtifactEvent("image", name, f"{argv[len(builder)]} failed; units keep {kept}"))
+            return ArtifactResult(
+                "image", name, "failed", digest, last.get("tag", ""), error=pushed.output_tail[-2000:]
+            )
+    found = _DIGEST.search(pushed.output_tail if pushed else "")
+    if found is None:
+        error = "the push printed no `digest: sha256:...`"
+        return ArtifactResult("image", name, "failed", digest, last.get("tag", ""), error=error)
+    job.state.images[name] = {"tag": tag, "digest": found.group(1)}
+    job.emit(ArtifactEvent("image", name, f"pushed {reference} ({found.group(1)})"))
+    return ArtifactResult("image", name, "built", digest, tag, found.group(1), (uri,))
+
+
+def _ecr_login(job: _Job, name: str) -> tuple[str, str, str]:
+    """The shared-services ECR repository `name`'s URI, and a registry login (user, password)."""
+    declared = job.declared
     if SHARED_ACCOUNT not in declared.accounts:
-        raise ConfigError(f"images need the {SHARED_ACCOUNT} account (its ECR)", path=root / "common.hcl")
+        raise ConfigError(f"images need the {SHARED_ACCOUNT} account (its ECR)", path=job.root / "common.hcl")
     ecr = job.sessions.client(
         "ecr", declared.accounts[SHARED_ACCOUNT], declared.region, account_name=SHARED_ACCOUNT
     )
@@ -321,39 +377,7 @@ def _image(job: _Job, name: str, spec: Mapping[str, Any]) -> ArtifactResult:
         ) from None
     token = ecr.get_authorization_token()["authorizationData"][0]
     user, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
-    registry = uri.split("/", 1)[0]
-    reference = f"{uri}:{tag}"
-    steps: list[tuple[list[str], str | None]] = [
-        ([*builder, "login", "--username", user, "--password-stdin", registry], password),
-        ([*builder, "build", "--tag", reference, str(context)], None),
-        ([*builder, "push", reference], None),
-    ]
-    emit(ArtifactEvent("image", name, f"building {reference}"))
-    pushed: ProcessResult | None = None
-    for argv, stdin in steps:
-        pushed = _run(job, argv, root, "image", name, stdin)
-        if not pushed.ok:
-            emit(
-                ArtifactEvent(
-                    "image", name, f"{argv[len(builder)]} failed; units keep {last.get('tag', 'nothing')}"
-                )
-            )
-            return ArtifactResult(
-                "image", name, "failed", digest, last.get("tag", ""), error=pushed.output_tail[-2000:]
-            )
-    found = _DIGEST.search(pushed.output_tail if pushed else "")
-    if found is None:
-        return ArtifactResult(
-            "image",
-            name,
-            "failed",
-            digest,
-            last.get("tag", ""),
-            error="the push printed no `digest: sha256:...`",
-        )
-    state.images[name] = {"tag": tag, "digest": found.group(1)}
-    emit(ArtifactEvent("image", name, f"pushed {reference} ({found.group(1)})"))
-    return ArtifactResult("image", name, "built", digest, tag, found.group(1), (uri,))
+    return str(uri), user, password
 
 
 # -- shared ------------------------------------------------------------------------------------

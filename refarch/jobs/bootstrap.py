@@ -62,11 +62,21 @@ from refarch.provision.secrets import (
     ensure_password,
 )
 from refarch.provision.vpn_pki import provision_vpn_pki
+from refarch.repo import load_repo
 from refarch.runner.ledger_dynamodb import LedgerConfig, ledger_account, ledger_place
 from refarch.runner.repo_lock import repo_lock
-from refarch.settings import Settings
+from refarch.settings import Settings, load_settings
 
-__all__ = ["PROVISIONERS", "BootstrapConfig", "BootstrapEvent", "BootstrapRecord", "bootstrap", "parse_only"]
+__all__ = [
+    "PROVISIONERS",
+    "BootstrapConfig",
+    "BootstrapEvent",
+    "BootstrapRecord",
+    "BootstrapRequest",
+    "bootstrap",
+    "parse_only",
+    "run_bootstrap",
+]
 
 # The provisioners of one account, in the order they run (`--only` names a subset). A new one
 # (the VPN PKI: "vpn") is a name here and a method of _AccountRun of the same name.
@@ -183,6 +193,43 @@ def bootstrap(
         if lock.notice:
             run.emit("warning", None, lock.notice)
         return run.run(accounts)
+
+
+@dataclass(frozen=True)
+class BootstrapRequest:
+    """What `refarch bootstrap DIR` is asked, one field per flag."""
+
+    directory: str | Path
+    accounts: tuple[str, ...] | None = None  # None: every account
+    dry_run: bool = False
+    only: tuple[str, ...] | None = None  # some PROVISIONERS (None: all)
+    endpoint_url: str | None = None
+    profile: str | None = None
+    keys_dir: Path | None = None  # private keys here (0700), not in Secrets Manager
+    report: Path | None = None  # the record also written to this JSON file
+
+
+def run_bootstrap(
+    request: BootstrapRequest, *, on_event: EventCallback | None = None, sessions: AwsSessions | None = None
+) -> BootstrapRecord:
+    """What `refarch bootstrap DIR` does: settings with the request's overrides, the repo,
+    `bootstrap`, and the record written to `request.report` when asked."""
+    settings = load_settings(Path(request.directory)).with_overrides(
+        endpoint_url=request.endpoint_url, profile=request.profile
+    )
+    record = bootstrap(
+        load_repo(request.directory, settings=settings),
+        settings,
+        accounts=request.accounts,
+        dry_run=request.dry_run,
+        sessions=sessions,
+        keys_dir=request.keys_dir,
+        on_event=on_event,
+        only=request.only,
+    )
+    if request.report is not None:
+        write_record(request.report, record)
+    return record
 
 
 def parse_only(names: Iterable[str] | None) -> tuple[str, ...]:

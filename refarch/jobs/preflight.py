@@ -14,6 +14,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from refarch.aws import AWS_EXCEPTIONS, AwsSessions
@@ -22,19 +23,23 @@ from refarch.config.values import UNKNOWN_PREFIX, Unknown
 from refarch.errors import ConfigError, NoCredentials, RefarchError
 from refarch.models import Plan, Repo, Unit
 from refarch.patterns import compile_pattern
+from refarch.planner import plan as make_plan
 from refarch.provision import error_code
 from refarch.provision.declared import with_declared
-from refarch.settings import SETTINGS_FILE, Settings, line_of
+from refarch.repo import load_repo
+from refarch.settings import SETTINGS_FILE, Settings, line_of, load_settings
 
 __all__ = [
     "CATALOGUE",
     "Finding",
     "PreflightFailed",
     "PreflightReport",
+    "PreflightRequest",
     "Reference",
     "ReferenceRule",
     "find_references",
     "preflight",
+    "run_preflight",
 ]
 
 FOUND, MISSING, NOT_CHECKED = "found", "missing", "not checked"
@@ -152,6 +157,11 @@ class PreflightReport:
     def ok(self) -> bool:
         return not self.missing
 
+    @property
+    def exit_code(self) -> int:
+        """`refarch preflight`'s: 2 when a reference is missing."""
+        return 0 if self.ok else 2
+
     def to_json(self) -> dict[str, Any]:
         """The `refarch preflight --json` contract (schemas/preflight.schema.json)."""
         return {
@@ -268,6 +278,27 @@ def unknown_dependency_outputs(unit: Unit) -> dict[str, dict[str, Any]]:
 
 
 # -- looking them up ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreflightRequest:
+    """What `refarch preflight DIR` is asked, one field per flag."""
+
+    directory: str | Path
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
+def run_preflight(request: PreflightRequest, *, sessions: AwsSessions | None = None) -> PreflightReport:
+    """What `refarch preflight DIR` does: the apply plan of the selected units, each of their
+    references looked up (see `preflight`); `exit_code` is 2 when one is missing."""
+    root = Path(request.directory)
+    settings = load_settings(root).with_overrides(endpoint_url=request.endpoint_url, profile=request.profile)
+    repo = load_repo(root, settings=settings)
+    order = make_plan(repo, "apply", include=request.include, exclude=request.exclude)
+    return preflight(order, settings, sessions=sessions)
 
 
 def preflight(

@@ -12,8 +12,8 @@ from refarch.cli.stack_generate import describe, warn_orphans
 from refarch.jobs.notices import ChangesFound, NothingToRun, StacksGenerated, Warned
 
 
-def show_notice(event: object) -> bool:
-    """Print `event` if it is one of the shared notes; False when it is not one."""
+def show_notice(event: object) -> None:
+    """Print `event` if it is one of the shared notes (refarch.jobs.notices.Notice)."""
     if isinstance(event, StacksGenerated):
         warn_orphans(event.result)
         for stack in event.result.stacks:
@@ -25,9 +25,6 @@ def show_notice(event: object) -> bool:
         changed.report(event.change)
     elif isinstance(event, NothingToRun):
         click.echo(event.message, err=True)
-    else:
-        return False
-    return True
 
 
 def generate_stacks_flag(no_stack_generate: bool) -> bool:

@@ -49,18 +49,16 @@ from refarch.events import (
 )
 from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import (
-    ChangesFound,
     ConsentCallback,
     DependentsOutside,
     DeployEvent,
     DeployRequest,
-    NothingToRun,
     PlanLoaded,
     PreflightChecked,
     RunStarting,
-    StacksGenerated,
     deploy,
 )
+from refarch.jobs.notices import ChangesFound, NothingToRun, StacksGenerated
 from refarch.jobs.preflight import PreflightFailed
 from refarch.models import Plan, RunReport, Status
 from refarch.runner.ledger import resume_verb

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from refarch import graph
 from refarch.aws import AwsSessions
-from refarch.changes import ChangeSet
 from refarch.engines import Engine, make_engine
 from refarch.errors import RefarchError, UsageError
 from refarch.events import RunEvent, RunEventCallback

@@ -1,0 +1,229 @@
+"""The verbs that read a live repo and change nothing: `refarch graph`, `refarch plan`,
+`refarch validate` and `refarch config show`, each a typed request in, a typed result out.
+
+Light to import (no boto3, networkx or HCL parser): a warm `refarch graph` reads the
+discovery cache only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from refarch import graph
+from refarch.changes import subrepo
+from refarch.jobs.changed import changed_selection
+from refarch.jobs.notices import ChangesFound, NothingToRun, Notice, stacks_first, warn
+from refarch.models import Plan, Repo
+from refarch.planner import plan
+from refarch.repo import load_repo
+from refarch.settings import EffectiveSetting, effective, load_settings
+from refarch.validate import ValidationReport, validate_repo
+
+NoticeCallback = Callable[[Notice], None]
+GRAPH_FORMATS = ("json", "dot", "mermaid")
+CONFIG_SCHEMA_VERSION = 1
+
+
+class _RepoReading(Protocol):
+    """How a request says the repo is read (the fields of repo_options in the CLI)."""
+
+    @property
+    def directory(self) -> str | Path: ...
+    @property
+    def hidden(self) -> bool: ...
+    @property
+    def excludes_file(self) -> Path | None: ...
+    @property
+    def features(self) -> Mapping[str, str]: ...
+    @property
+    def generate_stacks(self) -> bool: ...
+    @property
+    def cache(self) -> bool: ...
+
+
+def _read(request: _RepoReading, emit: NoticeCallback) -> Repo:
+    """Stacks generated first, then the repo read without touching AWS; its warnings sent."""
+    stacks_first(request.directory, request.generate_stacks, emit)
+    repo = load_repo(
+        request.directory,
+        cache=request.cache,
+        touches_aws=False,
+        hidden=request.hidden,
+        excludes_file=request.excludes_file,
+        features=dict(request.features),
+    )
+    warn(repo.warnings, emit)
+    return repo
+
+
+# -- graph -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GraphRequest:
+    """`refarch graph DIR`: the units and their dependency edges."""
+
+    directory: str | Path
+    format: str = "json"  # json | dot | mermaid
+    queue_include_external: bool | None = None  # False: leave dependencies outside DIR out
+    changed_since: str | None = None  # only the changed units and their dependents
+    hidden: bool = True
+    excludes_file: Path | None = None
+    features: Mapping[str, str] = field(default_factory=dict)
+    generate_stacks: bool = True
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """The repo as graphed, and the text `refarch graph` prints (JSON, DOT or Mermaid)."""
+
+    repo: Repo
+    text: str
+
+    def to_json(self) -> dict[str, object]:
+        return graph.to_json(self.repo)
+
+
+def repo_graph(request: GraphRequest, *, on_event: NoticeCallback | None = None) -> GraphResult:
+    """Every unit of the live repo and its dependency edges (DOT edges point dependent ->
+    dependency, as Terragrunt's); dependencies outside DIR are marked external."""
+    emit: NoticeCallback = on_event or (lambda event: None)
+    repo = _read(request, emit)
+    if request.queue_include_external is False:
+        repo = graph.without_external(repo)
+    if request.changed_since:  # only the changed units and their dependents, edges among them
+        change, wanted, _ = changed_selection(repo, request.changed_since)
+        emit(ChangesFound(change))
+        repo = subrepo(repo, wanted)
+    if request.format == "dot":
+        return GraphResult(repo, graph.to_dot(repo))
+    if request.format == "mermaid":
+        return GraphResult(repo, graph.to_mermaid(repo))
+    return GraphResult(repo, json.dumps(graph.to_json(repo), indent=2) + "\n")
+
+
+# -- plan --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlanRequest:
+    """`refarch plan DIR`: the deployment order of the selected units for `action`."""
+
+    directory: str | Path
+    action: str = "apply"
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ignore_dependencies: bool = False
+    with_dependencies: bool = False
+    queue_include_external: bool = False
+    changed_since: str | None = None
+    hidden: bool = True
+    excludes_file: Path | None = None
+    features: Mapping[str, str] = field(default_factory=dict)
+    generate_stacks: bool = True
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The plan; None when --changed-since found nothing changed."""
+
+    plan: Plan | None
+
+
+def plan_repo(request: PlanRequest, *, on_event: NoticeCallback | None = None) -> PlanResult:
+    """The order in which the selected units deploy: account tiers first, then dependencies;
+    each group may run in parallel (`refarch.plan` on a Repo, with the CLI's selection)."""
+    emit: NoticeCallback = on_event or (lambda event: None)
+    repo = _read(request, emit)
+    include, exclude, ignore = request.include, request.exclude, request.ignore_dependencies
+    if request.changed_since:
+        change, wanted, nested = changed_selection(repo, request.changed_since, include, exclude)
+        emit(ChangesFound(change))
+        if not wanted:
+            emit(NothingToRun("changed", f"nothing changed since {request.changed_since}: no unit selected"))
+            return PlanResult(None)
+        include, exclude, ignore = tuple(wanted), tuple(nested), True
+    result = plan(
+        repo,
+        request.action,
+        include=include,
+        exclude=exclude,
+        ignore_dependencies=ignore,
+        queue_include_external=request.queue_include_external,
+        with_dependencies=request.with_dependencies,
+    )
+    warn(result.warnings, emit)
+    return PlanResult(result)
+
+
+# -- validate ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ValidateRequest:
+    """`refarch validate DIR`."""
+
+    directory: str | Path
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    """The mismatches of units against their local modules; exit code 2 when there are any."""
+
+    report: ValidationReport
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.ok else 2
+
+
+def validate_live(request: ValidateRequest, *, on_event: NoticeCallback | None = None) -> ValidateResult:
+    """Check every unit whose module is local: inputs against the module's variables (unknown
+    names, required ones missing) and dependency.X.outputs.Y against X's module outputs."""
+    report = validate_repo(request.directory)
+    warn(report.warnings, on_event or (lambda event: None))
+    return ValidateResult(report)
+
+
+# -- config show -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConfigRequest:
+    """`refarch config show DIR`, with the flags that override settings."""
+
+    directory: str | Path
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """Every setting with its effective value and source, and the Terraform the runs use."""
+
+    path: str | None  # the refarch.toml read, if any
+    settings: tuple[EffectiveSetting, ...]
+    terraform: Mapping[str, str]  # path, version, source
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": CONFIG_SCHEMA_VERSION,
+            "path": self.path,
+            "settings": [row.to_json() for row in self.settings],
+            "terraform": dict(self.terraform),
+        }
+
+
+def show_config(request: ConfigRequest) -> ConfigResult:
+    """The effective settings of the live repo: defaults, refarch.toml (with the line),
+    bootstrap.hcl, environment or flag."""
+    from refarch.engines.terraform import resolve_terraform  # noqa: PLC0415 - only when run
+    from refarch.provision.declared import with_declared  # noqa: PLC0415 - evaluator only when run
+
+    root = Path(request.directory)
+    settings = load_settings(root).with_overrides(
+        endpoint_url=request.endpoint_url, region=request.region, profile=request.profile
+    )
+    rows = effective(with_declared(root, settings))
+    terraform = resolve_terraform(settings).with_version()  # what the runs will use
+    path = None if settings.path is None else str(settings.path)
+    return ConfigResult(path, tuple(rows), terraform.to_json())

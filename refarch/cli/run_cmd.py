@@ -53,6 +53,7 @@ from refarch.jobs.deploy import (
     DependentsOutside,
     DeployEvent,
     DeployRequest,
+    DeployResult,
     PlanLoaded,
     PreflightChecked,
     RunStarting,
@@ -216,13 +217,19 @@ def run_options(function: Callable[..., Any], action: str | None = None) -> Call
 
 
 def execute(
-    action: str, directory: str, *, present: Callable[[RunReport], None] | None = None, **opts: Any
+    action: str,
+    directory: str,
+    *,
+    present: Callable[[DeployResult], None] | None = None,
+    job: Callable[..., DeployResult] = deploy,
+    **opts: Any,
 ) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code.
-    `present` prints the outputs of an `output` run (default: JSON by unit path)."""
+    `job` is the deploy job (or one built on it, as `stack output`); `present` prints the
+    outputs of an `output` run (default: JSON by unit path)."""
     screen = DeployScreen(action, directory)
     try:
-        result = deploy(
+        result = job(
             request(action, directory, opts),
             confirm=terminal_consent(),
             on_event=screen.on_event,
@@ -244,7 +251,7 @@ def execute(
             err=True,
         )
     if action == "output" and present is not None:
-        present(report)
+        present(result)
     elif action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     if opts["report_path"]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from refarch import graph
 from refarch.changes import subrepo
@@ -28,24 +28,22 @@ GRAPH_FORMATS = ("json", "dot", "mermaid")
 CONFIG_SCHEMA_VERSION = 1
 
 
-class _RepoReading(Protocol):
-    """How a request says the repo is read (the fields of repo_options in the CLI)."""
+@dataclass(frozen=True)
+class RepoReading:
+    """How a verb reads the live repo: the flags of repo_options, --no-cache, --changed-since
+    (keyword-only, after each request's own fields)."""
 
-    @property
-    def directory(self) -> str | Path: ...
-    @property
-    def hidden(self) -> bool: ...
-    @property
-    def excludes_file(self) -> Path | None: ...
-    @property
-    def features(self) -> Mapping[str, str]: ...
-    @property
-    def generate_stacks(self) -> bool: ...
-    @property
-    def cache(self) -> bool: ...
+    directory: str | Path
+    _: KW_ONLY
+    changed_since: str | None = None  # a git ref, or `deployed`
+    hidden: bool = True  # look for units in hidden folders
+    excludes_file: Path | None = None  # --queue-excludes-file
+    features: Mapping[str, str] = field(default_factory=dict)  # --feature NAME=VALUE
+    generate_stacks: bool = True  # generate terragrunt.stack.hcl files first
+    cache: bool = True  # use .refarch/cache
 
 
-def _read(request: _RepoReading, emit: NoticeCallback) -> Repo:
+def _read(request: RepoReading, emit: NoticeCallback) -> Repo:
     """Stacks generated first, then the repo read without touching AWS; its warnings sent."""
     stacks_first(request.directory, request.generate_stacks, emit)
     repo = load_repo(
@@ -62,18 +60,12 @@ def _read(request: _RepoReading, emit: NoticeCallback) -> Repo:
 
 # -- graph -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GraphRequest:
-    """`refarch graph DIR`: the units and their dependency edges."""
+class GraphRequest(RepoReading):
+    """`refarch graph DIR`: the units and their dependency edges (with changed_since, only
+    the changed units and their dependents)."""
 
-    directory: str | Path
     format: str = "json"  # json | dot | mermaid
     queue_include_external: bool | None = None  # False: leave dependencies outside DIR out
-    changed_since: str | None = None  # only the changed units and their dependents
-    hidden: bool = True
-    excludes_file: Path | None = None
-    features: Mapping[str, str] = field(default_factory=dict)
-    generate_stacks: bool = True
-    cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,22 +99,15 @@ def repo_graph(request: GraphRequest, *, on_event: NoticeCallback | None = None)
 
 # -- plan --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PlanRequest:
+class PlanRequest(RepoReading):
     """`refarch plan DIR`: the deployment order of the selected units for `action`."""
 
-    directory: str | Path
     action: str = "apply"
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     ignore_dependencies: bool = False
     with_dependencies: bool = False
     queue_include_external: bool = False
-    changed_since: str | None = None
-    hidden: bool = True
-    excludes_file: Path | None = None
-    features: Mapping[str, str] = field(default_factory=dict)
-    generate_stacks: bool = True
-    cache: bool = True
 
 
 @dataclass(frozen=True)

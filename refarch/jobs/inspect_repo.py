@@ -11,17 +11,18 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from refarch import graph
 from refarch.changes import subrepo
 from refarch.jobs.changed import changed_selection
 from refarch.jobs.notices import ChangesFound, NothingToRun, Notice, stacks_first, warn
 from refarch.models import Plan, Repo
-from refarch.planner import plan
 from refarch.repo import load_repo
 from refarch.settings import EffectiveSetting, effective, load_settings
-from refarch.validate import ValidationReport, validate_repo
+
+if TYPE_CHECKING:
+    from refarch.validate import ValidationReport
 
 NoticeCallback = Callable[[Notice], None]
 GRAPH_FORMATS = ("json", "dot", "mermaid")
@@ -120,6 +121,8 @@ class PlanResult:
 def plan_repo(request: PlanRequest, *, on_event: NoticeCallback | None = None) -> PlanResult:
     """The order in which the selected units deploy: account tiers first, then dependencies;
     each group may run in parallel (`refarch.plan` on a Repo, with the CLI's selection)."""
+    from refarch.planner import plan  # noqa: PLC0415 - a warm `refarch graph` does without it
+
     emit: NoticeCallback = on_event or (lambda event: None)
     repo = _read(request, emit)
     include, exclude, ignore = request.include, request.exclude, request.ignore_dependencies
@@ -165,6 +168,8 @@ class ValidateResult:
 def validate_live(request: ValidateRequest, *, on_event: NoticeCallback | None = None) -> ValidateResult:
     """Check every unit whose module is local: inputs against the module's variables (unknown
     names, required ones missing) and dependency.X.outputs.Y against X's module outputs."""
+    from refarch.validate import validate_repo  # noqa: PLC0415 - a warm `refarch graph` does without it
+
     report = validate_repo(request.directory)
     warn(report.warnings, on_event or (lambda event: None))
     return ValidateResult(report)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from refarch.runner.history import export_audit, open_store, parse_since
+from refarch.jobs.audit import AuditExportRequest, audit_export
 
 
 @click.group("audit")
@@ -27,7 +27,6 @@ def export(
 ) -> None:
     """Write every event of every run of DIRECTORY (each with its run_id) to FILE as JSON
     lines, atomically and readable by you alone; schedulable as the nightly backup."""
-    count = export_audit(
-        open_store(directory, endpoint_url=endpoint_url, profile=profile), out, since=parse_since(since)
-    )
-    click.echo(f"{count} event(s) written to {out}", err=True)
+    request = AuditExportRequest(directory, out, since=since, endpoint_url=endpoint_url, profile=profile)
+    result = audit_export(request)
+    click.echo(f"{result.count} event(s) written to {result.out}", err=True)

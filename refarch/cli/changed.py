@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
@@ -10,8 +10,6 @@ import click
 from refarch.changes import ChangeSet
 from refarch.cli import output
 from refarch.cli.output import escape
-from refarch.jobs.changed import changed_selection
-from refarch.models import Repo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,16 +49,6 @@ def report(change: ChangeSet) -> None:
         if out.mode.github:
             text = f"{unit} was deleted since {change.ref} and needs a destroy: {advice}"
             click.echo(f"::warning title=refarch::{output.workflow_escape(text)}")
-
-
-def narrow(
-    repo: Repo, ref: str, include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> tuple[ChangeSet, list[str], list[str]]:
-    """The change since `ref` (said on stderr) and the include/exclude patterns (to use with
-    --ignore-dependencies) selecting its units, within the user's own --include."""
-    change, wanted, excluded = changed_selection(repo, ref, include, exclude)
-    report(change)
-    return change, wanted, excluded
 
 
 def nothing_changed(message: str) -> None:

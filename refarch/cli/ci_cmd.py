@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from refarch import ci, graph
-from refarch.changes import git_toplevel
-from refarch.cli import changed, output
+from refarch import ci
+from refarch.cli import changed
+from refarch.cli.notices import show_notice
 from refarch.cli.queue_options import exclude_option, include_option
-from refarch.repo import load_repo
-from refarch.settings import declared_terraform_version
+from refarch.jobs.ci import CiRequest, CiResult, emit_ci
 
 
 @click.command("ci")
@@ -114,69 +111,51 @@ def command(
     job that plans what changed, and apply jobs, one per account (or tier), whose needs mirror
     the account tiers and the cross-account dependencies; with [ci] drift_schedule, a
     scheduled `refarch drift` job per account."""
-    repo = load_repo(directory, touches_aws=False)
-    output.warn(repo.warnings)
-    top = (git_toplevel(repo.root) or Path.cwd()).resolve()
-    if not allow_local_ledger:
-        ci.check_ledger(repo)
-    options = ci.CiOptions.from_settings(
-        repo.settings.ci,
-        declared_terraform_version(repo.settings),
+    request = CiRequest(
+        system,
+        directory,
+        out=out,
+        write=not to_stdout,
+        force=force,
         branch=branch,
+        granularity=granularity,
         engine=engine,
         terraform_version=terraform_version,
         terraform_sha256=terraform_sha256,
         terragrunt_sha256=terragrunt_sha256,
         role_variable=role_variable,
         plan_role_variable=plan_role_variable,
-        region=region or repo.settings.region,
-        parallelism=parallelism,
-        granularity=granularity,
-        exclude=exclude,
+        region=region,
         install=install,
         install_sha256=install_sha256,
+        allow_local_ledger=allow_local_ledger,
+        include=include,
+        exclude=exclude,
+        parallelism=parallelism,
+        changed_since=changed_since,
     )
-    selection = list(include)
-    if changed_since:
-        # the planner sees the changed units only: each of the user's patterns is checked here
-        output.warn(
-            [
-                f"--include {p} matches no unit"
-                for p in include
-                if not any(graph.matches(u, [p]) for u in repo.units)
-            ]
-        )
-        _, selection, nested = changed.narrow(repo, changed_since, include, exclude)
-        if not selection:
-            click.echo(f"nothing changed since {changed_since}: no pipeline to emit", err=True)
-            return
-        options = replace(options, exclude=tuple(nested))
-    where = Path(os.path.relpath(repo.root, top)).as_posix()  # as the jobs see it
-    model = ci.build(repo, options, directory=where, include=selection, changed_since=changed_since)
-    output.warn(model.warnings)
-    if not model.jobs:
-        click.echo("no unit selected: no pipeline to emit", err=True)
-        return
-    files = ci.render(model, system)
+    show(emit_ci(request, on_event=show_notice), to_stdout=to_stdout)
+
+
+def show(result: CiResult, *, to_stdout: bool) -> None:
+    """The files (--stdout) or where they went; for GitLab, the calls to make once."""
     if to_stdout:
-        for name, text in files.items():
+        for name, text in result.files.items():
             click.echo(f"# ==> {name} <==\n{text}")
-    else:
-        for path in ci.write_files(out or top, files, force=force):
-            click.echo(f"wrote {path}")
-    if system == "gitlab":
+    for path in result.written:
+        click.echo(f"wrote {path}")
+    if result.resource_group_calls:
         click.echo(
             "once, with a maintainer's token: apply jobs take their account's resource group oldest "
             "first (an older pipeline never applies after a newer one):",
             err=True,
         )
-        for call in ci.resource_group_calls(model):
+        for call in result.resource_group_calls:
             click.echo(f"  {call}", err=True)
-        schedule = ci.drift_schedule_call(model)
-        if schedule is not None:
-            click.echo(
-                "once, with a maintainer's token: the pipeline schedule the drift jobs run on "
-                "([ci] drift_schedule; a scheduled pipeline runs only them, never an apply):",
-                err=True,
-            )
-            click.echo(f"  {schedule}", err=True)
+    if result.drift_schedule_call is not None:
+        click.echo(
+            "once, with a maintainer's token: the pipeline schedule the drift jobs run on "
+            "([ci] drift_schedule; a scheduled pipeline runs only them, never an apply):",
+            err=True,
+        )
+        click.echo(f"  {result.drift_schedule_call}", err=True)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from refarch.settings import EffectiveSetting, effective, load_settings
-
-SCHEMA_VERSION = 1
+from refarch.jobs.inspect_repo import ConfigRequest, show_config
+from refarch.settings import EffectiveSetting
 
 
 @click.group("config")
@@ -28,30 +26,17 @@ def show(
 ) -> None:
     """Print every setting of the live repo DIRECTORY with its effective value and where it
     came from: default, refarch.toml (with the line), bootstrap.hcl, environment or flag."""
-    from refarch.engines.terraform import resolve_terraform  # noqa: PLC0415 - only when run
-    from refarch.provision.declared import with_declared  # noqa: PLC0415 - evaluator only when run
-
-    root = Path(directory)
-    settings = load_settings(root).with_overrides(endpoint_url=endpoint_url, region=region, profile=profile)
-    rows = effective(with_declared(root, settings))
-    path = None if settings.path is None else str(settings.path)
-    terraform = resolve_terraform(settings).with_version()  # what the runs will use
+    result = show_config(ConfigRequest(directory, endpoint_url=endpoint_url, region=region, profile=profile))
     if as_json:
-        settings_json = [row.to_json() for row in rows]
-        document = {
-            "schema_version": SCHEMA_VERSION,
-            "path": path,
-            "settings": settings_json,
-            "terraform": terraform.to_json(),
-        }
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
         return
-    click.echo(f"# {path or 'no refarch.toml: defaults, environment and flags only'}")
-    width = max(len(row.key) for row in rows)
-    for row in rows:
+    click.echo(f"# {result.path or 'no refarch.toml: defaults, environment and flags only'}")
+    width = max(len(row.key) for row in result.settings)
+    for row in result.settings:
         click.echo(f"{row.key:<{width}} = {_value(row)}  # {_source(row)}")
-    version = terraform.version or "version unknown"
-    click.echo(f"# Terraform the runs use: {terraform.path} ({version}; from {terraform.source})")
+    terraform = result.terraform
+    version = terraform["version"] or "version unknown"
+    click.echo(f"# Terraform the runs use: {terraform['path']} ({version}; from {terraform['source']})")
 
 
 def _value(row: EffectiveSetting) -> str:

@@ -9,16 +9,15 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from refarch import telemetry
 from refarch.cli import output
 from refarch.cli.plan_cmd import render as render_plan
 from refarch.cli.run_cmd import RunView, install_interrupt
 from refarch.events import RunEvent, RunFinished, RunStarted
 from refarch.exec.process import Interrupt
-from refarch.jobs.demo import DemoEvent, DemoResult, demo
-from refarch.jobs.demo_real import EXPECTED_SECONDS, RealDemoResult, demo_real_modules
+from refarch.jobs.demo import DemoEvent, DemoResult
+from refarch.jobs.demo_real import EXPECTED_SECONDS, RealDemoResult
+from refarch.jobs.demo_run import MODULES, DemoRequest, run_demo
 from refarch.provision.record import RECORD_PATH
-from refarch.settings import Settings
 
 SHOWN = {
     "bootstrap": ("account-done", "account-failed", "warning"),
@@ -42,7 +41,7 @@ SHOWN = {
 )
 @click.option(
     "--modules",
-    type=click.Choice(["twins", "real"]),
+    type=click.Choice(MODULES),
     default="twins",
     show_default=True,
     help="twins: modules-demo/ (no provider, fast). real: the shipped modules/ with the real "
@@ -54,28 +53,22 @@ def command(directory: str | None, keep: bool, destroy: bool, trace: str | None,
     five accounts): render a live repo, bootstrap it, build and share an AMI with Packer, and
     apply every unit with Terraform. DIR defaults to .refarch/demo (.refarch/demo-real with
     --modules real)."""
-    view = DemoView()
-    interrupt = Interrupt()
     if modules == "real" and keep:
         raise click.UsageError("--keep is for the twins: the real demo always starts anew and destroys")
+    view = DemoView()
+    interrupt = Interrupt()
     restore = install_interrupt(interrupt, lambda text: view.out.line(f"[yellow]{escape(text)}[/]"))
-    tracing = telemetry.start(Settings(), trace_file=Path(trace)) if trace else None
-    previous = telemetry.install(tracing)
+    request = DemoRequest(directory, modules, keep, destroy, Path(trace) if trace else None)
     try:
-        if modules == "real":
-            real = demo_real_modules(directory, on_event=view.on_event, interrupt=interrupt)
-        else:
-            result = demo(directory, keep=keep, destroy=destroy, on_event=view.on_event, interrupt=interrupt)
+        result = run_demo(request, on_event=view.on_event, interrupt=interrupt)
     finally:
         restore()
         view.close()
-        telemetry.install(previous)
-        if tracing is not None:
-            tracing.shutdown()
-            view.out.line(f"trace: {escape(trace or '')} (one JSON span a line)")
-    if modules == "real":
-        view.real_summary(real)
-        sys.exit(real.exit_code)
+        if trace:
+            view.out.line(f"trace: {escape(trace)} (one JSON span a line)")
+    if isinstance(result, RealDemoResult):
+        view.real_summary(result)
+        sys.exit(result.exit_code)
     view.summary(result)
     view.out.line(
         "  the twins prove the orchestration; `refarch demo --modules real` applies the shipped "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 from rich.markup import escape
 
 from refarch.cli import output
+from refarch.cli.notices import generate_stacks_flag, show_notice
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -23,14 +25,14 @@ from refarch.cli.queue_options import (
     repo_options,
 )
 from refarch.cli.run_cmd import RunView, install_interrupt
-from refarch.cli.stack_generate import generate_first
-from refarch.engines import ENGINES, make_engine
+from refarch.engines import ENGINES
 from refarch.errors import RefarchError
-from refarch.events import DriftChecked, RunEvent
+from refarch.events import DriftChecked
 from refarch.exec.process import Interrupt
 from refarch.files import write_atomic
-from refarch.jobs.drift import DRIFTED, FAILED, DriftReport, DriftRequest, UnitDrift, drift
-from refarch.runner.run import load_plan
+from refarch.jobs.deploy import PlanLoaded
+from refarch.jobs.drift import DRIFTED, FAILED, DriftEvent, DriftReport, DriftRequest, UnitDrift, drift
+from refarch.jobs.notices import StacksGenerated
 
 STYLE = {"in_sync": "green", DRIFTED: "yellow", FAILED: "red"}
 JOBS = click.IntRange(1, 64)
@@ -85,8 +87,19 @@ def command(
     say which drifted: infrastructure changed outside Terraform, or code not applied. Exits 0
     in sync, 2 drift found, 1 could not tell (errors too), as `terraform plan -detailed-exitcode`."""
     try:
-        opts["ignore_dependencies"] = ignore_dependencies
-        report = _check(directory, include, exclude, out_dir, parallelism, engine, endpoint_url, opts)
+        request = DriftRequest(
+            directory,
+            include=include,
+            exclude=exclude,
+            ignore_dependencies=ignore_dependencies,
+            out_dir=Path(out_dir) if out_dir else None,
+            parallelism=parallelism,
+            endpoint_url=endpoint_url,
+            engine=engine,
+            repo_options=load_options(opts),
+            generate_stacks=generate_stacks_flag(opts["no_stack_generate"]),
+        )
+        report = _check(request)
     except RefarchError as exc:
         exc.exit_code = 1 if exc.exit_code == 2 else exc.exit_code
         raise
@@ -99,49 +112,37 @@ def command(
     sys.exit(report.exit_code)
 
 
-def _check(
-    directory: str,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    out_dir: str | None,
-    parallelism: int,
-    engine: str | None,
-    endpoint_url: str | None,
-    opts: dict[str, Any],
-) -> DriftReport:
-    generate_first(directory)
-    plan = load_plan(
-        directory,
-        "plan",
-        include=include,
-        exclude=exclude,
-        ignore_dependencies=opts.pop("ignore_dependencies"),
-        endpoint_url=endpoint_url,
-        repo_options=load_options(opts),
-    )
-    view = RunView("plan", len(plan.units), accounts={p: u.account for p, u in plan.units.items()})
+def _check(request: DriftRequest) -> DriftReport:
+    """The drift job, its plan runs shown through a RunView (entered when the plan is loaded,
+    with the Ctrl-C handler) and each verdict as a line."""
+    interrupt = Interrupt()
+    views: list[RunView] = []
+    restore: list[Callable[[], None]] = []
 
-    def on_event(event: RunEvent) -> None:
-        if isinstance(event, DriftChecked):
+    def on_event(event: DriftEvent) -> None:
+        if isinstance(event, StacksGenerated):
+            show_notice(event)
+        elif isinstance(event, PlanLoaded):
+            accounts = {p: u.account for p, u in event.plan.units.items()}
+            views.append(RunView("plan", len(event.plan.units), accounts=accounts))
+            restore.append(install_interrupt(interrupt, views[0].notice))
+            views[0].__enter__()
+        elif isinstance(event, DriftChecked):
             kinds = f" ({', '.join(event.kinds)})" if event.kinds else ""
             style = STYLE.get(event.status, "white")
-            view.out.line(f"[{style}]drift: {event.status}{kinds}[/]", unit=event.unit, account=event.account)
+            views[0].out.line(
+                f"[{style}]drift: {event.status}{kinds}[/]", unit=event.unit, account=event.account
+            )
         else:
-            view.on_event(event)
+            views[0].on_event(event)
 
-    interrupt = Interrupt()
-    restore = install_interrupt(interrupt, view.notice)
-    request = DriftRequest(
-        directory,
-        out_dir=Path(out_dir) if out_dir else None,
-        parallelism=parallelism,
-        engine=make_engine(engine, plan.repo.settings) if engine else None,
-    )
     try:
-        with view:
-            return drift(request, on_event=on_event, interrupt=interrupt, plan=plan)
+        return drift(request, on_event=on_event, interrupt=interrupt)
     finally:
-        restore()
+        for undo in restore:
+            undo()
+        for view in views:
+            view.__exit__()
 
 
 def render(report: DriftReport) -> None:

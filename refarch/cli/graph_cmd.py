@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from refarch import graph
-from refarch.changes import subrepo
-from refarch.cli import changed, output
+from refarch.cli import changed
+from refarch.cli.notices import generate_stacks_flag, show_notice
 from refarch.cli.queue_options import load_options, queue_external, repo_options
-from refarch.cli.stack_generate import generate_first
-from refarch.repo import load_repo
+from refarch.jobs.inspect_repo import GRAPH_FORMATS, GraphRequest, repo_graph
 
 
 @click.command("graph")
@@ -20,7 +17,7 @@ from refarch.repo import load_repo
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["json", "dot", "mermaid"]),
+    type=click.Choice(GRAPH_FORMATS),
     default="json",
     show_default=True,
     help="Output format.",
@@ -40,17 +37,13 @@ def command(
     """Print every unit of the live repo DIRECTORY and its dependency edges (DOT edges point
     dependent -> dependency, as Terragrunt's). Dependencies outside DIR are marked external;
     --queue-exclude-external leaves them out."""
-    generate_first(directory, skip=opts["no_stack_generate"])
-    repo = load_repo(directory, cache=not no_cache, touches_aws=False, **load_options(opts))
-    output.warn(repo.warnings)
-    if queue_include_external is False:
-        repo = graph.without_external(repo)
-    if changed_since:  # only the changed units and their dependents, edges among them
-        _, wanted, _ = changed.narrow(repo, changed_since)
-        repo = subrepo(repo, wanted)
-    if fmt == "json":
-        click.echo(json.dumps(graph.to_json(repo), indent=2))
-    elif fmt == "dot":
-        click.echo(graph.to_dot(repo), nl=False)
-    else:
-        click.echo(graph.to_mermaid(repo), nl=False)
+    request = GraphRequest(
+        directory,
+        format=fmt,
+        queue_include_external=queue_include_external,
+        changed_since=changed_since,
+        generate_stacks=generate_stacks_flag(opts["no_stack_generate"]),
+        cache=not no_cache,
+        **load_options(opts),
+    )
+    click.echo(repo_graph(request, on_event=show_notice).text, nl=False)

@@ -9,7 +9,8 @@ import click
 from rich.markup import escape
 
 from refarch.cli import output
-from refarch.runner.history import DriftRow, drift_history, history, open_store, parse_since
+from refarch.jobs.audit import HistoryRequest, run_history
+from refarch.runner.history import DriftRow
 
 
 @click.command("history")
@@ -32,11 +33,14 @@ def command(
     """Show every unit's runs of DIRECTORY, oldest first: when, run, action, status, who (CI
     actor or user, base AWS identity), commit, job. Reads the shared ledger when refarch.toml
     says [ledger] backend = "dynamodb", else this machine's .refarch/runs/."""
-    store = open_store(directory, endpoint_url=endpoint_url, profile=profile)
+    request = HistoryRequest(
+        directory, unit=unit, since=since, drift=drift, endpoint_url=endpoint_url, profile=profile
+    )
+    result = run_history(request)
     if drift:
-        _drift(drift_history(store, unit=unit, since=parse_since(since)), as_json)
+        _drift(result.drift, as_json)
         return
-    rows = history(store, unit=unit, since=parse_since(since))
+    rows = result.runs
     if as_json:
         for row in rows:
             click.echo(json.dumps(row.to_json(), sort_keys=True))
@@ -63,7 +67,7 @@ def command(
     output.Printer().table(table)
 
 
-def _drift(rows: list[DriftRow], as_json: bool) -> None:
+def _drift(rows: tuple[DriftRow, ...], as_json: bool) -> None:
     """`history --drift`: each unit's latest verdict, last drift and last return to sync."""
     if as_json:
         for row in rows:

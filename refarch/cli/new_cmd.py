@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from refarch.errors import UsageError
-from refarch.render import FLAVOURS, render_live_repo
+from refarch.jobs.new_repo import NewRequest, new_repo
+from refarch.render import FLAVOURS
 
 
 def parse_accounts(text: str) -> dict[str, str]:
@@ -76,18 +77,18 @@ def command(
 ) -> None:
     """Render a complete infrastructure-live repo into DIRECTORY: root.hcl, common.hcl,
     _envcommon/, and one folder per account, region and unit."""
-    written = render_live_repo(
+    request = NewRequest(
         directory,
         org=org,
         accounts=parse_accounts(accounts_text),
-        regions=[r.strip() for r in regions.split(",") if r.strip()],
+        regions=tuple(r.strip() for r in regions.split(",") if r.strip()),
         domain=domain,
         modules_source=modules_source,
         flavour=flavour,
-        force=force,
         ci_install=ci_install,
         ci_install_sha256=ci_install_sha256,
+        force=force,
     )
-    units = sum(1 for path in written if path.name == "terragrunt.hcl")
-    click.secho(f"rendered {units} units ({len(written)} files) into {directory}", bold=True)
+    result = new_repo(request)
+    click.secho(f"rendered {result.units} units ({len(result.written)} files) into {directory}", bold=True)
     click.echo(f"next: refarch plan {directory}  /  refarch validate {directory}")

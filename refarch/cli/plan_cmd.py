@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from refarch.cli import changed, output
+from refarch.cli import changed
+from refarch.cli.notices import generate_stacks_flag, show_notice
 from refarch.cli.queue_options import (
     exclude_option,
     ignore_dependencies_option,
@@ -17,10 +18,9 @@ from refarch.cli.queue_options import (
     repo_options,
     with_dependencies_option,
 )
-from refarch.cli.stack_generate import generate_first
+from refarch.jobs.inspect_repo import PlanRequest, plan_repo
 from refarch.models import Plan
-from refarch.planner import ACTIONS, plan
-from refarch.repo import load_repo
+from refarch.planner import ACTIONS
 
 
 @click.command("plan")
@@ -56,25 +56,22 @@ def command(
 ) -> None:
     """Show the order in which the units of DIRECTORY deploy: account tiers first, then
     dependencies; each group may run in parallel."""
-    generate_first(directory, skip=opts["no_stack_generate"])
-    repo = load_repo(directory, cache=not no_cache, touches_aws=False, **load_options(opts))
-    output.warn(repo.warnings)
-    if changed_since:
-        _, wanted, nested = changed.narrow(repo, changed_since, include, exclude)
-        if not wanted:
-            click.echo(f"nothing changed since {changed_since}: no unit selected", err=True)
-            return
-        include, exclude, ignore_dependencies = tuple(wanted), tuple(nested), True
-    result = plan(
-        repo,
+    request = PlanRequest(
+        directory,
         action,
         include=include,
         exclude=exclude,
         ignore_dependencies=ignore_dependencies,
-        queue_include_external=bool(queue_include_external),
         with_dependencies=with_dependencies,
+        queue_include_external=bool(queue_include_external),
+        changed_since=changed_since,
+        generate_stacks=generate_stacks_flag(opts["no_stack_generate"]),
+        cache=not no_cache,
+        **load_options(opts),
     )
-    output.warn(result.warnings)
+    result = plan_repo(request, on_event=show_notice).plan
+    if result is None:
+        return
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

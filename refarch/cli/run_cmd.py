@@ -7,7 +7,6 @@ is `plan-all`.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from refarch.cli import changed, output
+from refarch.cli.notices import generate_stacks_flag, show_notice
 from refarch.cli.preflight_cmd import show
 from refarch.cli.queue_options import (
     exclude_option,
@@ -34,7 +34,6 @@ from refarch.cli.queue_options import (
     typed_tf_path,
     with_dependencies_option,
 )
-from refarch.cli.stack_generate import describe, warn_orphans
 from refarch.engines import ENGINES
 from refarch.errors import OutputNotWritten
 from refarch.events import (
@@ -49,18 +48,17 @@ from refarch.events import (
 )
 from refarch.exec.process import Interrupt
 from refarch.jobs.deploy import (
-    ChangesFound,
     ConsentCallback,
     DependentsOutside,
     DeployEvent,
     DeployRequest,
-    NothingToRun,
+    DeployResult,
     PlanLoaded,
     PreflightChecked,
     RunStarting,
-    StacksGenerated,
     deploy,
 )
+from refarch.jobs.notices import ChangesFound, NothingToRun, StacksGenerated
 from refarch.jobs.preflight import PreflightFailed
 from refarch.models import Plan, RunReport, Status
 from refarch.runner.ledger import resume_verb
@@ -218,13 +216,19 @@ def run_options(function: Callable[..., Any], action: str | None = None) -> Call
 
 
 def execute(
-    action: str, directory: str, *, present: Callable[[RunReport], None] | None = None, **opts: Any
+    action: str,
+    directory: str,
+    *,
+    present: Callable[[DeployResult], None] | None = None,
+    job: Callable[..., DeployResult] = deploy,
+    **opts: Any,
 ) -> None:
     """Plan, confirm, run with a live view, print the summary, exit with the run's code.
-    `present` prints the outputs of an `output` run (default: JSON by unit path)."""
+    `job` is the deploy job (or one built on it, as `stack output`); `present` prints the
+    outputs of an `output` run (default: JSON by unit path)."""
     screen = DeployScreen(action, directory)
     try:
-        result = deploy(
+        result = job(
             request(action, directory, opts),
             confirm=terminal_consent(),
             on_event=screen.on_event,
@@ -246,7 +250,7 @@ def execute(
             err=True,
         )
     if action == "output" and present is not None:
-        present(report)
+        present(result)
     elif action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
     if opts["report_path"]:
@@ -260,10 +264,6 @@ def execute(
 def request(action: str, directory: str, opts: Mapping[str, Any]) -> DeployRequest:
     """A run verb's flags as the job's request."""
     loaded = load_options(dict(opts))
-    no_generate = opts["no_stack_generate"] or os.environ.get("TG_NO_STACK_GENERATE", "").lower() in (
-        "1",
-        "true",
-    )
     return DeployRequest(
         directory=directory,
         action=action,
@@ -277,7 +277,7 @@ def request(action: str, directory: str, opts: Mapping[str, Any]) -> DeployReque
         hidden=loaded["hidden"],
         excludes_file=loaded["excludes_file"],
         features=loaded["features"],
-        generate_stacks=not no_generate,
+        generate_stacks=generate_stacks_flag(opts["no_stack_generate"]),
         changed_since=opts.get("changed_since"),
         planned_only=opts.get("planned_only", False),
         plan_dir=Path(opts["plan_dir"]) if opts.get("plan_dir") else None,
@@ -320,18 +320,10 @@ class DeployScreen:
         self.restore: Callable[[], None] | None = None
 
     def on_event(self, event: DeployEvent) -> None:
-        if isinstance(event, StacksGenerated):
-            warn_orphans(event.result)
-            for stack in event.result.stacks:
-                if stack.changed:
-                    describe(stack, err=True)
-        elif isinstance(event, ChangesFound):
-            changed.report(event.change)
-        elif isinstance(event, NothingToRun):
-            if event.reason == "changed":
-                changed.nothing_changed(event.message)
-            else:
-                click.echo(event.message, err=True)
+        if isinstance(event, NothingToRun) and event.reason == "changed":
+            changed.nothing_changed(event.message)
+        elif isinstance(event, StacksGenerated | ChangesFound | NothingToRun):
+            show_notice(event)
         elif isinstance(event, PlanLoaded):
             for warning in event.plan.warnings:
                 click.secho(f"warning: {warning}", fg="yellow", err=True)

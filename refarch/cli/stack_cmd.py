@@ -11,8 +11,15 @@ from refarch.cli.run_cmd import execute, run_options
 from refarch.cli.stack_generate import describe, warn_orphans
 from refarch.config.stacks import STACK_FILE
 from refarch.hcl_text import hcl_value
-from refarch.jobs.stacks import clean_stacks, generate_stacks, lookup, stack_outputs
-from refarch.models import RunReport
+from refarch.jobs.deploy import DeployRequest, DeployResult
+from refarch.jobs.stack_verbs import (
+    StackOutputRequest,
+    StackOutputResult,
+    StackRequest,
+    stack_clean,
+    stack_generate,
+    stack_output,
+)
 
 STACK_ACTIONS = {"apply": "apply", "plan": "plan", "destroy": "destroy", "output": "output"}
 
@@ -28,7 +35,7 @@ def generate(directory: str) -> None:
     """Generate every terragrunt.stack.hcl below DIRECTORY into its .terragrunt-stack folder
     (nested stacks too), as `terragrunt stack generate` does. Each stack file is rendered
     whole before it replaces the old folder; when nothing changed, nothing is written."""
-    result = generate_stacks(directory)
+    result = stack_generate(StackRequest(directory))
     warn_orphans(result)
     if not result.stacks:
         click.echo(f"no {STACK_FILE} below {directory}: nothing to generate")
@@ -45,7 +52,7 @@ def clean(directory: str) -> None:
     """Delete every .terragrunt-stack folder below DIRECTORY (what `stack generate` made), as
     `terragrunt stack clean` does. State kept in a unit's folder goes with it: keep state in
     a backend."""
-    for folder in clean_stacks(directory):
+    for folder in stack_clean(StackRequest(directory)).deleted:
         click.echo(f"Deleting stack directory: {folder}", err=True)
 
 
@@ -74,10 +81,12 @@ def output(directory: str, key: str | None, fmt: str, **opts: Any) -> None:
     """The outputs of the stack in DIRECTORY by unit name (a nested stack's as `stack.unit`),
     as `terragrunt stack output [KEY]` aggregates them; KEY is `unit` or `unit.output`."""
 
-    def present(report: RunReport) -> None:
-        shown: Any = stack_outputs(directory, report.outputs)
-        if key is not None:
-            shown = {key: lookup(shown, key)}
+    def job(request: DeployRequest, **callbacks: Any) -> StackOutputResult:
+        return stack_output(StackOutputRequest(request, key), **callbacks)
+
+    def present(result: DeployResult) -> None:
+        assert isinstance(result, StackOutputResult)
+        shown = result.selected()
         if fmt == "json":
             click.echo(json.dumps(shown, indent=2))
         elif fmt == "raw":
@@ -88,4 +97,4 @@ def output(directory: str, key: str | None, fmt: str, **opts: Any) -> None:
             for name, value in shown.items():
                 click.echo(f"{name} = {hcl_value(value)}")
 
-    execute("output", directory, present=present, **opts)
+    execute("output", directory, present=present, job=job, **opts)

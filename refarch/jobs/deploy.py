@@ -15,13 +15,12 @@ from pathlib import Path
 
 from refarch import graph
 from refarch.aws import AwsSessions
-from refarch.changes import ChangeSet
-from refarch.config.stacks import StacksResult
 from refarch.engines import Engine, make_engine
 from refarch.errors import RefarchError, UsageError
 from refarch.events import RunEvent, RunEventCallback
 from refarch.exec.process import Interrupt
 from refarch.jobs.changed import changed_selection
+from refarch.jobs.notices import ChangesFound, NothingToRun, StacksGenerated
 from refarch.jobs.preflight import PreflightFailed, PreflightReport, preflight
 from refarch.jobs.stacks import generate_stacks
 from refarch.models import Action, Plan, RunReport
@@ -118,29 +117,6 @@ class DeployRequest:
     tf_path: str | None = None  # the Terraform binary, over `[engine] terraform_binary`
     non_interactive: bool = False  # consent given up front (--non-interactive / --yes)
     preflight: bool = True  # apply: check referenced AWS resources first
-
-
-@dataclass(frozen=True)
-class StacksGenerated:
-    """The stacks were generated before the repo was read."""
-
-    result: StacksResult
-
-
-@dataclass(frozen=True)
-class ChangesFound:
-    """--changed-since: what changed, before the run narrows to it."""
-
-    change: ChangeSet
-
-
-@dataclass(frozen=True)
-class NothingToRun:
-    """The job ends here, successfully: nothing was selected (`reason`: planned, changed or
-    selection)."""
-
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,20 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from refarch.aws import AwsSessions
-from refarch.engines import Engine
-from refarch.events import DriftChecked, RunEventCallback
+from refarch.engines import Engine, make_engine
+from refarch.events import DriftChecked, RunEvent
 from refarch.exec.process import Interrupt
 from refarch.files import local_dir, write_atomic
-from refarch.jobs.deploy import run
-from refarch.models import Plan, RunReport, Unit
-from refarch.runner.ledger import new_run_id
+from refarch.jobs.deploy import PlanLoaded, run
+from refarch.jobs.notices import StacksGenerated, stacks_first
+from refarch.models import Plan, Repo, RunReport, Unit
+from refarch.runner.ledger import LedgerStore, new_run_id
 from refarch.runner.ledger_dynamodb import store_for
 from refarch.runner.run import RunOptions, load_plan
 from refarch.runner.saved_plans import SavedPlans, _cell, _code, _timestamp  # the markdown's own escaping
@@ -46,7 +47,16 @@ IN_SYNC, DRIFTED, FAILED = "in_sync", "drifted", "failed"
 INFRASTRUCTURE, CODE = "infrastructure", "code"
 _QUIET = (["no-op"], ["read"])
 
-__all__ = ["DriftReport", "ResourceDiff", "UnitDrift", "differences", "drift", "plan_settings"]
+__all__ = [
+    "DriftEvent",
+    "DriftReport",
+    "DriftRequest",
+    "ResourceDiff",
+    "UnitDrift",
+    "differences",
+    "drift",
+    "plan_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -257,7 +267,7 @@ def read_only_env(env: Mapping[str, str]) -> dict[str, str]:
     return base
 
 
-@dataclass
+@dataclass(frozen=True)
 class DriftRequest:
     """What to check and how (the CLI's options)."""
 
@@ -268,24 +278,55 @@ class DriftRequest:
     out_dir: Path | None = None  # default: <repo>/.refarch/drift
     parallelism: int = 4
     endpoint_url: str | None = None
-    engine: Engine | None = None
+    engine: Engine | str | None = None  # an engine, or its name: terragrunt | terraform
     env: Mapping[str, str] | None = None
-    repo_options: Mapping[str, Any] = field(default_factory=dict)
+    repo_options: Mapping[str, Any] = field(default_factory=dict)  # hidden, excludes_file, features
+    generate_stacks: bool = True  # generate terragrunt.stack.hcl files first
+
+
+DriftEvent = StacksGenerated | PlanLoaded | RunEvent  # run events include one DriftChecked a unit
+DriftEventCallback = Callable[[DriftEvent], None]
 
 
 def drift(
     request: DriftRequest,
     *,
-    on_event: RunEventCallback | None = None,
+    on_event: DriftEventCallback | None = None,
     interrupt: Interrupt | None = None,
     plan: Plan | None = None,
     settings: Settings | None = None,
     sessions: AwsSessions | None = None,
 ) -> DriftReport:
     """Plan every selected unit read-only and classify it (in sync, drifted, failed); one
-    `drift` event per unit in the ledger, drift.json and summary.md in the out folder."""
+    `drift` event per unit in the ledger, drift.json and summary.md in the out folder. The
+    stacks are generated first and the plan is loaded (both sent as events) unless `plan`
+    is given."""
+    emit: DriftEventCallback = on_event or (lambda event: None)
     env = dict(os.environ if request.env is None else request.env)
-    plan = plan or load_plan(
+    if plan is None:
+        stacks_first(request.directory, request.generate_stacks, emit)
+        plan = _load_plan(request, env)
+    emit(PlanLoaded(plan))
+    settings = plan_settings(settings or plan.repo.settings)
+    sessions = sessions or AwsSessions(settings)
+    started = time.time()
+    folder = Path(request.out_dir) if request.out_dir else local_dir(plan.repo.root, "drift")
+    report = _plan_all(request, plan, settings, sessions, folder, emit, interrupt, env)
+    saved = SavedPlans(folder.absolute(), "")
+    units = tuple(
+        verdict(plan.repo.units[path], r.status.ok, r.message, saved.load(path) if r.status.ok else None)
+        for path, r in report.units.items()
+    )
+    result = _record(
+        plan.repo, report, units, started, saved.folder, store_for(plan.repo, settings, sessions, env), emit
+    )
+    write_atomic(saved.folder / DRIFT_JSON, json.dumps(result.to_json(), indent=2) + "\n")
+    write_atomic(saved.folder / SUMMARY_MD, result.markdown())
+    return result
+
+
+def _load_plan(request: DriftRequest, env: Mapping[str, str]) -> Plan:
+    return load_plan(
         request.directory,
         "plan",
         include=request.include,
@@ -295,12 +336,23 @@ def drift(
         env=env,
         repo_options=request.repo_options,
     )
-    repo = plan.repo
-    settings = plan_settings(settings or repo.settings)
-    folder = Path(request.out_dir) if request.out_dir else local_dir(repo.root, "drift")
-    sessions = sessions or AwsSessions(settings)
-    started = time.time()
-    report: RunReport = run(
+
+
+def _plan_all(
+    request: DriftRequest,
+    plan: Plan,
+    settings: Settings,
+    sessions: AwsSessions,
+    folder: Path,
+    emit: DriftEventCallback,
+    interrupt: Interrupt | None,
+    env: Mapping[str, str],
+) -> RunReport:
+    """The read-only `plan-all --out-dir FOLDER` run, each saved plan read for what differs."""
+    engine = request.engine
+    if isinstance(engine, str):
+        engine = make_engine(engine, plan.repo.settings)
+    return run(
         plan,
         "plan",
         settings,
@@ -309,24 +361,26 @@ def drift(
             out_dir=folder,
             inspect_plan=lambda _unit, document: {"drift": differences(document)},
         ),
-        engine=request.engine,
-        on_event=on_event,
+        engine=engine,
+        on_event=emit,
         sessions=sessions,
         interrupt=interrupt,
         base_env=read_only_env(env),
     )
-    saved = SavedPlans(folder.absolute(), "")
-    units = tuple(
-        verdict(
-            repo.units[path],
-            result.status.ok,
-            result.message,
-            saved.load(path) if result.status.ok else None,
-        )
-        for path, result in report.units.items()
-    )
+
+
+def _record(
+    repo: Repo,
+    report: RunReport,
+    units: tuple[UnitDrift, ...],
+    started: float,
+    folder: Path,
+    store: LedgerStore,
+    emit: DriftEventCallback,
+) -> DriftReport:
+    """The drift check as its own run in the ledger: its start, one `drift` event a unit
+    (each also sent as DriftChecked), its finish; returns the report."""
     run_id = new_run_id()
-    store = store_for(repo, settings, sessions, env)
     ledger = store.open(run_id)
     try:
         ledger.write(
@@ -338,27 +392,14 @@ def drift(
             digests={u.unit: repo.units[u.unit].digest for u in units},
         )
         for unit in units:
-            ledger.write(
-                "drift",
-                unit=unit.unit,
-                account=unit.account,
-                status=unit.status,
-                kinds=list(unit.kinds),
-                resources=[
-                    {"address": r.address, "actions": list(r.actions), "kind": r.kind} for r in unit.resources
-                ],
-                outputs=list(unit.outputs),
-                message=_first(unit.message),
-                plan_run=report.run_id,
-            )
-            if on_event is not None:
-                on_event(DriftChecked(unit.unit, unit.account, unit.status, unit.kinds, len(unit.resources)))
+            ledger.write("drift", **_drift_event(unit), plan_run=report.run_id)
+            emit(DriftChecked(unit.unit, unit.account, unit.status, unit.kinds, len(unit.resources)))
         result = DriftReport(
             run_id,
             report.run_id,
             started,
             units,
-            saved.folder,
+            folder,
             duration=time.time() - started,
             ledger=ledger.location,
             interrupted=report.interrupted,
@@ -371,9 +412,22 @@ def drift(
         )
     finally:
         ledger.close()
-    write_atomic(saved.folder / DRIFT_JSON, json.dumps(result.to_json(), indent=2) + "\n")
-    write_atomic(saved.folder / SUMMARY_MD, result.markdown())
     return result
+
+
+def _drift_event(unit: UnitDrift) -> dict[str, Any]:
+    """A unit's `drift` event in the ledger (names only, never values)."""
+    return {
+        "unit": unit.unit,
+        "account": unit.account,
+        "status": unit.status,
+        "kinds": list(unit.kinds),
+        "resources": [
+            {"address": r.address, "actions": list(r.actions), "kind": r.kind} for r in unit.resources
+        ],
+        "outputs": list(unit.outputs),
+        "message": _first(unit.message),
+    }
 
 
 def _change(item: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -2,6 +2,8 @@
 
 import ast
 import pathlib
+import re
+from typing import Any
 
 import refarch
 
@@ -224,6 +226,19 @@ def deploy(live: Path) -> int:
     report: refarch.RunReport = refarch.run(order, refarch.Action.APPLY, options=options, on_event=show)
     print(len(record.accounts), amis, report.counts)
     return report.exit_code
+
+
+def verbs(live: Path) -> int:
+    def note(event: refarch.DeployEvent) -> None:
+        print(event)
+
+    planned: refarch.DeployResult = refarch.deploy(refarch.DeployRequest(live, "plan"), on_event=note)
+    ci: refarch.CiResult = refarch.emit_ci(refarch.CiRequest("gitlab", live, write=False))
+    found: refarch.PreflightReport = refarch.run_preflight(refarch.PreflightRequest(live))
+    graph: refarch.GraphResult = refarch.repo_graph(refarch.GraphRequest(live))
+    pushed: refarch.RecoverResult = refarch.run_recover(refarch.RecoverRequest(live))
+    print(sorted(ci.files), graph.to_json(), found.ok)
+    return max(planned.exit_code, found.exit_code, pushed.exit_code)
 """
 
 
@@ -279,3 +294,69 @@ def test_the_error_boundary_still_catches_aws_errors_without_importing_boto3_up_
         cli.commands.pop("test-broken")
     assert result.exit_code == 1 and "error: AWS: " in result.output and "AccessDenied" in result.output
     assert isinstance(bug.exception, ValueError)
+
+
+# Every verb of the CLI -> the public job it calls (issue 20.1: one job per verb).
+VERB_JOBS = {
+    "amis build": "run_amis_build",
+    "amis prune": "run_amis_prune",
+    "apply": "deploy",
+    "artifacts build": "run_artifacts_build",
+    "audit export": "audit_export",
+    "bootstrap": "run_bootstrap",
+    "ci": "emit_ci",
+    "config show": "show_config",
+    "demo": "run_demo",
+    "destroy": "deploy",
+    "drift": "drift",
+    "dns import": "run_dns_import",
+    "graph": "repo_graph",
+    "history": "run_history",
+    "new": "new_repo",
+    "output": "deploy",
+    "plan": "plan_repo",
+    "plan-all": "deploy",
+    "preflight": "run_preflight",
+    "recover": "run_recover",
+    "stack clean": "stack_clean",
+    "stack generate": "stack_generate",
+    "stack output": "stack_output",
+    "stack run": "deploy",
+    "validate": "validate_live",
+    "vpn client": "run_vpn_client",
+    "vpn revoke": "run_vpn_revoke",
+}
+
+
+def _verbs() -> dict[str, Any]:
+    """Every leaf command of the CLI by its full name ("amis build"), with its callback."""
+    import click
+
+    from refarch.cli import COMMANDS, load_command
+
+    verbs: dict[str, Any] = {}
+    for name in COMMANDS:
+        command = load_command(name)
+        subcommands = command.commands if isinstance(command, click.Group) else {"": command}
+        for sub, leaf in subcommands.items():
+            verbs[f"{name} {sub}".strip()] = leaf.callback
+    return verbs
+
+
+def test_every_verb_is_one_public_job_taking_a_typed_request_and_its_command_calls_it():
+    import inspect
+    import typing
+
+    verbs = _verbs()
+    assert set(verbs) == set(VERB_JOBS), "a verb without a job (or a job for a verb that is gone)"
+    for verb, job_name in VERB_JOBS.items():
+        job = getattr(refarch, job_name)
+        assert job_name in refarch.__all__ and inspect.isfunction(job), verb
+        assert job.__module__.startswith("refarch.jobs."), (verb, job.__module__)
+        first, *others = inspect.signature(job).parameters.values()
+        hints = typing.get_type_hints(job)
+        assert hints[first.name].__name__.endswith("Request"), (verb, hints[first.name])
+        assert all(p.kind is p.KEYWORD_ONLY for p in others), (verb, "callbacks are keyword-only")
+        assert hints["return"] is not type(None), verb
+        source = inspect.getsource(inspect.getmodule(verbs[verb]))  # type: ignore[arg-type]
+        assert re.search(rf"\b{job_name}\b", source), (verb, "its command does not call its job")

@@ -10,7 +10,6 @@ gets (data-store passwords) — comes from the caller.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import os
 import random
@@ -20,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +37,14 @@ from refarch.events import (
     UnitFinished,
 )
 from refarch.exec.masking import Masker
-from refarch.exec.process import Interrupt, capture
+from refarch.exec.process import Interrupt
 from refarch.exec.retry import rules_from_settings
 from refarch.files import local_dir
 from refarch.models import RUN_ACTIONS, Action, Plan, Repo, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.policy import check, rules_for
 from refarch.repo import load_repo
-from refarch.runner import saved_plans
+from refarch.runner import audit, saved_plans
 from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, ci_job_of, lock_key
 from refarch.runner.checkov import checkov_findings
 from refarch.runner.context import WORK_DIR, RunContext, RunOptions, Selection
@@ -199,7 +197,9 @@ def _select(context: RunContext) -> Selection:
     # apply --plan-dir: which saved plans the run applies (a retry must not apply them twice)
     plans_id = saved_plans.identity(options.plan_dir, list(plan.units)) if options.plan_dir else None
     if ref == "auto":  # CI: this job's unfinished run at this commit, else a fresh start
-        commit = ci_context(context.base_env).get("commit") or _git_commit(plan.repo.root, context.base_env)
+        commit = ci_context(context.base_env).get("commit") or audit.git_commit(
+            plan.repo.root, context.base_env
+        )
         ref = unfinished_run(store, action, list(plan.units), commit, plans_id)
     if ref is None:
         return Selection(tuple(plan.units), plans_id=plans_id)
@@ -229,7 +229,7 @@ def _saved_plans(context: RunContext, selection: Selection) -> saved_plans.Saved
         context.action,
         options.out_dir,
         options.plan_dir,
-        _version(),
+        audit.refarch_version(),
         repo_root=repo.root,
         source_override=options.source_override,
         inspect=checks,
@@ -266,7 +266,7 @@ def _run_locked(
     # The run being resumed is known gone: by the repo lock on this machine; with the shared
     # ledger (another runner may have run it) only by the account locks apply/destroy hold.
     gone = not isinstance(store, DynamoLedgerStore) or action in (Action.APPLY, Action.DESTROY)
-    who = _audit_who(context.sessions, context.base_env, run_id)
+    who = audit.who_runs(context.sessions, context.base_env, run_id)
     with (
         telemetry.run_span(
             context.settings, context.base_env, action=str(action), run_id=run_id, engine=context.engine.name
@@ -308,16 +308,6 @@ def _run_locked(
         return _run_session(
             context, replace(selection, notices=notices), runner, who=who, locks=locks, stale=stale
         )
-
-
-def _audit_who(sessions: AwsSessions | None, env: Mapping[str, str], run_id: str) -> dict[str, str]:
-    """Who runs this (`_who`); with refarch's own sessions, every role it assumes is named
-    for the run and its caller, so CloudTrail shows both."""
-    who = _who(sessions, env)
-    if sessions is not None:
-        caller = who.get("actor") or who.get("caller", "").rsplit("/", 1)[-1] or who["user"]
-        who["session_name"] = sessions.name_sessions(run_id, caller)
-    return who
 
 
 def _resume_notices(resumed: ResumeSelection, action: Action, root: Path, run_id: str) -> list[str]:
@@ -468,7 +458,7 @@ def _start(context: RunContext, selection: Selection, session: RunSession, who: 
     """The run's start in the ledger (what, where, who, with which identities) and to the
     caller, then the notices gathered on the way."""
     repo, base, units = context.repo, context.base_env, list(selection.units)
-    identities = _identities(context.credentials, [repo.units[p] for p in units], session.masker)
+    identities = audit.identities(context.credentials, [repo.units[p] for p in units], session.masker)
     session.ledger.write(
         "run_start",
         run_id=session.run_id,
@@ -476,11 +466,11 @@ def _start(context: RunContext, selection: Selection, session: RunSession, who: 
         engine=context.engine.name,
         terraform=dict(context.terraform),
         repo=str(repo.root),
-        git_commit=who.get("commit") or _git_commit(repo.root, base),
-        git_branch=who.get("branch") or _git_branch(repo.root, base),
+        git_commit=who.get("commit") or audit.git_commit(repo.root, base),
+        git_branch=who.get("branch") or audit.git_branch(repo.root, base),
         who={k: v for k, v in who.items() if k not in ("commit", "branch")},
         ledger_backend=session.store.name,
-        refarch_version=_version(),
+        refarch_version=audit.refarch_version(),
         pid=os.getpid(),
         host=socket.gethostname(),
         parallelism=context.options.parallelism,
@@ -916,67 +906,9 @@ def load_plan(
     return plan
 
 
-def _identities(
-    credentials: UnitCredentials, units: list[Unit], masker: Masker
-) -> dict[str, Mapping[str, str]]:
-    """The caller identity per account (and role) of the run, for the ledger's audit trail.
-    A failure here is recorded, not raised: that account's units fail with the full message."""
-    seen: dict[str, Mapping[str, str]] = {}
-    for unit in units:
-        key = unit.account if not unit.iam_role else f"{unit.account} ({unit.iam_role})"
-        if key in seen:
-            continue
-        try:
-            seen[key] = dict(credentials.for_unit(unit).identity)
-        except RefarchError as exc:
-            seen[key] = {"error": masker.mask(str(exc))}
-    return seen
-
-
-def _git_commit(root: Path, env: Mapping[str, str]) -> str | None:
-    try:
-        result = capture(["git", "-C", str(root), "rev-parse", "HEAD"], cwd=root, env=env)
-    except ToolNotFound:
-        return None
-    return result.stdout_tail.strip() if result.ok else None
-
-
 def _shown(path: Path) -> str:
     """`path` as a user typed it: relative to the working folder when it lies below it."""
     try:
         return str(Path(path).relative_to(Path.cwd())) or "."
     except ValueError:
         return str(path)
-
-
-def _git_branch(root: Path, env: Mapping[str, str]) -> str | None:
-    try:
-        result = capture(["git", "-C", str(root), "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, env=env)
-    except ToolNotFound:
-        return None
-    branch = result.stdout_tail.strip() if result.ok else ""
-    return branch if branch and branch != "HEAD" else None  # HEAD: a detached checkout
-
-
-def _who(sessions: AwsSessions | None, env: Mapping[str, str]) -> dict[str, str]:
-    """Who runs this, for the audit trail: the CI's actor, job URL, branch and commit, the
-    local user and host, and the base AWS identity (before any role is assumed)."""
-    who = {"user": _user(), "host": socket.gethostname(), **ci_context(env)}
-    if sessions is not None:
-        with contextlib.suppress(RefarchError):  # no identity: the units fail on it, saying why
-            who["caller"] = sessions.caller_identity(sessions.base())["Arn"]
-    return who
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _version() -> str:
-    try:
-        return metadata.version("refarch")
-    except metadata.PackageNotFoundError:
-        return "unknown"

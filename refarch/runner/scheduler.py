@@ -133,9 +133,11 @@ class _ReadyQueue:
                 self.push(unit)
 
     def push(self, unit: str) -> None:
+        """`unit` is ready: it starts by the weight of the work behind it, then in plan order."""
         heapq.heappush(self.ready, (-self.depth[unit], self.position[unit], unit))
 
     def finish(self, unit: str, outcome: Outcome) -> None:
+        """`unit` ended (or will never start): recorded, and said to the caller."""
         self.outcomes[unit] = outcome
         if self.on_finish is not None:
             self.on_finish(unit, outcome)

@@ -10,7 +10,6 @@ gets (data-store passwords) — comes from the caller.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import random
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from refarch import telemetry
-from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
+from refarch.aws import AwsSessions, refuse_unknown_accounts
 from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
@@ -51,24 +50,20 @@ from refarch.runner.context import WORK_DIR, RunContext, RunOptions, Selection
 from refarch.runner.ledger import (
     LedgerStore,
     LocalLedgerStore,
-    ResumeSelection,
-    ci_context,
     find_ledger,
-    last_of_action,
-    load_run,
     new_run_id,
     past_durations,
     read_events,
-    resume_selection,
-    resume_verb,
 )
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, store_for
 from refarch.runner.recovery import mark_pushed
 from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
+from refarch.runner.resume import select, shown
+from refarch.runner.resume import unfinished_run as unfinished_run  # noqa: PLC0414 - tests import it here
 from refarch.runner.scheduler import Gate, Outcome, plan_waits, schedule
 from refarch.runner.session import RunSession
-from refarch.runner.state_locks import LockReader, StaleLock, stale_locks
+from refarch.runner.state_locks import StaleLock, aws_digest_repair, aws_lock_reader, stale_locks
 from refarch.runner.unit import ExtraEnv, UnitAccess, UnitCredentials, UnitRunner
 from refarch.settings import Settings, load_settings
 
@@ -146,10 +141,10 @@ def run(
         extra_env=extra_env,
         terraform=terraform,
         policy_rules=rules_for(settings) if settings.policy.check_apply else None,
-        lock_reader=_lock_reader(sessions) if sessions else None,
-        digest_repair=_digest_repair(sessions) if sessions else None,
+        lock_reader=aws_lock_reader(sessions) if sessions else None,
+        digest_repair=aws_digest_repair(sessions) if sessions else None,
     )
-    selection = _select(context)
+    selection = select(context)
     saved = _saved_plans(context, selection)
     return _run_locked(context, selection, saved, _masker(context, selection, secrets), on_event)
 
@@ -187,39 +182,6 @@ def _own_sessions(
     return sessions
 
 
-def _select(context: RunContext) -> Selection:
-    """Which units run: the plan's, or with --resume those of the resumed run that did not
-    succeed there (`auto`: this CI job's unfinished run at this commit, if there is one)."""
-    plan, action, options, store = context.plan, context.action, context.options, context.store
-    if options.rerun_changed and options.resume is None:
-        raise UsageError("--rerun-changed only applies to a resumed run", hint="add --resume last")
-    ref = options.resume
-    # apply --plan-dir: which saved plans the run applies (a retry must not apply them twice)
-    plans_id = saved_plans.identity(options.plan_dir, list(plan.units)) if options.plan_dir else None
-    if ref == "auto":  # CI: this job's unfinished run at this commit, else a fresh start
-        commit = ci_context(context.base_env).get("commit") or audit.git_commit(
-            plan.repo.root, context.base_env
-        )
-        ref = unfinished_run(store, action, list(plan.units), commit, plans_id)
-    if ref is None:
-        return Selection(tuple(plan.units), plans_id=plans_id)
-    if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
-        ref = store.last_of(action, list(plan.units))
-    elif ref == "last":  # the last run of this action, not a plan-all before an apply
-        ref = last_of_action(store, action)
-    past = load_run(plan.repo.root, ref, store=store)
-    resumed = resume_selection(past, plan, rerun_changed=options.rerun_changed)
-    ran = set(past.units)
-    return Selection(
-        tuple(u for u in plan.units if u in ran),
-        done=resumed.done,
-        resumed_from=past.run_id,
-        unfinished=past.unfinished,
-        notices=tuple(_resume_notices(resumed, action, plan.repo.root, past.run_id)),
-        plans_id=plans_id,
-    )
-
-
 def _saved_plans(context: RunContext, selection: Selection) -> saved_plans.SavedPlans | None:
     """plan --out-dir / apply --plan-dir: the saved plans of the run; apply checks, before
     anything runs, that each unit it starts has a fresh one."""
@@ -235,7 +197,7 @@ def _saved_plans(context: RunContext, selection: Selection) -> saved_plans.Saved
         inspect=checks,
     )
     if saved is not None and context.action == Action.APPLY:  # before anything runs
-        command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
+        command = f"refarch plan-all {shown(repo.root)} --out-dir {shown(saved.folder)}"
         saved.check([repo.units[p] for p in selection.to_run], command)
     return saved
 
@@ -310,19 +272,6 @@ def _run_locked(
         )
 
 
-def _resume_notices(resumed: ResumeSelection, action: Action, root: Path, run_id: str) -> list[str]:
-    """Say which units succeeded in the resumed run and changed since: re-run, or kept."""
-    if not resumed.changed:
-        return []
-    listing = ", ".join(resumed.changed)
-    if resumed.rerun:
-        return [f"changed since they succeeded, run again (--rerun-changed): {listing}"]
-    return [
-        f"changed since they succeeded, not run again: {listing} (to run them too: "
-        f"refarch {resume_verb(action)} {_shown(root)} --resume {run_id} --rerun-changed)"
-    ]
-
-
 def plan_checks(
     settings: Settings,
     more: saved_plans.PlanInspector | None = None,
@@ -344,45 +293,6 @@ def plan_checks(
         return found
 
     return inspect
-
-
-def unfinished_run(
-    store: LedgerStore, action: str, units: list[str], commit: str | None, plans: str | None = None
-) -> str | None:
-    """`--resume auto`: the newest run of `action` on exactly `units` (this CI job's, never
-    another job's) when it ran at `commit` and did not finish cleanly, or when it applied the
-    same saved plans (`plans`: a retry of a job that succeeded applies nothing twice); else
-    None."""
-    if isinstance(store, DynamoLedgerStore):
-        try:
-            candidate: str | None = store.last_of(action, units)
-        except UsageError:
-            return None
-    else:
-        wanted = sorted(units)
-        candidate = None
-        for run_id in reversed(store.run_ids()):
-            events = store.events(run_id)
-            start = events[0] if events and events[0].get("event") == "run_start" else {}
-            if start.get("action") == action and sorted(start.get("units", [])) == wanted:
-                candidate = run_id
-                break
-    if candidate is None:
-        return None
-    events = store.events(candidate)
-    start = next((e for e in events if e.get("event") == "run_start"), {})
-    if commit and start.get("git_commit") and start.get("git_commit") != commit:
-        return None  # another commit's run: its plans and digests are not this job's
-    finish = next((e for e in events if e.get("event") == "run_finish"), None)
-    if plans is not None and start.get("saved_plans") not in (None, plans):
-        return None  # a new plan job's plans: apply them
-    if (
-        finish is not None
-        and finish.get("exit_code") == 0
-        and (plans is None or start.get("saved_plans") != plans)
-    ):
-        return None
-    return candidate
 
 
 @contextlib.contextmanager
@@ -446,11 +356,11 @@ def _refuse_missing_outputs(context: RunContext, runner: UnitRunner, selection: 
         return
     runner.session.ledger.write("run_refused", needs=needs)
     runner.session.close()
-    shown = _shown(context.repo.root)
     includes = " ".join(f"--include {dep}" for dep in needs)
+    root = shown(context.repo.root)
     raise DependencyNotApplied(
         needs,
-        f"refarch apply {shown} {includes} (first), or this command with --with-dependencies",
+        f"refarch apply {root} {includes} (first), or this command with --with-dependencies",
     )
 
 
@@ -605,7 +515,7 @@ def _write_plan_summary(
 ) -> None:
     """plan --out-dir: the summary of the saved plans; the run is over, so a failure to
     write it is said, never a lost report."""
-    command = f"refarch apply {_shown(repo.root)} --plan-dir {_shown(saved.folder)}"
+    command = f"refarch apply {shown(repo.root)} --plan-dir {shown(saved.folder)}"
     try:
         saved.write_summary(report, apply_command=command)
     except (OSError, RefarchError) as exc:
@@ -755,46 +665,6 @@ def _push_back(runner: UnitRunner, unit: str, file: Path, session: RunSession) -
     return Pushed(unit, kept, ok, session.masker.mask(message))
 
 
-def _digest_repair(sessions: AwsSessions) -> Callable[[Unit], str | None]:
-    """Sets a unit's state digest (`<bucket>/<key>-md5` in its lock table) to the MD5 of its
-    state object in S3; returns the digest, or None when the unit has no such backend."""
-
-    def repair(unit: Unit) -> str | None:
-        config = unit.remote_state.config if unit.remote_state and unit.remote_state.backend == "s3" else {}
-        bucket, key, table = config.get("bucket"), config.get("key"), config.get("dynamodb_table")
-        if not (isinstance(bucket, str) and isinstance(key, str) and isinstance(table, str)):
-            return None
-        region = str(config.get("region") or unit.region or "") or None
-        s3 = sessions.client("s3", unit.account_id, region, unit.account)
-        dynamodb = sessions.client("dynamodb", unit.account_id, region, unit.account)
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
-            dynamodb.put_item(
-                TableName=table, Item={"LockID": {"S": f"{bucket}/{key}-md5"}, "Digest": {"S": digest}}
-            )
-        except AWS_EXCEPTIONS:
-            return None
-        return digest
-
-    return repair
-
-
-def _lock_reader(sessions: AwsSessions) -> LockReader:
-    """Reads a state lock's DynamoDB item in the unit's account."""
-
-    def read(unit: Unit, lock: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        region = str(lock.get("region") or "") or None
-        client = sessions.client("dynamodb", unit.account_id, region, unit.account)
-        try:
-            item = client.get_item(TableName=lock["table"], Key={"LockID": {"S": lock["id"]}}).get("Item")
-        except AWS_EXCEPTIONS:
-            return None  # no table, no access: nothing refarch may release
-        return {k: v.get("S") for k, v in item.items()} if item else None
-
-    return read
-
-
 def _release(runner: UnitRunner, lock: StaleLock, dead_run: str | None) -> None:
     """`force-unlock` one lock the dead run took, and say so in the ledger and to the user."""
     session, unit = runner.session, runner.repo.units[lock.unit]
@@ -904,11 +774,3 @@ def load_plan(
     if action in (Action.APPLY, Action.DESTROY) and not allow_unknown_account:
         refuse_unknown_accounts([repo.units[path] for path in plan.units], action)
     return plan
-
-
-def _shown(path: Path) -> str:
-    """`path` as a user typed it: relative to the working folder when it lies below it."""
-    try:
-        return str(Path(path).relative_to(Path.cwd())) or "."
-    except ValueError:
-        return str(path)

@@ -389,17 +389,8 @@ def prepare_workdir(
         env=env or {},
         unit=unit.path,
     )
-    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = work_root / unit_slug(unit.path)
-    root.mkdir(exist_ok=True, mode=0o700)
-    chmod_no_follow(root, 0o700)  # a symlink planted here is refused, never followed
-    module = root / MODULE_DIR
-    if os.path.lexists(module):
-        stranded = find_state_files(module)
-        if stranded:
-            raise StateAtRisk(unit.path, stranded)
-        remove(module)  # a symlink inside (or the folder itself) is unlinked, never followed
-    shutil.copytree(src_root, module, ignore=shutil.ignore_patterns(*COPY_IGNORE), symlinks=True)
+    module = _fresh_module(unit, work_root, root, src_root)
     run_dir = _inside(module, source.subdir or ".", unit=unit.path, what="the source //subdir")
     if not run_dir.is_dir():
         raise ModuleSourceError(
@@ -423,6 +414,22 @@ def prepare_workdir(
         tfvars=tfvars,
         dropped_inputs=dropped,
     )
+
+
+def _fresh_module(unit: Unit, work_root: Path, root: Path, src_root: Path) -> Path:
+    """The unit's working folder `root` (0700, ours) with a fresh copy of its module source;
+    an old copy is removed first, unless it holds state files Terraform did not save."""
+    work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.mkdir(exist_ok=True, mode=0o700)
+    chmod_no_follow(root, 0o700)  # a symlink planted here is refused, never followed
+    module = root / MODULE_DIR
+    if os.path.lexists(module):
+        stranded = find_state_files(module)
+        if stranded:
+            raise StateAtRisk(unit.path, stranded)
+        remove(module)  # a symlink inside (or the folder itself) is unlinked, never followed
+    shutil.copytree(src_root, module, ignore=shutil.ignore_patterns(*COPY_IGNORE), symlinks=True)
+    return module
 
 
 def write_emulator_override(run_dir: Path, endpoint_url: str | None) -> Path | None:

@@ -10,8 +10,6 @@ gets (data-store passwords) — comes from the caller.
 from __future__ import annotations
 
 import contextlib
-import getpass
-import hashlib
 import os
 import random
 import shutil
@@ -19,13 +17,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from importlib import metadata
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from refarch import telemetry
-from refarch.aws import AWS_EXCEPTIONS, AwsSessions, refuse_unknown_accounts
+from refarch.aws import AwsSessions, refuse_unknown_accounts
 from refarch.config.discover import repo_root
 from refarch.engines import Engine, default_engine_name, make_engine
 from refarch.engines.workdir import unit_slug
@@ -39,62 +36,38 @@ from refarch.events import (
     UnitFinished,
 )
 from refarch.exec.masking import Masker
-from refarch.exec.process import Interrupt, capture
-from refarch.exec.retry import lock_timeout_from_settings, rules_from_settings
+from refarch.exec.process import Interrupt
+from refarch.exec.retry import rules_from_settings
 from refarch.files import local_dir
 from refarch.models import RUN_ACTIONS, Action, Plan, Repo, RunReport, Status, Unit
 from refarch.planner import plan as make_plan
 from refarch.policy import check, rules_for
 from refarch.repo import load_repo
-from refarch.runner import saved_plans
+from refarch.runner import audit, saved_plans
 from refarch.runner.account_locks import AccountLockLost, AccountLocks, accounts_of, ci_job_of, lock_key
 from refarch.runner.checkov import checkov_findings
+from refarch.runner.context import WORK_DIR, RunContext, RunOptions, Selection
 from refarch.runner.ledger import (
     LedgerStore,
-    ResumeSelection,
-    ci_context,
+    LocalLedgerStore,
     find_ledger,
-    last_of_action,
-    load_run,
     new_run_id,
     past_durations,
     read_events,
-    resume_selection,
-    resume_verb,
 )
 from refarch.runner.ledger_dynamodb import DynamoLedgerStore, store_for
 from refarch.runner.recovery import mark_pushed
 from refarch.runner.repo_lock import repo_lock
 from refarch.runner.report import build_report
+from refarch.runner.resume import select, shown
+from refarch.runner.resume import unfinished_run as unfinished_run  # noqa: PLC0414 - tests import it here
 from refarch.runner.scheduler import Gate, Outcome, plan_waits, schedule
 from refarch.runner.session import RunSession
-from refarch.runner.state_locks import LockReader, StaleLock, stale_locks
+from refarch.runner.state_locks import StaleLock, aws_digest_repair, aws_lock_reader, stale_locks
 from refarch.runner.unit import ExtraEnv, UnitAccess, UnitCredentials, UnitRunner
 from refarch.settings import Settings, load_settings
 
-WORK_DIR = Path(".refarch") / "work"
-
 __all__ = ["AwsUnitCredentials", "Pushed", "RunOptions", "load_plan", "recover", "run"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run: the choices a user makes (the CLI's flags), apart from what and where."""
-
-    parallelism: int = 4
-    fail_fast: bool = False
-    # "last" (of this action) or a run id: re-run what did not succeed there; "auto": the
-    # unfinished run of the same action on the same units at the same commit if there is one,
-    # else a fresh run
-    resume: str | None = None
-    rerun_changed: bool = False  # resume: also re-run units that succeeded and changed since
-    source_override: Path | None = None  # --source: modules from this folder
-    history: bool = True  # order ready units by earlier runs' durations
-    allow_unknown_account: bool = False  # apply/destroy units without an account id (no guard)
-    out_dir: Path | None = None  # plan: keep each unit's plan and summaries here (saved_plans)
-    plan_dir: Path | None = None  # apply: exactly the plans saved here, refused when stale
-    # plan --out-dir: more checks of each saved plan (`refarch drift`), after the policy's
-    inspect_plan: saved_plans.PlanInspector | None = None
 
 
 class AwsUnitCredentials:
@@ -120,7 +93,7 @@ def run(
     action: Action | str | None = None,
     settings: Settings | None = None,
     *,
-    options: RunOptions = RunOptions(),
+    options: RunOptions = RunOptions(),  # noqa: B008 - frozen: a shared default cannot change
     engine: Engine | None = None,
     on_event: RunEventCallback | None = None,
     sessions: AwsSessions | None = None,
@@ -143,138 +116,160 @@ def run(
     destroy hold a lock on each account of the run while it runs).
     """
     action = _run_action(action or plan.action, plan)
-    repo = plan.repo
-    settings = settings or repo.settings
+    settings = settings or plan.repo.settings
     base = dict(os.environ if base_env is None else base_env)
-    if engine is None:
-        name = settings.engine.name or default_engine_name(base)
-        engine = make_engine(str(name), settings)
+    engine = engine if engine is not None else _engine_for(settings, base)
     if credentials is None:  # refarch's own credentials: its account guard needs every account id
-        if action in (Action.APPLY, Action.DESTROY) and not options.allow_unknown_account:
-            refuse_unknown_accounts([repo.units[path] for path in plan.units], action)
-        sessions = sessions or AwsSessions(settings)
-        if sessions.base().get_credentials() is None:  # nothing could run: say so up front
-            raise NoCredentials()
+        sessions = _own_sessions(plan, action, settings, options, sessions)
         credentials = AwsUnitCredentials(sessions)
+    terraform, base = _terraform_env(engine, settings, base)
+    interrupt = interrupt or Interrupt()
+    context = RunContext(
+        plan=plan,
+        action=action,
+        settings=settings,
+        options=options,
+        engine=engine,
+        credentials=credentials,
+        base_env=base,
+        interrupt=interrupt,
+        sleep=sleep or _interruptible_sleep(interrupt),
+        rand=rand,
+        rules=rules_from_settings(settings),
+        sessions=sessions,
+        store=ledger_store or store_for(plan.repo, settings, sessions, base),
+        extra_env=extra_env,
+        terraform=terraform,
+        policy_rules=rules_for(settings) if settings.policy.check_apply else None,
+        lock_reader=aws_lock_reader(sessions) if sessions else None,
+        digest_repair=aws_digest_repair(sessions) if sessions else None,
+    )
+    selection = select(context)
+    saved = _saved_plans(context, selection)
+    return _run_locked(context, selection, saved, _masker(context, selection, secrets), on_event)
+
+
+def _engine_for(settings: Settings, env: Mapping[str, str]) -> Engine:
+    """The engine `[engine] name` names, else terragrunt when it is on PATH, else terraform."""
+    name = settings.engine.name or default_engine_name(env)
+    return make_engine(str(name), settings)
+
+
+def _terraform_env(
+    engine: Engine, settings: Settings, base: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The engine's binary must exist; the Terraform the run uses, stated (`_terraform_of`),
+    and the environment with it: the terragrunt engine runs that Terraform unless the caller
+    chose one itself with TG_TF_PATH."""
     _check_tool(engine, base)
     terraform = _terraform_of(engine, settings, base)
     if engine.name == "terragrunt" and terraform.get("path") and not base.get("TG_TF_PATH"):
         base = {**base, "TG_TF_PATH": terraform["path"], "TERRAGRUNT_TFPATH": terraform["path"]}
-    interrupt = interrupt or Interrupt()
-    store = ledger_store or store_for(repo, settings, sessions, base)
+    return terraform, base
 
-    selected = list(plan.units)
-    done: frozenset[str] = frozenset()
-    resumed_from = None
-    unfinished: Mapping[str, Mapping[str, Any]] = {}
-    resume_notices: list[str] = []
-    if options.rerun_changed and options.resume is None:
-        raise UsageError("--rerun-changed only applies to a resumed run", hint="add --resume last")
-    ref = options.resume
-    # apply --plan-dir: which saved plans the run applies (a retry must not apply them twice)
-    plans_id = saved_plans.identity(options.plan_dir, list(plan.units)) if options.plan_dir else None
-    if ref == "auto":  # CI: this job's unfinished run at this commit, else a fresh start
-        commit = ci_context(base).get("commit") or _git_commit(repo.root, base)
-        ref = unfinished_run(store, action, list(plan.units), commit, plans_id)
-    if ref is not None:
-        if ref == "last" and isinstance(store, DynamoLedgerStore):  # this job's last run, not another's
-            ref = store.last_of(action, list(plan.units))
-        elif ref == "last":  # the last run of this action, not a plan-all before an apply
-            ref = last_of_action(store, action)
-        past = load_run(repo.root, ref, store=store)
-        resumed = resume_selection(past, plan, rerun_changed=options.rerun_changed)
-        done = resumed.done
-        selected = [u for u in plan.units if u in set(past.units)]
-        resumed_from, unfinished = past.run_id, past.unfinished
-        resume_notices = _resume_notices(resumed, action, repo.root, past.run_id)
-    checks = plan_checks(settings, options.inspect_plan, root=repo.root, env=base)
+
+def _own_sessions(
+    plan: Plan, action: Action, settings: Settings, options: RunOptions, sessions: AwsSessions | None
+) -> AwsSessions:
+    """refarch's own AWS sessions, when the caller gives no credentials: the account guard
+    needs every account id (apply/destroy), and nothing could run without base credentials,
+    so both are refused up front."""
+    if action in (Action.APPLY, Action.DESTROY) and not options.allow_unknown_account:
+        refuse_unknown_accounts([plan.repo.units[path] for path in plan.units], action)
+    sessions = sessions or AwsSessions(settings)
+    if sessions.base().get_credentials() is None:  # nothing could run: say so up front
+        raise NoCredentials()
+    return sessions
+
+
+def _saved_plans(context: RunContext, selection: Selection) -> saved_plans.SavedPlans | None:
+    """plan --out-dir / apply --plan-dir: the saved plans of the run; apply checks, before
+    anything runs, that each unit it starts has a fresh one."""
+    repo, options = context.repo, context.options
+    checks = plan_checks(context.settings, options.inspect_plan, root=repo.root, env=context.base_env)
     saved = saved_plans.for_run(
-        action,
+        context.action,
         options.out_dir,
         options.plan_dir,
-        _version(),
+        audit.refarch_version(),
         repo_root=repo.root,
         source_override=options.source_override,
         inspect=checks,
     )
-    if saved is not None and action == Action.APPLY:  # before anything runs
-        command = f"refarch plan-all {_shown(repo.root)} --out-dir {_shown(saved.folder)}"
-        saved.check([repo.units[p] for p in selected if p not in done], command)
+    if saved is not None and context.action == Action.APPLY:  # before anything runs
+        command = f"refarch plan-all {shown(repo.root)} --out-dir {shown(saved.folder)}"
+        saved.check([repo.units[p] for p in selection.to_run], command)
+    return saved
 
+
+def _masker(context: RunContext, selection: Selection, secrets: Iterable[str]) -> Masker:
+    """What is masked in every log, event and report: the caller's secrets and TF_VAR_
+    values, and each selected unit's sensitive inputs and get_env() values."""
     masker = Masker(secrets)
+    base = context.base_env
     masker.register([v for k, v in base.items() if k.startswith("TF_VAR_")])  # the caller's
-    for path in selected:
-        masker.register_inputs(repo.units[path].inputs)
-        masker.register_env_values(repo.units[path].inputs, base)  # get_env() values
+    for path in selection.units:
+        masker.register_inputs(context.repo.units[path].inputs)
+        masker.register_env_values(context.repo.units[path].inputs, base)  # get_env() values
+    return masker
+
+
+def _run_locked(
+    context: RunContext,
+    selection: Selection,
+    saved: saved_plans.SavedPlans | None,
+    masker: Masker,
+    on_event: RunEventCallback | None,
+) -> RunReport:
+    """The run under its locks: the repo lock, and with the shared ledger the account locks
+    of apply and destroy; what a dead resumed run left is released only when it is known gone."""
+    repo, action, store = context.repo, context.action, context.store
     run_id = new_run_id()
     # The run being resumed is known gone: by the repo lock on this machine; with the shared
     # ledger (another runner may have run it) only by the account locks apply/destroy hold.
     gone = not isinstance(store, DynamoLedgerStore) or action in (Action.APPLY, Action.DESTROY)
-    who = _who(sessions, base)
-    if sessions is not None:  # CloudTrail shows the run and its caller on every assumed role
-        caller = who.get("actor") or who.get("caller", "").rsplit("/", 1)[-1] or who["user"]
-        who["session_name"] = sessions.name_sessions(run_id, caller)
+    who = audit.who_runs(context.sessions, context.base_env, run_id)
     with (
-        telemetry.run_span(settings, base, action=str(action), run_id=run_id, engine=engine.name),
+        telemetry.run_span(
+            context.settings, context.base_env, action=str(action), run_id=run_id, engine=context.engine.name
+        ),
         repo_lock(repo.root, f"refarch {action}", run_id) as lock,
-        _account_locks(
-            store, action, [repo.units[p] for p in selected], run_id, who, ci_job_of(base)
-        ) as locks,
+        _account_locks(context, selection, run_id, who) as locks,
     ):
         released = [n for n in (lock.notice, *(locks.notices if locks else ())) if n]
-        if locks is not None and resumed_from is not None and not locks.proven_dead(resumed_from):
+        if (
+            locks is not None
+            and selection.resumed_from is not None
+            and not locks.proven_dead(selection.resumed_from)
+        ):
             # Its lock was taken for silence alone: a paused run may wake up, and the state
             # locks its Terraform holds are never forced.
             gone = False
             released.append(
-                f"run {resumed_from} may still be alive (its account lock expired, its process "
+                f"run {selection.resumed_from} may still be alive (its account lock expired, its process "
                 "is not known gone): its state locks are left alone"
             )
         if saved is not None and action == Action.PLAN:
-            saved.clear(p for p in selected if p not in done)
+            saved.clear(selection.to_run)
         session = RunSession(
-            repo.root, selected, masker=masker, on_event=on_event, run_id=run_id, store=store
+            repo.root, list(selection.units), masker=masker, on_event=on_event, run_id=run_id, store=store
         )
-        return _run_session(
-            plan,
-            action,
-            settings,
+        lock_reader = context.lock_reader if gone else None
+        stale = stale_locks(selection.unfinished, repo.units, lock_reader) if lock_reader is not None else []
+        local_dir(repo.root, WORK_DIR.name)  # the units' working folders: ours alone
+        runner = UnitRunner(
+            context,
             session,
-            options=options,
-            engine=engine,
-            credentials=credentials,
-            selected=selected,
-            done=done,
-            resumed_from=resumed_from,
-            interrupt=interrupt,
-            base_env=base,
-            extra_env=extra_env,
-            sleep=sleep,
-            rand=rand,
-            notices=[*released, *resume_notices],
-            stale=stale_locks(unfinished, repo.units, _lock_reader(sessions)) if sessions and gone else [],
-            who=who,
-            lock_reader=_lock_reader(sessions) if sessions else None,
-            saved=saved,
-            plans_id=plans_id,
-            dead_units=unfinished if gone else (),
-            digest_repair=_digest_repair(sessions) if sessions else None,
-            locks=locks,
-            terraform=terraform,
+            saved_plans=saved,
+            resuming=selection.resumed_from is not None,
+            dead_units=frozenset(selection.unfinished if gone else ()),
+            # before each unit is scheduled, and again right before its tool runs
+            fence=_fence(locks, repo, session) if locks is not None else None,
         )
-
-
-def _resume_notices(resumed: ResumeSelection, action: Action, root: Path, run_id: str) -> list[str]:
-    """Say which units succeeded in the resumed run and changed since: re-run, or kept."""
-    if not resumed.changed:
-        return []
-    listing = ", ".join(resumed.changed)
-    if resumed.rerun:
-        return [f"changed since they succeeded, run again (--rerun-changed): {listing}"]
-    return [
-        f"changed since they succeeded, not run again: {listing} (to run them too: "
-        f"refarch {resume_verb(action)} {_shown(root)} --resume {run_id} --rerun-changed)"
-    ]
+        notices = (*released, *selection.notices)
+        return _run_session(
+            context, replace(selection, notices=notices), runner, who=who, locks=locks, stale=stale
+        )
 
 
 def plan_checks(
@@ -300,57 +295,14 @@ def plan_checks(
     return inspect
 
 
-def unfinished_run(
-    store: LedgerStore, action: str, units: list[str], commit: str | None, plans: str | None = None
-) -> str | None:
-    """`--resume auto`: the newest run of `action` on exactly `units` (this CI job's, never
-    another job's) when it ran at `commit` and did not finish cleanly, or when it applied the
-    same saved plans (`plans`: a retry of a job that succeeded applies nothing twice); else
-    None."""
-    if isinstance(store, DynamoLedgerStore):
-        try:
-            candidate: str | None = store.last_of(action, units)
-        except UsageError:
-            return None
-    else:
-        wanted = sorted(units)
-        candidate = None
-        for run_id in reversed(store.run_ids()):
-            events = store.events(run_id)
-            start = events[0] if events and events[0].get("event") == "run_start" else {}
-            if start.get("action") == action and sorted(start.get("units", [])) == wanted:
-                candidate = run_id
-                break
-    if candidate is None:
-        return None
-    events = store.events(candidate)
-    start = next((e for e in events if e.get("event") == "run_start"), {})
-    if commit and start.get("git_commit") and start.get("git_commit") != commit:
-        return None  # another commit's run: its plans and digests are not this job's
-    finish = next((e for e in events if e.get("event") == "run_finish"), None)
-    if plans is not None and start.get("saved_plans") not in (None, plans):
-        return None  # a new plan job's plans: apply them
-    if (
-        finish is not None
-        and finish.get("exit_code") == 0
-        and (plans is None or start.get("saved_plans") != plans)
-    ):
-        return None
-    return candidate
-
-
 @contextlib.contextmanager
 def _account_locks(
-    store: LedgerStore,
-    action: Action,
-    units: list[Unit],
-    run_id: str,
-    who: Mapping[str, str],
-    ci_job: Mapping[str, str] | None = None,
+    context: RunContext, selection: Selection, run_id: str, who: Mapping[str, str]
 ) -> Iterator[AccountLocks | None]:
     """With the shared ledger, apply and destroy hold a lock on each account of the run
     (account_locks.py); yields them (their `notices`: dead runs' locks released on the way)."""
-    if not isinstance(store, DynamoLedgerStore) or action not in (Action.APPLY, Action.DESTROY):
+    store = context.store
+    if not isinstance(store, DynamoLedgerStore) or context.action not in (Action.APPLY, Action.DESTROY):
         yield None
         return
     locks = AccountLocks(
@@ -359,81 +311,130 @@ def _account_locks(
         run_id=run_id,
         expiry=store.place.lock_expiry,
         job_url=who.get("job_url"),
-        ci_job=ci_job,
+        ci_job=ci_job_of(context.base_env),
     )
+    units = [context.repo.units[p] for p in selection.units]
     with locks.held(accounts_of([(u.account_id, u.account) for u in units])):
         yield locks
 
 
 def _run_session(
-    plan: Plan,
-    action: Action,
-    settings: Settings,
-    session: RunSession,
+    context: RunContext,
+    selection: Selection,
+    runner: UnitRunner,
     *,
-    options: RunOptions,
-    engine: Engine,
-    credentials: UnitCredentials,
-    selected: list[str],
-    done: frozenset[str],
-    resumed_from: str | None,
-    interrupt: Interrupt,
-    base_env: dict[str, str],
-    extra_env: ExtraEnv | None,
-    sleep: Callable[[float], None] | None,
-    rand: Callable[[], float],
-    notices: list[str],
-    stale: list[StaleLock],
     who: Mapping[str, str],
-    lock_reader: LockReader | None = None,
-    saved: saved_plans.SavedPlans | None = None,
-    plans_id: str | None = None,
-    dead_units: Iterable[str] = (),
-    digest_repair: Callable[[Unit], str | None] | None = None,
-    locks: AccountLocks | None = None,
-    terraform: Mapping[str, str] | None = None,
+    locks: AccountLocks | None,
+    stale: list[StaleLock],
 ) -> RunReport:
     """The run itself, inside the repo lock: schedule the units, record, report."""
-    repo, masker, base = plan.repo, session.masker, base_env
-    work_root = local_dir(repo.root, WORK_DIR.name)
-    runner = UnitRunner(
-        repo=repo,
-        action=action,
-        engine=engine,
-        session=session,
-        credentials=credentials,
-        rules=rules_from_settings(settings),
-        interrupt=interrupt,
-        base_env=base,
-        work_root=work_root,
-        sleep=sleep or _interruptible_sleep(interrupt),
-        rand=rand,
-        lock_timeout=lock_timeout_from_settings(settings),
-        extra_env=extra_env,
-        source_override=options.source_override,
-        endpoint_url=settings.endpoint_url,
-        resuming=resumed_from is not None,
-        lock_reader=lock_reader,
-        dead_units=frozenset(dead_units),
-        digest_repair=digest_repair,
-        saved_plans=saved,
-        # before each unit is scheduled, and again right before its tool runs
-        fence=_fence(locks, repo, session) if locks is not None else None,
-        policy_rules=rules_for(settings) if settings.policy.check_apply else None,
-        policy_waivers=settings.policy.waivers,
+    session, saved = runner.session, runner.saved_plans
+    if context.action == Action.APPLY and saved is None:  # before anything starts: what it reads must exist
+        _refuse_missing_outputs(context, runner, selection)
+    started = time.time()
+    outcomes: dict[str, Outcome] = {}
+    try:
+        _start(context, selection, session, who)
+        for lock in stale:  # left by the run being resumed, which is gone (we hold the repo lock)
+            _release(runner, lock, selection.resumed_from)
+        outcomes = _schedule(context, selection, runner)
+    finally:
+        if locks is not None:
+            locks.on_trouble = None
+        report = _finish(context, selection, session, started, outcomes)
+    if saved is not None and context.action == Action.PLAN:
+        _write_plan_summary(context.repo, saved, report, session)
+    session.emit(RunFinished(report))
+    return report
+
+
+def _refuse_missing_outputs(context: RunContext, runner: UnitRunner, selection: Selection) -> None:
+    """apply: refused before anything starts when a dependency outside the run has no
+    outputs its units need (recorded in the ledger; the session is closed)."""
+    needs = _outputs_missing(runner, context.plan, selection.to_run)
+    if not needs:
+        return
+    runner.session.ledger.write("run_refused", needs=needs)
+    runner.session.close()
+    includes = " ".join(f"--include {dep}" for dep in needs)
+    root = shown(context.repo.root)
+    raise DependencyNotApplied(
+        needs,
+        f"refarch apply {root} {includes} (first), or this command with --with-dependencies",
     )
 
-    if action == Action.APPLY and saved is None:  # before anything starts: what it reads must exist
-        needs = _outputs_missing(runner, plan, [p for p in selected if p not in done])
-        if needs:
-            session.ledger.write("run_refused", needs=needs)
-            session.close()
-            shown = _shown(repo.root)
-            includes = " ".join(f"--include {dep}" for dep in needs)
-            raise DependencyNotApplied(
-                needs,
-                f"refarch apply {shown} {includes} (first), or this command with --with-dependencies",
-            )
+
+def _start(context: RunContext, selection: Selection, session: RunSession, who: Mapping[str, str]) -> None:
+    """The run's start in the ledger (what, where, who, with which identities) and to the
+    caller, then the notices gathered on the way."""
+    repo, base, units = context.repo, context.base_env, list(selection.units)
+    identities = audit.identities(context.credentials, [repo.units[p] for p in units], session.masker)
+    session.ledger.write(
+        "run_start",
+        run_id=session.run_id,
+        action=context.action,
+        engine=context.engine.name,
+        terraform=dict(context.terraform),
+        repo=str(repo.root),
+        git_commit=who.get("commit") or audit.git_commit(repo.root, base),
+        git_branch=who.get("branch") or audit.git_branch(repo.root, base),
+        who={k: v for k, v in who.items() if k not in ("commit", "branch")},
+        ledger_backend=session.store.name,
+        refarch_version=audit.refarch_version(),
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        parallelism=context.options.parallelism,
+        fail_fast=context.options.fail_fast,
+        resumed_from=selection.resumed_from,
+        units=units,
+        digests={p: repo.units[p].digest for p in units},
+        **({"saved_plans": selection.plans_id} if selection.plans_id else {}),
+        identities=identities,
+    )
+    session.emit(
+        RunStarted(
+            session.run_id,
+            context.action,
+            context.engine.name,
+            tuple(units),
+            tuple(sorted(selection.done)),
+            session.ledger.location,
+            identities,
+            dict(context.terraform),
+        )
+    )
+    for notice in selection.notices:
+        session.ledger.write("notice", text=notice)
+        session.emit(RunNotice(notice))
+
+
+def _schedule(context: RunContext, selection: Selection, runner: UnitRunner) -> dict[str, Outcome]:
+    """The units done in the resumed run are recorded as such; the others are scheduled."""
+    on_finish = _recorder(context, runner.session)
+    for path in selection.units:
+        if path in selection.done:
+            on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {selection.resumed_from}"))
+    options, action = context.options, context.action
+    return schedule(
+        selection.to_run,
+        plan_waits(context.plan, list(selection.units), tiers=action != Action.PLAN),  # plans change nothing
+        runner,
+        parallelism=options.parallelism,
+        fail_fast=options.fail_fast,
+        interrupt=context.interrupt,
+        on_finish=on_finish,
+        durations=past_durations(context.repo.root, action, store=runner.session.store)
+        if options.history
+        else None,
+        gate=runner.fence,
+        after_failure=action == Action.PLAN,
+    )
+
+
+def _recorder(context: RunContext, session: RunSession) -> Callable[[str, Outcome], None]:
+    """What happens as each unit finishes: its log attached, its end in the ledger (with
+    what the audit needs) and to the caller."""
+    repo, action = context.repo, context.action
 
     def on_finish(path: str, outcome: Outcome) -> None:
         record = session.records[path]
@@ -461,107 +462,65 @@ def _run_session(
         )
         session.emit(UnitFinished(path, **fields))  # type: ignore[arg-type]
 
-    started = time.time()
-    outcomes: dict[str, Outcome] = {}
-    try:
-        identities = _identities(credentials, [repo.units[p] for p in selected], masker)
-        session.ledger.write(
-            "run_start",
-            run_id=session.run_id,
-            action=action,
-            engine=engine.name,
-            terraform=dict(terraform or {}),
-            repo=str(repo.root),
-            git_commit=who.get("commit") or _git_commit(repo.root, base),
-            git_branch=who.get("branch") or _git_branch(repo.root, base),
-            who={k: v for k, v in who.items() if k not in ("commit", "branch")},
-            ledger_backend=session.store.name,
-            refarch_version=_version(),
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            parallelism=options.parallelism,
-            fail_fast=options.fail_fast,
-            resumed_from=resumed_from,
-            units=selected,
-            digests={p: repo.units[p].digest for p in selected},
-            **({"saved_plans": plans_id} if plans_id else {}),
-            identities=identities,
-        )
-        session.emit(
-            RunStarted(
-                session.run_id,
-                action,
-                engine.name,
-                tuple(selected),
-                tuple(sorted(done)),
-                session.ledger.location,
-                identities,
-                dict(terraform or {}),
-            )
-        )
-        for notice in notices:
-            session.ledger.write("notice", text=notice)
-            session.emit(RunNotice(notice))
-        for lock in stale:  # left by the run being resumed, which is gone (we hold the repo lock)
-            _release(runner, lock, resumed_from)
-        for path in selected:
-            if path in done:
-                on_finish(path, Outcome(Status.DONE_BEFORE, f"succeeded in run {resumed_from}"))
-        outcomes = schedule(
-            [p for p in selected if p not in done],
-            plan_waits(plan, selected, tiers=action != Action.PLAN),  # plans change nothing
-            runner,
-            parallelism=options.parallelism,
-            fail_fast=options.fail_fast,
-            interrupt=interrupt,
-            on_finish=on_finish,
-            durations=past_durations(repo.root, action, store=session.store) if options.history else None,
-            gate=runner.fence,
-            after_failure=action == Action.PLAN,
-        )
-    finally:
-        if locks is not None:
-            locks.on_trouble = None
-        if interrupt.requested.is_set():
-            session.ledger.write("run_interrupted")
-        report = build_report(
-            run_id=session.run_id,
-            action=action,
-            engine=engine.name,
-            started=started,
-            finished=time.time(),
-            accounts={p: repo.units[p].account for p in selected},
-            selected=selected,
-            outcomes=outcomes,
-            records=session.records,
-            done_before=done,
-            resumed_from=resumed_from,
-            interrupted=interrupt.requested.is_set(),
-            ledger_path=session.ledger.location,
-            outputs={
-                p: masker.mask_outputs(r.outputs)
-                for p, r in session.records.items()
-                if r.outputs is not None and action == Action.OUTPUT
-            },
-            output_reads=session.outputs.reads,
-            terraform=terraform,
-        )
-        session.ledger.write(
-            "run_finish",
-            counts=dict(report.counts),
-            exit_code=report.exit_code,
-            duration=round(report.duration, 3),
-        )
-        session.close()
-    if saved is not None and action == Action.PLAN:
-        command = f"refarch apply {_shown(repo.root)} --plan-dir {_shown(saved.folder)}"
-        try:
-            saved.write_summary(report, apply_command=command)
-        except (OSError, RefarchError) as exc:  # the run is over: said, never a lost report
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            session.emit(RunNotice(f"could not write the plan summary in {saved.folder}: {detail}"))
-    session.emit(RunFinished(report))
+    return on_finish
+
+
+def _finish(
+    context: RunContext,
+    selection: Selection,
+    session: RunSession,
+    started: float,
+    outcomes: dict[str, Outcome],
+) -> RunReport:
+    """The run's end, on every path: an interruption recorded, the report built, its
+    counts in the ledger, the session closed."""
+    repo, action, interrupted = context.repo, context.action, context.interrupt.requested.is_set()
+    if interrupted:
+        session.ledger.write("run_interrupted")
+    units = list(selection.units)
+    report = build_report(
+        run_id=session.run_id,
+        action=action,
+        engine=context.engine.name,
+        started=started,
+        finished=time.time(),
+        accounts={p: repo.units[p].account for p in units},
+        selected=units,
+        outcomes=outcomes,
+        records=session.records,
+        done_before=selection.done,
+        resumed_from=selection.resumed_from,
+        interrupted=context.interrupt.requested.is_set(),
+        ledger_path=session.ledger.location,
+        outputs={
+            p: session.masker.mask_outputs(r.outputs)
+            for p, r in session.records.items()
+            if r.outputs is not None and action == Action.OUTPUT
+        },
+        output_reads=session.outputs.reads,
+        terraform=context.terraform,
+    )
+    session.ledger.write(
+        "run_finish",
+        counts=dict(report.counts),
+        exit_code=report.exit_code,
+        duration=round(report.duration, 3),
+    )
+    session.close()
     return report
+
+
+def _write_plan_summary(
+    repo: Repo, saved: saved_plans.SavedPlans, report: RunReport, session: RunSession
+) -> None:
+    """plan --out-dir: the summary of the saved plans; the run is over, so a failure to
+    write it is said, never a lost report."""
+    command = f"refarch apply {shown(repo.root)} --plan-dir {shown(saved.folder)}"
+    try:
+        saved.write_summary(report, apply_command=command)
+    except (OSError, RefarchError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        session.emit(RunNotice(f"could not write the plan summary in {saved.folder}: {detail}"))
 
 
 def _fence(locks: AccountLocks, repo: Repo, session: RunSession) -> Gate:
@@ -649,94 +608,61 @@ def recover(
     repo = plan.repo
     settings = settings or repo.settings
     base = dict(os.environ if base_env is None else base_env)
-    events = read_events(find_ledger(repo.root, run_ref))
-    wanted = [
-        (e["unit"], Path(f)) for e in events if e.get("event") == "state_rescued" for f in e.get("files", ())
-    ]
-    wanted = [(unit, file) for unit, file in wanted if unit in plan.units and file.is_file()]
+    wanted = _rescued_files(plan, run_ref)
     if not wanted:
         return []
-    if engine is None:
-        name = settings.engine.name or default_engine_name(base)
-        engine = make_engine(str(name), settings)
-    if credentials is None:
-        credentials = AwsUnitCredentials(sessions or AwsSessions(settings))
+    context = RunContext(
+        plan=plan,
+        action=Action.APPLY,
+        settings=settings,
+        options=RunOptions(),
+        engine=engine if engine is not None else _engine_for(settings, base),
+        credentials=credentials
+        if credentials is not None
+        else AwsUnitCredentials(sessions or AwsSessions(settings)),
+        base_env=base,
+        interrupt=Interrupt(),
+        sleep=lambda _s: None,
+        rand=random.random,
+        rules=(),
+        store=LocalLedgerStore(repo.root),
+    )
     units = sorted({unit for unit, _ in wanted})
-    results: list[Pushed] = []
     with repo_lock(repo.root, "refarch recover") as _lock:
-        session = RunSession(repo.root, units, masker=Masker(), on_event=on_event)
-        runner = UnitRunner(
-            repo=repo,
-            action=Action.APPLY,
-            engine=engine,
-            session=session,
-            credentials=credentials,
-            rules=(),
-            interrupt=Interrupt(),
-            base_env=base,
-            work_root=repo.root / WORK_DIR,
-            sleep=lambda _s: None,
-            rand=random.random,
-            lock_timeout=lock_timeout_from_settings(settings),
-            endpoint_url=settings.endpoint_url,
-        )
+        session = RunSession(repo.root, units, masker=Masker(), on_event=on_event, store=context.store)
+        runner = UnitRunner(context, session)
         session.ledger.write(
             "run_start", run_id=session.run_id, action="recover", recovers=run_ref, units=units
         )
-        for unit, file in wanted:
-            log = session.log_path(unit_slug(unit))
-            with session.unit_log(unit, log) as on_line:
-                try:
-                    job = runner.job(repo.units[unit], "apply", log, on_line)
-                    result = engine.terraform_command(job, ["state", "push", str(file)])
-                    ok, message = result.ok, result.output_tail[-2000:]
-                except RefarchError as exc:
-                    ok, message = False, str(exc)
-            kept = mark_pushed(file) if ok else file
-            session.ledger.write("state_pushed" if ok else "state_push_failed", unit=unit, file=str(kept))
-            results.append(Pushed(unit, kept, ok, session.masker.mask(message)))
+        results = [_push_back(runner, unit, file, session) for unit, file in wanted]
         session.close()
     return results
 
 
-def _digest_repair(sessions: AwsSessions) -> Callable[[Unit], str | None]:
-    """Sets a unit's state digest (`<bucket>/<key>-md5` in its lock table) to the MD5 of its
-    state object in S3; returns the digest, or None when the unit has no such backend."""
+def _rescued_files(plan: Plan, run_ref: str) -> list[tuple[str, Path]]:
+    """The state files run `run_ref` moved aside and that are still there, for the units of
+    `plan`, oldest first."""
+    events = read_events(find_ledger(plan.repo.root, run_ref))
+    wanted = [
+        (e["unit"], Path(f)) for e in events if e.get("event") == "state_rescued" for f in e.get("files", ())
+    ]
+    return [(unit, file) for unit, file in wanted if unit in plan.units and file.is_file()]
 
-    def repair(unit: Unit) -> str | None:
-        config = unit.remote_state.config if unit.remote_state and unit.remote_state.backend == "s3" else {}
-        bucket, key, table = config.get("bucket"), config.get("key"), config.get("dynamodb_table")
-        if not (isinstance(bucket, str) and isinstance(key, str) and isinstance(table, str)):
-            return None
-        region = str(config.get("region") or unit.region or "") or None
-        s3 = sessions.client("s3", unit.account_id, region, unit.account)
-        dynamodb = sessions.client("dynamodb", unit.account_id, region, unit.account)
+
+def _push_back(runner: UnitRunner, unit: str, file: Path, session: RunSession) -> Pushed:
+    """`terraform state push` one moved-aside file; renamed `*.pushed` when it worked, and
+    recorded in the ledger either way."""
+    log = session.log_path(unit_slug(unit))
+    with session.unit_log(unit, log) as on_line:
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
-            dynamodb.put_item(
-                TableName=table, Item={"LockID": {"S": f"{bucket}/{key}-md5"}, "Digest": {"S": digest}}
-            )
-        except AWS_EXCEPTIONS:
-            return None
-        return digest
-
-    return repair
-
-
-def _lock_reader(sessions: AwsSessions) -> LockReader:
-    """Reads a state lock's DynamoDB item in the unit's account."""
-
-    def read(unit: Unit, lock: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        region = str(lock.get("region") or "") or None
-        client = sessions.client("dynamodb", unit.account_id, region, unit.account)
-        try:
-            item = client.get_item(TableName=lock["table"], Key={"LockID": {"S": lock["id"]}}).get("Item")
-        except AWS_EXCEPTIONS:
-            return None  # no table, no access: nothing refarch may release
-        return {k: v.get("S") for k, v in item.items()} if item else None
-
-    return read
+            job = runner.job(runner.repo.units[unit], "apply", log, on_line)
+            result = runner.engine.terraform_command(job, ["state", "push", str(file)])
+            ok, message = result.ok, result.output_tail[-2000:]
+        except RefarchError as exc:
+            ok, message = False, str(exc)
+    kept = mark_pushed(file) if ok else file
+    session.ledger.write("state_pushed" if ok else "state_push_failed", unit=unit, file=str(kept))
+    return Pushed(unit, kept, ok, session.masker.mask(message))
 
 
 def _release(runner: UnitRunner, lock: StaleLock, dead_run: str | None) -> None:
@@ -848,69 +774,3 @@ def load_plan(
     if action in (Action.APPLY, Action.DESTROY) and not allow_unknown_account:
         refuse_unknown_accounts([repo.units[path] for path in plan.units], action)
     return plan
-
-
-def _identities(
-    credentials: UnitCredentials, units: list[Unit], masker: Masker
-) -> dict[str, Mapping[str, str]]:
-    """The caller identity per account (and role) of the run, for the ledger's audit trail.
-    A failure here is recorded, not raised: that account's units fail with the full message."""
-    seen: dict[str, Mapping[str, str]] = {}
-    for unit in units:
-        key = unit.account if not unit.iam_role else f"{unit.account} ({unit.iam_role})"
-        if key in seen:
-            continue
-        try:
-            seen[key] = dict(credentials.for_unit(unit).identity)
-        except RefarchError as exc:
-            seen[key] = {"error": masker.mask(str(exc))}
-    return seen
-
-
-def _git_commit(root: Path, env: Mapping[str, str]) -> str | None:
-    try:
-        result = capture(["git", "-C", str(root), "rev-parse", "HEAD"], cwd=root, env=env)
-    except ToolNotFound:
-        return None
-    return result.stdout_tail.strip() if result.ok else None
-
-
-def _shown(path: Path) -> str:
-    """`path` as a user typed it: relative to the working folder when it lies below it."""
-    try:
-        return str(Path(path).relative_to(Path.cwd())) or "."
-    except ValueError:
-        return str(path)
-
-
-def _git_branch(root: Path, env: Mapping[str, str]) -> str | None:
-    try:
-        result = capture(["git", "-C", str(root), "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, env=env)
-    except ToolNotFound:
-        return None
-    branch = result.stdout_tail.strip() if result.ok else ""
-    return branch if branch and branch != "HEAD" else None  # HEAD: a detached checkout
-
-
-def _who(sessions: AwsSessions | None, env: Mapping[str, str]) -> dict[str, str]:
-    """Who runs this, for the audit trail: the CI's actor, job URL, branch and commit, the
-    local user and host, and the base AWS identity (before any role is assumed)."""
-    who = {"user": _user(), "host": socket.gethostname(), **ci_context(env)}
-    if sessions is not None:
-        with contextlib.suppress(RefarchError):  # no identity: the units fail on it, saying why
-            who["caller"] = sessions.caller_identity(sessions.base())["Arn"]
-    return who
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _version() -> str:
-    try:
-        return metadata.version("refarch")
-    except metadata.PackageNotFoundError:
-        return "unknown"

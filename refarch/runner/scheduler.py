@@ -74,85 +74,134 @@ def schedule(
     """
     if parallelism < 1:
         raise ValueError("parallelism must be at least 1")
-    position = {u: i for i, u in enumerate(order)}
-    pending = {u: {w for w in waits.get(u, ()) if w in position} for u in order}
-    dependents: dict[str, list[str]] = {u: [] for u in order}
-    for unit, wanted in pending.items():
-        for dep in wanted:
-            dependents[dep].append(unit)
-
-    depth = _chain_lengths(order, dependents, _weights(order, durations))
-    ready: list[tuple[float, int, str]] = []
-
-    def push(unit: str) -> None:
-        heapq.heappush(ready, (-depth[unit], position[unit], unit))
-
-    for unit in order:
-        if not pending[unit]:
-            push(unit)
-
-    outcomes: dict[str, Outcome] = {}
+    queue = _ReadyQueue(order, waits, durations, on_finish)
+    rules = _Rules(parallelism, fail_fast, on_start, gate, after_failure)
     stopped: str | None = None
-
-    def finish(unit: str, outcome: Outcome) -> None:
-        outcomes[unit] = outcome
-        if on_finish is not None:
-            on_finish(unit, outcome)
-
-    def block_dependents(root: str) -> None:
-        queue = [root]
-        while queue:
-            current = queue.pop(0)
-            for dependent in dependents[current]:
-                if dependent in outcomes:
-                    continue
-                if current == root:
-                    message = f"waits for {current}, which {_verb(outcomes[root].status)}"
-                else:
-                    message = f"waits for {current}, which was not run ({root} failed)"
-                finish(dependent, Outcome(Status.NOT_RUN, message, blocked_by=current))
-                queue.append(dependent)
-
     running: dict[Future[Outcome], str] = {}
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="refarch-unit") as pool:
-        while ready or running:
+        while queue.ready or running:
             if interrupt is not None and interrupt.requested.is_set() and stopped is None:
                 stopped = "run interrupted before it started"
-            while ready and len(running) < parallelism and stopped is None:
-                _, _, unit = heapq.heappop(ready)
-                if unit in outcomes:
-                    continue
-                if gate is not None and (refused := gate(unit)) is not None:
-                    stopped = f"not started: {refused}"
-                    break
-                if on_start is not None:
-                    on_start(unit)
-                running[pool.submit(task, unit)] = unit
+            if stopped is None:
+                stopped = _start_ready(queue, rules, running, lambda unit: pool.submit(task, unit))
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: position[running[f]]):
+            for future in sorted(done, key=lambda f: queue.position[running[f]]):
                 unit = running.pop(future)
-                outcome = _outcome_of(future)
-                finish(unit, outcome)
-                released = outcome.status == Status.SUCCEEDED
-                if after_failure and outcome.status in (Status.FAILED, Status.NOT_RUN):
-                    released = True
-                if released:
-                    for dependent in dependents[unit]:
-                        pending[dependent].discard(unit)
-                        if not pending[dependent] and dependent not in outcomes:
-                            push(dependent)
-                    continue
-                block_dependents(unit)
-                if outcome.status == Status.INTERRUPTED and stopped is None:
-                    stopped = "run interrupted before it started"
-                if fail_fast and outcome.status == Status.FAILED and stopped is None:
-                    stopped = f"not started: --fail-fast after {unit} failed"
+                stopped = _settle(queue, rules, unit, _outcome_of(future), stopped)
     for unit in order:
-        if unit not in outcomes:
-            finish(unit, Outcome(Status.NOT_RUN, stopped or "not started"))
-    return outcomes
+        if unit not in queue.outcomes:
+            queue.finish(unit, Outcome(Status.NOT_RUN, stopped or "not started"))
+    return queue.outcomes
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """How the scheduler starts and stops units (schedule()'s options)."""
+
+    parallelism: int
+    fail_fast: bool
+    on_start: StartHook | None
+    gate: Gate | None
+    after_failure: bool
+
+
+class _ReadyQueue:
+    """What each unit still waits for, the units ready to start (the heaviest chain of work
+    behind them first), and the outcomes so far."""
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        waits: Mapping[str, Sequence[str]],
+        durations: Mapping[str, float] | None,
+        on_finish: FinishHook | None,
+    ) -> None:
+        self.position = {u: i for i, u in enumerate(order)}
+        self.pending = {u: {w for w in waits.get(u, ()) if w in self.position} for u in order}
+        self.dependents: dict[str, list[str]] = {u: [] for u in order}
+        for unit, wanted in self.pending.items():
+            for dep in wanted:
+                self.dependents[dep].append(unit)
+        self.depth = _chain_lengths(order, self.dependents, _weights(order, durations))
+        self.ready: list[tuple[float, int, str]] = []
+        self.outcomes: dict[str, Outcome] = {}
+        self.on_finish = on_finish
+        for unit in order:
+            if not self.pending[unit]:
+                self.push(unit)
+
+    def push(self, unit: str) -> None:
+        """`unit` is ready: it starts by the weight of the work behind it, then in plan order."""
+        heapq.heappush(self.ready, (-self.depth[unit], self.position[unit], unit))
+
+    def finish(self, unit: str, outcome: Outcome) -> None:
+        """`unit` ended (or will never start): recorded, and said to the caller."""
+        self.outcomes[unit] = outcome
+        if self.on_finish is not None:
+            self.on_finish(unit, outcome)
+
+    def release(self, unit: str) -> None:
+        """`unit` no longer holds its dependents back: those waiting for nothing else are ready."""
+        for dependent in self.dependents[unit]:
+            self.pending[dependent].discard(unit)
+            if not self.pending[dependent] and dependent not in self.outcomes:
+                self.push(dependent)
+
+    def block_dependents(self, root: str) -> None:
+        """Everything that waits for `root`, directly or not, is not run, naming what it waited for."""
+        queue = [root]
+        while queue:
+            current = queue.pop(0)
+            for dependent in self.dependents[current]:
+                if dependent in self.outcomes:
+                    continue
+                if current == root:
+                    message = f"waits for {current}, which {_verb(self.outcomes[root].status)}"
+                else:
+                    message = f"waits for {current}, which was not run ({root} failed)"
+                self.finish(dependent, Outcome(Status.NOT_RUN, message, blocked_by=current))
+                queue.append(dependent)
+
+
+def _start_ready(
+    queue: _ReadyQueue,
+    rules: _Rules,
+    running: dict[Future[Outcome], str],
+    submit: Callable[[str], Future[Outcome]],
+) -> str | None:
+    """Start ready units while there is room; a gate that refuses one stops the run (why)."""
+    while queue.ready and len(running) < rules.parallelism:
+        _, _, unit = heapq.heappop(queue.ready)
+        if unit in queue.outcomes:
+            continue
+        if rules.gate is not None and (refused := rules.gate(unit)) is not None:
+            return f"not started: {refused}"
+        if rules.on_start is not None:
+            rules.on_start(unit)
+        running[submit(unit)] = unit
+    return None
+
+
+def _settle(
+    queue: _ReadyQueue, rules: _Rules, unit: str, outcome: Outcome, stopped: str | None
+) -> str | None:
+    """Record a finished unit: release its dependents, or block them (and maybe stop the run:
+    an interruption, or --fail-fast). Returns why the run stops, if it does."""
+    queue.finish(unit, outcome)
+    released = outcome.status == Status.SUCCEEDED
+    if rules.after_failure and outcome.status in (Status.FAILED, Status.NOT_RUN):
+        released = True
+    if released:
+        queue.release(unit)
+        return stopped
+    queue.block_dependents(unit)
+    if outcome.status == Status.INTERRUPTED and stopped is None:
+        stopped = "run interrupted before it started"
+    if rules.fail_fast and outcome.status == Status.FAILED and stopped is None:
+        stopped = f"not started: --fail-fast after {unit} failed"
+    return stopped
 
 
 def _outcome_of(future: Future[Outcome]) -> Outcome:

@@ -5,11 +5,15 @@ LockID `<bucket>/<key>`, and Terraform's `Who`, user@host). A later `--resume` o
 holding the repo lock (so the dead run is really gone), releases a lock only when everything
 matches: same LockID, same Who, created after the dead unit started. Anyone else's lock is
 never touched; its unit then fails with Terraform's own lock message.
+
+The readers over AWS (`aws_lock_reader`) and the repair of a state digest that a Terraform
+killed between its two writes left wrong (`aws_digest_repair`) live here too.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import socket
 from collections.abc import Callable, Mapping
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from refarch.aws import AWS_EXCEPTIONS, AwsSessions
 from refarch.models import Unit
 
 # Reads the lock item of `lock` (a ledger record) in the unit's account; None when absent.
@@ -100,3 +105,43 @@ def _lock_info(item: Mapping[str, Any] | None) -> tuple[dict[str, Any], float] |
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return (info, created) if isinstance(info, dict) else None
+
+
+def aws_lock_reader(sessions: AwsSessions) -> LockReader:
+    """Reads a state lock's DynamoDB item in the unit's account."""
+
+    def read(unit: Unit, lock: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        region = str(lock.get("region") or "") or None
+        client = sessions.client("dynamodb", unit.account_id, region, unit.account)
+        try:
+            item = client.get_item(TableName=lock["table"], Key={"LockID": {"S": lock["id"]}}).get("Item")
+        except AWS_EXCEPTIONS:
+            return None  # no table, no access: nothing refarch may release
+        return {k: v.get("S") for k, v in item.items()} if item else None
+
+    return read
+
+
+def aws_digest_repair(sessions: AwsSessions) -> Callable[[Unit], str | None]:
+    """Sets a unit's state digest (`<bucket>/<key>-md5` in its lock table) to the MD5 of its
+    state object in S3; returns the digest, or None when the unit has no such backend."""
+
+    def repair(unit: Unit) -> str | None:
+        config = unit.remote_state.config if unit.remote_state and unit.remote_state.backend == "s3" else {}
+        bucket, key, table = config.get("bucket"), config.get("key"), config.get("dynamodb_table")
+        if not (isinstance(bucket, str) and isinstance(key, str) and isinstance(table, str)):
+            return None
+        region = str(config.get("region") or unit.region or "") or None
+        s3 = sessions.client("s3", unit.account_id, region, unit.account)
+        dynamodb = sessions.client("dynamodb", unit.account_id, region, unit.account)
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            dynamodb.put_item(
+                TableName=table, Item={"LockID": {"S": f"{bucket}/{key}-md5"}, "Digest": {"S": digest}}
+            )
+        except AWS_EXCEPTIONS:
+            return None
+        return digest
+
+    return repair

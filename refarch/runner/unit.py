@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from refarch import telemetry
 from refarch.engines import Engine, EngineResult, UnitJob
@@ -19,12 +19,22 @@ from refarch.engines.base import resource_changes
 from refarch.engines.workdir import processes_in, unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
-from refarch.exec.process import Interrupt, LineCallback, ProcessResult
-from refarch.exec.retry import Decision, RetryRule, attempt_loop, decide_for_unit, unit_rules
+from refarch.exec.process import LineCallback, ProcessResult
+from refarch.exec.retry import (
+    Attempted,
+    Decision,
+    RetryRule,
+    UnitRules,
+    attempt_loop,
+    decide_for_unit,
+    lock_timeout_from_settings,
+    unit_rules,
+)
 from refarch.files import local_dir, remove
 from refarch.models import Action, Repo, RetryRecord, Status, Unit
 from refarch.policy import Finding, judge
 from refarch.policy import check as check_plan
+from refarch.runner.context import ExtraEnv, RunContext, UnitAccess, UnitCredentials
 from refarch.runner.recovery import (
     move_aside,
     pending_recovery,
@@ -35,8 +45,11 @@ from refarch.runner.recovery import (
 from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans, outputs_digest, stale_outputs
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
-from refarch.runner.state_locks import LockReader, left_by_attempt, lock_record, who_am_i
-from refarch.settings import PolicyRuleSettings, PolicyWaiverSettings
+from refarch.runner.state_locks import left_by_attempt, lock_record, who_am_i
+from refarch.settings import PolicyRuleSettings
+
+# the types of the run context a unit needs, importable from here as before
+__all__ = ["ExtraEnv", "Fenced", "UnitAccess", "UnitCredentials", "UnitRunner", "output_digests"]
 
 # Credentials of the caller never reach a unit's process: it gets its account's only.
 CALLER_CREDENTIAL_VARS = (
@@ -62,24 +75,6 @@ LOCK_BUSY = "Error acquiring the state lock"  # Terraform's words: the lock was 
 UNLOCK_FAILED = "Error releasing the state lock"  # ... and: it could not reach the backend to unlock
 RELEASE_TRIES, RELEASE_DELAY = 12, 5.0  # how long to wait for the backend to release a lock left
 LEFTOVER_WAIT = 600.0  # seconds a dead run's tools get to stop (the watchdog's grace period)
-# Extra environment for a unit's process (e.g. data-store passwords); every value is masked.
-ExtraEnv = Callable[[Unit], Mapping[str, str]]
-
-
-@dataclass(frozen=True)
-class UnitAccess:
-    """A unit's credentials as environment variables, and who they say we are."""
-
-    env: Mapping[str, str]
-    identity: Mapping[str, str]  # Account, Arn
-
-
-class UnitCredentials(Protocol):
-    """Gives each unit its account's credentials, after the wrong-account guard."""
-
-    def for_unit(self, unit: Unit) -> UnitAccess:
-        """Credentials for `unit`; raise WrongAccount if they are for another account."""
-        ...
 
 
 class Fenced(RefarchError):
@@ -94,36 +89,32 @@ class Fenced(RefarchError):
 class UnitRunner:
     """Runs `action` on one unit at a time, for the scheduler: `runner(path) -> Outcome`."""
 
-    repo: Repo
-    action: Action
-    engine: Engine
+    context: RunContext
     session: RunSession
-    credentials: UnitCredentials
-    rules: tuple[RetryRule, ...]
-    interrupt: Interrupt
-    base_env: Mapping[str, str]
-    work_root: Path
-    sleep: Callable[[float], None]
-    rand: Callable[[], float]
-    lock_timeout: str
-    extra_env: ExtraEnv | None = None
-    source_override: Path | None = None
-    endpoint_url: str | None = None
     saved_plans: SavedPlans | None = None  # plan --out-dir / apply --plan-dir
     who: str = field(default_factory=who_am_i)  # Terraform's `Who` of the locks we take
     resuming: bool = False  # --resume: push moved-aside state back before running its unit
-    lock_reader: LockReader | None = None  # reads a unit's state lock: release what an attempt left
-    # --resume: units the dead run started and never finished, and what rewrites a unit's
-    # state digest to match its state in S3 (a Terraform killed between the two writes).
+    # --resume: units the dead run started and never finished (its state digest may be
+    # repaired: `RunContext.digest_repair`)
     dead_units: frozenset[str] = frozenset()
-    digest_repair: Callable[[Unit], str | None] | None = None
     # apply/destroy with account locks: asked right before each attempt runs the tool; None,
     # or why this run may not (it lost the unit's account lock while it was paused).
     fence: Callable[[str], str | None] | None = None
-    # Policy (refarch.policy): apply refuses a unit whose plan breaks a deny rule not waived.
-    # `policy_rules` None: a plain apply does not plan first to check (apply --plan-dir does).
-    policy_rules: tuple[PolicyRuleSettings, ...] | None = None
-    policy_waivers: tuple[PolicyWaiverSettings, ...] = ()
+
+    @property
+    def repo(self) -> Repo:
+        """The live repo of the run."""
+        return self.context.plan.repo
+
+    @property
+    def action(self) -> Action:
+        """What the run does to each unit."""
+        return self.context.action
+
+    @property
+    def engine(self) -> Engine:
+        """What runs the unit's tool."""
+        return self.context.engine
 
     def __call__(self, path: str) -> Outcome:
         unit = self.repo.units[path]
@@ -161,10 +152,10 @@ class UnitRunner:
     def child_env(self, unit: Unit) -> dict[str, str]:
         """The unit's complete environment: the caller's without its AWS credentials, the
         account's credentials, and the extra environment (registered as secrets)."""
-        base = {k: v for k, v in self.base_env.items() if k not in CALLER_CREDENTIAL_VARS}
-        env = {**base, **self.credentials.for_unit(unit).env}
-        if self.extra_env is not None:
-            extra = dict(self.extra_env(unit))
+        base = {k: v for k, v in self.context.base_env.items() if k not in CALLER_CREDENTIAL_VARS}
+        env = {**base, **self.context.credentials.for_unit(unit).env}
+        if self.context.extra_env is not None:
+            extra = dict(self.context.extra_env(unit))
             self.session.masker.register(list(extra.values()))
             env.update(extra)
         return env
@@ -172,7 +163,7 @@ class UnitRunner:
     def policy_gate(self, unit: Unit, findings: Iterable[Finding]) -> str | None:
         """Apply's policy check of one unit's plan: each waived deny finding recorded in the
         ledger with its reason; the refusal message when a deny finding is not waived."""
-        verdict = judge(unit.path, findings, self.policy_waivers)
+        verdict = judge(unit.path, findings, self.context.settings.policy.waivers)
         for finding, reason in verdict.waived:
             self.session.ledger.write(
                 "policy_waived", unit=unit.path, rule=finding.rule, address=finding.address, reason=reason
@@ -212,14 +203,14 @@ class UnitRunner:
             unit=unit,
             action=action,
             repo=self.repo,
-            work_root=self.work_root,
+            work_root=self.context.work_root,
             env=self.child_env(unit),
             dependency_outputs={},
             log_path=log_path,
             on_line=on_line,
-            interrupt=self.interrupt,
-            source_override=self.source_override,
-            endpoint_url=self.endpoint_url,
+            interrupt=self.context.interrupt,
+            source_override=self.context.options.source_override,
+            endpoint_url=self.context.settings.endpoint_url,
         )
 
     def dependency_outputs(
@@ -305,7 +296,7 @@ class UnitRunner:
         """Wait until no process works in the unit's working folder any more: the tools of a
         run that died (SIGKILL, OOM) stop there after their watchdog's SIGINT, and a working
         folder is never shared between two runs. Returns those still there after the wait."""
-        folder = self.work_root / unit_slug(unit.path)
+        folder = self.context.work_root / unit_slug(unit.path)
         if not folder.is_dir():
             return []
         waiting = processes_in(folder)
@@ -315,8 +306,8 @@ class UnitRunner:
         self.session.ledger.write("waiting_for_leftovers", unit=unit.path, pids=waiting)
         self.session.emit(RunNotice(text, unit.path))
         deadline = time.monotonic() + LEFTOVER_WAIT
-        while waiting and time.monotonic() < deadline and not self.interrupt.requested.is_set():
-            self.interrupt.requested.wait(0.2)
+        while waiting and time.monotonic() < deadline and not self.context.interrupt.requested.is_set():
+            self.context.interrupt.requested.wait(0.2)
             waiting = processes_in(folder)
         return waiting
 
@@ -327,18 +318,18 @@ class UnitRunner:
         said the lock was someone else's; a backend still unreachable is waited for a while."""
         lock = lock_record(job.unit, self.who)
         output = process.output_tail
-        if lock is None or self.lock_reader is None or LOCK_BUSY in output:
+        if lock is None or self.context.lock_reader is None or LOCK_BUSY in output:
             return
         ended = time.time()
         tries = RELEASE_TRIES if UNLOCK_FAILED in output else 1
         path = job.unit.path
         for number in range(tries):
             if number:
-                self.sleep(RELEASE_DELAY)
-            if self.interrupt.requested.is_set():
+                self.context.sleep(RELEASE_DELAY)
+            if self.context.interrupt.requested.is_set():
                 break
             try:
-                item = self.lock_reader(job.unit, lock)
+                item = self.context.lock_reader(job.unit, lock)
                 left = left_by_attempt(job.unit, lock, item, started, ended)
                 if left is None:
                     continue  # not ours, not there, or the backend cannot be read yet
@@ -360,12 +351,12 @@ class UnitRunner:
         S3 does not match the digest in DynamoDB (it was killed between writing the one and
         the other), write the digest of what is in S3, as Terraform's own message says to do
         by hand; recorded in the ledger and said. Never for a unit of a live or unknown run."""
-        if self.digest_repair is None or unit.path not in self.dead_units:
+        if self.context.digest_repair is None or unit.path not in self.dead_units:
             return False
         if DIGEST_MISMATCH not in process.output_tail:
             return False
         try:
-            digest = self.digest_repair(unit)
+            digest = self.context.digest_repair(unit)
         except RefarchError:
             return False
         if digest is None:
@@ -397,44 +388,77 @@ class UnitRunner:
         return pending_recovery(self.repo.root, path)
 
     def _attempts(self, unit: Unit, record: UnitRecord, log_path: Path, on_line: LineCallback) -> Outcome:
+        """The unit's turn: the checks that may end it before its tool runs (a saved plan,
+        outputs it needs, what a dead run left), then its attempts, then how they ended."""
         job = self.job(unit, self.action, log_path, on_line)
-        from_plan = self.saved_plans is not None and self.action == Action.APPLY
-        if self.saved_plans is not None and from_plan:  # its inputs are in the saved plan
-            applied_by = self.saved_plans.applied_by(unit.path)
-            if applied_by is not None:  # this folder was applied before: nothing left to apply
-                return Outcome(Status.SUCCEEDED, f"its saved plan was already applied by run {applied_by}")
-            saved = self.saved_plans.checked.get(unit.path, {})
-            refusal = self.policy_gate(unit, map(Finding.from_json, saved.get("policy") or ()))
-            if refusal is not None:
-                return Outcome(Status.FAILED, refusal)
-            stale = self.stale_inputs(unit, self.saved_plans, log_path)
-            if stale is not None:
-                return Outcome(Status.FAILED, stale)
-            if not self.saved_plans.has_changes(unit.path):
-                return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+        tries = _Tries(
+            unit, record, job, from_plan=self.saved_plans is not None and self.action == Action.APPLY
+        )
+        if self.saved_plans is not None and tries.from_plan:  # its inputs are in the saved plan
+            verdict = self._saved_plan_verdict(unit, self.saved_plans, log_path)
+            if verdict is not None:
+                return verdict
         if self.saved_plans is not None:
-            job = replace(job, plan_file=self.saved_plans.plan_file(unit.path))
-        mocked: list[str] = []  # a saved plan made with mock outputs must not be applied
+            tries.job = replace(tries.job, plan_file=self.saved_plans.plan_file(unit.path))
         missing: list[str] = []  # dependencies with neither outputs nor mocks
-        planned_with: dict[str, str] = {}  # plan --out-dir: digests of the outputs it used
-        if not from_plan and (
-            not getattr(self.engine, "resolves_dependencies", False) or self.saved_plans is not None
-        ):
-            found = self.dependency_outputs(unit, log_path, mocked, missing)
-            planned_with = output_digests(unit, found)
-            if not getattr(self.engine, "resolves_dependencies", False):
-                job = replace(job, dependency_outputs=found)
+        self._read_dependency_outputs(tries, log_path, missing)
         if missing and self.action == Action.PLAN:  # a plan needs them: say what to apply first
             return Outcome(
                 Status.NOT_RUN,
                 f"waits for {', '.join(missing)} to be applied (no outputs yet, and no mock_outputs)",
                 blocked_by=missing[0],
             )
+        blocked = self._clear_leftovers(tries.job, record)
+        if blocked is not None:
+            return blocked
+        own_rules = unit_rules(self.context.rules, unit.errors)  # its errors { retry / ignore } blocks first
+        done = attempt_loop(
+            lambda number, remedies: self._attempt(tries, number, remedies),
+            lambda result, number: self._decide(tries, own_rules, result, number),
+            sleep=self.context.sleep,
+            on_retry=lambda number, decision: self._on_retry(tries, number, decision),
+            stop=lambda: self.context.interrupt.requested.is_set() or bool(tries.rescued),
+        )
+        return self._outcome(tries, done)
+
+    def _saved_plan_verdict(self, unit: Unit, saved: SavedPlans, log_path: Path) -> Outcome | None:
+        """apply --plan-dir: how the unit ends without running its tool (its saved plan was
+        applied already, refused by policy, stale, or changes nothing), or None to apply it."""
+        applied_by = saved.applied_by(unit.path)
+        if applied_by is not None:  # this folder was applied before: nothing left to apply
+            return Outcome(Status.SUCCEEDED, f"its saved plan was already applied by run {applied_by}")
+        checked = saved.checked.get(unit.path, {})
+        refusal = self.policy_gate(unit, map(Finding.from_json, checked.get("policy") or ()))
+        if refusal is not None:
+            return Outcome(Status.FAILED, refusal)
+        stale = self.stale_inputs(unit, saved, log_path)
+        if stale is not None:
+            return Outcome(Status.FAILED, stale)
+        if not saved.has_changes(unit.path):
+            return Outcome(Status.SUCCEEDED, NOTHING_TO_APPLY)
+        return None
+
+    def _read_dependency_outputs(self, tries: _Tries, log_path: Path, missing: list[str]) -> None:
+        """Give the unit its dependencies' outputs when the engine does not read them itself
+        (and note their digests when a plan is saved: apply compares them)."""
+        resolves = getattr(self.engine, "resolves_dependencies", False)
+        if tries.from_plan or (resolves and self.saved_plans is None):
+            return
+        found = self.dependency_outputs(tries.unit, log_path, tries.mocked, missing)
+        tries.planned_with = output_digests(tries.unit, found)
+        if not resolves:
+            tries.job = replace(tries.job, dependency_outputs=found)
+
+    def _clear_leftovers(self, job: UnitJob, record: UnitRecord) -> Outcome | None:
+        """What a run that died left in the unit's way: its tools still working there (waited
+        for), its unsaved state (moved aside; pushed back on --resume). The unit's failure
+        when something is still in the way, else None."""
+        unit = job.unit
         leftover = self.wait_for_leftovers(unit)
         if leftover:
             return Outcome(
                 Status.FAILED,
-                f"processes of a run that died still work in {self.work_root / unit_slug(unit.path)} "
+                f"processes of a run that died still work in {self.context.work_root / unit_slug(unit.path)} "
                 f"(pids {', '.join(map(str, leftover))}): wait for them to stop, then resume",
             )
         self.rescue_state(job, record)  # left by a run that died: moved aside, never overwritten
@@ -448,75 +472,80 @@ class UnitRunner:
                 f"Terraform state that a run could not save is waiting in {waiting[0].parent}: push it "
                 f"back with `{command}` before running {unit.path}",
             )
-        rescued_now: list[Path] = []
-        repaired: list[int] = []  # the attempt after which the state digest was repaired
+        return None
 
-        def attempt(number: int, remedies: frozenset[str]) -> tuple[ProcessResult, Mapping[str, Any] | None]:
-            if self.fence is not None and (refused := self.fence(unit.path)) is not None:
-                raise Fenced(refused)  # the last moment before the tool: it must still be ours
-            record.attempts = number
-            self.session.ledger.write("attempt", unit=unit.path, attempt=number)
-            this = replace(
-                job,
-                refresh_modules="refresh_modules" in remedies,
-                lock_timeout=self.lock_timeout if "wait_for_lock" in remedies else None,
-            )
-            if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
-                this = replace(this, env=self.child_env(unit))
-            started = time.time()
-            reason = record.retries[-1].rule if record.retries else None  # why this attempt
-            rules = self.policy_rules if this.action == "apply" and this.plan_file is None else None
-            with telemetry.attempt_span(number, reason) as span:
-                result = self.engine.execute(this) if rules is None else self.checked_apply(unit, this, rules)
-                code = result.process.returncode
-                telemetry.set_result(span, result="ok" if result.process.ok else f"exit {code}")
-            if result.process.ok and result.plan is not None and self.saved_plans is not None:
-                self.saved_plans.save(
-                    unit,
-                    result.plan,
-                    mocked=mocked,
-                    dependency_outputs=planned_with,
-                    document=result.document,
-                )
-            if result.process.ok and from_plan and self.saved_plans is not None:
-                self.saved_plans.mark_applied(unit.path, self.session.run_id)
-            if not result.process.ok:
-                rescued_now.extend(self.rescue_state(job, record))
-                self.release_left_lock(job, started, result.process)
-                if not repaired and self.repair_digest(unit, result.process):
-                    repaired.append(number)
-            return result.process, result.outputs
-
-        def decide(result: ProcessResult, number: int) -> Decision:
-            if repaired and repaired[-1] == number:  # once: the digest now matches the state
-                return Decision(True, "state digest repaired", DIGEST_REPAIRED, delay=0.0)
-            return decide_for_unit(own_rules, result, number, rand=self.rand)
-
-        def on_retry(number: int, decision: Decision) -> None:
-            assert decision.rule is not None
-            retry = RetryRecord(number, decision.rule.name, decision.delay, decision.remedy)
-            record.retries.append(retry)
-            self.session.ledger.write(
-                "retry",
-                unit=unit.path,
-                attempt=number,
-                rule=retry.rule,
-                delay=round(retry.delay, 3),
-                remedy=retry.remedy,
-            )
-            self.session.emit(
-                UnitRetried(unit.path, number, decision.rule.attempts, retry.rule, retry.delay, retry.remedy)
-            )
-
-        own_rules = unit_rules(self.rules, unit.errors)  # its errors { retry / ignore } blocks first
-        done = attempt_loop(
-            attempt,
-            decide,
-            sleep=self.sleep,
-            on_retry=on_retry,
-            stop=lambda: self.interrupt.requested.is_set() or bool(rescued_now),
+    def _attempt(
+        self, tries: _Tries, number: int, remedies: frozenset[str]
+    ) -> tuple[ProcessResult, Mapping[str, Any] | None]:
+        """One attempt: fenced, recorded, run with the remedies earlier retries asked for; a
+        plan saved, or what a failure left (state, a lock, a bad digest) dealt with."""
+        unit, record = tries.unit, tries.record
+        if self.fence is not None and (refused := self.fence(unit.path)) is not None:
+            raise Fenced(refused)  # the last moment before the tool: it must still be ours
+        record.attempts = number
+        self.session.ledger.write("attempt", unit=unit.path, attempt=number)
+        this = replace(
+            tries.job,
+            refresh_modules="refresh_modules" in remedies,
+            lock_timeout=lock_timeout_from_settings(self.context.settings)
+            if "wait_for_lock" in remedies
+            else None,
         )
-        process = done.result
+        if "refresh_credentials" in remedies:  # AwsSessions renews expired keys
+            this = replace(this, env=self.child_env(unit))
+        started = time.time()
+        reason = record.retries[-1].rule if record.retries else None  # why this attempt
+        rules = self.context.policy_rules if this.action == "apply" and this.plan_file is None else None
+        with telemetry.attempt_span(number, reason) as span:
+            result = self.engine.execute(this) if rules is None else self.checked_apply(unit, this, rules)
+            code = result.process.returncode
+            telemetry.set_result(span, result="ok" if result.process.ok else f"exit {code}")
+        if result.process.ok and result.plan is not None and self.saved_plans is not None:
+            self.saved_plans.save(
+                unit,
+                result.plan,
+                mocked=tries.mocked,
+                dependency_outputs=tries.planned_with,
+                document=result.document,
+            )
+        if result.process.ok and tries.from_plan and self.saved_plans is not None:
+            self.saved_plans.mark_applied(unit.path, self.session.run_id)
+        if not result.process.ok:
+            tries.rescued.extend(self.rescue_state(tries.job, record))
+            self.release_left_lock(tries.job, started, result.process)
+            if not tries.repaired and self.repair_digest(unit, result.process):
+                tries.repaired.append(number)
+        return result.process, result.outputs
+
+    def _decide(self, tries: _Tries, own_rules: UnitRules, result: ProcessResult, number: int) -> Decision:
+        """Whether a failed attempt is tried again: once after a repaired digest, else as
+        the unit's rules and the catalogue say."""
+        if tries.repaired and tries.repaired[-1] == number:  # once: the digest now matches the state
+            return Decision(True, "state digest repaired", DIGEST_REPAIRED, delay=0.0)
+        return decide_for_unit(own_rules, result, number, rand=self.context.rand)
+
+    def _on_retry(self, tries: _Tries, number: int, decision: Decision) -> None:
+        """A retry is recorded (unit record, ledger) and shown before the wait."""
+        assert decision.rule is not None
+        retry = RetryRecord(number, decision.rule.name, decision.delay, decision.remedy)
+        tries.record.retries.append(retry)
+        path = tries.unit.path
+        self.session.ledger.write(
+            "retry",
+            unit=path,
+            attempt=number,
+            rule=retry.rule,
+            delay=round(retry.delay, 3),
+            remedy=retry.remedy,
+        )
+        self.session.emit(
+            UnitRetried(path, number, decision.rule.attempts, retry.rule, retry.delay, retry.remedy)
+        )
+
+    def _outcome(self, tries: _Tries, done: Attempted[Mapping[str, Any] | None]) -> Outcome:
+        """How the attempts ended, for the scheduler: an ignored error, a success (its
+        changes and outputs recorded), an interruption, or a failure with the output's tail."""
+        unit, record, process = tries.unit, tries.record, done.result
         if done.decision is not None and done.decision.ignored:  # an errors { ignore } block
             signals = done.decision.signals
             self.session.ledger.write(
@@ -533,18 +562,18 @@ class UnitRunner:
                 self.session.masker.register_outputs(done.value)  # those Terraform marks sensitive
                 self.session.outputs.put(unit.path, done.value)
                 record.outputs = done.value
-            if mocked and self.action == Action.PLAN:
-                return Outcome(Status.SUCCEEDED, f"plan on mock outputs of {', '.join(mocked)}")
+            if tries.mocked and self.action == Action.PLAN:
+                return Outcome(Status.SUCCEEDED, f"plan on mock outputs of {', '.join(tries.mocked)}")
             return Outcome(Status.SUCCEEDED)
         if done.stopped and not process.interrupted and done.decision is not None and done.decision.retry:
             return Outcome(Status.INTERRUPTED, "interrupted while waiting to retry")
-        if process.interrupted or self.interrupt.requested.is_set():
+        if process.interrupted or self.context.interrupt.requested.is_set():
             return Outcome(Status.INTERRUPTED, "interrupted")
         tail = "\n".join(process.output_tail.splitlines()[-MESSAGE_LINES:])
-        if rescued_now:
+        if tries.rescued:
             command = recover_command(self.repo.root, self.session.run_id, unit.path)
             tail += (
-                f"\nTerraform could not save the state; it is kept in {rescued_now[0].parent} "
+                f"\nTerraform could not save the state; it is kept in {tries.rescued[0].parent} "
                 f"(not retried: another attempt would fork it). Push it back with `{command}`."
             )
         decision = done.decision
@@ -553,6 +582,21 @@ class UnitRunner:
             Status.FAILED,
             self.session.masker.mask(f"exit code {process.returncode}{reason}\n{tail}".rstrip()),
         )
+
+
+@dataclass
+class _Tries:
+    """One unit's attempts under way: the job they run, what it was planned with, and what
+    the failed ones left (state moved aside, the attempt after which a digest was repaired)."""
+
+    unit: Unit
+    record: UnitRecord
+    job: UnitJob
+    from_plan: bool  # apply --plan-dir: the saved plan is applied, its inputs are in it
+    mocked: list[str] = field(default_factory=list)  # a saved plan made with mock outputs must not be applied
+    planned_with: dict[str, str] = field(default_factory=dict)  # plan --out-dir: digests of the outputs used
+    rescued: list[Path] = field(default_factory=list)
+    repaired: list[int] = field(default_factory=list)
 
 
 def output_digests(unit: Unit, found: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Issue 20, short parts: no function of the run layer or the engines is over 60 lines."""
+"""Issue 20, short parts: no function of the run layer, the jobs or the engines is over 60 lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import refarch
 
 LIMIT = 60  # lines, from the def line to the last line, docstring included
-PACKAGES = ("runner", "engines")  # jobs/ joins once its verbs are split
+PACKAGES = ("runner", "jobs", "engines")
 
 
 def _long_functions(folder: Path) -> list[str]:
@@ -22,7 +22,7 @@ def _long_functions(folder: Path) -> list[str]:
     return found
 
 
-def test_no_function_of_the_runner_or_the_engines_is_over_60_lines():
+def test_no_function_of_the_runner_the_jobs_or_the_engines_is_over_60_lines():
     root = Path(refarch.__file__).parent
     long = [f"{package}/{where}" for package in PACKAGES for where in _long_functions(root / package)]
     assert not long, f"split these into named steps: {long}"

@@ -66,7 +66,7 @@ def find_zone(
 # -- importing the zone into the managing unit's state -----------------------------------------
 ZONE_UNIT_FOLDER = "route53"  # a unit in a folder of this name manages the domain's zone
 DOMAIN_INPUT = "domain_name"  # ... for the domain its input of this name holds
-WORK_DIR = Path(".refarch") / "work"  # the runner's (refarch.runner.run.WORK_DIR): same folders
+WORK_DIR = Path(".refarch") / "work"  # the runner's (refarch.runner.context.WORK_DIR): same folders
 LOG_DIR = Path(".refarch") / "logs" / "dns-import"
 # What the Terraform child inherits besides the unit's credentials (as the runner does).
 INHERITED_ENV = (

@@ -35,7 +35,6 @@ from refarch.cli.queue_options import (
     with_dependencies_option,
 )
 from refarch.engines import ENGINES
-from refarch.errors import OutputNotWritten
 from refarch.events import (
     AccountLockTrouble,
     RunEvent,
@@ -62,7 +61,6 @@ from refarch.jobs.notices import ChangesFound, NothingToRun, StacksGenerated
 from refarch.jobs.preflight import PreflightFailed
 from refarch.models import Plan, RunReport, Status
 from refarch.runner.ledger import resume_verb
-from refarch.runner.report import write_report
 
 STATUS_STYLE = {
     Status.SUCCEEDED: "green",
@@ -253,11 +251,8 @@ def execute(
         present(result)
     elif action == "output" and report.outputs:
         click.echo(json.dumps(report.outputs, indent=2))
-    if opts["report_path"]:
-        try:
-            write_report(report, Path(opts["report_path"]))
-        except OutputNotWritten as exc:  # the run is over: its exit code stays the run's
-            click.secho(f"error: {exc}", fg="red", err=True)
+    if result.report_not_written is not None:  # the run is over: its exit code stays the run's
+        click.secho(f"error: {result.report_not_written}", fg="red", err=True)
     sys.exit(report.exit_code)
 
 
@@ -293,6 +288,7 @@ def request(action: str, directory: str, opts: Mapping[str, Any]) -> DeployReque
         tf_path=typed_tf_path(opts["tf_path"]),
         non_interactive=opts.get("non_interactive", False),
         preflight=not opts.get("no_preflight", False),
+        report_path=Path(opts["report_path"]) if opts.get("report_path") else None,
     )
 
 

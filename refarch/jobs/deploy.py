@@ -16,7 +16,7 @@ from pathlib import Path
 from refarch import graph
 from refarch.aws import AwsSessions
 from refarch.engines import Engine, make_engine
-from refarch.errors import RefarchError, UsageError
+from refarch.errors import OutputNotWritten, RefarchError, UsageError
 from refarch.events import RunEvent, RunEventCallback
 from refarch.exec.process import Interrupt
 from refarch.jobs.changed import changed_selection
@@ -28,6 +28,7 @@ from refarch.planner import dependents_outside
 from refarch.provision.passwords import password_provider
 from refarch.repo import load_repo
 from refarch.runner import saved_plans
+from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions, load_plan
 from refarch.runner.run import run as run_plan
 from refarch.runner.unit import ExtraEnv, UnitCredentials
@@ -117,6 +118,7 @@ class DeployRequest:
     tf_path: str | None = None  # the Terraform binary, over `[engine] terraform_binary`
     non_interactive: bool = False  # consent given up front (--non-interactive / --yes)
     preflight: bool = True  # apply: check referenced AWS resources first
+    report_path: Path | None = None  # --report: the run report also written here (JSON, 0600)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ class DeployResult:
 
     plan: Plan | None
     report: RunReport | None
+    # --report could not be written (the run's exit code stands)
+    report_not_written: OutputNotWritten | None = field(default=None, kw_only=True)
 
     @property
     def exit_code(self) -> int:
@@ -203,7 +207,20 @@ def deploy(
         if not report.ok:
             raise PreflightFailed(report)
     emit(RunStarting(plan))
-    return DeployResult(plan, _run(narrowed, plan, emit, interrupt))
+    ran = _run(narrowed, plan, emit, interrupt)
+    return DeployResult(plan, ran, report_not_written=_write_report(ran, narrowed.report_path))
+
+
+def _write_report(report: RunReport, path: Path | None) -> OutputNotWritten | None:
+    """--report: the run is over whatever happens here, so a report that cannot be written
+    is returned for the caller to show after the run's summary, never raised over it."""
+    if path is None:
+        return None
+    try:
+        write_report(report, Path(path))
+    except OutputNotWritten as exc:
+        return exc
+    return None
 
 
 def _narrowed(request: DeployRequest, emit: DeployEventCallback) -> DeployRequest | None:

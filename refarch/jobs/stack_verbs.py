@@ -74,4 +74,6 @@ def stack_output(
     run = replace(request.run, action="output")
     result = deploy(run, confirm=confirm, on_event=on_event, interrupt=interrupt)
     outputs = {} if result.report is None else stack_outputs(run.directory, result.report.outputs)
-    return StackOutputResult(result.plan, result.report, outputs, request.key)
+    return StackOutputResult(
+        result.plan, result.report, outputs, request.key, report_not_written=result.report_not_written
+    )

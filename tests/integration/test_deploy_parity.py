@@ -81,10 +81,15 @@ def test_each_run_verb_is_the_same_through_the_cli_and_the_library(live, tmp_pat
         assert shown.exit_code == 0, shown.output
         by_cli = json.loads(report_file.read_text())
 
-        request = refarch.DeployRequest(live, action, allow_broken_dependents=bool(broken), **FIELDS)
+        library_file = tmp_path / f"{verb}-library.json"
+        request = refarch.DeployRequest(
+            live, action, allow_broken_dependents=bool(broken), report_path=library_file, **FIELDS
+        )
         result = refarch.deploy(request)
         assert result.plan is not None and result.report is not None and result.exit_code == 0
         by_library = result.report
+        written = json.loads(library_file.read_text())  # --report is the job's, not the CLI's
+        assert [u["status"] for u in written["units"]] == [u["status"] for u in by_cli["units"]], verb
 
         assert {u["path"]: u["status"] for u in by_cli["units"]} == {
             path: str(unit.status) for path, unit in by_library.units.items()

@@ -41,6 +41,11 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 COUNTS = ("add", "change", "destroy", "outputs")
 NOTHING_TO_APPLY = "the saved plan has no changes: nothing applied"
+STALE_PLAN = "Saved plan is stale"  # Terraform: the state moved since the plan was made
+IN_PLACE = (
+    "its saved plan is stale (the state moved since it was made) and a fresh plan changes nothing: "
+    "the reviewed changes are in place, nothing left to apply"
+)
 CHUNK = 1 << 20
 ROW_SKIPS = ("schema_version", "unit", "account", "module_files")  # summary.json: a digest instead
 

@@ -7,6 +7,7 @@ runner's (which extra environment a unit gets, e.g. data-store passwords) is pas
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,14 @@ from refarch.runner.recovery import (
     recover_command,
     recovery_folder,
 )
-from refarch.runner.saved_plans import NOTHING_TO_APPLY, SavedPlans, outputs_digest, stale_outputs
+from refarch.runner.saved_plans import (
+    IN_PLACE,
+    NOTHING_TO_APPLY,
+    STALE_PLAN,
+    SavedPlans,
+    outputs_digest,
+    stale_outputs,
+)
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
 from refarch.runner.state_locks import left_by_attempt, lock_record, who_am_i
@@ -569,6 +577,8 @@ class UnitRunner:
             return Outcome(Status.INTERRUPTED, "interrupted while waiting to retry")
         if process.interrupted or self.context.interrupt.requested.is_set():
             return Outcome(Status.INTERRUPTED, "interrupted")
+        if tries.from_plan and STALE_PLAN in process.output_tail and self._reviewed_changes_in_place(tries):
+            return Outcome(Status.SUCCEEDED, IN_PLACE)
         tail = "\n".join(process.output_tail.splitlines()[-MESSAGE_LINES:])
         if tries.rescued:
             command = recover_command(self.repo.root, self.session.run_id, unit.path)
@@ -582,6 +592,22 @@ class UnitRunner:
             Status.FAILED,
             self.session.masker.mask(f"exit code {process.returncode}{reason}\n{tail}".rstrip()),
         )
+
+    def _reviewed_changes_in_place(self, tries: _Tries) -> bool:
+        """Terraform refused a saved plan as stale: the unit's state moved since the plan was
+        made (a job killed right after its apply wrote the state, before the run recorded it;
+        or another run). The configuration is the reviewed one (its digests were checked), so
+        a fresh plan that changes nothing means the reviewed changes are in place: nothing is
+        left to apply. Any change, or a plan that cannot be made, keeps the refusal."""
+        job, mocked, missing = tries.job, list[str](), list[str]()
+        if not getattr(self.engine, "resolves_dependencies", False):
+            found = self.dependency_outputs(tries.unit, job.log_path, mocked, missing)
+            job = replace(job, dependency_outputs=found)
+        if mocked or missing:
+            return False
+        with tempfile.TemporaryDirectory(prefix="refarch-fresh-plan-") as folder:  # 0700: plans hold secrets
+            fresh = self.engine.execute(replace(job, action="plan", plan_file=Path(folder) / "fresh.tfplan"))
+        return fresh.process.ok and fresh.plan is not None and not fresh.plan.has_changes
 
 
 @dataclass

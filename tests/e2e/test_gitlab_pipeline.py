@@ -66,12 +66,15 @@ def test_the_emitted_gitlab_pipeline_applies_gates_recovers_and_applies_only_wha
     assert set(one["apply_runs"]) == {"shared-services", "dev", "prod"}
 
     # 4. killed mid-apply, retried: finishes with no manual step and no expiry wait
+    # The job is killed once its first unit applied; on a loaded machine the kill can land
+    # after Terraform wrote the state but before the run recorded the unit: the retry then
+    # finds that unit's saved plan stale with its reviewed changes in place (not applied again).
     retry = f["kill_retry"]
     assert retry["killed"]["exit"] != 0
-    assert sum(retry["killed"]["applied"].values()) == 1, retry["killed"]["output"]
+    assert sum(retry["killed"]["applied"].values()) <= 1, retry["killed"]["output"]
     assert retry["retry_exit"] == 0, retry["output"]
     shared = {"shared-services/us-east-1/ecr", "shared-services/us-east-1/vpc"}
-    assert retry["applied"] == dict.fromkeys(shared, 1), retry["output"]  # the other one, once
+    assert retry["applied"] == dict.fromkeys(shared, 1), retry["output"]  # each once, over both jobs
     assert any("released the lock on account shared-services" in n for n in retry["notices"]), retry[
         "notices"
     ]

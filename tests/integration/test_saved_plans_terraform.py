@@ -22,7 +22,7 @@ from refarch.errors import StalePlan
 from refarch.models import Plan, RunReport, Status
 from refarch.planner import plan as make_plan
 from refarch.runner.run import RunOptions, run
-from refarch.runner.saved_plans import NOTHING_TO_APPLY, plan_path, summary_path
+from refarch.runner.saved_plans import IN_PLACE, NOTHING_TO_APPLY, plan_path, summary_path
 from tests.integration.test_terraform_engine import (
     CONSUMER_UNIT,
     ECHO_UNIT,
@@ -140,14 +140,37 @@ def test_a_plan_made_stale_by_another_apply_is_refused_with_what_to_do(
     (harness.root / KEPT / "terragrunt.hcl").write_text(ECHO_UNIT % "two")
     plans = tmp_path / "plans"
     assert go(harness, "plan", out_dir=plans).ok
-    assert go(harness, "apply").ok  # someone applies in between: the state's serial moves on
+    # someone applies another configuration in between, then the reviewed one is back
+    (harness.root / KEPT / "terragrunt.hcl").write_text(ECHO_UNIT % "three")
+    assert go(harness, "apply").ok
+    (harness.root / KEPT / "terragrunt.hcl").write_text(ECHO_UNIT % "two")
+    serial = state(harness, KEPT)["serial"]
+
+    report = go(harness, "apply", plan_dir=plans)
+    unit = report.units[KEPT]  # a fresh plan of the reviewed configuration changes something
+    assert unit.status == Status.FAILED and unit.attempts == 1
+    assert "saved-plan-stale" in unit.message and "Saved plan is stale" in unit.message
+    assert "plan again (refarch plan-all DIR --out-dir PLANDIR)" in unit.message
+    assert state(harness, KEPT)["serial"] == serial  # nothing applied
+    assert harness.locks("security") == []
+
+
+def test_a_stale_plan_whose_reviewed_changes_are_in_place_succeeds_without_applying(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """As when a CI job is killed right after its apply wrote the state, before the run
+    recorded it: the retry finds the plan stale, but the reviewed changes are there."""
+    write_live(harness.root, {KEPT: ECHO_UNIT % "one"})
+    assert go(harness, "apply").ok
+    (harness.root / KEPT / "terragrunt.hcl").write_text(ECHO_UNIT % "two")
+    plans = tmp_path / "plans"
+    assert go(harness, "plan", out_dir=plans).ok
+    assert go(harness, "apply").ok  # the reviewed configuration applied, not from the plan
     serial = state(harness, KEPT)["serial"]
 
     report = go(harness, "apply", plan_dir=plans)
     unit = report.units[KEPT]
-    assert unit.status == Status.FAILED and unit.attempts == 1
-    assert "saved-plan-stale" in unit.message and "Saved plan is stale" in unit.message
-    assert "plan again (refarch plan-all DIR --out-dir PLANDIR)" in unit.message
+    assert unit.status == Status.SUCCEEDED and unit.message == IN_PLACE, unit.message
     assert state(harness, KEPT)["serial"] == serial  # nothing applied
     assert harness.locks("security") == []
 

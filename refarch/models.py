@@ -258,6 +258,7 @@ class UnitReport:
     blocked_by: str | None = None  # for not_run: the dependency it waited for
     recovery: tuple[str, ...] = ()  # Terraform state files moved to .refarch/recovery/
     changes: Mapping[str, int] | None = None  # what it changed: add, change, destroy (Terraform's count)
+    policy: tuple[Mapping[str, str], ...] = ()  # its plan's policy findings, each with its verdict
 
     @property
     def ok(self) -> bool:
@@ -333,6 +334,7 @@ class RunReport:
                     "blocked_by": u.blocked_by,
                     "recovery": list(u.recovery),
                     "changes": dict(u.changes) if u.changes is not None else None,
+                    **({"policy": [dict(f) for f in u.policy]} if u.policy else {}),
                     **({"outputs": self.outputs[u.path]} if u.path in self.outputs else {}),
                 }
                 for u in self.units.values()

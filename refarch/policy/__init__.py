@@ -63,6 +63,13 @@ class Verdict:
     def refused(self) -> bool:
         return bool(self.denied)
 
+    def rows(self) -> list[dict[str, str]]:
+        """Each finding with what was done with it (denied, waived with its reason, warned),
+        as the run report lists them."""
+        rows = [{**f.to_json(), "verdict": "denied"} for f in self.denied]
+        rows += [{**f.to_json(), "verdict": "waived", "reason": reason} for f, reason in self.waived]
+        return rows + [{**f.to_json(), "verdict": "warned"} for f in self.warned]
+
     def message(self) -> str:
         """Why apply refuses the unit, and what to do."""
         rules = sorted({f.rule for f in self.denied})

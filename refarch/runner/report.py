@@ -57,6 +57,7 @@ def build_report(
             blocked_by=outcome.blocked_by,
             recovery=tuple(str(f) for f in record.rescued),
             changes=record.changes if path not in done_before else None,
+            policy=tuple(record.policy),
         )
     return RunReport(
         run_id=run_id,

@@ -32,6 +32,7 @@ class UnitRecord:
     outputs: Mapping[str, Any] | None = None
     rescued: list[Path] = field(default_factory=list)  # state files moved to .refarch/recovery
     changes: dict[str, int] | None = None  # what the apply/destroy/plan changed: add, change, destroy
+    policy: list[dict[str, str]] = field(default_factory=list)  # its plan's findings, each with its verdict
 
 
 class OutputCache:

@@ -168,10 +168,12 @@ class UnitRunner:
             env.update(extra)
         return env
 
-    def policy_gate(self, unit: Unit, findings: Iterable[Finding]) -> str | None:
-        """Apply's policy check of one unit's plan: each waived deny finding recorded in the
-        ledger with its reason; the refusal message when a deny finding is not waived."""
+    def policy_gate(self, unit: Unit, findings: Iterable[Finding], record: UnitRecord) -> str | None:
+        """Apply's policy check of one unit's plan: each finding kept in the unit's record (the
+        report lists them), each waived deny finding recorded in the ledger with its reason;
+        the refusal message when a deny finding is not waived."""
         verdict = judge(unit.path, findings, self.context.settings.policy.waivers)
+        record.policy = verdict.rows()
         for finding, reason in verdict.waived:
             self.session.ledger.write(
                 "policy_waived", unit=unit.path, rule=finding.rule, address=finding.address, reason=reason
@@ -185,7 +187,9 @@ class UnitRunner:
         )
         return verdict.message()
 
-    def checked_apply(self, unit: Unit, job: UnitJob, rules: tuple[PolicyRuleSettings, ...]) -> EngineResult:
+    def checked_apply(
+        self, unit: Unit, job: UnitJob, rules: tuple[PolicyRuleSettings, ...], record: UnitRecord
+    ) -> EngineResult:
         """A plain apply under `[policy] check_apply`: plan to a file (in a 0700 folder of the
         repo's .refarch/), check the plan's document, apply exactly that plan; the file holds
         every planned value and is removed after."""
@@ -195,7 +199,7 @@ class UnitRunner:
             if not planned.process.ok:
                 return planned
             refusal = (
-                self.policy_gate(unit, check_plan(planned.document, rules))
+                self.policy_gate(unit, check_plan(planned.document, rules), record)
                 if planned.document is not None
                 else f"policy: the {self.engine.name} engine gave no plan document to check: nothing applied"
             )
@@ -403,7 +407,7 @@ class UnitRunner:
             unit, record, job, from_plan=self.saved_plans is not None and self.action == Action.APPLY
         )
         if self.saved_plans is not None and tries.from_plan:  # its inputs are in the saved plan
-            verdict = self._saved_plan_verdict(unit, self.saved_plans, log_path)
+            verdict = self._saved_plan_verdict(unit, record, self.saved_plans, log_path)
             if verdict is not None:
                 return verdict
         if self.saved_plans is not None:
@@ -429,14 +433,16 @@ class UnitRunner:
         )
         return self._outcome(tries, done)
 
-    def _saved_plan_verdict(self, unit: Unit, saved: SavedPlans, log_path: Path) -> Outcome | None:
+    def _saved_plan_verdict(
+        self, unit: Unit, record: UnitRecord, saved: SavedPlans, log_path: Path
+    ) -> Outcome | None:
         """apply --plan-dir: how the unit ends without running its tool (its saved plan was
         applied already, refused by policy, stale, or changes nothing), or None to apply it."""
         applied_by = saved.applied_by(unit.path)
         if applied_by is not None:  # this folder was applied before: nothing left to apply
             return Outcome(Status.SUCCEEDED, f"its saved plan was already applied by run {applied_by}")
         checked = saved.checked.get(unit.path, {})
-        refusal = self.policy_gate(unit, map(Finding.from_json, checked.get("policy") or ()))
+        refusal = self.policy_gate(unit, map(Finding.from_json, checked.get("policy") or ()), record)
         if refusal is not None:
             return Outcome(Status.FAILED, refusal)
         stale = self.stale_inputs(unit, saved, log_path)
@@ -505,17 +511,21 @@ class UnitRunner:
         reason = record.retries[-1].rule if record.retries else None  # why this attempt
         rules = self.context.policy_rules if this.action == "apply" and this.plan_file is None else None
         with telemetry.attempt_span(number, reason) as span:
-            result = self.engine.execute(this) if rules is None else self.checked_apply(unit, this, rules)
+            result = (
+                self.engine.execute(this) if rules is None else self.checked_apply(unit, this, rules, record)
+            )
             code = result.process.returncode
             telemetry.set_result(span, result="ok" if result.process.ok else f"exit {code}")
         if result.process.ok and result.plan is not None and self.saved_plans is not None:
-            self.saved_plans.save(
+            summary = self.saved_plans.save(
                 unit,
                 result.plan,
                 mocked=tries.mocked,
                 dependency_outputs=tries.planned_with,
                 document=result.document,
             )
+            findings = map(Finding.from_json, summary.get("policy") or ())  # what apply will judge
+            record.policy = judge(unit.path, findings, self.context.settings.policy.waivers).rows()
         if result.process.ok and tries.from_plan and self.saved_plans is not None:
             self.saved_plans.mark_applied(unit.path, self.session.run_id)
         if not result.process.ok:

@@ -22,11 +22,13 @@ from refarch.engines.terraform import TerraformEngine
 from refarch.models import Generate, Status
 from refarch.planner import plan as make_plan
 from refarch.runner.ledger import find_ledger, read_events
+from refarch.runner.report import write_report
 from refarch.runner.run import RunOptions, run
 from refarch.runner.saved_plans import summary_path
 from refarch.settings import EngineSettings, settings_from_dict
 from tests.integration.test_drift import BUCKET_MODULE, MIRROR, MIRROR_CONFIG, PROVIDER
 from tests.integration.test_terraform_engine import REGION, Harness
+from tests.unit.test_contracts import check
 
 pytestmark = pytest.mark.integration
 needs_provider = pytest.mark.skipif(
@@ -138,9 +140,15 @@ def test_real_plans_are_checked_and_apply_refuses_the_insecure_unit(harness: Har
         ("iam-star-on-star", "aws_iam_policy.admin"),
     }
     assert "**Policy: 5 finding(s), 5 deny**" in (plans / "summary.md").read_text()
+    # the run report lists them too, each with what apply will do with it (the report's schema)
+    assert planned.units[LOGS].policy == ()
+    assert {(f["rule"], f["address"]) for f in planned.units[BAD].policy} == rules[BAD]
+    assert {f["verdict"] for f in planned.units[BAD].policy} == {"denied"}
+    check("report", json.loads(write_report(planned, tmp_path / "planned.json").read_text()))
 
     refused = go(harness, "apply", BAD, plan_dir=plans)
     assert refused.units[BAD].status == Status.FAILED and "apply refused" in refused.units[BAD].message
+    assert len(refused.units[BAD].policy) == 5
     assert harness.state_keys("dev") == []  # nothing applied
 
     checking = settings_from_dict({"policy": {"check_apply": True}})

@@ -101,6 +101,11 @@ def test_a_waiver_names_a_rule_and_unit_globs_and_needs_a_reason() -> None:
         ("iam-star-on-star", "break-glass role")
     ]
     assert len(verdict_dev.denied) == 4 and verdict_dev.refused
+    rows = verdict_dev.rows()  # as the run report lists them
+    assert [(r["rule"], r["verdict"], r.get("reason")) for r in rows if r["verdict"] == "waived"] == [
+        ("iam-star-on-star", "waived", "break-glass role")
+    ]
+    assert sorted(r["verdict"] for r in rows) == ["denied"] * 4 + ["waived"]
     assert len(policy.judge("prod/iam", found, waivers).denied) == 5
     assert "[[policy.waivers]]" in verdict_dev.message()
     with pytest.raises(ConfigError, match="reason"):

@@ -543,27 +543,6 @@ def find_state_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def processes_in(folder: Path) -> list[int]:
-    """Processes whose working folder is `folder` or below (from /proc; Linux): the tools of a
-    run that died may still be stopping there (the watchdog gave them SIGINT). Processes
-    this user may not inspect are not seen; elsewhere than Linux nothing is."""
-    found = []
-    target = os.path.realpath(folder)
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover - not on Linux
-        return []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = str((entry / "cwd").readlink())
-        except OSError:
-            continue
-        if cwd == target or cwd.startswith(target + os.sep):
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 # -- git ---------------------------------------------------------------------------------------
 class GitCloner:
     """Clones git module sources once per (url, ref) and reuses the clone.

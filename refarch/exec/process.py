@@ -249,3 +249,60 @@ def _resolve(binary: str, env: Mapping[str, str], cwd: str | Path) -> str:
 def capture(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str]) -> ProcessResult:
     """Run a short command (a version probe, `git rev-parse`) and keep its output."""
     return run_process(argv, cwd=cwd, env=env, guard=False)
+
+
+# -- processes on this machine (/proc; Linux) ---------------------------------------------------
+TOOL_NAMES = ("terraform", "tofu", "terragrunt")  # what may hold a Terraform state lock
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Processes whose working folder is `folder` or below: the tools of a run that died may
+    still be stopping there (the watchdog gave them SIGINT). Processes this user may not
+    inspect are not seen; elsewhere than Linux nothing is."""
+    target = os.path.realpath(folder)
+    found = []
+    for pid, entry in _proc_entries():
+        try:
+            cwd = str((entry / "cwd").readlink())
+        except OSError:
+            continue
+        if cwd == target or cwd.startswith(target + os.sep):
+            found.append(pid)
+    return sorted(found)
+
+
+def tools_not_ours() -> list[int] | None:
+    """Terraform, OpenTofu or Terragrunt processes on this machine that this process did not
+    start (not its descendants): one of them may hold a state lock with our `Who`. None when
+    the machine cannot tell (no /proc): the caller must then assume there are some."""
+    if not Path("/proc").is_dir():  # pragma: no cover - not on Linux
+        return None
+    parents: dict[int, int] = {}
+    tools = []
+    for pid, entry in _proc_entries():
+        try:
+            stat = (entry / "stat").read_text()
+            name = (entry / "exe").readlink().name
+        except OSError:
+            continue  # gone, or another user's (whose Who is not ours)
+        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if name.startswith(TOOL_NAMES):
+            tools.append(pid)
+    return sorted(pid for pid in tools if not _descends_from(pid, os.getpid(), parents))
+
+
+def _descends_from(pid: int, ancestor: int, parents: Mapping[int, int]) -> bool:
+    seen = set()
+    while pid not in seen and pid > 1:
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+        if pid == ancestor:
+            return True
+    return False
+
+
+def _proc_entries() -> list[tuple[int, Path]]:
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not on Linux
+        return []
+    return [(int(entry.name), entry) for entry in proc.iterdir() if entry.name.isdigit()]

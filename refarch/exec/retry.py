@@ -178,7 +178,7 @@ REFARCH_RULES: tuple[RetryRule, ...] = (
         r"Error acquiring the state lock",
         attempts=2,
         delay=5.0,
-        remedy="wait_for_lock",  # next attempt waits up to the lock timeout; never force-unlock
+        remedy="wait_for_lock",  # next attempt waits up to the lock timeout; only its own lock is released
     ),
     RetryRule(
         "modules-not-installed",

@@ -673,7 +673,10 @@ def _release(runner: UnitRunner, lock: StaleLock, dead_run: str | None) -> None:
         job = runner.job(unit, "apply", log, on_line)
         result = runner.engine.terraform_command(job, ["force-unlock", "-force", lock.lock_id])
     session.ledger.write(
-        "lock_released" if result.ok else "lock_release_failed", unit=lock.unit, lock=dict(lock.info)
+        "lock_released" if result.ok else "lock_release_failed",
+        unit=lock.unit,
+        lock=dict(lock.info),
+        cause="dead_run",
     )
     verdict = "released" if result.ok else "could not release"
     session.emit(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from refarch.models import Unit
 LockReader = Callable[[Unit, Mapping[str, Any]], Mapping[str, Any] | None]
 CLOCK_SKEW = 300.0  # seconds: a lock "created" this long before the unit started is still its
 ATTEMPT_SKEW = 2.0  # seconds: same machine, same clock; only rounding of `Created` to allow for
+_PRINTED_ID = re.compile(r"^[\s│]*Lock Info:[ \t]*\n[\s│]*ID:[ \t]+(\S+)", re.MULTILINE)
 
 
 def who_am_i() -> str:
@@ -93,6 +95,13 @@ def left_by_attempt(
     if not started - ATTEMPT_SKEW <= created <= ended + ATTEMPT_SKEW:
         return None
     return StaleLock(unit.path, str(info["ID"]), info)
+
+
+def printed_lock_id(output: str) -> str | None:
+    """The ID of the lock that Terraform says holds the state, from its "Lock Info:" block
+    after "Error acquiring the state lock" (the last one printed)."""
+    found = _PRINTED_ID.findall(output)
+    return found[-1] if found else None
 
 
 def _lock_info(item: Mapping[str, Any] | None) -> tuple[dict[str, Any], float] | None:

@@ -17,10 +17,10 @@ from typing import Any
 from refarch import telemetry
 from refarch.engines import Engine, EngineResult, UnitJob
 from refarch.engines.base import resource_changes
-from refarch.engines.workdir import processes_in, unit_slug
+from refarch.engines.workdir import unit_slug
 from refarch.errors import ProcessFailed, RefarchError
 from refarch.events import RunNotice, UnitRetried, UnitStarted
-from refarch.exec.process import LineCallback, ProcessResult
+from refarch.exec.process import LineCallback, ProcessResult, processes_in, tools_not_ours
 from refarch.exec.retry import (
     Attempted,
     Decision,
@@ -53,7 +53,7 @@ from refarch.runner.saved_plans import (
 )
 from refarch.runner.scheduler import Outcome
 from refarch.runner.session import RunSession, UnitRecord
-from refarch.runner.state_locks import left_by_attempt, lock_record, who_am_i
+from refarch.runner.state_locks import StaleLock, left_by_attempt, lock_record, printed_lock_id, who_am_i
 from refarch.settings import PolicyRuleSettings
 
 # the types of the run context a unit needs, importable from here as before
@@ -323,15 +323,22 @@ class UnitRunner:
             waiting = processes_in(folder)
         return waiting
 
-    def release_left_lock(self, job: UnitJob, started: float, process: ProcessResult) -> None:
-        """After a failed attempt: release the state lock its Terraform took and left (killed,
-        or the backend unreachable when it tried to unlock), so that no lock is stranded.
-        Only a lock with our Who, created while the attempt ran, and never when Terraform
-        said the lock was someone else's; a backend still unreachable is waited for a while."""
+    def release_left_lock(self, job: UnitJob, started: float, process: ProcessResult) -> bool:
+        """After a failed attempt: release the state lock its own Terraform took and left, so
+        that no lock is stranded: killed, or the backend unreachable when it tried to unlock,
+        or its lock request sent twice (the AWS SDK retried a PutItem whose response was lost
+        after it had taken the lock; Terraform then says the lock is held, by itself). Only a
+        lock with our Who, created while the attempt ran; after "Error acquiring the state
+        lock" also only the lock Terraform printed, and only while no Terraform this process
+        did not start runs on this machine. A backend still unreachable is waited for a while.
+        True when a lock was released."""
         lock = lock_record(job.unit, self.who)
         output = process.output_tail
-        if lock is None or self.context.lock_reader is None or LOCK_BUSY in output:
-            return
+        if lock is None or self.context.lock_reader is None:
+            return False
+        printed = printed_lock_id(output) if LOCK_BUSY in output else None
+        if LOCK_BUSY in output and (printed is None or tools_not_ours() != []):
+            return False  # someone else's, or it may be: Terraform's own message stands
         ended = time.time()
         tries = RELEASE_TRIES if UNLOCK_FAILED in output else 1
         path = job.unit.path
@@ -343,20 +350,34 @@ class UnitRunner:
             try:
                 item = self.context.lock_reader(job.unit, lock)
                 left = left_by_attempt(job.unit, lock, item, started, ended)
-                if left is None:
+                if left is None or printed not in (None, left.lock_id):
                     continue  # not ours, not there, or the backend cannot be read yet
                 released = self.engine.terraform_command(job, ["force-unlock", "-force", left.lock_id]).ok
             except RefarchError:  # no credentials for the account just now: as unreadable
                 continue
-            event = "lock_released" if released else "lock_release_failed"
-            self.session.ledger.write(event, unit=path, lock=dict(left.info))
+            self._lock_released(path, left, released, own_request=printed is not None)
             if released:
-                text = f"released the state lock {left.lock_id} that the failed attempt's Terraform left"
-                self.session.emit(RunNotice(text, path))
-                return
+                return True
         if UNLOCK_FAILED in output:
             text = f"Terraform could not release the state lock of {path}; see its log"
             self.session.emit(RunNotice(text, path))
+        return False
+
+    def _lock_released(self, path: str, left: StaleLock, released: bool, *, own_request: bool) -> None:
+        """Record (and, when it worked, say) the release of a lock an attempt left."""
+        how = "own_request" if own_request else "left"
+        event = "lock_released" if released else "lock_release_failed"
+        self.session.ledger.write(event, unit=path, lock=dict(left.info), cause=how)
+        if not released:
+            return
+        if own_request:
+            text = (
+                f"released the state lock {left.lock_id} that the failed attempt's own Terraform held "
+                "(its lock request was sent again after the first had taken the lock)"
+            )
+        else:
+            text = f"released the state lock {left.lock_id} that the failed attempt's Terraform left"
+        self.session.emit(RunNotice(text, path))
 
     def repair_digest(self, unit: Unit, process: ProcessResult) -> bool:
         """--resume, for a unit the dead run left unfinished: when Terraform says the state in

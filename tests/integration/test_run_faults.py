@@ -22,6 +22,7 @@ from refarch.planner import plan as make_plan
 from refarch.runner.ledger import read_events
 from refarch.runner.recovery import pending_recovery
 from refarch.runner.run import RunOptions, recover, run
+from refarch.settings import Settings
 from tests.integration.test_terraform_engine import LOCK_TABLE, Harness, bucket_for
 
 pytestmark = pytest.mark.integration
@@ -45,13 +46,18 @@ def one_unit_plan(harness: Harness, path: str, size: int) -> Plan:
 
 
 def apply(
-    harness: Harness, plan: Plan, engine: TerraformEngine, events: list[Any], resume: str | None = None
+    harness: Harness,
+    plan: Plan,
+    engine: TerraformEngine,
+    events: list[Any],
+    resume: str | None = None,
+    settings: Settings | None = None,
 ) -> RunReport:
     options = RunOptions(resume=resume, history=False)
     return run(
         plan,
         "apply",
-        harness.settings,
+        settings or harness.settings,
         engine=engine,
         base_env=harness.base_env,
         on_event=events.append,
@@ -399,3 +405,141 @@ def test_resume_repairs_a_state_digest_its_dead_run_left_behind(harness: Harness
     assert any(isinstance(e, RunNotice) and "state digest" in e.text for e in events)
     ledger_events = read_events(Path(resumed.ledger_path or ""))
     assert [e["digest"] for e in ledger_events if e["event"] == "state_digest_repaired"] == [good]
+
+
+class LockRequestSentTwice:
+    """An HTTP proxy in front of moto that sends the first DynamoDB lock request (PutItem with
+    `attribute_not_exists(LockID)`) twice and answers the second reply: what the server sees
+    when the AWS SDK retries a PutItem whose reply was lost after it had taken the lock
+    (Terraform 1.11 did this in CI; opentofu/opentofu#4405 is the same for S3 lock files).
+    The client then reads "ConditionalCheckFailedException" with its own lock's info."""
+
+    def __init__(self, target: str) -> None:
+        import http.server
+        from urllib.parse import urlsplit
+
+        self.target = urlsplit(target)
+        self.doubled = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sends = 1
+                if (
+                    self.headers.get("X-Amz-Target", "").endswith(".PutItem")
+                    and b"attribute_not_exists(LockID)" in body
+                    and not outer.doubled.is_set()
+                ):
+                    outer.doubled.set()
+                    sends = 2
+                for _ in range(sends):
+                    status, headers, reply = outer.send(self.command, self.path, dict(self.headers), body)
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        import http.client
+
+        connection = http.client.HTTPConnection(self.target.hostname or "", self.target.port, timeout=60)
+        try:
+            connection.request(method, path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_lock_its_own_terraform_found_taken_is_released_and_the_unit_applied(
+    tmp_path: Path, moto_server: Any
+) -> None:
+    """Terraform's lock request is sent twice (its reply lost); the second finds the lock the
+    first took and Terraform fails with "Error acquiring the state lock" naming its own lock.
+    Nobody else can hold it (our Who, taken during the attempt, no Terraform on this machine
+    that the run did not start): the run releases it, says so, and the retry applies."""
+    from refarch.exec.process import tools_not_ours
+
+    if tools_not_ours():
+        pytest.skip("a Terraform this test did not start runs on this machine: the lock could be its")
+    proxy = LockRequestSentTwice(moto_server.endpoint_url)
+    try:
+        harness = Harness(tmp_path, proxy.endpoint_url)
+        harness.make_backend("security")
+        path = "security/us-east-1/slow"
+        plan = one_unit_plan(harness, path, 1)
+        events: list[Any] = []
+        report = apply(harness, plan, TerraformEngine(harness.settings), events)
+        assert proxy.doubled.is_set(), "the double never saw Terraform's lock request"
+        unit = report.units[path]
+        assert unit.status == Status.SUCCEEDED, unit.message
+        assert [r.rule for r in unit.retries] == ["state-lock"]
+        assert harness.locks("security") == []
+        ledger = read_events(Path(report.ledger_path or ""))
+        released = [e for e in ledger if e["event"] == "lock_released"]
+        assert [(e["unit"], e["cause"]) for e in released] == [(path, "own_request")]
+        assert any(isinstance(e, RunNotice) and "its lock request was sent again" in e.text for e in events)
+    finally:
+        proxy.close()
+
+
+def test_a_lock_that_a_terraform_the_run_did_not_start_may_hold_is_never_released(
+    tmp_path: Path, moto_server: Any
+) -> None:
+    """The same doubled request, but a process named terraform that this run did not start
+    is alive on the machine: it could be the holder (same user, same host), so the lock is
+    left, and the unit fails with Terraform's own lock message."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    proxy = LockRequestSentTwice(moto_server.endpoint_url)
+    sleeper_bin = tmp_path / "bin" / "terraform"
+    sleeper_bin.parent.mkdir()
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", sleeper_bin)
+    started = subprocess.run(  # through a shell that exits: the sleeper is not our descendant
+        ["sh", "-c", f'"{sleeper_bin}" 600 >/dev/null 2>&1 & echo $!'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sleeper = int(started.stdout.strip())
+    try:
+        harness = Harness(tmp_path, proxy.endpoint_url)
+        harness.make_backend("security")
+        path = "security/us-east-1/slow"
+        plan = one_unit_plan(harness, path, 1)
+        settings = replace(harness.settings, sections={"retry": {"lock_timeout": "1s"}})
+        report = apply(harness, plan, TerraformEngine(settings), [], settings=settings)
+        assert proxy.doubled.is_set(), "the double never saw Terraform's lock request"
+        unit = report.units[path]
+        assert unit.status == Status.FAILED and "state-lock" in unit.message
+        assert harness.locks("security") == [f"{bucket_for('security')}/{path}/terraform.tfstate"]
+        ledger = read_events(Path(report.ledger_path or ""))
+        assert not [e for e in ledger if e["event"].startswith("lock_release")]
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(sleeper, signal.SIGKILL)
+        proxy.close()

@@ -476,14 +476,10 @@ def ensure_lock_table(
         }
         if spec.encryption:
             params["SSESpecification"] = {"Enabled": True}
-
-        def create() -> None:
-            dynamodb.create_table(**params)
-            dynamodb.get_waiter("table_exists").wait(
-                TableName=name, WaiterConfig={"Delay": wait_delay, "MaxAttempts": 60}
-            )
-
-        changes.make(f"create lock table {name} in {spec.region}", create)
+        changes.make(
+            f"create lock table {name} in {spec.region}",
+            lambda: create_table_and_wait(dynamodb, params, wait_delay),
+        )
         arn = f"arn:aws:dynamodb:{spec.region}:{spec.account_id}:table/{name}"
     else:
         desc = table["Table"]
@@ -499,13 +495,8 @@ def ensure_lock_table(
                 f"switch {name} to on-demand (PAY_PER_REQUEST)",
                 lambda: dynamodb.update_table(TableName=name, BillingMode="PAY_PER_REQUEST"),
             )
-        if spec.encryption and desc.get("SSEDescription", {}).get("Status") not in ("ENABLED", "ENABLING"):
-            changes.make(
-                f"enable KMS server-side encryption on {name}",
-                lambda: dynamodb.update_table(
-                    TableName=name, SSESpecification={"Enabled": True, "SSEType": "KMS"}
-                ),
-            )
+        if spec.encryption:
+            ensure_kms_encryption(dynamodb, name, desc, changes)
         have = {t["Key"]: t["Value"] for t in dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
         missing = [t for t in tags if have.get(t["Key"]) != t["Value"]]
         if missing:
@@ -523,6 +514,26 @@ def ensure_lock_table(
         (),
         dry_run,
     )
+
+
+KMS_SSE = {"Enabled": True, "SSEType": "KMS"}
+
+
+def create_table_and_wait(dynamodb: Any, params: Mapping[str, Any], wait_delay: int) -> None:
+    """create_table, then wait until the table is active: what comes next uses it at once."""
+    dynamodb.create_table(**params)
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=params["TableName"], WaiterConfig={"Delay": wait_delay, "MaxAttempts": 60}
+    )
+
+
+def ensure_kms_encryption(dynamodb: Any, name: str, table: Mapping[str, Any], changes: ChangeSet) -> None:
+    """Turn on KMS server-side encryption of table `name` (`table`: its description) unless on."""
+    if table.get("SSEDescription", {}).get("Status") not in ("ENABLED", "ENABLING"):
+        changes.make(
+            f"enable KMS server-side encryption on {name}",
+            lambda: dynamodb.update_table(TableName=name, SSESpecification=KMS_SSE),
+        )
 
 
 def ensure_point_in_time_recovery(dynamodb: Any, name: str, changes: ChangeSet, *, created: bool) -> None:

@@ -9,7 +9,13 @@ from typing import Any
 
 from refarch.errors import ProvisionError
 from refarch.provision import ChangeSet, Result, tags_list
-from refarch.provision.backend import BucketSpec, ensure_bucket, ensure_point_in_time_recovery
+from refarch.provision.backend import (
+    BucketSpec,
+    create_table_and_wait,
+    ensure_bucket,
+    ensure_kms_encryption,
+    ensure_point_in_time_recovery,
+)
 
 KMS_ENCRYPTION = {"Enabled": True, "SSEType": "KMS"}
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
@@ -45,14 +51,10 @@ def ensure_ledger_table(
             "SSESpecification": KMS_ENCRYPTION,
             "Tags": tags_list(tags or {}),
         }
-
-        def create() -> None:
-            dynamodb.create_table(**params)
-            dynamodb.get_waiter("table_exists").wait(
-                TableName=name, WaiterConfig={"Delay": wait_delay, "MaxAttempts": 60}
-            )
-
-        changes.make(f"create ledger table {name} in {region}", create)
+        changes.make(
+            f"create ledger table {name} in {region}",
+            lambda: create_table_and_wait(dynamodb, params, wait_delay),
+        )
         arn = f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"
     else:
         arn = table["TableArn"]
@@ -62,13 +64,7 @@ def ensure_ledger_table(
                 "refarch ledger needs",
                 hint="set another [ledger] table in refarch.toml",
             )
-        if table.get("SSEDescription", {}).get("Status") not in ("ENABLED", "ENABLING"):
-            changes.make(
-                f"enable KMS server-side encryption on {name}",
-                lambda: dynamodb.update_table(
-                    TableName=name, SSESpecification={"Enabled": True, "SSEType": "KMS"}
-                ),
-            )
+        ensure_kms_encryption(dynamodb, name, table, changes)
     ensure_point_in_time_recovery(dynamodb, name, changes, created=created)
     return Result(
         "ledger-table",

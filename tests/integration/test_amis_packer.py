@@ -46,10 +46,10 @@ def _repo(root: Path, settings: Settings) -> Repo:
     return Repo(root=root, units={}, accounts=accounts, settings=settings)
 
 
-def test_every_template_validates() -> None:
+def test_every_template_validates(tmp_path: Path) -> None:
     templates = list_templates(PACKER_DIR)
     assert templates == ("bastion", "ecs-node", "openvpn")
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "CHECKPOINT_DISABLE": "1"}
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CHECKPOINT_DISABLE": "1"}
     # The real build (SSH + provisioners) and the emulator one (communicator none).
     for extra in ([], ["-var", "communicator=none", "-var", "endpoint=http://127.0.0.1:1"]):
         result = run_process(["packer", "validate", *extra, "."], cwd=PACKER_DIR, env=env)

@@ -321,7 +321,7 @@ def test_blocks_can_name_where_their_siblings_generate_to(small):
     [
         ('path = "../../x"', r'unit "app": path \'../../x\' is outside of .terragrunt-stack'),
         ('path = "../x"\n no_dot_terragrunt_stack = true', "is outside of the stack's folder"),
-        ('path = "/tmp/x"', "path /tmp/x must be relative"),
+        ('path = "/srv/x"', "path /srv/x must be relative"),
         ('path = ""', 'unit "app" has an empty path'),
         ('path = "."\n no_dot_terragrunt_stack = true', "would be the stack's own folder"),
     ],

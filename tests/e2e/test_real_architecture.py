@@ -33,6 +33,7 @@ import pytest
 
 from refarch.engines.terraform import pinned_terraform_binary
 from refarch.jobs.demo_real import PROVIDER, REAL_ACCOUNTS, demo_real_modules
+from refarch.models import RunReport
 from refarch.repo import load_repo
 from tests.integration.test_components_validate import COMPONENTS
 
@@ -82,16 +83,25 @@ def test_real_architecture_applies_plans_clean_and_destroys(tmp_path: Path) -> N
     modules = {Path(unit.source).name for unit in _units(result.repo_root)}
     assert modules == ORIGINAL and len(ORIGINAL) == 10, "every original module is applied"
     assert {path.split("/", 1)[0] for path in applied} == set(REAL_ACCOUNTS)
-    failed = {p: u.message[-1500:] for p, u in result.apply.units.items() if not u.ok}
-    assert result.apply.ok, failed
-    assert result.plan is not None and result.plan.ok
+    assert result.apply.ok, _failures(result.apply)
+    assert result.plan is not None
+    assert result.plan.ok, _failures(result.plan)
     assert result.changed == (), (
         f"second plan not clean for {result.changed}; logs in {result.plan.ledger_path}"
     )
     assert result.destroy is not None
-    destroy_failed = {p: u.message[-1500:] for p, u in result.destroy.units.items() if not u.ok}
-    assert result.destroy.ok, destroy_failed
+    assert result.destroy.ok, _failures(result.destroy)
     print(f"real architecture: {len(applied)} units, {result.duration:.0f}s ({dict(result.stages)})")
+
+
+def _failures(report: RunReport) -> str:
+    """Each unit that did not succeed, its whole message and its log: a string, which pytest
+    prints whole (a dict it would cut to a line)."""
+    return "\n".join(
+        f"--- {path} ({unit.status.value}; log {unit.log_path}):\n{unit.message}"
+        for path, unit in report.units.items()
+        if not unit.ok
+    )
 
 
 def _units(root: Path) -> list[Any]:

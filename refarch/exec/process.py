@@ -252,7 +252,9 @@ def capture(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str]) -> 
 
 
 # -- processes on this machine (/proc; Linux) ---------------------------------------------------
-TOOL_NAMES = ("terraform", "tofu", "terragrunt")  # what may hold a Terraform state lock
+# What may hold a Terraform state lock: terraform, tofu, terragrunt, and their versioned names
+# (terraform_1.5.7, terragrunt_linux_amd64); not terraform-ls or terraform-provider-aws.
+TOOL_NAME = re.compile(r"(?:terraform|tofu|terragrunt)(?:[-_]v?\d[\w.]*|_linux\w*|_darwin\w*)?")
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -286,7 +288,7 @@ def tools_not_ours() -> list[int] | None:
         except OSError:
             continue  # gone, or another user's (whose Who is not ours)
         parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if name.startswith(TOOL_NAMES):
+        if TOOL_NAME.fullmatch(name):
             tools.append(pid)
     return sorted(pid for pid in tools if not _descends_from(pid, os.getpid(), parents))
 

@@ -1,3 +1,4 @@
+import contextlib
 import logging
 import os
 import signal
@@ -396,3 +397,47 @@ def test_a_tool_killed_by_sigkill_is_reported_as_such_not_as_a_traceback(tmp_pat
         env={},
     )
     assert result.returncode == -9 and "Traceback" not in result.output_tail
+
+
+def test_tools_not_ours_sees_a_terraform_this_process_did_not_start_and_only_that(tmp_path: Path) -> None:
+    """A Terraform that another process started (the shell exits: it is not our descendant)
+    may hold a state lock with our Who; one we started, or terraform-ls, never does."""
+    import shutil
+    import time
+
+    from refarch.exec.process import tools_not_ours
+
+    def named(name: str) -> Path:
+        copy = tmp_path / name
+        shutil.copy(shutil.which("sleep") or "/bin/sleep", copy)
+        return copy
+
+    before = set(tools_not_ours() or [])
+    ours = subprocess.Popen([str(named("terraform")), "30"])
+    started = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'"{named("terraform_1.5.7")}" 30 >/dev/null 2>&1 & "{named("terraform-ls")}" 30 '
+            ">/dev/null 2>&1 & echo $!",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    language_server = int(started.stdout.strip())
+    try:
+        deadline = time.monotonic() + 10  # a bound, not a timing: the shell's children start
+        found: set[int] = set()
+        while time.monotonic() < deadline and not found:
+            found = set(tools_not_ours() or []) - before
+        assert len(found) == 1
+        (theirs,) = found
+        assert Path(f"/proc/{theirs}/exe").readlink().name == "terraform_1.5.7"
+        assert ours.pid not in found and language_server not in found
+    finally:
+        ours.kill()
+        ours.wait()
+        for pid in (set(tools_not_ours() or []) - before) | {language_server}:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -37,8 +37,14 @@ head = {"PRIVATE-TOKEN": env["REFARCH_GITLAB_TOKEN"], "Content-Type": "applicati
 mark = "<!-- refarch-plan -->"
 with open("refarch-plans/summary.md", encoding="utf-8") as text:
     body = json.dumps({"body": mark + "\\n" + text.read()[:60000]}).encode()
-notes = json.load(web.urlopen(web.Request(api + "?per_page=100", headers=head)))
-mine = [n["id"] for n in notes if n.get("body", "").startswith(mark)]
+mine, page = [], 1
+while not mine:  # every page, oldest first: the note made on the first push
+    query = "?per_page=100&sort=asc&order_by=created_at&page={}".format(page)
+    notes = json.load(web.urlopen(web.Request(api + query, headers=head)))
+    mine = [n["id"] for n in notes if n.get("body", "").startswith(mark)]
+    if len(notes) < 100:
+        break
+    page += 1
 url, method = ("{}/{}".format(api, mine[0]), "PUT") if mine else (api, "POST")
 web.urlopen(web.Request(url, data=body, headers=head, method=method))
 PY

@@ -162,7 +162,7 @@ class _StatePickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         from cryptography import x509  # noqa: PLC0415
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-        from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa  # noqa: PLC0415
 
         pem = serialization.Encoding.PEM
         if isinstance(obj, x509.Certificate):
@@ -171,15 +171,13 @@ class _StatePickler(pickle.Pickler):
             rsa.RSAPrivateKey,
             ec.EllipticCurvePrivateKey,
             ed25519.Ed25519PrivateKey,
-            ed448.Ed448PrivateKey,
-            dsa.DSAPrivateKey,
+            ed448.Ed448PrivateKey,  # no DSA: deprecated in cryptography, and moto makes none
         )
         public = (
             rsa.RSAPublicKey,
             ec.EllipticCurvePublicKey,
             ed25519.Ed25519PublicKey,
             ed448.Ed448PublicKey,
-            dsa.DSAPublicKey,
         )
         if isinstance(obj, private):
             return _load_private_key, (

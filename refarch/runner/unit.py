@@ -81,6 +81,10 @@ DIGEST_REPAIRED = RetryRule("state-digest-repaired", DIGEST_MISMATCH, attempts=2
 MESSAGE_LINES = 15  # lines of a failing tool's output kept in the report and the ledger
 LOCK_BUSY = "Error acquiring the state lock"  # Terraform's words: the lock was someone else's
 UNLOCK_FAILED = "Error releasing the state lock"  # ... and: it could not reach the backend to unlock
+# An attempt whose Terraform found its own lock (released by release_left_lock): tried again at
+# once, up to 3 attempts, whatever the state-lock rule has left (a doubled lock request inside a
+# -lock-timeout wait used its last attempt).
+OWN_LOCK_RELEASED = RetryRule("state-lock-released", LOCK_BUSY, attempts=3, backoff="fixed", delay=0.0)
 RELEASE_TRIES, RELEASE_DELAY = 12, 5.0  # how long to wait for the backend to release a lock left
 LEFTOVER_WAIT = 600.0  # seconds a dead run's tools get to stop (the watchdog's grace period)
 
@@ -551,7 +555,9 @@ class UnitRunner:
             self.saved_plans.mark_applied(unit.path, self.session.run_id)
         if not result.process.ok:
             tries.rescued.extend(self.rescue_state(tries.job, record))
-            self.release_left_lock(tries.job, started, result.process)
+            released = self.release_left_lock(tries.job, started, result.process)
+            if released and LOCK_BUSY in result.process.output_tail:
+                tries.released.append(number)
             if not tries.repaired and self.repair_digest(unit, result.process):
                 tries.repaired.append(number)
         return result.process, result.outputs
@@ -561,6 +567,10 @@ class UnitRunner:
         the unit's rules and the catalogue say."""
         if tries.repaired and tries.repaired[-1] == number:  # once: the digest now matches the state
             return Decision(True, "state digest repaired", DIGEST_REPAIRED, delay=0.0)
+        if tries.released and tries.released[-1] == number < OWN_LOCK_RELEASED.attempts:
+            return Decision(
+                True, "its own state lock released", OWN_LOCK_RELEASED, delay=0.0, remedy="wait_for_lock"
+            )
         return decide_for_unit(own_rules, result, number, rand=self.context.rand)
 
     def _on_retry(self, tries: _Tries, number: int, decision: Decision) -> None:
@@ -644,7 +654,8 @@ class UnitRunner:
 @dataclass
 class _Tries:
     """One unit's attempts under way: the job they run, what it was planned with, and what
-    the failed ones left (state moved aside, the attempt after which a digest was repaired)."""
+    the failed ones left (state moved aside, the attempts after which a digest was repaired
+    or their own lock released)."""
 
     unit: Unit
     record: UnitRecord
@@ -654,6 +665,7 @@ class _Tries:
     planned_with: dict[str, str] = field(default_factory=dict)  # plan --out-dir: digests of the outputs used
     rescued: list[Path] = field(default_factory=list)
     repaired: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)  # attempts whose Terraform found its own lock
 
 
 def output_digests(unit: Unit, found: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

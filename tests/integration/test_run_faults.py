@@ -494,7 +494,7 @@ def test_a_lock_its_own_terraform_found_taken_is_released_and_the_unit_applied(
         assert proxy.doubled.is_set(), "the double never saw Terraform's lock request"
         unit = report.units[path]
         assert unit.status == Status.SUCCEEDED, unit.message
-        assert [r.rule for r in unit.retries] == ["state-lock"]
+        assert [r.rule for r in unit.retries] == ["state-lock-released"]
         assert harness.locks("security") == []
         ledger = read_events(Path(report.ledger_path or ""))
         released = [e for e in ledger if e["event"] == "lock_released"]

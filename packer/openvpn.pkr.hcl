@@ -32,7 +32,7 @@ build {
   provisioner "file" {
     except      = local.provision ? [] : ["amazon-ebs.openvpn"]
     source      = "${path.root}/files/refarch-openvpn-pki"
-    destination = "/tmp/refarch-openvpn-pki"
+    destination = "refarch-openvpn-pki" # relative: the SSH user's home on the build instance
   }
 
   provisioner "shell" {
@@ -42,7 +42,7 @@ build {
       "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvpn awscli python3 iptables-persistent",
       "sudo systemctl disable openvpn",
       "echo 'net.ipv4.ip_forward = 1' | sudo tee /etc/sysctl.d/90-openvpn.conf",
-      "sudo install -m 0755 /tmp/refarch-openvpn-pki /usr/local/bin/refarch-openvpn-pki",
+      "sudo install -m 0755 \"$HOME/refarch-openvpn-pki\" /usr/local/bin/refarch-openvpn-pki && rm -f \"$HOME/refarch-openvpn-pki\"",
       "printf 'REGION=${var.region}\\nSERVER_SECRET=${var.vpn_server_secret}\\nCRL_SECRET=${var.vpn_crl_secret}\\n' | sudo tee /etc/refarch-openvpn.env",
       "printf '[Unit]\\nDescription=Copy the OpenVPN PKI from Secrets Manager (refarch)\\nBefore=openvpn-server@server.service\\n[Service]\\nType=oneshot\\nExecStart=/usr/local/bin/refarch-openvpn-pki\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/refarch-openvpn-pki.service",
       "printf '[Unit]\\nDescription=Refresh the OpenVPN CRL from Secrets Manager (refarch)\\n[Timer]\\nOnBootSec=5min\\nOnUnitActiveSec=5min\\n[Install]\\nWantedBy=timers.target\\n' | sudo tee /etc/systemd/system/refarch-openvpn-pki.timer",
